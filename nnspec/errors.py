@@ -1,0 +1,135 @@
+"""nnspec's error hierarchy.
+
+Every user-facing failure carries *where* (file:line:col and a dotted field path), *what was
+expected*, *what was found* and, when one is obvious, a *fix*. Several problems found together are
+raised once, as one error holding a list of :class:`Problem` records (STYLE §6).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+__all__ = [
+    "NNSpecError",
+    "SpecError",
+    "ShapeError",
+    "CompileError",
+    "DataError",
+    "TrainError",
+    "CheckpointError",
+    "Problem",
+    "did_you_mean",
+    "format_path",
+]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Dotted field path: ``("model", "layers", 3, "activation") -> "model.layers.3.activation"``."""
+    return ".".join(str(p) for p in path) if path else "<root>"
+
+
+def did_you_mean(found: object, choices: Iterable[str]) -> str | None:
+    """Return ``"did you mean 'x'?"`` for the closest choice, or ``None`` when nothing is close."""
+    if not isinstance(found, str):
+        return None
+    close = difflib.get_close_matches(found, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a spec: where it is, what was expected and found, and how to fix it."""
+
+    path: tuple[str | int, ...]
+    message: str
+    expected: str | None = None
+    found: str | None = None
+    fix: str | None = None
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def where(self) -> str:
+        """``file:line:col`` (the parts that are known) followed by the field path."""
+        loc = ""
+        if self.file or self.line:
+            parts = [self.file or "<spec>"]
+            if self.line:
+                parts.append(str(self.line))
+                if self.col:
+                    parts.append(str(self.col))
+            loc = ":".join(parts) + " "
+        return f"{loc}{format_path(self.path)}"
+
+    def located(self, file: str | None, line: int | None, col: int | None) -> Problem:
+        return replace(self, file=file, line=line, col=col)
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}"
+        if self.expected is not None or self.found is not None:
+            bits = []
+            if self.expected is not None:
+                bits.append(f"expected {self.expected}")
+            if self.found is not None:
+                bits.append(f"found {self.found}")
+            text += f" ({'; '.join(bits)})"
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text
+
+
+class NNSpecError(Exception):
+    """Root of nnspec's errors. Holds one or more :class:`Problem` records."""
+
+    def __init__(self, problems: Problem | Sequence[Problem] | str, *, title: str | None = None):
+        if isinstance(problems, str):
+            problems = [Problem(path=(), message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.title = title
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        lines = [str(p) for p in self.problems]
+        if len(lines) == 1 and not self.title:
+            return lines[0]
+        head = self.title or f"{len(lines)} problems found"
+        return head + ":\n" + "\n".join("  " + line.replace("\n", "\n  ") for line in lines)
+
+    # Convenience accessors for the common single-problem case.
+    @property
+    def path(self) -> str:
+        return format_path(self.problems[0].path) if self.problems else ""
+
+    @property
+    def line(self) -> int | None:
+        return self.problems[0].line if self.problems else None
+
+
+class SpecError(NNSpecError, ValueError):
+    """The spec is invalid: wrong types, unknown names, unsafe YAML, inconsistent fields."""
+
+
+class ShapeError(SpecError):
+    """Shape inference found a layer whose input shape it cannot accept."""
+
+
+class CompileError(NNSpecError):
+    """The spec is valid but cannot be turned into modules (e.g. a custom builder failed)."""
+
+
+class DataError(NNSpecError, ValueError):
+    """The data named by the spec cannot be loaded or does not fit the spec."""
+
+
+class TrainError(NNSpecError, RuntimeError):
+    """Training stopped for a reason the user must act on (NaN guard, divergence guard)."""
+
+
+class CheckpointError(NNSpecError):
+    """A checkpoint is missing, corrupt, or belongs to a different spec."""

@@ -1,0 +1,45 @@
+"""The one base class of every spec model, and shared field types (STYLE §2)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+__all__ = ["field_error", "Spec", "PosInt", "NonNegInt", "PosFloat", "NonNegFloat", "Prob", "Fraction"]
+
+
+class Spec(BaseModel):
+    """Frozen, strict base: a misspelt field is an error, never silently dropped."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_default=False,
+        use_attribute_docstrings=True,
+        protected_namespaces=(),
+        # Keep the user's ints as ints and floats as floats: `lr: 1` is a float 1.0, `epochs: 1.5` is
+        # refused rather than truncated.
+        strict=False,
+    )
+
+
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+Prob = Annotated[float, Field(ge=0, lt=1)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+def field_error(loc: tuple[str | int, ...], message: str, value: object = None) -> ValidationError:
+    """A ValidationError at ``loc`` (relative to the model being validated).
+
+    Raised from a ``model_validator``, it keeps its location, so a cross-field rule can point at the
+    exact field (``model.layers.5.dropout``) instead of the whole section.
+    """
+    err = PydanticCustomError("nnspec_rule", message.replace("{", "{{").replace("}", "}}"))
+    return ValidationError.from_exception_data(
+        "spec", [InitErrorDetails(type=err, loc=loc, input=value)]
+    )

@@ -1,0 +1,41 @@
+"""The whole experiment: the top-level shape of every nnspec spec."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from nnspec.spec.base import NonNegInt, Spec
+from nnspec.spec.data import DataSpec
+from nnspec.spec.model import ModelSpec
+from nnspec.spec.optim import AdamW, LossSpec, OptimSpec
+from nnspec.spec.schedule import Constant, ScheduleSpec
+from nnspec.spec.train import TrainSpec
+
+__all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION"]
+
+SPEC_VERSION = 1
+Task = Literal["classification", "binary", "multilabel", "regression"]
+
+
+class LintSpec(Spec):
+    """Lint settings: rule ids silenced for this spec (shown in the summary)."""
+
+    ignore: tuple[str, ...] = Field((), description="Rule ids to silence, e.g. [REG-4, OPT-9].")
+
+
+class ExperimentSpec(Spec):
+    """A complete experiment: data, model, loss, optimizer, schedule, training loop."""
+
+    spec_version: Literal[1] = Field(SPEC_VERSION, description="Schema version of this spec.")
+    name: str = Field("experiment", min_length=1, description="Experiment name (run folders).")
+    seed: NonNegInt = Field(0, description="Seeds every generator (REPRO-1).")
+    task: Task = Field("classification", description="Decides head, loss and metrics (OUT/LOSS).")
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec
+    loss: LossSpec = Field(default_factory=LossSpec)
+    optim: OptimSpec = Field(default_factory=AdamW, description="Optimizer (OPT-1: AdamW).")
+    schedule: ScheduleSpec = Field(default_factory=Constant, description="LR schedule.")
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    lint: LintSpec = Field(default_factory=LintSpec)
