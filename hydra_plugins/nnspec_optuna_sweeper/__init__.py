@@ -1,0 +1,1 @@
+"""nnspec's Optuna sweeper for Hydra (filled in by the Hydra issue)."""
