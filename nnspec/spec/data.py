@@ -29,7 +29,8 @@ class SplitSpec(Spec):
         if abs(total - 1.0) > 1e-6:
             raise field_error(
                 ("train",),
-                f"split fractions must sum to 1, found {self.train}+{self.val}+{self.test}={total:g}",
+                "split fractions must sum to 1, "
+                f"found {self.train}+{self.val}+{self.test}={total:g}",
                 total,
             )
         return self
@@ -54,6 +55,10 @@ class DataSpec(Spec):
     split: SplitSpec = Field(default_factory=SplitSpec, description="Split fractions.")
     standardize: bool = Field(
         True, description="Standardise features with training-split statistics (DATA-4/5)."
+    )
+    standardize_target: bool = Field(
+        True,
+        description="Regression: train on standardised targets (metrics stay in original units).",
     )
     batch_size: PosInt = Field(64, description="Training batch size (TRAIN-1).")
     eval_batch_size: PosInt = Field(1024, description="Batch size for validation and test passes.")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nnspec.spec.base import NonNegInt, Spec
 from nnspec.spec.data import DataSpec
 from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import AdamW, LossSpec, OptimSpec
 from nnspec.spec.schedule import Constant, ScheduleSpec
-from nnspec.spec.train import TrainSpec
+from nnspec.spec.train import TrainSpec, check_training_rules
 
 __all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION"]
 
@@ -39,3 +39,8 @@ class ExperimentSpec(Spec):
     schedule: ScheduleSpec = Field(default_factory=Constant, description="LR schedule.")
     train: TrainSpec = Field(default_factory=TrainSpec)
     lint: LintSpec = Field(default_factory=LintSpec)
+
+    @model_validator(mode="after")
+    def _training_rules(self) -> ExperimentSpec:
+        check_training_rules(self)  # loss/task, double activation, monitors (spec/train.py)
+        return self

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field
+from pydantic import Discriminator, Field, model_validator
 
-from nnspec.spec.base import NonNegFloat, PosFloat, Prob, Spec
+from nnspec.spec.base import NonNegFloat, PosFloat, Prob, Spec, field_error
 
 __all__ = ["LossKind", "LossSpec", "OptimKind", "OptimSpec", "OPTIM_CLASSES"]
 
-LossKind = Literal[
-    "auto", "cross_entropy", "bce_with_logits", "mse", "mae", "huber", "smooth_l1"
-]
+LossKind = Literal["auto", "cross_entropy", "bce_with_logits", "mse", "mae", "huber", "smooth_l1"]
 
 
 class LossSpec(Spec):
@@ -49,6 +47,18 @@ class SGD(_Optim):
     momentum: Prob = Field(0.9, description="Momentum (OPT-7).")
     nesterov: bool = Field(False, description="Nesterov momentum (OPT-8).")
     dampening: Prob = Field(0.0, description="Dampening for momentum.")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> SGD:
+        # OPT-8: torch raises at construction; report it at spec time, on the field.
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise field_error(
+                ("nesterov",),
+                "nesterov momentum needs momentum > 0 and dampening = 0 (OPT-8); "
+                f"found momentum={self.momentum}, dampening={self.dampening}",
+                self.nesterov,
+            )
+        return self
 
 
 class Adam(_Optim):
@@ -111,3 +121,36 @@ OptimSpec = Annotated[
 """The optimizer (OPT-1: AdamW by default)."""
 
 __all__ += [c.__name__ for c in OPTIM_CLASSES.values()]
+
+# ---- task-keyed losses (LOSS-1..3, OUT-3/4): pure data, read by the spec rules and the plan ----
+
+DEFAULT_LOSS: dict[str, LossKind] = {
+    "classification": "cross_entropy",  # LOSS-2, OUT-4: C logits
+    "binary": "bce_with_logits",  # LOSS-2, OUT-3: one logit
+    "multilabel": "bce_with_logits",  # one logit per label
+    "regression": "mse",  # LOSS-3
+}
+LOSS_TASKS: dict[LossKind, frozenset[str]] = {
+    "cross_entropy": frozenset({"classification"}),
+    "bce_with_logits": frozenset({"binary", "multilabel"}),
+    "mse": frozenset({"regression"}),
+    "mae": frozenset({"regression"}),
+    "huber": frozenset({"regression"}),
+    "smooth_l1": frozenset({"regression"}),
+}
+"""Which tasks each loss fits (LOSS-1): e.g. ``mse`` with ``task: classification`` is refused."""
+LOGIT_LOSSES: frozenset[str] = frozenset({"cross_entropy", "bce_with_logits"})
+"""Losses that apply softmax/sigmoid themselves (CONF-20): the model must output raw logits."""
+
+
+def resolve_loss_kind(task: str, loss: LossSpec) -> LossKind:
+    """The loss a task uses: ``loss.kind`` unless it is ``auto``.
+
+    Example:
+        >>> resolve_loss_kind("binary", LossSpec())
+        'bce_with_logits'
+    """
+    return DEFAULT_LOSS[task] if loss.kind == "auto" else loss.kind
+
+
+__all__ += ["DEFAULT_LOSS", "LOSS_TASKS", "LOGIT_LOSSES", "resolve_loss_kind"]

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field
+from pydantic import Discriminator, Field, model_validator
 
-from nnspec.spec.base import Fraction, NonNegFloat, NonNegInt, PosFloat, PosInt, Prob, Spec
+from nnspec.spec.base import (
+    Fraction,
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Prob,
+    Spec,
+    field_error,
+)
 
 __all__ = ["WarmupSpec", "ScheduleSpec", "SCHEDULE_CLASSES", "ScheduleKind"]
 
@@ -22,6 +31,21 @@ class WarmupSpec(Spec):
     epochs: NonNegFloat = Field(0.0, description="Warmup length in epochs.")
     fraction: float = Field(0.0, ge=0, lt=1, description="Warmup length as a fraction of the run.")
     start_factor: PosFloat = Field(0.01, le=1, description="LR multiplier at step 0.")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> WarmupSpec:
+        if self.epochs and self.fraction:
+            raise field_error(
+                ("fraction",),
+                "give the warmup length either in epochs or as a fraction, not both",
+                self.fraction,
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any warmup is configured."""
+        return bool(self.epochs or self.fraction)
 
 
 class _Schedule(Spec):
@@ -34,7 +58,9 @@ class Constant(_Schedule):
 
 class Step(_Schedule):
     kind: Literal["step"] = "step"
-    step_epochs: PosFloat = Field(10, description="Multiply the LR by gamma every this many epochs.")
+    step_epochs: PosFloat = Field(
+        10, description="Multiply the LR by gamma every this many epochs."
+    )
     gamma: PosFloat = Field(0.1, le=1, description="Decay factor.")
 
 
@@ -55,7 +81,9 @@ class Cosine(_Schedule):
     kind: Literal["cosine"] = "cosine"
     min_lr_ratio: Prob = Field(0.0, description="Final LR as a fraction of the peak LR.")
     restarts: NonNegInt = Field(0, description="Warm restarts (SGDR); 0 = one cosine over the run.")
-    restart_mult: PosInt = Field(1, description="Each cycle is this many times longer than the last.")
+    restart_mult: PosInt = Field(
+        1, description="Each cycle is this many times longer than the last."
+    )
 
 
 class OneCycle(_Schedule):
@@ -64,6 +92,19 @@ class OneCycle(_Schedule):
     div_factor: PosFloat = Field(25.0, description="Initial LR = lr / div_factor.")
     final_div_factor: PosFloat = Field(1e4, description="Final LR = initial LR / final_div_factor.")
     anneal: Literal["cos", "linear"] = Field("cos", description="Annealing shape.")
+
+    @model_validator(mode="after")
+    def _no_extra_warmup(self) -> OneCycle:
+        # one_cycle already warms up for pct_start of the run (LR-7); a second ramp in front of it
+        # would make the cycle's own start LR jump.
+        if self.warmup.enabled:
+            raise field_error(
+                ("warmup",),
+                "one_cycle has its own warm-up phase (pct_start); remove schedule.warmup "
+                "and set pct_start instead",
+                self.warmup.model_dump(),
+            )
+        return self
 
 
 class ReduceOnPlateau(_Schedule):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from nnspec.errors import did_you_mean
 from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
+from nnspec.spec.model import head_index
+from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
 
 __all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec"]
 
@@ -57,7 +61,9 @@ class TrainSpec(Spec):
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     resume: str | None = Field(None, description="Run directory to continue, or 'auto'.")
     deterministic: bool = Field(False, description="torch deterministic algorithms (REPRO-1).")
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA if present.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto: CUDA if present."
+    )
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast when supported.")
     compile: bool = Field(False, description="Wrap the model in torch.compile.")
     num_threads: PosInt | None = Field(None, description="torch intra-op threads; None = torch's.")
@@ -72,3 +78,142 @@ class TrainSpec(Spec):
     )
     divergence_steps: PosInt = Field(20, description="...for this many consecutive steps.")
     max_steps: NonNegInt | None = Field(None, description="Stop after this many optimizer steps.")
+
+
+# ---- metric names (DATA-14): pure data shared by the spec rules, the plan and the runner ----
+
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "macro_f1"),
+    "binary": ("accuracy", "f1", "auroc"),
+    "multilabel": ("accuracy", "micro_f1"),
+    "regression": ("mae", "rmse", "r2"),
+}
+"""Per-epoch metrics of each task, logged as ``val_<name>`` (and ``test_<name>`` at the end)."""
+LOWER_IS_BETTER: frozenset[str] = frozenset({"loss", "mae", "rmse"})
+
+
+def monitor_names(task: str) -> tuple[str, ...]:
+    """Every name a monitor (early stopping, plateau) may watch for this task."""
+    return ("val_loss", "train_loss", *(f"val_{m}" for m in TASK_METRICS[task]))
+
+
+def resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
+    """``auto`` -> min for losses and errors, max for scores (TRAIN-4).
+
+    Example:
+        >>> resolve_mode("val_accuracy", "auto")
+        'max'
+    """
+    natural: Literal["min", "max"] = (
+        "min" if monitor.split("_", 1)[-1] in LOWER_IS_BETTER else "max"
+    )
+    return natural if mode == "auto" else mode  # type: ignore[return-value]
+
+
+__all__ += ["TASK_METRICS", "LOWER_IS_BETTER", "monitor_names", "resolve_mode"]
+
+
+# ---- cross-section rules of an experiment (called by ExperimentSpec's model validator) ----
+
+_SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax"})
+
+
+def _rule(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
+    err = PydanticCustomError("nnspec_rule", message.replace("{", "{{").replace("}", "}}"))
+    return InitErrorDetails(type=err, loc=loc, input=value)
+
+
+def _double_activation(exp: Any, loss: str) -> list[InitErrorDetails]:
+    # OUT-3/4, CONF-20: logit losses apply softmax/sigmoid themselves; a second one in the model
+    # squashes the logits twice and training silently stalls.
+    if loss not in LOGIT_LOSSES:
+        return []
+    layers = exp.model.layers
+    head = head_index(layers)
+    found: list[InitErrorDetails] = []
+    for i in range(head if head is not None else 0, len(layers)):
+        act = getattr(layers[i], "activation", None)
+        kind = getattr(act, "kind", None)
+        if kind in _SQUASHING:
+            found.append(
+                _rule(
+                    ("model", "layers", i, "activation"),
+                    f"double activation: {kind} on the output with loss '{loss}', which applies "
+                    f"{'softmax' if loss == 'cross_entropy' else 'sigmoid'} itself on raw logits "
+                    "(OUT-3/4); fix: remove the activation from the last layer "
+                    "(predict_proba applies it at inference)",
+                    kind,
+                )
+            )
+    return found
+
+
+def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
+    found: list[InitErrorDetails] = []
+    names = monitor_names(exp.task)
+    watchers: list[tuple[tuple[str, ...], str, str, bool]] = []
+    es = exp.train.early_stopping
+    if es.enabled:
+        watchers.append((("train", "early_stopping"), es.monitor, es.mode, True))
+    if exp.schedule.kind == "reduce_on_plateau":
+        sch = exp.schedule
+        watchers.append((("schedule",), sch.monitor, sch.mode, True))
+    for loc, monitor, mode, _ in watchers:
+        if monitor not in names:
+            hint = did_you_mean(monitor, names)
+            found.append(
+                _rule(
+                    (*loc, "monitor"),
+                    f"unknown metric '{monitor}' for task '{exp.task}'"
+                    + (f"; {hint}" if hint else "")
+                    + f" (choices: {', '.join(names)})",
+                    monitor,
+                )
+            )
+        elif mode != "auto" and mode != resolve_mode(monitor, "auto"):
+            found.append(
+                _rule(
+                    (*loc, "mode"),
+                    f"mode '{mode}' contradicts '{monitor}', which is better when "
+                    f"{'lower' if resolve_mode(monitor, 'auto') == 'min' else 'higher'} (TRAIN-4); "
+                    "fix: use mode auto",
+                    mode,
+                )
+            )
+        if monitor.startswith("val_") and exp.data.split.val == 0:
+            found.append(
+                _rule(
+                    ("data", "split", "val"),
+                    f"'{monitor}' is monitored but the validation split is empty (DATA-7); "
+                    "fix: give data.split.val > 0 or disable early stopping",
+                    0.0,
+                )
+            )
+    return found
+
+
+def check_training_rules(exp: Any) -> None:
+    """Raise one ValidationError listing every cross-section problem of an experiment.
+
+    Rules: task/loss compatibility (LOSS-1), double softmax/sigmoid (OUT-3/4), known monitors and
+    consistent modes (TRAIN-4), a validation split when something monitors it (DATA-7).
+    """
+    loss = resolve_loss_kind(exp.task, exp.loss)
+    found: list[InitErrorDetails] = []
+    if exp.task not in LOSS_TASKS[loss]:
+        found.append(
+            _rule(
+                ("loss", "kind"),
+                f"loss '{loss}' does not fit task '{exp.task}' (LOSS-1); expected one of: "
+                + ", ".join(k for k, tasks in LOSS_TASKS.items() if exp.task in tasks)
+                + " (or auto)",
+                loss,
+            )
+        )
+    found += _double_activation(exp, loss)
+    found += _monitor_rules(exp)
+    if found:
+        raise ValidationError.from_exception_data("ExperimentSpec", found)
+
+
+__all__ += ["check_training_rules"]
