@@ -45,6 +45,11 @@ class LayerBase(Spec):
     )
     trainable: bool = Field(True, description="False freezes the layer's parameters.")
     lr_scale: PosFloat = Field(1.0, description="Multiplier of the optimizer's lr for this layer.")
+    inputs: tuple[str, ...] | None = Field(
+        None,
+        description="Names of the layers or model inputs feeding this one (branch/merge graphs); "
+        "default: the previous layer.",
+    )
 
     # The field a one-key shorthand fills: `{linear: 128}` -> out_features=128.
     shorthand_field: ClassVar[str | None] = None

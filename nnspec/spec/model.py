@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field, PrivateAttr, model_validator
 
-from pydantic import Field, model_validator
-
+from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequence layer kinds)
 from nnspec.spec.activations import ActivationSpec, ReLU
 from nnspec.spec.base import PosInt, Prob, Spec, field_error
+from nnspec.spec.blocks import BlockDef, BlockUse
+from nnspec.spec.graph import MERGE_KINDS, Graph, expand_model
 from nnspec.spec.init import InitSpec, Preset
 from nnspec.spec.layers import (
     AlphaDropout,
@@ -32,13 +33,6 @@ class LayerDefaults(Spec):
     bias: bool | None = Field(None, description="None: bias on unless batch norm follows.")
 
 
-class BlockDef(Spec):
-    """A named, reusable group of layers (filled in by the topology work; reserved here)."""
-
-    params: dict[str, Any] = Field(default_factory=dict, description="Parameters and defaults.")
-    layers: tuple[LayerSpec, ...] = Field(description="The block's layers.")
-
-
 def head_index(layers: tuple[LayerBase, ...]) -> int | None:
     """Index of the head: the last weight layer of the top-level list (None if there is none)."""
     for i in range(len(layers) - 1, -1, -1):
@@ -50,13 +44,66 @@ def head_index(layers: tuple[LayerBase, ...]) -> int | None:
 class ModelSpec(Spec):
     """A network: per-sample ``input_shape`` and ``layers``; shapes of every layer are inferred."""
 
-    input_shape: tuple[PosInt, ...] = Field(
-        description="Shape of one sample without the batch dim: [features], [C, H, W], [T], ...",
+    input_shape: tuple[PosInt, ...] | None = Field(
+        None,
+        description="Shape of one sample without the batch dim: [features], [C, H, W], [T], ... "
+        "(or name several inputs in `inputs`).",
+        min_length=1,
+    )
+    inputs: dict[str, tuple[PosInt, ...]] | None = Field(
+        None,
+        description="Several named model inputs, name -> per-sample shape (forward takes a dict); "
+        "instead of input_shape.",
+    )
+    outputs: tuple[str, ...] | None = Field(
+        None,
+        description="Names of the layers whose outputs the model returns (forward returns a dict); "
+        "default: the last layer's output.",
         min_length=1,
     )
     defaults: LayerDefaults = Field(default_factory=LayerDefaults, description="Hidden-layer defaults.")
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks.")
     layers: tuple[LayerSpec, ...] = Field(description="The layers, input to output.")
+
+    _graph: Graph | None = PrivateAttr(None)
+
+    @property
+    def is_graph(self) -> bool:
+        """True when the model needs the graph compiler (blocks, named inputs, merges)."""
+        return (
+            self.inputs is not None
+            or self.outputs is not None
+            or any(
+                isinstance(layer, (BlockUse, *MERGE_KINDS)) or layer.inputs is not None
+                for layer in self.layers
+            )
+        )
+
+    def graph(self) -> Graph:
+        """The model expanded into primitive layers (see :func:`nnspec.spec.graph.expand_model`)."""
+        if self._graph is None:
+            self._graph = expand_model(self)
+        return self._graph
+
+    @model_validator(mode="after")
+    def _one_input_form(self) -> ModelSpec:
+        if (self.input_shape is None) == (self.inputs is None):
+            found = "both" if self.input_shape is not None else "neither"
+            raise field_error(
+                ("input_shape",),
+                "give exactly one of input_shape (one input) or inputs (named inputs); "
+                f"found {found}",
+                None,
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _expand_graph(self) -> ModelSpec:
+        # Validation-time expansion: unknown blocks/inputs, bad arguments, cycles and unused
+        # branches are spec errors with paths, before anything is compiled.
+        if self.is_graph:
+            self._graph = expand_model(self)
+        return self
 
     @model_validator(mode="after")
     def _no_dropout_on_output(self) -> ModelSpec:
