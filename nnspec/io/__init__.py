@@ -1,0 +1,100 @@
+"""YAML in and out, with file:line:col on every error.
+
+Reading goes through ruamel.yaml's round-trip parser (for line/column marks), refusing tags,
+duplicate keys and instantiation keys (:mod:`nnspec.io.reader`); validation turns every pydantic
+error into one :class:`~nnspec.errors.SpecError` holding all problems (:mod:`nnspec.io.problems`);
+:func:`dump` writes canonical YAML that loads back equal (:mod:`nnspec.io.writer`).
+
+Example:
+    >>> spec = loads("model: {input_shape: [4], layers: [{linear: 8}, {linear: 2}]}")
+    >>> loads(dump(spec)) == spec
+    True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from nnspec.errors import SpecError
+from nnspec.io.overrides import Override, apply_overrides, override_origins, parse_override
+from nnspec.io.problems import problems_from_validation, show_value
+from nnspec.io.reader import parse_yaml, read_yaml
+from nnspec.io.source import FieldPath, SourceMap, attach_source
+from nnspec.io.writer import dump, dump_data, dumps_data
+from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = [
+    "loads",
+    "load",
+    "load_with_source",
+    "read_yaml",
+    "parse_yaml",
+    "validate",
+    "dump",
+    "dump_data",
+    "dumps_data",
+    "apply_overrides",
+    "parse_override",
+    "override_origins",
+    "Override",
+    "SourceMap",
+    "FieldPath",
+    "attach_source",
+    "show_value",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(
+    data: Any,
+    source: SourceMap | None = None,
+    *,
+    model: type[M] = ExperimentSpec,  # type: ignore[assignment]
+    prefix: FieldPath = (),
+) -> M:
+    """Validate plain data into ``model``; every problem is reported in one :class:`SpecError`.
+
+    Args:
+        data: Plain data, e.g. from :func:`read_yaml`.
+        source: Where each path came from, for ``file:line:col`` in the problems.
+        model: The spec class (default: the whole experiment).
+        prefix: Path of ``data`` inside the file when validating a sub-section, e.g. ``("model",)``.
+
+    Example:
+        >>> try:
+        ...     validate({"model": {"input_shape": [4], "layers": [{"linear": 0}]}})
+        ... except SpecError as e:
+        ...     print(e.problems[0].where, e.problems[0].message)
+        model.layers.0.out_features must be greater than 0
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(problems_from_validation(e, data, source, root=model, prefix=prefix)) from e
+
+
+def load_with_source(path_or_text: str | Path) -> tuple[ExperimentSpec, SourceMap]:
+    """Read and validate a spec; also return its :class:`SourceMap` (for later shape errors)."""
+    data, source = read_yaml(path_or_text)
+    return validate(data, source), source
+
+
+def load(path_or_text: str | Path) -> ExperimentSpec:
+    """Load an experiment spec from a file path or from YAML text.
+
+    A string is a path when it names an existing file or ends with ``.yaml``/``.yml``.
+
+    Raises:
+        SpecError: with every problem of the file, each with ``file:line:col`` and field path.
+    """
+    return load_with_source(path_or_text)[0]
+
+
+def loads(text: str, *, filename: str | None = None) -> ExperimentSpec:
+    """Load an experiment spec from YAML text (``filename`` only labels the error messages)."""
+    data, source = parse_yaml(text, filename=filename)
+    return validate(data, source)

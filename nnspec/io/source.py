@@ -1,0 +1,86 @@
+"""Where each field of a spec came from: file, line and column (1-based), or a CLI override."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from nnspec.errors import NNSpecError
+
+__all__ = ["FieldPath", "SourceMap", "attach_source"]
+
+FieldPath = tuple[str | int, ...]
+"""A field path in the user's data: ``("model", "layers", 3, "activation")``."""
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """File name plus ``path -> (line, col)`` for every node of a YAML document.
+
+    A mapping entry whose value sits on the key's line (a scalar or a flow collection) is marked
+    at its value, so ``activation: rleu`` points at ``rleu``; an entry whose value is a block
+    collection is marked at its key, so ``model:`` points at the key rather than the next line.
+    ``origins`` names the CLI override that set a path (it wins over the file's marks).
+
+    Example:
+        >>> sm = SourceMap("a.yaml", {("model",): (3, 1)})
+        >>> sm.locate(("model", "layers", 0))
+        ('a.yaml', 3, 1)
+    """
+
+    file: str | None = None
+    marks: Mapping[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    origins: Mapping[FieldPath, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Frozen and shared between errors: make the tables read-only.
+        object.__setattr__(self, "marks", MappingProxyType(dict(self.marks)))
+        object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
+
+    def locate(self, path: Sequence[str | int]) -> tuple[str | None, int | None, int | None]:
+        """``(file, line, col)`` of ``path``, or of its nearest existing ancestor.
+
+        A path set by a CLI override reports ``override 'key=value'`` as its file and no line.
+        The root of a file is ``(file, 1, 1)`` so that a missing top-level field still has a line.
+        """
+        path = tuple(path)
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if prefix in self.origins:
+                return f"override '{self.origins[prefix]}'", None, None
+            if prefix in self.marks:
+                line, col = self.marks[prefix]
+                return self.file, line, col
+        if self.file is None and not self.marks:
+            return None, None, None
+        return self.file, 1, 1
+
+    def with_origins(self, origins: Mapping[FieldPath, str]) -> SourceMap:
+        """A copy in which ``origins`` (path -> override text) take precedence."""
+        return SourceMap(self.file, self.marks, {**self.origins, **origins})
+
+
+def attach_source(err: NNSpecError, source: SourceMap | None) -> NNSpecError:
+    """Copy of ``err`` whose problems without a location get one from ``source``.
+
+    The compiler raises :class:`~nnspec.errors.ShapeError` with field paths only; the CLI and the
+    loaders call this to add ``file:line:col``. Problems that already carry a file or line keep it.
+
+    Example:
+        >>> from nnspec.errors import Problem, ShapeError
+        >>> e = ShapeError(Problem(("model", "layers", 0), "bad"))
+        >>> attach_source(e, SourceMap("m.yaml", {("model", "layers", 0): (5, 7)})).problems[0].line
+        5
+    """
+    if source is None:
+        return err
+    problems = tuple(
+        p if (p.file is not None or p.line is not None) else p.located(*source.locate(p.path))
+        for p in err.problems
+    )
+    new = copy.copy(err)
+    new.problems = problems
+    new.args = (new._render(),)
+    return new
