@@ -1,1 +1,8 @@
-"""(filled in by its issue)"""
+"""Hydra composition and sweeps: a thin adapter from composed YAML to validated specs.
+
+Hydra itself is imported only inside the functions that need it, so ``import nnspec`` stays light.
+"""
+
+from nnspec.hydra.compose import compose
+
+__all__ = ["compose"]

@@ -1,0 +1,265 @@
+"""The Hydra app behind ``nnspec train``: compose, validate, train into the Hydra job directory.
+
+The grammar is nnspec's: ``nnspec train [SPEC.yaml] [group=option ...] [key=value ...] [-m]
+[--cfg job] [--help] [--dry-run]``. Before Hydra sees the arguments, nnspec reads the user's spec
+with its own loader, checks every ``key=value`` names a real field (did-you-mean instead of Hydra's
+"Could not override") and, for a single run, validates the composed spec, so an invalid run leaves
+nothing on disk. Inside a job, a failure is recorded in the job directory (``trial.json``) and never
+ends the process: in a multirun the other trials go on and the sweep exits non-zero at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnspec.errors import NNSpecError, SpecError
+from nnspec.hydra.compose import (
+    SPEC_PRIMARY,
+    ParsedArgs,
+    check_override_keys,
+    compose_container,
+    load_spec,
+    spec_config_dir,
+    split_overrides,
+    validate_container,
+)
+from nnspec.hydra.trial import TrialRecord, write_record
+from nnspec.spec import ExperimentSpec
+
+__all__ = ["TrainFn", "Invocation", "parse_argv", "run", "Outcome"]
+
+log = logging.getLogger("nnspec")
+TrainFn = Callable[..., Any]  # nnspec.run.train(spec, *, run_dir=...) -> RunResult
+# Hydra flags that take a value (kept with their value when passed through).
+_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--info", "--config-dir", "-cd")
+_HYDRA_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve")
+
+
+@dataclass
+class Outcome:
+    """What the jobs of one invocation reported back (filled by the task and the callback)."""
+
+    error: NNSpecError | None = None
+    sweep_dir: Path | None = None
+    failed: int = 0
+    trials: int = 0
+
+
+_OUTCOME = Outcome()  # reset by run(); read back after Hydra returns (same process)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """``nnspec train`` arguments, split into nnspec's and Hydra's."""
+
+    spec_path: Path | None
+    overrides: list[str]
+    flags: list[str] = field(default_factory=list)
+    multirun: bool = False
+    dry_run: bool = False
+    dry_run_trials: int = 8
+
+    @property
+    def inspect_only(self) -> bool:
+        """``--cfg``/``--help``/``--info``: Hydra prints and exits without running a job."""
+        return any(f in _HYDRA_ONLY_FLAGS for f in self.flags)
+
+
+def _is_spec_path(arg: str) -> bool:
+    return "=" not in arg and (arg.endswith((".yaml", ".yml")) or Path(arg).is_file())
+
+
+def parse_argv(argv: Sequence[str]) -> Invocation:
+    """Split ``nnspec train`` arguments (SPEC first, then overrides and flags in any order)."""
+    args = list(argv)
+    spec = Path(args.pop(0)) if args and _is_spec_path(args[0]) else None
+    overrides: list[str] = []
+    flags: list[str] = []
+    multirun = dry = False
+    n_trials = 8
+    while args:
+        arg = args.pop(0)
+        if arg in ("-m", "--multirun"):
+            multirun = True
+        elif arg == "--dry-run":
+            dry = True
+        elif arg.startswith("--dry-run-trials="):
+            n_trials = int(arg.split("=", 1)[1])
+        elif arg in _VALUE_FLAGS and args:
+            flags += [arg, args.pop(0)]
+        elif arg.startswith("-"):
+            flags.append(arg)
+        else:
+            overrides.append(arg)
+    return Invocation(spec, overrides, flags, multirun, dry, n_trials)
+
+
+def first_choice(groups: dict[str, str]) -> list[str]:
+    """Group selections with a sweep (``optim=adam,sgd``) reduced to their first option."""
+    from nnspec.hydra.groups import group_values
+
+    return [f"{g}={group_values(o)[0]}" for g, o in groups.items()]
+
+
+def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> None:
+    """Fail fast, in nnspec's words, on unknown keys; validate a single run completely.
+
+    Raises:
+        SpecError: an unknown key or group option, or (single run) an invalid composed spec.
+    """
+    from nnspec.hydra.groups import check_group_options
+
+    check_group_options(args.groups, sweep=inv.multirun)
+    base = compose_container(first_choice(args.groups), spec=spec)
+    check_override_keys(args.keys, base)
+    if inv.multirun or inv.inspect_only:
+        return  # sweep values are validated per trial (or by --dry-run)
+    plain = [*first_choice(args.groups), *args.keys]
+    full = compose_container(plain, spec=spec, with_hydra=True)
+    choices = full.pop("hydra")["runtime"]["choices"]
+    validate_container(full, args.keys, choices)
+
+
+def _trainer() -> TrainFn:
+    from nnspec.run import train
+
+    return train
+
+
+def _job_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task)
+
+
+def _parallel_launcher() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    target = str(HydraConfig.get().launcher.get("_target_", ""))
+    return "BasicLauncher" not in target
+
+
+def _spec_for_job(cfg: Any) -> ExperimentSpec:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    hc = HydraConfig.get()
+    data = OmegaConf.to_container(cfg, resolve=True)
+    choices = OmegaConf.to_container(hc.runtime.choices)
+    keys = split_overrides(_job_overrides()).keys
+    spec = validate_container(data, keys, choices)  # type: ignore[arg-type]
+    if hc.mode == RunMode.MULTIRUN and _parallel_launcher() and spec.train.num_threads is None:
+        # Parallel workers share the cores: one torch thread each unless the user said otherwise.
+        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"num_threads": 1})})
+    return spec
+
+
+def run_job(cfg: Any, train_fn: TrainFn | None) -> float | None:
+    """One Hydra job: validate, train into the job dir, record the outcome; never raises.
+
+    Returns:
+        The objective (the monitored metric's best value), or ``None`` when the job failed.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    overrides = _job_overrides()
+    try:
+        spec = _spec_for_job(cfg)
+        result = (train_fn or _trainer())(spec, run_dir=run_dir)
+    except Exception as e:  # a trial's failure is data for the report, never a crash
+        reason = _one_line(e)
+        write_record(run_dir, TrialRecord.failed(overrides, reason))
+        log.error("trial failed: %s", reason)
+        if hc.mode != RunMode.MULTIRUN:
+            _OUTCOME.error = e if isinstance(e, NNSpecError) else NNSpecError(reason)
+        return None
+    write_record(run_dir, TrialRecord.from_result(overrides, result))
+    return float(result.best_value)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    first = text[0] if text else ""
+    if isinstance(e, NNSpecError) and len(e.problems) > 1:
+        first = "; ".join(str(p).splitlines()[0] for p in e.problems)
+    return f"{type(e).__name__}: {first}"
+
+
+@contextlib.contextmanager
+def _argv(args: list[str]) -> Iterator[None]:
+    saved = sys.argv
+    sys.argv = args
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _launch(inv: Invocation, hydra_args: list[str], train_fn: TrainFn | None) -> None:
+    import hydra
+
+    @hydra.main(config_path="pkg://nnspec.conf", config_name="config", version_base="1.3")
+    def nnspec_train(cfg: Any) -> float | None:
+        return run_job(cfg, train_fn)
+
+    with _argv(["nnspec train", *hydra_args]):
+        nnspec_train()
+
+
+def _hydra_args(inv: Invocation, config_dir: Path | None) -> list[str]:
+    head = ["--config-dir", str(config_dir), "--config-name", SPEC_PRIMARY] if config_dir else []
+    return [*head, *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]
+
+
+def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
+    """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input)."""
+    global _OUTCOME
+    _OUTCOME = Outcome()
+    inv = parse_argv(argv)
+    try:
+        spec = load_spec(inv.spec_path) if inv.spec_path else None
+        args = split_overrides(inv.overrides)
+        precheck(inv, spec, args)
+        if inv.dry_run:
+            from nnspec.hydra.dryrun import dry_run
+
+            return dry_run(inv, spec)
+    except SpecError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        cdir = None
+        if spec is not None:
+            from nnspec.hydra.presets import canonical
+
+            cdir = stack.enter_context(spec_config_dir(canonical(spec), args.groups))
+        try:
+            _launch(inv, _hydra_args(inv, cdir), train_fn)
+        except SystemExit as e:  # Hydra reports its own errors and exits
+            return int(e.code) if isinstance(e.code, int) else 1
+    return _exit_code()
+
+
+def _exit_code() -> int:
+    if _OUTCOME.error is not None:
+        print(str(_OUTCOME.error), file=sys.stderr)
+        return 2 if isinstance(_OUTCOME.error, SpecError) else 1
+    if _OUTCOME.failed:
+        print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
+        return 1
+    return 0
+
+
+def record_sweep(sweep_dir: Path, trials: int, failed: int) -> None:
+    """Called by the sweep-report callback in the launching process."""
+    _OUTCOME.sweep_dir, _OUTCOME.trials, _OUTCOME.failed = sweep_dir, trials, failed

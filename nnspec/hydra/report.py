@@ -1,0 +1,280 @@
+"""Sweep reports: one row per trial, sorted by the objective, rebuilt from the trial directories.
+
+``build_report(sweep_dir)`` reads every job directory's ``trial.json`` (a directory without one is
+an ``incomplete`` trial, e.g. from an interrupted sweep) and writes ``sweep_summary.csv``,
+``sweep_summary.md``, ``best_spec.yaml`` (the best trial's resolved spec) and ``sweep_plot.png``
+(the objective against each swept parameter). Seed replicates (``seed=0,1,2``) are aggregated into
+mean ± std per configuration. Hydra calls it at the end of a multirun through
+:class:`SweepReportCallback`; ``nnspec report SWEEP_DIR`` calls it by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnspec.hydra.trial import TrialRecord, atomic_write, read_record
+
+__all__ = [
+    "Row",
+    "SweepReport",
+    "collect",
+    "build_report",
+    "render_markdown",
+    "SweepReportCallback",
+]
+
+SUMMARY_CSV = "sweep_summary.csv"
+SUMMARY_MD = "sweep_summary.md"
+BEST_SPEC = "best_spec.yaml"
+PLOT = "sweep_plot.png"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One trial of the sweep."""
+
+    trial: str
+    job_dir: Path
+    record: TrialRecord
+
+    @property
+    def params(self) -> dict[str, str]:
+        """``key -> value`` of the trial's overrides."""
+        return dict(o.split("=", 1) for o in self.record.overrides if "=" in o)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """The rows (sorted best first) and what the files were built from."""
+
+    sweep_dir: Path
+    rows: list[Row]
+    mode: str
+    swept: list[str]
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r.record.status != "ok"]
+
+    @property
+    def best(self) -> Row | None:
+        ok = [r for r in self.rows if r.record.status == "ok" and r.record.objective is not None]
+        return ok[0] if ok else None
+
+
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    return sorted(
+        dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)
+    )
+
+
+def _sort_key(mode: str) -> Any:
+    def key(row: Row) -> tuple[int, float]:
+        obj = row.record.objective
+        if row.record.status != "ok" or obj is None or math.isnan(obj):
+            return (1, 0.0)
+        return (0, -obj if mode == "max" else obj)
+
+    return key
+
+
+def collect(sweep_dir: Path) -> SweepReport:
+    """Read every trial of a sweep directory (finished, failed or never finished)."""
+    rows = [Row(p.name, p, read_record(p)) for p in _job_dirs(Path(sweep_dir))]
+    modes = [r.record.mode for r in rows if r.record.status == "ok"]
+    mode = modes[0] if modes else "min"
+    values: dict[str, set[str]] = {}
+    for r in rows:
+        for k, v in r.params.items():
+            values.setdefault(k, set()).add(v)
+    swept = sorted(k for k, vs in values.items() if len(vs) > 1)
+    return SweepReport(Path(sweep_dir), sorted(rows, key=_sort_key(mode)), mode, swept)
+
+
+def _metric_names(report: SweepReport) -> list[str]:
+    names: set[str] = set()
+    for r in report.rows:
+        names |= set(r.record.test_metrics)
+    return sorted(names)
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "" if x is None else f"{x:.{digits}g}"
+
+
+def table(report: SweepReport) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-trial table (shared by the CSV and the Markdown)."""
+    metrics = _metric_names(report)
+    header = ["trial", "overrides", "status", "objective", *(f"test_{m}" for m in metrics)]
+    header += ["time_s", "best_epoch", "reason"]
+    body = []
+    for r in report.rows:
+        rec = r.record
+        body.append(
+            [r.trial, " ".join(rec.overrides), rec.status, _fmt(rec.objective)]
+            + [_fmt(rec.test_metrics.get(m)) for m in metrics]
+            + [_fmt(rec.wall_time, 3), "" if rec.best_epoch is None else str(rec.best_epoch)]
+            + [rec.reason]
+        )
+    return header, body
+
+
+def replicates(report: SweepReport) -> list[tuple[str, int, str, dict[str, str]]]:
+    """Mean ± std of the objective and test metrics per configuration over ``seed`` values."""
+    if "seed" not in report.swept:
+        return []
+    groups: dict[str, list[TrialRecord]] = {}
+    for r in report.rows:
+        if r.record.status == "ok":
+            config = " ".join(o for o in r.record.overrides if not o.startswith("seed="))
+            groups.setdefault(config or "(base)", []).append(r.record)
+    out = []
+    for config, recs in groups.items():
+        metrics = {
+            m: _mean_std([x.test_metrics[m] for x in recs if m in x.test_metrics])
+            for m in _metric_names(report)
+        }
+        out.append((config, len(recs), _mean_std([x.objective or 0.0 for x in recs]), metrics))
+    return out
+
+
+def _mean_std(xs: Sequence[float]) -> str:
+    if not xs:
+        return ""
+    std = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.fmean(xs):.4g} ± {std:.2g}"
+
+
+def _md_table(header: list[str], body: list[list[str]]) -> str:
+    esc = [[c.replace("|", "\\|") for c in row] for row in body]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in esc])
+
+
+def render_markdown(report: SweepReport) -> str:
+    """``sweep_summary.md``: the trial table, best trial, failures, replicate aggregates."""
+    header, body = table(report)
+    ok = len(report.rows) - len(report.failed)
+    monitor = next((r.record.monitor for r in report.rows if r.record.monitor), "objective")
+    parts = [
+        f"# Sweep summary: {report.sweep_dir.name}",
+        "",
+        f"{len(report.rows)} trials, {ok} ok, {len(report.failed)} failed or incomplete. "
+        f"Objective: {monitor} ({report.mode}), best first.",
+        "",
+        _md_table(header, body),
+    ]
+    if report.best is not None:
+        parts += ["", f"Best: trial {report.best.trial} ({' '.join(report.best.record.overrides)})"]
+    reps = replicates(report)
+    if reps:
+        metrics = _metric_names(report)
+        rows = [[c, str(n), obj, *(m[k] for k in metrics)] for c, n, obj, m in reps]
+        parts += [
+            "",
+            "## Seed replicates (mean ± std)",
+            "",
+            _md_table(["configuration", "seeds", "objective", *metrics], rows),
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def _csv_text(report: SweepReport) -> str:
+    header, body = table(report)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(body)
+    return buf.getvalue()
+
+
+def _best_spec_text(row: Row) -> str | None:
+    """The best trial's composed config, validated and dumped canonically."""
+    from omegaconf import OmegaConf
+
+    from nnspec.hydra.compose import validate_container
+    from nnspec.hydra.presets import canonical, render
+
+    path = row.job_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return None
+    data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    spec = validate_container(data)  # type: ignore[arg-type]
+    try:
+        from nnspec.io import dump
+    except ImportError:
+        return render(canonical(spec))
+    return dump(spec)
+
+
+def plot(report: SweepReport, path: Path) -> bool:
+    """Scatter of the objective against each swept parameter (categorical axes for text)."""
+    ok = [r for r in report.rows if r.record.status == "ok" and r.record.objective is not None]
+    if not ok or not report.swept:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(report.swept)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
+    for ax, key in zip(axes[0], report.swept, strict=True):
+        xs = [r.params.get(key, "") for r in ok]
+        ys = [r.record.objective for r in ok]
+        try:
+            ax.scatter([float(x) for x in xs], ys)
+            if key.endswith(("lr", "weight_decay")):
+                ax.set_xscale("log")
+        except ValueError:  # categorical values (optimizer names, ...)
+            ax.scatter(xs, ys)
+        ax.set_xlabel(key)
+        ax.set_ylabel(ok[0].record.monitor or "objective")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    tmp = path.with_suffix(".png.tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+    return True
+
+
+def build_report(sweep_dir: Path | str) -> SweepReport:
+    """Write the summary files of a sweep directory from its trial directories."""
+    report = collect(Path(sweep_dir))
+    atomic_write(report.sweep_dir / SUMMARY_CSV, _csv_text(report))
+    atomic_write(report.sweep_dir / SUMMARY_MD, render_markdown(report))
+    if report.best is not None:
+        text = _best_spec_text(report.best)
+        if text is not None:
+            atomic_write(report.sweep_dir / BEST_SPEC, text)
+    plot(report, report.sweep_dir / PLOT)
+    return report
+
+
+try:  # the callback base lives in Hydra; this module is only imported where Hydra runs
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a hard dependency
+    Callback = object  # type: ignore[assignment,misc]
+
+
+class SweepReportCallback(Callback):  # type: ignore[misc]
+    """Hydra callback: writes the sweep report when a multirun ends (any sweeper, any launcher)."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from nnspec.hydra.app import record_sweep
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        report = build_report(sweep_dir)
+        record_sweep(sweep_dir, len(report.rows), len(report.failed))
