@@ -20,7 +20,7 @@ from nnspec.lint.view import LayerView, Op, Path, layer_views, op_sequence
 from nnspec.registry import Registry
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Hit", "Rule", "LintContext", "RULES", "rule", "lint", "locate"]
+__all__ = ["Hit", "Rule", "LintContext", "RULES", "rule", "lint", "locate", "load_builtin_rules"]
 
 # Rule modules register on import; kept as names so this module has no import cycle with them.
 _BUILTIN_RULE_MODULES = ("nnspec.lint.rules_model", "nnspec.lint.rules_train")
@@ -83,21 +83,6 @@ class LintContext:
     def weight_views(self) -> list[LayerView]:
         return [v for v in self.views if v.is_weight]
 
-    @cached_property
-    def loss_kind(self) -> str:
-        """The loss after ``auto`` is resolved from the task (LOSS-1..3)."""
-        kind = self.spec.loss.kind
-        return AUTO_LOSS[self.spec.task] if kind == "auto" else kind
-
-
-# LOSS-2/3: what `loss: auto` means for each task (mirrors the plan's resolution).
-AUTO_LOSS: dict[str, str] = {
-    "classification": "cross_entropy",
-    "binary": "bce_with_logits",
-    "multilabel": "bce_with_logits",
-    "regression": "mse",
-}
-
 
 def locate(source: Locator | None, path: Path) -> tuple[str | None, int | None]:
     """File and line of ``path`` (the source map falls back to the nearest written parent, and
@@ -108,7 +93,8 @@ def locate(source: Locator | None, path: Path) -> tuple[str | None, int | None]:
     return file, line
 
 
-def _load_builtin_rules() -> None:
+def load_builtin_rules() -> None:
+    """Import the built-in rule modules (registration happens on import; idempotent)."""
     for module in _BUILTIN_RULE_MODULES:
         importlib.import_module(module)
 
@@ -180,7 +166,7 @@ def lint(
         from nnspec.io import load_with_source  # lazy: only for the path/text convenience
 
         spec, source = load_with_source(spec)
-    _load_builtin_rules()
+    load_builtin_rules()
     ctx = LintContext(spec, stats)
     found: list[Finding] = []
     for r in RULES.values():

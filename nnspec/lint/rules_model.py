@@ -98,10 +98,8 @@ def _after_head(ctx: LintContext, op: Op) -> bool:
 def _has_residual(node: object) -> bool:
     # Generic: a `residual: true` field or a merge layer anywhere (blocks come from other modules).
     if isinstance(node, BaseModel):
-        if (
-            getattr(node, "residual", False) is True
-            or getattr(node, "kind", None) in RESIDUAL_KINDS
-        ):
+        residual = getattr(node, "residual", None)  # True, or a ResidualSpec on a block
+        if residual not in (None, False) or getattr(node, "kind", None) in RESIDUAL_KINDS:
             return True
         return any(_has_residual(getattr(node, n)) for n in type(node).model_fields)
     if isinstance(node, (list, tuple)):

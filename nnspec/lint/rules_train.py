@@ -157,7 +157,7 @@ def unscaled_input(ctx: LintContext) -> Iterator[Hit]:
         if bad is None:
             return  # the statistics say the inputs are already well scaled
         detail = f" (feature {bad} is far from mean 0 / std 1)"
-    elif len(spec.model.input_shape) == 1:
+    elif spec.model.input_shape is not None and len(spec.model.input_shape) == 1:
         detail = ""
     else:
         return  # images/sequences are only flagged with data statistics in hand
@@ -197,6 +197,5 @@ def class_imbalance(ctx: LintContext) -> Iterator[Hit]:
         ("loss", field),
         f"classes are imbalanced ({max(counts)}:{min(counts)} training samples), so the model "
         "first learns the prior and under-weights the rare classes.",
-        "set loss.class_weights: balanced (binary: loss.pos_weight: balanced); the head bias "
-        "starts at the log class prior (INIT-8)",
+        f"set loss.{field}: balanced, or start the head bias at the log class prior (INIT-8)",
     )

@@ -1,0 +1,136 @@
+"""``nnspec lint [SPEC.yaml] [key=value ...] [--strict] [--data] [--json] [--rules]``.
+
+Exit status: 0 no error-level finding, 1 at least one (warnings count under ``--strict``), 2 the
+spec is invalid (the full error list is printed, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nnspec.errors import NNSpecError
+from nnspec.lint.finding import Finding, LintResult
+from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = ["main", "load_spec_args", "split_spec_args"]
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def split_spec_args(args: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``[SPEC] [key=value ...]`` -> (spec path or None, overrides)."""
+    spec, overrides = None, []
+    for arg in args:
+        if "=" in arg or arg.startswith("~"):
+            overrides.append(arg)
+        elif spec is None:
+            spec = arg
+        else:
+            raise NNSpecError(f"expected one SPEC file, found a second one: '{arg}'")
+    return spec, overrides
+
+
+def load_spec_args(args: Sequence[str]) -> tuple[ExperimentSpec, object | None]:
+    """Load ``[SPEC] [key=value ...]``: the spec (the built-in default without SPEC), with the
+    overrides applied, and its source map (``None`` for the default experiment)."""
+    from nnspec import io
+
+    path, overrides = split_spec_args(args)
+    if path is None:
+        from nnspec.defaults import default_experiment
+
+        spec = default_experiment()
+        if not overrides:
+            return spec, None
+        return io.validate(io.apply_overrides(io.dump_data(spec), overrides)), None
+    data, source = io.read_yaml(Path(path) if Path(path).exists() else path)
+    if overrides:
+        data = io.apply_overrides(data, overrides)
+        source = source.with_origins(io.override_origins(overrides))
+    return io.validate(data, source), source
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nnspec lint",
+        description="Check a spec against established design practice (rule ids: design_rules.md).",
+    )
+    p.add_argument("args", nargs="*", help="[SPEC.yaml] [key=value ...]")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--data", action="store_true", help="load the data for data-aware rules")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--rules", action="store_true", help="list every rule and exit")
+    return p
+
+
+def _print_rules() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnspec.lint.engine import RULES, load_builtin_rules
+
+    load_builtin_rules()
+    table = Table("rule", "name", "severity", "checks")
+    for r in sorted(RULES.values(), key=lambda r: (r.rule, r.name)):
+        table.add_row(r.rule, r.name, r.severity, r.summary)
+    Console().print(table)
+
+
+def _as_json(f: Finding) -> dict[str, object]:
+    return {
+        "rule": f.rule, "name": f.name, "severity": f.severity, "path": list(f.path),
+        "file": f.file, "line": f.line, "reason": f.reason, "fix": f.fix, "silenced": f.silenced,
+    }  # fmt: skip
+
+
+def print_findings(result: LintResult, *, as_json: bool = False) -> None:
+    """Print findings (coloured when on a terminal) and the summary line."""
+    if as_json:
+        items = [_as_json(f) for f in [*result, *result.silenced]]
+        print(json.dumps(items, indent=2))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    from nnspec.lint.render import summary_line
+
+    console = Console(highlight=False, soft_wrap=True)
+    for f in result:
+        style = _STYLE[f.severity]
+        console.print(
+            f"{escape(f.where)}: [{style}]{f.severity}[/{style}] {f.rule} ({f.name}): "
+            f"{escape(f.reason)}\n  fix: {escape(f.fix)}"
+        )
+    console.print(summary_line(result))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``nnspec lint``; returns the exit status."""
+    ns = _parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
+    if ns.rules:
+        _print_rules()
+        return EXIT_OK
+    from nnspec.lint.engine import lint
+
+    try:
+        spec, source = load_spec_args(ns.args)
+        stats = None
+        if ns.data:
+            from nnspec.check.stats import data_stats
+
+            stats = data_stats(spec)
+        result = lint(spec, source, strict=ns.strict, stats=stats)  # type: ignore[arg-type]
+    except NNSpecError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_INVALID
+    print_findings(result, as_json=ns.json)
+    return EXIT_FINDINGS if result.errors else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
