@@ -1,0 +1,186 @@
+"""Sample the init rules with an explicit ``torch.Generator`` and record what each parameter got.
+
+nnspec initialises every parameter of the built-in layers itself (INIT-11: torch's default,
+``kaiming_uniform_(a=sqrt(5))``, matches none of the schemes). Documented constants:
+
+* biases of weight ops: 0
+* norm scale (weight): 1, norm shift (bias): 0
+* PReLU slope: its ``init`` (0.25 by default, as torch)
+* embedding vectors: N(0, 1) (as torch), the ``padding_idx`` row 0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import torch
+from torch import nn
+
+from nnspec.compile.infer import LayerInfo
+from nnspec.compile.rules import (
+    TRUNC_STD_CORRECTION,
+    ConstantRule,
+    InitRule,
+    NormalRule,
+    OrthogonalRule,
+    ResolvedInit,
+    VarianceRule,
+    fans,
+    resolve_init,
+)
+from nnspec.spec.activations import Identity
+from nnspec.spec.layers import LayerBase
+
+__all__ = ["InitRecord", "sample_", "initialize_layer", "PARAM_INITIALIZERS"]
+
+
+@dataclass(frozen=True)
+class InitRecord:
+    """How one parameter was initialised: the rule, why, and where the choice came from
+    (``auto``/``head``/``explicit`` for weights, ``constant`` for documented constants,
+    ``builder`` for parameters a user-registered layer's builder set itself)."""
+
+    rule: str
+    reason: str
+    source: str
+
+
+def _variance(t: torch.Tensor, rule: VarianceRule, g: torch.Generator) -> None:
+    fan_in, fan_out = fans(tuple(t.shape))
+    std = rule.std(fan_in, fan_out)
+    if rule.distribution == "normal":
+        nn.init.normal_(t, 0.0, std, generator=g)
+    elif rule.distribution == "uniform":
+        limit = math.sqrt(3.0) * std  # same variance as the normal: limit = sqrt(3 scale / fan)
+        nn.init.uniform_(t, -limit, limit, generator=g)
+    else:  # truncated_normal at +-2 std, widened so the kept variance is the target (INIT-5)
+        wide = std / TRUNC_STD_CORRECTION
+        nn.init.trunc_normal_(t, 0.0, wide, -2 * wide, 2 * wide, generator=g)
+
+
+def _orthogonal(t: torch.Tensor, rule: OrthogonalRule, g: torch.Generator) -> None:
+    nn.init.orthogonal_(t, rule.gain, generator=g)
+
+
+def _constant(t: torch.Tensor, rule: ConstantRule, g: torch.Generator) -> None:
+    nn.init.constant_(t, rule.value)
+
+
+def _normal(t: torch.Tensor, rule: NormalRule, g: torch.Generator) -> None:
+    nn.init.normal_(t, 0.0, rule.std, generator=g)
+
+
+_SAMPLERS: Mapping[type, Callable[..., None]] = MappingProxyType(
+    {
+        VarianceRule: _variance,
+        OrthogonalRule: _orthogonal,
+        ConstantRule: _constant,
+        NormalRule: _normal,
+    }
+)
+
+
+def sample_(tensor: torch.Tensor, rule: InitRule, generator: torch.Generator) -> torch.Tensor:
+    """Fill ``tensor`` in place by ``rule`` using only ``generator`` (never the global RNG).
+
+    Example:
+        >>> from nnspec.compile.rules import PRESETS
+        >>> w = torch.empty(256, 512)
+        >>> _ = sample_(w, PRESETS["he_normal"], torch.Generator().manual_seed(0))
+        >>> round(w.std().item() / (2 / 512) ** 0.5, 1)
+        1.0
+    """
+    with torch.no_grad():
+        _SAMPLERS[type(rule)](tensor, rule, generator)
+    return tensor
+
+
+def _record(rule: InitRule, reason: str, source: str) -> InitRecord:
+    return InitRecord(rule.label, reason, source)
+
+
+ZERO = ConstantRule(0.0)
+ONE = ConstantRule(1.0)
+Records = dict[str, InitRecord]
+
+
+def _weight_op(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
+    resolved: ResolvedInit = info.settings.init  # type: ignore[union-attr]
+    sample_(m.weight, resolved.rule, g)
+    out = {"weight": _record(resolved.rule, resolved.reason, resolved.source)}
+    if m.bias is not None:
+        sample_(m.bias, ZERO, g)
+        out["bias"] = _record(ZERO, "bias = 0 (constant)", "constant")
+    return out
+
+
+def _norm(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
+    out: Records = {}
+    if getattr(m, "weight", None) is not None:
+        sample_(m.weight, ONE, g)
+        out["weight"] = _record(ONE, "norm scale = 1 (constant)", "constant")
+    if getattr(m, "bias", None) is not None:
+        sample_(m.bias, ZERO, g)
+        out["bias"] = _record(ZERO, "norm shift = 0 (constant)", "constant")
+    return out
+
+
+def _prelu(m: nn.PReLU, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
+    rule = ConstantRule(m.init)
+    sample_(m.weight, rule, g)
+    return {"weight": _record(rule, "prelu slope = its init (constant)", "constant")}
+
+
+def _embedding(m: nn.Embedding, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
+    spec = getattr(layer, "init", None)
+    if spec is None:
+        rule: InitRule = NormalRule()
+        reason, source = "embedding: N(0, 1) as torch (constant)", "constant"
+    else:
+        resolved = resolve_init(spec, Identity(), is_head=False)
+        rule, reason, source = resolved.rule, resolved.reason, resolved.source
+    sample_(m.weight, rule, g)
+    if m.padding_idx is not None:
+        with torch.no_grad():
+            m.weight[m.padding_idx].zero_()  # torch's convention: the padding vector stays 0
+    return {"weight": _record(rule, reason, source)}
+
+
+Initializer = Callable[[nn.Module, LayerBase, LayerInfo, torch.Generator], Records]
+
+# Parameter owners nnspec knows, looked up along the module's MRO (so subclasses work).
+PARAM_INITIALIZERS: Mapping[type, Initializer] = MappingProxyType(
+    {
+        nn.Linear: _weight_op,
+        nn.modules.conv._ConvNd: _weight_op,
+        nn.modules.batchnorm._NormBase: _norm,  # BatchNorm*d and InstanceNorm*d
+        nn.LayerNorm: _norm,
+        nn.GroupNorm: _norm,
+        nn.PReLU: _prelu,
+        nn.Embedding: _embedding,
+    }
+)
+
+
+def _initializer(module: nn.Module) -> Initializer:
+    for cls in type(module).__mro__:
+        if cls in PARAM_INITIALIZERS:
+            return PARAM_INITIALIZERS[cls]
+    raise TypeError(f"nnspec has no initializer for {type(module).__name__}")
+
+
+def initialize_layer(
+    module: nn.Module, layer: LayerBase, info: LayerInfo, generator: torch.Generator
+) -> Records:
+    """Initialise every parameter of a built-in layer's module; returns records keyed by the
+    parameter's name relative to ``module`` (``op.weight``, ``norm.bias``, ``weight``)."""
+    records: Records = {}
+    for name, sub in module.named_modules():
+        if next(sub.parameters(recurse=False), None) is None:
+            continue
+        for pname, rec in _initializer(sub)(sub, layer, info, generator).items():
+            records[f"{name}.{pname}" if name else pname] = rec
+    return records

@@ -1,0 +1,147 @@
+"""``build_model``: spec -> a fully initialised :class:`NNSpecModel`, purely.
+
+State-dict keys follow the spec: layer ``i`` lives at ``layers.<name>`` where ``<name>`` is the
+layer's ``name:`` or its index, so keys read ``layers.3.op.weight`` (a weight layer's op),
+``layers.3.norm.weight`` (its norm), ``layers.3.act.weight`` (a PReLU slope) or, with
+``name: fc1``, ``layers.fc1.op.weight``; layers without sub-parts hold their parameters directly
+(``layers.2.weight`` for a standalone ``batch_norm``). Summary rows and errors use the same names.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import torch
+from torch import nn
+
+from nnspec.compile.infer import LayerInfo, Shape
+from nnspec.compile.initialize import InitRecord, initialize_layer
+from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
+from nnspec.compile.shapes import infer_shapes
+from nnspec.errors import CompileError, Problem, SpecError
+from nnspec.spec.experiment import ExperimentSpec
+from nnspec.spec.layers import LayerBase
+from nnspec.spec.model import ModelSpec, head_index
+
+__all__ = ["NNSpecModel", "build_model"]
+
+
+class NNSpecModel(nn.Module):
+    """The compiled network: ``layers`` run in order; carries its spec and per-layer records.
+
+    Attributes:
+        spec: the :class:`ModelSpec` it was built from.
+        input_shape / output_shape: per-sample shapes (no batch dim).
+        layer_info: one :class:`LayerInfo` per top-level layer (from shape inference).
+        init_records: full parameter name -> :class:`InitRecord` (rule, reason, source).
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        layers: OrderedDict[str, nn.Module],
+        layer_info: tuple[LayerInfo, ...],
+        init_records: Mapping[str, InitRecord],
+        head_name: str | None,
+    ) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(layers)
+        self.spec = spec
+        self.layer_info = layer_info
+        self.init_records = MappingProxyType(dict(init_records))
+        self.input_shape: Shape = tuple(spec.input_shape)
+        self.output_shape: Shape = layer_info[-1].out_shape
+        self.head_name = head_name
+
+    @property
+    def head(self) -> nn.Module | None:
+        """The head's weight op (the last weight layer's Linear/Conv), e.g. for the trainer to set
+        its bias from the data (INIT-7/8); None when the model has no weight layer."""
+        return None if self.head_name is None else self.layers.get_submodule(self.head_name).op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[nn.Module, dict]:
+    try:
+        module = LAYER_BUILDERS[layer.kind](layer, info)
+    except Exception as e:  # a user builder failed: say where, keep the cause
+        if layer.kind in BUILTIN_KINDS:
+            raise
+        raise CompileError(
+            Problem(
+                info.path,
+                f"the builder of layer kind '{layer.kind}' failed: {e}",
+                fix="check the builder registered with nnspec.register_layer",
+            )
+        ) from e
+    if layer.kind in BUILTIN_KINDS:
+        records = initialize_layer(module, layer, info, g)
+    else:  # user builders initialise their own parameters, under nnspec's seeded RNG
+        why = f"set by the '{layer.kind}' builder under nnspec's seeded RNG"
+        records = {n: InitRecord("builder", why, "builder") for n, _ in module.named_parameters()}
+    if not layer.trainable:
+        module.requires_grad_(False)
+    return module, records
+
+
+def _model_spec(spec: ModelSpec | ExperimentSpec) -> ModelSpec:
+    if isinstance(spec, ExperimentSpec):
+        return spec.model
+    if isinstance(spec, ModelSpec):
+        return spec
+    raise SpecError(
+        Problem(
+            (),
+            "build_model needs a ModelSpec",
+            expected="ModelSpec (experiment.model)",
+            found=type(spec).__name__,
+            fix="pass spec.model, or load a spec with nnspec.load",
+        )
+    )
+
+
+def build_model(
+    spec: ModelSpec | ExperimentSpec,
+    *,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
+) -> NNSpecModel:
+    """Build and initialise the network of ``spec``; pure: the global RNG is left untouched.
+
+    Args:
+        spec: a :class:`ModelSpec` (``experiment.model``); an ExperimentSpec means its ``model``.
+        generator: the only source of randomness; default ``torch.Generator().manual_seed(seed)``.
+        seed: seed of the default generator.
+
+    Returns:
+        An :class:`NNSpecModel`; same spec and seed give an identical ``state_dict``.
+
+    Raises:
+        ShapeError / SpecError: from shape inference (nothing is built then).
+
+    Example:
+        >>> from nnspec.spec import ModelSpec
+        >>> m = build_model(ModelSpec(input_shape=(4,), layers=[{"linear": 8}, {"linear": 2}]))
+        >>> m(torch.zeros(5, 4)).shape, sorted(m.state_dict())[:2]
+        (torch.Size([5, 2]), ['layers.0.op.bias', 'layers.0.op.weight'])
+    """
+    model_spec = _model_spec(spec)
+    infos = infer_shapes(model_spec)
+    g = generator if generator is not None else torch.Generator().manual_seed(seed)
+    modules: OrderedDict[str, nn.Module] = OrderedDict()
+    records: dict[str, InitRecord] = {}
+    # Module constructors draw torch's default init from the global RNG: fork it (restored on exit)
+    # and seed it from our generator, so building is pure and user builders are reproducible.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        for layer, info in zip(model_spec.layers, infos, strict=True):
+            module, recs = _build_one(layer, info, g)
+            modules[info.name] = module
+            records.update({f"{info.module_path}.{k}": v for k, v in recs.items()})
+    head = head_index(model_spec.layers)
+    head_name = None if head is None else infos[head].name
+    return NNSpecModel(model_spec, modules, tuple(infos), records, head_name)

@@ -1,0 +1,421 @@
+"""Built-in shape functions (pure arithmetic, no tensors) and :func:`infer_shapes`.
+
+Output-size formula of conv and pooling (torch's, ``floor`` mode), per spatial dim:
+``out = (L + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from nnspec.compile.infer import (
+    SHAPE_FNS,
+    LayerInfo,
+    LayerSite,
+    Shape,
+    ShapeFn,
+    ShapeResult,
+    fmt_shape,
+    walk_layers,
+)
+from nnspec.compile.rules import EMBEDDING_STD, NormalRule, activation_label, resolve_init
+from nnspec.compile.settings import group_count, resolve_weight
+from nnspec.errors import Problem, ShapeError, SpecError
+from nnspec.spec import layers as L
+from nnspec.spec.activations import Activation, Identity
+from nnspec.spec.model import ModelSpec, head_index
+
+__all__ = ["infer_shapes", "RANK_NAMES", "reshape_hint"]
+
+RANK_NAMES = {1: "a 1-D input (features,)", 2: "a 2-D input (C, L)", 3: "a 3-D input (C, H, W)"}
+
+
+def reshape_hint(numel: int, rank: int) -> list[int]:
+    """A plausible ``reshape`` target of ``numel`` elements: square-ish spatial dims after C.
+
+    Example:
+        >>> reshape_hint(128, 3), reshape_hint(128, 2)
+        ([8, 4, 4], [16, 8])
+    """
+    if rank == 3:
+        side = max(
+            s for s in range(1, math.isqrt(numel) + 1) if numel % (s * s) == 0 and s**3 <= numel
+        )
+        return [numel // (side * side), side, side]
+    if rank == 2:
+        side = max(s for s in range(1, math.isqrt(numel) + 1) if numel % s == 0)
+        return [numel // side, side]
+    return [numel]
+
+
+def _divisors(n: int) -> list[int]:
+    return [g for g in range(1, n + 1) if n % g == 0]
+
+
+def _rank_ok(shape: Shape, site: LayerSite, ranks: Sequence[int]) -> bool:
+    """Check the input rank; record a problem naming both shapes and the previous layer."""
+    if len(shape) in ranks:
+        return True
+    want = " or ".join(RANK_NAMES.get(r, f"a {r}-D input") for r in ranks)
+    rank = ranks[-1]
+    numel = math.prod(shape)
+    reshape = f"{{kind: reshape, shape: {reshape_hint(numel, rank)}}}"
+    if len(shape) < rank and "flatten" in site.earlier_kinds:
+        fix = f"move {site.kind} before flatten, or insert {reshape}"
+    elif len(shape) < rank:
+        fix = f"insert {reshape} before it"
+    else:
+        fix = "insert {kind: flatten} before it"
+    if site.prev == "model.input_shape":
+        fix = f"set model.input_shape to {want.split(' input ')[-1]}, or {fix}"
+    site.error(
+        None, f"{site.kind}: wrong input rank", expected=want, found=site.from_prev(shape), fix=fix
+    )
+    return False
+
+
+def _per_dim(
+    value: int | tuple[int, ...], nd: int, site: LayerSite, fld: str
+) -> tuple[int, ...] | None:
+    if isinstance(value, int):
+        return (value,) * nd
+    if len(value) == nd:
+        return tuple(value)
+    site.error(
+        fld,
+        f"{site.kind}: {fld} has the wrong number of values",
+        expected=f"an int or {nd} values (one per spatial dim)",
+        found=f"{list(value)}",
+        fix=f"write {fld}: {value[0]}",
+    )
+    return None
+
+
+def _window(
+    layer: L._ConvBase | L._PoolBase,
+    shape: Shape,
+    site: LayerSite,
+    nd: int,
+    *,
+    dilation: int | tuple[int, ...] = 1,
+    stride: int | tuple[int, ...] | None = None,
+) -> Shape | None:
+    """Spatial output size of a conv or pool window; None after recording a problem."""
+    k = _per_dim(layer.kernel_size, nd, site, "kernel_size")
+    s = _per_dim(layer.kernel_size if stride is None else stride, nd, site, "stride")
+    d = _per_dim(dilation, nd, site, "dilation")
+    pad = layer.padding
+    if pad == "same":
+        if s is not None and any(x > 1 for x in s):
+            site.error(
+                "padding",
+                f"{site.kind}: padding 'same' needs stride 1",
+                expected="stride 1 with padding 'same'",
+                found=f"stride {layer.stride}",
+                fix="keep stride 1 with padding 'same' and downsample with a pool, "
+                "or give padding as an int",
+            )
+            return None
+        return shape[1:] if k and d else None
+    p = _per_dim(0 if pad == "valid" else pad, nd, site, "padding")
+    if k is None or s is None or d is None or p is None:
+        return None
+    out = []
+    for size, kk, ss, dd, pp in zip(shape[1:], k, s, d, p, strict=True):
+        span = dd * (kk - 1) + 1
+        if span > size + 2 * pp:
+            site.error(
+                "kernel_size",
+                f"{site.kind}: kernel larger than its input",
+                expected=f"a kernel span <= {size + 2 * pp} (input {size} + padding 2x{pp})",
+                found=f"kernel span {span} on input {site.from_prev(shape)}",
+                fix="use a smaller kernel_size, add padding, or remove an earlier pooling layer",
+            )
+            return None
+        out.append((size + 2 * pp - span) // ss + 1)
+    return tuple(out)
+
+
+# ---- weight layers ---------------------------------------------------------------------------
+
+
+def _channels_ok(layer: L.WeightLayer, out: Shape, site: LayerSite, what: str, fld: str) -> bool:
+    # Per-channel ops (batch/group/instance norm, per-channel PReLU) use dim 1 of the batch, which
+    # is the features only when a linear layer's output is 1-D.
+    if isinstance(layer, L.Linear) and len(out) > 1:
+        site.error(
+            fld,
+            f"{site.kind}: {what} needs a 1-D (features,) output",
+            expected="linear on a 1-D input",
+            found=f"output {fmt_shape(out)}",
+            fix="use norm: layer (normalises the last dim), or flatten before the linear layer",
+        )
+        return False
+    return True
+
+
+def _norm_params(layer: L.WeightLayer, norm: str, out: Shape, site: LayerSite) -> int:
+    channels = out[-1] if isinstance(layer, L.Linear) else out[0]
+    if norm == "none":
+        return 0
+    if norm == "instance" and len(out) < 2:
+        site.error(
+            "norm",
+            f"{site.kind}: norm 'instance' needs spatial dims",
+            expected="a conv output (C, L) or (C, H, W)",
+            found=f"output {fmt_shape(out)}",
+            fix="use norm: layer or norm: batch after a linear layer",
+        )
+        return 0
+    if norm != "layer" and not _channels_ok(layer, out, site, f"norm '{norm}'", "norm"):
+        return 0
+    return 2 * channels  # every built-in norm has a per-channel (or per-feature) scale and shift
+
+
+def _activation_params(act: Activation, channels: int) -> int:
+    if act.kind == "prelu":
+        return channels if act.num_parameters == "channel" else 1  # type: ignore[attr-defined]
+    return 0
+
+
+def _hidden_init_check(layer: L.WeightLayer, site: LayerSite) -> None:
+    settings = resolve_weight(layer, site.defaults, is_head=site.is_head)
+    if settings.init.symmetric and not site.is_head:
+        path = ("model", "defaults", "init") if settings.init_inherited else None
+        site.error(
+            "init",
+            f"init '{settings.init.rule.label}' on a hidden weight layer "
+            "never breaks symmetry (INIT-6)",
+            expected="a random init (auto, he_normal, glorot_uniform, ...)",
+            found=settings.init.rule.label,
+            fix="remove the init field (auto picks by activation); "
+            "zeros/constant are allowed on the head only",
+            path=path,
+        )
+
+
+def weight_result(layer: L.WeightLayer, out: Shape, op_params: int, site: LayerSite) -> ShapeResult:
+    """Shape result of op -> norm -> activation -> dropout for a weight layer (NORM-2)."""
+    s = resolve_weight(layer, site.defaults, is_head=site.is_head)
+    _hidden_init_check(layer, site)
+    channels = out[-1] if isinstance(layer, L.Linear) else out[0]
+    params = op_params + (channels if s.bias else 0) + _norm_params(layer, s.norm, out, site)
+    if s.activation.kind == "prelu" and s.activation.num_parameters == "channel":  # type: ignore[attr-defined]
+        _channels_ok(layer, out, site, "per-channel prelu", "activation")
+    params += _activation_params(s.activation, channels)
+    return ShapeResult(
+        out_shape=out,
+        params=params,
+        activation=activation_label(s.activation),
+        init=s.init.rule.label,
+        init_reason=s.init.reason,
+        norm=s.norm,
+        dropout=s.dropout,
+        bias=s.bias,
+        settings=s,
+    )
+
+
+def _linear(layer: L.Linear, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    out = (*shape[:-1], layer.out_features)
+    return weight_result(layer, out, shape[-1] * layer.out_features, site)
+
+
+def _conv(nd: int) -> ShapeFn:
+    def shape_fn(layer: L._ConvBase, shape: Shape, site: LayerSite) -> ShapeResult | None:
+        if not _rank_ok(shape, site, (nd + 1,)):
+            return None
+        c_in = shape[0]
+        for what, channels in (("in_channels", c_in), ("out_channels", layer.out_channels)):
+            if channels % layer.groups:
+                site.error(
+                    "groups",
+                    f"{site.kind}: groups must divide {what}",
+                    expected=f"a divisor of {what} {channels}",
+                    found=f"groups {layer.groups} (input {site.from_prev(shape)})",
+                    fix=f"use groups in {_divisors(channels)[:8]}",
+                )
+        spatial = _window(layer, shape, site, nd, dilation=layer.dilation, stride=layer.stride)
+        if spatial is None:
+            return None
+        k = (layer.kernel_size,) * nd if isinstance(layer.kernel_size, int) else layer.kernel_size
+        weights = layer.out_channels * (c_in // layer.groups) * math.prod(k)
+        return weight_result(layer, (layer.out_channels, *spatial), weights, site)
+
+    return shape_fn
+
+
+# ---- layers without a weight op --------------------------------------------------------------
+
+
+def _pool(nd: int) -> ShapeFn:
+    def shape_fn(layer: L._PoolBase, shape: Shape, site: LayerSite) -> ShapeResult | None:
+        if not _rank_ok(shape, site, (nd + 1,)):
+            return None
+        k = _per_dim(layer.kernel_size, nd, site, "kernel_size")
+        p = _per_dim(layer.padding, nd, site, "padding")
+        if k and p and any(pp * 2 > kk for pp, kk in zip(p, k, strict=True)):
+            site.error(
+                "padding",
+                f"{site.kind}: padding larger than half the kernel",
+                expected=f"padding <= kernel_size / 2 (kernel {layer.kernel_size})",
+                found=f"padding {layer.padding}",
+                fix="reduce padding",
+            )
+            return None
+        spatial = _window(layer, shape, site, nd, stride=layer.stride)
+        return None if spatial is None else ShapeResult((shape[0], *spatial))
+
+    return shape_fn
+
+
+def _adaptive(nd: int) -> ShapeFn:
+    def shape_fn(layer: L.LayerBase, shape: Shape, site: LayerSite) -> ShapeResult | None:
+        if not _rank_ok(shape, site, (nd + 1,)):
+            return None
+        size = _per_dim(layer.output_size, nd, site, "output_size")  # type: ignore[attr-defined]
+        return None if size is None else ShapeResult((shape[0], *size))
+
+    return shape_fn
+
+
+def _flatten(layer: L.Flatten, shape: Shape, site: LayerSite) -> ShapeResult:
+    return ShapeResult((math.prod(shape),))
+
+
+def _reshape(layer: L.Reshape, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    numel, target = math.prod(shape), list(layer.shape)
+    bad = [x for x in target if x == 0 or x < -1] or ([-1] if target.count(-1) > 1 else [])
+    known = math.prod(x for x in target if x != -1)
+    if not bad and -1 in target and numel % known == 0:
+        target[target.index(-1)] = numel // known
+    if bad or math.prod(target) != numel:
+        site.error(
+            "shape",
+            f"reshape: cannot reshape {site.from_prev(shape)} ({numel} elements) "
+            f"to {list(layer.shape)}",
+            expected=f"positive sizes (at most one -1) whose product is {numel}",
+            found=f"{list(layer.shape)}",
+            fix=f"for example shape: {reshape_hint(numel, min(max(len(target), 2), 3))}",
+        )
+        return None
+    return ShapeResult(tuple(target))
+
+
+def _same(layer: L.LayerBase, shape: Shape, site: LayerSite) -> ShapeResult:
+    return ShapeResult(shape)
+
+
+def _dropout2d(layer: L.Dropout2d, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    return ShapeResult(shape) if _rank_ok(shape, site, (3,)) else None
+
+
+def _batch_norm(layer: L.BatchNorm, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    return ShapeResult(shape, 2 * shape[0]) if _rank_ok(shape, site, (1, 2, 3)) else None
+
+
+def _instance_norm(layer: L.InstanceNorm, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    if not _rank_ok(shape, site, (2, 3)):
+        return None
+    return ShapeResult(shape, 2 * shape[0] if layer.affine else 0)
+
+
+def _layer_norm(layer: L.LayerNorm, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    if layer.ndim > len(shape):
+        site.error(
+            "ndim",
+            "layer_norm: ndim larger than the input rank",
+            expected=f"ndim <= {len(shape)}",
+            found=f"ndim {layer.ndim} on input {site.from_prev(shape)}",
+            fix=f"use ndim: {len(shape)}",
+        )
+        return None
+    return ShapeResult(
+        shape, 2 * math.prod(shape[-layer.ndim :]) if layer.elementwise_affine else 0
+    )
+
+
+def _group_norm(layer: L.GroupNorm, shape: Shape, site: LayerSite) -> ShapeResult:
+    if shape[0] % layer.num_groups:
+        site.error(
+            "num_groups",
+            "group_norm: num_groups must divide the channels",
+            expected=f"a divisor of {shape[0]} channels",
+            found=f"num_groups {layer.num_groups} (input {site.from_prev(shape)})",
+            fix=f"use num_groups: {group_count(shape[0])}",
+        )
+    return ShapeResult(shape, 2 * shape[0])
+
+
+def _activation(layer: L.ActivationLayer, shape: Shape, site: LayerSite) -> ShapeResult:
+    act = layer.activation
+    return ShapeResult(shape, _activation_params(act, shape[0]), activation=activation_label(act))
+
+
+def _embedding(layer: L.Embedding, shape: Shape, site: LayerSite) -> ShapeResult:
+    r = resolve_init(layer.init, Identity(), is_head=False)
+    init, reason = r.rule.label, r.reason
+    if layer.init is None:
+        init, reason = NormalRule(EMBEDDING_STD).label, "embedding: N(0, 1) as torch (constant)"
+    elif r.symmetric:
+        site.error("init", "embedding: a constant init makes every vector equal (INIT-6)",
+                   expected="a random init", found=init, fix="remove the init field")  # fmt: skip
+    out = (*shape, layer.embedding_dim)
+    return ShapeResult(
+        out, layer.num_embeddings * layer.embedding_dim, init=init, init_reason=reason
+    )
+
+
+for _kind, _fn in {
+    "linear": _linear,
+    "conv1d": _conv(1),
+    "conv2d": _conv(2),
+    "max_pool1d": _pool(1),
+    "max_pool2d": _pool(2),
+    "avg_pool1d": _pool(1),
+    "avg_pool2d": _pool(2),
+    "adaptive_avg_pool1d": _adaptive(1),
+    "adaptive_avg_pool2d": _adaptive(2),
+    "flatten": _flatten,
+    "reshape": _reshape,
+    "dropout": _same,
+    "dropout2d": _dropout2d,
+    "alpha_dropout": _same,
+    "batch_norm": _batch_norm,
+    "layer_norm": _layer_norm,
+    "group_norm": _group_norm,
+    "instance_norm": _instance_norm,
+    "activation": _activation,
+    "embedding": _embedding,
+    "identity": _same,
+}.items():
+    SHAPE_FNS.register(_kind, _fn)  # type: ignore[arg-type]
+
+
+def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
+    """Infer every layer's input/output shape and exact parameter count, without any tensor.
+
+    Raises:
+        ShapeError: one error listing every shape problem found (and any init problem).
+        SpecError: init problems only (e.g. ``zeros`` on a hidden layer, INIT-6).
+
+    Example:
+        >>> from nnspec.spec import ModelSpec
+        >>> spec = ModelSpec(input_shape=(30,), layers=[{"linear": 10**9}, {"linear": 1}])
+        >>> [i.out_shape for i in infer_shapes(spec)]
+        [(1000000000,), (1,)]
+    """
+    problems: list[Problem] = []
+    infos, out = walk_layers(
+        model.layers,
+        tuple(model.input_shape),
+        prefix=("model", "layers"),
+        defaults=model.defaults,
+        problems=problems,
+        head=head_index(model.layers),
+    )
+    if problems:
+        shape_problem = out is None or any(p.path[-1] not in ("init", "name") for p in problems)
+        raise (ShapeError if shape_problem else SpecError)(problems)
+    return infos
