@@ -1,1 +1,27 @@
-"""(filled in by its issue)"""
+"""Run layer: the only part of nnspec with side effects (data loading, the loop, files).
+
+Public API: :func:`train` -> :class:`RunResult`, :func:`load_run` -> :class:`Predictor`.
+Imported lazily so ``import nnspec.run`` stays cheap until a run starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["train", "RunResult", "load_run", "Predictor", "evaluate_run"]
+
+_EXPORTS = {
+    "train": "nnspec.run.api",
+    "RunResult": "nnspec.run.api",
+    "load_run": "nnspec.run.predict",
+    "Predictor": "nnspec.run.predict",
+    "evaluate_run": "nnspec.run.predict",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnspec.run' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,170 @@
+"""The training plan: everything the runner needs besides the model, as frozen data + factories.
+
+``compile_plan(spec)`` is pure (no I/O, no RNG). The runner consumes the plan and never re-reads
+the spec; the same pieces (loss, optimizer factory, schedule factory) work in a user's own loop::
+
+    compiled = nnspec.compile(spec)
+    opt = compiled.plan.make_optimizer(compiled.model)
+    sched = compiled.plan.make_schedule(opt, steps_per_epoch=len(my_loader))
+    loss_fn = compiled.plan.make_loss()
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from nnspec.compile.losses import TargetStats, build_loss
+from nnspec.compile.optim import build_optimizer, l1_penalty, param_layers
+from nnspec.compile.schedules import Horizon, LRSchedule, build_schedule, warmup_steps
+from nnspec.spec.data import DataSpec
+from nnspec.spec.experiment import ExperimentSpec, Task
+from nnspec.spec.model import ModelSpec
+from nnspec.spec.optim import LossKind, LossSpec, resolve_loss_kind
+from nnspec.spec.train import TASK_METRICS, TrainSpec, resolve_mode
+
+__all__ = ["TrainingPlan", "Compiled", "compile_plan", "compile", "steps_per_epoch"]
+
+
+def steps_per_epoch(n_train: int, batch_size: int, accumulate: int = 1) -> int:
+    """Optimizer steps per epoch: batches (a last batch of one sample is dropped, since batch norm
+    cannot train on it) grouped by ``accumulate``.
+
+    Example:
+        >>> steps_per_epoch(1000, 64)
+        16
+    """
+    batches = max(1, n_train // batch_size + (1 if n_train % batch_size > 1 else 0))
+    return math.ceil(batches / accumulate)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Frozen training plan of one experiment (STYLE §5).
+
+    Attributes:
+        task: the task (decides head width, loss and metrics).
+        loss_kind: resolved loss (never ``auto``).
+        metrics: per-epoch metric names, logged as ``val_<name>``.
+        monitor / mode: what early stopping watches and which direction is better.
+    """
+
+    task: Task
+    loss_kind: LossKind
+    loss: LossSpec
+    optim: Any
+    schedule: Any
+    train: TrainSpec
+    data: DataSpec
+    model_spec: ModelSpec
+    seed: int
+    metrics: tuple[str, ...]
+    monitor: str
+    mode: Literal["min", "max"]
+
+    def make_loss(self, n_out: int = 1, stats: TargetStats | None = None) -> nn.Module:
+        """The loss module; ``stats`` (training targets) is needed for ``balanced`` weights."""
+        return build_loss(self.loss_kind, self.loss, n_out, stats)
+
+    def make_optimizer(self, model: nn.Module, *, lr: float | None = None) -> torch.optim.Optimizer:
+        """The optimizer over ``model``'s parameter groups (decay / frozen / lr_scale)."""
+        return build_optimizer(self.optim, model, self.model_spec, lr=lr)
+
+    def horizon(self, steps_per_epoch: int) -> Horizon:
+        """Steps per epoch and total optimizer steps (``train.max_steps`` caps the run)."""
+        total = steps_per_epoch * self.train.epochs
+        if self.train.max_steps is not None:
+            total = min(total, self.train.max_steps)
+        return Horizon(steps_per_epoch, max(1, total))
+
+    def make_schedule(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> LRSchedule:
+        """The LR schedule for a run with ``steps_per_epoch`` optimizer steps per epoch."""
+        return build_schedule(self.schedule, optimizer, self.horizon(steps_per_epoch))
+
+    def warmup_steps(self, steps_per_epoch: int) -> int:
+        """Length of the linear warmup in optimizer steps."""
+        return warmup_steps(self.schedule.warmup, self.horizon(steps_per_epoch))
+
+    def penalty(self, model: nn.Module) -> list[torch.Tensor]:
+        """Weights the L1 term (``optim.l1``, REG-9) applies to: trainable matrices/kernels."""
+        if not self.optim.l1:
+            return []
+        owners = param_layers(model, self.model_spec)
+        return [
+            p
+            for name, p in model.named_parameters()
+            if p.ndim > 1 and p.requires_grad and getattr(owners.get(name), "trainable", True)
+        ]
+
+    def regularization(self, params: list[torch.Tensor]) -> torch.Tensor | None:
+        """The L1 loss term over ``params`` (None when ``optim.l1`` is 0)."""
+        return self.optim.l1 * l1_penalty(params) if params else None
+
+    def lr_curve(self, steps_per_epoch: int) -> list[float]:
+        """LR of the first param group at every optimizer step (plateau: as if never triggered)."""
+        dummy = nn.Linear(1, 1)
+        opt = build_optimizer(
+            self.optim, dummy, ModelSpec(input_shape=(1,), layers=({"linear": 1},))
+        )
+        schedule = self.make_schedule(opt, steps_per_epoch)
+        curve = []
+        for _ in range(self.horizon(steps_per_epoch).total_steps):
+            curve.append(opt.param_groups[0]["lr"])
+            schedule.step_batch()
+        return curve
+
+
+def compile_plan(spec: ExperimentSpec) -> TrainingPlan:
+    """Resolve the spec's training sections into a :class:`TrainingPlan` (pure).
+
+    Example:
+        >>> from nnspec.spec import ExperimentSpec
+        >>> spec = ExperimentSpec(model={"input_shape": [4], "layers": [{"linear": 3}]})
+        >>> compile_plan(spec).loss_kind
+        'cross_entropy'
+    """
+    es = spec.train.early_stopping
+    monitor = es.monitor if es.enabled else "val_loss"
+    if spec.data.split.val == 0 and monitor.startswith("val_"):
+        monitor = "train_loss"  # nothing else to select the best epoch with
+    return TrainingPlan(
+        task=spec.task,
+        loss_kind=resolve_loss_kind(spec.task, spec.loss),
+        loss=spec.loss,
+        optim=spec.optim,
+        schedule=spec.schedule,
+        train=spec.train,
+        data=spec.data,
+        model_spec=spec.model,
+        seed=spec.seed,
+        metrics=TASK_METRICS[spec.task],
+        monitor=monitor,
+        mode=resolve_mode(monitor, es.mode if es.enabled else "auto"),
+    )
+
+
+class Compiled(NamedTuple):
+    """A compiled experiment: the initialised model and its training plan."""
+
+    model: nn.Module
+    plan: TrainingPlan
+
+
+def compile(spec: ExperimentSpec, *, generator: torch.Generator | None = None) -> Compiled:
+    """Build the model (seeded from ``spec.seed`` unless a generator is given) and the plan.
+
+    Example:
+        >>> from nnspec.spec import ExperimentSpec
+        >>> spec = ExperimentSpec(model={"input_shape": [4], "layers": [{"linear": 3}]})
+        >>> compiled = compile(spec)  # doctest: +SKIP
+        >>> compiled.plan.make_optimizer(compiled.model)  # doctest: +SKIP
+    """
+    from nnspec.compile import build_model  # the compiler package; imported late (cycle)
+
+    if generator is None:
+        generator = torch.Generator().manual_seed(spec.seed)
+    return Compiled(build_model(spec.model, generator=generator), compile_plan(spec))

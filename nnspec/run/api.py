@@ -1,0 +1,266 @@
+"""``nnspec.train``: a whole run from a spec, and its :class:`RunResult`.
+
+``summary.json`` keys (stable; the sweep report reads them): ``run_dir``, ``test_metrics``,
+``val_metrics`` (at the best epoch), ``best_epoch``, ``monitor``, ``best_value``, ``mode``,
+``wall_time`` (seconds), ``n_params``, ``epochs_run``, plus ``task``, ``seed``, ``spec_hash``,
+``stopped`` (max_epochs | early_stopping | max_steps), ``steps``, ``test_report`` (per-class
+precision/recall/F1 and the confusion matrix, classification only) and ``device``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from nnspec.compile.plan import TrainingPlan, compile_plan
+from nnspec.errors import CheckpointError, Problem, SpecError
+from nnspec.run import checkpoint as ck
+from nnspec.run.callbacks import make_progress
+from nnspec.run.data import DataBundle, Split, prepare_data, user_data
+from nnspec.run.loop import Trainer
+from nnspec.run.metrics import class_report, compute_metrics
+from nnspec.run.model import build_for_data, save_model
+from nnspec.run.outputs import RunWriter
+from nnspec.run.plots import plot_confusion, plot_curves, plot_lr
+from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = ["RunResult", "train", "resolve_spec", "seed_everything"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced (the same fields as its ``summary.json``)."""
+
+    run_dir: Path
+    test_metrics: dict[str, float]
+    val_metrics: dict[str, float]
+    best_epoch: int
+    monitor: str
+    best_value: float
+    mode: Literal["min", "max"]
+    wall_time: float
+    n_params: int
+    epochs_run: int
+
+
+SpecInput = ExperimentSpec | str | Path | dict[str, Any]
+
+
+def resolve_spec(
+    spec_or_path: SpecInput, overrides: list[str] | None = None
+) -> tuple[ExperimentSpec, Path | None]:
+    """Validate a spec given as object, dict, YAML path or text; apply ``key=value`` overrides.
+
+    Returns the spec and the folder relative data paths resolve against (the spec file's).
+    """
+    from nnspec import io
+
+    base: Path | None = None
+    source = None
+    if isinstance(spec_or_path, ExperimentSpec):
+        if not overrides:
+            return spec_or_path, None
+        data = io.dump_data(spec_or_path)
+    elif isinstance(spec_or_path, dict):
+        data = spec_or_path
+    else:
+        data, source = io.read_yaml(spec_or_path)
+        path = Path(spec_or_path)
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            base = path.resolve().parent
+    if overrides:
+        data = io.apply_overrides(data, list(overrides))
+    return io.validate(data, source), base
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch (REPRO-1); optionally deterministic algorithms."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def _device(kind: str) -> torch.device:
+    if kind == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(kind)
+
+
+def _new_run_dir(spec: ExperimentSpec) -> Path:
+    root = Path(spec.train.output_dir) / spec.name
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir, n = root / stamp, 1
+    while run_dir.exists():  # two runs in the same second
+        run_dir, n = root / f"{stamp}-{n}", n + 1
+    return run_dir
+
+
+def _resume_dir(spec: ExperimentSpec) -> Path | None:
+    resume = spec.train.resume
+    if resume is None:
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        if not path.is_dir():
+            raise CheckpointError(
+                Problem(("train", "resume"), f"no run directory {path}", found=resume)
+            )
+        return path
+    # auto: the newest run of the same name whose checkpoints carry this spec's hash
+    root = Path(spec.train.output_dir) / spec.name
+    want = ck.spec_hash(spec)
+    for run in sorted((p for p in root.glob("*") if p.is_dir()), reverse=True):
+        summary = run / "hash.txt"
+        if summary.is_file() and summary.read_text().strip() == want:
+            return run
+    return None
+
+
+def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
+    if device.type == "cpu":
+        return bundle
+
+    def move(s: Split | None) -> Split | None:
+        return None if s is None else Split(s.x.to(device), s.y.to(device))
+
+    return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
+
+
+def _write_start(writer: RunWriter, spec: ExperimentSpec) -> None:
+    from nnspec import io
+
+    writer.write_text("spec.yaml", io.dump(spec))
+    writer.write_text("hash.txt", ck.spec_hash(spec) + "\n")
+
+
+def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) -> RunResult:
+    trainer.restore_best()
+    bundle, s = trainer.bundle, trainer.state
+    test_metrics: dict[str, float] = {}
+    report: dict[str, Any] = {}
+    if bundle.test is not None:
+        test_loss, out = trainer.evaluate(bundle.test)
+        test_metrics = {"loss": test_loss}
+        test_metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
+        report = class_report(out, bundle.test.y, bundle.info)
+    best_row = next((r for r in s.rows if r["epoch"] == trainer.es.best_epoch), s.rows[-1])
+    val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
+    result = RunResult(
+        run_dir=writer.run_dir,
+        test_metrics=test_metrics,
+        val_metrics=val_metrics,
+        best_epoch=trainer.es.best_epoch,
+        monitor=plan.monitor,
+        best_value=float(trainer.es.best if trainer.es.best is not None else float("nan")),
+        mode=plan.mode,
+        wall_time=time.perf_counter() - t0,
+        n_params=sum(p.numel() for p in trainer.model.parameters()),
+        epochs_run=s.epoch,
+    )
+    extra = {"task": plan.task, "seed": plan.seed, "stopped": s.stopped, "steps": s.step}
+    extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
+    writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
+    save_model(writer, trainer.model, bundle.info)
+    plot_curves(writer, s.rows, f"val_{plan.metrics[0]}" if bundle.val is not None else None)
+    plot_lr(writer, s.lrs)
+    if report:
+        plot_confusion(writer, report["confusion_matrix"], bundle.info.class_names)
+    return result
+
+
+def train(
+    spec_or_path: SpecInput,
+    overrides: list[str] | None = None,
+    data: Any = None,
+    *,
+    run_dir: str | Path | None = None,
+) -> RunResult:
+    """Train an experiment end to end and write its run directory.
+
+    Args:
+        spec_or_path: an ExperimentSpec, a dict, or a YAML path/text.
+        overrides: ``key.path=value`` overrides (``["optim.lr=1e-3"]``).
+        data: the user's own ``(x, y)`` arrays, ``{"x":..., "y":...}`` or a Dataset.
+        run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
+
+    Example:
+        >>> result = train("examples/iris_mlp.yaml")  # doctest: +SKIP
+        >>> result.test_metrics["accuracy"]  # doctest: +SKIP
+        0.97
+    """
+    t0 = time.perf_counter()
+    spec, base = resolve_spec(spec_or_path, overrides)
+    if spec.optim.lr == "auto":
+        raise SpecError(
+            Problem(
+                ("optim", "lr"),
+                "lr: auto needs the LR finder; run `nnspec lr-find SPEC` "
+                "and set the suggested value",
+                found="auto",
+            )
+        )
+    resume = _resume_dir(spec)
+    if spec.train.num_threads is not None:
+        torch.set_num_threads(spec.train.num_threads)
+    seed_everything(spec.seed, spec.train.deterministic)
+    raw = user_data(data) if data is not None else None
+    bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
+    device = _device(spec.train.device)
+    model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
+    plan = compile_plan(spec)
+    out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
+    writer = RunWriter(out_dir)
+    _write_start(writer, spec)
+    meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
+    progress = make_progress(spec.train.progress)
+    trainer = Trainer(model, plan, _to_device(bundle, device), writer, progress,
+                      spec_meta=meta, device=device)  # fmt: skip
+    if resume is not None:
+        _resume(trainer, resume, spec, progress)
+    try:
+        trainer.fit()
+    finally:
+        progress.close()
+    result = _finish(trainer, plan, t0, writer)
+    progress.message(_final_line(result))
+    return result
+
+
+def _fields_json(spec: ExperimentSpec) -> str:
+    import json
+
+    return json.dumps(ck.spec_fields(spec), sort_keys=True, default=str)
+
+
+def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Any) -> None:
+    ckpt = ck.load_latest(run_dir, spec)
+    if ckpt is None:
+        progress.message(f"no usable checkpoint in {run_dir}; starting from scratch")
+        return
+    best_path = run_dir / "checkpoints" / "best.pt"
+    best = None
+    if best_path.is_file():
+        try:
+            best = ck.load_checkpoint(best_path)
+        except CheckpointError:
+            best = None
+    trainer.restore(ckpt, best)
+    progress.message(f"resumed {run_dir} at epoch {ckpt['epoch']} (step {ckpt['step']})")
+
+
+def _final_line(result: RunResult) -> str:
+    test = "  ".join(f"test_{k} {v:.4f}" for k, v in result.test_metrics.items())
+    return (
+        f"best epoch {result.best_epoch} ({result.monitor} {result.best_value:.4g})  {test}  "
+        f"[{result.wall_time:.1f}s, {result.run_dir}]"
+    )

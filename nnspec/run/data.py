@@ -1,0 +1,242 @@
+"""Data preparation: split (DATA-7/8), encode targets, standardise with training statistics only
+(DATA-4/5), reshape to the model's ``input_shape``, and batch in memory by tensor slicing.
+
+The per-epoch data order is a pure function of ``(seed, epoch)`` (:func:`epoch_order`), never of
+process RNG state: resuming a killed run replays exactly the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nnspec.errors import DataError, Problem, SpecError
+from nnspec.run.sources import RawData, load_source
+from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = ["Split", "DataInfo", "DataBundle", "prepare_data", "epoch_order", "iter_batches"]
+
+_CLASS_TASKS = ("classification", "binary")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split as tensors: inputs shaped ``(N, *input_shape)`` and encoded targets."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Preprocessing the model depends on; saved with the run for inference."""
+
+    task: str
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    x_mean: torch.Tensor | None = None
+    x_std: torch.Tensor | None = None
+    y_mean: torch.Tensor | None = None
+    y_std: torch.Tensor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Train/val/test splits plus the preprocessing that produced them."""
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    info: DataInfo
+
+
+def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    s = spec.data.split
+    stratify = s.stratify if s.stratify is not None else spec.task in _CLASS_TASKS
+    idx = np.arange(n)
+    labels = y if stratify and y.ndim == 1 else None
+    parts: list[np.ndarray] = []
+    rest, rest_labels, remaining = idx, labels, 1.0
+    for frac in (s.test, s.val):  # DATA-7: seeded, shuffled, stratified for classification
+        if frac == 0:
+            parts.append(np.array([], dtype=np.int64))
+            continue
+        try:
+            rest, part = train_test_split(
+                rest,
+                test_size=frac / remaining,
+                random_state=spec.seed,
+                shuffle=True,
+                stratify=rest_labels,
+            )
+        except ValueError as e:
+            raise DataError(
+                Problem(("data", "split"), f"cannot split {n} samples: {e}", fix="use more data")
+            ) from e
+        rest_labels = labels[rest] if labels is not None else None
+        remaining -= frac
+        parts.append(part)
+    return [rest, parts[1], parts[0]]  # train, val, test
+
+
+def _encode_targets(raw: RawData, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    y = raw.y
+    if task == "classification" or (task == "binary" and y.ndim == 1):
+        classes, codes = np.unique(y, return_inverse=True)
+        names = raw.class_names
+        if not names or len(names) < len(classes) or y.dtype.kind not in "iu":
+            names = tuple(str(c) for c in classes)
+        else:
+            names = tuple(names[int(c)] for c in classes)
+        if task == "binary":
+            if len(classes) != 2:
+                raise DataError(
+                    Problem(
+                        ("task",),
+                        "task 'binary' needs exactly two target values",
+                        found=f"{len(classes)}: {', '.join(map(str, classes[:5]))}",
+                        fix="use task: classification",
+                    )
+                )
+            return codes.astype(np.float32).reshape(-1, 1), names
+        return codes.astype(np.int64), names
+    try:
+        values = y.astype(np.float32)
+    except ValueError as e:
+        raise DataError(
+            Problem(("data", "target"), f"task '{task}' needs numeric targets: {e}")
+        ) from e
+    return (values.reshape(-1, 1) if values.ndim == 1 else values), ()
+
+
+def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: RawData) -> int:
+    if task == "classification":
+        return int(raw.meta.get("n_classes", len(names)))
+    return int(y.shape[1])
+
+
+def _standardize(
+    x: np.ndarray, train: np.ndarray, on: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    if not on:
+        return x, None, None
+    # DATA-5: statistics of the training split only; constant features keep std 1.
+    mean = x[train].mean(axis=0)
+    std = x[train].std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+    return ((x - mean) / std).astype(np.float32), mean.astype(np.float32), std
+
+
+def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
+    shape = tuple(spec.model.input_shape)
+    per_sample = int(np.prod(x.shape[1:]))
+    if int(np.prod(shape)) != per_sample:
+        raise SpecError(
+            Problem(
+                ("model", "input_shape"),
+                "input_shape does not fit the data",
+                expected=f"{per_sample} values per sample (data shape {tuple(x.shape[1:])})",
+                found=f"{list(shape)} = {int(np.prod(shape))} values",
+                fix=f"set model.input_shape: {list(x.shape[1:])}",
+            )
+        )
+    return shape
+
+
+def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+
+
+def prepare_data(
+    spec: ExperimentSpec, *, raw: RawData | None = None, base: Path | None = None
+) -> DataBundle:
+    """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
+
+    Args:
+        spec: the experiment (data section, task, seed, model input shape).
+        raw: user data (``nnspec.train(spec, data=...)``); default: ``data.source``.
+        base: folder relative file paths resolve against.
+    """
+    raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
+    y, names = _encode_targets(raw, spec.task)
+    x = raw.x.reshape(raw.x.shape[0], -1).astype(np.float32)
+    shape = _check_shape(spec, raw.x)
+    tr, va, te = _split_indices(len(x), y if y.ndim == 1 else y[:, 0], spec)
+    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize)
+    y_mean = y_std = None
+    if spec.task == "regression":
+        y, y_mean, y_std = _standardize(y, tr, spec.data.standardize_target)
+
+    def split(ix: np.ndarray) -> Split:
+        return Split(torch.from_numpy(x[ix].reshape(len(ix), *shape)), torch.from_numpy(y[ix]))
+
+    info = DataInfo(
+        task=spec.task,
+        input_shape=shape,
+        n_outputs=_n_outputs(spec.task, y, names, raw),
+        class_names=names,
+        feature_names=raw.feature_names,
+        x_mean=_tensor(x_mean),
+        x_std=_tensor(x_std),
+        y_mean=_tensor(y_mean),
+        y_std=_tensor(y_std),
+    )
+    return DataBundle(
+        split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info
+    )
+
+
+def user_data(data: Any) -> RawData:
+    """Turn ``(x, y)`` arrays/tensors or ``{"x": ..., "y": ...}`` into :class:`RawData`."""
+    if isinstance(data, dict):
+        data = (data.get("x"), data.get("y"))
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):
+        items = [data[i] for i in range(len(data))]  # type: ignore[arg-type]
+        data = (torch.stack([torch.as_tensor(a) for a, _ in items]),
+                torch.stack([torch.as_tensor(b) for _, b in items]))  # fmt: skip
+    if not isinstance(data, (tuple, list)) or len(data) != 2 or data[0] is None:
+        raise DataError(
+            Problem(
+                ("data",),
+                "user data must be (x, y) arrays, {'x': ..., 'y': ...} or a Dataset of (x, y)",
+                found=type(data).__name__,
+            )
+        )
+    x, y = (np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in data)
+    return RawData(x.astype(np.float32), y)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The training order of ``epoch``: a permutation that depends only on (seed, epoch).
+
+    Example:
+        >>> bool((epoch_order(0, 3, 10) == epoch_order(0, 3, 10)).all())
+        True
+    """
+    mixed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])
+    gen = torch.Generator().manual_seed(mixed & 0x7FFF_FFFF_FFFF_FFFF)
+    return torch.randperm(n, generator=gen)
+
+
+def iter_batches(
+    split: Split, batch_size: int, order: torch.Tensor | None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches by slicing (one gather per epoch, then views); a last batch of 1 is dropped."""
+    x, y = (split.x[order], split.y[order]) if order is not None else (split.x, split.y)
+    n = len(split)
+    stop = n - 1 if n % batch_size == 1 and n > 1 else n
+    for i in range(0, stop, batch_size):
+        yield x[i : i + batch_size], y[i : i + batch_size]

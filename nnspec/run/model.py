@@ -1,0 +1,118 @@
+"""The model of a run: built from the spec, checked against the data, head bias set from the
+training targets (INIT-7/8), and saved with its preprocessing for inference.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+from torch import nn
+
+from nnspec.errors import Problem, SpecError
+from nnspec.run.data import DataInfo
+from nnspec.run.outputs import RunWriter
+from nnspec.spec.experiment import ExperimentSpec
+from nnspec.spec.model import head_index
+
+__all__ = ["build_for_data", "expected_outputs", "init_head_bias", "save_model", "info_to_json"]
+
+
+def expected_outputs(info: DataInfo) -> int:
+    """Output width the task needs (ARCH-1): C classes, 1 logit, K labels or K targets."""
+    return 1 if info.task == "binary" else info.n_outputs
+
+
+def _output_width(model: nn.Module, spec: ExperimentSpec) -> int:
+    shape = getattr(model, "output_shape", None)
+    if shape is None:  # a model without inferred shapes: one dry sample
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            shape = tuple(model(torch.zeros(1, *spec.model.input_shape)).shape[1:])
+            model.train(was)
+    return int(shape[-1]) if len(shape) else 1
+
+
+def _check_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> None:
+    want, got = expected_outputs(info), _output_width(model, spec)
+    if want == got:
+        return
+    head = head_index(spec.model.layers)
+    what = {"classification": f"{want} classes", "binary": "one logit (binary task)"}
+    raise SpecError(
+        Problem(
+            (
+                "model",
+                "layers",
+                head if head is not None else len(spec.model.layers) - 1,
+                "out_features",
+            ),
+            "the output layer's width does not fit the data (ARCH-1)",
+            expected=what.get(info.task, f"{want} outputs ({info.task} targets)"),
+            found=str(got),
+            fix=f"set the last layer's out_features to {want}",
+        )
+    )
+
+
+def init_head_bias(model: nn.Module, info: DataInfo, y_train: torch.Tensor, loss: str) -> None:
+    """Set the head's bias from the training targets.
+
+    INIT-7: regression -> per-target mean (median for an L1 loss). INIT-8: classification ->
+    log class priors; binary/multilabel -> ln(n_pos / n_neg) per output. Empty classes keep a
+    finite bias (counts are clamped to 1).
+    """
+    head = getattr(model, "head", None)
+    bias = getattr(head, "bias", None)
+    if bias is None:
+        return
+    with torch.no_grad():
+        y = y_train.to(bias.device)
+        if info.task == "classification":
+            counts = torch.bincount(y, minlength=bias.numel()).float().clamp(min=1)
+            value = torch.log(counts / counts.sum())
+        elif info.task in ("binary", "multilabel"):
+            pos = y.float().sum(0).clamp(min=1)
+            neg = (len(y) - y.float().sum(0)).clamp(min=1)
+            value = torch.log(pos / neg)
+        else:
+            value = y.float().median(0).values if loss == "mae" else y.float().mean(0)
+        bias.copy_(value.reshape(bias.shape))
+
+
+def build_for_data(
+    spec: ExperimentSpec, info: DataInfo, y_train: torch.Tensor | None = None
+) -> nn.Module:
+    """Build the spec's model (seeded by ``spec.seed``) and check its output width."""
+    from nnspec.compile import build_model
+
+    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    _check_width(model, spec, info)
+    if y_train is not None:
+        from nnspec.spec.optim import resolve_loss_kind
+
+        init_head_bias(model, info, y_train, resolve_loss_kind(spec.task, spec.loss))
+    return model
+
+
+def info_to_json(info: DataInfo) -> dict[str, Any]:
+    """The JSON part of the preprocessing (tensors go to model.pt)."""
+    return {
+        "task": info.task,
+        "input_shape": list(info.input_shape),
+        "n_outputs": info.n_outputs,
+        "class_names": list(info.class_names),
+        "feature_names": list(info.feature_names),
+    }
+
+
+def save_model(writer: RunWriter, model: nn.Module, info: DataInfo) -> None:
+    """Write model.pt (weights + standardisation tensors) and preprocess.json."""
+    tensors = {k: getattr(info, k) for k in ("x_mean", "x_std", "y_mean", "y_std")}
+    writer.save_torch(
+        "model.pt",
+        {"model": model.state_dict(), **{k: v for k, v in tensors.items() if v is not None}},
+    )
+    writer.write_text("preprocess.json", json.dumps(info_to_json(info), indent=2) + "\n")

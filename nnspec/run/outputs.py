@@ -1,0 +1,129 @@
+"""The one place a run writes files (so a DDP rank check can guard it): :class:`RunWriter`.
+
+Every write is atomic: the bytes go to a temporary file in the same folder, are flushed and
+fsync'ed, then renamed over the target. A crash leaves either the old file or the new one, never
+half of one.
+
+Run directory layout (keys of ``summary.json`` are documented in :mod:`nnspec.run.api`)::
+
+    spec.yaml          resolved spec (every default filled in)
+    metrics.csv        one row per epoch: epoch, step, lr, train_loss, val_loss, val_<metric>, time
+    metrics.jsonl      the same rows as JSON lines
+    summary.json       final test metrics on the restored best weights, best epoch, wall time, ...
+    model.pt           final (best) weights + preprocessing tensors (loads with weights_only=True)
+    preprocess.json    task, class names, feature names, input shape
+    checkpoints/       epoch-NNNN.pt (the last keep_last) and best.pt
+    plots/             curves.png, lr.png, confusion.png (classification)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["RunWriter", "atomic_write_bytes"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunWriter:
+    """Writes the files of one run directory; a disabled writer (non-zero rank) writes nothing.
+
+    Example:
+        >>> import tempfile
+        >>> w = RunWriter(Path(tempfile.mkdtemp()))
+        >>> w.write_json("summary.json", {"a": 1}).name
+        'summary.json'
+    """
+
+    def __init__(self, run_dir: Path, *, enabled: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+
+    def path(self, rel: str) -> Path:
+        """Absolute path of a file of the run."""
+        return self.run_dir / rel
+
+    def write_bytes(self, rel: str, data: bytes) -> Path:
+        """Atomically write raw bytes."""
+        if self.enabled:
+            atomic_write_bytes(self.path(rel), data)
+        return self.path(rel)
+
+    def write_text(self, rel: str, text: str) -> Path:
+        """Atomically write UTF-8 text."""
+        return self.write_bytes(rel, text.encode())
+
+    def write_json(self, rel: str, obj: Any) -> Path:
+        """Atomically write JSON (sorted keys, NaN written as null)."""
+        return self.write_text(rel, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+
+    def write_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Rewrite metrics.csv and metrics.jsonl with every epoch row so far (small files)."""
+        if not self.enabled or not rows:
+            return
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        self.write_text("metrics.csv", buf.getvalue())
+        lines = (json.dumps(_jsonable(r), sort_keys=True) for r in rows)
+        self.write_text("metrics.jsonl", "\n".join(lines) + "\n")
+
+    def save_torch(self, rel: str, obj: Any) -> Path:
+        """Atomically ``torch.save`` an object of plain tensors/containers."""
+        if self.enabled:
+            buf = io.BytesIO()
+            torch.save(obj, buf)
+            atomic_write_bytes(self.path(rel), buf.getvalue())
+        return self.path(rel)
+
+    def save_figure(self, rel: str, fig: Any) -> Path:
+        """Atomically save a matplotlib figure as PNG."""
+        if self.enabled:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            atomic_write_bytes(self.path(rel), buf.getvalue())
+        return self.path(rel)
+
+    def remove(self, rel: str) -> None:
+        """Delete a file of the run (old checkpoints)."""
+        if self.enabled:
+            self.path(rel).unlink(missing_ok=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    # JSON has no NaN/Inf: write null so every reader (the sweep report, jq) can parse the file.
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

@@ -1,0 +1,261 @@
+"""Data sources: a registry from the ``data.source`` prefix to a loader returning raw arrays.
+
+Built in: ``sklearn:NAME`` (bundled with scikit-learn, no download), ``synthetic:KIND`` (seeded
+generators), ``csv:PATH``, ``npz:PATH``, ``npy:PATH`` (relative paths resolve against the spec
+file's folder). ``user`` data is passed to :func:`nnspec.train` directly.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnspec.errors import DataError, Problem, did_you_mean
+from nnspec.registry import Registry
+from nnspec.spec.data import DataSpec
+
+__all__ = ["RawData", "SOURCES", "SKLEARN_SETS", "SYNTHETIC", "load_source"]
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Samples before splitting: features ``x`` (N, ...) and targets ``y`` (N,) or (N, K)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
+    return DataError(Problem(path=path, message=message, **kw))
+
+
+# ---- sklearn: the five bundled data sets ----
+
+SKLEARN_SETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+
+
+def _sklearn(name: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
+    import sklearn.datasets as ds  # heavy: imported only when a data set is loaded
+
+    if name not in SKLEARN_SETS:
+        hint = did_you_mean(name, SKLEARN_SETS)
+        raise _problem(
+            ("data", "source"),
+            f"unknown scikit-learn data set '{name}'" + (f"; {hint}" if hint else ""),
+            expected=", ".join(SKLEARN_SETS),
+            found=name,
+        )
+    bunch = getattr(ds, f"load_{name}")()
+    names = tuple(str(n) for n in getattr(bunch, "target_names", ())) if name != "diabetes" else ()
+    features = tuple(str(f) for f in getattr(bunch, "feature_names", ()))
+    return RawData(bunch.data.astype(np.float32), bunch.target, features, names)
+
+
+# ---- synthetic generators (seeded; for benchmarks, examples and tests) ----
+
+
+def _opt(spec: DataSpec, key: str, default: Any) -> Any:
+    # data.options is free-form per generator; each generator documents its keys and defaults here.
+    return spec.options.get(key, default)
+
+
+def _synth_classification(spec: DataSpec, seed: int) -> RawData:
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=spec.n_samples or 2000,
+        n_features=_opt(spec, "n_features", 20),
+        n_informative=_opt(spec, "n_informative", 10),
+        n_classes=_opt(spec, "n_classes", 3),
+        class_sep=_opt(spec, "class_sep", 1.0),
+        random_state=seed,
+    )
+    return RawData(x.astype(np.float32), y)
+
+
+def _synth_regression(spec: DataSpec, seed: int) -> RawData:
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(
+        n_samples=spec.n_samples or 2000,
+        n_features=_opt(spec, "n_features", 20),
+        n_informative=_opt(spec, "n_informative", 10),
+        noise=_opt(spec, "noise", 10.0),
+        random_state=seed,
+    )
+    return RawData(x.astype(np.float32), y.astype(np.float32))
+
+
+def _synth_sequence_count(spec: DataSpec, seed: int) -> RawData:
+    # Binary sequences of length T; the class is how many ones the sequence holds (0..T).
+    rng = np.random.default_rng(seed)
+    length = _opt(spec, "length", 10)
+    x = rng.integers(0, 2, size=(spec.n_samples or 4000, length, 1)).astype(np.float32)
+    return RawData(x, x.sum(axis=(1, 2)).astype(np.int64), meta={"n_classes": length + 1})
+
+
+def _synth_sequence_compare(spec: DataSpec, seed: int) -> RawData:
+    # Two channels of uniform noise; positive when channel 0 sums higher than channel 1.
+    rng = np.random.default_rng(seed)
+    x = rng.random((spec.n_samples or 4000, _opt(spec, "length", 12), 2)).astype(np.float32)
+    return RawData(x, (x[:, :, 0].sum(1) > x[:, :, 1].sum(1)).astype(np.int64))
+
+
+SYNTHETIC: dict[str, Callable[[DataSpec, int], RawData]] = {
+    "classification": _synth_classification,
+    "regression": _synth_regression,
+    "sequence_count": _synth_sequence_count,
+    "sequence_compare": _synth_sequence_compare,
+}
+
+
+def _synthetic(kind: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
+    if kind not in SYNTHETIC:
+        hint = did_you_mean(kind, SYNTHETIC)
+        raise _problem(
+            ("data", "source"),
+            f"unknown synthetic generator '{kind}'" + (f"; {hint}" if hint else ""),
+            expected=", ".join(SYNTHETIC),
+            found=kind,
+        )
+    return SYNTHETIC[kind](spec, seed)
+
+
+# ---- files ----
+
+
+def _resolve(path: str, base: Path | None) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if not p.is_file():
+        raise _problem(("data", "source"), f"data file not found: {p}", fix="check the path")
+    return p
+
+
+def _targets(spec: DataSpec) -> tuple[str, ...]:
+    if spec.target is None:
+        raise _problem(
+            ("data", "target"),
+            "a CSV source needs the target column(s)",
+            fix="set data.target: <column name>",
+        )
+    return (spec.target,) if isinstance(spec.target, str) else tuple(spec.target)
+
+
+def _parse_cell(text: str, column: str, row: int, where: str) -> float:
+    try:
+        value = float(text)
+        if value == value:  # NaN cells are refused too (DATA-1)
+            return value
+    except ValueError:
+        pass
+    raise _problem(
+        ("data", "source"),
+        f"{where}: row {row}, column '{column}': not a number",
+        expected="a numeric value",
+        found=repr(text),
+        fix="clean the cell, or leave the column out with data.features",
+    )
+
+
+def _csv(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
+    file = _resolve(path, base)
+    with file.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise _problem(("data", "source"), f"{file}: empty CSV file")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    targets = _targets(spec)
+    features = spec.features or tuple(h for h in header if h not in targets)
+    for col in (*targets, *features):
+        if col not in header:
+            hint = did_you_mean(col, header)
+            raise _problem(
+                ("data", "target" if col in targets else "features"),
+                f"{file.name}: no column '{col}'" + (f"; {hint}" if hint else ""),
+                expected="one of " + ", ".join(header),
+                found=col,
+            )
+    fi = [header.index(c) for c in features]
+    ti = [header.index(c) for c in targets]
+    x = np.array(
+        [
+            [_parse_cell(r[i], header[i], n, file.name) for i in fi]
+            for n, r in enumerate(body, start=2)  # row 1 is the header
+        ],
+        dtype=np.float32,
+    ).reshape(len(body), len(fi))
+    y_text = np.array([[r[i].strip() for i in ti] for r in body])
+    y = y_text[:, 0] if len(ti) == 1 else y_text
+    return RawData(x, y, tuple(features), meta={"targets_are_text": True, "file": str(file)})
+
+
+def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
+    with np.load(_resolve(path, base), allow_pickle=False) as arrays:  # never unpickle
+        keys = list(arrays.keys())
+        xk = next((k for k in ("x", "X", "features") if k in arrays), None)
+        yk = (
+            spec.target
+            if isinstance(spec.target, str)
+            else next((k for k in ("y", "Y", "target") if k in arrays), None)
+        )
+        if xk is None or yk not in arrays:
+            raise _problem(
+                ("data", "target"),
+                "an .npz source needs a feature array 'x' and a target array",
+                expected="keys x and y (or data.target)",
+                found=", ".join(keys),
+            )
+        return RawData(arrays[xk].astype(np.float32), arrays[yk])
+
+
+def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
+    # A 2-D table whose LAST column is the target (documented; a separate target needs .npz).
+    table = np.load(_resolve(path, base), allow_pickle=False)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise _problem(
+            ("data", "source"),
+            "an .npy source must be a 2-D table whose last column is the target",
+            found=f"shape {table.shape}",
+        )
+    return RawData(table[:, :-1].astype(np.float32), table[:, -1])
+
+
+Loader = Callable[[str, DataSpec, int, "Path | None"], RawData]
+SOURCES: Registry[Loader] = Registry("data source")
+for _prefix, _loader in (
+    ("sklearn", _sklearn),
+    ("synthetic", _synthetic),
+    ("csv", _csv),
+    ("npz", _npz),
+    ("npy", _npy),
+):
+    SOURCES.register(_prefix, _loader)
+
+
+def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData:
+    """Load the raw samples named by ``data.source``.
+
+    Args:
+        spec: the data section.
+        seed: the experiment seed (synthetic generators use it).
+        base: folder that relative file paths resolve against (the spec file's folder).
+    """
+    prefix, _, arg = spec.source.partition(":")
+    raw = SOURCES[prefix](arg, spec, seed, base)
+    if raw.x.shape[0] != raw.y.shape[0]:
+        raise _problem(
+            ("data", "source"),
+            "features and targets have different numbers of samples",
+            found=f"{raw.x.shape[0]} vs {raw.y.shape[0]}",
+        )
+    return raw
