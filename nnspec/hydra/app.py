@@ -208,12 +208,28 @@ def _argv(args: list[str]) -> Iterator[None]:
 def _launch(inv: Invocation, hydra_args: list[str], train_fn: TrainFn | None) -> None:
     import hydra
 
+    _register_sweeper()
+
     @hydra.main(config_path="pkg://nnspec.conf", config_name="config", version_base="1.3")
     def nnspec_train(cfg: Any) -> float | None:
         return run_job(cfg, train_fn)
 
     with _argv(["nnspec train", *hydra_args]):
         nnspec_train()
+
+
+def _register_sweeper() -> None:
+    """Make ``hydra/sweeper=nnspec_optuna`` known even where Hydra's plugin scan misses it.
+
+    An editable install maps ``hydra_plugins`` through an import hook that pkgutil (Hydra's scan)
+    does not walk; Hydra's public ``Plugins.register`` covers that case.
+    """
+    from hydra.core.plugins import Plugins
+
+    import hydra_plugins.nnspec_optuna_sweeper.config  # noqa: F401  (registers the config)
+    from hydra_plugins.nnspec_optuna_sweeper.sweeper import NNSpecOptunaSweeper
+
+    Plugins.instance().register(NNSpecOptunaSweeper)
 
 
 def _hydra_args(inv: Invocation, config_dir: Path | None) -> list[str]:

@@ -1,0 +1,212 @@
+"""The sweeper: Optuna's ask/tell loop, trials launched in batches through Hydra's launcher.
+
+- The study lives in an Optuna journal file (``<sweep dir>/optuna_journal.log`` by default), which
+  works across processes; rerunning the same command (same ``hydra.sweep.dir``) resumes it, and
+  ``n_trials`` counts the trials of earlier runs too.
+- Trials left RUNNING by a crash are marked FAIL on resume (their job directories stay, and the
+  report lists them as incomplete).
+- The sampler's seed is the spec's seed (or ``seed``) plus the number of finished trials, so a
+  resumed study does not replay the proposals it started with.
+- A trial that fails (its job raised, or nnspec's task recorded a failure and returned ``None``)
+  is told to Optuna as FAIL; the study goes on.
+- Trials are launched ``n_jobs`` at a time (default: the launcher's ``n_jobs``), so the joblib and
+  submitit launchers run them in parallel unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.nnspec_optuna_sweeper.space import SearchSpace, parse_space
+
+__all__ = ["NNSpecOptunaSweeper", "SAMPLERS", "make_sampler", "finished_trials"]
+
+log = logging.getLogger(__name__)
+JOURNAL = "optuna_journal.log"
+
+
+def _tpe(space: SearchSpace, seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _random(space: SearchSpace, seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _grid(space: SearchSpace, seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.GridSampler(space.grid(), seed=seed)
+
+
+def _cmaes(space: SearchSpace, seed: int) -> Any:
+    import optuna
+
+    # Categorical parameters are sampled independently (CMA-ES handles numbers only).
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+SAMPLERS: Mapping[str, Callable[[SearchSpace, int], Any]] = {
+    "tpe": _tpe,
+    "random": _random,
+    "grid": _grid,
+    "cmaes": _cmaes,
+}
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
+    """The Optuna sampler called ``name`` (tpe, random, grid, cmaes), seeded."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler '{name}'; choices: {', '.join(SAMPLERS)}")
+    return SAMPLERS[name](space, seed)
+
+
+def finished_trials(study: Any) -> int:
+    """Trials that ended (complete, failed or pruned)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+
+
+def fail_stale_running(study: Any) -> int:
+    """Mark trials left RUNNING by an interrupted run as FAIL; returns how many."""
+    from optuna.trial import TrialState
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    return len(stale)
+
+
+def _direction(config: DictConfig, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    from nnspec.spec.train import resolve_mode
+
+    stop = config.train.early_stopping
+    return "maximize" if resolve_mode(str(stop.monitor), str(stop.mode)) == "max" else "minimize"
+
+
+def _objective(ret: JobReturn) -> float | None:
+    """The trial's value, or None when it failed (raised, returned None or a non-finite value)."""
+    if ret.status != JobStatus.COMPLETED:
+        return None
+    value = ret.return_value
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class NNSpecOptunaSweeper(Sweeper):
+    """Bayesian (TPE), random, grid or CMA-ES search with Optuna, resumable from a journal file."""
+
+    def __init__(
+        self,
+        sampler: str = "tpe",
+        n_trials: int = 20,
+        n_jobs: int | None = None,
+        direction: str | None = None,
+        study_name: str = "nnspec",
+        storage: str | None = None,
+        seed: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.sampler_name = sampler
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.direction = direction
+        self.study_name = study_name
+        self.storage = storage
+        self.seed = seed
+        self.params = dict(params or {})
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _batch_size(self) -> int:
+        if self.n_jobs:
+            return int(self.n_jobs)
+        assert self.config is not None
+        jobs = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=None)
+        return int(jobs) if isinstance(jobs, int) and jobs > 0 else 1
+
+    def _study(self, sweep_dir: Path, space: SearchSpace) -> Any:
+        import optuna
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        assert self.config is not None
+        path = Path(self.storage) if self.storage else sweep_dir / JOURNAL
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        base = self.seed if self.seed is not None else int(self.config.get("seed", 0))
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=storage,
+            direction=_direction(self.config, self.direction),
+            load_if_exists=True,
+        )
+        stale = fail_stale_running(study)
+        if stale:
+            log.warning("marked %d trial(s) left RUNNING by an interrupted sweep as FAIL", stale)
+        study.sampler = make_sampler(self.sampler_name, space, base + finished_trials(study))
+        return study
+
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        """Ask, launch a batch, tell, until the study holds ``n_trials`` trials."""
+        assert self.config is not None and self.launcher is not None
+        space = parse_space(arguments, self.params)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        study = self._study(sweep_dir, space)
+        returns: list[Sequence[JobReturn]] = []
+        while (left := self.n_trials - len(study.get_trials(deepcopy=False))) > 0:
+            trials = [study.ask(space.distributions) for _ in range(min(left, self._batch_size()))]
+            batch = [space.overrides(t.params) for t in trials]
+            self.validate_batch_is_legal(batch)
+            results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+            for trial, ret in zip(trials, results, strict=True):
+                value = _objective(ret)
+                if value is None:
+                    study.tell(trial, state=_fail_state())
+                else:
+                    study.tell(trial, value)
+            returns.append(results)
+        self._log_best(study)
+        return returns
+
+    @staticmethod
+    def _log_best(study: Any) -> None:
+        from optuna.trial import TrialState
+
+        if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            best = study.best_trial
+            log.info("best trial #%d: value %.6g, params %s", best.number, best.value, best.params)
+
+
+def _fail_state() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState.FAIL
