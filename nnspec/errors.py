@@ -26,7 +26,7 @@ __all__ = [
 
 
 def format_path(path: Sequence[str | int]) -> str:
-    """Dotted field path: ``("model", "layers", 3, "activation") -> "model.layers.3.activation"``."""
+    """Dotted field path: ``("model", "layers", 3) -> "model.layers.3"``."""
     return ".".join(str(p) for p in path) if path else "<root>"
 
 
@@ -63,6 +63,8 @@ class Problem:
                 if self.col:
                     parts.append(str(self.col))
             loc = ":".join(parts) + " "
+        if not self.path and loc:  # a whole-file problem: `spec.yaml:1:1` says it all
+            return loc.rstrip()
         return f"{loc}{format_path(self.path)}"
 
     def located(self, file: str | None, line: int | None, col: int | None) -> Problem:

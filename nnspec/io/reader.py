@@ -62,7 +62,7 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _file_error(name: str, message: str, fix: str | None) -> SpecError:
-    return SpecError(Problem(path=(), message=f"{name}: {message}", fix=fix, file=name))
+    return SpecError(Problem(path=(), message=message, fix=fix, file=name))
 
 
 def read_yaml(path_or_text: str | Path) -> tuple[dict[str, Any], SourceMap]:
@@ -295,7 +295,9 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        from nnspec.io.problems import show_value
+
+        return f"the string {show_value(value)}"
     return f"a {type(value).__name__}"
 
 

@@ -1,0 +1,113 @@
+"""The ``nnspec`` command: ``nnspec COMMAND [SPEC.yaml] [group=option ...] [key=value ...]``.
+
+Commands are a table (:data:`COMMANDS`): adding one is one line naming its module, which is
+imported only when the command runs (``nnspec --help`` stays fast). A command module defines
+``main(argv: list[str]) -> int`` receiving the arguments after the command name, and a module
+docstring shown by ``nnspec COMMAND --help``.
+
+Exit codes: 0 success, 2 invalid spec or bad arguments (every problem printed, never a traceback),
+1 internal error (a one-line message; ``NNSPEC_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from nnspec.cli.common import (
+    DEBUG_ENV,
+    EXIT_INTERNAL,
+    EXIT_INVALID,
+    UsageError,
+    debug_enabled,
+    print_error,
+)
+from nnspec.errors import NNSpecError
+
+__all__ = ["COMMANDS", "Command", "main", "run_command"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A CLI command: the module that implements it and a one-line help."""
+
+    module: str
+    help: str
+
+
+COMMANDS: Mapping[str, Command] = MappingProxyType({
+    "validate": Command("nnspec.cli.validate", "check specs: schema and shapes; exit 2 if invalid"),
+    "summary": Command("nnspec.cli.summary", "table of layers: shapes, parameters, init rules"),
+    "schema": Command("nnspec.cli.schema", "print the JSON Schema of specs (editor completion)"),
+})  # fmt: skip
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [
+        "usage: nnspec COMMAND [SPEC.yaml] [group=option ...] [key=value ...] [--options]",
+        "",
+        "Without SPEC the built-in default experiment (digits CNN) is used.",
+        "",
+        "commands:",
+        *(f"  {name:<{width}}  {cmd.help}" for name, cmd in COMMANDS.items()),
+        "",
+        "nnspec COMMAND --help shows a command's options.",
+    ]
+    return "\n".join(lines)
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Run one command by name (no error handling: :func:`main` adds it)."""
+    if name not in COMMANDS:
+        from nnspec.errors import did_you_mean
+
+        hint = did_you_mean(name, COMMANDS)
+        raise UsageError(f"unknown command '{name}'" + (f"; {hint}" if hint else ""))
+    module = importlib.import_module(COMMANDS[name].module)
+    if any(a in ("-h", "--help") for a in argv):
+        print((module.__doc__ or COMMANDS[name].help).strip())
+        return 0
+    return int(module.main(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``nnspec`` console script; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else EXIT_INVALID
+    if args[0] == "--version":
+        from nnspec import __version__
+
+        print(f"nnspec {__version__}")
+        return 0
+    try:
+        return run_command(args[0], args[1:])
+    except UsageError as e:
+        print(f"nnspec: {e}\n\n{_usage()}", file=sys.stderr)
+        return EXIT_INVALID
+    except NNSpecError as e:
+        print_error(e)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("nnspec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the last line of defence: no raw traceback for users
+        if debug_enabled():
+            traceback.print_exc()
+        else:
+            print(
+                f"nnspec: internal error ({type(e).__name__}: {e}); re-run with {DEBUG_ENV}=1 "
+                "for the traceback and please report it",
+                file=sys.stderr,
+            )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

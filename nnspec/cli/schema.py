@@ -1,0 +1,110 @@
+"""nnspec schema [--layer=KIND]
+
+Print the JSON Schema of experiment specs. Point an editor at it for completion and checking:
+put ``# yaml-language-server: $schema=nnspec.schema.json`` on a spec's first line after
+``nnspec schema > nnspec.schema.json``. Layers are a ``oneOf`` of every registered layer kind
+(built-in and any registered by imported user code); activations and init presets also accept
+their bare names. ``--layer=KIND`` prints one layer kind's schema.
+
+The one-key layer shorthand (``- linear: 128``) is accepted by nnspec but not described here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnspec.cli.common import EXIT_OK, UsageError, dumps_json, parse_invocation
+
+__all__ = ["spec_json_schema", "main"]
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of :class:`~nnspec.spec.ExperimentSpec`, layers as a oneOf of registered kinds.
+
+    Example:
+        >>> schema = spec_json_schema()
+        >>> "linear" in schema["$defs"]["LayerBase"]["discriminator"]["mapping"]
+        True
+    """
+    from pydantic.json_schema import models_json_schema
+
+    from nnspec.spec.experiment import ExperimentSpec
+    from nnspec.spec.layers import LAYER_SPECS
+
+    layers = dict(LAYER_SPECS.items())
+    pairs: list[Any] = [(ExperimentSpec, "validation")]
+    pairs += [(cls, "validation") for cls in layers.values()]
+    keys, top = models_json_schema(pairs, ref_template="#/$defs/{model}")
+    defs = top["$defs"]
+    refs = {kind: keys[(cls, "validation")]["$ref"] for kind, cls in layers.items()}
+    for ref in refs.values():
+        _require_kind(defs[ref.rsplit("/", 1)[1]])
+    # `LayerBase` is what pydantic sees behind the layer validator: replace it by the real choice.
+    defs["LayerBase"] = {
+        "oneOf": [{"$ref": ref} for ref in refs.values()],
+        "discriminator": {"propertyName": "kind", "mapping": refs},
+    }
+    root = keys[(ExperimentSpec, "validation")]["$ref"].rsplit("/", 1)[1]
+    schema = {"$schema": SCHEMA_DIALECT, **defs[root], "$defs": defs}
+    schema["title"] = "nnspec experiment spec"
+    _allow_bare_names(schema, defs)
+    return schema
+
+
+def _require_kind(definition: dict[str, Any]) -> None:
+    required = definition.setdefault("required", [])
+    if "kind" not in required:
+        required.insert(0, "kind")
+
+
+def _kinds(definition: dict[str, Any]) -> list[str] | None:
+    """The names a bare string may take for this definition (None if it needs more than a kind)."""
+    if set(definition.get("required", [])) - {"kind"}:
+        return None
+    kind = definition.get("properties", {}).get("kind", {})
+    if "const" in kind:
+        return [kind["const"]]
+    return list(kind.get("enum", [])) or None
+
+
+def _allow_bare_names(node: Any, defs: dict[str, Any]) -> None:
+    """Where a oneOf picks by ``kind`` (activations, init rules), also accept the bare name."""
+    if isinstance(node, list):
+        for item in node:
+            _allow_bare_names(item, defs)
+        return
+    if not isinstance(node, dict):
+        return
+    for value in node.values():
+        _allow_bare_names(value, defs)
+    options = node.get("oneOf")
+    if not options or node is defs.get("LayerBase") or not all("$ref" in o for o in options):
+        return
+    names: list[str] = []
+    for option in options:
+        kinds = _kinds(defs.get(option["$ref"].rsplit("/", 1)[1], {}))
+        if kinds is None:
+            return
+        names += kinds
+    choice = {"oneOf": node.pop("oneOf")}
+    if "discriminator" in node:
+        choice["discriminator"] = node.pop("discriminator")
+    node["anyOf"] = [{"type": "string", "enum": names}, choice]
+
+
+def main(argv: list[str]) -> int:
+    """``nnspec schema``: print the JSON Schema (or one layer kind's with ``--layer=KIND``)."""
+    inv = parse_invocation("schema", argv, flags=frozenset({"layer"}))
+    if inv.specs or inv.overrides:
+        raise UsageError("nnspec schema takes no SPEC or overrides")
+    schema = spec_json_schema()
+    kind = inv.flags.get("layer")
+    if isinstance(kind, str):
+        from nnspec.spec.layers import LAYER_SPECS
+
+        cls = LAYER_SPECS[kind]  # unknown kinds: a RegistryError with did-you-mean (exit 2)
+        schema = {"$schema": SCHEMA_DIALECT, **cls.model_json_schema()}
+    print(dumps_json(schema))
+    return EXIT_OK
