@@ -1,7 +1,7 @@
 """Structured config of the sweeper, registered as ``hydra/sweeper: nnspec_optuna``."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Hydra's plugin scan executes this module without
+# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
 from dataclasses import dataclass, field
 from typing import Any, Optional
 

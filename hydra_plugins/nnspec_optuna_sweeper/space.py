@@ -8,8 +8,8 @@
 anything else                   -> a fixed override given to every trial
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Hydra's plugin scan executes this module without
+# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any

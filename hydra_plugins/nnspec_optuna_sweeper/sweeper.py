@@ -13,8 +13,8 @@
   submitit launchers run them in parallel unchanged.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Hydra's plugin scan executes this module without
+# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence

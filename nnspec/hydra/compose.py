@@ -149,7 +149,8 @@ def compose_container(
         overrides: Hydra overrides (``group=option``, ``key=value``); no sweeps.
         spec: a user's spec (object or YAML path) used as primary config instead of ``config``.
         config_dir: a conf folder to use instead of the packaged ``nnspec.conf``.
-        with_hydra: also return the ``hydra`` node (``runtime.choices`` names the group files).
+        with_hydra: also return part of the ``hydra`` node: ``runtime.choices`` (the group files)
+            and ``sweeper`` (unresolved).
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
@@ -173,10 +174,12 @@ def compose_container(
         # Only the group choices of the hydra node are needed; the rest holds run-time values
         # (output dirs) that do not resolve outside a run.
         choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+        sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)  # grammar text
         with open_dict(cfg):
             del cfg["hydra"]
         job = OmegaConf.to_container(cfg, resolve=True)
-        return {**job, "hydra": {"runtime": {"choices": choices}}}  # type: ignore[dict-item]
+        hydra_node = {"runtime": {"choices": choices}, "sweeper": sweeper}
+        return {**job, "hydra": hydra_node}  # type: ignore[dict-item]
 
 
 def _hydra_compose(fn: Any, name: str, overrides: list[str], with_hydra: bool) -> Any:

@@ -1,0 +1,121 @@
+"""``nnspec train -m ... --dry-run``: expand a sweep, validate and shape-check every trial, train nothing.
+
+A grid (basic sweeper) is expanded completely; an Optuna study (``hydra/sweeper=nnspec_optuna``)
+shows its first N proposals (an in-memory study with the configured sampler and seed, so nothing is
+written). Exit code 2 when any trial is invalid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nnspec.errors import NNSpecError
+from nnspec.hydra.compose import compose, compose_container, split_overrides
+from nnspec.spec import ExperimentSpec
+
+if TYPE_CHECKING:
+    from nnspec.hydra.app import Invocation
+
+__all__ = ["TrialCheck", "expand_grid", "expand_optuna", "check_trial", "dry_run"]
+
+
+@dataclass(frozen=True)
+class TrialCheck:
+    """One expanded trial: its overrides, parameter count or the reason it is invalid."""
+
+    overrides: list[str]
+    n_params: int | None
+    reason: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return not self.reason
+
+
+def expand_grid(arguments: Sequence[str], params: Mapping[str, Any] | None = None) -> list[list[str]]:
+    """The cartesian product of every sweep, as the basic sweeper launches it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    merged = {str(k): f"{k}={v}" for k, v in (params or {}).items()}
+    merged.update({a.split("=", 1)[0]: a for a in arguments})
+    axes = []
+    for ov in OverridesParser.create().parse_overrides(list(merged.values())):
+        key = ov.get_key_element()
+        if ov.is_sweep_override():
+            axes.append([f"{key}={v}" for v in ov.sweep_string_iterator()])
+        else:
+            axes.append([ov.input_line or f"{key}={ov.get_value_element_as_str()}"])
+    return [list(x) for x in itertools.product(*axes)]
+
+
+def expand_optuna(
+    arguments: Sequence[str], sweeper: Mapping[str, Any], seed: int, n: int
+) -> list[list[str]]:
+    """The first ``n`` proposals of the configured sampler (in memory, nothing saved)."""
+    import optuna
+
+    from hydra_plugins.nnspec_optuna_sweeper.space import parse_space
+    from hydra_plugins.nnspec_optuna_sweeper.sweeper import make_sampler
+
+    space = parse_space(arguments, sweeper.get("params") or {})
+    base = sweeper.get("seed")
+    sampler = make_sampler(str(sweeper.get("sampler", "tpe")), space, seed if base is None else base)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler)
+    count = min(n, int(sweeper.get("n_trials", n)))
+    return [space.overrides(study.ask(space.distributions).params) for _ in range(count)]
+
+
+def check_trial(overrides: list[str], spec: ExperimentSpec | None) -> TrialCheck:
+    """Compose, validate and shape-check one trial."""
+    from nnspec.compile import infer_shapes
+
+    try:
+        trial = compose(overrides, spec)
+        n_params = sum(info.params for info in infer_shapes(trial.model) if info.depth == 0)
+    except NNSpecError as e:
+        first = [str(p).splitlines()[0] for p in e.problems]
+        return TrialCheck(overrides, None, f"{type(e).__name__}: " + "; ".join(first))
+    return TrialCheck(overrides, n_params)
+
+
+def _sweeper_node(inv: Invocation, spec: ExperimentSpec | None) -> tuple[dict[str, Any], int]:
+    """The composed ``hydra.sweeper`` node (unresolved: params are grammar text) and the seed."""
+    from nnspec.hydra.app import _register_sweeper, first_choice
+
+    _register_sweeper()
+    args = split_overrides(inv.overrides)
+    plain = [*first_choice(args.groups), *args.hydra]
+    full = compose_container(plain, spec=spec, with_hydra=True)
+    return full["hydra"].get("sweeper", {}), int(full.get("seed", 0))
+
+
+def _render(checks: list[TrialCheck]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dry run: {len(checks)} trials")
+    for col in ("trial", "overrides", "parameters", "status"):
+        table.add_column(col)
+    for i, c in enumerate(checks):
+        params = f"{c.n_params:,}" if c.n_params is not None else "-"
+        status = "[green]valid[/]" if c.valid else f"[red]invalid[/]: {c.reason}"
+        table.add_row(str(i), " ".join(c.overrides), params, status)
+    Console(soft_wrap=True).print(table)
+
+
+def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
+    """Print the trial table; 0 when every trial is valid, 2 otherwise."""
+    args = split_overrides(inv.overrides)
+    sweeper, seed = _sweeper_node(inv, spec)
+    job_args = [*(f"{g}={o}" for g, o in args.groups.items()), *args.keys]
+    if str(sweeper.get("_target_", "")).endswith("NNSpecOptunaSweeper"):
+        trials = expand_optuna(job_args, sweeper, seed, inv.dry_run_trials)
+    else:
+        trials = expand_grid(job_args, sweeper.get("params") or {})
+    checks = [check_trial(t, spec) for t in trials]
+    _render(checks)
+    return 0 if all(c.valid for c in checks) else 2
