@@ -337,9 +337,9 @@ def compose(
     """
     overrides = list(overrides or ())
     args = split_overrides(overrides)
-    plain = [*(f"{g}={o}" for g, o in args.groups.items())]
-    base = compose_container(plain, spec=spec, config_dir=config_dir)
-    check_override_keys(args.keys, base)
+    if args.keys:  # unknown keys get nnspec's message, not Hydra's "Could not override"
+        plain = [f"{g}={o}" for g, o in args.groups.items()]
+        check_override_keys(args.keys, compose_container(plain, spec=spec, config_dir=config_dir))
     full = compose_container(overrides, spec=spec, config_dir=config_dir, with_hydra=True)
     hydra_node = full.pop("hydra", {})
     choices = hydra_node.get("runtime", {}).get("choices", {})

@@ -185,9 +185,27 @@ def delta(target: Any, base: Any) -> Any:
 _SAME = object()
 
 
-def primary_config(default: ExperimentSpec, groups: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """``config.yaml``: the default experiment as group choices plus its own top-level fields."""
+# Sections of the default experiment that get their own `default` option when they differ from
+# the stock option, so `optim=sgd` gives a stock SGD rather than SGD with the default's tuned lr.
+OWN_DEFAULT_GROUPS: tuple[str, ...] = ("optim", "schedule")
+
+
+def default_choices(
+    default: ExperimentSpec, groups: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Group choices of ``config.yaml``; adds ``<group>/default`` files to ``groups`` as needed."""
     choices = choices_for(default, "cnn_small")
+    full = canonical(default)
+    for group in OWN_DEFAULT_GROUPS:
+        if groups[f"{group}/{choices[group]}"] != full[group]:
+            groups[f"{group}/default"] = full[group]
+            choices[group] = "default"
+    return choices
+
+
+def primary_config(default: ExperimentSpec, groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``config.yaml``: the default experiment as group choices plus its own top-level fields."""
+    choices = default_choices(default, groups)
     composed: dict[str, Any] = {}
     for group, option in choices.items():
         file = groups[f"{group}/{option}"]
@@ -265,15 +283,16 @@ def generate(conf_dir: Path = CONF_DIR, examples_dir: Path = EXAMPLES_DIR) -> di
 
     examples = example_specs(examples_dir)
     groups = group_files(examples)
+    primary = primary_config(_default_experiment(), groups)  # may add `<group>/default` files
     out: dict[Path, str] = {
         conf_dir / f"{k}.yaml": render(v, "_global_" if k.split("/")[0] in GLOBAL_GROUPS else None)
         for k, v in groups.items()
     }
     out[conf_dir / "nnspec_hydra.yaml"] = render(HYDRA_SETTINGS, "hydra")
-    out[conf_dir / "config.yaml"] = render(primary_config(_default_experiment(), groups))
+    out[conf_dir / "config.yaml"] = render(primary)
     for name, sweep in SWEEPS.items():
         out[conf_dir / f"sweep/{name}.yaml"] = render(sweep, "_global_")
-    _write(out)  # experiments compose against the group files just generated
+    _write(out)  # experiments compose against the group files just generated (in conf_dir)
     for name, spec in examples.items():
         data = experiment_file(spec, name, lambda ov: compose_container(ov, config_dir=conf_dir))
         out[conf_dir / f"experiment/{name}.yaml"] = render(data, "_global_")
@@ -289,20 +308,34 @@ def _write(files: Mapping[Path, str]) -> None:
             tmp.replace(path)
 
 
+def stale_files(conf_dir: Path = CONF_DIR) -> list[str]:
+    """Files of ``conf_dir`` that differ from what the generator writes (generated in a copy)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "conf"
+        shutil.copytree(conf_dir, copy)
+        files = generate(copy)
+        stale = []
+        for path, text in files.items():
+            real = conf_dir / path.relative_to(copy)
+            if not real.is_file() or real.read_text() != text:
+                stale.append(str(real.relative_to(conf_dir)))
+    return sorted(stale)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Regenerate ``conf/`` (or, with ``--check``, report stale files and exit 1)."""
+    """Regenerate ``conf/`` (or, with ``--check``, list stale files and exit 1)."""
     parser = argparse.ArgumentParser(prog="python -m nnspec.hydra.presets")
     parser.add_argument("--check", action="store_true", help="only compare, write nothing")
     args = parser.parse_args(argv)
-    before = {p: p.read_text() for p in CONF_DIR.rglob("*.yaml")}
-    files = generate()
     if args.check:
-        _write(before)  # restore: generate() writes group files it composes against
-        stale = sorted(str(p) for p, t in files.items() if before.get(p) != t)
-        for p in stale:
-            print(f"stale: {p}", file=sys.stderr)
+        stale = stale_files()
+        for name in stale:
+            print(f"stale: conf/{name}", file=sys.stderr)
         return 1 if stale else 0
-    _write(files)
+    _write(generate())
     return 0
 
 

@@ -1,0 +1,29 @@
+"""nnspec report SWEEP_DIR: rebuild a sweep's summary from its trial directories.
+
+Writes sweep_summary.csv, sweep_summary.md, best_spec.yaml and sweep_plot.png into SWEEP_DIR (also
+for a sweep that was interrupted: unfinished trials are listed as incomplete) and prints the table.
+Exit code 0, or 1 when any trial failed or did not finish, 2 when SWEEP_DIR is not a sweep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnspec.cli.common import EXIT_INVALID, UsageError
+
+__all__ = ["main"]
+
+
+def main(argv: list[str]) -> int:
+    """Rebuild the report of the sweep directory named in ``argv``."""
+    from nnspec.hydra.report import SUMMARY_MD, build_report
+
+    if len(argv) != 1:
+        raise UsageError("usage: nnspec report SWEEP_DIR")
+    sweep_dir = Path(argv[0])
+    if not sweep_dir.is_dir() or not any(p.joinpath(".hydra").is_dir() for p in sweep_dir.iterdir()):
+        print(f"nnspec report: {sweep_dir} holds no Hydra trial directories")
+        return EXIT_INVALID
+    report = build_report(sweep_dir)
+    print((sweep_dir / SUMMARY_MD).read_text(), end="")
+    return 1 if report.failed else 0
