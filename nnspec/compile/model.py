@@ -20,6 +20,7 @@ from nnspec.compile.infer import LayerInfo, Shape
 from nnspec.compile.initialize import InitRecord, initialize_layer
 from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
 from nnspec.compile.shapes import infer_shapes
+from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
 from nnspec.errors import CompileError, Problem, SpecError
 from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.layers import LayerBase
@@ -80,6 +81,8 @@ def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[n
         ) from e
     if layer.kind in BUILTIN_KINDS:
         records = initialize_layer(module, layer, info, g)
+    elif layer.kind in LAYER_INITIALIZERS:  # topology kinds set their own documented rules
+        records = LAYER_INITIALIZERS[layer.kind](module, layer, info, g)
     else:  # user builders initialise their own parameters, under nnspec's seeded RNG
         why = f"set by the '{layer.kind}' builder under nnspec's seeded RNG"
         records = {n: InitRecord("builder", why, "builder") for n, _ in module.named_parameters()}
@@ -130,6 +133,10 @@ def build_model(
         (torch.Size([5, 2]), ['layers.0.op.bias', 'layers.0.op.weight'])
     """
     model_spec = _model_spec(spec)
+    if model_spec.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
+        from nnspec.compile.graph_model import build_graph_model
+
+        return build_graph_model(model_spec, generator=generator, seed=seed)
     infos = infer_shapes(model_spec)
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     modules: OrderedDict[str, nn.Module] = OrderedDict()

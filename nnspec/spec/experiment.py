@@ -11,7 +11,8 @@ from nnspec.spec.data import DataSpec
 from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import AdamW, LossSpec, OptimSpec
 from nnspec.spec.schedule import Constant, ScheduleSpec
-from nnspec.spec.train import TrainSpec, check_training_rules
+from nnspec.spec.sequence import needs_clipping
+from nnspec.spec.train import ClipGradSpec, TrainSpec, check_training_rules
 
 __all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION"]
 
@@ -44,3 +45,12 @@ class ExperimentSpec(Spec):
     def _training_rules(self) -> ExperimentSpec:
         check_training_rules(self)  # loss/task, double activation, monitors (spec/train.py)
         return self
+
+    @model_validator(mode="after")
+    def _clip_sequence_models(self) -> ExperimentSpec:
+        # TRAIN-6: recurrent/attention models clip the global gradient norm at 1.0 unless the spec
+        # sets train.clip_grad itself (the resolved value is what `dump` writes).
+        if "clip_grad" in self.train.model_fields_set or not needs_clipping(self.model):
+            return self
+        clip = ClipGradSpec(kind="norm", max_norm=1.0)
+        return self.model_copy(update={"train": self.train.model_copy(update={"clip_grad": clip})})
