@@ -43,6 +43,10 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "validate": Command("nnspec.cli.validate", "check specs: schema and shapes; exit 2 if invalid"),
     "summary": Command("nnspec.cli.summary", "table of layers: shapes, parameters, init rules"),
     "schema": Command("nnspec.cli.schema", "print the JSON Schema of specs (editor completion)"),
+    "train": Command("nnspec.cli.train", "train an experiment and print its test metrics"),
+    "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot"),
+    "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run"),
+    "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics"),
 })  # fmt: skip
 
 

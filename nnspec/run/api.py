@@ -184,6 +184,7 @@ def train(
     data: Any = None,
     *,
     run_dir: str | Path | None = None,
+    base_dir: str | Path | None = None,
 ) -> RunResult:
     """Train an experiment end to end and write its run directory.
 
@@ -192,6 +193,8 @@ def train(
         overrides: ``key.path=value`` overrides (``["optim.lr=1e-3"]``).
         data: the user's own ``(x, y)`` arrays, ``{"x":..., "y":...}`` or a Dataset.
         run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
+        base_dir: folder relative data paths resolve against (default: the spec file's folder,
+            or the working directory for spec objects).
 
     Example:
         >>> result = train("examples/iris_mlp.yaml")  # doctest: +SKIP
@@ -200,6 +203,7 @@ def train(
     """
     t0 = time.perf_counter()
     spec, base = resolve_spec(spec_or_path, overrides)
+    base = Path(base_dir) if base_dir is not None else base
     if spec.optim.lr == "auto":
         raise SpecError(
             Problem(

@@ -113,13 +113,33 @@ def _encode_targets(raw: RawData, task: str) -> tuple[np.ndarray, tuple[str, ...
                 )
             return codes.astype(np.float32).reshape(-1, 1), names
         return codes.astype(np.int64), names
-    try:
-        values = y.astype(np.float32)
-    except ValueError as e:
-        raise DataError(
-            Problem(("data", "target"), f"task '{task}' needs numeric targets: {e}")
-        ) from e
+    values = _numeric_targets(raw, task)
     return (values.reshape(-1, 1) if values.ndim == 1 else values), ()
+
+
+def _numeric_targets(raw: RawData, task: str) -> np.ndarray:
+    try:
+        return raw.y.astype(np.float32)
+    except ValueError:
+        pass
+    # Name the first bad cell: CSV row (header = row 1) and target column.
+    flat = raw.y.reshape(len(raw.y), -1)
+    cols = raw.meta.get("target_columns") or tuple(str(i) for i in range(flat.shape[1]))
+    for n, row in enumerate(flat):
+        for c, cell in enumerate(row):
+            try:
+                float(cell)
+            except ValueError:
+                where = f"{raw.meta['file']}: row {n + 2}" if "file" in raw.meta else f"sample {n}"
+                raise DataError(
+                    Problem(
+                        ("data", "target"),
+                        f"{where}, column '{cols[c]}': task '{task}' needs numeric targets",
+                        expected="a number",
+                        found=repr(str(cell)),
+                    )
+                ) from None
+    raise AssertionError("unreachable: astype failed but every cell parsed")  # pragma: no cover
 
 
 def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: RawData) -> int:
@@ -193,6 +213,7 @@ def prepare_data(
         x_std=_tensor(x_std),
         y_mean=_tensor(y_mean),
         y_std=_tensor(y_std),
+        extra={"base_dir": str(base) if base is not None else None},
     )
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info

@@ -105,6 +105,7 @@ def info_to_json(info: DataInfo) -> dict[str, Any]:
         "n_outputs": info.n_outputs,
         "class_names": list(info.class_names),
         "feature_names": list(info.feature_names),
+        "extra": info.extra,
     }
 
 

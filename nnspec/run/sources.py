@@ -151,6 +151,12 @@ def _targets(spec: DataSpec) -> tuple[str, ...]:
     return (spec.target,) if isinstance(spec.target, str) else tuple(spec.target)
 
 
+def _targets_opt(spec: DataSpec) -> tuple[str, ...]:
+    if spec.target is None:
+        return ()
+    return (spec.target,) if isinstance(spec.target, str) else tuple(spec.target)
+
+
 def _parse_cell(text: str, column: str, row: int, where: str) -> float:
     try:
         value = float(text)
@@ -168,14 +174,27 @@ def _parse_cell(text: str, column: str, row: int, where: str) -> float:
 
 
 def _csv(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    file = _resolve(path, base)
+    return parse_csv(_resolve(path, base), spec, need_target=True)
+
+
+def _read_rows(file: Path) -> tuple[list[str], list[list[str]]]:
     with file.open(newline="") as fh:
-        rows = list(csv.reader(fh))
+        rows = [r for r in csv.reader(fh) if r]  # blank lines carry no sample
     if not rows:
         raise _problem(("data", "source"), f"{file}: empty CSV file")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    targets = _targets(spec)
-    features = spec.features or tuple(h for h in header if h not in targets)
+    header = [h.strip() for h in rows[0]]
+    for n, r in enumerate(rows[1:], start=2):  # row 1 is the header
+        if len(r) != len(header):
+            raise _problem(
+                ("data", "source"),
+                f"{file.name}: row {n} has {len(r)} cells",
+                expected=f"{len(header)} (one per header column)",
+                found=str(len(r)),
+            )
+    return header, rows[1:]
+
+
+def _check_columns(file: Path, header: list[str], targets: tuple[str, ...], features: Any) -> None:
     for col in (*targets, *features):
         if col not in header:
             hint = did_you_mean(col, header)
@@ -185,18 +204,32 @@ def _csv(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
                 expected="one of " + ", ".join(header),
                 found=col,
             )
+
+
+def parse_csv(file: Path, spec: DataSpec, *, need_target: bool) -> RawData:
+    """Parse a CSV with a header row; every problem names the file, row and column.
+
+    Targets stay text (class labels may be words); features must be numbers.
+
+    Args:
+        file: the CSV file.
+        spec: target/feature column names.
+        need_target: training needs the target columns; prediction does not.
+    """
+    header, body = _read_rows(file)
+    targets = _targets(spec) if need_target else tuple(t for t in _targets_opt(spec) if t in header)
+    features = spec.features or tuple(h for h in header if h not in targets)
+    _check_columns(file, header, targets, features)
     fi = [header.index(c) for c in features]
     ti = [header.index(c) for c in targets]
     x = np.array(
-        [
-            [_parse_cell(r[i], header[i], n, file.name) for i in fi]
-            for n, r in enumerate(body, start=2)  # row 1 is the header
-        ],
+        [[_parse_cell(r[i], header[i], n, file.name) for i in fi] for n, r in enumerate(body, 2)],
         dtype=np.float32,
     ).reshape(len(body), len(fi))
-    y_text = np.array([[r[i].strip() for i in ti] for r in body])
+    y_text = np.array([[r[i].strip() for i in ti] for r in body]).reshape(len(body), len(ti))
     y = y_text[:, 0] if len(ti) == 1 else y_text
-    return RawData(x, y, tuple(features), meta={"targets_are_text": True, "file": str(file)})
+    meta = {"file": file.name, "target_columns": targets}
+    return RawData(x, y, tuple(features), meta=meta)
 
 
 def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:

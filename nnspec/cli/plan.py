@@ -1,0 +1,77 @@
+"""nnspec plan [SPEC.yaml] [key.path=value ...] [--out LR.png]
+
+Print the resolved training plan without training: task, loss, optimizer and its parameter groups,
+schedule, training-set size, steps per epoch, total steps, warmup steps and the LR at key points
+(start, end of warmup, 25/50/75 % of the run, last step). Writes the LR-vs-step curve as a PNG
+(default: <train.output_dir>/<name>/lr_plan.png). The data set is loaded to know its size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnspec.cli.common import EXIT_OK, console, load_spec, parse_invocation
+
+__all__ = ["main", "key_points"]
+
+
+def key_points(curve: list[float], warmup: int) -> list[tuple[str, int, float]]:
+    """(label, step, lr) at the start, end of warmup, 25/50/75 % and the last step."""
+    n = len(curve)
+    points = [("start", 0)]
+    if warmup:
+        points.append(("end of warmup", min(warmup, n - 1)))
+    points += [(f"{q}%", min(n - 1, n * q // 100)) for q in (25, 50, 75)]
+    points.append(("last step", n - 1))
+    return [(label, step, curve[step]) for label, step in points]
+
+
+def main(argv: list[str]) -> int:
+    """``nnspec plan``: print the plan and write the LR plot."""
+    from rich.table import Table
+
+    from nnspec.compile.plan import compile_plan, steps_per_epoch
+    from nnspec.run.data import prepare_data
+    from nnspec.run.model import build_for_data
+    from nnspec.run.outputs import RunWriter
+    from nnspec.run.plots import plot_lr
+
+    inv = parse_invocation("plan", argv, flags=frozenset({"out"}))
+    path = inv.one_spec()
+    spec, _ = load_spec(path, inv.overrides)
+    bundle = prepare_data(spec, base=Path(path).resolve().parent if path else None)
+    plan = compile_plan(spec)
+    spe = steps_per_epoch(len(bundle.train), spec.data.batch_size, spec.train.accumulate)
+    horizon = plan.horizon(spe)
+    curve = plan.lr_curve(spe)
+    model = build_for_data(spec, bundle.info)
+    groups = plan.make_optimizer(model).param_groups
+    out = console()
+    out.print(f"[bold]{spec.name}[/]: task {plan.task}, loss {plan.loss_kind}, "
+              f"optimizer {spec.optim.kind}, schedule {spec.schedule.kind}")  # fmt: skip
+    warm = plan.warmup_steps(spe)
+    out.print(f"train samples {len(bundle.train)}, batch {spec.data.batch_size}, "
+              f"accumulate {spec.train.accumulate}: {spe} steps/epoch x {spec.train.epochs} "
+              f"epochs = {horizon.total_steps} steps (warmup {warm})")  # fmt: skip
+    out.print(f"early stopping on {plan.monitor} ({plan.mode}), "
+              f"patience {spec.train.early_stopping.patience}")  # fmt: skip
+    for g in groups:
+        n = sum(p.numel() for p in g["params"])
+        out.print(f"  param group {g['name']}: {n:,} params, lr {g['lr']:.3g}, "
+                  f"weight_decay {g['weight_decay']:g}")  # fmt: skip
+    table = Table(title="learning rate at key points", title_justify="left")
+    for col in ("point", "step", "epoch", "lr"):
+        table.add_column(col)
+    for label, step, lr in key_points(curve, plan.warmup_steps(spe)):
+        table.add_row(label, str(step), f"{step / spe:.2f}", f"{lr:.4g}")
+    out.print(table)
+    target = inv.flags.get("out")
+    png = (
+        Path(target)
+        if isinstance(target, str)
+        else Path(spec.train.output_dir) / spec.name / "lr_plan.png"
+    )
+    writer = RunWriter(png.parent)
+    plot_lr(writer, curve, rel=png.name)
+    out.print(f"LR plot: {png}")
+    return EXIT_OK

@@ -1,0 +1,155 @@
+"""Inference from a finished run: :func:`load_run` -> :class:`Predictor` (REPRO-3).
+
+The predictor rebuilds the model from the run's ``spec.yaml``, loads ``model.pt`` with
+``weights_only=True`` and applies the run's preprocessing (standardisation with the training
+statistics, reshape to ``input_shape``) and postprocessing (softmax/sigmoid, label names,
+de-standardised regression outputs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nnspec.errors import CheckpointError, DataError, Problem
+from nnspec.run.data import DataInfo
+from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features"]
+
+
+class Predictor:
+    """A trained model with its preprocessing.
+
+    Example:
+        >>> p = load_run("runs/iris_mlp/20250101-120000")  # doctest: +SKIP
+        >>> p.predict(np.zeros((2, 4)))  # doctest: +SKIP
+        array(['versicolor', 'versicolor'], dtype='<U10')
+    """
+
+    def __init__(self, spec: ExperimentSpec, model: torch.nn.Module, info: DataInfo, run_dir: Path):
+        self.spec, self.model, self.info, self.run_dir = spec, model.eval(), info, run_dir
+
+    def _inputs(self, x: Any) -> torch.Tensor:
+        if isinstance(x, (str, Path)):
+            x = read_csv_features(Path(x), self.info.feature_names, self.spec)
+        arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+        flat = arr.reshape(arr.shape[0], -1)
+        width = int(np.prod(self.info.input_shape))
+        if flat.shape[1] != width:
+            raise DataError(
+                Problem(
+                    ("data",),
+                    "inputs do not fit the model",
+                    expected=f"{width} features per sample",
+                    found=str(flat.shape[1]),
+                )
+            )
+        t = torch.from_numpy(np.ascontiguousarray(flat))
+        if self.info.x_mean is not None and self.info.x_std is not None:
+            t = (t - self.info.x_mean) / self.info.x_std
+        return t.reshape(len(t), *self.info.input_shape)
+
+    def raw(self, x: Any) -> torch.Tensor:
+        """Model outputs (logits / standardised values) for inputs ``x`` (array or CSV path)."""
+        with torch.inference_mode():
+            return self.model(self._inputs(x)).float()
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities: softmax rows (classification), sigmoid (binary, multilabel)."""
+        out = self.raw(x)
+        if self.info.task == "classification":
+            return torch.softmax(out, dim=1).numpy()
+        if self.info.task in ("binary", "multilabel"):
+            return torch.sigmoid(out).numpy()
+        raise DataError(Problem(("task",), "predict_proba needs a classification task"))
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Labels (by class name) for classification, values in original units for regression."""
+        if self.info.task == "regression":
+            out = self.raw(x)
+            if self.info.y_mean is not None and self.info.y_std is not None:
+                out = out * self.info.y_std + self.info.y_mean
+            return out.numpy()
+        proba = self.predict_proba(x)
+        if self.info.task == "multilabel":
+            return (proba > 0.5).astype(np.int64)
+        idx = proba.argmax(1) if self.info.task == "classification" else (proba[:, 0] > 0.5)
+        names = np.array(self.info.class_names)
+        return names[idx.astype(np.int64)] if len(names) else idx
+
+
+def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) -> np.ndarray:
+    """Feature columns of a CSV for prediction: the run's feature names in order, or every
+    column except the spec's target columns when the run's features were unnamed."""
+    from nnspec.run.sources import parse_csv  # the one CSV parser (errors name row and column)
+
+    target = spec.data.target if spec.data.target is not None else ()
+    data = spec.data.model_copy(update={"features": names or None, "target": target})
+    return parse_csv(path.resolve(), data, need_target=False).x
+
+
+def load_run(run_dir: str | Path) -> Predictor:
+    """Load a finished run's model and preprocessing (``weights_only=True``)."""
+    from nnspec.compile import build_model
+    from nnspec.io import load
+
+    run = Path(run_dir)
+    files = [run / "spec.yaml", run / "model.pt", run / "preprocess.json"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise CheckpointError(
+            Problem(
+                ("run_dir",),
+                f"{run} is not a finished nnspec run",
+                found="missing " + ", ".join(missing),
+            )
+        )
+    spec = load(files[0])
+    meta = json.loads(files[2].read_text())
+    try:
+        blob = torch.load(files[1], map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(Problem(("run_dir",), f"cannot read {files[1]}: {e}")) from e
+    info = DataInfo(
+        task=meta["task"],
+        input_shape=tuple(meta["input_shape"]),
+        n_outputs=meta["n_outputs"],
+        class_names=tuple(meta["class_names"]),
+        feature_names=tuple(meta["feature_names"]),
+        extra=meta.get("extra", {}),
+        **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
+    )
+    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    model.load_state_dict(blob["model"])
+    return Predictor(spec, model, info, run)
+
+
+def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+    """Recompute the test metrics of a run: same data, same split, the saved weights."""
+    from nnspec.compile.plan import compile_plan
+    from nnspec.run.data import prepare_data
+    from nnspec.run.loop import target_stats
+    from nnspec.run.metrics import compute_metrics
+
+    predictor = load_run(run_dir)
+    spec = predictor.spec
+    if spec.data.source == "user":
+        raise DataError(
+            Problem(("data", "source"), "the run was trained on user data; evaluate it in Python")
+        )
+    base = predictor.info.extra.get("base_dir")
+    bundle = prepare_data(spec, base=Path(base) if base else None)
+    if bundle.test is None:
+        raise DataError(Problem(("data", "split", "test"), "the run has no test split"))
+    plan = compile_plan(spec)
+    loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
+    with torch.inference_mode():
+        out = predictor.model(bundle.test.x).float()
+        metrics = {"loss": float(loss_fn(out, bundle.test.y))}
+    metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
+    return metrics
