@@ -10,7 +10,6 @@ for ``nnspec train``; validate/summary/schema and the tests use it directly.
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,21 +55,14 @@ def parse_override(text: str) -> Override:
 
 
 def _parse_value(text: str, raw: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    from nnspec.io.reader import _Converter, _refuse_tags
+    from nnspec.io.reader import parse_value
 
     try:
-        _refuse_tags(raw, None)
-        value = YAML(typ="rt", pure=True).load(io.StringIO(raw))
+        return parse_value(raw)
     except SpecError as e:
-        raise _fail(text, (), e.problems[0].message, "remove the tag") from None
-    except YAMLError as e:
-        problem = getattr(e, "problem", None) or str(e)
-        raise _fail(text, (), f"the value is not valid YAML: {problem}",
-                    "quote it, e.g. key='a: b'") from None  # fmt: skip
-    return _Converter(None).convert(value, ())
+        problem = e.problems[0]
+        fix = problem.fix or "quote it, e.g. key='a: b'"
+        raise _fail(text, (), f"the value is not valid: {problem.message}", fix) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -1,24 +1,24 @@
-"""Safe YAML reading with a source map (ruamel.yaml's round-trip parser keeps line/col marks).
+"""Safe YAML reading with a source map (ruamel.yaml's parser keeps line/column marks).
 
-Nothing in a spec is ever imported or executed: every explicit tag is refused (``!!python/...``,
-``!!str``, ``!anything``) before any object is constructed, duplicate keys are errors (PyYAML would
-silently keep the last one), and the key names Hydra/torchtune use to instantiate classes
-(``_target_``, ``_component_``, ``_partial_``) and a top-level ``hydra:`` section are refused.
-Anchors, aliases and merge keys (``<<: *base``) are plain data and allowed.
+Nothing in a spec is ever imported or executed: every explicit tag that changes what a value would
+be (``!!python/...``, ``!!str 3``, ``!anything``) is refused before any object is constructed,
+duplicate keys are errors (PyYAML would silently keep the last one), and the key names that
+Hydra/torchtune use to instantiate classes (``_target_``, ``_component_``, ``_partial_``) and a
+top-level ``hydra:`` section are refused. Anchors, aliases and merge keys (``<<: *base``) are plain
+data and allowed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from nnspec.errors import Problem, SpecError
 from nnspec.io.source import FieldPath, SourceMap
 
-__all__ = ["read_yaml", "parse_yaml", "resolve_input", "FORBIDDEN_KEYS"]
+__all__ = ["read_yaml", "parse_yaml", "parse_value", "resolve_input", "FORBIDDEN_KEYS"]
 
 FORBIDDEN_KEYS = frozenset({"_target_", "_component_", "_partial_", "_recursive_", "_convert_"})
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -85,145 +85,101 @@ def read_yaml(path_or_text: str | Path) -> tuple[dict[str, Any], SourceMap]:
 
 def parse_yaml(text: str, *, filename: str | None = None) -> tuple[dict[str, Any], SourceMap]:
     """Like :func:`read_yaml` for YAML text already in memory."""
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    try:
-        _refuse_tags(text, filename)
-        doc = _rt_yaml().load(text)
-    except MarkedYAMLError as e:
-        raise _yaml_error(e, text, filename) from None
-    except YAMLError as e:  # unmarked parser errors (rare): still an nnspec error
-        raise SpecError(Problem((), f"invalid YAML: {e}", file=filename, line=1, col=1)) from None
-    if doc is None:
+    node = _compose(text, filename)
+    if node is None:
         raise SpecError(
             Problem((), "the spec is empty", "a mapping with at least a 'model' section",
                     found="an empty document", file=filename, line=1, col=1)
         )  # fmt: skip
-    if not hasattr(doc, "items"):
+    walker = _NodeWalker(filename)
+    walker.walk(node, ())
+    if walker.problems:
+        raise SpecError(walker.problems)
+    data = _construct(node, filename)
+    if not isinstance(data, dict):
         raise SpecError(
             Problem((), "a spec must be a mapping of sections", "a mapping (model: ..., ...)",
-                    found=_kind_of(doc), file=filename, line=1, col=1)
+                    found=_kind_of(data), file=filename, line=1, col=1)
         )  # fmt: skip
-    converter = _Converter(filename)
-    data = converter.convert(doc, ())
-    if converter.problems:
-        raise SpecError(converter.problems)
-    return data, SourceMap(filename, converter.marks)
+    return data, SourceMap(filename, walker.marks)
 
 
-def _rt_yaml() -> Any:
+def parse_value(text: str) -> Any:
+    """One YAML value (a scalar or a flow collection), read as safely as a spec file.
+
+    Example:
+        >>> parse_value("[1, 2e-3, {kind: relu}]")
+        [1, 0.002, {'kind': 'relu'}]
+    """
+    node = _compose(text, None)
+    if node is None:
+        return None
+    walker = _NodeWalker(None)
+    walker.walk(node, ())
+    if walker.problems:
+        raise SpecError(walker.problems)
+    return _construct(node, None)
+
+
+def _safe_yaml() -> Any:
     from ruamel.yaml import YAML
 
-    yaml = YAML(typ="rt", pure=True)
+    # The pure-Python safe loader: it composes nodes with line/column marks and constructs only
+    # plain data (YAML 1.2: `yes`/`on` stay strings, `1e-3` is a float).
+    yaml = YAML(typ="safe", pure=True)
     yaml.allow_duplicate_keys = False
     return yaml
 
 
-def _refuse_tags(text: str, filename: str | None) -> None:
-    """Scan the parser events and refuse every explicit tag before anything is constructed."""
-    problems = []
-    for event, path in _events_with_paths(text):
-        tag = getattr(event, "tag", None)
-        if tag is not None:
-            short = str(tag).replace("tag:yaml.org,2002:", "!!")
-            mark = event.start_mark
-            problems.append(
-                Problem(path, f"YAML tag '{short}' is not allowed: specs are plain data",
-                        "plain YAML (mappings, lists, strings, numbers)", found=short,
-                        fix="remove the tag", file=filename, line=mark.line + 1,
-                        col=mark.column + 1)
-            )  # fmt: skip
-    if problems:
-        raise SpecError(problems)
+def _compose(text: str, filename: str | None) -> Any:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return _safe_yaml().compose(io.StringIO(text))
+    except MarkedYAMLError as e:
+        raise _yaml_error(e, filename) from None
+    except YAMLError as e:  # unmarked parser errors (rare): still an nnspec error
+        raise SpecError(Problem((), f"invalid YAML: {e}", file=filename, line=1, col=1)) from None
 
 
-def _events_with_paths(text: str) -> Iterator[tuple[Any, FieldPath]]:
-    """ruamel's parser events, each with the field path of the node it starts."""
-    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, NodeEvent
+def _construct(node: Any, filename: str | None) -> Any:
+    from ruamel.yaml.error import MarkedYAMLError
 
-    # One frame per open collection: [path, next key or index, expecting a key?]
-    stack: list[list[Any]] = []
-    for event in _rt_yaml().parse(io.StringIO(text)):
-        if isinstance(event, CollectionEndEvent):
-            stack.pop()
-            _advance(stack)
-            continue
-        if not isinstance(event, NodeEvent):
-            yield event, ()
-            continue
-        path: FieldPath = ()
-        if stack:
-            frame = stack[-1]
-            if frame[2] is None:  # in a sequence: the next item
-                frame[1] += 1
-                path = (*frame[0], frame[1])
-            elif frame[2]:  # a mapping key: remember it, the value comes next
-                path = frame[0]
-                frame[1] = str(getattr(event, "value", "?"))
-            else:
-                path = (*frame[0], frame[1])
-        yield event, path
-        if isinstance(event, CollectionStartEvent):
-            is_map = type(event).__name__.startswith("Mapping")
-            stack.append([path, None if is_map else -1, True if is_map else None])
-        else:
-            _advance(stack)
+    try:
+        return _plain(_safe_yaml().constructor.construct_document(node), 0)
+    except MarkedYAMLError as e:  # e.g. a malformed merge key
+        raise _yaml_error(e, filename) from None
+    except RecursionError:
+        raise SpecError(
+            Problem((), "the spec refers to itself (a recursive alias)", "plain nested data",
+                    file=filename, line=1, col=1)
+        ) from None  # fmt: skip
 
 
-def _advance(stack: list[list[Any]]) -> None:
-    """A node just ended: in a mapping, flip between expecting a key and a value."""
-    if stack and stack[-1][2] is not None:
-        stack[-1][2] = not stack[-1][2]
-
-
-def _yaml_error(e: Any, text: str, filename: str | None) -> SpecError:
-    """Turn ruamel's marked error (syntax, tab, duplicate key) into a SpecError with file:line."""
-    from ruamel.yaml.constructor import DuplicateKeyError
-
-    if isinstance(e, DuplicateKeyError):
-        dups = list(_duplicate_keys(text, filename))
-        if dups:
-            return SpecError(dups)
+def _yaml_error(e: Any, filename: str | None) -> SpecError:
+    """Turn ruamel's marked error (syntax, tab, ...) into a SpecError with file:line:col."""
     mark = e.problem_mark or e.context_mark
     problem = str(e.problem or e.context or "invalid YAML")
     fix = None
     if "\\t" in repr(problem):
         fix = "indent with spaces; YAML does not allow tabs for indentation"
     return SpecError(
-        Problem((), f"invalid YAML: {problem}", found=None, fix=fix, file=filename,
+        Problem((), f"invalid YAML: {problem}", fix=fix, file=filename,
                 line=mark.line + 1 if mark else 1, col=mark.column + 1 if mark else 1)
     )  # fmt: skip
 
 
-def _duplicate_keys(text: str, filename: str | None) -> Iterator[Problem]:
-    """Every duplicate key (with its path) in the node graph; composing does not refuse them."""
-    from ruamel.yaml.nodes import MappingNode, SequenceNode
-
-    def walk(node: Any, path: FieldPath, depth: int) -> Iterator[Problem]:
-        if depth > MAX_DEPTH:
-            return
-        if isinstance(node, MappingNode):
-            first: dict[str, int] = {}
-            for key, value in node.value:
-                name = str(key.value)
-                if name in first and name != "<<":
-                    yield Problem(
-                        (*path, name), f"duplicate key '{name}' (first defined at line "
-                        f"{first[name]})", "each key once per mapping", found=f"'{name}' twice",
-                        fix="remove one of them", file=filename, line=key.start_mark.line + 1,
-                        col=key.start_mark.column + 1,
-                    )  # fmt: skip
-                first.setdefault(name, key.start_mark.line + 1)
-                yield from walk(value, (*path, name), depth + 1)
-        elif isinstance(node, SequenceNode):
-            for i, item in enumerate(node.value):
-                yield from walk(item, (*path, i), depth + 1)
-
-    yield from walk(_rt_yaml().compose(io.StringIO(text)), (), 0)
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _Converter:
-    """ruamel's round-trip objects -> plain Python data, recording marks and unsafe keys."""
+class _NodeWalker:
+    """One pass over the composed node graph, before anything is constructed.
+
+    Records ``path -> (line, col)``; refuses explicit tags, duplicate keys, instantiation keys and
+    a top-level ``hydra:``; bounds the expanded size (aliases are expanded into plain data).
+    """
 
     def __init__(self, filename: str | None) -> None:
         self.filename = filename
@@ -231,64 +187,110 @@ class _Converter:
         self.problems: list[Problem] = []
         self.nodes = 0
 
-    def convert(self, value: Any, path: FieldPath) -> Any:
+    def walk(self, node: Any, path: FieldPath) -> None:
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
         self.nodes += 1
         if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
             raise SpecError(
-                Problem(path, "the spec is too large or too deeply nested (alias expansion?)",
+                Problem(path[:3], "the spec is too large or too deeply nested (aliases?)",
                         f"at most {MAX_NODES} nodes and {MAX_DEPTH} levels", file=self.filename,
-                        line=self.marks.get(path[:-1], (1, 1))[0])
+                        line=node.start_mark.line + 1, col=node.start_mark.column + 1)
             )  # fmt: skip
-        if hasattr(value, "items"):
-            return self._mapping(value, path)
-        if isinstance(value, list):
-            out = []
-            for i, item in enumerate(value):
-                self._mark(value, i, (*path, i), item=True)
-                out.append(self.convert(item, (*path, i)))
-            return out
-        return _scalar(value)
+        self._check_tag(node, path)
+        if isinstance(node, MappingNode):
+            self._mapping(node, path, set())
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                self.marks.setdefault((*path, i), _mark(item))
+                self.walk(item, (*path, i))
 
-    def _mapping(self, value: Any, path: FieldPath) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            key = _key(key)
+    def _mapping(self, node: Any, path: FieldPath, seen: set[Any]) -> None:
+        from ruamel.yaml.nodes import MappingNode
+
+        for key_node, value in node.value:
+            if _tag(key_node) == _MERGE_TAG or (
+                key_node.value == "<<" and key_node.style is None
+            ):  # `<<: *base`: the base's keys join this mapping
+                for merged in value.value if not isinstance(value, MappingNode) else [value]:
+                    if isinstance(merged, MappingNode):
+                        self._mapping(merged, path, set(seen))
+                continue
+            self._check_tag(key_node, path)
+            key = _key(key_node)
             sub = (*path, key)
-            self._mark(value, key, sub, item=False)
+            if key in seen:
+                self._refuse(key_node, sub, f"duplicate key '{key}'", "remove one of them",
+                             expected="each key once per mapping")  # fmt: skip
+            seen.add(key)
+            kline, kcol = _mark(key_node)
+            vline, vcol = _mark(value)
+            # A value on the key's line (scalar, flow collection) is marked at the value; a block
+            # collection below its key is marked at the key.
+            self.marks.setdefault(sub, (vline, vcol) if vline == kline else (kline, kcol))
             if key in FORBIDDEN_KEYS:
-                self._mark(value, key, sub, item=False, at_key=True)
-                self._refuse(sub, f"'{key}' is not allowed: specs never name Python objects to "
-                             "import or call", "remove it; use `kind:` to pick a built-in "
-                             "or registered component")  # fmt: skip
+                self._refuse(key_node, sub, f"'{key}' is not allowed: specs never name Python "
+                             "objects to import or call", "remove it; use `kind:` to pick a "
+                             "built-in or registered component")  # fmt: skip
             elif key == "hydra" and not path:
-                self._mark(value, key, sub, item=False, at_key=True)
-                self._refuse(sub, "a top-level 'hydra:' section is not allowed in a spec",
+                self._refuse(key_node, sub, "a top-level 'hydra:' section is not allowed",
                              "put Hydra settings in conf/ or on the command line")  # fmt: skip
-            out[key] = self.convert(item, sub)
-        return out
+            self.walk(value, sub)
 
-    def _refuse(self, path: FieldPath, message: str, fix: str) -> None:
-        line, col = self.marks.get(path, (None, None))
+    def _check_tag(self, node: Any, path: FieldPath) -> None:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        if isinstance(node, ScalarNode):
+            implicit = _safe_resolver().resolve(ScalarNode, node.value, (node.style is None, True))
+            expected = _tag(implicit) if node.style is None else "tag:yaml.org,2002:str"
+        elif isinstance(node, MappingNode):
+            expected = _MAP_TAG
+        elif isinstance(node, SequenceNode):
+            expected = _SEQ_TAG
+        else:
+            return
+        tag = _tag(node.tag)
+        if tag != expected:
+            short = tag.replace("tag:yaml.org,2002:", "!!")
+            self._refuse(node, path, f"YAML tag '{short}' is not allowed: specs are plain data",
+                         "remove the tag", expected="plain YAML (mappings, lists, strings, "
+                         "numbers)", found=short)  # fmt: skip
+
+    def _refuse(self, node: Any, path: FieldPath, message: str, fix: str, *,
+                expected: str | None = None, found: str | None = None) -> None:  # fmt: skip
+        line, col = _mark(node)
         self.problems.append(
-            Problem(path, message, found=repr(path[-1]), fix=fix, file=self.filename, line=line,
-                    col=col)
-        )  # fmt: skip
+            Problem(path, message, expected, found, fix, file=self.filename, line=line, col=col)
+        )
 
-    def _mark(
-        self, parent: Any, key: Any, path: FieldPath, *, item: bool, at_key: bool = False
-    ) -> None:
-        lc = getattr(parent, "lc", None)
-        try:
-            if item:
-                line, col = lc.item(key)
-            else:
-                kline, kcol = lc.key(key)
-                line, col = lc.value(key)
-                if line != kline or at_key:  # block collection below the key: point at the key
-                    line, col = kline, kcol
-        except (AttributeError, KeyError, TypeError, IndexError):
-            return  # merged (<<) keys have no marks of their own: the parent's mark is used
-        self.marks[path] = (line + 1, col + 1)
+
+def _mark(node: Any) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _tag(tag: Any) -> str:
+    return str(getattr(tag, "value", tag))  # ruamel may wrap tags in a Tag object
+
+
+_RESOLVER: list[Any] = []
+
+
+def _safe_resolver() -> Any:
+    if not _RESOLVER:  # one resolver serves every check: building it compiles its regexes
+        _RESOLVER.append(_safe_yaml().resolver)
+    return _RESOLVER[0]
+
+
+def _key(node: Any) -> Any:
+    """The Python key a scalar key node constructs to (complex keys become their text)."""
+    from ruamel.yaml.nodes import ScalarNode
+
+    if not isinstance(node, ScalarNode):
+        return str(node.value)
+    tag = _tag(node.tag)
+    if node.style is None and tag.endswith((":int", ":float", ":bool", ":null")):
+        return _safe_yaml().constructor.construct_object(node)
+    return node.value
 
 
 def _kind_of(value: Any) -> str:
@@ -301,26 +303,14 @@ def _kind_of(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _key(key: Any) -> Any:
-    if isinstance(key, (str, int, float, bool)) or key is None:
-        return _scalar(key)
-    return str(key)  # complex keys (`? [a, b]`): keep something hashable; validation refuses it
-
-
-def _scalar(value: Any) -> Any:
-    """Drop ruamel's round-trip subclasses (ScalarFloat, HexInt, ...) for plain Python values."""
-    if value is None or type(value) in (str, int, float, bool):
-        return value
-    from ruamel.yaml.scalarbool import ScalarBoolean
-
-    if isinstance(value, ScalarBoolean):  # an anchored `&flag true` is an int subclass in ruamel
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
+def _plain(value: Any, depth: int) -> Any:
+    """Plain Python data: YAML timestamps become their text (specs have no date fields)."""
+    if depth > MAX_DEPTH:
+        raise RecursionError
+    if isinstance(value, dict):
+        return {_plain(k, depth + 1): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()  # YAML timestamps: specs have no date fields, keep the text
+        return value.isoformat()
     return value

@@ -29,7 +29,10 @@ def dump_data(spec: BaseModel) -> dict[str, Any]:
         >>> dump_data(ModelSpec(input_shape=(4,), layers=[{"linear": 2}]))["layers"][0]["kind"]
         'linear'
     """
-    return _plain(spec.model_dump(mode="python", round_trip=True))
+    # Validate the dump once more: a default that is not of its field's type (`10` on a float
+    # field) is kept as is by pydantic, but would read back as `10.0`; this makes dump canonical.
+    data = spec.model_dump(mode="python", round_trip=True)
+    return _plain(type(spec).model_validate(data).model_dump(mode="python", round_trip=True))
 
 
 def _plain(value: Any) -> Any:
