@@ -49,7 +49,17 @@ def _random(space: SearchSpace, seed: int) -> Any:
 def _grid(space: SearchSpace, seed: int) -> Any:
     import optuna
 
-    return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        """GridSampler whose exhaustion ends the sweep loop instead of ``study.stop()``.
+
+        ``study.stop()`` is only legal inside ``study.optimize``; this sweeper drives the study by
+        ask/tell, and checks :meth:`is_exhausted` itself.
+        """
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGridSampler(space.grid(), seed=seed)
 
 
 def _cmaes(space: SearchSpace, seed: int) -> Any:
@@ -182,7 +192,7 @@ class NNSpecOptunaSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         study = self._study(sweep_dir, space)
         returns: list[Sequence[JobReturn]] = []
-        while (left := self.n_trials - len(study.get_trials(deepcopy=False))) > 0:
+        while (left := self._left(study, space)) > 0:
             trials = [study.ask(space.distributions) for _ in range(min(left, self._batch_size()))]
             batch = [space.overrides(t.params) for t in trials]
             self.validate_batch_is_legal(batch)
@@ -196,6 +206,13 @@ class NNSpecOptunaSweeper(Sweeper):
             returns.append(results)
         self._log_best(study)
         return returns
+
+    def _left(self, study: Any, space: SearchSpace) -> int:
+        """Trials still to launch: up to ``n_trials``, and never more than a grid's size."""
+        limit = self.n_trials
+        if self.sampler_name == "grid":
+            limit = min(limit, math.prod(len(v) for v in space.grid().values()))
+        return limit - len(study.get_trials(deepcopy=False))
 
     @staticmethod
     def _log_best(study: Any) -> None:

@@ -21,7 +21,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         raise UsageError("usage: nnspec report SWEEP_DIR")
     sweep_dir = Path(argv[0])
-    if not sweep_dir.is_dir() or not any(p.joinpath(".hydra").is_dir() for p in sweep_dir.iterdir()):
+    if not sweep_dir.is_dir() or not any(
+        p.joinpath(".hydra").is_dir() for p in sweep_dir.iterdir()
+    ):
         print(f"nnspec report: {sweep_dir} holds no Hydra trial directories")
         return EXIT_INVALID
     report = build_report(sweep_dir)

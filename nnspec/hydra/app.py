@@ -188,11 +188,12 @@ def run_job(cfg: Any, train_fn: TrainFn | None) -> float | None:
 
 
 def _one_line(e: BaseException) -> str:
+    """``Type: reason`` on one line (every problem of an nnspec error, joined by ``;``)."""
+    if isinstance(e, NNSpecError) and e.problems:
+        parts = [f"{p.where}: {p.message}" if p.path or p.file else p.message for p in e.problems]
+        return f"{type(e).__name__}: " + "; ".join(parts)
     text = str(e).strip().splitlines()
-    first = text[0] if text else ""
-    if isinstance(e, NNSpecError) and len(e.problems) > 1:
-        first = "; ".join(str(p).splitlines()[0] for p in e.problems)
-    return f"{type(e).__name__}: {first}"
+    return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
 @contextlib.contextmanager

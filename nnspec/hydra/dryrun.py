@@ -35,7 +35,9 @@ class TrialCheck:
         return not self.reason
 
 
-def expand_grid(arguments: Sequence[str], params: Mapping[str, Any] | None = None) -> list[list[str]]:
+def expand_grid(
+    arguments: Sequence[str], params: Mapping[str, Any] | None = None
+) -> list[list[str]]:
     """The cartesian product of every sweep, as the basic sweeper launches it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -62,7 +64,9 @@ def expand_optuna(
 
     space = parse_space(arguments, sweeper.get("params") or {})
     base = sweeper.get("seed")
-    sampler = make_sampler(str(sweeper.get("sampler", "tpe")), space, seed if base is None else base)
+    sampler = make_sampler(
+        str(sweeper.get("sampler", "tpe")), space, seed if base is None else base
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=sampler)
     count = min(n, int(sweeper.get("n_trials", n)))

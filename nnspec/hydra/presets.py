@@ -190,9 +190,7 @@ _SAME = object()
 OWN_DEFAULT_GROUPS: tuple[str, ...] = ("optim", "schedule")
 
 
-def default_choices(
-    default: ExperimentSpec, groups: dict[str, dict[str, Any]]
-) -> dict[str, str]:
+def default_choices(default: ExperimentSpec, groups: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Group choices of ``config.yaml``; adds ``<group>/default`` files to ``groups`` as needed."""
     choices = choices_for(default, "cnn_small")
     full = canonical(default)

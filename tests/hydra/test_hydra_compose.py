@@ -54,7 +54,8 @@ def test_group_files_are_canonical_so_any_field_overrides_without_plus() -> None
 
 
 def test_group_choice_replaces_the_whole_section() -> None:
-    spec = compose(["experiment=breast_cancer_mlp", "optim=sgd", "optim.lr=0.05", "train.epochs=20"])
+    overrides = ["experiment=breast_cancer_mlp", "optim=sgd", "optim.lr=0.05", "train.epochs=20"]
+    spec = compose(overrides)
     assert spec.optim.kind == "sgd" and spec.optim.lr == 0.05 and spec.optim.momentum == 0.9
     assert spec.task == "binary" and spec.train.epochs == 20
 

@@ -1,0 +1,137 @@
+"""`nnspec train` through Hydra, in-process, with a fake trainer (real training: test_hydra_e2e)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nnspec.errors import TrainError
+from nnspec.hydra.app import parse_argv, run
+from nnspec.hydra.presets import EXAMPLES_DIR
+
+
+@dataclass(frozen=True)
+class FakeResult:
+    run_dir: Path
+    test_metrics: dict[str, float]
+    val_metrics: dict[str, float]
+    best_epoch: int
+    monitor: str
+    best_value: float
+    mode: str
+    wall_time: float
+    n_params: int
+    epochs_run: int
+
+
+def fake_train(spec: Any, *, run_dir: Path) -> FakeResult:
+    """Objective = distance of lr from 0.003; lr >= 0.5 'diverges' like the NaN guard would."""
+    if spec.optim.lr >= 0.5:
+        raise TrainError("loss became NaN at step 3")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    value = abs(spec.optim.lr - 0.003) + 0.001 * spec.seed
+    (run_dir / "summary.json").write_text(json.dumps({"best_value": value}))
+    return FakeResult(run_dir, {"accuracy": 1 - value}, {"loss": value}, 1, "val_loss", value,
+                      "min", 0.01, 10, 1)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _rows(sweep: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((sweep / "sweep_summary.csv").read_text().splitlines()))
+
+
+def test_parse_argv_keeps_nnspec_grammar() -> None:
+    inv = parse_argv(["my.yaml", "optim=sgd", "-m", "--cfg", "job", "--dry-run", "seed=1,2"])
+    assert inv.spec_path == Path("my.yaml") and inv.multirun and inv.dry_run
+    assert inv.overrides == ["optim=sgd", "seed=1,2"] and inv.flags == ["--cfg", "job"]
+    assert inv.inspect_only
+
+
+def test_invalid_single_run_fails_before_anything_is_written(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["optim.lrr=1"], train_fn=fake_train) == 2
+    assert "did you mean 'lr'?" in capsys.readouterr().err
+    assert run(["optim.lr=-1"], train_fn=fake_train) == 2
+    assert "override 'optim.lr=-1'" in capsys.readouterr().err
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_single_run_writes_into_the_hydra_job_dir(in_tmp: Path) -> None:
+    assert run(["train.epochs=1", "hydra.run.dir=out"], train_fn=fake_train) == 0
+    record = json.loads((in_tmp / "out" / "trial.json").read_text())
+    assert record["status"] == "ok" and record["overrides"] == ["train.epochs=1"]
+    assert (in_tmp / "out" / "summary.json").is_file()
+    assert "epochs: 1" in (in_tmp / "out" / ".hydra" / "config.yaml").read_text()
+
+
+def test_failed_single_run_exits_1_with_nnspec_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["optim.lr=0.9", "hydra.run.dir=out"], train_fn=fake_train) == 1
+    assert "loss became NaN" in capsys.readouterr().err
+
+
+def test_grid_sweep_isolates_the_failing_trial(in_tmp: Path) -> None:
+    code = run(
+        ["-m", "optim=adam,sgd", "optim.lr=0.003,0.9", "hydra.sweep.dir=sweep"], train_fn=fake_train
+    )
+    assert code == 1  # one configuration failed: the sweep says so
+    rows = _rows(in_tmp / "sweep")
+    assert len(rows) == 4 and sorted(r["status"] for r in rows) == ["failed", "failed", "ok", "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert {r["overrides"] for r in failed} == {"optim=adam optim.lr=0.9", "optim=sgd optim.lr=0.9"}
+    assert all(r["reason"] == "TrainError: loss became NaN at step 3" for r in failed)
+    assert rows[0]["status"] == "ok" and (in_tmp / "sweep" / "best_spec.yaml").is_file()
+
+
+def test_optuna_sweep_resumes_from_its_journal(in_tmp: Path) -> None:
+    args = ["-m", "hydra/sweeper=nnspec_optuna", "optim.lr=tag(log, interval(1e-4, 0.1))"]
+    args += ["hydra.sweep.dir=study", "hydra.sweeper.sampler=random"]
+    assert run([*args, "hydra.sweeper.n_trials=2"], train_fn=fake_train) == 0
+    assert run([*args, "hydra.sweeper.n_trials=4"], train_fn=fake_train) == 0
+    rows = _rows(in_tmp / "study")
+    assert sorted(r["trial"] for r in rows) == ["0", "1", "2", "3"]
+    assert len({r["overrides"] for r in rows}) == 4  # the resumed sampler did not replay
+    assert (in_tmp / "study" / "optuna_journal.log").is_file()
+
+
+def test_dry_run_validates_every_trial_and_trains_nothing(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["-m", "optim=adam,sgd", "seed=0,1", "--dry-run"], train_fn=fake_train) == 0
+    out = capsys.readouterr().out
+    assert "dry run: 4 trials" in out and out.count("valid") == 4
+    assert run(["-m", "optim.lr=1e-3,-1", "--dry-run"], train_fn=fake_train) == 2
+    assert "invalid" in capsys.readouterr().out
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_cfg_job_prints_the_composed_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--cfg", "job", "optim=sgd"], train_fn=fake_train) == 0
+    out = capsys.readouterr().out
+    assert "kind: sgd" in out and "input_shape:" in out
+
+
+def test_help_lists_groups_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--help"], train_fn=fake_train) == 0
+    out = capsys.readouterr().out
+    assert "optim: " in out and "adamw" in out and "experiment: " in out
+
+
+def test_user_spec_file_with_overrides(in_tmp: Path) -> None:
+    spec = in_tmp / "iris.yaml"
+    spec.write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    assert run([str(spec), "train.epochs=5", "hydra.run.dir=out"], train_fn=fake_train) == 0
+    assert "epochs: 5" in (in_tmp / "out" / ".hydra" / "config.yaml").read_text()
+    assert "sklearn:iris" in (in_tmp / "out" / ".hydra" / "config.yaml").read_text()
