@@ -104,6 +104,9 @@ def register_layer(
     """
     if builder is None:
         return lambda fn: (register_layer(kind, spec_class, fn, shape_fn), fn)[1]
+    for table in (LAYER_SPECS, LAYER_BUILDERS, SHAPE_FNS):  # check all first: all or nothing
+        if kind in table:
+            raise RegistryError(f"layer kind '{kind}' is already registered; choose another name")
     if not (isinstance(spec_class, type) and issubclass(spec_class, LayerBase)):
         raise RegistryError(f"register_layer('{kind}'): spec_class must subclass nnspec.LayerBase")
     declared = (
@@ -114,9 +117,6 @@ def register_layer(
             f"register_layer('{kind}'): {spec_class.__name__}.kind must default to '{kind}' "
             f"(write kind: Literal['{kind}'] = '{kind}'), found {declared!r}"
         )
-    for table in (LAYER_SPECS, LAYER_BUILDERS, SHAPE_FNS):  # check all first: all or nothing
-        if kind in table:
-            raise RegistryError(f"layer kind '{kind}' is already registered; choose another name")
     LAYER_SPECS.register(kind, spec_class)
     LAYER_BUILDERS.register(kind, builder)
     SHAPE_FNS.register(kind, _custom_shape_fn(builder, shape_fn))

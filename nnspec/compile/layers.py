@@ -154,18 +154,27 @@ def _linear(layer: L.Linear, info: LayerInfo) -> nn.Module:
     return weight_block(nn.Linear(info.in_shape[-1], layer.out_features, bias=bias), layer, info)
 
 
-def _padding(layer: L._ConvBase) -> object:
-    return 0 if layer.padding == "valid" else layer.padding
+def _padding(layer: L._ConvBase, nd: int) -> object:
+    if layer.padding == "valid":
+        return 0
+    if layer.padding != "same":
+        return layer.padding
+    k = (layer.kernel_size,) * nd if isinstance(layer.kernel_size, int) else layer.kernel_size
+    d = (layer.dilation,) * nd if isinstance(layer.dilation, int) else layer.dilation
+    spans = [dd * (kk - 1) for kk, dd in zip(k, d, strict=True)]
+    # Odd spans pad symmetrically: give torch the ints (no padded copy). Even spans need torch's
+    # asymmetric 'same' (it warns that it copies the input: a real cost the user should see).
+    return "same" if any(x % 2 for x in spans) else tuple(x // 2 for x in spans)
 
 
-def _conv(conv: type[nn.Module]) -> Builder:
+def _conv(conv: type[nn.Module], nd: int) -> Builder:
     def build(layer: L._ConvBase, info: LayerInfo) -> nn.Module:  # type: ignore[override]
         op = conv(
             info.in_shape[0],
             layer.out_channels,
             layer.kernel_size,
             stride=layer.stride,
-            padding=_padding(layer),
+            padding=_padding(layer, nd),
             dilation=layer.dilation,
             groups=layer.groups,
             bias=bool(info.settings and info.settings.bias),
@@ -205,8 +214,8 @@ def _embedding(layer: L.Embedding, info: LayerInfo) -> nn.Module:
 
 for _kind, _builder in {
     "linear": _linear,
-    "conv1d": _conv(nn.Conv1d),
-    "conv2d": _conv(nn.Conv2d),
+    "conv1d": _conv(nn.Conv1d, 1),
+    "conv2d": _conv(nn.Conv2d, 2),
     "max_pool1d": _pool(nn.MaxPool1d),
     "max_pool2d": _pool(nn.MaxPool2d),
     "avg_pool1d": _pool(nn.AvgPool1d),

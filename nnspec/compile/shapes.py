@@ -218,6 +218,10 @@ def weight_result(layer: L.WeightLayer, out: Shape, op_params: int, site: LayerS
 
 
 def _linear(layer: L.Linear, shape: Shape, site: LayerSite) -> ShapeResult | None:
+    # torch's Linear maps the last dim of any input; on a (C, H, W) feature map that is almost
+    # always a forgotten flatten, so only (features,) and sequences (T, features) are accepted.
+    if not _rank_ok(shape, site, (1, 2)):
+        return None
     out = (*shape[:-1], layer.out_features)
     return weight_result(layer, out, shape[-1] * layer.out_features, site)
 
@@ -406,6 +410,10 @@ def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
         >>> [i.out_shape for i in infer_shapes(spec)]
         [(1000000000,), (1,)]
     """
+    if model.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
+        from nnspec.compile.graph import infer_graph_shapes
+
+        return infer_graph_shapes(model)
     problems: list[Problem] = []
     infos, out = walk_layers(
         model.layers,
@@ -416,6 +424,15 @@ def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
         head=head_index(model.layers),
     )
     if problems:
+        problems.sort(
+            key=lambda p: [(0, x, "") if isinstance(x, int) else (1, 0, x) for x in p.path]
+        )
         shape_problem = out is None or any(p.path[-1] not in ("init", "name") for p in problems)
         raise (ShapeError if shape_problem else SpecError)(problems)
     return infos
+
+
+# The topology kinds (issue 5) register their shape functions too; imported last, as they use
+# weight_result above.
+from nnspec.compile import blocks as _blocks  # noqa: E402, F401
+from nnspec.compile import sequence as _sequence  # noqa: E402, F401
