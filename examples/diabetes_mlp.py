@@ -1,7 +1,7 @@
 """The diabetes regression MLP of ``diabetes_mlp.yaml``, built with nnspec's spec classes.
 
 ``python examples/diabetes_mlp.py`` prints the canonical YAML; loading the ``.yaml`` gives an equal
-spec (tests/compile/test_examples.py checks both).
+spec (tests/compile/test_compile_examples.py checks both).
 """
 
 from __future__ import annotations

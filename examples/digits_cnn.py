@@ -1,7 +1,7 @@
 """The digits CNN of ``digits_cnn.yaml``, built with nnspec's spec classes.
 
 ``python examples/digits_cnn.py`` prints the canonical YAML; loading ``digits_cnn.yaml`` gives an
-equal spec (tests/compile/test_examples.py checks both).
+equal spec (tests/compile/test_compile_examples.py checks both).
 """
 
 from __future__ import annotations

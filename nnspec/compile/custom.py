@@ -12,7 +12,7 @@ builder's module on the ``meta`` device (no memory is allocated); the parameter 
 from the meta-built module. The builder initialises its own parameters; nnspec builds it under a
 forked, seeded RNG so the result is reproducible and the caller's RNG untouched.
 
-Example (tested in tests/compile/test_custom.py)::
+Example (tested in tests/compile/test_compile_custom.py)::
 
     from typing import Literal
     import torch
