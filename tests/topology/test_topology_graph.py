@@ -1,0 +1,250 @@
+"""Branch/merge graphs: exact error texts, multi-input/multi-output models, fx tracing, purity."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nnspec
+from nnspec.errors import ShapeError, SpecError
+from nnspec.io import attach_source, load_with_source, loads
+from nnspec.spec import ModelSpec
+
+
+def _problem(text: str, error: type = SpecError):
+    """The single problem of a spec that fails validation or shape inference."""
+    with pytest.raises(error) as info:
+        spec, source = load_with_source(text)
+        try:
+            nnspec.infer_shapes(spec.model)
+        except ShapeError as e:
+            raise attach_source(e, source) from None
+    (problem,) = info.value.problems
+    return problem
+
+
+def test_cycle_is_reported_with_the_nodes_in_data_flow_order() -> None:
+    p = _problem("""
+model:
+  input_shape: [4]
+  layers:
+    - {linear: 8, name: a, inputs: [c]}
+    - {linear: 8, name: b}
+    - {linear: 8, name: c}
+""")
+    assert p.path == ("model", "layers", 0, "inputs")
+    assert p.message == "cycle in the layer graph: a -> b -> c -> a"
+    assert p.line == 5
+
+
+def test_unknown_input_name_suggests_the_closest() -> None:
+    p = _problem("""
+model:
+  input_shape: [4]
+  layers:
+    - {linear: 8, name: feat}
+    - {linear: 8, name: other, inputs: [input]}
+    - {add: null, inputs: [feat, fet]}
+    - {linear: 2}
+""")
+    assert p.path == ("model", "layers", 2, "inputs", 1)
+    assert (
+        p.message == "unknown input 'fet'; did you mean 'feat'? (known names: feat, input, other)"
+    )
+    assert p.line == 7
+
+
+def test_concat_of_incompatible_shapes_names_both_producers() -> None:
+    p = _problem(
+        """
+model:
+  inputs: {image: [1, 8, 8], tabular: [4]}
+  layers:
+    - {conv2d: 4, kernel_size: 3, padding: 1, inputs: [image], name: img}
+    - {linear: 8, inputs: [tabular], name: tab}
+    - {concat: 1, inputs: [img, tab]}
+    - flatten
+    - {linear: 2}
+""",
+        ShapeError,
+    )
+    assert p.path == ("model", "layers", 2, "dim")
+    assert p.message == "concat: cannot concatenate along dim 1"
+    assert p.expected == "inputs of equal rank whose sizes agree except in dim 1"
+    assert p.found == "(4, 8, 8) from img (conv2d) and (8,) from tab (linear)"
+    assert p.fix == "flatten the inputs first, or concatenate along another dim"
+    assert p.line == 7
+
+
+def test_residual_add_that_cannot_be_projected() -> None:
+    p = _problem(
+        """
+model:
+  input_shape: [8, 7, 7]
+  blocks:
+    shrink:
+      residual: true
+      layers:
+        - {conv2d: 8, kernel_size: 3}
+  layers:
+    - {block: shrink}
+    - flatten
+    - {linear: 2}
+""",
+        ShapeError,
+    )
+    assert p.path == ("model", "blocks", "shrink", "residual", "shortcut")
+    assert p.message == (
+        "residual add: no 1x1 projection maps the block input onto the body output "
+        "(in block 'shrink' used at model.layers.0, repetition 1 of 1 (layers.0.0))"
+    )
+    assert p.found == "body output (8, 5, 5)"
+    assert p.line == 6  # the `residual:` line of the block definition
+
+
+def test_identity_shortcut_refuses_a_shape_change() -> None:
+    p = _problem(
+        """
+model:
+  input_shape: [16]
+  blocks:
+    wide:
+      residual: {shortcut: identity}
+      layers: [{linear: 32}]
+  layers:
+    - {block: wide}
+    - {linear: 2}
+""",
+        ShapeError,
+    )
+    assert p.message.startswith(
+        "residual add: the body changes the shape and the shortcut is identity"
+    )
+    assert p.found == "body output (32,)"
+
+
+def test_shape_error_in_third_repetition_names_block_repetition_layer_and_line() -> None:
+    p = _problem(
+        """
+model:
+  input_shape: [1, 16, 16]
+  blocks:
+    down:
+      params: {c: int}
+      layers:
+        - {conv2d: $c, kernel_size: 3, stride: 2}
+  layers:
+    - {block: down, args: {c: 4}, repeat: 4}
+    - flatten
+    - {linear: 2}
+""",
+        ShapeError,
+    )
+    assert p.path == ("model", "blocks", "down", "layers", 0, "kernel_size")
+    assert p.message == (
+        "conv2d: kernel larger than its input (in block 'down' used at model.layers.0, "
+        "repetition 4 of 4 (layers.0.3))"
+    )
+    assert p.found == "kernel span 3 on input (4, 1, 1) from layers.0.2.0 (conv2d)"
+    assert p.line == 8
+
+
+def test_unused_branch_is_an_error() -> None:
+    p = _problem("""
+model:
+  input_shape: [4]
+  layers:
+    - {linear: 8, name: a}
+    - {linear: 8, inputs: [input]}
+    - {linear: 2}
+""")
+    assert p.path == ("model", "layers", 0)
+    assert p.message == (
+        "the output of a (linear) is never used; "
+        "feed it to a later layer (inputs: [...]) or list it in model.outputs"
+    )
+
+
+def test_merge_needs_two_inputs_and_plain_layers_one() -> None:
+    with pytest.raises(SpecError) as info:
+        loads("""
+model:
+  input_shape: [4]
+  layers:
+    - {linear: 8, name: a}
+    - {linear: 8, inputs: [a, input]}
+    - {add: null}
+    - {linear: 2}
+""")
+    messages = {p.message for p in info.value.problems}
+    assert (
+        "layer kind 'linear' takes one input, found 2; merge them first with add, concat or multiply"
+        in messages
+    )
+    assert "add merges two or more inputs; name them: inputs: [a, b]" in messages
+
+
+MULTI = """
+model:
+  inputs: {image: [1, 8, 8], tabular: [5]}
+  outputs: [digit, parity]
+  defaults: {norm: batch}
+  layers:
+    - {conv2d: 4, kernel_size: 3, padding: 1, inputs: [image]}
+    - flatten
+    - {linear: 16, name: img}
+    - {linear: 16, inputs: [tabular], name: tab}
+    - {concat: 1, inputs: [img, tab], name: both}
+    - {linear: 10, name: digit}
+    - {linear: 16, inputs: [both], activation: tanh}
+    - {linear: 1, name: parity}
+"""
+
+
+def test_multi_input_multi_output_model_takes_and_returns_dicts() -> None:
+    model = nnspec.build_model(loads(MULTI).model).eval()
+    out = model({"image": torch.randn(3, 1, 8, 8), "tabular": torch.randn(3, 5)})
+    assert set(out) == {"digit", "parity"}
+    assert out["digit"].shape == (3, 10) and out["parity"].shape == (3, 1)
+    assert model.output_shape == {"digit": (10,), "parity": (1,)}
+    assert model.input_shape == {"image": (1, 8, 8), "tabular": (5,)}
+    assert set(model.head_names) == {"layers.digit", "layers.parity"}
+    infos = nnspec.infer_shapes(loads(MULTI).model)
+    assert sum(i.params for i in infos) == sum(p.numel() for p in model.parameters())
+
+
+def test_graph_model_is_fx_traceable_and_matches_eager() -> None:
+    model = nnspec.build_model(loads(MULTI).model).eval()
+    traced = torch.fx.symbolic_trace(model)
+    x = {"image": torch.randn(2, 1, 8, 8), "tabular": torch.randn(2, 5)}
+    for key, value in model(x).items():
+        torch.testing.assert_close(traced(x)[key], value)
+
+
+def test_build_is_pure_and_reproducible() -> None:
+    spec = loads(MULTI).model
+    before = torch.random.get_rng_state()
+    a, b = nnspec.build_model(spec, seed=3), nnspec.build_model(spec, seed=3)
+    assert torch.equal(before, torch.random.get_rng_state())
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    c = nnspec.build_model(spec, seed=4).state_dict()
+    assert not torch.equal(sa["layers.img.op.weight"], c["layers.img.op.weight"])
+
+
+def test_every_parameter_has_an_init_record() -> None:
+    spec = nnspec.load("examples/resnet18.yaml").model if False else loads(MULTI).model
+    model = nnspec.build_model(spec)
+    assert {n for n, _ in model.named_parameters()} == set(model.init_records)
+
+
+def test_heads_get_the_head_rules() -> None:
+    model = nnspec.build_model(loads(MULTI).model)
+    assert model.init_records["layers.digit.op.weight"].source == "head"
+    # a layer feeding another (not an output) keeps the hidden rules
+    assert model.init_records["layers.img.op.weight"].source == "auto"
+
+
+def test_sequential_model_with_names_only_stays_on_the_plain_compiler() -> None:
+    spec = ModelSpec(input_shape=(4,), layers=[{"linear": 8, "name": "fc1"}, {"linear": 2}])
+    assert not spec.is_graph
