@@ -44,6 +44,7 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "summary": Command("nnspec.cli.summary", "table of layers: shapes, parameters, init rules"),
     "schema": Command("nnspec.cli.schema", "print the JSON Schema of specs (editor completion)"),
     "train": Command("nnspec.cli.train", "train an experiment and print its test metrics"),
+    "report": Command("nnspec.cli.report", "rebuild a sweep's summary, best spec and plot"),
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot"),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run"),
     "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics"),
@@ -73,7 +74,7 @@ def run_command(name: str, argv: list[str]) -> int:
         hint = did_you_mean(name, COMMANDS)
         raise UsageError(f"unknown command '{name}'" + (f"; {hint}" if hint else ""))
     module = importlib.import_module(COMMANDS[name].module)
-    if any(a in ("-h", "--help") for a in argv):
+    if any(a in ("-h", "--help") for a in argv) and not getattr(module, "HANDLES_HELP", False):
         print((module.__doc__ or COMMANDS[name].help).strip())
         return 0
     return int(module.main(argv))

@@ -35,7 +35,7 @@ from nnspec.spec import ExperimentSpec
 __all__ = ["TrainFn", "Invocation", "parse_argv", "run", "Outcome"]
 
 log = logging.getLogger("nnspec")
-TrainFn = Callable[..., Any]  # nnspec.run.train(spec, *, run_dir=...) -> RunResult
+TrainFn = Callable[..., Any]  # nnspec.run.train(spec, *, run_dir=..., base_dir=...) -> RunResult
 # Hydra flags that take a value (kept with their value when passed through).
 _VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--info", "--config-dir", "-cd")
 _HYDRA_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve")
@@ -45,6 +45,7 @@ _HYDRA_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-
 class Outcome:
     """What the jobs of one invocation reported back (filled by the task and the callback)."""
 
+    base_dir: Path | None = None  # relative data paths resolve against the spec file's folder
     error: NNSpecError | None = None
     sweep_dir: Path | None = None
     failed: int = 0
@@ -175,7 +176,7 @@ def run_job(cfg: Any, train_fn: TrainFn | None) -> float | None:
     overrides = _job_overrides()
     try:
         spec = _spec_for_job(cfg)
-        result = (train_fn or _trainer())(spec, run_dir=run_dir)
+        result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=_OUTCOME.base_dir)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         reason = _one_line(e)
         write_record(run_dir, TrialRecord.failed(overrides, reason))
@@ -241,8 +242,8 @@ def _hydra_args(inv: Invocation, config_dir: Path | None) -> list[str]:
 def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
     """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input)."""
     global _OUTCOME
-    _OUTCOME = Outcome()
     inv = parse_argv(argv)
+    _OUTCOME = Outcome(base_dir=inv.spec_path.resolve().parent if inv.spec_path else None)
     try:
         spec = load_spec(inv.spec_path) if inv.spec_path else None
         args = split_overrides(inv.overrides)

@@ -265,7 +265,7 @@ def _blame(p: Problem, keys: Sequence[str], choices: Mapping[str, str]) -> Probl
             return p.located(f"override '{text}'", None, None)
     if path:
         group = _GROUP_OF_KEY.get(path[0], path[0])
-        if group in choices and choices[group]:
+        if choices.get(group):
             return p.located(f"{group}/{choices[group]}.yaml", None, None)
     return p
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import re
+from collections.abc import Mapping
 from importlib import resources
 
 from nnspec.errors import Problem, SpecError, did_you_mean

@@ -25,8 +25,6 @@ from nnspec.spec import (
     SCHEDULE_CLASSES,
     DataSpec,
     ExperimentSpec,
-    LintSpec,
-    LossSpec,
     TrainSpec,
 )
 from nnspec.spec.optim import OPTIM_CLASSES
@@ -271,7 +269,14 @@ HYDRA_SETTINGS: dict[str, Any] = {
     # relative data paths keep working.
     "job": {"chdir": False},
     "callbacks": {"nnspec_sweep_report": {"_target_": "nnspec.hydra.report.SweepReportCallback"}},
-    "help": {"app_name": "nnspec train"},
+    "help": {
+        "app_name": "nnspec train",
+        "header": "nnspec train [SPEC.yaml] [group=option ...] [key=value ...] [-m] [--cfg job]"
+        " [--dry-run]\n\nTrains an experiment composed from the groups below; -m sweeps.",
+        "footer": "Sweeps: -m with a,b values (grid), hydra/launcher=joblib (parallel),"
+        " hydra/sweeper=nnspec_optuna (Bayesian);\n`nnspec train -m ... --dry-run` lists and"
+        " validates the trials; `nnspec report SWEEP_DIR` rebuilds a sweep's summary.",
+    },
 }
 
 

@@ -29,7 +29,7 @@ class FakeResult:
     epochs_run: int
 
 
-def fake_train(spec: Any, *, run_dir: Path) -> FakeResult:
+def fake_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> FakeResult:
     """Objective = distance of lr from 0.003; lr >= 0.5 'diverges' like the NaN guard would."""
     if spec.optim.lr >= 0.5:
         raise TrainError("loss became NaN at step 3")
