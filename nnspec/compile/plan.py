@@ -114,6 +114,7 @@ class TrainingPlan:
         curve = []
         for _ in range(self.horizon(steps_per_epoch).total_steps):
             curve.append(opt.param_groups[0]["lr"])
+            opt.step()  # no gradients: a no-op, but torch expects it before scheduler.step()
             schedule.step_batch()
         return curve
 
