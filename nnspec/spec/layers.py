@@ -234,8 +234,8 @@ def normalize_layer(value: Any) -> Any:
     if not isinstance(value, dict) or "kind" in value:
         return value
     kinds = [k for k in value if k in LAYER_SPECS]
-    if len(kinds) > 1 and "activation" in kinds:
-        kinds.remove("activation")  # `{linear: 64, activation: relu}`: here it is a field
+    if len(kinds) > 1:  # `{linear: 64, activation: relu}`, `{lstm: 8, dropout: 0.1}`: fields there
+        kinds = [k for k in kinds if not any(k in LAYER_SPECS[o].model_fields for o in kinds)]
     if len(kinds) != 1:
         return value
     key = kinds[0]
