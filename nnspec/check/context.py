@@ -1,0 +1,139 @@
+"""What every sanity check works on: the real data, fresh models, the plan's loss and optimizer.
+
+Everything is built through the trainer's own code (``prepare_data``, ``build_for_data``,
+``compile_plan``), so a check exercises exactly what ``nnspec train`` would run. Models are built
+fresh per check from ``spec.seed``; nothing here touches the global RNG.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = ["Status", "CheckResult", "CheckContext", "cycle_batches", "train_steps"]
+
+Status = Literal["pass", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check.
+
+    Attributes:
+        name: Check name, e.g. ``overfit-batch``.
+        rule: Catalog id, e.g. ``CHECK-1``.
+        status: pass / warn / fail / skip.
+        summary: One line with the measured numbers.
+        numbers: The measurements (plain floats/ints/strings, JSON-able).
+        meaning: On warn/fail: what this usually means.
+        tries: On warn/fail: what to try, most likely first.
+        table: Optional per-layer rows (gradient flow).
+    """
+
+    name: str
+    rule: str
+    status: Status
+    summary: str
+    numbers: dict[str, object] = field(default_factory=dict)
+    meaning: str = ""
+    tries: tuple[str, ...] = ()
+    table: tuple[dict[str, object], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("pass", "skip")
+
+
+class CheckContext:
+    """Data, plan and model factory shared by the checks of one ``nnspec check`` run."""
+
+    def __init__(
+        self, spec: ExperimentSpec, bundle: object | None = None, *, base: Path | None = None
+    ) -> None:
+        from nnspec.compile.plan import compile_plan
+        from nnspec.run.data import prepare_data
+
+        self.spec = spec
+        self.bundle = bundle if bundle is not None else prepare_data(spec, base=base)
+        self.plan = compile_plan(spec)
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def classification(self) -> bool:
+        return self.task in ("classification", "binary", "multilabel")
+
+    @cached_property
+    def loss_fn(self) -> nn.Module:
+        from nnspec.run.loop import target_stats
+
+        return self.plan.make_loss(self.bundle.info.n_outputs, target_stats(self.bundle))
+
+    def model(self, *, seed_offset: int = 0) -> nn.Module:
+        """A freshly built and head-initialised model (the trainer's ``build_for_data``)."""
+        from nnspec.run.model import build_for_data
+
+        spec = self.spec
+        if seed_offset:
+            spec = spec.model_copy(update={"seed": spec.seed + seed_offset})
+        return build_for_data(spec, self.bundle.info, self.bundle.train.y)
+
+    def optimizer(self, model: nn.Module, *, lr: float | None = None) -> torch.optim.Optimizer:
+        """The spec's optimizer; ``lr: auto`` falls back to the optimizer's default rate."""
+        if lr is None and self.spec.optim.lr == "auto":
+            lr = type(self.spec.optim).model_fields["lr"].default
+        return self.plan.make_optimizer(model, lr=lr)
+
+    def eval_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validation split, or the training split when there is none."""
+        split = self.bundle.val if self.bundle.val is not None else self.bundle.train
+        return split.x, split.y
+
+    def accuracy(self, out: torch.Tensor, y: torch.Tensor) -> float:
+        """Fraction of correct predictions (classification tasks)."""
+        if self.task == "classification":
+            return float((out.argmax(-1) == y).float().mean())
+        return float(((out > 0).float() == y).float().mean())
+
+
+def cycle_batches(ctx: CheckContext, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple]:
+    """Endless shuffled training batches (order from the trainer's ``epoch_order``)."""
+    from nnspec.run.data import Split, epoch_order, iter_batches
+
+    split = Split(x, y)
+    for epoch in itertools.count():
+        order = epoch_order(ctx.spec.seed, epoch, len(split))
+        yield from iter_batches(split, ctx.spec.data.batch_size, order)
+
+
+def train_steps(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    steps: int,
+) -> float:
+    """Take ``steps`` optimizer steps; returns the last loss (``nan`` once it is not finite)."""
+    model.train()
+    loss = math.nan
+    for xb, yb in itertools.islice(batches, steps):
+        opt.zero_grad(set_to_none=True)
+        out = loss_fn(model(xb), yb)
+        loss = float(out.detach())
+        if not math.isfinite(loss):
+            return math.nan
+        out.backward()
+        opt.step()
+    return loss

@@ -1,0 +1,106 @@
+"""``nnspec check [SPEC.yaml] [key=value ...] [--only NAME,...] [--json] [--layers]``.
+
+Runs the sanity checks of design_rules.md §14 on the spec's real data for a short budget and
+prints pass/warn/fail with the numbers; each failure says what it usually means and what to try.
+Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid spec or data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nnspec.errors import NNSpecError
+
+__all__ = ["main"]
+
+_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nnspec check",
+        description="Sanity checks on real data: loss at init, batch independence, gradient "
+        "flow, overfit one batch, input-independent baseline.",
+    )
+    p.add_argument("args", nargs="*", help="[SPEC.yaml] [key=value ...]")
+    p.add_argument("--only", default=None, help="comma-separated check names to run")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--layers", action="store_true", help="print the per-layer gradient table")
+    return p
+
+
+def _print_report(report: object, layers: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table("check", "rule", "status", "numbers")
+    for r in report.results:
+        style = _STYLE[r.status]
+        table.add_row(r.name, r.rule, f"[{style}]{r.status}[/{style}]", escape(r.summary))
+    console.print(table)
+    for r in report.results:
+        if r.status in ("warn", "fail"):
+            console.print(f"[{_STYLE[r.status]}]{r.name}[/]: {escape(r.meaning)}")
+            for i, t in enumerate(r.tries, 1):
+                console.print(f"  try {i}: {escape(t)}")
+        if r.table and (layers or r.status == "fail"):
+            _print_layer_table(console, r.table)
+    verdict = "all checks passed" if report.ok else "some checks FAILED"
+    console.print(f"{verdict} ({report.wall_time:.1f} s)")
+
+
+def _print_layer_table(console: object, rows: Sequence[dict[str, object]]) -> None:
+    from rich.table import Table
+
+    table = Table("layer", "grad norm", "update/weight", "dead / saturated")
+    for row in rows:
+        if "grad_norm" in row:
+            table.add_row(
+                str(row["layer"]), f"{row['grad_norm']:.3g}", f"{row['update_ratio']:.2g}", ""
+            )
+        else:
+            table.add_row(str(row["layer"]), "", "", f"{row['fraction']:.0%} {row['stat']}")
+    console.print(table)
+
+
+def _as_json(report: object) -> str:
+    items = [
+        {"name": r.name, "rule": r.rule, "status": r.status, "summary": r.summary,
+         "numbers": r.numbers, "meaning": r.meaning, "tries": list(r.tries),
+         "layers": list(r.table)}
+        for r in report.results
+    ]  # fmt: skip
+    return json.dumps({"ok": report.ok, "wall_time": report.wall_time, "checks": items}, indent=2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``nnspec check``; returns the exit status."""
+    from nnspec.cli.lint import load_spec_args, split_spec_args
+
+    ns = _parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        spec, _ = load_spec_args(ns.args)
+        path, _ = split_spec_args(ns.args)
+        base = Path(path).resolve().parent if path and Path(path).exists() else None
+        from nnspec.check.runner import run_checks
+
+        only = [n.strip() for n in ns.only.split(",")] if ns.only else None
+        report = run_checks(spec, only=only, base=base)
+    except NNSpecError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    if ns.json:
+        print(_as_json(report))
+    else:
+        _print_report(report, ns.layers)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
