@@ -69,15 +69,16 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
     idx = np.arange(n)
     labels = y if stratify and y.ndim == 1 else None
     parts: list[np.ndarray] = []
-    rest, rest_labels, remaining = idx, labels, 1.0
+    rest, rest_labels = idx, labels
     for frac in (s.test, s.val):  # DATA-7: seeded, shuffled, stratified for classification
-        if frac == 0:
+        size = round(frac * n)  # an integer count: 0.2 of 1000 is exactly 200
+        if size == 0:
             parts.append(np.array([], dtype=np.int64))
             continue
         try:
             rest, part = train_test_split(
                 rest,
-                test_size=frac / remaining,
+                test_size=size,
                 random_state=spec.seed,
                 shuffle=True,
                 stratify=rest_labels,
@@ -87,7 +88,6 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
                 Problem(("data", "split"), f"cannot split {n} samples: {e}", fix="use more data")
             ) from e
         rest_labels = labels[rest] if labels is not None else None
-        remaining -= frac
         parts.append(part)
     return [rest, parts[1], parts[0]]  # train, val, test
 

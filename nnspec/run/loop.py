@@ -43,6 +43,7 @@ class LoopState:
     rows: list[dict[str, Any]] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
     initial_loss: float | None = None
+    smoothed_loss: float = 0.0
     high_steps: int = 0
     stopped: str = "max_epochs"
 
@@ -111,6 +112,7 @@ class Trainer:
                 "rows": self.state.rows,
                 "lrs": self.state.lrs,
                 "initial_loss": self.state.initial_loss,
+                "smoothed_loss": self.state.smoothed_loss,
                 "high_steps": self.state.high_steps,
             },
             "rng": rng_state(),
@@ -125,7 +127,7 @@ class Trainer:
         loop = ckpt["loop"]
         self.state = LoopState(
             ckpt["epoch"], ckpt["step"], list(loop["rows"]), list(loop["lrs"]),
-            loop["initial_loss"], loop["high_steps"],
+            loop["initial_loss"], loop["smoothed_loss"], loop["high_steps"],
         )  # fmt: skip
         if best is not None:
             self.best_state = best["model"]
@@ -172,15 +174,17 @@ class Trainer:
     def _diverged(self, loss: float) -> None:
         s, t = self.state, self.plan.train
         if s.initial_loss is None:
-            s.initial_loss = loss
+            s.initial_loss = s.smoothed_loss = loss
             return
-        too_high = loss > t.divergence_factor * max(s.initial_loss, 1e-12)
+        # An EMA (0.9) of the loss, so one lucky batch does not reset the count.
+        s.smoothed_loss = 0.9 * s.smoothed_loss + 0.1 * loss
+        too_high = s.smoothed_loss > t.divergence_factor * max(s.initial_loss, 1e-12)
         s.high_steps = s.high_steps + 1 if too_high else 0
         if s.high_steps >= t.divergence_steps:
             raise TrainError(
                 Problem(
                     ("optim", "lr"),
-                    f"divergence guard: the loss ({loss:.4g}) stayed above "
+                    f"divergence guard: the smoothed loss ({s.smoothed_loss:.4g}) stayed above "
                     f"{t.divergence_factor:g}x its initial value ({s.initial_loss:.4g}) for "
                     f"{t.divergence_steps} consecutive steps (step {s.step})",
                     fix="lower optim.lr (LR-1) or add warmup (schedule.warmup); raise "
@@ -227,7 +231,7 @@ class Trainer:
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             (loss / acc if acc > 1 else loss).backward()
-            value = float(loss)  # the guards' one read per step
+            value = loss.item()  # the guards' one read per step
             total += value * len(xb)
             seen += len(xb)
             if (b + 1) % acc == 0 or b == len(batches) - 1:

@@ -1,0 +1,44 @@
+"""Small specs for the trainer's tests: synthetic data, tiny models, one thread, no progress."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from nnspec.spec import ExperimentSpec
+
+
+def tiny(tmp: Path, **sections: Any) -> ExperimentSpec:
+    """A 3-class MLP on 300 synthetic samples; ``sections`` deep-merge into the spec data."""
+    data: dict[str, Any] = {
+        "name": "tiny",
+        "seed": 0,
+        "task": "classification",
+        "data": {
+            "source": "synthetic:classification",
+            "n_samples": 300,
+            "options": {"n_features": 8, "n_informative": 5, "n_classes": 3},
+            "batch_size": 32,
+        },
+        "model": {"input_shape": [8], "layers": [{"linear": 16}, {"linear": 3}]},
+        "optim": {"kind": "adamw", "lr": 0.01},
+        "train": {
+            "epochs": 4,
+            "num_threads": 1,
+            "progress": "none",
+            "output_dir": str(tmp / "runs"),
+        },
+    }
+    merged = merge(data, sections)
+    return ExperimentSpec.model_validate(merged)
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,187 @@
+"""Data sources, splits (DATA-7/8), standardisation (DATA-5) and CSV errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from runhelp import tiny
+
+from nnspec.errors import DataError, SpecError
+from nnspec.run.data import epoch_order, iter_batches, prepare_data, user_data
+from nnspec.run.sources import SKLEARN_SETS, SYNTHETIC, RawData
+
+
+def test_default_split_is_70_20_10_disjoint_and_seeded(tmp_path: Path) -> None:
+    spec = tiny(tmp_path, data={"n_samples": 1000})
+    a = prepare_data(spec)
+    assert (len(a.train), len(a.val), len(a.test)) == (700, 200, 100)
+    b = prepare_data(spec)
+    assert torch.equal(a.test.x, b.test.x)
+    rows = torch.cat([a.train.x, a.val.x, a.test.x]).reshape(1000, -1)
+    assert len(torch.unique(rows, dim=0)) == 1000  # disjoint, union = everything
+
+
+def test_split_is_stratified_for_classification(tmp_path: Path) -> None:
+    bundle = prepare_data(tiny(tmp_path, data={"n_samples": 1000}))
+    full = torch.cat([bundle.train.y, bundle.val.y, bundle.test.y])
+    for part in (bundle.train, bundle.val, bundle.test):
+        share = torch.bincount(part.y, minlength=3) / len(part)
+        want = torch.bincount(full, minlength=3) / len(full)
+        assert torch.allclose(share, want, atol=1.5 / len(part) * 3)
+
+
+def test_different_seeds_give_different_splits(tmp_path: Path) -> None:
+    a = prepare_data(tiny(tmp_path))
+    b = prepare_data(tiny(tmp_path, seed=1))
+    assert not torch.equal(a.test.y, b.test.y) or not torch.equal(a.test.x, b.test.x)
+
+
+def test_standardisation_uses_training_statistics_only(tmp_path: Path) -> None:
+    # DATA-5: scaling the val/test rows' raw values must not move the fitted statistics.
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 3.0, size=(200, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 200)
+    spec = tiny(tmp_path, model={"input_shape": [4], "layers": [{"linear": 4}, {"linear": 2}]})
+    a = prepare_data(spec, raw=RawData(x, y))
+    x2 = x.copy()
+    idx = np.setdiff1d(np.arange(200), _train_rows(a, x))
+    x2[idx] *= 100
+    b = prepare_data(spec, raw=RawData(x2, y))
+    assert torch.allclose(a.info.x_mean, b.info.x_mean) and torch.allclose(
+        a.info.x_std, b.info.x_std
+    )
+    assert torch.allclose(a.train.x.mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(a.train.x.std(0, unbiased=False), torch.ones(4), atol=1e-4)
+
+
+def _train_rows(bundle, x: np.ndarray) -> np.ndarray:
+    raw = bundle.train.x.numpy() * bundle.info.x_std.numpy() + bundle.info.x_mean.numpy()
+    return np.array([int(np.abs(x - r).sum(1).argmin()) for r in raw])
+
+
+@pytest.mark.parametrize("name", SKLEARN_SETS)
+def test_every_bundled_sklearn_set_loads(tmp_path: Path, name: str) -> None:
+    from sklearn import datasets
+
+    n_features = getattr(datasets, f"load_{name}")().data.shape[1]
+    task = "regression" if name == "diabetes" else "classification"
+    spec = tiny(
+        tmp_path,
+        task=task,
+        data={"source": f"sklearn:{name}"},
+        model={
+            "input_shape": [n_features],
+            "layers": [{"linear": 4}, {"linear": 1 if task == "regression" else 3}],
+        },
+    )
+    bundle = prepare_data(spec)
+    assert bundle.train.x.shape[1:] == (n_features,)
+
+
+@pytest.mark.parametrize("kind", sorted(SYNTHETIC))
+def test_synthetic_generators_are_seeded(tmp_path: Path, kind: str) -> None:
+    from nnspec.run.sources import load_source
+
+    spec = tiny(tmp_path, data={"source": f"synthetic:{kind}", "n_samples": 50, "options": {}})
+    a, b = load_source(spec.data, 3), load_source(spec.data, 3)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+
+
+def test_images_are_reshaped_to_input_shape(tmp_path: Path) -> None:
+    spec = tiny(
+        tmp_path,
+        data={"source": "sklearn:digits"},
+        model={"input_shape": [1, 8, 8], "layers": ["flatten", {"linear": 10}]},
+    )
+    assert prepare_data(spec).train.x.shape[1:] == (1, 8, 8)
+
+
+def test_input_shape_that_does_not_fit_the_data(tmp_path: Path) -> None:
+    spec = tiny(tmp_path, model={"input_shape": [7], "layers": [{"linear": 3}]})
+    with pytest.raises(SpecError, match="input_shape does not fit") as e:
+        prepare_data(spec)
+    assert e.value.problems[0].path == ("model", "input_shape")
+
+
+def _csv(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    return path
+
+
+def _csv_spec(tmp_path: Path, **data: object):
+    return tiny(
+        tmp_path,
+        data={"source": "csv:data.csv", "target": "label", "options": {}, **data},
+        model={"input_shape": [2], "layers": [{"linear": 4}, {"linear": 2}]},
+    )
+
+
+def test_csv_relative_path_resolves_against_the_spec_folder(tmp_path: Path) -> None:
+    rows = "\n".join(f"{i},{i % 3},{'ab'[i % 2]}" for i in range(40))
+    _csv(tmp_path, "a,b,label\n" + rows + "\n")
+    bundle = prepare_data(_csv_spec(tmp_path), base=tmp_path)
+    assert bundle.info.class_names == ("a", "b")
+    assert bundle.info.feature_names == ("a", "b")
+
+
+def test_csv_missing_target_column_names_it(tmp_path: Path) -> None:
+    _csv(tmp_path, "a,b,lable\n1,2,x\n")
+    with pytest.raises(DataError) as e:
+        prepare_data(_csv_spec(tmp_path), base=tmp_path)
+    p = e.value.problems[0]
+    assert p.path == ("data", "target")
+    assert "no column 'label'" in p.message and "did you mean 'lable'" in p.message
+
+
+def test_csv_non_numeric_cell_names_row_and_column(tmp_path: Path) -> None:
+    _csv(tmp_path, "a,b,label\n1,2,x\n3,oops,y\n")
+    with pytest.raises(DataError) as e:
+        prepare_data(_csv_spec(tmp_path), base=tmp_path)
+    p = e.value.problems[0]
+    assert "row 3, column 'b'" in p.message and p.found == "'oops'"
+
+
+def test_csv_non_numeric_regression_target_names_row_and_column(tmp_path: Path) -> None:
+    _csv(tmp_path, "a,b,label\n1,2,0.5\n3,4,n/a\n")
+    spec = _csv_spec(tmp_path, split={"train": 0.5, "val": 0.25, "test": 0.25})
+    spec = spec.model_copy(update={"task": "regression"})
+    with pytest.raises(DataError) as e:
+        prepare_data(spec, base=tmp_path)
+    assert "row 3, column 'label'" in e.value.problems[0].message
+
+
+def test_csv_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        prepare_data(_csv_spec(tmp_path), base=tmp_path)
+
+
+def test_user_arrays_and_dataset() -> None:
+    x, y = np.zeros((10, 3)), np.arange(10) % 2
+    assert user_data((x, y)).x.shape == (10, 3)
+    ds = torch.utils.data.TensorDataset(torch.zeros(10, 3), torch.arange(10) % 2)
+    assert user_data(ds).y.shape == (10,)
+    with pytest.raises(DataError):
+        user_data("nope")
+
+
+def test_epoch_order_is_a_pure_function_of_seed_and_epoch() -> None:
+    torch.manual_seed(123)
+    a = epoch_order(0, 5, 100)
+    torch.manual_seed(999)  # process RNG state must not matter (exact resume)
+    assert torch.equal(a, epoch_order(0, 5, 100))
+    assert not torch.equal(a, epoch_order(0, 6, 100))
+    assert sorted(a.tolist()) == list(range(100))
+
+
+def test_batches_are_slices_and_a_single_leftover_is_dropped(tmp_path: Path) -> None:
+    bundle = prepare_data(tiny(tmp_path, data={"n_samples": 300}))
+    sizes = [
+        len(xb) for xb, _ in iter_batches(bundle.train, 32, epoch_order(0, 1, len(bundle.train)))
+    ]
+    assert sum(sizes) == 210 and sizes[-1] == 210 % 32
+    split = bundle.train.__class__(bundle.train.x[:65], bundle.train.y[:65])
+    assert [len(xb) for xb, _ in iter_batches(split, 32, None)] == [32, 32]  # 1 left: dropped
