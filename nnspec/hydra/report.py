@@ -132,9 +132,10 @@ def replicates(report: SweepReport) -> list[tuple[str, int, str, dict[str, str]]
     if "seed" not in report.swept:
         return []
     groups: dict[str, list[TrialRecord]] = {}
+    axes = [k for k in report.swept if k != "seed"]  # what tells configurations apart
     for r in report.rows:
         if r.record.status == "ok":
-            config = " ".join(o for o in r.record.overrides if not o.startswith("seed="))
+            config = " ".join(f"{k}={r.params.get(k, '')}" for k in axes)
             groups.setdefault(config or "(base)", []).append(r.record)
     out = []
     for config, recs in groups.items():
