@@ -99,7 +99,7 @@ class LayerSite:
     defaults: LayerDefaults
     problems: list[Problem]
     depth: int = 0
-    earlier_kinds: tuple[str, ...] = ()
+    earlier_kinds: frozenset[str] = frozenset()  # kinds before this one in its list
 
     def error(
         self,
@@ -162,6 +162,8 @@ def walk_layers(
     _check_names(layers, prefix, problems)
     infos: list[LayerInfo] = []
     shape: Shape | None = in_shape
+    seen: frozenset[str] = frozenset()
+    where = ".".join(map(str, prefix[1:] or prefix))  # "layers": errors name "layers.2 (linear)"
     for i, layer in enumerate(layers):
         if shape is None:
             break
@@ -173,7 +175,7 @@ def walk_layers(
             defaults=defaults,
             problems=problems,
             depth=depth,
-            earlier_kinds=tuple(x.kind for x in layers[:i]),
+            earlier_kinds=seen,
         )
         result = SHAPE_FNS[layer.kind](layer, shape, site)
         if result is None:
@@ -181,7 +183,9 @@ def walk_layers(
         name = layer.name or str(i)
         infos.append(_info(layer, site, name, shape, result))
         shape = result.out_shape
-        prev = f"{'.'.join(map(str, prefix[1:] or prefix))}.{i} ({layer.kind})"
+        if layer.kind not in seen:
+            seen = seen | {layer.kind}
+        prev = f"{where}.{i} ({layer.kind})"
     return infos, shape
 
 

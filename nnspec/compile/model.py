@@ -28,6 +28,8 @@ from nnspec.spec.model import ModelSpec, head_index
 
 __all__ = ["NNSpecModel", "build_model"]
 
+Records = dict[str, InitRecord]
+
 
 class NNSpecModel(nn.Module):
     """The compiled network: ``layers`` run in order; carries its spec and per-layer records.
@@ -66,9 +68,25 @@ class NNSpecModel(nn.Module):
         return self.layers(x)
 
 
-def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[nn.Module, dict]:
+def _construct(layer: LayerBase, info: LayerInfo) -> nn.Module:
+    # Constructors run torch's default init (a wasted fill for built-in kinds, re-initialised
+    # below); building on the meta device to skip it measured slower for these small layers.
+    return LAYER_BUILDERS[layer.kind](layer, info)
+
+
+def _records(module: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
+    if layer.kind in BUILTIN_KINDS:
+        return initialize_layer(module, layer, info, g)
+    if layer.kind in LAYER_INITIALIZERS:  # topology kinds set their own documented rules
+        return LAYER_INITIALIZERS[layer.kind](module, layer, info, g)
+    # user builders initialise their own parameters, under nnspec's seeded RNG
+    why = f"set by the '{layer.kind}' builder under nnspec's seeded RNG"
+    return {n: InitRecord("builder", why, "builder") for n, _ in module.named_parameters()}
+
+
+def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[nn.Module, Records]:
     try:
-        module = LAYER_BUILDERS[layer.kind](layer, info)
+        module = _construct(layer, info)
     except Exception as e:  # a user builder failed: say where, keep the cause
         if layer.kind in BUILTIN_KINDS:
             raise
@@ -79,13 +97,7 @@ def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[n
                 fix="check the builder registered with nnspec.register_layer",
             )
         ) from e
-    if layer.kind in BUILTIN_KINDS:
-        records = initialize_layer(module, layer, info, g)
-    elif layer.kind in LAYER_INITIALIZERS:  # topology kinds set their own documented rules
-        records = LAYER_INITIALIZERS[layer.kind](module, layer, info, g)
-    else:  # user builders initialise their own parameters, under nnspec's seeded RNG
-        why = f"set by the '{layer.kind}' builder under nnspec's seeded RNG"
-        records = {n: InitRecord("builder", why, "builder") for n, _ in module.named_parameters()}
+    records = _records(module, layer, info, g)
     if not layer.trainable:
         module.requires_grad_(False)
     return module, records
@@ -144,7 +156,8 @@ def build_model(
     # Module constructors draw torch's default init from the global RNG: fork it (restored on exit)
     # and seed it from our generator, so building is pure and user builders are reproducible.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        # Only the CPU generator: torch.manual_seed would also queue seeds for CUDA/XPU devices.
+        torch.default_generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
         for layer, info in zip(model_spec.layers, infos, strict=True):
             module, recs = _build_one(layer, info, g)
             modules[info.name] = module

@@ -19,6 +19,7 @@ fan_in = in_channels / groups x kernel area.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -234,6 +235,7 @@ if set(PRESETS) | {"auto"} != set(INIT_PRESETS):  # pragma: no cover - import-ti
     raise RuntimeError("nnspec.compile.rules.PRESETS and nnspec.spec.init.InitPreset disagree")
 
 
+@functools.lru_cache(maxsize=256)  # specs are frozen (hashable); labels are asked per layer
 def activation_label(act: Activation) -> str:
     """``relu``, ``leaky_relu(negative_slope=0.1)``: the kind plus the parameters that differ
     from their defaults."""
@@ -297,6 +299,7 @@ HEAD_INIT = ResolvedInit(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # pure function of frozen specs; deep nets repeat layers
 def resolve_init(spec: object | None, act: Activation, *, is_head: bool) -> ResolvedInit:
     """Resolve a weight's init: explicit spec, else the head rule, else ``auto`` by activation.
 

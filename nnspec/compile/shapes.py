@@ -20,7 +20,7 @@ from nnspec.compile.infer import (
     walk_layers,
 )
 from nnspec.compile.rules import EMBEDDING_STD, NormalRule, activation_label, resolve_init
-from nnspec.compile.settings import group_count, resolve_weight
+from nnspec.compile.settings import WeightSettings, group_count, resolve_weight
 from nnspec.errors import Problem, ShapeError, SpecError
 from nnspec.spec import layers as L
 from nnspec.spec.activations import Activation, Identity
@@ -179,8 +179,7 @@ def _activation_params(act: Activation, channels: int) -> int:
     return 0
 
 
-def _hidden_init_check(layer: L.WeightLayer, site: LayerSite) -> None:
-    settings = resolve_weight(layer, site.defaults, is_head=site.is_head)
+def _hidden_init_check(settings: WeightSettings, site: LayerSite) -> None:
     if settings.init.symmetric and not site.is_head:
         path = ("model", "defaults", "init") if settings.init_inherited else None
         site.error(
@@ -198,7 +197,7 @@ def _hidden_init_check(layer: L.WeightLayer, site: LayerSite) -> None:
 def weight_result(layer: L.WeightLayer, out: Shape, op_params: int, site: LayerSite) -> ShapeResult:
     """Shape result of op -> norm -> activation -> dropout for a weight layer (NORM-2)."""
     s = resolve_weight(layer, site.defaults, is_head=site.is_head)
-    _hidden_init_check(layer, site)
+    _hidden_init_check(s, site)
     channels = out[-1] if isinstance(layer, L.Linear) else out[0]
     params = op_params + (channels if s.bias else 0) + _norm_params(layer, s.norm, out, site)
     if s.activation.kind == "prelu" and s.activation.num_parameters == "channel":  # type: ignore[attr-defined]
