@@ -280,7 +280,7 @@ def _validate_layer(value: Any, handler: ValidatorFunctionWrapHandler) -> LayerB
             "layer has no 'kind'; write e.g. {{kind: linear, out_features: 64}}",
             {"expected": ", ".join(sorted(LAYER_SPECS))},
         )
-    if kind not in LAYER_SPECS:
+    if not isinstance(kind, str) or kind not in LAYER_SPECS:  # `kind: [linear]` is no kind
         hint = did_you_mean(kind, LAYER_SPECS)
         raise PydanticCustomError(
             "unknown_layer_kind",
