@@ -28,6 +28,7 @@ from nnspec.spec.model import ModelSpec, head_index
 
 __all__ = ["infer_shapes", "RANK_NAMES", "reshape_hint"]
 
+HINT_SEARCH = 4096
 RANK_NAMES = {1: "a 1-D input (features,)", 2: "a 2-D input (C, L)", 3: "a 3-D input (C, H, W)"}
 
 
@@ -38,19 +39,21 @@ def reshape_hint(numel: int, rank: int) -> list[int]:
         >>> reshape_hint(128, 3), reshape_hint(128, 2)
         ([8, 4, 4], [16, 8])
     """
+    # Hints only: the search is capped so a width of 10**9 is still answered in microseconds.
+    sides = range(1, min(math.isqrt(numel), HINT_SEARCH) + 1)
     if rank == 3:
-        side = max(
-            s for s in range(1, math.isqrt(numel) + 1) if numel % (s * s) == 0 and s**3 <= numel
-        )
+        side = max(s for s in sides if numel % (s * s) == 0 and s**3 <= numel)
         return [numel // (side * side), side, side]
     if rank == 2:
-        side = max(s for s in range(1, math.isqrt(numel) + 1) if numel % s == 0)
+        side = max(s for s in sides if numel % s == 0)
         return [numel // side, side]
     return [numel]
 
 
-def _divisors(n: int) -> list[int]:
-    return [g for g in range(1, n + 1) if n % g == 0]
+def _divisors(n: int, count: int = 8) -> list[int]:
+    """The ``count`` smallest divisors of ``n`` (searched up to a cap: a hint, not a proof)."""
+    small = [g for g in range(1, min(n, HINT_SEARCH) + 1) if n % g == 0]
+    return (small + ([n] if n not in small else []))[:count]
 
 
 def _rank_ok(shape: Shape, site: LayerSite, ranks: Sequence[int]) -> bool:
@@ -290,6 +293,7 @@ def _flatten(layer: L.Flatten, shape: Shape, site: LayerSite) -> ShapeResult:
 def _reshape(layer: L.Reshape, shape: Shape, site: LayerSite) -> ShapeResult | None:
     numel, target = math.prod(shape), list(layer.shape)
     bad = [x for x in target if x == 0 or x < -1] or ([-1] if target.count(-1) > 1 else [])
+    bad = bad or ([] if target else [0])  # a per-sample shape needs at least one dim
     known = math.prod(x for x in target if x != -1)
     if not bad and -1 in target and numel % known == 0:
         target[target.index(-1)] = numel // known
@@ -413,6 +417,10 @@ def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
         from nnspec.compile.graph import infer_graph_shapes
 
         return infer_graph_shapes(model)
+    if model.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
+        from nnspec.compile.graph import infer_graph_nodes
+
+        return [node.info for node in infer_graph_nodes(model)]
     problems: list[Problem] = []
     infos, out = walk_layers(
         model.layers,
