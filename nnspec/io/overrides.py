@@ -123,7 +123,7 @@ def _descend(data: dict[str, Any], node: Any, item: str | int, path: FieldPath) 
             cls.model_fields["kind"].default if cls and "kind" in cls.model_fields else None
         )
         child = {"kind": default_kind} if isinstance(default_kind, str) else {}
-    elif isinstance(child, str):
+    elif isinstance(child, str) and _has_kind(path, data):
         child = {"kind": child}  # a bare name (`activation: relu`) becomes its mapping form
     elif (
         isinstance(child, dict) and "kind" not in child and len(path) >= 2 and path[-2] == "layers"
@@ -134,6 +134,11 @@ def _descend(data: dict[str, Any], node: Any, item: str | int, path: FieldPath) 
             pass  # a bad shorthand: validation reports it
     node[item] = child
     return child
+
+
+def _has_kind(path: FieldPath, data: dict[str, Any]) -> bool:
+    cls = spec_class_at(path, data)
+    return cls is not None and "kind" in cls.model_fields
 
 
 def _check_field(data: dict[str, Any], ov: Override, depth: int) -> None:

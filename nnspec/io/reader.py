@@ -23,7 +23,7 @@ __all__ = ["read_yaml", "parse_yaml", "parse_value", "resolve_input", "FORBIDDEN
 FORBIDDEN_KEYS = frozenset({"_target_", "_component_", "_partial_", "_recursive_", "_convert_"})
 YAML_SUFFIXES = (".yaml", ".yml")
 # Bounds against alias bombs ("billion laughs"): aliases are expanded into plain data.
-MAX_NODES = 1_000_000
+MAX_NODES = 250_000  # a 1,000-layer spec has ~20,000
 MAX_DEPTH = 100
 
 
