@@ -417,10 +417,6 @@ def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
         from nnspec.compile.graph import infer_graph_shapes
 
         return infer_graph_shapes(model)
-    if model.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
-        from nnspec.compile.graph import infer_graph_nodes
-
-        return [node.info for node in infer_graph_nodes(model)]
     problems: list[Problem] = []
     infos, out = walk_layers(
         model.layers,

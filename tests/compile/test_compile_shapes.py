@@ -382,7 +382,11 @@ def _check_built_equals_inferred(spec: ModelSpec) -> None:
         infos = infer_shapes(spec)
     except ShapeError:
         return  # e.g. a pool on a 1x1 map: a correct refusal, not this property's business
-    model = build_model(spec).eval()
+    rng = torch.random.get_rng_state()
+    model = build_model(spec, seed=5).eval()
+    again = build_model(spec, seed=5).state_dict()
+    assert torch.equal(rng, torch.random.get_rng_state())  # building is pure
+    assert all(torch.equal(t, again[k]) for k, t in model.state_dict().items())  # same seed
     out = model(torch.randn(2, *spec.input_shape))
     assert tuple(out.shape[1:]) == infos[-1].out_shape == model.output_shape
     assert sum(p.numel() for p in model.parameters()) == sum(i.params for i in infos)
