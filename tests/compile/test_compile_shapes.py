@@ -3,6 +3,8 @@ allocated, and random valid MLP/CNN specs build to exactly the inferred shape an
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 from typing import Any
 
@@ -402,3 +404,17 @@ def test_random_mlps_build_to_the_inferred_shape(spec: ModelSpec) -> None:
 @given(cnn_specs())
 def test_random_cnns_build_to_the_inferred_shape(spec: ModelSpec) -> None:
     _check_built_equals_inferred(spec)
+
+
+def test_shape_inference_does_not_import_torch() -> None:
+    # `nnspec validate` runs shape inference; it must stay as light as the spec layer.
+    code = (
+        "import sys\n"
+        "from nnspec.compile import infer_shapes\n"
+        "from nnspec.spec import ModelSpec\n"
+        "spec = ModelSpec(input_shape=(1, 8, 8), layers=[{'conv2d': 4, 'kernel_size': 3}, "
+        "'flatten', {'linear': 10}])\n"
+        "assert infer_shapes(spec)[-1].out_shape == (10,)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
