@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         only = [n.strip() for n in ns.only.split(",")] if ns.only else None
         report = run_checks(spec, only=only, base=base)
     except NNSpecError as e:
-        print(str(e), file=sys.stderr)
+        from nnspec.cli.common import print_error
+
+        print_error(e)
         return 2
     if ns.json:
         print(_as_json(report))

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from nnspec.errors import NNSpecError
 from nnspec.lint.finding import Finding, LintResult
@@ -36,23 +35,15 @@ def split_spec_args(args: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def load_spec_args(args: Sequence[str]) -> tuple[ExperimentSpec, object | None]:
-    """Load ``[SPEC] [key=value ...]``: the spec (the built-in default without SPEC), with the
-    overrides applied, and its source map (``None`` for the default experiment)."""
-    from nnspec import io
+    """Load ``[SPEC] [key=value ...]`` through the CLI's common loader (the built-in default
+    without SPEC; overrides applied) and run shape inference, so that every invalid spec is
+    reported with ``file:line`` before any rule or check runs."""
+    from nnspec.cli.common import check_shapes, load_spec
 
     path, overrides = split_spec_args(args)
-    if path is None:
-        from nnspec.defaults import default_experiment
-
-        spec = default_experiment()
-        if not overrides:
-            return spec, None
-        return io.validate(io.apply_overrides(io.dump_data(spec), overrides)), None
-    data, source = io.read_yaml(Path(path) if Path(path).exists() else path)
-    if overrides:
-        data = io.apply_overrides(data, overrides)
-        source = source.with_origins(io.override_origins(overrides))
-    return io.validate(data, source), source
+    spec, source = load_spec(path, overrides)
+    check_shapes(spec, source)
+    return spec, source
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             stats = data_stats(spec)
         result = lint(spec, source, strict=ns.strict, stats=stats)  # type: ignore[arg-type]
     except NNSpecError as e:
-        print(str(e), file=sys.stderr)
+        from nnspec.cli.common import print_error
+
+        print_error(e)
         return EXIT_INVALID
     print_findings(result, as_json=ns.json)
     return EXIT_FINDINGS if result.errors else EXIT_OK

@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = lr_find(spec, base=base, start=ns.start, end=ns.end, steps=ns.steps)
     except NNSpecError as e:
-        print(str(e), file=sys.stderr)
+        from nnspec.cli.common import print_error
+
+        print_error(e)
         return 2
     save_plot(result, ns.out)
     _write_json(ns.out.with_suffix(".json"), result.to_json())

@@ -48,6 +48,9 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot"),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run"),
     "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics"),
+    "lint": Command("nnspec.cli.lint", "design doctor: findings with rule id, line, reason, fix"),
+    "check": Command("nnspec.cli.check", "sanity checks on real data (init loss, overfit, ...)"),
+    "lr-find": Command("nnspec.cli.lrfind", "LR range test: suggested lr, plot, --apply override"),
 })  # fmt: skip
 
 
