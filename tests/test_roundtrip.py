@@ -12,20 +12,16 @@ from nnspec.defaults import default_experiment
 from nnspec.io import dump, dump_data, loads, validate
 from nnspec.spec import ExperimentSpec, Linear, ModelSpec
 
-ROUND_TRIP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ROUND_TRIP = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @ROUND_TRIP
 @given(experiment_specs())
 def test_load_of_dump_is_the_same_spec(spec: ExperimentSpec) -> None:
-    assert loads(dump(spec)) == spec
-
-
-@ROUND_TRIP
-@given(experiment_specs())
-def test_dump_is_a_fixpoint(spec: ExperimentSpec) -> None:
     text = dump(spec)
-    assert dump(loads(text)) == text
+    back = loads(text)
+    assert back == spec
+    assert dump(back) == text  # dump is canonical: a fixpoint
 
 
 @ROUND_TRIP
