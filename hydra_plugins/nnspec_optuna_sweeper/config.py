@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Hydra's plugin scan executes this module without
 # registering it in sys.modules, and dataclasses then cannot resolve string annotations.
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -20,14 +20,14 @@ class NNSpecOptunaSweeperConf:
     # total trials of the study, counting those of earlier (resumed) runs
     n_trials: int = 20
     # trials launched together; None = the launcher's n_jobs (joblib) or 1
-    n_jobs: Optional[int] = None
+    n_jobs: int | None = None
     # minimize / maximize; None = from the spec's monitored metric
-    direction: Optional[str] = None
+    direction: str | None = None
     study_name: str = "nnspec"
     # journal file; None = <sweep dir>/optuna_journal.log
-    storage: Optional[str] = None
+    storage: str | None = None
     # sampler seed base; None = the spec's seed (plus the number of finished trials)
-    seed: Optional[int] = None
+    seed: int | None = None
     # search space in Hydra's override grammar, key -> expression
     params: dict[str, Any] = field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,7 @@ def run_job(cfg: Any, train_fn: TrainFn | None) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    t0 = time.perf_counter()
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     overrides = _job_overrides()
@@ -184,7 +186,8 @@ def run_job(cfg: Any, train_fn: TrainFn | None) -> float | None:
         if hc.mode != RunMode.MULTIRUN:
             _OUTCOME.error = e if isinstance(e, NNSpecError) else NNSpecError(reason)
         return None
-    write_record(run_dir, TrialRecord.from_result(overrides, result))
+    elapsed = time.perf_counter() - t0
+    write_record(run_dir, TrialRecord.from_result(overrides, result, elapsed))
     return float(result.best_value)
 
 

@@ -110,8 +110,21 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "" if x is None else f"{x:.{digits}g}"
 
 
-def table(report: SweepReport) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-trial table (shared by the CSV and the Markdown)."""
+def _shown(report: SweepReport, row: Row, swept_only: bool) -> str:
+    if not swept_only or not report.swept:
+        return " ".join(row.record.overrides)
+    return " ".join(f"{k}={row.params[k]}" for k in report.swept if k in row.params)
+
+
+def common_overrides(report: SweepReport) -> list[str]:
+    """Overrides every trial shares (written once above the Markdown table)."""
+    sets = [set(r.record.overrides) for r in report.rows if r.record.overrides]
+    first = report.rows[0].record.overrides if report.rows else []
+    return [o for o in first if sets and all(o in s for s in sets)]
+
+
+def table(report: SweepReport, swept_only: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-trial table (CSV: every override; Markdown: swept ones)."""
     metrics = _metric_names(report)
     header = ["trial", "overrides", "status", "objective", *(f"test_{m}" for m in metrics)]
     header += ["time_s", "best_epoch", "reason"]
@@ -119,7 +132,7 @@ def table(report: SweepReport) -> tuple[list[str], list[list[str]]]:
     for r in report.rows:
         rec = r.record
         body.append(
-            [r.trial, " ".join(rec.overrides), rec.status, _fmt(rec.objective)]
+            [r.trial, _shown(report, r, swept_only), rec.status, _fmt(rec.objective)]
             + [_fmt(rec.test_metrics.get(m)) for m in metrics]
             + [_fmt(rec.wall_time, 3), "" if rec.best_epoch is None else str(rec.best_epoch)]
             + [rec.reason]
@@ -162,8 +175,9 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
 
 def render_markdown(report: SweepReport) -> str:
     """``sweep_summary.md``: the trial table, best trial, failures, replicate aggregates."""
-    header, body = table(report)
+    header, body = table(report, swept_only=True)
     ok = len(report.rows) - len(report.failed)
+    common = common_overrides(report)
     monitor = next((r.record.monitor for r in report.rows if r.record.monitor), "objective")
     parts = [
         f"# Sweep summary: {report.sweep_dir.name}",
@@ -171,6 +185,7 @@ def render_markdown(report: SweepReport) -> str:
         f"{len(report.rows)} trials, {ok} ok, {len(report.failed)} failed or incomplete. "
         f"Objective: {monitor} ({report.mode}), best first.",
         "",
+        *([f"Every trial: `{' '.join(common)}`", ""] if common else []),
         _md_table(header, body),
     ]
     if report.best is not None:

@@ -32,6 +32,7 @@ class TrialRecord:
     best_epoch: int | None = None
     epochs_run: int | None = None
     wall_time: float | None = None
+    job_time: float | None = None  # the whole job: validation + trainer, incl. what wall_time omits
     n_params: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     val_metrics: dict[str, float] = field(default_factory=dict)
@@ -41,9 +42,12 @@ class TrialRecord:
         return cls(overrides=overrides, status="failed", reason=reason)
 
     @classmethod
-    def from_result(cls, overrides: list[str], result: Any) -> TrialRecord:
+    def from_result(
+        cls, overrides: list[str], result: Any, job_time: float | None = None
+    ) -> TrialRecord:
         """From a ``nnspec.run.RunResult`` (or anything with its fields)."""
         return cls(
+            job_time=job_time,
             overrides=overrides,
             status="ok",
             objective=float(result.best_value),
