@@ -58,13 +58,20 @@ class CheckContext:
     """Data, plan and model factory shared by the checks of one ``nnspec check`` run."""
 
     def __init__(
-        self, spec: ExperimentSpec, bundle: object | None = None, *, base: Path | None = None
+        self,
+        spec: ExperimentSpec,
+        bundle: object | None = None,
+        *,
+        base: Path | None = None,
+        raw: object | None = None,
     ) -> None:
         from nnspec.compile.plan import compile_plan
         from nnspec.run.data import prepare_data
 
         self.spec = spec
-        self.bundle = bundle if bundle is not None else prepare_data(spec, base=base)
+        # A prepared bundle wins; else the user's raw arrays or spec.data, split and scaled
+        # exactly as the trainer does.
+        self.bundle = bundle if bundle is not None else prepare_data(spec, raw=raw, base=base)
         self.plan = compile_plan(spec)
 
     @property

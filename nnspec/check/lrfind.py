@@ -177,12 +177,15 @@ def lr_find(
     spec: ExperimentSpec,
     *,
     data: object | None = None,
+    raw: object | None = None,
     base: Path | None = None,
     start: float = START,
     end: float = END,
     steps: int = STEPS,
 ) -> LRFindResult:
     """The LR range test for a spec: its model, data, loss and optimizer (trainer's code).
+
+    ``data`` is a prepared ``DataBundle`` and ``raw`` the user's arrays; default: ``spec.data``.
 
     Example:
         >>> result = lr_find(nnspec.load("examples/digits_cnn.yaml"))  # doctest: +SKIP
@@ -197,7 +200,7 @@ def lr_find(
             torch.set_num_threads(spec.train.num_threads)
         with torch.random.fork_rng(devices=[]):  # dropout draws stay off the caller's RNG
             torch.manual_seed(spec.seed)
-            ctx = CheckContext(spec, data, base=base)
+            ctx = CheckContext(spec, data, base=base, raw=raw)
             model = ctx.model()
             opt = ctx.optimizer(model, lr=start)
             clip = spec.train.clip_grad
@@ -211,12 +214,22 @@ def lr_find(
 
 
 def resolve_auto_lr(
-    spec: ExperimentSpec, *, data: object | None = None, base: Path | None = None
+    spec: ExperimentSpec,
+    *,
+    data: object | None = None,
+    raw: object | None = None,
+    base: Path | None = None,
 ) -> ExperimentSpec:
-    """``optim.lr: auto`` -> the same spec with the LR finder's suggestion (others unchanged)."""
+    """``optim.lr: auto`` -> the same spec with the LR finder's suggestion (others unchanged).
+
+    Args:
+        spec: The experiment; returned as is when its lr is a number.
+        data: A prepared ``DataBundle``; or ``raw``: the user's arrays (``nnspec.train(data=)``).
+        base: Folder that relative data paths resolve against.
+    """
     if spec.optim.lr != "auto":
         return spec
-    lr = float(f"{lr_find(spec, data=data, base=base).suggested_lr:.3g}")
+    lr = float(f"{lr_find(spec, data=data, raw=raw, base=base).suggested_lr:.3g}")
     return spec.model_copy(update={"optim": spec.optim.model_copy(update={"lr": lr})})
 
 

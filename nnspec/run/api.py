@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nnspec.compile.plan import TrainingPlan, compile_plan
-from nnspec.errors import CheckpointError, Problem, SpecError
+from nnspec.errors import CheckpointError, Problem
 from nnspec.run import checkpoint as ck
 from nnspec.run.callbacks import make_progress
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
@@ -204,15 +204,10 @@ def train(
     t0 = time.perf_counter()
     spec, base = resolve_spec(spec_or_path, overrides)
     base = Path(base_dir) if base_dir is not None else base
-    if spec.optim.lr == "auto":
-        raise SpecError(
-            Problem(
-                ("optim", "lr"),
-                "lr: auto needs the LR finder; run `nnspec lr-find SPEC` "
-                "and set the suggested value",
-                found="auto",
-            )
-        )
+    if spec.optim.lr == "auto":  # LR-3: the LR range test picks the rate (issue 6, check/lrfind)
+        from nnspec.check.lrfind import resolve_auto_lr
+
+        spec = resolve_auto_lr(spec, raw=user_data(data) if data is not None else None, base=base)
     resume = _resume_dir(spec)
     if spec.train.num_threads is not None:
         torch.set_num_threads(spec.train.num_threads)

@@ -128,3 +128,12 @@ def test_digits_cnn_adamw_suggestion_trains_to_097_over_3_seeds(tmp_path) -> Non
         result = nnspec.train(spec, overrides)
         accuracies.append(result.test_metrics["accuracy"])
     assert sum(accuracies) / 3 >= 0.97, accuracies
+
+
+def test_training_with_lr_auto_runs_the_finder_first(tmp_path) -> None:
+    spec = one_thread(nnspec.load(PLANTED / "healthy_digits_mlp.yaml"))
+    overrides = ["optim.lr=auto", "train.epochs=1", "train.progress=none",
+                 f"train.output_dir={tmp_path}"]  # fmt: skip
+    result = nnspec.train(spec, overrides)
+    written = nnspec.load(result.run_dir / "spec.yaml")
+    assert written.optim.lr == float(f"{lr_find(spec).suggested_lr:.3g}")
