@@ -76,7 +76,8 @@ def split_overrides(overrides: Sequence[str]) -> ParsedArgs:
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except OverrideParseException as e:
-        raise SpecError(Problem((), f"cannot parse override: {e}", fix="see `nnspec train --help`"))
+        problem = Problem((), f"cannot parse override: {e}", fix="see `nnspec train --help`")
+        raise SpecError(problem) from e
     groups: dict[str, str] = {}
     keys: list[str] = []
     hydra: list[str] = []

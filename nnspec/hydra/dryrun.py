@@ -1,4 +1,6 @@
-"""``nnspec train -m ... --dry-run``: expand a sweep, validate and shape-check every trial, train nothing.
+"""``nnspec train -m ... --dry-run``: expand a sweep, validate and shape-check every trial.
+
+Nothing is trained and nothing is written.
 
 A grid (basic sweeper) is expanded completely; an Optuna study (``hydra/sweeper=nnspec_optuna``)
 shows its first N proposals (an in-memory study with the configured sampler and seed, so nothing is

@@ -9,7 +9,7 @@ where the example differs from them, so ``experiment=X optim=sgd`` still compose
 Regenerate after changing a default, a spec class or an example::
 
     .venv/bin/python -m nnspec.hydra.presets            # rewrites conf/
-    .venv/bin/python -m nnspec.hydra.presets --check    # exit 1 when conf/ is stale (a test runs it)
+    .venv/bin/python -m nnspec.hydra.presets --check    # exit 1 when conf/ is stale (tested)
 """
 
 from __future__ import annotations

@@ -95,16 +95,20 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path: Path) -> None:
     # torch and friends come from this interpreter's site-packages, added as a plain path (its
     # .pth files, such as the editable nnspec hook, are not run), so nothing is downloaded.
     site = next(p for p in sys.path if p.endswith("site-packages"))
-    target = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    target = subprocess.run(
+        [python, "-c", purelib], capture_output=True, text=True, check=True
+    ).stdout.strip()
     Path(target, "outer_site.pth").write_text(site + "\n")
     install = subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
                              capture_output=True, text=True)  # fmt: skip
     assert install.returncode == 0, install.stderr
     where = tmp_path / "elsewhere"
     where.mkdir()
-    found = subprocess.run([python, "-c", "import nnspec.conf; print(nnspec.conf.__file__)"],
-                           cwd=where, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    which = "import nnspec.conf; print(nnspec.conf.__file__)"
+    found = subprocess.run(
+        [python, "-c", which], cwd=where, capture_output=True, text=True, check=True
+    ).stdout
     assert str(env_dir) in found
     cfg = nnspec(where, "train", "--cfg", "job", "optim=sgd", python=python)
     assert cfg.returncode == 0, cfg.stderr
