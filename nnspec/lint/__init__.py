@@ -18,7 +18,7 @@ from typing import Any
 from nnspec.lint import rules_model, rules_train  # noqa: F401
 from nnspec.lint.engine import RULES, Hit, LintContext, Rule, lint, rule
 from nnspec.lint.finding import DataStats, Finding, LintResult, Severity
-from nnspec.lint.render import render_text, summary_line
+from nnspec.lint.render import announce, render_text, summary_line
 
 __all__ = [
     "lint",
@@ -33,6 +33,7 @@ __all__ = [
     "rule",
     "render_text",
     "summary_line",
+    "announce",
 ]
 
 

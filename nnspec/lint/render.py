@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from typing import TextIO
 
 from nnspec.lint.finding import Finding, LintResult
 
-__all__ = ["render_text", "summary_line"]
+__all__ = ["render_text", "summary_line", "announce"]
 
 
 def summary_line(result: LintResult) -> str:
@@ -34,3 +36,24 @@ def render_text(findings: list[Finding] | LintResult) -> str:
     lines = [str(f) for f in result]
     lines.append(summary_line(result))
     return "\n".join(lines)
+
+
+def announce(
+    spec: object, *, stream: TextIO | None = None, source: object | None = None
+) -> LintResult:
+    """Print a spec's lint findings as warnings (never raises, never fails a run).
+
+    ``nnspec train`` calls this before training (issue 6: "lint also runs, warnings only, at the
+    start of training"); nothing is printed when there are no findings or when the spec turns
+    progress output off (``train.progress: none``).
+    """
+    from nnspec.lint.engine import lint
+
+    result = lint(spec, source)  # type: ignore[arg-type]
+    quiet = getattr(getattr(spec, "train", None), "progress", None) == "none"
+    if result and not quiet:
+        out = stream if stream is not None else sys.stderr
+        for f in result:
+            print(f"lint: {f.where}: {f.rule} ({f.name}): {f.reason} fix: {f.fix}", file=out)
+        print(f"lint: {summary_line(result)} (`nnspec lint SPEC` for details)", file=out)
+    return result

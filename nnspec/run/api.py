@@ -208,6 +208,9 @@ def train(
         from nnspec.check.lrfind import resolve_auto_lr
 
         spec = resolve_auto_lr(spec, raw=user_data(data) if data is not None else None, base=base)
+    from nnspec.lint import announce  # issue 6: lint findings as warnings before training
+
+    announce(spec)
     resume = _resume_dir(spec)
     if spec.train.num_threads is not None:
         torch.set_num_threads(spec.train.num_threads)

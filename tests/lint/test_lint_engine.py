@@ -113,3 +113,18 @@ def test_lint_needs_no_torch() -> None:
         "assert 'torch' not in sys.modules, 'lint imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_announce_prints_warnings_for_training_and_respects_quiet_progress() -> None:
+    import io
+
+    from nnspec.lint import announce
+
+    out = io.StringIO()
+    result = announce(spec(), stream=out)
+    text = out.getvalue()
+    assert len(result) == 3 and "lint: optim.weight_decay: OPT-9" in text
+    assert text.rstrip().endswith("(`nnspec lint SPEC` for details)")
+    quiet = ExperimentSpec.model_validate({**NOISY, "train": {"progress": "none"}})
+    silent = io.StringIO()
+    assert len(announce(quiet, stream=silent)) == 2 and silent.getvalue() == ""

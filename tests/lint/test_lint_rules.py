@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 import nnspec
+from nnspec.io import load_with_source
 from nnspec.lint import RULES, DataStats, LintResult
 from nnspec.spec.layers import LAYER_SPECS
 
@@ -152,18 +153,6 @@ CASES = [
         ("REG4", "REG-4"),
     ),
 ]  # fmt: skip
-
-
-def load_with_source(text: str):  # TEMP until nnspec.io lands
-    try:
-        from nnspec.io import load_with_source as real
-    except ImportError:
-        from nnspec.io.reader import parse_yaml
-        from nnspec.spec import ExperimentSpec
-
-        data, source = parse_yaml(text, filename="t.yaml")
-        return ExperimentSpec.model_validate(data), source
-    return real(text)
 
 
 def marked_line(text: str) -> int:
