@@ -149,7 +149,8 @@ def print_error(err: NNSpecError, *, label: str | None = None) -> None:
     out.print(f"[bold red]error[/]: {head}{count} problem{'s' if count != 1 else ''} "
               f"({type(err).__name__})")  # fmt: skip
     for problem in err.problems:
-        out.print("  " + str(problem).replace("\n", "\n  "), markup=False)
+        # soft_wrap: one problem per line (plus its fix), never folded mid-message
+        out.print("  " + str(problem).replace("\n", "\n  "), markup=False, soft_wrap=True)
 
 
 def problems_json(problems: tuple[Problem, ...]) -> list[dict[str, Any]]:

@@ -125,9 +125,18 @@ def _extra(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
     name = str(path[-1])
     cls = spec_class_at(path[:-1], data)
     fields = sorted(cls.model_fields) if cls is not None else []
-    hint = did_you_mean(name, fields)
+    hint = did_you_mean(name, fields) or _nested_hint(name, path[:-1], fields, data)
     expected = f"one of {', '.join(fields)}" if fields else None
     return f"unknown field '{name}'" + (f"; {hint}" if hint else ""), expected, None
+
+
+def _nested_hint(name: str, parent: FieldPath, fields: list[str], data: Any) -> str | None:
+    """``train.patience`` -> "did you mean 'early_stopping.patience'?" (one level down)."""
+    for field in fields:
+        cls = spec_class_at((*parent, field), data)
+        if cls is not None and name in cls.model_fields:
+            return f"did you mean '{field}.{name}'?"
+    return None
 
 
 def _missing(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
@@ -284,5 +293,8 @@ def _problem(errs: list[Any], base: FieldPath, merged: bool, data: Any,
         elif found is None and err["type"] != "nnspec_rule":
             found = show_value(err.get("input"))
     path = (*prefix, *base)
-    file, line, col = source.locate(path) if source is not None else (None, None, None)
+    file, line, col = None, None, None
+    if source is not None:
+        at_key = errs[0][0]["type"] == "extra_forbidden"  # an unknown field: point at its name
+        file, line, col = source.locate_key(path) if at_key else source.locate(path)
     return Problem(path, message, expected, found, fix, file=file, line=line, col=col)

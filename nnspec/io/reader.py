@@ -101,7 +101,7 @@ def parse_yaml(text: str, *, filename: str | None = None) -> tuple[dict[str, Any
             Problem((), "a spec must be a mapping of sections", "a mapping (model: ..., ...)",
                     found=_kind_of(data), file=filename, line=1, col=1)
         )  # fmt: skip
-    return data, SourceMap(filename, walker.marks)
+    return data, SourceMap(filename, walker.marks, keys=walker.keys)
 
 
 def parse_value(text: str) -> Any:
@@ -184,6 +184,7 @@ class _NodeWalker:
     def __init__(self, filename: str | None) -> None:
         self.filename = filename
         self.marks: dict[FieldPath, tuple[int, int]] = {(): (1, 1)}
+        self.keys: dict[FieldPath, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self.nodes = 0
 
@@ -228,6 +229,7 @@ class _NodeWalker:
             # A value on the key's line (scalar, flow collection) is marked at the value; a block
             # collection below its key is marked at the key.
             self.marks.setdefault(sub, (vline, vcol) if vline == kline else (kline, kcol))
+            self.keys.setdefault(sub, (kline, kcol))
             if key in FORBIDDEN_KEYS:
                 self._refuse(key_node, sub, f"'{key}' is not allowed: specs never name Python "
                              "objects to import or call", "remove it; use `kind:` to pick a "

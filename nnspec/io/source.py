@@ -33,11 +33,20 @@ class SourceMap:
     file: str | None = None
     marks: Mapping[FieldPath, tuple[int, int]] = field(default_factory=dict)
     origins: Mapping[FieldPath, str] = field(default_factory=dict)
+    keys: Mapping[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    """Where each mapping key itself is (an unknown field is reported at its key)."""
 
     def __post_init__(self) -> None:
         # Frozen and shared between errors: make the tables read-only.
-        object.__setattr__(self, "marks", MappingProxyType(dict(self.marks)))
-        object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
+        for name in ("marks", "origins", "keys"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def locate_key(self, path: Sequence[str | int]) -> tuple[str | None, int | None, int | None]:
+        """Like :meth:`locate`, but a mapping entry is located at its key rather than its value."""
+        path = tuple(path)
+        if path in self.keys and path not in self.origins:
+            return (self.file, *self.keys[path])
+        return self.locate(path)
 
     def locate(self, path: Sequence[str | int]) -> tuple[str | None, int | None, int | None]:
         """``(file, line, col)`` of ``path``, or of its nearest existing ancestor.
@@ -59,7 +68,7 @@ class SourceMap:
 
     def with_origins(self, origins: Mapping[FieldPath, str]) -> SourceMap:
         """A copy in which ``origins`` (path -> override text) take precedence."""
-        return SourceMap(self.file, self.marks, {**self.origins, **origins})
+        return SourceMap(self.file, self.marks, {**self.origins, **origins}, self.keys)
 
 
 def attach_source(err: NNSpecError, source: SourceMap | None) -> NNSpecError:
