@@ -263,3 +263,54 @@ def test_import_nnspec_is_light() -> None:
 def test_cli_help_is_light() -> None:
     mods = _modules_after("from nnspec.cli.main import main; main(['--help'])")
     assert not {"torch", "hydra", "matplotlib", "optuna", "sklearn", "rich"} & mods
+
+
+# -- the README's "Spec grammar" and "Errors" sections are run ------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def _blocks(section: str, lang: str) -> list[str]:
+    import re
+
+    return re.findall(rf"```{lang}\n(.*?)```", section, re.S)
+
+
+def test_readme_grammar_example_is_the_default_experiment() -> None:
+    from nnspec.defaults import default_experiment
+
+    (yaml_text,) = _blocks(_section("Spec grammar"), "yaml")
+    assert loads(yaml_text) == default_experiment()
+    for code in _blocks(_section("Spec grammar"), "python"):
+        exec(compile(code, "README.md", "exec"), {})
+
+
+def test_readme_error_example_is_what_validate_prints() -> None:
+    (yaml_text,) = _blocks(_section("Spec grammar"), "yaml")
+    bad = (
+        yaml_text.replace(
+            "{linear: 128, dropout: 0.3}", "{linear: 128, dropout: 0.3, activation: rleu}"
+        )
+        .replace("lr: 3.0e-3", "lr: -3.0e-3")
+        .replace("train: {epochs: 30}", "train: {epochs: 30, patience: 5}")
+    )
+    with pytest.raises(SpecError) as info:
+        loads(bad, filename="digits.yaml")
+    (shown,) = [b for b in _blocks(_section("Errors"), "") if b.startswith("error:")]
+    lines = shown.strip().splitlines()
+    assert lines[0] == "error: digits.yaml: 3 problems (SpecError)"
+    for line, problem in zip(lines[1:], info.value.problems, strict=True):
+        assert str(problem).startswith(line.strip().split("...")[0])
+
+
+def test_readme_attach_source_snippet_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(README.parent)
+    (code,) = _blocks(_section("Errors"), "python")
+    exec(compile(code, "README.md", "exec"), {})
