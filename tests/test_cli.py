@@ -341,3 +341,14 @@ def test_console_script_exit_codes(good: Path, tmp_path: Path) -> None:
     res = subprocess.run([exe, "validate", bad], capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "model.layers.0.out_features" in res.stderr
+
+
+def test_group_selection_goes_through_hydra_composition(
+    good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["validate", "optim=sgd", "optim.lr=0.05"], capsys)
+    assert code == 0, err
+    code, out, err = run(["summary", str(good), "optim=sgd"], capsys)
+    assert code == 0 and "trainable 67" in out, err
+    code, _, err = run(["validate", "optim=sgd", "optim.lr=-1"], capsys)
+    assert code == 2 and "optim.lr" in err and "Traceback" not in err

@@ -99,6 +99,9 @@ def load_spec(
 ) -> tuple[ExperimentSpec, SourceMap]:
     """The spec named by ``path`` (or the built-in default) with ``overrides`` applied.
 
+    ``key.path=value`` overrides are applied by :func:`nnspec.io.apply_overrides`; when a
+    ``group=option`` selection (``optim=sgd``, ``model=mlp``) is among them, the whole command line
+    goes through nnspec's Hydra composition instead (what ``nnspec train`` would compose).
     Every error is an nnspec error with ``file:line:col`` (or the override's text) attached.
     """
     from nnspec.io import (
@@ -110,6 +113,11 @@ def load_spec(
         validate,
     )
 
+    if _selects_group(overrides):
+        from nnspec.hydra.compose import compose
+
+        source = read_yaml(Path(path))[1] if path else SourceMap(DEFAULT_SPEC_LABEL)
+        return compose(list(overrides), spec=Path(path) if path else None), source
     if path is None:
         from nnspec.defaults import default_experiment
 
@@ -119,6 +127,13 @@ def load_spec(
     data = apply_overrides(data, list(overrides))
     source = source.with_origins(override_origins(list(overrides)))
     return validate(data, source), source
+
+
+def _selects_group(overrides: tuple[str, ...] | list[str]) -> bool:
+    from nnspec.hydra.compose import GROUP_NAMES
+
+    keys = (o.partition("=")[0].lstrip("+~") for o in overrides if "=" in o)
+    return any(k in GROUP_NAMES for k in keys)
 
 
 def check_shapes(spec: ExperimentSpec, source: SourceMap | None) -> list[Any]:
