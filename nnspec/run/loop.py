@@ -9,6 +9,7 @@ on whole splits.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -109,8 +110,9 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.es.state_dict(),
             "loop": {
-                "rows": self.state.rows,
-                "lrs": self.state.lrs,
+                # one string and one tensor instead of thousands of small objects to pickle
+                "rows": json.dumps(self.state.rows),
+                "lrs": torch.tensor(self.state.lrs, dtype=torch.float64),
                 "initial_loss": self.state.initial_loss,
                 "smoothed_loss": self.state.smoothed_loss,
                 "high_steps": self.state.high_steps,
@@ -126,7 +128,7 @@ class Trainer:
         self.es.load_state_dict(ckpt["early_stopping"])
         loop = ckpt["loop"]
         self.state = LoopState(
-            ckpt["epoch"], ckpt["step"], list(loop["rows"]), list(loop["lrs"]),
+            ckpt["epoch"], ckpt["step"], json.loads(loop["rows"]), loop["lrs"].tolist(),
             loop["initial_loss"], loop["smoothed_loss"], loop["high_steps"],
         )  # fmt: skip
         if best is not None:
@@ -138,10 +140,14 @@ class Trainer:
         if not ck.enabled:
             return
         epoch = self.state.epoch
+        periodic = epoch % ck.every_epochs == 0 or last_epoch
+        if not (periodic or (is_best and ck.keep_best)):
+            return
+        state = self.checkpoint()  # built once, written once or twice
         if is_best and ck.keep_best:
-            self.writer.save_torch("checkpoints/best.pt", self.checkpoint())
-        if epoch % ck.every_epochs == 0 or last_epoch:
-            self.writer.save_torch(f"checkpoints/epoch-{epoch:04d}.pt", self.checkpoint())
+            self.writer.save_torch("checkpoints/best.pt", state)
+        if periodic:
+            self.writer.save_torch(f"checkpoints/epoch-{epoch:04d}.pt", state)
             from nnspec.run.checkpoint import checkpoint_paths
 
             for old in checkpoint_paths(self.writer.run_dir)[ck.keep_last :]:

@@ -32,15 +32,20 @@ import torch
 __all__ = ["RunWriter", "atomic_write_bytes"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename).
+
+    ``fsync=False`` keeps the rename's atomicity against a killed process but not against a power
+    cut; the per-epoch metric files use it because they are rewritten every epoch.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -65,15 +70,15 @@ class RunWriter:
         """Absolute path of a file of the run."""
         return self.run_dir / rel
 
-    def write_bytes(self, rel: str, data: bytes) -> Path:
+    def write_bytes(self, rel: str, data: bytes, *, fsync: bool = True) -> Path:
         """Atomically write raw bytes."""
         if self.enabled:
-            atomic_write_bytes(self.path(rel), data)
+            atomic_write_bytes(self.path(rel), data, fsync=fsync)
         return self.path(rel)
 
-    def write_text(self, rel: str, text: str) -> Path:
+    def write_text(self, rel: str, text: str, *, fsync: bool = True) -> Path:
         """Atomically write UTF-8 text."""
-        return self.write_bytes(rel, text.encode())
+        return self.write_bytes(rel, text.encode(), fsync=fsync)
 
     def write_json(self, rel: str, obj: Any) -> Path:
         """Atomically write JSON (sorted keys, NaN written as null)."""
@@ -90,9 +95,9 @@ class RunWriter:
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        self.write_text("metrics.csv", buf.getvalue())
+        self.write_text("metrics.csv", buf.getvalue(), fsync=False)
         lines = (json.dumps(_jsonable(r), sort_keys=True) for r in rows)
-        self.write_text("metrics.jsonl", "\n".join(lines) + "\n")
+        self.write_text("metrics.jsonl", "\n".join(lines) + "\n", fsync=False)
 
     def save_torch(self, rel: str, obj: Any) -> Path:
         """Atomically ``torch.save`` an object of plain tensors/containers."""
