@@ -44,7 +44,8 @@ def test_experiment_preset_composes_to_example(name: str) -> None:
 def test_conf_is_in_sync_with_the_generator() -> None:
     # conf/ is generated from the specs, defaults and examples: a stale file means someone changed
     # a default or an example without `python -m nnspec.hydra.presets`.
-    assert stale_files() == []
+    stale = stale_files()
+    assert stale == [], f"conf/ is stale ({stale}): run `python -m nnspec.hydra.presets`"
 
 
 def test_group_files_are_canonical_so_any_field_overrides_without_plus() -> None:
@@ -123,6 +124,12 @@ def test_split_overrides_sorts_groups_keys_and_hydra_settings() -> None:
     assert args.groups == {"optim": "adam,sgd"}
     assert args.keys == ["optim.lr=0.1", "seed=1"]
     assert args.hydra == ["hydra/launcher=joblib"]
+
+
+def test_public_compose_is_lazily_exported() -> None:
+    import nnspec
+
+    assert nnspec.compose(["experiment=iris_mlp", "optim.lr=0.01"]).optim.lr == 0.01
 
 
 def test_conf_ships_with_an_init_for_pkg_lookup() -> None:

@@ -67,8 +67,17 @@ def test_joblib_two_jobs_with_seed_replicates(tmp_path: Path) -> None:
                  "hydra.launcher.n_jobs=2", "seed=0,1", "hydra.sweep.dir=par")  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert len(rows(tmp_path / "par")) == 2
+    # parallel workers share the cores: one torch thread each unless the spec sets it
+    assert "num_threads: 1" in (tmp_path / "par" / "0" / "spec.yaml").read_text()
     md = (tmp_path / "par" / "sweep_summary.md").read_text()
     assert "Seed replicates" in md and "| (base) | 2 |" in md
+
+
+def test_submitit_local_launcher(tmp_path: Path) -> None:
+    res = nnspec(tmp_path, "train", "-m", *TINY, "hydra/launcher=submitit_local",
+                 "hydra.launcher.timeout_min=5", "seed=0,1", "hydra.sweep.dir=sub")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert [r["status"] for r in rows(tmp_path / "sub")] == ["ok", "ok"]
 
 
 def test_invalid_override_fails_one_trial_only(tmp_path: Path) -> None:
