@@ -314,3 +314,14 @@ def test_readme_attach_source_snippet_runs(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(README.parent)
     (code,) = _blocks(_section("Errors"), "python")
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_yaml_directives_and_documents() -> None:
+    data, _ = read_yaml("%YAML 1.1\n---\nname: yes\n")  # the file's own YAML version is honoured
+    assert data == {"name": True}
+    with pytest.raises(SpecError) as info:
+        read_yaml("name: a\n---\nname: b\n")
+    assert info.value.problems[0].line == 2
+    assert "one YAML document" in str(info.value)
+    data, _ = read_yaml("\ufeffname: a\r\nseed: 1\r\n")  # BOM and CRLF
+    assert data == {"name": "a", "seed": 1}

@@ -65,7 +65,8 @@ def main(argv: list[str]) -> int:
         for r in records:
             if r["ok"]:
                 shapes = f", {r['params']:,} parameters" if not inv.flags.get("no-shapes") else ""
-                out.print(f"[green]ok[/]: {r['spec']} ({r['name']}: {r['layers']} layers{shapes})")
+                layers = f"{r['layers']} layer" + ("s" if r["layers"] != 1 else "")
+                out.print(f"[green]ok[/]: {r['spec']} ({r['name']}: {layers}{shapes})")
             else:
                 print_error(r["error"], label=r["spec"])
     return EXIT_OK if all(r["ok"] for r in records) else EXIT_INVALID

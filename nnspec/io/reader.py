@@ -85,17 +85,17 @@ def read_yaml(path_or_text: str | Path) -> tuple[dict[str, Any], SourceMap]:
 
 def parse_yaml(text: str, *, filename: str | None = None) -> tuple[dict[str, Any], SourceMap]:
     """Like :func:`read_yaml` for YAML text already in memory."""
-    node = _compose(text, filename)
+    yaml, node = _compose(text, filename)
     if node is None:
         raise SpecError(
             Problem((), "the spec is empty", "a mapping with at least a 'model' section",
                     found="an empty document", file=filename, line=1, col=1)
         )  # fmt: skip
-    walker = _NodeWalker(filename)
+    walker = _NodeWalker(filename, yaml.resolver)
     walker.walk(node, ())
     if walker.problems:
         raise SpecError(walker.problems)
-    data = _construct(node, filename)
+    data = _construct(yaml, node, filename)
     if not isinstance(data, dict):
         raise SpecError(
             Problem((), "a spec must be a mapping of sections", "a mapping (model: ..., ...)",
@@ -111,14 +111,14 @@ def parse_value(text: str) -> Any:
         >>> parse_value("[1, 2e-3, {kind: relu}]")
         [1, 0.002, {'kind': 'relu'}]
     """
-    node = _compose(text, None)
+    yaml, node = _compose(text, None)
     if node is None:
         return None
-    walker = _NodeWalker(None)
+    walker = _NodeWalker(None, yaml.resolver)
     walker.walk(node, ())
     if walker.problems:
         raise SpecError(walker.problems)
-    return _construct(node, None)
+    return _construct(yaml, node, None)
 
 
 def _safe_yaml() -> Any:
@@ -131,22 +131,24 @@ def _safe_yaml() -> Any:
     return yaml
 
 
-def _compose(text: str, filename: str | None) -> Any:
+def _compose(text: str, filename: str | None) -> tuple[Any, Any]:
+    """``(yaml, node)``: the same loader later resolves and constructs (it knows a %YAML 1.1)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    yaml = _safe_yaml()
     try:
-        return _safe_yaml().compose(io.StringIO(text))
+        return yaml, yaml.compose(io.StringIO(text))
     except MarkedYAMLError as e:
         raise _yaml_error(e, filename) from None
     except YAMLError as e:  # unmarked parser errors (rare): still an nnspec error
         raise SpecError(Problem((), f"invalid YAML: {e}", file=filename, line=1, col=1)) from None
 
 
-def _construct(node: Any, filename: str | None) -> Any:
+def _construct(yaml: Any, node: Any, filename: str | None) -> Any:
     from ruamel.yaml.error import MarkedYAMLError
 
     try:
-        return _plain(_safe_yaml().constructor.construct_document(node), 0)
+        return _plain(yaml.constructor.construct_document(node), 0)
     except MarkedYAMLError as e:  # e.g. a malformed merge key
         raise _yaml_error(e, filename) from None
     except RecursionError:
@@ -163,6 +165,8 @@ def _yaml_error(e: Any, filename: str | None) -> SpecError:
     fix = None
     if "\\t" in repr(problem):
         fix = "indent with spaces; YAML does not allow tabs for indentation"
+    elif "another document" in problem:
+        fix = "a spec is one YAML document: remove the '---' and what follows it"
     return SpecError(
         Problem((), f"invalid YAML: {problem}", fix=fix, file=filename,
                 line=mark.line + 1 if mark else 1, col=mark.column + 1 if mark else 1)
@@ -181,8 +185,9 @@ class _NodeWalker:
     a top-level ``hydra:``; bounds the expanded size (aliases are expanded into plain data).
     """
 
-    def __init__(self, filename: str | None) -> None:
+    def __init__(self, filename: str | None, resolver: Any) -> None:
         self.filename = filename
+        self.resolver = resolver
         self.marks: dict[FieldPath, tuple[int, int]] = {(): (1, 1)}
         self.keys: dict[FieldPath, tuple[int, int]] = {}
         self.problems: list[Problem] = []
@@ -243,7 +248,7 @@ class _NodeWalker:
         from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
         if isinstance(node, ScalarNode):
-            implicit = _safe_resolver().resolve(ScalarNode, node.value, (node.style is None, True))
+            implicit = self.resolver.resolve(ScalarNode, node.value, (node.style is None, True))
             expected = _tag(implicit) if node.style is None else "tag:yaml.org,2002:str"
         elif isinstance(node, MappingNode):
             expected = _MAP_TAG
@@ -272,15 +277,6 @@ def _mark(node: Any) -> tuple[int, int]:
 
 def _tag(tag: Any) -> str:
     return str(getattr(tag, "value", tag))  # ruamel may wrap tags in a Tag object
-
-
-_RESOLVER: list[Any] = []
-
-
-def _safe_resolver() -> Any:
-    if not _RESOLVER:  # one resolver serves every check: building it compiles its regexes
-        _RESOLVER.append(_safe_yaml().resolver)
-    return _RESOLVER[0]
 
 
 def _key(node: Any) -> Any:
