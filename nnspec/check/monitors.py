@@ -1,0 +1,185 @@
+"""Opt-in training monitors (MON-1/2/3, ``train.monitors``) as callbacks of the training loop.
+
+The loop calls :meth:`TrainingMonitor.after_backward` once per optimizer step (before clipping),
+:meth:`TrainingMonitor.end_epoch` with each epoch's row (the returned metrics are logged with it)
+and :func:`diagnose_fit` at the end. Gradient norms are sampled every ``SAMPLE_EVERY`` steps and
+kept on tensors (no per-step host sync), so the monitors stay cheap; with every monitor off the
+loop creates none (:func:`make_monitor` returns ``None``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import torch
+from torch import nn
+
+from nnspec.check.gradflow import activation_stats
+
+__all__ = ["TrainingMonitor", "make_monitor", "diagnose_fit", "SAMPLE_EVERY"]
+
+SAMPLE_EVERY: Final = 10  # steps between gradient-norm samples
+VANISHING_RATIO: Final = 1e-4  # MON-2 / §C: first / last layer gradient norm
+EXPLODING_NORM: Final = 1e3  # MON-2 / §C: global gradient norm
+EXPLODING_GROWTH: Final = 10.0  # MON-2: global norm grew 10x since the previous epoch
+DEAD_ALARM: Final = 0.5  # MON-3 / §C
+RISING_EPOCHS: Final = 3  # LR-1 / MON-1: evaluations in a row
+OVERFIT_RISE: Final = 1.2  # MON-1: final val loss >= 1.2 x its best
+UNDERFIT_LEFT: Final = 0.5  # train loss still >= half of the first epoch's
+UNDERFIT_GAP: Final = 0.2  # ... and val within 20 % of train
+
+
+class TrainingMonitor:
+    """Per-layer gradient norms, dead-unit fractions and runtime warnings for one run.
+
+    Args:
+        model: The model being trained.
+        grad_norms: Log ``grad_norm/<layer>`` (epoch mean of the sampled norms).
+        dead_units: Log ``dead/<layer>`` on a fixed probe batch (MON-3).
+        warn: Emit warnings on vanishing/exploding gradients, dead layers and a rising loss.
+        message: Where warnings go (the trainer's progress printer).
+        probe: A fixed batch of inputs for the dead-unit statistics.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        grad_norms: bool,
+        dead_units: bool,
+        warn: bool,
+        message: Callable[[str], None],
+        probe: torch.Tensor | None = None,
+    ) -> None:
+        self.model, self.message, self.probe = model, message, probe
+        self.grad_norms, self.dead_units, self.warn = grad_norms, dead_units, warn
+        self.names = [n.removesuffix(".weight") for n, p in model.named_parameters() if p.ndim > 1]
+        self.params = [p for p in model.parameters() if p.ndim > 1]
+        self._sum: torch.Tensor | None = None
+        self._samples = 0
+        self._calls = 0
+        self._last_global: float | None = None
+        self._train_losses: list[float] = []
+
+    def after_backward(self) -> None:
+        """Sample the per-layer gradient norms (every ``SAMPLE_EVERY``-th call)."""
+        self._calls += 1
+        if (self._calls - 1) % SAMPLE_EVERY:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        if not grads:
+            return
+        norms = torch.stack([g.detach().norm() for g in grads]).float()
+        self._sum = norms if self._sum is None else self._sum + norms
+        self._samples += 1
+
+    def end_epoch(self, row: dict[str, Any]) -> dict[str, float]:
+        """Metrics to log with this epoch's row; warnings go to ``message``."""
+        out: dict[str, float] = {}
+        if self._sum is not None and self._samples:
+            mean = (self._sum / self._samples).tolist()
+            if self.grad_norms:
+                out.update({f"grad_norm/{n}": v for n, v in zip(self.names, mean, strict=True)})
+            if self.warn:
+                self._gradient_warnings(row["epoch"], mean)
+        self._sum, self._samples = None, 0
+        if (self.dead_units or self.warn) and self.probe is not None:
+            dead = self._dead(row["epoch"])
+            if self.dead_units:
+                out.update(dead)
+        if self.warn:
+            self._loss_warning(row)
+        return out
+
+    def _gradient_warnings(self, epoch: int, mean: list[float]) -> None:
+        total = math.sqrt(sum(v * v for v in mean))
+        if not math.isfinite(total) or total > EXPLODING_NORM:
+            self.message(f"monitor: epoch {epoch}: exploding gradients (global norm {total:.3g}, "
+                         "MON-2); fix: lower the learning rate or clip by norm")  # fmt: skip
+        elif self._last_global and total > EXPLODING_GROWTH * self._last_global:
+            growth = total / self._last_global
+            self.message(f"monitor: epoch {epoch}: gradient norm grew {growth:.0f}x in one epoch "
+                         "(MON-2); fix: lower the learning rate or clip by norm")  # fmt: skip
+        if mean[-1] > 0 and mean[0] / mean[-1] < VANISHING_RATIO:
+            self.message(f"monitor: epoch {epoch}: vanishing gradients (first/last layer ratio "
+                         f"{mean[0] / mean[-1]:.2g}, MON-2); fix: check input scaling and init "
+                         "first (DATA-4, INIT-1), then add normalization or residuals")  # fmt: skip
+        self._last_global = total
+
+    def _dead(self, epoch: int) -> dict[str, float]:
+        was = self.model.training
+        try:
+            rows = activation_stats(self.model, self.probe)
+        finally:
+            self.model.train(was)
+        out = {f"{r['stat']}/{r['layer']}": float(r["fraction"]) for r in rows}
+        for r in rows:
+            if self.warn and r["fraction"] > DEAD_ALARM:
+                self.message(f"monitor: epoch {epoch}: {r['fraction']:.0%} of {r['layer']}'s units "
+                             f"{r['stat']} (MON-3); fix: lower the learning rate first, then "
+                             "leaky_relu / prelu")  # fmt: skip
+        return out
+
+    def _loss_warning(self, row: dict[str, Any]) -> None:
+        self._train_losses.append(float(row.get("train_loss", math.nan)))
+        if _rose(self._train_losses):
+            self.message(f"monitor: epoch {row['epoch']}: training loss rose {RISING_EPOCHS} "
+                         "epochs in a row: the learning rate is likely too high (LR-1); fix: "
+                         "run `nnspec lr-find SPEC`")  # fmt: skip
+
+
+def _rose(values: Sequence[float]) -> bool:
+    """True when the last ``RISING_EPOCHS`` values each rose above the one before."""
+    tail = values[-(RISING_EPOCHS + 1) :]
+    return len(tail) == RISING_EPOCHS + 1 and all(b > a for a, b in itertools.pairwise(tail))
+
+
+def make_monitor(
+    model: nn.Module,
+    monitors: Any,
+    message: Callable[[str], None],
+    probe: torch.Tensor | None = None,
+) -> TrainingMonitor | None:
+    """The monitor for ``train.monitors`` (a ``MonitorsSpec``), or ``None`` when all are off."""
+    if not (monitors.grad_norms or monitors.dead_units or monitors.warn):
+        return None
+    return TrainingMonitor(
+        model, grad_norms=monitors.grad_norms, dead_units=monitors.dead_units,
+        warn=monitors.warn, message=message, probe=probe,
+    )  # fmt: skip
+
+
+def diagnose_fit(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """Train/val gap diagnosis at the end of a run (MON-1): (label, one-line report).
+
+    Labels: ``overfitting`` (val loss rose 3 evaluations in a row while train loss fell, or ends
+    >= 1.2x its best), ``underfitting`` (train loss still >= half its first value and val within
+    20 % of it), ``healthy``, or ``unknown`` (no validation loss).
+
+    Example:
+        >>> rows = [{"train_loss": t, "val_loss": v} for t, v in [(1, 1), (.5, .6), (.3, .5)]]
+        >>> diagnose_fit(rows)[0]
+        'healthy'
+    """
+    train = [float(r["train_loss"]) for r in rows if "train_loss" in r]
+    val = [float(r["val_loss"]) for r in rows if "val_loss" in r]
+    if len(val) < 2 or len(train) != len(val):
+        return "unknown", "fit diagnosis: no validation loss to compare with"
+    best, last, gap = min(val), val[-1], (val[-1] - train[-1]) / max(abs(train[-1]), 1e-12)
+    rising = _rose(val)
+    falling = _rose([-t for t in train])
+    numbers = f"train loss {train[-1]:.4g}, val loss {last:.4g} (best {best:.4g}), gap {gap:+.0%}"
+    if (rising and falling) or last >= OVERFIT_RISE * best:
+        return "overfitting", (
+            f"fit diagnosis: overfitting ({numbers}); try, in order: more data, augmentation, "
+            "a smaller model, dropout, weight decay, early stopping (REG-2)"
+        )
+    if train[-1] >= UNDERFIT_LEFT * train[0] and abs(gap) <= UNDERFIT_GAP:
+        return "underfitting", (
+            f"fit diagnosis: underfitting ({numbers}); try a bigger model, a higher learning "
+            "rate (`nnspec lr-find`) or longer training (ARCH-6)"
+        )
+    return "healthy", f"fit diagnosis: healthy ({numbers})"

@@ -1,0 +1,102 @@
+"""Training monitors (MON-1/2/3): gradient norms, dead units, warnings, fit diagnosis."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nnspec.check.monitors import SAMPLE_EVERY, TrainingMonitor, diagnose_fit, make_monitor
+from nnspec.spec.train import MonitorsSpec
+
+
+def mlp(bias: float = 0.0) -> nn.Sequential:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    nn.init.constant_(model[0].bias, bias)
+    return model
+
+
+def step(model: nn.Module, mon: TrainingMonitor, scale: float = 1.0) -> None:
+    model.zero_grad()
+    (model(torch.randn(16, 4)).pow(2).mean() * scale).backward()
+    mon.after_backward()
+
+
+def monitor(model: nn.Module, **kw) -> tuple[TrainingMonitor, list[str]]:
+    messages: list[str] = []
+    opts = {"grad_norms": True, "dead_units": True, "warn": True, **kw}
+    return TrainingMonitor(
+        model, message=messages.append, probe=torch.randn(32, 4), **opts
+    ), messages
+
+
+def test_grad_norms_are_logged_per_layer_as_epoch_means() -> None:
+    model = mlp()
+    mon, messages = monitor(model)
+    step(model, mon)
+    expected = [float(model[0].weight.grad.norm()), float(model[2].weight.grad.norm())]
+    for _ in range(SAMPLE_EVERY - 1):  # not sampled: only every SAMPLE_EVERY-th step counts
+        step(model, mon, scale=100.0)
+    out = mon.end_epoch({"epoch": 1, "train_loss": 1.0})
+    assert out["grad_norm/0"] == pytest.approx(expected[0], rel=1e-6)
+    assert out["grad_norm/2"] == pytest.approx(expected[1], rel=1e-6)
+    assert 0.0 <= out["dead/1"] < 0.5 and messages == []
+
+
+def test_dead_relu_layer_is_reported_and_warned() -> None:
+    model = mlp(bias=-100.0)
+    mon, messages = monitor(model, grad_norms=False)
+    step(model, mon)
+    out = mon.end_epoch({"epoch": 1, "train_loss": 1.0})
+    assert out == {"dead/1": 1.0}
+    assert any("100% of 1's units dead (MON-3)" in m for m in messages)
+
+
+def test_exploding_and_vanishing_gradients_warn() -> None:
+    model = mlp()
+    mon, messages = monitor(model, dead_units=False)
+    step(model, mon, scale=1e6)
+    mon.end_epoch({"epoch": 1, "train_loss": 1.0})
+    assert any("exploding gradients" in m for m in messages)
+    model2 = mlp()
+    mon2, messages2 = monitor(model2, dead_units=False)
+    model2.zero_grad()
+    model2(torch.randn(16, 4)).pow(2).mean().backward()
+    model2[0].weight.grad.mul_(1e-8)  # the first layer barely receives gradient
+    mon2.after_backward()
+    mon2.end_epoch({"epoch": 1, "train_loss": 1.0})
+    assert any("vanishing gradients" in m for m in messages2)
+
+
+def test_rising_training_loss_warns_after_three_epochs() -> None:
+    mon, messages = monitor(mlp(), grad_norms=False, dead_units=False)
+    for epoch, loss in enumerate([1.0, 0.8, 0.9, 1.1, 1.3], 1):
+        mon.end_epoch({"epoch": epoch, "train_loss": loss})
+    assert len(messages) == 1 and "epoch 5: training loss rose 3 epochs" in messages[0]
+
+
+def test_make_monitor_is_none_when_every_monitor_is_off() -> None:
+    off = MonitorsSpec(grad_norms=False, dead_units=False, warn=False)
+    assert make_monitor(mlp(), off, print) is None
+    assert isinstance(make_monitor(mlp(), MonitorsSpec(), print), TrainingMonitor)
+
+
+def rows(pairs):
+    return [{"train_loss": t, "val_loss": v} for t, v in pairs]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "label"),
+    [
+        ([(1.0, 1.0), (0.5, 0.6), (0.3, 0.45), (0.2, 0.4)], "healthy"),
+        ([(1.0, 1.0), (0.5, 0.5), (0.3, 0.55), (0.2, 0.6), (0.1, 0.7)], "overfitting"),
+        ([(1.0, 1.0), (0.5, 0.4), (0.4, 0.42), (0.35, 0.41), (0.3, 0.5)], "overfitting"),
+        ([(1.0, 1.02), (0.9, 0.95), (0.8, 0.85), (0.7, 0.75)], "underfitting"),
+        ([(1.0, 1.0)], "unknown"),
+    ],
+)
+def test_fit_diagnosis(pairs, label: str) -> None:
+    got, text = diagnose_fit(rows(pairs))
+    assert got == label, text
+    assert text.startswith("fit diagnosis")
