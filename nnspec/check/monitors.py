@@ -39,7 +39,8 @@ class TrainingMonitor:
         model: The model being trained.
         grad_norms: Log ``grad_norm/<layer>`` (epoch mean of the sampled norms).
         dead_units: Log ``dead/<layer>`` on a fixed probe batch (MON-3).
-        warn: Emit warnings on vanishing/exploding gradients, dead layers and a rising loss.
+        warn: Emit warnings on vanishing/exploding gradients and a rising loss (and on dead
+            layers when ``dead_units`` is on).
         message: Where warnings go (the trainer's progress printer).
         probe: A fixed batch of inputs for the dead-unit statistics.
     """
@@ -86,10 +87,8 @@ class TrainingMonitor:
             if self.warn:
                 self._gradient_warnings(row["epoch"], mean)
         self._sum, self._samples = None, 0
-        if (self.dead_units or self.warn) and self.probe is not None:
-            dead = self._dead(row["epoch"])
-            if self.dead_units:
-                out.update(dead)
+        if self.dead_units and self.probe is not None:  # a probe forward: only when asked for
+            out.update(self._dead(row["epoch"]))
         if self.warn:
             self._loss_warning(row)
         return out
@@ -111,6 +110,7 @@ class TrainingMonitor:
 
     def _dead(self, epoch: int) -> dict[str, float]:
         was = self.model.training
+        self.model.eval()  # running statistics untouched, no dropout draws: training unchanged
         try:
             rows = activation_stats(self.model, self.probe)
         finally:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nnspec.check.monitors import diagnose_fit, make_monitor
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
 from nnspec.errors import Problem, TrainError
@@ -95,6 +96,8 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         kill = os.environ.get(FAULT_ENV)
         self.kill_at = int(kill) if kill else None
+        # Opt-in monitors (issue 6, train.monitors): None when every monitor is off.
+        self.monitor = make_monitor(model, t.monitors, progress.message, bundle.train.x[:256])
 
     # ---- checkpoints ----
 
@@ -206,6 +209,8 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _optimizer_step(self, loss: float) -> None:
+        if self.monitor is not None:
+            self.monitor.after_backward()  # pre-clip gradient norms (MON-2)
         clip = self.plan.train.clip_grad
         if clip.kind == "norm":  # TRAIN-6: one global L2 norm keeps the update's direction
             torch.nn.utils.clip_grad_norm_(self.params, clip.max_norm)
@@ -279,6 +284,8 @@ class Trainer:
             t0 = time.perf_counter()
             train_loss = self.train_epoch(epoch)
             row = self._epoch_row(epoch, train_loss, t0)
+            if self.monitor is not None:
+                row.update(self.monitor.end_epoch(row))  # MON-2/3 metrics and warnings
             s.epoch = epoch
             is_best = self.es.update(row[self.plan.monitor], epoch)
             if is_best:
@@ -294,6 +301,8 @@ class Trainer:
             if done:
                 s.stopped = "early_stopping" if self.es.should_stop else "max_steps"
                 break
+        if self.monitor is not None and self.monitor.warn:
+            self.progress.message(diagnose_fit(s.rows)[1])  # MON-1: train/val gap report
         return s
 
     def restore_best(self) -> None:
