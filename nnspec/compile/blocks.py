@@ -24,8 +24,13 @@ def pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 def _need_image(shape: Shape, site: LayerSite, fix: str) -> bool:
     if len(shape) == 3:
         return True
-    site.error(None, f"{site.kind}: wrong input rank", expected="a 3-D input (C, H, W)",
-               found=site.from_prev(shape), fix=fix)  # fmt: skip
+    site.error(
+        None,
+        f"{site.kind}: wrong input rank",
+        expected="a 3-D input (C, H, W)",
+        found=site.from_prev(shape),
+        fix=fix,
+    )
     return False
 
 
@@ -42,14 +47,22 @@ def conv_transpose_size(size: int, k: int, s: int, p: int, op: int, d: int) -> i
 def _transpose_ok(layer: B.ConvTranspose2d, shape: Shape, site: LayerSite) -> bool:
     s, op, d = pair(layer.stride), pair(layer.output_padding), pair(layer.dilation)
     if any(o >= max(ss, dd) for o, ss, dd in zip(op, s, d, strict=True)):
-        site.error("output_padding", "conv_transpose2d: output_padding must be < stride or dilation",
-                   expected=f"output_padding < {max(s)}", found=str(layer.output_padding),
-                   fix="use output_padding: 0 or raise the stride")  # fmt: skip
+        site.error(
+            "output_padding",
+            "conv_transpose2d: output_padding must be < stride or dilation",
+            expected=f"output_padding < {max(s)}",
+            found=str(layer.output_padding),
+            fix="use output_padding: 0 or raise the stride",
+        )
         return False
     if shape[0] % layer.groups or layer.out_channels % layer.groups:
-        site.error("groups", "conv_transpose2d: groups must divide in and out channels",
-                   expected=f"a divisor of {shape[0]} and {layer.out_channels}",
-                   found=f"groups {layer.groups}", fix="use groups: 1")  # fmt: skip
+        site.error(
+            "groups",
+            "conv_transpose2d: groups must divide in and out channels",
+            expected=f"a divisor of {shape[0]} and {layer.out_channels}",
+            found=f"groups {layer.groups}",
+            fix="use groups: 1",
+        )
         return False
     return True
 
@@ -62,9 +75,13 @@ def _conv_transpose(layer: B.ConvTranspose2d, shape: Shape, site: LayerSite) -> 
     op, d = pair(layer.output_padding), pair(layer.dilation)
     sizes = [conv_transpose_size(shape[1 + i], k[i], s[i], p[i], op[i], d[i]) for i in range(2)]
     if min(sizes) < 1:
-        site.error("padding", "conv_transpose2d: padding leaves no output",
-                   expected="a positive output size", found=f"output {sizes}",
-                   fix="reduce padding")  # fmt: skip
+        site.error(
+            "padding",
+            "conv_transpose2d: padding leaves no output",
+            expected="a positive output size",
+            found=f"output {sizes}",
+            fix="reduce padding",
+        )
         return None
     weights = shape[0] * (layer.out_channels // layer.groups) * k[0] * k[1]
     return weight_result(layer, (layer.out_channels, *sizes), weights, site)  # type: ignore[arg-type]
@@ -112,15 +129,22 @@ def _squeeze_excitation(
     if not _need_image(shape, site, "place it after a conv2d layer"):
         return None
     c, h = shape[0], se_hidden(shape[0], layer)
-    return ShapeResult(shape, 2 * c * h + h + c, init="he_normal / glorot_uniform",
-                       init_reason="fc1 -> relu: He (INIT-2); fc2 -> sigmoid: Glorot (INIT-4)")  # fmt: skip
+    return ShapeResult(
+        shape,
+        2 * c * h + h + c,
+        init="he_normal / glorot_uniform",
+        init_reason="fc1 -> relu: He (INIT-2); fc2 -> sigmoid: Glorot (INIT-4)",
+    )
 
 
 def _graph_only(layer: LayerBase, shape: Shape, site: LayerSite) -> ShapeResult | None:
     # Block uses and merges never reach the sequential walk: ModelSpec.is_graph routes every
     # model holding one to nnspec.compile.graph. Kept so every kind has a shape function.
-    site.error(None, f"{layer.kind}: needs the graph compiler",
-               fix="call nnspec.compile.infer_shapes on the whole ModelSpec")  # fmt: skip
+    site.error(
+        None,
+        f"{layer.kind}: needs the graph compiler",
+        fix="call nnspec.compile.infer_shapes on the whole ModelSpec",
+    )
     return None
 
 

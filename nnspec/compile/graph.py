@@ -50,9 +50,14 @@ def _merge_shape(
     if isinstance(layer, Concat):
         return _concat_shape(layer, shapes, site, srcs)
     if len(set(shapes)) > 1:
-        site.error(None, f"{layer.kind}: inputs must have the same shape", expected="equal shapes",
-                   found=srcs, fix="project one branch to the other's shape (a linear or 1x1 conv"
-                   " layer), or merge with concat")  # fmt: skip
+        site.error(
+            None,
+            f"{layer.kind}: inputs must have the same shape",
+            expected="equal shapes",
+            found=srcs,
+            fix="project one branch to the other's shape (a linear or 1x1 conv"
+            " layer), or merge with concat",
+        )
         return None
     return ShapeResult(shapes[0])
 
@@ -67,9 +72,13 @@ def _concat_shape(
         s[:dim] + s[dim + 1 :] == shapes[0][:dim] + shapes[0][dim + 1 :] for s in shapes
     )
     if not ok:
-        site.error("dim", f"concat: cannot concatenate along dim {layer.dim}",
-                   expected=f"inputs of equal rank whose sizes agree except in dim {layer.dim}",
-                   found=srcs, fix="flatten the inputs first, or concatenate along another dim")  # fmt: skip
+        site.error(
+            "dim",
+            f"concat: cannot concatenate along dim {layer.dim}",
+            expected=f"inputs of equal rank whose sizes agree except in dim {layer.dim}",
+            found=srcs,
+            fix="flatten the inputs first, or concatenate along another dim",
+        )
         return None
     total = sum(s[dim] for s in shapes)
     return ShapeResult((*shapes[0][:dim], total, *shapes[0][dim + 1 :]))
@@ -79,8 +88,10 @@ def projection_stride(src: Shape, dst: Shape) -> tuple[int, ...] | None:
     """Stride of a 1x1 conv mapping the spatial dims of ``src`` onto ``dst``, or None.
 
     Example:
-        >>> projection_stride((64, 56, 56), (128, 28, 28)), projection_stride((64, 7, 7), (64, 5, 5))
-        ((2, 2), None)
+        >>> projection_stride((64, 56, 56), (128, 28, 28))
+        (2, 2)
+        >>> projection_stride((64, 7, 7), (64, 5, 5)) is None
+        True
     """
     if len(src) != len(dst):
         return None
@@ -94,30 +105,43 @@ def projection_stride(src: Shape, dst: Shape) -> tuple[int, ...] | None:
 
 
 def _shortcut_shape(layer: Shortcut, src: Shape, dst: Shape, site: LayerSite) -> ShapeResult | None:
-    if layer.mode == "auto" and src == dst or layer.mode == "identity":
+    if (layer.mode == "auto" and src == dst) or layer.mode == "identity":
         if src != dst:
-            site.error(None, "residual add: the body changes the shape and the shortcut is identity",
-                       expected=f"the body to keep the shape {fmt_shape(src)}",
-                       found=f"body output {fmt_shape(dst)}",
-                       fix="set residual.shortcut: auto (projection), or keep the shape")  # fmt: skip
+            site.error(
+                None,
+                "residual add: the body changes the shape and the shortcut is identity",
+                expected=f"the body to keep the shape {fmt_shape(src)}",
+                found=f"body output {fmt_shape(dst)}",
+                fix="set residual.shortcut: auto (projection), or keep the shape",
+            )
             return None
         return ShapeResult(src)
     stride = projection_stride(src, dst) if len(src) in (1, 2, 3) else None
     if stride is None:
-        site.error(None, "residual add: no 1x1 projection maps the block input onto the body output",
-                   expected=f"a body output of rank {len(src)} whose spatial size a strided 1x1 "
-                   f"conv can reach from {fmt_shape(src)}", found=f"body output {fmt_shape(dst)}",
-                   fix="pad the body's convs to keep the size (padding: k // 2), or give an "
-                   "explicit residual.shortcut")  # fmt: skip
+        site.error(
+            None,
+            "residual add: no 1x1 projection maps the block input onto the body output",
+            expected=f"a body output of rank {len(src)} whose spatial size a strided 1x1 "
+            f"conv can reach from {fmt_shape(src)}",
+            found=f"body output {fmt_shape(dst)}",
+            fix="pad the body's convs to keep the size (padding: k // 2), or give an "
+            "explicit residual.shortcut",
+        )
         return None
     params = src[0] * dst[0] + (2 * dst[0] if layer.norm != "none" else dst[0])
     init = resolve_init(None, Identity(), is_head=False)
-    return ShapeResult(dst, params, init=init.rule.label, norm=layer.norm,
-                       init_reason=f"projection shortcut: {init.reason}")  # fmt: skip
+    return ShapeResult(
+        dst,
+        params,
+        init=init.rule.label,
+        norm=layer.norm,
+        init_reason=f"projection shortcut: {init.reason}",
+    )
 
 
-def _node_shape(node: Node, shapes: Sequence[Shape], refs: Sequence[Shape], site: LayerSite,
-                srcs: str) -> ShapeResult | None:  # fmt: skip
+def _node_shape(
+    node: Node, shapes: Sequence[Shape], refs: Sequence[Shape], site: LayerSite, srcs: str
+) -> ShapeResult | None:
     if isinstance(node.layer, (Add, Multiply, Concat)):
         return _merge_shape(node, shapes, site, srcs)
     if isinstance(node.layer, Shortcut):
@@ -137,9 +161,15 @@ def _with_context(problems: list[Problem], start: int, node: Node) -> None:
 
 
 def _site(node: Node, model: ModelSpec, srcs: str, problems: list[Problem]) -> LayerSite:
-    return LayerSite(path=("model", *node.path), kind=node.layer.kind, prev=srcs,
-                     is_head=node.head, defaults=model.defaults, problems=problems,
-                     depth=node.depth)  # fmt: skip
+    return LayerSite(
+        path=("model", *node.path),
+        kind=node.layer.kind,
+        prev=srcs,
+        is_head=node.head,
+        defaults=model.defaults,
+        problems=problems,
+        depth=node.depth,
+    )
 
 
 def infer_graph_nodes(model: ModelSpec) -> list[NodeInfo]:
@@ -176,11 +206,22 @@ def infer_graph_nodes(model: ModelSpec) -> list[NodeInfo]:
 
 def _info(node: Node, in_shape: Shape, r: ShapeResult) -> LayerInfo:
     return LayerInfo(
-        path=("model", *node.path), name=node.id.removeprefix("layers."), kind=node.layer.kind,
-        in_shape=in_shape, out_shape=r.out_shape, params=r.params, trainable=node.layer.trainable,
-        activation=r.activation, init=r.init, init_reason=r.init_reason, norm=r.norm,
-        depth=node.depth, dropout=r.dropout, bias=r.bias, settings=r.settings,
-    )  # fmt: skip
+        path=("model", *node.path),
+        name=node.id.removeprefix("layers."),
+        kind=node.layer.kind,
+        in_shape=in_shape,
+        out_shape=r.out_shape,
+        params=r.params,
+        trainable=node.layer.trainable,
+        activation=r.activation,
+        init=r.init,
+        init_reason=r.init_reason,
+        norm=r.norm,
+        depth=node.depth,
+        dropout=r.dropout,
+        bias=r.bias,
+        settings=r.settings,
+    )
 
 
 def infer_graph_shapes(model: ModelSpec) -> list[LayerInfo]:

@@ -1,8 +1,9 @@
 """Build an expanded model graph into a :class:`GraphModel` (blocks, residuals, branches).
 
-Modules sit in a tree mirroring the node ids, so state_dict keys read ``layers.4.0.body.1.op.weight``
-(block use 4, repetition 0, body layer 1), ``layers.4.0.shortcut.op.weight`` (an automatic
-projection) or ``layers.fc1.op.weight``; without a residual a block's layers are
+Modules sit in a tree mirroring the node ids, so state_dict keys read
+``layers.4.0.body.1.op.weight`` (block use 4, repetition 0, body layer 1),
+``layers.4.0.shortcut.op.weight`` (an automatic projection) or ``layers.fc1.op.weight``; without a
+residual a block's layers are
 ``layers.4.0.1.op.weight``. The ``forward`` follows the declared graph: with ``model.inputs`` it
 takes a dict of tensors, with ``model.outputs`` it returns one. It is a fixed sequence of module
 calls, so ``torch.fx.symbolic_trace`` traces it. Building is pure, as in
@@ -102,8 +103,15 @@ def _zero_scale(module: nn.Module, records: Records, g: torch.Generator) -> None
     name = "norm.weight" if isinstance(getattr(module, "norm", None), nn.Module) else "weight"
     param = dict(module.named_parameters()).get(name)
     if param is not None:
-        init_tensor(records, name, param, PRESETS["zeros"],
-                    "residual zero_init_last_norm: scale 0, the block starts as identity", g, "explicit")  # fmt: skip
+        init_tensor(
+            records,
+            name,
+            param,
+            PRESETS["zeros"],
+            "residual zero_init_last_norm: scale 0, the block starts as identity",
+            g,
+            "explicit",
+        )
 
 
 def _mount(root: nn.Module, node_id: str, module: nn.Module) -> None:
@@ -126,8 +134,14 @@ class GraphModel(NNSpecModel):
         of the output heads.
     """
 
-    def __init__(self, spec: ModelSpec, graph: Graph, infos: Sequence[NodeInfo],
-                 modules: Mapping[str, nn.Module], records: Mapping[str, InitRecord]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: ModelSpec,
+        graph: Graph,
+        infos: Sequence[NodeInfo],
+        modules: Mapping[str, nn.Module],
+        records: Mapping[str, InitRecord],
+    ) -> None:
         nn.Module.__init__(self)  # not NNSpecModel's: the modules form a tree, not a Sequential
         for node_id, module in modules.items():
             _mount(self, node_id, module)
@@ -188,8 +202,9 @@ def _built(ni: NodeInfo, refs: Sequence[Shape], g: torch.Generator) -> tuple[nn.
     except Exception as e:  # a user builder failed: say where, keep the cause
         if layer.kind in BUILTIN_KINDS or layer.kind in LAYER_INITIALIZERS:
             raise
-        raise CompileError(Problem(ni.info.path, f"the builder of layer kind '{layer.kind}' failed: {e}",
-                                   fix="check the builder registered with nnspec.register_layer")) from e  # fmt: skip
+        msg = f"the builder of layer kind '{layer.kind}' failed: {e}"
+        fix = "check the builder registered with nnspec.register_layer"
+        raise CompileError(Problem(ni.info.path, msg, fix=fix)) from e
     records = _init_node(module, ni, g)
     if ni.node.zero_init_scale:
         _zero_scale(module, records, g)

@@ -26,8 +26,13 @@ def _need_sequence(shape: Shape, site: LayerSite) -> bool:
     if len(shape) == 2:
         return True
     fix = "insert {kind: embedding, ...} first" if len(shape) == 1 else "reshape to (T, features)"
-    site.error(None, f"{site.kind}: wrong input rank", expected="a 2-D sequence input (T, features)",
-               found=site.from_prev(shape), fix=fix)  # fmt: skip
+    site.error(
+        None,
+        f"{site.kind}: wrong input rank",
+        expected="a 2-D sequence input (T, features)",
+        found=site.from_prev(shape),
+        fix=fix,
+    )
     return False
 
 
@@ -56,8 +61,13 @@ def _recurrent(layer: S.RNN | S.LSTM | S.GRU, shape: Shape, site: LayerSite) -> 
     reason = "input weights per gate; recurrent weights per gate (orthogonal by default)"
     if isinstance(layer, S.LSTM):
         reason += f"; forget-gate bias {layer.forget_bias:g}"
-    return ShapeResult(out, recurrent_params(layer, shape[1]), norm=None,
-                       init=f"{w_in.rule.label} / {w_hh.rule.label}", init_reason=reason)  # fmt: skip
+    return ShapeResult(
+        out,
+        recurrent_params(layer, shape[1]),
+        norm=None,
+        init=f"{w_in.rule.label} / {w_hh.rule.label}",
+        init_reason=reason,
+    )
 
 
 def _heads_ok(
@@ -66,9 +76,13 @@ def _heads_ok(
     if shape[1] % layer.num_heads == 0:
         return True
     divisors = [d for d in range(1, shape[1] + 1) if shape[1] % d == 0][:8]
-    site.error("num_heads", f"{site.kind}: num_heads must divide the model width",
-               expected=f"a divisor of E={shape[1]}", found=f"num_heads {layer.num_heads}",
-               fix=f"use num_heads in {divisors}, or change the embedding size")  # fmt: skip
+    site.error(
+        "num_heads",
+        f"{site.kind}: num_heads must divide the model width",
+        expected=f"a divisor of E={shape[1]}",
+        found=f"num_heads {layer.num_heads}",
+        fix=f"use num_heads in {divisors}, or change the embedding size",
+    )
     return False
 
 
@@ -79,8 +93,12 @@ def _attention_params(e: int, bias: bool) -> int:
 def _attention(layer: S.MultiheadAttention, shape: Shape, site: LayerSite) -> ShapeResult | None:
     if not (_need_sequence(shape, site) and _heads_ok(layer, shape, site)):
         return None
-    return ShapeResult(shape, _attention_params(shape[1], layer.bias), init="glorot_uniform",
-                       init_reason="attention projections: Glorot per q/k/v (INIT-4)")  # fmt: skip
+    return ShapeResult(
+        shape,
+        _attention_params(shape[1], layer.bias),
+        init="glorot_uniform",
+        init_reason="attention projections: Glorot per q/k/v (INIT-4)",
+    )
 
 
 def ff_width(layer: S.TransformerEncoderLayer, e: int) -> int:
@@ -93,9 +111,14 @@ def _encoder(layer: S.TransformerEncoderLayer, shape: Shape, site: LayerSite) ->
         return None
     e, ff = shape[1], ff_width(layer, shape[1])
     params = _attention_params(e, True) + (e * ff + ff) + (ff * e + e) + 4 * e
-    return ShapeResult(shape, params, activation=layer.activation, norm="layer",
-                       init="glorot_uniform / he_normal",
-                       init_reason="attention Glorot (INIT-4); feed-forward He (INIT-1)")  # fmt: skip
+    return ShapeResult(
+        shape,
+        params,
+        activation=layer.activation,
+        norm="layer",
+        init="glorot_uniform / he_normal",
+        init_reason="attention Glorot (INIT-4); feed-forward He (INIT-1)",
+    )
 
 
 def _positions(layer: S.PositionalEncoding, shape: Shape, site: LayerSite) -> ShapeResult | None:
@@ -103,21 +126,33 @@ def _positions(layer: S.PositionalEncoding, shape: Shape, site: LayerSite) -> Sh
         return None
     max_len = layer.max_len or shape[0]
     if shape[0] > max_len:
-        site.error("max_len", "positional_encoding: sequence longer than max_len",
-                   expected=f"T <= {max_len}", found=site.from_prev(shape),
-                   fix=f"set max_len: {shape[0]} or more")  # fmt: skip
+        site.error(
+            "max_len",
+            "positional_encoding: sequence longer than max_len",
+            expected=f"T <= {max_len}",
+            found=site.from_prev(shape),
+            fix=f"set max_len: {shape[0]} or more",
+        )
         return None
     if layer.encoding == "sinusoidal":
         return ShapeResult(shape)
-    return ShapeResult(shape, max_len * shape[1], init=f"normal(std={POSITION_STD:g})",
-                       init_reason="learnt positions (BERT practice)")  # fmt: skip
+    return ShapeResult(
+        shape,
+        max_len * shape[1],
+        init=f"normal(std={POSITION_STD:g})",
+        init_reason="learnt positions (BERT practice)",
+    )
 
 
 def _cls_token(layer: S.ClsToken, shape: Shape, site: LayerSite) -> ShapeResult | None:
     if not _need_sequence(shape, site):
         return None
-    return ShapeResult((shape[0] + 1, shape[1]), shape[1], init=f"normal(std={POSITION_STD:g})",
-                       init_reason="CLS token (ViT practice)")  # fmt: skip
+    return ShapeResult(
+        (shape[0] + 1, shape[1]),
+        shape[1],
+        init=f"normal(std={POSITION_STD:g})",
+        init_reason="CLS token (ViT practice)",
+    )
 
 
 def _pool(layer: LayerBase, shape: Shape, site: LayerSite) -> ShapeResult | None:

@@ -61,9 +61,14 @@ ONE_SCALE = "norm scale = 1 (constant)"
 
 
 def init_tensor(
-    records: Records, name: str, tensor: torch.Tensor, rule: InitRule, reason: str,
-    g: torch.Generator, source: str = "default",
-) -> None:  # fmt: skip
+    records: Records,
+    name: str,
+    tensor: torch.Tensor,
+    rule: InitRule,
+    reason: str,
+    g: torch.Generator,
+    source: str = "default",
+) -> None:
     """Fill one tensor (or a view of one) by ``rule`` using ``g``; record it under ``name``."""
     sample_(tensor, rule, g)
     records[name] = InitRecord(rule.label, reason, source)
@@ -104,10 +109,16 @@ def _graph_only(layer: LayerBase, info: LayerInfo) -> nn.Module:
 
 def _conv_transpose(layer: B.ConvTranspose2d, info: LayerInfo) -> nn.Module:
     op = nn.ConvTranspose2d(
-        info.in_shape[0], layer.out_channels, layer.kernel_size, stride=layer.stride,
-        padding=layer.padding, output_padding=layer.output_padding, groups=layer.groups,
-        dilation=layer.dilation, bias=bool(info.settings and info.settings.bias),
-    )  # fmt: skip
+        info.in_shape[0],
+        layer.out_channels,
+        layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        output_padding=layer.output_padding,
+        groups=layer.groups,
+        dilation=layer.dilation,
+        bias=bool(info.settings and info.settings.bias),
+    )
     return weight_block(op, layer, info)  # type: ignore[arg-type]
 
 
@@ -115,9 +126,19 @@ def _separable(layer: B.DepthwiseSeparableConv2d, info: LayerInfo) -> nn.Module:
     dw = depthwise_part(layer, info.in_shape[0])
     padding = 0 if dw.padding == "valid" else dw.padding
     op = nn.Sequential()
-    op.add_module("depthwise", nn.Conv2d(info.in_shape[0], dw.out_channels, dw.kernel_size,
-                  stride=dw.stride, padding=padding, dilation=dw.dilation, groups=dw.groups,
-                  bias=False))  # fmt: skip
+    op.add_module(
+        "depthwise",
+        nn.Conv2d(
+            info.in_shape[0],
+            dw.out_channels,
+            dw.kernel_size,
+            stride=dw.stride,
+            padding=padding,
+            dilation=dw.dilation,
+            groups=dw.groups,
+            bias=False,
+        ),
+    )
     bias = bool(info.settings and info.settings.bias)
     op.add_module("pointwise", nn.Conv2d(dw.out_channels, layer.out_channels, 1, bias=bias))
     return weight_block(op, layer, info)  # type: ignore[arg-type]
@@ -154,8 +175,14 @@ def _se_init(
     init_tensor(
         rec, "fc1.weight", m.fc1.weight, PRESETS["he_normal"], "fc1 -> relu: He (INIT-2)", g
     )
-    init_tensor(rec, "fc2.weight", m.fc2.weight, PRESETS["glorot_uniform"],
-                "fc2 -> sigmoid: Glorot (INIT-4)", g)  # fmt: skip
+    init_tensor(
+        rec,
+        "fc2.weight",
+        m.fc2.weight,
+        PRESETS["glorot_uniform"],
+        "fc2 -> sigmoid: Glorot (INIT-4)",
+        g,
+    )
     for name in ("fc1.bias", "fc2.bias"):
         init_tensor(rec, name, m.get_parameter(name), PRESETS["zeros"], ZERO_BIAS, g, "constant")
     return rec
@@ -173,9 +200,14 @@ class Recurrent(nn.Module):
         super().__init__()
         kwargs = {"nonlinearity": layer.nonlinearity} if isinstance(layer, S.RNN) else {}
         self.rnn = _TORCH_RNN[layer.kind](
-            input_size, layer.hidden_size, num_layers=layer.num_layers, batch_first=True,
-            dropout=layer.dropout, bidirectional=layer.bidirectional, **kwargs,
-        )  # fmt: skip
+            input_size,
+            layer.hidden_size,
+            num_layers=layer.num_layers,
+            batch_first=True,
+            dropout=layer.dropout,
+            bidirectional=layer.bidirectional,
+            **kwargs,
+        )
         self.last = layer.output == "last"
         self.dirs = 2 if layer.bidirectional else 1
 
@@ -189,8 +221,9 @@ class Recurrent(nn.Module):
         return torch.cat(list(h_n[-self.dirs :]), dim=-1)
 
 
-def _recurrent_init(m: Recurrent, layer: S.RNN | S.LSTM | S.GRU, info: LayerInfo,
-                    g: torch.Generator) -> Records:  # fmt: skip
+def _recurrent_init(
+    m: Recurrent, layer: S.RNN | S.LSTM | S.GRU, info: LayerInfo, g: torch.Generator
+) -> Records:
     rec: Records = {}
     w_in = resolve_init(layer.init, Identity(), is_head=False)
     w_hh = resolve_init(layer.recurrent_init, Identity(), is_head=False)
@@ -223,8 +256,9 @@ class SelfAttention(nn.Module):
 
     def __init__(self, layer: S.MultiheadAttention, embed_dim: int) -> None:
         super().__init__()
-        self.attn = nn.MultiheadAttention(embed_dim, layer.num_heads, dropout=layer.dropout,
-                                          bias=layer.bias, batch_first=True)  # fmt: skip
+        self.attn = nn.MultiheadAttention(
+            embed_dim, layer.num_heads, dropout=layer.dropout, bias=layer.bias, batch_first=True
+        )
         self.causal = layer.causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,8 +275,15 @@ def _init_attention(
     init_tensor(rec, f"{prefix}out_proj.weight", attn.out_proj.weight, glorot, why, g)
     if attn.in_proj_bias is not None:
         for name in ("in_proj_bias", "out_proj.bias"):
-            init_tensor(rec, f"{prefix}{name}", attn.get_parameter(name), PRESETS["zeros"],
-                        ZERO_BIAS, g, "constant")  # fmt: skip
+            init_tensor(
+                rec,
+                f"{prefix}{name}",
+                attn.get_parameter(name),
+                PRESETS["zeros"],
+                ZERO_BIAS,
+                g,
+                "constant",
+            )
 
 
 def _attention_init(
@@ -259,10 +300,15 @@ class EncoderLayer(nn.Module):
     def __init__(self, layer: S.TransformerEncoderLayer, d_model: int) -> None:
         super().__init__()
         self.layer = nn.TransformerEncoderLayer(
-            d_model, layer.num_heads, ff_width(layer, d_model), layer.dropout,
-            activation=layer.activation, layer_norm_eps=layer.layer_norm_eps, batch_first=True,
+            d_model,
+            layer.num_heads,
+            ff_width(layer, d_model),
+            layer.dropout,
+            activation=layer.activation,
+            layer_norm_eps=layer.layer_norm_eps,
+            batch_first=True,
             norm_first=layer.norm_first,
-        )  # fmt: skip
+        )
         self.causal = layer.causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -271,15 +317,28 @@ class EncoderLayer(nn.Module):
         return self.layer(x, src_mask=_causal_mask(x.shape[1], x.device), is_causal=True)
 
 
-def _encoder_init(m: EncoderLayer, layer: S.TransformerEncoderLayer, info: LayerInfo,
-                  g: torch.Generator) -> Records:  # fmt: skip
+def _encoder_init(
+    m: EncoderLayer, layer: S.TransformerEncoderLayer, info: LayerInfo, g: torch.Generator
+) -> Records:
     rec: Records = {}
     enc = m.layer
     _init_attention(rec, "layer.self_attn.", enc.self_attn, g)
-    init_tensor(rec, "layer.linear1.weight", enc.linear1.weight, PRESETS["he_normal"],
-                f"feed-forward -> {layer.activation}: He (INIT-1, convention for gelu)", g)  # fmt: skip
-    init_tensor(rec, "layer.linear2.weight", enc.linear2.weight, PRESETS["glorot_uniform"],
-                "feed-forward output -> residual sum: Glorot (INIT-4)", g)  # fmt: skip
+    init_tensor(
+        rec,
+        "layer.linear1.weight",
+        enc.linear1.weight,
+        PRESETS["he_normal"],
+        f"feed-forward -> {layer.activation}: He (INIT-1, convention for gelu)",
+        g,
+    )
+    init_tensor(
+        rec,
+        "layer.linear2.weight",
+        enc.linear2.weight,
+        PRESETS["glorot_uniform"],
+        "feed-forward output -> residual sum: Glorot (INIT-4)",
+        g,
+    )
     for name in ("linear1.bias", "linear2.bias", "norm1.bias", "norm2.bias"):
         p = enc.get_parameter(name)
         init_tensor(rec, f"layer.{name}", p, PRESETS["zeros"], ZERO_BIAS, g, "constant")
@@ -373,8 +432,14 @@ _TABLE: dict[str, tuple[Callable[..., nn.Module], Callable[..., Records]]] = {
     "rnn": (lambda layer, info: Recurrent(layer, info.in_shape[1]), _recurrent_init),
     "lstm": (lambda layer, info: Recurrent(layer, info.in_shape[1]), _recurrent_init),
     "gru": (lambda layer, info: Recurrent(layer, info.in_shape[1]), _recurrent_init),
-    "multihead_attention": (lambda layer, info: SelfAttention(layer, info.in_shape[1]), _attention_init),
-    "transformer_encoder_layer": (lambda layer, info: EncoderLayer(layer, info.in_shape[1]), _encoder_init),
+    "multihead_attention": (
+        lambda layer, info: SelfAttention(layer, info.in_shape[1]),
+        _attention_init,
+    ),
+    "transformer_encoder_layer": (
+        lambda layer, info: EncoderLayer(layer, info.in_shape[1]),
+        _encoder_init,
+    ),
     "positional_encoding": (_positions, _normal_init),
     "cls_token": (lambda layer, info: ClsToken(info.in_shape[1]), _normal_init),
     "sequence_pool": (lambda layer, info: SequencePool(layer.mode), _no_params),
@@ -382,7 +447,7 @@ _TABLE: dict[str, tuple[Callable[..., nn.Module], Callable[..., Records]]] = {
     "multiply": (lambda layer, info: Merge("multiply"), _no_params),
     "concat": (lambda layer, info: Merge("concat", layer.dim), _no_params),
     "block": (_graph_only, _no_params),
-}  # fmt: skip
+}
 
 for _kind, (_build, _init) in _TABLE.items():
     LAYER_BUILDERS.register(_kind, _build)

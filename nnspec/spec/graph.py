@@ -179,8 +179,14 @@ class _Expander:
         self.stack: list[str] = []  # block names being expanded (recursion guard)
 
     # -- scopes -----------------------------------------------------------------------------
-    def scope(self, items: Sequence[Any], prefix: tuple[str, ...], names: dict[str, Any],
-              first_input: Any, ctx: _Ctx) -> Any:  # fmt: skip
+    def scope(
+        self,
+        items: Sequence[Any],
+        prefix: tuple[str, ...],
+        names: dict[str, Any],
+        first_input: Any,
+        ctx: _Ctx,
+    ) -> Any:
         """Expand a layer list; returns the id (or _Ref) of its last output."""
         prev = first_input
         for j, item in enumerate(items):
@@ -223,16 +229,31 @@ class _Expander:
             )
             self.issues.append(((*loc, "inputs"), msg, list(item.inputs or ())))
 
-    def add(self, key: tuple[str, ...], layer: LayerBase, srcs: list[Any], loc: Loc,
-            ctx: _Ctx, refs: list[Any] | None = None) -> str:  # fmt: skip
-        node = Node(id=".".join(key), layer=ctx.adjust(layer), inputs=(), path=loc,
-                    context=ctx.text, depth=ctx.depth, block=ctx.block)  # fmt: skip
+    def add(
+        self,
+        key: tuple[str, ...],
+        layer: LayerBase,
+        srcs: list[Any],
+        loc: Loc,
+        ctx: _Ctx,
+        refs: list[Any] | None = None,
+    ) -> str:
+        node = Node(
+            id=".".join(key),
+            layer=ctx.adjust(layer),
+            inputs=(),
+            path=loc,
+            context=ctx.text,
+            depth=ctx.depth,
+            block=ctx.block,
+        )
         self.drafts.append(_Draft(node, list(srcs), list(refs or [])))
         return node.id
 
     # -- blocks -----------------------------------------------------------------------------
-    def block_use(self, use: BlockUse, key: tuple[str, ...], srcs: list[Any], loc: Loc,
-                  ctx: _Ctx) -> Any:  # fmt: skip
+    def block_use(
+        self, use: BlockUse, key: tuple[str, ...], srcs: list[Any], loc: Loc, ctx: _Ctx
+    ) -> Any:
         block = self.model.blocks.get(use.block)
         if block is None:
             hint = did_you_mean(use.block, self.model.blocks)
@@ -259,8 +280,9 @@ class _Expander:
         self.stack.pop()
         return out
 
-    def repetition(self, block: BlockDef, args: dict[str, Any], key: tuple[str, ...],
-                   block_in: Any, ctx: _Ctx) -> Any:  # fmt: skip
+    def repetition(
+        self, block: BlockDef, args: dict[str, Any], key: tuple[str, ...], block_in: Any, ctx: _Ctx
+    ) -> Any:
         layers = self.instantiate(block.layers, args, ctx.block_loc("layers"), ctx)
         if block.residual is None:
             return self.scope(layers, key, {"input": block_in}, block_in, ctx.at("layers"))
@@ -279,8 +301,15 @@ class _Expander:
         act = ActivationLayer(activation=post)
         return self.add((*key, "post"), act, [out], ctx.block_loc("residual"), ctx)
 
-    def shortcut(self, res: ResidualSpec, args: dict[str, Any], key: tuple[str, ...],
-                 block_in: Any, body_out: Any, ctx: _Ctx) -> Any:  # fmt: skip
+    def shortcut(
+        self,
+        res: ResidualSpec,
+        args: dict[str, Any],
+        key: tuple[str, ...],
+        block_in: Any,
+        body_out: Any,
+        ctx: _Ctx,
+    ) -> Any:
         if isinstance(res.shortcut, tuple):
             loc = ctx.block_loc("residual", "shortcut")
             layers = self.instantiate(res.shortcut, args, loc, ctx)
@@ -303,8 +332,9 @@ class _Expander:
         msg = "zero_init_last_norm: the residual body has no norm layer to zero-initialise"
         self.issues.append((ctx.block_loc("residual", "zero_init_last_norm"), msg, True))
 
-    def instantiate(self, templates: Sequence[Any], args: Mapping[str, Any], loc: Loc,
-                    ctx: _Ctx) -> list[LayerBase]:  # fmt: skip
+    def instantiate(
+        self, templates: Sequence[Any], args: Mapping[str, Any], loc: Loc, ctx: _Ctx
+    ) -> list[LayerBase]:
         """Substitute the arguments into each raw template and validate it as a layer."""
         layers: list[LayerBase] = []
         for j, raw in enumerate(templates):
@@ -340,8 +370,15 @@ class _Ctx:
     lr_scale: float = 1.0
 
     def at(self, *parts: str | int) -> _Ctx:
-        return _Ctx((*self.block_loc(), *parts), self.depth, self.block, self.block_name,
-                    self.text, self.trainable, self.lr_scale)  # fmt: skip
+        return _Ctx(
+            (*self.block_loc(), *parts),
+            self.depth,
+            self.block,
+            self.block_name,
+            self.text,
+            self.trainable,
+            self.lr_scale,
+        )
 
     def block_loc(self, *parts: str | int) -> Loc:
         return ("blocks", self.block_name, *parts) if self.block_name else self.loc
@@ -353,15 +390,24 @@ class _Ctx:
         )
         if self.text:
             text = f"{text}, inside {self.text}"
-        return _Ctx(loc, self.depth + 1, (use.block, rep), use.block, text,
-                    self.trainable and use.trainable, self.lr_scale * use.lr_scale)  # fmt: skip
+        return _Ctx(
+            loc,
+            self.depth + 1,
+            (use.block, rep),
+            use.block,
+            text,
+            self.trainable and use.trainable,
+            self.lr_scale * use.lr_scale,
+        )
 
     def adjust(self, layer: LayerBase) -> LayerBase:
         # A block use's trainable/lr_scale apply to every layer it expands to.
         if self.trainable and self.lr_scale == 1.0:
             return layer
-        update = {"trainable": self.trainable and layer.trainable,
-                  "lr_scale": layer.lr_scale * self.lr_scale}  # fmt: skip
+        update = {
+            "trainable": self.trainable and layer.trainable,
+            "lr_scale": layer.lr_scale * self.lr_scale,
+        }
         return layer.model_copy(update=update)
 
 

@@ -1,4 +1,4 @@
-"""Block definitions, `$param` substitution, repeat/first, residual expansion (spec side, no torch)."""
+"""Block definitions, `$param` substitution, repeat/first, residual expansion (spec side)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ def test_repeat_and_first_arguments_expand_in_order() -> None:
 
 
 def test_residual_block_expands_to_body_shortcut_add_post() -> None:
-    spec = _model([{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}],
-                  {"basic": BASIC})  # fmt: skip
+    spec = _model(
+        [{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}], {"basic": BASIC}
+    )
     ids = [n.id for n in spec.graph().nodes]
     assert ids[:5] == [
         "layers.0.0.body.0",
@@ -76,30 +77,37 @@ def test_residual_block_expands_to_body_shortcut_add_post() -> None:
 
 def test_pre_activation_style_has_no_post_activation() -> None:
     pre = {**BASIC, "residual": {"style": "pre"}}
-    spec = _model([{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}],
-                  {"basic": pre})  # fmt: skip
+    spec = _model(
+        [{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}], {"basic": pre}
+    )
     assert not any(n.id.endswith(".post") for n in spec.graph().nodes)
 
 
 def test_zero_init_marks_the_last_norm_of_the_body() -> None:
     zero = {**BASIC, "residual": {"zero_init_last_norm": True}}
-    spec = _model([{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}],
-                  {"basic": zero}, defaults={"norm": "batch"})  # fmt: skip
+    spec = _model(
+        [{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}],
+        {"basic": zero},
+        defaults={"norm": "batch"},
+    )
     marked = [n.id for n in spec.graph().nodes if n.zero_init_scale]
     assert marked == ["layers.0.0.body.1"]
 
 
 def test_block_use_trainable_and_lr_scale_apply_to_every_layer() -> None:
     spec = _model(
-        [{"block": "basic", "args": {"channels": 3}, "trainable": False, "lr_scale": 0.5},
-         "flatten", {"linear": 2}],
+        [
+            {"block": "basic", "args": {"channels": 3}, "trainable": False, "lr_scale": 0.5},
+            "flatten",
+            {"linear": 2},
+        ],
         {"basic": BASIC},
-    )  # fmt: skip
+    )
     inner = [n for n in spec.graph().nodes if n.depth == 1 and n.layer.kind == "conv2d"]
     assert inner and all(not n.layer.trainable and n.layer.lr_scale == 0.5 for n in inner)
 
 
-def _errors(fn) -> list[dict]:  # noqa: ANN001
+def _errors(fn) -> list[dict]:
     with pytest.raises(ValidationError) as info:
         fn()
     return info.value.errors()

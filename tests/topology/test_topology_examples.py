@@ -21,7 +21,7 @@ def test_readme_topologies_snippets_run() -> None:
     (yaml_block,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
     assert nnspec.loads(yaml_block).model == nnspec.load(EXAMPLES / "resnet18.yaml").model
     for code in re.findall(r"```python\n(.*?)```", section, re.S):
-        exec(compile(code, "README.md#topologies", "exec"), {})  # noqa: S102
+        exec(compile(code, "README.md#topologies", "exec"), {})
 
 
 def _overrides(tmp_path: Path, seed: int = 0) -> list[str]:
@@ -55,6 +55,9 @@ def test_example_reaches_its_accuracy_over_three_seeds(
     name: str, target: float, majority_below: float, tmp_path: Path
 ) -> None:
     path = EXAMPLES / f"{name}.yaml"
-    accs = [nnspec.train(path, overrides=_overrides(tmp_path, s)).test_metrics["accuracy"] for s in range(3)]
+    accs = [
+        nnspec.train(path, overrides=_overrides(tmp_path, s)).test_metrics["accuracy"]
+        for s in range(3)
+    ]
     assert np.mean(accs) >= target, accs
     assert _majority(name) < majority_below  # the task is not solved by guessing the majority

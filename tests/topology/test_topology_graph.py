@@ -178,8 +178,8 @@ model:
 """)
     messages = {p.message for p in info.value.problems}
     assert (
-        "layer kind 'linear' takes one input, found 2; merge them first with add, concat or multiply"
-        in messages
+        "layer kind 'linear' takes one input, found 2; "
+        "merge them first with add, concat or multiply" in messages
     )
     assert "add merges two or more inputs; name them: inputs: [a, b]" in messages
 

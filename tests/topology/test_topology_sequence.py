@@ -6,18 +6,22 @@ import pytest
 import torch
 
 import nnspec
+from nnspec.compile.infer import SHAPE_FNS
+from nnspec.compile.layers import LAYER_BUILDERS
 from nnspec.errors import ShapeError
 from nnspec.spec import ExperimentSpec, ModelSpec
 from nnspec.spec.layers import LAYER_SPECS
-from nnspec.compile.infer import SHAPE_FNS
-from nnspec.compile.layers import LAYER_BUILDERS
 
 SEQ = (12, 6)  # (T, features)
 CASES = [
     ((SEQ), {"lstm": 16}, (16,)),
     ((SEQ), {"lstm": 16, "bidirectional": True, "num_layers": 2, "dropout": 0.1}, (32,)),
     ((SEQ), {"gru": 8, "output": "sequence"}, (12, 8)),
-    ((SEQ), {"rnn": 8, "nonlinearity": "relu", "bidirectional": True, "output": "sequence"}, (12, 16)),
+    (
+        (SEQ),
+        {"rnn": 8, "nonlinearity": "relu", "bidirectional": True, "output": "sequence"},
+        (12, 16),
+    ),
     ((SEQ), {"multihead_attention": 3}, SEQ),
     ((SEQ), {"multihead_attention": 2, "causal": True, "bias": False}, SEQ),
     ((SEQ), {"transformer_encoder_layer": 2}, SEQ),
@@ -29,15 +33,32 @@ CASES = [
     ((SEQ), {"sequence_pool": "last"}, (6,)),
     ((SEQ), {"sequence_pool": "max"}, (6,)),
     ((4, 7, 7), {"conv_transpose2d": 3, "kernel_size": 4, "stride": 2, "padding": 1}, (3, 14, 14)),
-    ((4, 7, 7), {"conv_transpose2d": 2, "kernel_size": 3, "stride": 2, "output_padding": 1}, (2, 16, 16)),
-    ((4, 9, 9), {"depthwise_separable_conv2d": 8, "kernel_size": 3, "stride": 2, "norm": "batch"}, (8, 4, 4)),
-    ((4, 9, 9), {"depthwise_separable_conv2d": 6, "kernel_size": 3, "padding": "same", "depth_multiplier": 2}, (6, 9, 9)),
+    (
+        (4, 7, 7),
+        {"conv_transpose2d": 2, "kernel_size": 3, "stride": 2, "output_padding": 1},
+        (2, 16, 16),
+    ),
+    (
+        (4, 9, 9),
+        {"depthwise_separable_conv2d": 8, "kernel_size": 3, "stride": 2, "norm": "batch"},
+        (8, 4, 4),
+    ),
+    (
+        (4, 9, 9),
+        {
+            "depthwise_separable_conv2d": 6,
+            "kernel_size": 3,
+            "padding": "same",
+            "depth_multiplier": 2,
+        },
+        (6, 9, 9),
+    ),
     ((32, 5, 5), {"squeeze_excitation": 4}, (32, 5, 5)),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("in_shape", "layer", "out_shape"), CASES, ids=[str(c[1]) for c in CASES])
-def test_inferred_shape_and_params_match_the_built_module(in_shape, layer, out_shape) -> None:  # noqa: ANN001
+def test_inferred_shape_and_params_match_the_built_module(in_shape, layer, out_shape) -> None:
     spec = ModelSpec(input_shape=in_shape, layers=[layer])
     (info,) = nnspec.infer_shapes(spec)
     assert info.out_shape == out_shape
@@ -84,12 +105,19 @@ def test_input_weights_follow_glorot_uniform_per_gate() -> None:
 
 
 def test_init_statistics_inside_blocks_follow_the_rule_table() -> None:
-    spec = ModelSpec.model_validate({
-        "input_shape": [256, 8, 8],
-        "blocks": {"b": {"params": {"c": "int"}, "residual": True,
-                         "layers": [{"conv2d": "$c", "kernel_size": 3, "padding": 1}]}},
-        "layers": [{"block": "b", "args": {"c": 256}, "repeat": 3}, "flatten", {"linear": 2}],
-    })  # fmt: skip
+    spec = ModelSpec.model_validate(
+        {
+            "input_shape": [256, 8, 8],
+            "blocks": {
+                "b": {
+                    "params": {"c": "int"},
+                    "residual": True,
+                    "layers": [{"conv2d": "$c", "kernel_size": 3, "padding": 1}],
+                }
+            },
+            "layers": [{"block": "b", "args": {"c": 256}, "repeat": 3}, "flatten", {"linear": 2}],
+        }
+    )
     model = nnspec.build_model(spec, seed=0)
     for r in range(3):
         key = f"layers.0.{r}.body.0.op.weight"
@@ -99,13 +127,22 @@ def test_init_statistics_inside_blocks_follow_the_rule_table() -> None:
 
 
 def test_zero_init_last_norm_sets_the_scale_to_zero() -> None:
-    spec = ModelSpec.model_validate({
-        "input_shape": [4, 6, 6], "defaults": {"norm": "batch"},
-        "blocks": {"b": {"residual": {"zero_init_last_norm": True},
-                         "layers": [{"conv2d": 4, "kernel_size": 3, "padding": 1},
-                                    {"conv2d": 4, "kernel_size": 3, "padding": 1}]}},
-        "layers": [{"block": "b"}, "flatten", {"linear": 2}],
-    })  # fmt: skip
+    spec = ModelSpec.model_validate(
+        {
+            "input_shape": [4, 6, 6],
+            "defaults": {"norm": "batch"},
+            "blocks": {
+                "b": {
+                    "residual": {"zero_init_last_norm": True},
+                    "layers": [
+                        {"conv2d": 4, "kernel_size": 3, "padding": 1},
+                        {"conv2d": 4, "kernel_size": 3, "padding": 1},
+                    ],
+                }
+            },
+            "layers": [{"block": "b"}, "flatten", {"linear": 2}],
+        }
+    )
     model = nnspec.build_model(spec).eval()
     assert torch.all(model.get_parameter("layers.0.0.body.1.norm.weight") == 0)
     assert torch.all(model.get_parameter("layers.0.0.body.0.norm.weight") == 1)
@@ -169,8 +206,10 @@ def test_gradient_clipping_defaults_on_for_recurrent_and_attention_models() -> N
     assert rnn.train.clip_grad.kind == "norm" and rnn.train.clip_grad.max_norm == 1.0
     mlp = ExperimentSpec.model_validate({"model": {"input_shape": [5], "layers": [{"linear": 2}]}})
     assert mlp.train.clip_grad.kind == "none"
-    chosen = ExperimentSpec.model_validate({
-        "model": {"input_shape": [5, 3], "layers": [{"gru": 8}, {"linear": 2}]},
-        "train": {"clip_grad": {"kind": "value", "value": 0.5}},
-    })  # fmt: skip
+    chosen = ExperimentSpec.model_validate(
+        {
+            "model": {"input_shape": [5, 3], "layers": [{"gru": 8}, {"linear": 2}]},
+            "train": {"clip_grad": {"kind": "value", "value": 0.5}},
+        }
+    )
     assert chosen.train.clip_grad.kind == "value"
