@@ -100,3 +100,22 @@ def test_fit_diagnosis(pairs, label: str) -> None:
     got, text = diagnose_fit(rows(pairs))
     assert got == label, text
     assert text.startswith("fit diagnosis")
+
+
+def test_training_logs_monitor_columns_and_prints_the_fit_diagnosis(tmp_path, capsys) -> None:
+    import csv
+    from pathlib import Path
+
+    import nnspec
+
+    spec = Path(__file__).parent / "planted" / "healthy_digits_mlp.yaml"
+    overrides = ["train.epochs=2", "train.progress=plain", f"train.output_dir={tmp_path}",
+                 "train.monitors={grad_norms: true, dead_units: true}"]  # fmt: skip
+    result = nnspec.train(spec, overrides)
+    with open(result.run_dir / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2
+    assert {"grad_norm/layers.0.op", "grad_norm/layers.2.op", "dead/layers.0.act"} <= set(rows[0])
+    assert float(rows[1]["grad_norm/layers.0.op"]) > 0
+    captured = capsys.readouterr()
+    assert "fit diagnosis:" in captured.out + captured.err
