@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "compile_plan": "nnspec.compile.plan",
     "compile": "nnspec.compile.plan",
     "TrainingPlan": "nnspec.compile.plan",
+    "Compiled": "nnspec.compile.plan",
 }
 
 __all__ = list(_EXPORTS)

@@ -19,9 +19,9 @@ from torch import nn
 from nnspec.compile.infer import LayerInfo, Shape
 from nnspec.compile.initialize import InitRecord, initialize_layer
 from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
-from nnspec.compile.shapes import infer_shapes
+from nnspec.compile.shapes import infer_shapes, model_spec_of
 from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
-from nnspec.errors import CompileError, Problem, SpecError
+from nnspec.errors import CompileError, Problem
 from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.layers import LayerBase
 from nnspec.spec.model import ModelSpec, head_index
@@ -103,22 +103,6 @@ def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[n
     return module, records
 
 
-def _model_spec(spec: ModelSpec | ExperimentSpec) -> ModelSpec:
-    if isinstance(spec, ExperimentSpec):
-        return spec.model
-    if isinstance(spec, ModelSpec):
-        return spec
-    raise SpecError(
-        Problem(
-            (),
-            "build_model needs a ModelSpec",
-            expected="ModelSpec (experiment.model)",
-            found=type(spec).__name__,
-            fix="pass spec.model, or load a spec with nnspec.load",
-        )
-    )
-
-
 def build_model(
     spec: ModelSpec | ExperimentSpec,
     *,
@@ -144,7 +128,7 @@ def build_model(
         >>> m(torch.zeros(5, 4)).shape, sorted(m.state_dict())[:2]
         (torch.Size([5, 2]), ['layers.0.op.bias', 'layers.0.op.weight'])
     """
-    model_spec = _model_spec(spec)
+    model_spec = model_spec_of(spec)
     if model_spec.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
         from nnspec.compile.graph_model import build_graph_model
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nnspec.compile.infer import (
     SHAPE_FNS,
@@ -25,6 +26,9 @@ from nnspec.errors import Problem, ShapeError, SpecError
 from nnspec.spec import layers as L
 from nnspec.spec.activations import Activation, Identity
 from nnspec.spec.model import ModelSpec, head_index
+
+if TYPE_CHECKING:
+    from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["infer_shapes", "RANK_NAMES", "reshape_hint"]
 
@@ -400,7 +404,25 @@ for _kind, _fn in {
     SHAPE_FNS.register(_kind, _fn)  # type: ignore[arg-type]
 
 
-def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
+def model_spec_of(spec: object) -> ModelSpec:
+    """The :class:`ModelSpec` to compile: the spec itself, or an experiment's ``model``."""
+    from nnspec.spec.experiment import ExperimentSpec
+
+    if isinstance(spec, ExperimentSpec):
+        return spec.model
+    if isinstance(spec, ModelSpec):
+        return spec
+    problem = Problem(
+        (),
+        "the compiler needs a ModelSpec",
+        expected="ModelSpec (experiment.model)",
+        found=type(spec).__name__,
+        fix="pass spec.model, or load a spec with nnspec.load",
+    )
+    raise SpecError(problem)
+
+
+def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
     """Infer every layer's input/output shape and exact parameter count, without any tensor.
 
     Raises:
@@ -413,6 +435,7 @@ def infer_shapes(model: ModelSpec) -> list[LayerInfo]:
         >>> [i.out_shape for i in infer_shapes(spec)]
         [(1000000000,), (1,)]
     """
+    model = model_spec_of(model)
     if model.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
         from nnspec.compile.graph import infer_graph_shapes
 

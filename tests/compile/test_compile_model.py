@@ -175,5 +175,8 @@ def test_trainable_false_freezes_the_layer() -> None:
 def test_experiment_spec_means_its_model_and_other_types_are_refused() -> None:
     exp = ExperimentSpec.model_validate({"model": {"input_shape": [4], "layers": [{"linear": 2}]}})
     assert build_model(exp).output_shape == (2,)
+    assert infer_shapes(exp)[-1].out_shape == (2,)
+    with pytest.raises(SpecError, match="needs a ModelSpec"):
+        infer_shapes("model.yaml")  # type: ignore[arg-type]
     with pytest.raises(SpecError):
         build_model({"input_shape": [4]})  # type: ignore[arg-type]
