@@ -160,6 +160,8 @@ def build_schedule(
         0.999753
     """
     w = warmup_steps(spec.warmup, horizon)
+    if spec.kind == "constant" and not w:
+        return LRSchedule(None, None, None)  # nothing to step: no per-step scheduler cost
     main = SCHEDULES[spec.kind](spec, optimizer, horizon, w)
     if spec.kind == "reduce_on_plateau":
         warm = sch.LinearLR(optimizer, spec.warmup.start_factor, 1.0, total_iters=w) if w else None

@@ -4,7 +4,8 @@
 ``val_metrics`` (at the best epoch), ``best_epoch``, ``monitor``, ``best_value``, ``mode``,
 ``wall_time`` (seconds), ``n_params``, ``epochs_run``, plus ``task``, ``seed``, ``spec_hash``,
 ``stopped`` (max_epochs | early_stopping | max_steps), ``steps``, ``test_report`` (per-class
-precision/recall/F1 and the confusion matrix, classification only) and ``device``.
+precision/recall/F1 and the confusion matrix, classification only), ``device`` and ``fit_time``
+(seconds spent in the epoch loop: training, validation, metric files, checkpoints).
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     )
     extra = {"task": plan.task, "seed": plan.seed, "stopped": s.stopped, "steps": s.step}
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
+    extra["fit_time"] = trainer.fit_time
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     save_model(writer, trainer.model, bundle.info)
     plot_curves(writer, s.rows, f"val_{plan.metrics[0]}" if bundle.val is not None else None)
@@ -229,10 +231,12 @@ def train(
                       spec_meta=meta, device=device)  # fmt: skip
     if resume is not None:
         _resume(trainer, resume, spec, progress)
+    t_fit = time.perf_counter()
     try:
         trainer.fit()
     finally:
         progress.close()
+    trainer.fit_time = time.perf_counter() - t_fit
     result = _finish(trainer, plan, t0, writer)
     progress.message(_final_line(result))
     return result

@@ -91,6 +91,8 @@ class Trainer:
         es = t.early_stopping
         self.es = EarlyStopping(plan.monitor, plan.mode, es.patience, es.min_delta, es.enabled)
         self.state = LoopState()
+        self.fit_time = 0.0
+        self._saved: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -136,6 +138,12 @@ class Trainer:
         )  # fmt: skip
         if best is not None:
             self.best_state = best["model"]
+        from nnspec.run.checkpoint import checkpoint_paths
+
+        self._saved = sorted(
+            int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir)
+        )
+        self._saved = [e for e in self._saved if e <= ckpt["epoch"]]
         set_rng_state(ckpt["rng"])
 
     def _save(self, is_best: bool, last_epoch: bool) -> None:
@@ -146,15 +154,15 @@ class Trainer:
         periodic = epoch % ck.every_epochs == 0 or last_epoch
         if not (periodic or (is_best and ck.keep_best)):
             return
-        state = self.checkpoint()  # built once, written once or twice
-        if is_best and ck.keep_best:
-            self.writer.save_torch("checkpoints/best.pt", state)
+        rels = ["checkpoints/best.pt"] if is_best and ck.keep_best else []
+        prune: list[str] = []
         if periodic:
-            self.writer.save_torch(f"checkpoints/epoch-{epoch:04d}.pt", state)
-            from nnspec.run.checkpoint import checkpoint_paths
-
-            for old in checkpoint_paths(self.writer.run_dir)[ck.keep_last :]:
-                self.writer.remove(f"checkpoints/{old.name}")
+            rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
+            self._saved.append(epoch)
+            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self._saved[: -ck.keep_last]]
+            self._saved = self._saved[-ck.keep_last :]
+        # serialised once, now; written (temp + fsync + rename) on the writer's thread
+        self.writer.save_torch_background(rels, self.checkpoint(), prune)
 
     # ---- guards ----
 
@@ -278,32 +286,42 @@ class Trainer:
         return row
 
     def fit(self) -> LoopState:
-        """Train until max epochs / max steps / early stopping; returns the final state."""
+        """Train until max epochs / max steps / early stopping; returns the final state.
+
+        Background checkpoint writes are flushed before it returns or raises, so a guard's error
+        leaves the last good epoch's checkpoint complete on disk.
+        """
         s = self.state
-        for epoch in range(s.epoch + 1, self.plan.train.epochs + 1):
-            t0 = time.perf_counter()
-            train_loss = self.train_epoch(epoch)
-            row = self._epoch_row(epoch, train_loss, t0)
-            if self.monitor is not None:
-                row.update(self.monitor.end_epoch(row))  # MON-2/3 metrics and warnings
-            s.epoch = epoch
-            is_best = self.es.update(row[self.plan.monitor], epoch)
-            if is_best:
-                self.best_state = {
-                    k: v.detach().clone() for k, v in self.model.state_dict().items()
-                }
-            self.schedule.step_epoch(row, warmup_done=s.step >= self.warmup)
-            s.rows.append(row)
-            self.writer.write_metrics(s.rows)
-            self.progress.end_epoch(row)
-            done = self.es.should_stop or s.step >= self.total_steps
-            self._save(is_best, done or epoch == self.plan.train.epochs)
-            if done:
-                s.stopped = "early_stopping" if self.es.should_stop else "max_steps"
-                break
+        try:
+            for epoch in range(s.epoch + 1, self.plan.train.epochs + 1):
+                t0 = time.perf_counter()
+                train_loss = self.train_epoch(epoch)
+                if self._end_epoch(epoch, self._epoch_row(epoch, train_loss, t0)):
+                    break
+        finally:
+            self.writer.flush()
         if self.monitor is not None and self.monitor.warn:
             self.progress.message(diagnose_fit(s.rows)[1])  # MON-1: train/val gap report
         return s
+
+    def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
+        """Early stopping, plateau schedule, metric files, progress, checkpoints; True = stop."""
+        s = self.state
+        if self.monitor is not None:
+            row.update(self.monitor.end_epoch(row))  # MON-2/3 metrics and warnings
+        s.epoch = epoch
+        is_best = self.es.update(row[self.plan.monitor], epoch)
+        if is_best:
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.schedule.step_epoch(row, warmup_done=s.step >= self.warmup)
+        s.rows.append(row)
+        self.writer.write_metrics(s.rows)
+        self.progress.end_epoch(row)
+        done = self.es.should_stop or s.step >= self.total_steps
+        self._save(is_best, done or epoch == self.plan.train.epochs)
+        if done:
+            s.stopped = "early_stopping" if self.es.should_stop else "max_steps"
+        return done
 
     def restore_best(self) -> None:
         """Load the best epoch's weights (TRAIN-4 ``restore_best``)."""

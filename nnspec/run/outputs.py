@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ class RunWriter:
     def __init__(self, run_dir: Path, *, enabled: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
     def path(self, rel: str) -> Path:
         """Absolute path of a file of the run."""
@@ -106,6 +109,41 @@ class RunWriter:
             torch.save(obj, buf)
             atomic_write_bytes(self.path(rel), buf.getvalue())
         return self.path(rel)
+
+    def save_torch_background(
+        self, rels: Sequence[str], obj: Any, prune: Sequence[str] = ()
+    ) -> None:
+        """Serialise ``obj`` now (a consistent snapshot), write it to every path in ``rels`` and
+        then delete ``prune`` on one background thread, in order, so the loop does not wait for
+        the disk (fsync). :meth:`flush` waits and re-raises a failed write.
+        """
+        if not self.enabled:
+            return
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        data = buf.getvalue()
+        self._check_pending()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnspec-writer")
+        for rel in rels:
+            self._pending.append(self._pool.submit(atomic_write_bytes, self.path(rel), data))
+        for rel in prune:
+            self._pending.append(self._pool.submit(self.path(rel).unlink, missing_ok=True))
+
+    def _check_pending(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()  # re-raise a failed background write here, in the training thread
+
+    def flush(self) -> None:
+        """Wait for every background write; re-raise the first failure."""
+        pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def save_figure(self, rel: str, fig: Any) -> Path:
         """Atomically save a matplotlib figure as PNG."""
