@@ -177,6 +177,8 @@ def _norm_params(layer: L.WeightLayer, norm: str, out: Shape, site: LayerSite) -
         return 0
     if norm != "layer" and not _channels_ok(layer, out, site, f"norm '{norm}'", "norm"):
         return 0
+    if norm == "instance":
+        _instance_spatial_ok(out, site, "norm")
     return 2 * channels  # every built-in norm has a per-channel (or per-feature) scale and shift
 
 
@@ -326,9 +328,22 @@ def _batch_norm(layer: L.BatchNorm, shape: Shape, site: LayerSite) -> ShapeResul
     return ShapeResult(shape, 2 * shape[0]) if _rank_ok(shape, site, (1, 2, 3)) else None
 
 
+def _instance_spatial_ok(shape: Shape, site: LayerSite, fld: str | None) -> None:
+    # Instance statistics over a single element are undefined: torch refuses at run time.
+    if math.prod(shape[1:]) == 1:
+        site.error(
+            fld,
+            f"{site.kind}: instance norm needs more than one spatial element",
+            expected="a spatial size > 1",
+            found=f"{fmt_shape(shape)}" if fld else site.from_prev(shape),
+            fix="use norm: batch or layer here, or downsample less before it",
+        )
+
+
 def _instance_norm(layer: L.InstanceNorm, shape: Shape, site: LayerSite) -> ShapeResult | None:
     if not _rank_ok(shape, site, (2, 3)):
         return None
+    _instance_spatial_ok(shape, site, None)
     return ShapeResult(shape, 2 * shape[0] if layer.affine else 0)
 
 

@@ -303,6 +303,15 @@ def test_all_problems_are_collected_and_sorted() -> None:
             [{"kind": "reshape", "shape": [-1, -1]}, {"linear": 1}],
             ("model", "layers", 0, "shape"),
         ),
+        ((3, 1, 1), ["instance_norm", "flatten", {"linear": 1}], ("model", "layers", 0)),
+        (
+            (3, 2, 2),
+            [
+                {"kind": "conv2d", "out_channels": 2, "kernel_size": 2, "norm": "instance"},
+                "flatten",
+            ],
+            ("model", "layers", 0, "norm"),
+        ),
         (
             (8,),
             [{"kind": "linear", "out_features": 4, "norm": "instance"}, {"linear": 1}],
