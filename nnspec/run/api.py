@@ -10,8 +10,10 @@ precision/recall/F1 and the confusion matrix, classification only), ``device`` a
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from nnspec.compile.plan import TrainingPlan, compile_plan
-from nnspec.errors import CheckpointError, Problem
+from nnspec.errors import CheckpointError, Problem, SpecError
 from nnspec.run import checkpoint as ck
 from nnspec.run.callbacks import make_progress
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
@@ -213,15 +215,36 @@ def train(
     from nnspec.lint import announce  # issue 6: lint findings as warnings before training
 
     announce(spec)
-    resume = _resume_dir(spec)
+    with _torch_settings(spec):
+        return _run(spec, data, base, run_dir, t0)
+
+
+@contextlib.contextmanager
+def _torch_settings(spec: ExperimentSpec) -> Iterator[None]:
+    """Thread count and deterministic mode for one run, restored afterwards (in-process sweeps
+    and tests run many specs in one process)."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
     if spec.train.num_threads is not None:
         torch.set_num_threads(spec.train.num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _run(
+    spec: ExperimentSpec, data: Any, base: Path | None, run_dir: str | Path | None, t0: float
+) -> RunResult:
+    resume = _resume_dir(spec)
     seed_everything(spec.seed, spec.train.deterministic)
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = _device(spec.train.device)
     model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
     plan = compile_plan(spec)
+    tensorboard = _tensorboard_check(spec)
     out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
     writer = RunWriter(out_dir)
     _write_start(writer, spec)
@@ -229,6 +252,7 @@ def train(
     progress = make_progress(spec.train.progress)
     trainer = Trainer(model, plan, _to_device(bundle, device), writer, progress,
                       spec_meta=meta, device=device)  # fmt: skip
+    trainer.tensorboard = tensorboard(writer) if tensorboard is not None else None
     if resume is not None:
         _resume(trainer, resume, spec, progress)
     t_fit = time.perf_counter()
@@ -236,10 +260,45 @@ def train(
         trainer.fit()
     finally:
         progress.close()
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.close()
     trainer.fit_time = time.perf_counter() - t_fit
     result = _finish(trainer, plan, t0, writer)
     progress.message(_final_line(result))
     return result
+
+
+def _tensorboard_check(spec: ExperimentSpec) -> Any:
+    """The TensorBoard logger factory when ``train.tensorboard`` is on (checked before any file
+    is written: the optional ``tensorboard`` package must be installed)."""
+    if not spec.train.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise SpecError(
+            Problem(
+                ("train", "tensorboard"),
+                "train.tensorboard needs the tensorboard package",
+                fix="pip install tensorboard, or set train.tensorboard: false",
+            )
+        ) from e
+    return lambda writer: TensorBoardLog(SummaryWriter(str(writer.path("tensorboard"))))
+
+
+class TensorBoardLog:
+    """Per-epoch scalars of the metric rows in TensorBoard (``<run_dir>/tensorboard``)."""
+
+    def __init__(self, summary_writer: Any) -> None:
+        self.sw = summary_writer
+
+    def log(self, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if isinstance(value, float) and key not in ("epoch", "epochs"):
+                self.sw.add_scalar(key, value, row["epoch"])
+
+    def close(self) -> None:
+        self.sw.close()
 
 
 def _fields_json(spec: ExperimentSpec) -> str:

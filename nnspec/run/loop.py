@@ -92,6 +92,7 @@ class Trainer:
         self.es = EarlyStopping(plan.monitor, plan.mode, es.patience, es.min_delta, es.enabled)
         self.state = LoopState()
         self.fit_time = 0.0
+        self.tensorboard: Any = None  # set by the caller when train.tensorboard is on
         self._saved: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
@@ -316,6 +317,8 @@ class Trainer:
         self.schedule.step_epoch(row, warmup_done=s.step >= self.warmup)
         s.rows.append(row)
         self.writer.write_metrics(s.rows)
+        if self.tensorboard is not None:
+            self.tensorboard.log(row)
         self.progress.end_epoch(row)
         done = self.es.should_stop or s.step >= self.total_steps
         self._save(is_best, done or epoch == self.plan.train.epochs)

@@ -209,3 +209,27 @@ def test_plain_progress_prints_one_line_per_epoch(
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[:2] for ln in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
     assert "test_accuracy" in lines[-1]
+
+
+def test_bf16_autocast_run(tmp_path: Path) -> None:
+    result = train(tiny(tmp_path, train={"precision": "bf16", "epochs": 1}))
+    assert np.isfinite(result.test_metrics["loss"])
+
+
+def test_global_torch_settings_are_restored(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    train(tiny(tmp_path, train={"deterministic": True, "epochs": 1, "num_threads": 1}))
+    assert torch.get_num_threads() == threads
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_tensorboard_without_the_package_is_a_spec_error(tmp_path: Path) -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(SpecError, match="needs the tensorboard package"):
+            train(tiny(tmp_path, train={"tensorboard": True}))
+        assert not (tmp_path / "runs").exists()
+    else:  # pragma: no cover - depends on the environment
+        result = train(tiny(tmp_path, train={"tensorboard": True, "epochs": 1}))
+        assert (result.run_dir / "tensorboard").is_dir()
