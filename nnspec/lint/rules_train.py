@@ -181,9 +181,14 @@ def _badly_scaled(ctx: LintContext) -> int | None:
     return None
 
 
+def _head_has_bias(ctx: LintContext) -> bool:
+    head = next((v for v in ctx.weight_views if v.is_head), None)
+    return head is not None and getattr(head.layer, "bias", None) is not False
+
+
 @rule("INIT-8", "class-imbalance", "warning")
 def class_imbalance(ctx: LintContext) -> Iterator[Hit]:
-    """Imbalanced classes without class weights (needs data statistics)."""
+    """Imbalanced classes with neither class weights nor a prior-initialised head bias."""
     stats, loss = ctx.stats, ctx.spec.loss
     if stats is None or not stats.class_counts or ctx.spec.task not in ("classification", "binary"):
         return
@@ -192,10 +197,14 @@ def class_imbalance(ctx: LintContext) -> Iterator[Hit]:
         return
     if loss.class_weights != "none" or loss.pos_weight != "none":
         return
+    if _head_has_bias(ctx):
+        return  # the trainer starts a head bias at the log class prior (INIT-8)
     field = "pos_weight" if ctx.spec.task == "binary" else "class_weights"
     yield Hit(
         ("loss", field),
-        f"classes are imbalanced ({max(counts)}:{min(counts)} training samples), so the model "
-        "first learns the prior and under-weights the rare classes.",
-        f"set loss.{field}: balanced, or start the head bias at the log class prior (INIT-8)",
+        f"classes are imbalanced ({max(counts)}:{min(counts)} training samples) and the head has "
+        "no bias to start at the prior, so training first learns the prior and under-weights "
+        "the rare classes.",
+        f"set loss.{field}: balanced, or give the last layer a bias (bias: true), which "
+        "starts at the log class prior",
     )

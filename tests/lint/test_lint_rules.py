@@ -143,7 +143,10 @@ CASES = [
     ),
     Case(
         "class-imbalance", "INIT-8", ("loss", "class_weights"),
-        spec_text(rest="loss:\n  class_weights: none  # <-"),
+        spec_text(
+            "    - linear: 16\n    - {linear: 3, bias: false}",
+            rest="loss:\n  class_weights: none  # <-",
+        ),
         ("class_weights: none", "class_weights: balanced"),
         stats=DataStats(class_counts=(90, 30, 10)),
     ),
@@ -190,6 +193,11 @@ def test_near_identical_spec_is_silent(case: Case) -> None:
 def test_every_registered_rule_has_a_case() -> None:
     covered = {c.name for c in CASES} | {"recurrent-without-clipping"}
     assert set(RULES) <= covered, f"rules without a trigger test: {set(RULES) - covered}"
+
+
+def test_class_imbalance_is_silent_when_the_head_bias_starts_at_the_prior() -> None:
+    text = spec_text(rest="loss:\n  class_weights: none")  # the head has a bias (default)
+    assert run(text, DataStats(class_counts=(90, 30, 10))).by_rule("INIT-8") == []
 
 
 def test_unscaled_input_uses_statistics_when_given() -> None:
