@@ -155,7 +155,7 @@ def compose_container(
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf
 
     args = split_overrides(overrides)
     with contextlib.ExitStack() as stack:
@@ -170,17 +170,23 @@ def compose_container(
             stack.enter_context(initialize_config_module(CONF_MODULE, version_base="1.3"))
             name = PRIMARY
         cfg = _hydra_compose(hydra_compose, name, list(overrides), with_hydra)
-        if not with_hydra:
-            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-        # Only the group choices of the hydra node are needed; the rest holds run-time values
-        # (output dirs) that do not resolve outside a run.
-        choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
-        sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)  # grammar text
-        with open_dict(cfg):
-            del cfg["hydra"]
-        job = OmegaConf.to_container(cfg, resolve=True)
-        hydra_node = {"runtime": {"choices": choices}, "sweeper": sweeper}
-        return {**job, "hydra": hydra_node}  # type: ignore[dict-item]
+        return _split_hydra(cfg) if with_hydra else OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _split_hydra(cfg: Any) -> dict[str, Any]:
+    """The resolved job config plus the parts of the ``hydra`` node nnspec reads.
+
+    Only ``runtime.choices`` and ``sweeper`` are kept: the rest holds run-time values (output dirs)
+    that do not resolve outside a run.
+    """
+    from omegaconf import OmegaConf, open_dict
+
+    choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+    sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)  # grammar text
+    with open_dict(cfg):
+        del cfg["hydra"]
+    job = OmegaConf.to_container(cfg, resolve=True)
+    return {**job, "hydra": {"runtime": {"choices": choices}, "sweeper": sweeper}}  # type: ignore[dict-item]
 
 
 def _hydra_compose(fn: Any, name: str, overrides: list[str], with_hydra: bool) -> Any:
