@@ -128,7 +128,9 @@ def _shortcut_shape(layer: Shortcut, src: Shape, dst: Shape, site: LayerSite) ->
             "explicit residual.shortcut",
         )
         return None
-    params = src[0] * dst[0] + (2 * dst[0] if layer.norm != "none" else dst[0])
+    # A bias unless batch norm follows (its shift makes the bias redundant, NORM-2).
+    bias = dst[0] if layer.norm != "batch" else 0
+    params = src[0] * dst[0] + bias + (2 * dst[0] if layer.norm != "none" else 0)
     init = resolve_init(None, Identity(), is_head=False)
     return ShapeResult(
         dst,

@@ -248,3 +248,48 @@ def test_heads_get_the_head_rules() -> None:
 def test_sequential_model_with_names_only_stays_on_the_plain_compiler() -> None:
     spec = ModelSpec(input_shape=(4,), layers=[{"linear": 8, "name": "fc1"}, {"linear": 2}])
     assert not spec.is_graph
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _block_specs(draw: st.DrawFn) -> ModelSpec:
+    conv = draw(st.booleans())
+    width = draw(st.integers(2, 6))
+    block = {
+        "params": {"w": "int", "s": 1},
+        "residual": draw(
+            st.sampled_from([False, True, {"style": "pre"}, {"shortcut": "projection"}])
+        ),
+        "layers": [
+            {"conv2d": "$w", "kernel_size": 3, "padding": 1, "stride": "$s"}
+            if conv
+            else {"linear": "$w"},
+            {"conv2d": "$w", "kernel_size": 1} if conv else {"linear": "$w", "activation": "tanh"},
+        ],
+    }
+    uses = [
+        {"block": "b", "args": {"w": draw(st.integers(2, 6))}, "repeat": draw(st.integers(1, 3)),
+         "first": {"s": draw(st.integers(1, 2))} if conv else {}}
+        for _ in range(draw(st.integers(1, 2)))
+    ]  # fmt: skip
+    tail = ["flatten", {"linear": 3}] if conv else [{"linear": 3}]
+    return ModelSpec.model_validate({
+        "input_shape": [width, 6, 6] if conv else [width],
+        "defaults": {"norm": draw(st.sampled_from(["none", "batch", "layer"]))},
+        "blocks": {"b": block},
+        "layers": uses + tail,
+    })  # fmt: skip
+
+
+@settings(max_examples=10, deadline=None)
+@given(_block_specs())
+def test_built_block_models_match_inferred_shapes_and_params(spec: ModelSpec) -> None:
+    infos = nnspec.infer_shapes(spec)
+    model = nnspec.build_model(spec).eval()
+    x = torch.randn(2, *spec.input_shape)
+    with torch.no_grad():
+        assert tuple(model(x).shape) == (2, *model.output_shape) == (2, *infos[-1].out_shape)
+    assert sum(i.params for i in infos) == sum(p.numel() for p in model.parameters())
