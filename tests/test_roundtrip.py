@@ -71,3 +71,24 @@ def test_strings_that_look_like_other_types_stay_strings() -> None:
             {"name": name, "model": {"input_shape": [2], "layers": [{"linear": 1}]}}
         )
         assert loads(dump(spec)).name == name
+
+
+def test_user_registered_layer_kinds_round_trip() -> None:
+    from typing import Literal
+
+    from nnspec.spec.layers import LAYER_SPECS, LayerBase, register_layer_spec
+
+    class ScaleSpec(LayerBase):
+        kind: Literal["rt_scale"] = "rt_scale"
+        value: float = 2.0
+
+    register_layer_spec(ScaleSpec)
+    try:
+        spec = loads(
+            "model: {input_shape: [4], layers: [{kind: rt_scale, value: 0.5}, {linear: 2}]}"
+        )
+        text = dump(spec)
+        assert "kind: rt_scale" in text and "value: 0.5" in text  # subclass fields are written
+        assert loads(text) == spec
+    finally:
+        LAYER_SPECS.unregister("rt_scale")
