@@ -1,1 +1,47 @@
-"""Training sanity checks (``nnspec check``) and the LR range test (``nnspec lr-find``)."""
+"""Training sanity checks (``nnspec check``), the LR range test (``nnspec lr-find``) and the opt-in
+training monitors (issue 6; rule ids from design_rules.md §14-15).
+
+Names are imported lazily so that importing one piece (the loop imports the monitors) does not
+load the others.
+
+Example:
+    >>> from nnspec.check import run_checks, lr_find  # doctest: +SKIP
+    >>> run_checks(nnspec.load("examples/digits_cnn.yaml")).ok  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "run_checks": "nnspec.check.runner",
+    "CheckReport": "nnspec.check.runner",
+    "CHECKS": "nnspec.check.runner",
+    "CheckResult": "nnspec.check.context",
+    "CheckContext": "nnspec.check.context",
+    "lr_find": "nnspec.check.lrfind",
+    "lr_range_test": "nnspec.check.lrfind",
+    "LRFindResult": "nnspec.check.lrfind",
+    "resolve_auto_lr": "nnspec.check.lrfind",
+    "TrainingMonitor": "nnspec.check.monitors",
+    "make_monitor": "nnspec.check.monitors",
+    "diagnose_fit": "nnspec.check.monitors",
+    "data_stats": "nnspec.check.stats",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnspec.check' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
