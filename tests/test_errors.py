@@ -121,6 +121,8 @@ CASES: list[tuple[str, str, type[NNSpecError], str, int, str]] = [
      "unknown optimizer 'adamm'; did you mean 'adam'?"),
     ("negative-lr", BASE + "optim: {kind: adam, lr: -0.1}\n", SpecError, "optim.lr", 7,
      "a number > 0 or 'auto'"),
+    ("optim-without-kind", BASE + "optim: {lr: 0.1}\n", SpecError, "optim", 7,
+     "add `kind: adamw` (the default)"),
     ("unknown-optim-field", BASE + "optim: {kind: sgd, lrr: 0.1}\n", SpecError, "optim.lrr", 7,
      "did you mean 'lr'?"),
     ("bad-schedule-kind", BASE + "schedule: {kind: cosin}\n", SpecError, "schedule.kind", 7,

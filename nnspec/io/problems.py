@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from nnspec.errors import Problem, did_you_mean
 from nnspec.io.source import FieldPath, SourceMap
-from nnspec.io.walk import UNKNOWN, field_info_at, spec_class_at
+from nnspec.io.walk import UNKNOWN, field_info_at, kind_choices, spec_class_at
 
 __all__ = ["problems_from_validation", "show_value"]
 
@@ -165,7 +165,12 @@ def _tag_invalid(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered
 
 
 def _tag_missing(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
-    return "needs a 'kind' naming what it is", "a mapping with a 'kind' field", None
+    kinds, default = kind_choices(path, data)
+    expected = "a mapping with a 'kind' field"
+    if kinds:
+        expected += ": one of " + ", ".join(repr(k) for k in kinds)
+    fix = f"add `kind: {default}` (the default) or another kind" if default else None
+    return "needs a 'kind' naming what it is", expected, fix
 
 
 def _layer_kind(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-__all__ = ["spec_class_at", "field_info_at", "UNKNOWN"]
+__all__ = ["spec_class_at", "field_info_at", "kind_choices", "UNKNOWN"]
 
 UNKNOWN: Any = object()
 """Placeholder for data that the path walked past (a field the user did not write)."""
@@ -139,3 +139,29 @@ def field_info_at(
 
         root = ExperimentSpec
     return _walk(path, data, root)[2]
+
+
+def kind_choices(
+    path: Sequence[str | int], data: Any, root: type[BaseModel] | None = None
+) -> tuple[list[str], str | None]:
+    """The ``kind`` values the field at ``path`` accepts, and the kind of its default (if any).
+
+    Example:
+        >>> kinds, default = kind_choices(("optim",), {})
+        >>> "sgd" in kinds, default
+        (True, 'adamw')
+    """
+    info = field_info_at(path, data, root)
+    if info is None:
+        return [], None
+    kinds: list[str] = []
+    pending = [info.annotation]
+    while pending:
+        tp = pending.pop(0)
+        if get_origin(tp) in (Annotated, Union, types.UnionType):
+            pending[:0] = get_args(tp)[:1] if get_origin(tp) is Annotated else get_args(tp)
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and "kind" in tp.model_fields:
+            default = tp.model_fields["kind"].default
+            kinds += [default] if isinstance(default, str) else []
+    default = None if info.is_required() else info.get_default(call_default_factory=True)
+    return kinds, getattr(default, "kind", None)
