@@ -10,6 +10,8 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 # public name -> module that defines it
@@ -62,3 +64,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from nnspec.compile.rules import DEFAULT_INIT, PRESETS, resolve_init  # noqa: F401
     from nnspec.compile.settings import WeightSettings, resolve_weight  # noqa: F401
     from nnspec.compile.shapes import infer_shapes  # noqa: F401
+
+
+class _CallableModule(types.ModuleType):
+    """``nnspec.compile(spec)`` must work even after ``import nnspec.compile``: the import system
+    then binds the attribute ``nnspec.compile`` to this package, so the package itself is made
+    callable and delegates to :func:`nnspec.compile.plan.compile` (issue 3)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from nnspec.compile.plan import compile as compile_experiment
+
+        return compile_experiment(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

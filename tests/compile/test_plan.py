@@ -236,3 +236,18 @@ def test_steps_per_epoch_drops_a_single_leftover_and_groups_accumulation() -> No
     assert steps_per_epoch(1000, 64) == 16
     assert steps_per_epoch(129, 64) == 2  # the leftover of 1 sample is dropped (batch norm)
     assert steps_per_epoch(1000, 64, accumulate=4) == 4
+
+
+def test_nnspec_compile_is_callable_even_after_importing_the_package() -> None:
+    import nnspec
+    import nnspec.compile  # binds nnspec.compile to the package
+
+    compiled = nnspec.compile(spec())
+    assert compiled.plan.loss_kind == "cross_entropy"
+    out = compiled.model(torch.zeros(2, 4))
+    loss = compiled.plan.make_loss(3)(out, torch.tensor([0, 1]))
+    opt = compiled.plan.make_optimizer(compiled.model)
+    sched = compiled.plan.make_schedule(opt, steps_per_epoch=10)
+    loss.backward()
+    opt.step()
+    sched.step_batch()
