@@ -233,3 +233,19 @@ def test_tensorboard_without_the_package_is_a_spec_error(tmp_path: Path) -> None
     else:  # pragma: no cover - depends on the environment
         result = train(tiny(tmp_path, train={"tensorboard": True, "epochs": 1}))
         assert (result.run_dir / "tensorboard").is_dir()
+
+
+def test_multilabel_run_with_user_arrays(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0, x[:, 2] + x[:, 3] > 0], axis=1).astype(np.int64)
+    spec = tiny(tmp_path, task="multilabel", data={"source": "user"}, train={"epochs": 8})
+    result = train(spec, data={"x": x, "y": y})
+    assert set(result.test_metrics) == {"loss", "accuracy", "micro_f1"}
+    assert result.test_metrics["micro_f1"] > 0.7
+    assert load_run(result.run_dir).predict(x[:4]).shape == (4, 3)
+
+
+def test_rich_progress_bar_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train(tiny(tmp_path, train={"epochs": 1, "progress": "bar"}))
+    assert "epoch 1/1" in capsys.readouterr().out
