@@ -19,7 +19,15 @@ from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.sources import RawData, load_source
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Split", "DataInfo", "DataBundle", "prepare_data", "epoch_order", "iter_batches"]
+__all__ = [
+    "Split",
+    "DataInfo",
+    "DataBundle",
+    "prepare_data",
+    "epoch_order",
+    "iter_batches",
+    "loader_batches",
+]
 
 _CLASS_TASKS = ("classification", "binary")
 
@@ -261,3 +269,19 @@ def iter_batches(
     stop = n - 1 if n % batch_size == 1 and n > 1 else n
     for i in range(0, stop, batch_size):
         yield x[i : i + batch_size], y[i : i + batch_size]
+
+
+def loader_batches(
+    split: Split, batch_size: int, order: torch.Tensor | None, num_workers: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The DataLoader path (``data.in_memory: no``): same batches, same order as
+    :func:`iter_batches`, collated by a ``DataLoader`` (with ``num_workers`` processes)."""
+    idx = order.tolist() if order is not None else list(range(len(split)))
+    stop = len(idx) - 1 if len(idx) % batch_size == 1 and len(idx) > 1 else len(idx)
+    chunks = [idx[i : i + batch_size] for i in range(0, stop, batch_size)]
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(split.x, split.y),
+        batch_sampler=chunks,
+        num_workers=num_workers,
+    )
+    yield from loader

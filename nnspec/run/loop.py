@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from nnspec.compile.plan import TrainingPlan, steps_per_epoch
 from nnspec.errors import Problem, TrainError
 from nnspec.run.callbacks import EarlyStopping, Progress
 from nnspec.run.checkpoint import rng_state, set_rng_state
-from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches
+from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
 from nnspec.run.metrics import compute_metrics
 from nnspec.run.outputs import RunWriter
 
@@ -241,7 +242,7 @@ class Trainer:
         if not self.plan.data.shuffle:
             order = None
         total, seen, acc = 0.0, 0, self.accumulate
-        batches = list(iter_batches(self.bundle.train, self.plan.data.batch_size, order))
+        batches = list(self._batches(order))
         self.progress.start(epoch, self.plan.train.epochs, len(batches))
         for b, (xb, yb) in enumerate(batches):
             if self.kill_at is not None and self.state.step >= self.kill_at:
@@ -261,6 +262,12 @@ class Trainer:
             if b % 8 == 7:
                 self.progress.advance(8)
         return total / max(seen, 1)
+
+    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        d = self.plan.data
+        if d.in_memory == "no":  # the DataLoader path: same order, collated by workers
+            return loader_batches(self.bundle.train, d.batch_size, order, d.num_workers)
+        return iter_batches(self.bundle.train, d.batch_size, order)
 
     def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
         """Loss and outputs on a whole split (eval mode, no grad)."""

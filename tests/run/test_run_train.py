@@ -249,3 +249,10 @@ def test_multilabel_run_with_user_arrays(tmp_path: Path) -> None:
 def test_rich_progress_bar_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     train(tiny(tmp_path, train={"epochs": 1, "progress": "bar"}))
     assert "epoch 1/1" in capsys.readouterr().out
+
+
+def test_dataloader_path_gives_the_same_weights(run: RunResult, tmp_path: Path) -> None:
+    # data.in_memory: no collates through a DataLoader, in the same (seed, epoch) order
+    other = train(tiny(tmp_path, data={"in_memory": "no"}))
+    a, b = _weights(run.run_dir), _weights(other.run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
