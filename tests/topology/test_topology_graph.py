@@ -293,3 +293,51 @@ def test_built_block_models_match_inferred_shapes_and_params(spec: ModelSpec) ->
     with torch.no_grad():
         assert tuple(model(x).shape) == (2, *model.output_shape) == (2, *infos[-1].out_shape)
     assert sum(i.params for i in infos) == sum(p.numel() for p in model.parameters())
+
+
+BRANCHY = """
+model:
+  input_shape: [3, 8, 8]
+  defaults: {norm: batch}
+  blocks:
+    inception:                      # two branches from the block input, concatenated
+      params: {c: int}
+      layers:
+        - {conv2d: $c, kernel_size: 1, name: a}
+        - {conv2d: $c, kernel_size: 3, padding: 1, inputs: [input], name: b}
+        - {concat: 1, inputs: [a, b]}
+    stage:                          # a block using a block, with an explicit shortcut
+      params: {c: int}
+      residual: {shortcut: [{conv2d: $c, kernel_size: 1, activation: identity}]}
+      layers:
+        - {block: inception, args: {c: $c}}
+        - {conv2d: $c, kernel_size: 1, activation: identity}
+  layers:
+    - {block: stage, args: {c: 4}, repeat: 2}
+    - adaptive_avg_pool2d
+    - flatten
+    - {linear: 5}
+"""
+
+
+def test_branches_inside_blocks_nested_blocks_and_explicit_shortcut() -> None:
+    spec = loads(BRANCHY)
+    ids = [n.id for n in spec.model.graph().nodes]
+    assert "layers.0.0.body.0.0.a" in ids and "layers.0.0.body.0.0.b" in ids
+    assert "layers.0.0.shortcut.0" in ids
+    by_id = spec.model.graph().by_id
+    assert by_id["layers.0.0.body.0.0.b"].inputs == ("inputs.input",)
+    assert by_id["layers.0.1.body.0.0.b"].inputs == ("layers.0.0.post",)
+    assert by_id["layers.0.0.body.0.0.b"].depth == 2
+    model = nnspec.build_model(spec.model).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 8, 8)).shape == (2, 5)
+    infos = nnspec.infer_shapes(spec.model)
+    assert sum(i.params for i in infos) == sum(p.numel() for p in model.parameters())
+    assert {i.out_shape for i in infos if i.kind == "concat"} == {(8, 8, 8)}
+
+
+def test_graph_specs_round_trip_through_yaml() -> None:
+    for text in (BRANCHY, MULTI):
+        spec = loads(text)
+        assert loads(nnspec.dump(spec)) == spec
