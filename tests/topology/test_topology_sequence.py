@@ -213,3 +213,24 @@ def test_gradient_clipping_defaults_on_for_recurrent_and_attention_models() -> N
         }
     )
     assert chosen.train.clip_grad.kind == "value"
+
+
+def test_token_classifier_embedding_lstm_attention_pool() -> None:
+    spec = ModelSpec.model_validate({
+        "input_shape": [10],
+        "layers": [
+            {"kind": "embedding", "num_embeddings": 20, "embedding_dim": 8},
+            {"lstm": 8, "output": "sequence"},
+            "layer_norm",
+            {"multihead_attention": 2},
+            "cls_token",
+            {"sequence_pool": "cls"},
+            {"linear": 3},
+        ],
+    })  # fmt: skip
+    infos = nnspec.infer_shapes(spec)
+    assert [i.out_shape for i in infos] == [(10, 8), (10, 8), (10, 8), (10, 8), (11, 8), (8,), (3,)]
+    model = nnspec.build_model(spec).eval()
+    tokens = torch.randint(0, 20, (4, 10))
+    assert model(tokens).shape == (4, 3)
+    assert sum(i.params for i in infos) == sum(p.numel() for p in model.parameters())
