@@ -52,8 +52,11 @@ def test_grid_2x2(tmp_path: Path) -> None:
 def test_optuna_4_trials_and_resume(tmp_path: Path) -> None:
     args = ["train", "-m", *TINY, "hydra/sweeper=nnspec_optuna", "hydra.sweep.dir=study",
             "optim.lr=tag(log, interval(1e-4, 1e-1))", "optim=choice(adam, sgd)"]  # fmt: skip
-    first = nnspec(tmp_path, *args, "hydra.sweeper.n_trials=2")
+    # the first two trials go to joblib as one batch of 2; the resumed run is sequential
+    parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    first = nnspec(tmp_path, *args, *parallel, "hydra.sweeper.n_trials=2")
     assert first.returncode == 0, first.stderr
+    assert "Launching jobs, sweep output dir" in first.stdout + first.stderr  # joblib's log line
     second = nnspec(tmp_path, *args, "hydra.sweeper.n_trials=4")
     assert second.returncode == 0, second.stderr
     table = rows(tmp_path / "study")
