@@ -65,7 +65,9 @@ class ModelSpec(Spec):
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks.")
     layers: tuple[LayerSpec, ...] = Field(description="The layers, input to output.")
 
-    _graph: Graph | None = PrivateAttr(None)
+    # (graph, the sections it was expanded from): model_copy(update=...) keeps private attributes,
+    # so the cache is used only while those very objects are still this spec's.
+    _graph: tuple[Graph, tuple[object, ...]] | None = PrivateAttr(None)
 
     @property
     def is_graph(self) -> bool:
@@ -81,9 +83,15 @@ class ModelSpec(Spec):
 
     def graph(self) -> Graph:
         """The model expanded into primitive layers (see :func:`nnspec.spec.graph.expand_model`)."""
-        if self._graph is None:
-            self._graph = expand_model(self)
-        return self._graph
+        sources = self._graph_sources()
+        cached = self._graph
+        if cached is None or any(a is not b for a, b in zip(cached[1], sources, strict=True)):
+            cached = self._graph = (expand_model(self), sources)
+        return cached[0]
+
+    def _graph_sources(self) -> tuple[object, ...]:
+        return (self.layers, self.blocks, self.inputs, self.outputs, self.input_shape,
+                self.defaults)  # fmt: skip
 
     @model_validator(mode="after")
     def _one_input_form(self) -> ModelSpec:
@@ -102,7 +110,7 @@ class ModelSpec(Spec):
         # Validation-time expansion: unknown blocks/inputs, bad arguments, cycles and unused
         # branches are spec errors with paths, before anything is compiled.
         if self.is_graph:
-            self._graph = expand_model(self)
+            self.graph()
         return self
 
     @model_validator(mode="after")

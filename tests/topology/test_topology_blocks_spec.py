@@ -179,3 +179,14 @@ def test_topology_specs_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_graph_cache_follows_model_copy_updates() -> None:
+    from nnspec.spec.layers import Linear
+
+    spec = _model([{"block": "basic", "args": {"channels": 3}}, "flatten", {"linear": 2}],
+                  {"basic": BASIC})  # fmt: skip
+    assert spec.graph() is spec.graph()
+    wider = spec.model_copy(update={"layers": (*spec.layers[:2], Linear(out_features=7))})
+    assert wider.graph().by_id["layers.2"].layer.out_features == 7
+    assert spec.graph().by_id["layers.2"].layer.out_features == 2
