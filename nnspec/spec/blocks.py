@@ -268,12 +268,19 @@ class ConvTranspose2d(WeightLayer):
 class DepthwiseSeparableConv2d(_ConvBase):
     """Depthwise conv (one filter per input channel) then a 1x1 pointwise conv (MobileNet).
 
-    ``groups`` is not used (the depthwise conv has groups = in_channels); norm and activation
-    follow the pointwise conv, as for any weight layer.
+    ``groups`` must stay 1 (the depthwise conv has groups = in_channels by definition); norm and
+    activation follow the pointwise conv, as for any weight layer.
     """
 
     kind: Literal["depthwise_separable_conv2d"] = "depthwise_separable_conv2d"
     depth_multiplier: PosInt = Field(1, description="Depthwise output channels per input channel.")
+
+    @_model_validator(mode="after")
+    def _no_groups(self) -> DepthwiseSeparableConv2d:
+        if self.groups != 1:
+            msg = "depthwise_separable_conv2d sets its own groups (= input channels); remove groups"
+            raise field_error(("groups",), msg, self.groups)
+        return self
 
 
 class SqueezeExcitation(LayerBase):
