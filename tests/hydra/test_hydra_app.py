@@ -135,3 +135,24 @@ def test_user_spec_file_with_overrides(in_tmp: Path) -> None:
     assert run([str(spec), "train.epochs=5", "hydra.run.dir=out"], train_fn=fake_train) == 0
     assert "epochs: 5" in (in_tmp / "out" / ".hydra" / "config.yaml").read_text()
     assert "sklearn:iris" in (in_tmp / "out" / ".hydra" / "config.yaml").read_text()
+
+
+def _readme_sweep_commands() -> list[list[str]]:
+    import shlex
+
+    text = (EXAMPLES_DIR.parent / "README.md").read_text()
+    section = text.split("## Sweeps", 1)[1].split("\n## ", 1)[0]
+    joined = section.replace("\\\n", " ")
+    return [
+        shlex.split(line.split("#", 1)[0])[2:]
+        for line in joined.splitlines()
+        if line.strip().startswith("nnspec train -m")
+    ]
+
+
+def test_readme_sweep_commands_dry_run_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = _readme_sweep_commands()
+    assert len(commands) >= 4
+    for argv in commands:
+        assert run([*argv, "--dry-run", "--dry-run-trials=2"], train_fn=fake_train) == 0, argv
+    assert "invalid" not in capsys.readouterr().out
