@@ -122,12 +122,8 @@ def spec_config_dir(
 
 def load_spec(path: str | Path) -> ExperimentSpec:
     """Read and validate a spec file with nnspec's loader (file:line:col in errors)."""
-    try:
-        from nnspec.io import load
-    except ImportError:  # nnspec.io not landed yet: safe YAML + pydantic
-        from ruamel.yaml import YAML
+    from nnspec.io import load
 
-        return _validate(YAML(typ="safe", pure=True).load(Path(path).read_text()))
     return load(path)
 
 
@@ -303,17 +299,8 @@ def validate_container(
 
 
 def _validate(data: dict[str, Any]) -> ExperimentSpec:
-    try:
-        from nnspec.io import validate
-    except ImportError:  # nnspec.io not landed yet: plain pydantic, one problem per error
-        from pydantic import ValidationError
+    from nnspec.io import validate
 
-        try:
-            return ExperimentSpec.model_validate(data)
-        except ValidationError as e:
-            raise SpecError(
-                [Problem(tuple(x["loc"]), x["msg"], found=repr(x.get("input"))) for x in e.errors()]
-            ) from e
     return validate(data)
 
 

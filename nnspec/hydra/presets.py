@@ -98,26 +98,9 @@ def _load_example(path: Path) -> ExperimentSpec:
 
 
 def _default_experiment() -> ExperimentSpec:
-    try:
-        from nnspec.defaults import default_experiment
-    except ImportError:  # nnspec.defaults not landed yet: a provisional digits CNN
-        return ExperimentSpec.model_validate(_PROVISIONAL_DEFAULT)
+    from nnspec.defaults import default_experiment
+
     return default_experiment()
-
-
-_PROVISIONAL_DEFAULT: dict[str, Any] = {
-    "name": "digits_cnn",
-    "model": {
-        "input_shape": [1, 8, 8],
-        "layers": [
-            {"kind": "conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1},
-            {"kind": "max_pool2d", "kernel_size": 2},
-            {"kind": "flatten"},
-            {"kind": "linear", "out_features": 128},
-            {"kind": "linear", "out_features": 10},
-        ],
-    },
-}
 
 
 def example_specs(examples_dir: Path = EXAMPLES_DIR) -> dict[str, ExperimentSpec]:

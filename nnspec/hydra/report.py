@@ -217,17 +217,14 @@ def _best_spec_text(row: Row) -> str | None:
     from omegaconf import OmegaConf
 
     from nnspec.hydra.compose import validate_container
-    from nnspec.hydra.presets import canonical, render
 
     path = row.job_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         return None
     data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     spec = validate_container(data)  # type: ignore[arg-type]
-    try:
-        from nnspec.io import dump
-    except ImportError:
-        return render(canonical(spec))
+    from nnspec.io import dump
+
     return dump(spec)
 
 
