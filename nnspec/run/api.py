@@ -308,6 +308,8 @@ def _fields_json(spec: ExperimentSpec) -> str:
 
 
 def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Any) -> None:
+    for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write the kill interrupted
+        stale.unlink(missing_ok=True)
     ckpt = ck.load_latest(run_dir, spec)
     if ckpt is None:
         progress.message(f"no usable checkpoint in {run_dir}; starting from scratch")

@@ -62,7 +62,8 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     names = sorted(p.name for p in (run_dir / "checkpoints").glob("epoch-*.pt"))
-    assert names == ["epoch-0001.pt", "epoch-0002.pt"]
+    # epoch 2's checkpoint is written on a background thread: the kill may beat its rename
+    assert names in (["epoch-0001.pt"], ["epoch-0001.pt", "epoch-0002.pt"])
     assert not (run_dir / "summary.json").exists()
     return run_dir
 
@@ -90,11 +91,12 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous(
 ) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(killed, run_dir)
-    last = run_dir / "checkpoints" / "epoch-0002.pt"
+    last = sorted((run_dir / "checkpoints").glob("epoch-*.pt"))[-1]
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    with pytest.warns(CheckpointWarning, match="epoch-0002.pt"):
+    with pytest.warns(CheckpointWarning, match=last.name):
         _resume(tmp_path, run_dir)
-    # epoch 2 is replayed from epoch 1's checkpoint: the data order is a function of (seed, epoch)
+    # the lost epochs are replayed from the previous checkpoint (or from scratch): the data order
+    # is a function of (seed, epoch), so the result is the same
     assert _equal(_final(reference)["model"], _final(run_dir)["model"])
 
 
