@@ -75,9 +75,8 @@ def main(examples: list[str]) -> None:
         cells = " ".join(f"{s:.4f}" for s in scores)
         flag = "" if target is None else ("  ok" if mean >= target else "  BELOW")
         tgt = "-" if target is None else f"{target:.4f}"
-        print(
-            f"{example:<20} {metric:<9} {cells:<26} {mean:7.4f} {tgt:>7} {sum(walls) / 3:6.1f}{flag}"
-        )
+        wall = sum(walls) / 3
+        print(f"{example:<20} {metric:<9} {cells:<26} {mean:7.4f} {tgt:>7} {wall:6.1f}{flag}")
 
 
 if __name__ == "__main__":
