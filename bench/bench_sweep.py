@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,41 @@ def _times(sweep: Path, key: str) -> list[float]:
     return [json.loads(p.read_text())[key] for p in sweep.glob("*/trial.json")]
 
 
+class _NoopResult:
+    """What a trainer returns, for a trial that trains nothing (isolates the sweep overhead)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir, self.test_metrics, self.val_metrics = run_dir, {}, {}
+        self.best_epoch, self.monitor, self.best_value, self.mode = 0, "val_loss", 0.0, "min"
+        self.wall_time, self.n_params, self.epochs_run = 0.0, 0, 0
+
+
+def _noop_train(spec: object, *, run_dir: Path, base_dir: Path | None = None) -> _NoopResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return _NoopResult(run_dir)
+
+
+def noop_sweep(sweep_dir: str) -> None:
+    """8 trials through Hydra and nnspec's job function with a trainer that does nothing."""
+    from nnspec.hydra.app import run
+
+    # a 1-trial warm-up pays the imports and Hydra's plugin scan, so the timed sweep shows the
+    # per-trial cost (CPU time too: robust when other processes load the machine)
+    run(["-m", *_spec_args(1)[:-1], f"hydra.sweep.dir={sweep_dir}_warm"], train_fn=_noop_train)
+    t0, c0 = time.perf_counter(), time.process_time()
+    run(["-m", *_spec_args(1), f"hydra.sweep.dir={sweep_dir}"], train_fn=_noop_train)
+    print(f"NOOP {time.perf_counter() - t0:.3f} {time.process_time() - c0:.3f}")
+
+
+def _noop_seconds(tmp: Path, tag: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--noop-sweep", str(tmp / f"noop_{tag}")],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    wall, cpu = next(x for x in out.splitlines() if x.startswith("NOOP")).split()[1:]
+    return float(wall), float(cpu)
+
+
 def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
     """One sequential sweep, one joblib sweep and one start-up measurement."""
     base = _spec_args(epochs)
@@ -70,7 +106,9 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
     )
     train = statistics.fmean(_times(tmp / f"seq_{tag}", "wall_time"))
     job = statistics.fmean(_times(tmp / f"seq_{tag}", "job_time"))
+    noop, noop_cpu = (x / TRIALS for x in _noop_seconds(tmp, tag))
     return {"startup": startup, "sequential": seq, "joblib": par, "train": train, "job": job,
+            "noop": noop, "noop_cpu": noop_cpu,
             "overhead": (seq - startup) / TRIALS - train,
             "hydra": (seq - startup) / TRIALS - job}  # fmt: skip
 
@@ -79,11 +117,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--noop-sweep", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.noop_sweep:
+        noop_sweep(args.noop_sweep)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         runs = [run_once(args.epochs, Path(tmp), str(i)) for i in range(args.repeats)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"8-trial sweep, breast_cancer_mlp, {args.epochs} epochs/trial, {args.repeats} repeat(s)")
+    load = os.getloadavg()[0]
+    print(f"8-trial sweep, breast_cancer_mlp, {args.epochs} epochs/trial, {args.repeats} repeat(s),"
+          f" load average {load:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"{'measure':<34}{'seconds':>10}")
     print(f"{'process start-up + compose':<34}{med['startup']:>10.2f}")
     print(f"{'sequential sweep (basic launcher)':<34}{med['sequential']:>10.2f}")
@@ -92,6 +136,8 @@ def main() -> None:
     print(f"{'job time per trial (task function)':<34}{med['job']:>10.2f}")
     print(f"{'overhead per trial, all':<34}{med['overhead']:>10.2f}   (goal <= 0.5)")
     print(f"{'  of which Hydra (outside the job)':<34}{med['hydra']:>10.2f}")
+    print(f"{'per trial, no-op trainer: wall':<34}{med['noop']:>10.2f}   (Hydra + nnspec only)")
+    print(f"{'per trial, no-op trainer: CPU':<34}{med['noop_cpu']:>10.2f}   (incl. the report)")
     print(
         f"speed-up joblib vs sequential: {med['sequential'] / med['joblib']:.2f}x   (goal >= 1.6x)"
     )
