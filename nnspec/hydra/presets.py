@@ -308,6 +308,10 @@ def stale_files(conf_dir: Path = CONF_DIR) -> list[str]:
             real = conf_dir / path.relative_to(copy)
             if not real.is_file() or real.read_text() != text:
                 stale.append(str(real.relative_to(conf_dir)))
+        generated = {p.relative_to(copy) for p in files}
+        # every YAML of conf/ is generated: one the generator no longer writes (a removed example)
+        stale += [str(p.relative_to(conf_dir)) for p in conf_dir.rglob("*.yaml")
+                  if p.relative_to(conf_dir) not in generated]  # fmt: skip
     return sorted(stale)
 
 
@@ -321,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in stale:
             print(f"stale: conf/{name}", file=sys.stderr)
         return 1 if stale else 0
-    _write(generate())
+    files = generate()
+    _write(files)
+    for extra in set(CONF_DIR.rglob("*.yaml")) - set(files):
+        extra.unlink()  # e.g. the preset of a removed example
     return 0
 
 
