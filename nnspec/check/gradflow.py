@@ -163,6 +163,22 @@ def _top_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(prefix + n, m) for n, m in container.named_children()]
 
 
+def _forward_recording(
+    model: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]]]:
+    """The model's output and every top-level layer's output (to find the first mixing layer)."""
+    outputs: list[tuple[str, torch.Tensor]] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o, name=name: outputs.append((name, o)))
+        for name, m in _top_layers(model)
+    ]
+    try:
+        return model(x), outputs
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def _leaks(out: torch.Tensor, x: torch.Tensor, samples: list[int]) -> float:
     """Largest |d sum(out_i) / d x_j| over j != i for the given samples i."""
     worst = 0.0
@@ -183,16 +199,7 @@ def batch_independence(ctx: CheckContext) -> CheckResult:
     n = min(INDEPENDENCE_SAMPLES, len(ctx.bundle.train))
     x = ctx.bundle.train.x[:n].clone().requires_grad_(True)
     samples = sorted({0, n // 2, n - 1})
-    outputs: list[tuple[str, torch.Tensor]] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, o, name=name: outputs.append((name, o)))
-        for name, m in _top_layers(model)
-    ]
-    try:
-        out = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    out, outputs = _forward_recording(model, x)
     leak = _leaks(out, x, samples)
     numbers: dict[str, object] = {"samples": n, "max_cross_sample_grad": leak}
     if leak == 0.0:

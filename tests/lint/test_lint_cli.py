@@ -76,3 +76,12 @@ def test_rules_table_lists_every_rule(capsys) -> None:
     assert main(["--rules"]) == 0
     out = capsys.readouterr().out
     assert "init-activation-mismatch" in out and "OPT-9" in out
+
+
+def test_shape_error_is_an_invalid_spec_with_its_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "s.yaml"
+    conv = "- {kind: conv2d, out_channels: 4, kernel_size: 3}"
+    path.write_text(SPEC.replace("- linear: 3", conv))
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:7" in err and "conv2d" in err
