@@ -8,7 +8,7 @@ built-in default experiment is summarised.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -67,11 +67,15 @@ def _rows(infos: Sequence[Any], level: int = 0) -> Iterator[tuple[Any, int]]:
         yield from _rows(getattr(info, "children", ()) or (), level + 1)
 
 
-def _shape(shape: Sequence[int]) -> str:
+def _shape(shape: Sequence[int] | Mapping[str, Sequence[int]]) -> str:
+    if isinstance(shape, Mapping):  # named model inputs (model.inputs)
+        return ", ".join(f"{name} {tuple(s)}" for name, s in shape.items())
     return str(tuple(shape))
 
 
-def render_summary(title: str, input_shape: Sequence[int], infos: Sequence[LayerRow]) -> Table:
+def render_summary(
+    title: str, input_shape: Sequence[int] | Mapping[str, Sequence[int]], infos: Sequence[LayerRow]
+) -> Table:
     """A rich table with one row per layer (children of blocks indented) and a totals footer."""
     from rich.table import Table
 
@@ -109,5 +113,6 @@ def main(argv: list[str]) -> int:
     inv = parse_invocation("summary", argv)
     spec, source = load_spec(inv.one_spec(), inv.overrides)
     infos = check_shapes(spec, source)
-    console().print(render_summary(spec.name, spec.model.input_shape, infos))
+    shape = spec.model.input_shape if spec.model.inputs is None else spec.model.inputs
+    console().print(render_summary(spec.name, shape, infos))
     return EXIT_OK

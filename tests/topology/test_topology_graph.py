@@ -341,3 +341,13 @@ def test_graph_specs_round_trip_through_yaml() -> None:
     for text in (BRANCHY, MULTI):
         spec = loads(text)
         assert loads(nnspec.dump(spec)) == spec
+
+
+def test_cli_summary_of_a_multi_input_model(tmp_path, capsys) -> None:
+    from nnspec.cli.main import main
+
+    path = tmp_path / "multi.yaml"
+    path.write_text(MULTI)
+    assert main(["summary", str(path)]) in (0, None)
+    out = capsys.readouterr().out
+    assert "image (1, 8, 8), tabular (5,)" in out and "concat" in out
