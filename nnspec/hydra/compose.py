@@ -153,6 +153,10 @@ def compose_container(
     from hydra import initialize_config_dir, initialize_config_module
     from omegaconf import OmegaConf
 
+    # `hydra/sweeper: nnspec_optuna` must be in Hydra's ConfigStore for `sweep=...` files that
+    # select it; Hydra's plugin scan misses it in editable installs (see app._register_sweeper).
+    import hydra_plugins.nnspec_optuna_sweeper.config  # noqa: F401
+
     args = split_overrides(overrides)
     with contextlib.ExitStack() as stack:
         if spec is not None:

@@ -156,3 +156,18 @@ def test_readme_sweep_commands_dry_run_cleanly(capsys: pytest.CaptureFixture[str
     for argv in commands:
         assert run([*argv, "--dry-run", "--dry-run-trials=2"], train_fn=fake_train) == 0, argv
     assert "invalid" not in capsys.readouterr().out
+
+
+def test_fresh_process_knows_the_optuna_sweeper(in_tmp: Path) -> None:
+    # In-process tests share Hydra's registries; a fresh `nnspec` process must find
+    # `hydra/sweeper: nnspec_optuna` (selected by sweep/lr_wd.yaml) on its own.
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "nnspec.cli.main", "train", "-m", "sweep=lr_wd", "--dry-run",
+         "--dry-run-trials=1"],
+        capture_output=True, text=True, cwd=in_tmp, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "dry run: 1 trials" in res.stdout
