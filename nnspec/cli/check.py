@@ -34,11 +34,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_report(report: object, layers: bool) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True)
+    from nnspec.cli.common import console as make_console
+
+    console = make_console()
     table = Table("check", "rule", "status", "numbers")
     for r in report.results:
         style = _STYLE[r.status]

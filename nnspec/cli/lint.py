@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from nnspec.errors import NNSpecError
 from nnspec.lint.finding import Finding, LintResult
@@ -60,16 +61,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_rules() -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from nnspec.cli.common import console
     from nnspec.lint.engine import RULES, load_builtin_rules
 
     load_builtin_rules()
     table = Table("rule", "name", "severity", "checks")
     for r in sorted(RULES.values(), key=lambda r: (r.rule, r.name)):
         table.add_row(r.rule, r.name, r.severity, r.summary)
-    Console().print(table)
+    console().print(table)
 
 
 def _as_json(f: Finding) -> dict[str, object]:
@@ -85,19 +86,19 @@ def print_findings(result: LintResult, *, as_json: bool = False) -> None:
         items = [_as_json(f) for f in [*result, *result.silenced]]
         print(json.dumps(items, indent=2))
         return
-    from rich.console import Console
     from rich.markup import escape
 
+    from nnspec.cli.common import console
     from nnspec.lint.render import summary_line
 
-    console = Console(highlight=False, soft_wrap=True)
+    out = console()
     for f in result:
         style = _STYLE[f.severity]
-        console.print(
+        out.print(
             f"{escape(f.where)}: [{style}]{f.severity}[/{style}] {f.rule} ({f.name}): "
             f"{escape(f.reason)}\n  fix: {escape(f.fix)}"
         )
-    console.print(summary_line(result))
+    out.print(summary_line(result))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.data:
             from nnspec.check.stats import data_stats
 
-            stats = data_stats(spec)
+            path, _ = split_spec_args(ns.args)  # relative data paths: the spec file's folder
+            stats = data_stats(spec, base=Path(path).resolve().parent if path else None)
         result = lint(spec, source, strict=ns.strict, stats=stats)  # type: ignore[arg-type]
     except NNSpecError as e:
         from nnspec.cli.common import print_error
