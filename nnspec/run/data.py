@@ -169,6 +169,18 @@ def _standardize(
 
 
 def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
+    if spec.model.input_shape is None or spec.model.outputs is not None:
+        # Multi-input / multi-output graphs compile (issue 5) but their training is a later issue.
+        field = "inputs" if spec.model.input_shape is None else "outputs"
+        raise SpecError(
+            Problem(
+                ("model", field),
+                f"training a model with named {field} is not supported yet",
+                expected="one input_shape and one output",
+                found=f"model.{field}",
+                fix="build it with nnspec.build_model and train it with your own loop",
+            )
+        )
     shape = tuple(spec.model.input_shape)
     per_sample = int(np.prod(x.shape[1:]))
     if int(np.prod(shape)) != per_sample:

@@ -233,7 +233,7 @@ def test_build_is_pure_and_reproducible() -> None:
 
 
 def test_every_parameter_has_an_init_record() -> None:
-    spec = nnspec.load("examples/resnet18.yaml").model if False else loads(MULTI).model
+    spec = loads(MULTI).model
     model = nnspec.build_model(spec)
     assert {n for n, _ in model.named_parameters()} == set(model.init_records)
 
@@ -351,3 +351,12 @@ def test_cli_summary_of_a_multi_input_model(tmp_path, capsys) -> None:
     assert main(["summary", str(path)]) in (0, None)
     out = capsys.readouterr().out
     assert "image (1, 8, 8), tabular (5,)" in out and "concat" in out
+
+
+def test_training_a_multi_input_model_is_a_clear_error(tmp_path) -> None:
+    spec = loads(MULTI)
+    with pytest.raises(SpecError) as info:
+        nnspec.train(spec, overrides=[f"train.output_dir={tmp_path}"])
+    assert (
+        info.value.problems[0].message == "training a model with named inputs is not supported yet"
+    )
