@@ -12,8 +12,9 @@ from typing import Final
 
 from pydantic import BaseModel
 
+from nnspec.errors import format_path
 from nnspec.lint.engine import Hit, LintContext, rule
-from nnspec.lint.view import DROPOUT_KINDS, LayerView, Op, model_kinds
+from nnspec.lint.view import DROPOUT_KINDS, LayerView, Op, feeds, model_kinds
 from nnspec.spec.init import Preset, VarianceScaling
 
 # INIT-1: the init family each activation calls for (He: ReLU family and, by convention, GELU/SiLU/
@@ -68,7 +69,8 @@ def init_activation_mismatch(ctx: LintContext) -> Iterator[Hit]:
             continue
         yield Hit(
             v.init.path,
-            f"layers.{v.index} uses {family} init before {act}, which calls for {wanted} init, so "
+            f"{format_path(v.path[1:])} uses {family} init before {act}, which calls for {wanted} "
+            "init, so "
             "activations shrink or grow with depth and training starts slowly.",
             f"set init: auto (picks {wanted} for {act}), or {wanted}_normal explicitly",
         )
@@ -154,7 +156,11 @@ def dropout_before_bn(ctx: LintContext) -> Iterator[Hit]:
     for i, op in enumerate(ops):
         if op.op != "dropout":
             continue
+        prev = op
         for nxt in ops[i + 1 :]:
+            if not feeds(prev.view, nxt.view):
+                break  # another branch of a graph model
+            prev = nxt
             if nxt.op == "norm:batch":
                 yield Hit(
                     op.path,

@@ -17,7 +17,9 @@ from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.layers import ActivationLayer, BatchNorm, LayerBase, WeightLayer
 from nnspec.spec.model import ModelSpec, head_index
 
-__all__ = ["Path", "LayerView", "Op", "layer_views", "op_sequence", "iter_kinds", "DROPOUT_KINDS"]
+__all__ = [
+    "Path", "LayerView", "Op", "layer_views", "op_sequence", "iter_kinds", "feeds", "DROPOUT_KINDS",
+]  # fmt: skip
 
 Path = tuple[str | int, ...]
 DROPOUT_KINDS = frozenset({"dropout", "dropout2d", "alpha_dropout"})
@@ -45,6 +47,8 @@ class LayerView:
     norm: Setting | None = None
     dropout: Setting | None = None
     init: Setting | None = None
+    node: str | None = None  # graph models: the node id ...
+    inputs: tuple[str, ...] | None = None  # ... and the ids feeding it (None: the previous)
 
     @property
     def activation_name(self) -> str | None:
@@ -68,22 +72,35 @@ def _setting(model: ModelSpec, layer: WeightLayer, path: Path, name: str, head: 
     return Setting(getattr(defaults, name), ("model", "defaults", name), explicit)
 
 
+_FIELDS = ("activation", "norm", "dropout", "init")
+
+
+def _view(model: ModelSpec, i: int, layer: LayerBase, path: Path, head: bool, **kw) -> LayerView:
+    if not isinstance(layer, WeightLayer):
+        return LayerView(i, layer, path, False, False, **kw)
+    fields = {n: _setting(model, layer, path, n, head) for n in _FIELDS}
+    return LayerView(i, layer, path, True, head, **fields, **kw)
+
+
 def layer_views(model: ModelSpec) -> list[LayerView]:
-    """Resolve every top-level layer of ``model`` (paths are rooted at the experiment)."""
+    """Resolve every layer of ``model`` (paths are rooted at the experiment).
+
+    Models with blocks, branches or named inputs are seen through their expanded graph
+    (``ModelSpec.graph()``), so rules look inside blocks and point at the block's YAML lines.
+    """
+    if getattr(model, "is_graph", False):
+        return [
+            _view(model, i, n.layer, ("model", *n.path), n.head, node=n.id, inputs=n.inputs)
+            for i, n in enumerate(model.graph().nodes)
+        ]
     head = head_index(model.layers)
-    views = []
-    for i, layer in enumerate(model.layers):
-        path: Path = ("model", "layers", i)
-        if not isinstance(layer, WeightLayer):
-            views.append(LayerView(i, layer, path, False, False))
-            continue
-        is_head = i == head
-        fields = {
-            n: _setting(model, layer, path, n, is_head)
-            for n in ("activation", "norm", "dropout", "init")
-        }
-        views.append(LayerView(i, layer, path, True, is_head, **fields))
-    return views
+    return [_view(model, i, layer, ("model", "layers", i), i == head)
+            for i, layer in enumerate(model.layers)]  # fmt: skip
+
+
+def feeds(a: LayerView, b: LayerView) -> bool:
+    """True when ``a``'s output is ``b``'s input (always, for consecutive plain layers)."""
+    return a is b or b.inputs is None or (a.node is not None and a.node in b.inputs)
 
 
 @dataclass(frozen=True)
