@@ -93,6 +93,10 @@ class Trainer:
         self.es = EarlyStopping(plan.monitor, plan.mode, es.patience, es.min_delta, es.enabled)
         self.state = LoopState()
         self.fit_time = 0.0
+        # per-step settings read once (the loop's per-step overhead must stay tiny)
+        self.bf16 = t.precision == "bf16"
+        self._no_cast = contextlib.nullcontext()
+        self.clip = t.clip_grad if t.clip_grad.kind != "none" else None
         self.tensorboard: Any = None  # set by the caller when train.tensorboard is on
         self._saved: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -214,17 +218,19 @@ class Trainer:
     # ---- the epoch ----
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.plan.train.precision == "bf16":
+        if self.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return self._no_cast  # one reusable null context: nothing allocated per step
 
     def _optimizer_step(self, loss: float) -> None:
         if self.monitor is not None:
             self.monitor.after_backward()  # pre-clip gradient norms (MON-2)
-        clip = self.plan.train.clip_grad
-        if clip.kind == "norm":  # TRAIN-6: one global L2 norm keeps the update's direction
+        clip = self.clip
+        if clip is None:
+            pass
+        elif clip.kind == "norm":  # TRAIN-6: one global L2 norm keeps the update's direction
             torch.nn.utils.clip_grad_norm_(self.params, clip.max_norm)
-        elif clip.kind == "value":
+        else:
             torch.nn.utils.clip_grad_value_(self.params, clip.value)
         if not math.isfinite(loss):
             raise self._nan_error(loss)
@@ -243,9 +249,10 @@ class Trainer:
             order = None
         total, seen, acc = 0.0, 0, self.accumulate
         batches = list(self._batches(order))
+        last, kill_at = len(batches) - 1, self.kill_at
         self.progress.start(epoch, self.plan.train.epochs, len(batches))
         for b, (xb, yb) in enumerate(batches):
-            if self.kill_at is not None and self.state.step >= self.kill_at:
+            if kill_at is not None and self.state.step >= kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # fault injection (resume tests)
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
@@ -255,7 +262,7 @@ class Trainer:
             value = loss.item()  # the guards' one read per step
             total += value * len(xb)
             seen += len(xb)
-            if (b + 1) % acc == 0 or b == len(batches) - 1:
+            if b == last or (b + 1) % acc == 0:
                 self._optimizer_step(value)
                 if self.state.step >= self.total_steps:
                     break
