@@ -44,3 +44,10 @@ def test_lint_with_data_statistics(tmp_path: Path, capsys) -> None:
     assert "DATA-4" not in out  # raw digit pixels (0-16) are within the scaling thresholds
     assert lint_main([str(spec)]) == 0
     assert "DATA-4 (unscaled-input)" in capsys.readouterr().out  # statically: tabular, unscaled
+
+
+def test_layers_flag_prints_the_per_layer_gradient_table(capsys) -> None:
+    spec = str(PLANTED / "healthy_digits_mlp.yaml")
+    assert check_main([spec, "--only", "gradient-flow", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "update/weight" in out and "layers.0.op" in out and "dead" in out
