@@ -15,6 +15,7 @@ shape inference of it, and, separately, YAML parsing + validation of the same sp
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +82,7 @@ def digits_by_hand() -> nn.Module:
 def mlp_by_hand(widths: list[int], dropout: float = 0.0) -> nn.Module:
     g = torch.Generator().manual_seed(0)
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(widths[:-2], widths[1:-1], strict=True):
+    for n_in, n_out in itertools.pairwise(widths[:-1]):
         lin = nn.Linear(n_in, n_out)
         _init_hidden(lin, g)
         layers += [lin, nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
@@ -101,7 +102,7 @@ def build_rows(repeat: int) -> None:
         "digits_cnn": (nnspec.load(str(EXAMPLES / "digits_cnn.yaml")).model, digits_by_hand),
         "breast_cancer_mlp": (
             nnspec.load(str(EXAMPLES / "breast_cancer_mlp.yaml")).model,
-            lambda: mlp_by_hand([30, 64, 32, 1], 0.2),
+            lambda: mlp_by_hand([30, 32, 16, 1]),
         ),
         "diabetes_mlp": (
             nnspec.load(str(EXAMPLES / "diabetes_mlp.yaml")).model,

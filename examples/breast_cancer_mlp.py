@@ -13,7 +13,7 @@ from nnspec.spec.train import EarlyStoppingSpec
 
 
 def build() -> ExperimentSpec:
-    """30 features -> 64 -> 32 (ReLU, dropout 0.2) -> one logit."""
+    """30 features -> 32 -> 16 (ReLU) -> one logit; regularised by weight decay."""
     return ExperimentSpec(
         name="breast-cancer-mlp",
         seed=0,
@@ -21,16 +21,16 @@ def build() -> ExperimentSpec:
         data=DataSpec(source="sklearn:breast_cancer", batch_size=32),
         model=ModelSpec(
             input_shape=(30,),
-            defaults=LayerDefaults(activation="relu", dropout=0.2),
+            defaults=LayerDefaults(activation="relu"),
             layers=(
-                Linear(out_features=64),
                 Linear(out_features=32),
+                Linear(out_features=16),
                 Linear(out_features=1),  # the head: one logit
             ),
         ),
-        optim=AdamW(lr=1.0e-3, weight_decay=1.0e-2),
+        optim=AdamW(lr=3.0e-4, weight_decay=0.1),
         schedule=Cosine(),
-        train=TrainSpec(epochs=100, early_stopping=EarlyStoppingSpec(patience=15)),
+        train=TrainSpec(epochs=150, early_stopping=EarlyStoppingSpec(patience=20)),
     )
 
 

@@ -36,22 +36,20 @@ def _digits_by_hand() -> nn.Module:
     )
 
 
-def _mlp_by_hand(n_in: int, dropout: float) -> nn.Module:
+def _mlp_by_hand(n_in: int, hidden: tuple[int, int]) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(n_in, 64),
+        nn.Linear(n_in, hidden[0]),
         nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(64, 32),
+        nn.Linear(hidden[0], hidden[1]),
         nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(32, 1),
+        nn.Linear(hidden[1], 1),
     )
 
 
 BY_HAND: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "digits_cnn": (_digits_by_hand, (1, 8, 8)),
-    "breast_cancer_mlp": (lambda: _mlp_by_hand(30, 0.2), (30,)),
-    "diabetes_mlp": (lambda: _mlp_by_hand(10, 0.0), (10,)),
+    "breast_cancer_mlp": (lambda: _mlp_by_hand(30, (32, 16)), (30,)),
+    "diabetes_mlp": (lambda: _mlp_by_hand(10, (64, 32)), (10,)),
 }
 
 
