@@ -115,14 +115,16 @@ class RunWriter:
     ) -> None:
         """Serialise ``obj`` now (a consistent snapshot), write it to every path in ``rels`` and
         then delete ``prune`` on one background thread, in order, so the loop does not wait for
-        the disk (fsync). :meth:`flush` waits and re-raises a failed write.
+        the disk (fsync). At most one checkpoint is in flight: the previous one is complete on
+        disk before the next is queued, so a crash loses at most the newest checkpoint.
+        :meth:`flush` waits and re-raises a failed write.
         """
         if not self.enabled:
             return
         buf = io.BytesIO()
         torch.save(obj, buf)
         data = buf.getvalue()
-        self._check_pending()
+        self._wait_pending()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnspec-writer")
         for rel in rels:
@@ -130,17 +132,14 @@ class RunWriter:
         for rel in prune:
             self._pending.append(self._pool.submit(self.path(rel).unlink, missing_ok=True))
 
-    def _check_pending(self) -> None:
-        done = [f for f in self._pending if f.done()]
-        self._pending = [f for f in self._pending if not f.done()]
-        for f in done:
+    def _wait_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for f in pending:
             f.result()  # re-raise a failed background write here, in the training thread
 
     def flush(self) -> None:
         """Wait for every background write; re-raise the first failure."""
-        pending, self._pending = self._pending, []
-        for f in pending:
-            f.result()
+        self._wait_pending()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

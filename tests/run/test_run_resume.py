@@ -62,7 +62,8 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     names = sorted(p.name for p in (run_dir / "checkpoints").glob("epoch-*.pt"))
-    # epoch 2's checkpoint is written on a background thread: the kill may beat its rename
+    # epoch 2's checkpoint is written on a background thread: the kill may beat its rename, but
+    # epoch 1's was complete before epoch 2's was queued (at most one write in flight)
     assert names in (["epoch-0001.pt"], ["epoch-0001.pt", "epoch-0002.pt"])
     assert not (run_dir / "summary.json").exists()
     return run_dir
