@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnspec.errors import NNSpecError, SpecError
+from nnspec.errors import NNSpecError, Problem, SpecError
 from nnspec.hydra.compose import (
     SPEC_PRIMARY,
     ParsedArgs,
@@ -92,7 +92,7 @@ def parse_argv(argv: Sequence[str]) -> Invocation:
         elif arg == "--dry-run":
             dry = True
         elif arg.startswith("--dry-run-trials="):
-            n_trials = int(arg.split("=", 1)[1])
+            n_trials = _positive(arg)
         elif arg in _VALUE_FLAGS and args:
             flags += [arg, args.pop(0)]
         elif arg.startswith("-"):
@@ -100,6 +100,13 @@ def parse_argv(argv: Sequence[str]) -> Invocation:
         else:
             overrides.append(arg)
     return Invocation(spec, overrides, flags, multirun, dry, n_trials)
+
+
+def _positive(flag: str) -> int:
+    text = flag.split("=", 1)[1]
+    if not text.isdigit() or int(text) < 1:
+        raise SpecError(Problem((), f"{flag}: expected a positive whole number", found=text))
+    return int(text)
 
 
 def first_choice(groups: dict[str, str]) -> list[str]:
@@ -118,8 +125,8 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
     from nnspec.hydra.groups import check_group_options
 
     check_group_options(args.groups, sweep=inv.multirun)
-    base = compose_container(first_choice(args.groups), spec=spec)
-    check_override_keys(args.keys, base)
+    if args.keys:
+        check_override_keys(args.keys, compose_container(first_choice(args.groups), spec=spec))
     if inv.multirun or inv.inspect_only:
         return  # sweep values are validated per trial (or by --dry-run)
     plain = [*first_choice(args.groups), *args.keys]
@@ -245,7 +252,11 @@ def _hydra_args(inv: Invocation, config_dir: Path | None) -> list[str]:
 def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
     """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input)."""
     global _OUTCOME
-    inv = parse_argv(argv)
+    try:
+        inv = parse_argv(argv)
+    except SpecError as e:
+        print(str(e), file=sys.stderr)
+        return 2
     _OUTCOME = Outcome(base_dir=inv.spec_path.resolve().parent if inv.spec_path else None)
     try:
         spec = load_spec(inv.spec_path) if inv.spec_path else None
