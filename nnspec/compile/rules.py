@@ -237,15 +237,21 @@ if set(PRESETS) | {"auto"} != set(INIT_PRESETS):  # pragma: no cover - import-ti
 
 @functools.lru_cache(maxsize=256)  # specs are frozen (hashable); labels are asked per layer
 def activation_label(act: Activation) -> str:
-    """``relu``, ``leaky_relu(negative_slope=0.1)``: the kind plus the parameters that differ
-    from their defaults."""
-    fields = type(act).model_fields
-    changed = [
-        f"{k}={getattr(act, k)}"
-        for k in fields
-        if k != "kind" and getattr(act, k) != fields[k].default
-    ]
-    return f"{act.kind}({', '.join(changed)})" if changed else act.kind
+    """``relu``, ``leaky_relu(0.1)``, ``prelu(num_parameters=channel)``: the kind plus the
+    parameters that differ from their defaults (bare value when the kind has one parameter).
+
+    Example:
+        >>> from nnspec.spec import activation_from
+        >>> activation_label(activation_from({"kind": "leaky_relu", "negative_slope": 0.1}))
+        'leaky_relu(0.1)'
+    """
+    fields = {k: f for k, f in type(act).model_fields.items() if k != "kind"}
+    changed = {k: getattr(act, k) for k, f in fields.items() if getattr(act, k) != f.default}
+    if not changed:
+        return act.kind
+    if len(fields) == 1:
+        return f"{act.kind}({next(iter(changed.values()))})"
+    return f"{act.kind}({', '.join(f'{k}={v}' for k, v in changed.items())})"
 
 
 @dataclass(frozen=True)
@@ -308,7 +314,7 @@ def resolve_init(spec: object | None, act: Activation, *, is_head: bool) -> Reso
         >>> r = resolve_init(None, activation_from({"kind": "leaky_relu", "negative_slope": 0.1}),
         ...                  is_head=False)
         >>> r.rule.label, r.reason
-        ('he_normal(scale=2/(1+0.1^2))', 'auto: leaky_relu(negative_slope=0.1) -> He (INIT-2)')
+        ('he_normal(scale=2/(1+0.1^2))', 'auto: leaky_relu(0.1) -> He (INIT-2)')
     """
     if spec is None:
         if is_head:

@@ -146,10 +146,10 @@ def test_layer_info_fields() -> None:
     assert (stem.in_shape, stem.out_shape) == ((1, 8, 8), (4, 6, 6))
     assert stem.params == 4 * 9 + 2 * 4  # no bias before batch norm (NORM-2), BN scale + shift
     assert stem.init == "he_normal(scale=2/(1+0.1^2))"
-    assert stem.init_reason == "auto: leaky_relu(negative_slope=0.1) -> He (INIT-2)"
+    assert stem.init_reason == "auto: leaky_relu(0.1) -> He (INIT-2)"
     assert (stem.norm, stem.activation, stem.trainable, stem.depth) == (
         "batch",
-        stem.activation,
+        "leaky_relu(0.1)",
         True,
         0,
     )
