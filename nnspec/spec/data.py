@@ -41,8 +41,9 @@ class DataSpec(Spec):
 
     ``source``: ``sklearn:digits|breast_cancer|wine|iris|diabetes`` (bundled, no download),
     ``synthetic:classification|regression|sequence_count|sequence_compare``, ``csv:PATH``,
-    ``npz:PATH``, ``npy:PATH`` (relative paths resolve against the spec file's folder), or ``user``
-    (arrays passed to :func:`nnspec.train`).
+    ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by ``target``), ``npy:PATH`` (a 2-D
+    table whose last column is the target); relative paths resolve against the spec file's
+    folder. ``user``: arrays passed to :func:`nnspec.train`.
     """
 
     source: str = Field("sklearn:digits", description="Data source (see the class doc).")
@@ -65,11 +66,15 @@ class DataSpec(Spec):
     shuffle: bool = Field(True, description="Reshuffle training data every epoch (DATA-8).")
     n_samples: PosInt | None = Field(None, description="Synthetic sources: how many samples.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Source-specific options (synthetic generators)."
+        default_factory=dict,
+        description="Synthetic generators: classification/regression take n_features, "
+        "n_informative, n_classes, class_sep, noise; sequence_* take length.",
     )
     num_workers: NonNegInt = Field(0, description="DataLoader workers for the out-of-memory path.")
     in_memory: Literal["auto", "yes", "no"] = Field(
-        "auto", description="Batch by tensor indexing (fast) or through a DataLoader."
+        "auto",
+        description="auto/yes: batch by slicing in-memory tensors (fast); no: collate through a "
+        "DataLoader with num_workers (same batch order).",
     )
 
     @model_validator(mode="after")
