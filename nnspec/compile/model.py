@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -53,7 +52,8 @@ class NNSpecModel(nn.Module):
         self.layers = nn.Sequential(layers)
         self.spec = spec
         self.layer_info = layer_info
-        self.init_records = MappingProxyType(dict(init_records))
+        # A plain dict (not a mappingproxy): the model must deepcopy and pickle (checkpoints, EMA).
+        self.init_records: dict[str, InitRecord] = dict(init_records)
         self.input_shape: Shape = tuple(spec.input_shape)
         self.output_shape: Shape = layer_info[-1].out_shape
         self.head_name = head_name

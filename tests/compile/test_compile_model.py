@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -163,6 +165,15 @@ def test_model_attributes_and_head() -> None:
     with torch.no_grad():
         model.head.bias.fill_(2.0)  # the trainer sets it from data (INIT-7/8)
     assert torch.all(model.eval()(torch.zeros(4, 6)) == 2.0)
+
+
+def test_model_deepcopies_and_pickles() -> None:
+    model = build_model(MLP)
+    clone = copy.deepcopy(model)
+    again = pickle.loads(pickle.dumps(model))
+    for other in (clone, again):
+        assert other.init_records == model.init_records and other.spec == model.spec
+        assert all(torch.equal(t, other.state_dict()[k]) for k, t in model.state_dict().items())
 
 
 def test_trainable_false_freezes_the_layer() -> None:
