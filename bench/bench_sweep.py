@@ -94,6 +94,9 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
     base = _spec_args(epochs)
     startup = _timed(["--cfg", "job", "experiment=breast_cancer_mlp"], tmp)
     seq = _timed(["-m", *base, f"hydra.sweep.dir=seq_{tag}"], tmp)
+    # the same sequential sweep with one torch thread, as each joblib worker gets: separates the
+    # parallel speed-up from the thread-count effect on a tiny model
+    seq1 = _timed(["-m", *base, "train.num_threads=1", f"hydra.sweep.dir=seq1_{tag}"], tmp)
     par = _timed(
         [
             "-m",
@@ -107,10 +110,12 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
     train = statistics.fmean(_times(tmp / f"seq_{tag}", "wall_time"))
     job = statistics.fmean(_times(tmp / f"seq_{tag}", "job_time"))
     noop, noop_cpu = (x / TRIALS for x in _noop_seconds(tmp, tag))
-    return {"startup": startup, "sequential": seq, "joblib": par, "train": train, "job": job,
-            "noop": noop, "noop_cpu": noop_cpu,
-            "overhead": (seq - startup) / TRIALS - train,
-            "hydra": (seq - startup) / TRIALS - job}  # fmt: skip
+    return {
+        "startup": startup, "sequential": seq, "sequential_1t": seq1, "joblib": par,
+        "train": train, "job": job, "noop": noop, "noop_cpu": noop_cpu,
+        "overhead": (seq - startup) / TRIALS - train,
+        "hydra": (seq - startup) / TRIALS - job,
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -131,16 +136,16 @@ def main() -> None:
     print(f"{'measure':<34}{'seconds':>10}")
     print(f"{'process start-up + compose':<34}{med['startup']:>10.2f}")
     print(f"{'sequential sweep (basic launcher)':<34}{med['sequential']:>10.2f}")
-    print(f"{'joblib sweep, 2 jobs':<34}{med['joblib']:>10.2f}")
+    print(f"{'sequential, 1 torch thread':<34}{med['sequential_1t']:>10.2f}")
+    print(f"{'joblib sweep, 2 jobs (1 thread each)':<34}{med['joblib']:>10.2f}")
     print(f"{'trainer wall time per trial':<34}{med['train']:>10.2f}")
     print(f"{'job time per trial (task function)':<34}{med['job']:>10.2f}")
     print(f"{'overhead per trial, all':<34}{med['overhead']:>10.2f}   (goal <= 0.5)")
     print(f"{'  of which Hydra (outside the job)':<34}{med['hydra']:>10.2f}")
     print(f"{'per trial, no-op trainer: wall':<34}{med['noop']:>10.2f}   (Hydra + nnspec only)")
     print(f"{'per trial, no-op trainer: CPU':<34}{med['noop_cpu']:>10.2f}   (incl. the report)")
-    print(
-        f"speed-up joblib vs sequential: {med['sequential'] / med['joblib']:.2f}x   (goal >= 1.6x)"
-    )
+    print(f"speed-up joblib vs sequential: {med['sequential'] / med['joblib']:.2f}x (goal >= 1.6x);"
+          f" vs sequential with 1 thread: {med['sequential_1t'] / med['joblib']:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":
