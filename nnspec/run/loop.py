@@ -28,7 +28,7 @@ from nnspec.errors import Problem, TrainError
 from nnspec.run.callbacks import EarlyStopping, Progress
 from nnspec.run.checkpoint import rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
-from nnspec.run.metrics import compute_metrics
+from nnspec.run.metrics import _sk, compute_metrics
 from nnspec.run.outputs import RunWriter
 
 __all__ = ["Trainer", "LoopState", "FAULT_ENV"]
@@ -102,6 +102,7 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        _sk()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         kill = os.environ.get(FAULT_ENV)
         self.kill_at = int(kill) if kill else None
         # Opt-in monitors (issue 6, train.monitors): None when every monitor is off.
