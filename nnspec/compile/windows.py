@@ -77,7 +77,7 @@ def per_dim(
         f"{site.kind}: {fld} has the wrong number of values",
         expected=f"an int or {nd} values (one per spatial dim)",
         found=f"{list(value)}",
-        fix=f"write {fld}: {value[0]}",
+        fix=f"write {fld}: {value[0] if value else 3} (one int for every dim)",
     )
     return None
 

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 NormName = Literal["batch", "layer", "group", "instance", "none"]
-IntOrPair = Union[PosInt, tuple[PosInt, ...]]
+IntOrPair = Union[PosInt, Annotated[tuple[PosInt, ...], Field(min_length=1)]]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
