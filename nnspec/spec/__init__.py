@@ -1,5 +1,10 @@
 """Pure-data spec schemas (pydantic, no torch)."""
 
+from nnspec.spec import activations as _activations
+from nnspec.spec import layers as _layers
+from nnspec.spec import optim as _optim
+from nnspec.spec import sequence as _sequence
+from nnspec.spec import train as _train
 from nnspec.spec.activations import *  # noqa: F403
 from nnspec.spec.base import Spec
 from nnspec.spec.blocks import (  # topology (issue 5)
@@ -21,3 +26,40 @@ from nnspec.spec.optim import *  # noqa: F403
 from nnspec.spec.schedule import SCHEDULE_CLASSES, ScheduleSpec, WarmupSpec
 from nnspec.spec.sequence import *  # noqa: F403
 from nnspec.spec.train import *  # noqa: F403
+
+# The star-imported modules keep their own __all__; this list adds the explicit imports above.
+__all__ = [
+    "SCHEDULE_CLASSES",
+    "Add",
+    "BlockDef",
+    "BlockUse",
+    "Concat",
+    "ConstantInit",
+    "ConvTranspose2d",
+    "DataSpec",
+    "DepthwiseSeparableConv2d",
+    "ExperimentSpec",
+    "Graph",
+    "InitSpec",
+    "LayerDefaults",
+    "LintSpec",
+    "ModelSpec",
+    "Multiply",
+    "Node",
+    "Orthogonal",
+    "ParamDef",
+    "Preset",
+    "ResidualSpec",
+    "ScheduleSpec",
+    "Spec",
+    "SplitSpec",
+    "SqueezeExcitation",
+    "Task",
+    "VarianceScaling",
+    "WarmupSpec",
+    *_activations.__all__,
+    *_layers.__all__,
+    *_optim.__all__,
+    *_sequence.__all__,
+    *_train.__all__,
+]

@@ -49,7 +49,9 @@ class ReLU(_Act):
 
 class LeakyReLU(_Act):
     kind: Literal["leaky_relu"] = "leaky_relu"
-    negative_slope: NonNegFloat = Field(0.01, description="Slope for x < 0 (ACT-4); feeds the He gain.")
+    negative_slope: NonNegFloat = Field(
+        0.01, description="Slope for x < 0 (ACT-4); feeds the He gain."
+    )
 
 
 class PReLU(_Act):
@@ -99,7 +101,9 @@ class Sigmoid(_Act):
 class Softplus(_Act):
     kind: Literal["softplus"] = "softplus"
     beta: PosFloat = Field(1.0, description="Sharpness.")
-    threshold: PosFloat = Field(20.0, description="Above beta*x > threshold the function is linear.")
+    threshold: PosFloat = Field(
+        20.0, description="Above beta*x > threshold the function is linear."
+    )
 
 
 class Softmax(_Act):

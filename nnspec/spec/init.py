@@ -74,7 +74,10 @@ class Orthogonal(Spec):
 
 
 class Constant(Spec):
-    """All weights equal ``value``; refused for hidden weight layers (INIT-6: no symmetry breaking)."""
+    """All weights equal ``value``.
+
+    Refused for hidden weight layers (INIT-6: no symmetry breaking).
+    """
 
     kind: Literal["constant"] = "constant"
     value: float = Field(0.0, description="The constant.")
@@ -106,4 +109,5 @@ InitSpec = Annotated[
     Discriminator(_tag),
     BeforeValidator(_normalize),
 ]
-"""An init rule: a preset name (``he_normal``), or ``{kind: variance_scaling|orthogonal_gain|constant, ...}``."""
+"""An init rule: a preset name (``he_normal``), or
+``{kind: variance_scaling|orthogonal_gain|constant, ...}``."""

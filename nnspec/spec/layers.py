@@ -2,8 +2,9 @@
 
 Built-in kinds register here; user kinds register from Python with :func:`nnspec.register_layer`.
 A layer list item may be written in canonical form (``{kind: linear, out_features: 128}``), as a
-one-key shorthand (``{linear: 128}`` or ``{linear: {out_features: 128, dropout: 0.2}}``) or, for kinds
-without a required field, as a bare name (``flatten``). Dumping always writes the canonical form.
+one-key shorthand (``{linear: 128}`` or ``{linear: {out_features: 128, dropout: 0.2}}``) or, for
+kinds without a required field, as a bare name (``flatten``). Dumping always writes the canonical
+form.
 """
 
 from __future__ import annotations
@@ -64,9 +65,13 @@ class WeightLayer(LayerBase):
     """
 
     activation: ActivationSpec | None = Field(None, description="Activation after the norm.")
-    norm: NormName | None = Field(None, description="Normalisation between weight op and activation.")
+    norm: NormName | None = Field(
+        None, description="Normalisation between weight op and activation."
+    )
     dropout: Prob | None = Field(None, description="Dropout rate after the activation.")
-    init: InitSpec | None = Field(None, description="Weight init; `auto` picks by activation (INIT-1).")
+    init: InitSpec | None = Field(
+        None, description="Weight init; `auto` picks by activation (INIT-1)."
+    )
     bias: bool | None = Field(
         None, description="Bias of the weight op; default: on, except when batch norm follows."
     )

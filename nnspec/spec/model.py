@@ -24,9 +24,14 @@ __all__ = ["LayerDefaults", "BlockDef", "ModelSpec", "head_index"]
 
 
 class LayerDefaults(Spec):
-    """Inherited by every hidden weight layer that does not set the field itself (not by the head)."""
+    """Inherited by every hidden weight layer that does not set the field itself.
 
-    activation: ActivationSpec = Field(default_factory=ReLU, description="Hidden activation (ACT-1).")
+    The head does not inherit them.
+    """
+
+    activation: ActivationSpec = Field(
+        default_factory=ReLU, description="Hidden activation (ACT-1)."
+    )
     norm: NormName = Field("none", description="Norm between weight op and activation (NORM-2).")
     init: InitSpec = Field(default_factory=Preset, description="`auto`: by activation (INIT-1).")
     dropout: Prob = Field(0.0, description="Dropout after each hidden activation.")
@@ -61,7 +66,9 @@ class ModelSpec(Spec):
         "default: the last layer's output.",
         min_length=1,
     )
-    defaults: LayerDefaults = Field(default_factory=LayerDefaults, description="Hidden-layer defaults.")
+    defaults: LayerDefaults = Field(
+        default_factory=LayerDefaults, description="Hidden-layer defaults."
+    )
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks.")
     layers: tuple[LayerSpec, ...] = Field(description="The layers, input to output.")
 
