@@ -29,6 +29,7 @@ from nnspec.spec.graph import (
     Shortcut,
     raise_problems,
 )
+from nnspec.spec.graph_order import check_used, mark_heads, toposort
 from nnspec.spec.layers import (
     ActivationLayer,
     BatchNorm,
@@ -223,7 +224,7 @@ class _Expander:
             if isinstance(layer, _NORM_LAYERS) or (
                 isinstance(layer, WeightLayer) and norm != "none"
             ):
-                draft.node = _replace(draft.node, zero_init_scale=True)
+                draft.node = replace(draft.node, zero_init_scale=True)
                 return
         msg = "zero_init_last_norm: the residual body has no norm layer to zero-initialise"
         self.issues.append((ctx.block_loc("residual", "zero_init_last_norm"), msg, True))
@@ -241,10 +242,6 @@ class _Expander:
                     msg = f"{e['msg']} ({ctx.text}, with {_show_args(args)})"
                     self.issues.append(((*loc, j, *e["loc"]), msg, e.get("input")))
         return layers
-
-
-def _replace(node: Node, **changes: Any) -> Node:
-    return replace(node, **changes)
 
 
 def _show_args(args: Mapping[str, Any]) -> str:
@@ -316,11 +313,11 @@ def expand(model: ModelSpec) -> Graph:
     outputs = _outputs(exp, model, names, last)
     if exp.issues:
         raise_problems(exp.issues)
-    ordered = _toposort(exp, nodes, inputs)
-    _check_used(exp, ordered, outputs)
+    ordered = toposort(exp.issues, nodes, inputs)
+    check_used(exp.issues, model.inputs, ordered, outputs)
     if exp.issues:
         raise_problems(exp.issues)
-    ordered = _mark_heads(model, ordered, outputs)
+    ordered = mark_heads(model, ordered, outputs)
     return Graph(
         inputs=inputs,
         nodes=tuple(ordered),
@@ -351,7 +348,7 @@ def _resolve(exp: _Expander, names: dict[str, Any], inputs: Mapping[str, Any]) -
     for d in exp.drafts:
         ins = tuple(i for i in (_lookup(exp, r) for r in d.inputs) if i is not None)
         refs = tuple(i for i in (_lookup(exp, r) for r in d.refs) if i is not None)
-        nodes.append(_replace(d.node, inputs=ins, refs=refs))
+        nodes.append(replace(d.node, inputs=ins, refs=refs))
     return nodes
 
 
@@ -365,75 +362,3 @@ def _outputs(exp: _Expander, model: ModelSpec, names: dict[str, Any], last: Any)
         if out:
             found[name] = out
     return found
-
-
-def _toposort(exp: _Expander, nodes: list[Node], inputs: Mapping[str, Any]) -> list[Node]:
-    """Kahn's algorithm, keeping list order among ready nodes; a cycle is reported by name."""
-    by_id = {n.id: n for n in nodes}
-    done = {f"inputs.{name}" for name in inputs}
-    ordered: list[Node] = []
-    pending = list(nodes)
-    while pending:
-        ready = [n for n in pending if all(i in done for i in (*n.inputs, *n.refs))]
-        if not ready:
-            cycle = _find_cycle(pending, by_id)
-            text = " -> ".join(_label(by_id[i]) for i in cycle)
-            first = by_id[cycle[0]]
-            exp.issues.append(((*first.path, "inputs"), f"cycle in the layer graph: {text}", None))
-            return ordered
-        ordered += ready
-        done |= {n.id for n in ready}
-        pending = [n for n in pending if n.id not in done]
-    return ordered
-
-
-def _find_cycle(pending: list[Node], by_id: Mapping[str, Node]) -> list[str]:
-    blocked = {n.id for n in pending}
-    start = pending[0].id
-    path: list[str] = []
-    cur = start
-    while cur not in path:  # follow a blocked producer until a node repeats
-        path.append(cur)
-        node = by_id[cur]
-        cur = next(i for i in (*node.inputs, *node.refs) if i in blocked)
-    cycle = path[path.index(cur) :]
-    cycle.reverse()  # producer -> consumer order reads as data flow
-    order = {n.id: k for k, n in enumerate(pending)}
-    start_at = min(range(len(cycle)), key=lambda k: order[cycle[k]])  # earliest in the list
-    cycle = cycle[start_at:] + cycle[:start_at]
-    return [*cycle, cycle[0]]
-
-
-def _label(node: Node) -> str:
-    return node.layer.name or node.id
-
-
-def _check_used(exp: _Expander, nodes: list[Node], outputs: Mapping[str, str]) -> None:
-    used = set(outputs.values())
-    for n in reversed(nodes):
-        if n.id in used:
-            used |= {*n.inputs, *n.refs}
-    for name in exp.model.inputs or ():
-        if f"inputs.{name}" not in used:
-            msg = f"model input '{name}' is never used; name it in a layer's inputs: [{name}]"
-            exp.issues.append((("inputs", name), msg, name))
-    for n in nodes:
-        if n.id not in used:
-            msg = (
-                f"the output of {_label(n)} ({n.layer.kind}) is never used; "
-                "feed it to a later layer (inputs: [...]) or list it in model.outputs"
-            )
-            exp.issues.append((n.path, msg, n.layer.name))
-
-
-def _mark_heads(model: ModelSpec, nodes: list[Node], outputs: Mapping[str, str]) -> list[Node]:
-    """The head of each output: the last top-level weight layer feeding it (INIT-9, OUT-5)."""
-    by_id = {n.id: n for n in nodes}
-    heads: set[str] = set()
-    for out in outputs.values():
-        cur = by_id.get(out)
-        while cur is not None and cur.depth == 0 and not isinstance(cur.layer, WeightLayer):
-            cur = by_id.get(cur.inputs[0]) if len(cur.inputs) == 1 else None
-        if cur is not None and cur.depth == 0 and isinstance(cur.layer, WeightLayer):
-            heads.add(cur.id)
-    return [_replace(n, head=True) if n.id in heads else n for n in nodes]
