@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nnspec.compile.infer import SHAPE_FNS, LayerSite, Shape, ShapeResult
 from nnspec.compile.shapes import weight_result
+from nnspec.compile.windows import require_rank
 from nnspec.spec import blocks as B
 from nnspec.spec.layers import Conv2d, LayerBase
 
@@ -22,16 +23,7 @@ def pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 
 
 def _need_image(shape: Shape, site: LayerSite, fix: str) -> bool:
-    if len(shape) == 3:
-        return True
-    site.error(
-        None,
-        f"{site.kind}: wrong input rank",
-        expected="a 3-D input (C, H, W)",
-        found=site.from_prev(shape),
-        fix=fix,
-    )
-    return False
+    return require_rank(shape, site, 3, "a 3-D input (C, H, W)", fix)
 
 
 def conv_transpose_size(size: int, k: int, s: int, p: int, op: int, d: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nnspec.compile.infer import SHAPE_FNS, LayerSite, Shape, ShapeResult
 from nnspec.compile.rules import resolve_init
+from nnspec.compile.windows import divisors, require_rank
 from nnspec.spec import sequence as S
 from nnspec.spec.activations import Identity
 from nnspec.spec.layers import LayerBase
@@ -23,17 +24,8 @@ POSITION_STD = 0.02
 
 
 def _need_sequence(shape: Shape, site: LayerSite) -> bool:
-    if len(shape) == 2:
-        return True
     fix = "insert {kind: embedding, ...} first" if len(shape) == 1 else "reshape to (T, features)"
-    site.error(
-        None,
-        f"{site.kind}: wrong input rank",
-        expected="a 2-D sequence input (T, features)",
-        found=site.from_prev(shape),
-        fix=fix,
-    )
-    return False
+    return require_rank(shape, site, 2, "a 2-D sequence input (T, features)", fix)
 
 
 def recurrent_params(layer: S.RNN | S.LSTM | S.GRU, features: int) -> int:
@@ -75,13 +67,12 @@ def _heads_ok(
 ) -> bool:
     if shape[1] % layer.num_heads == 0:
         return True
-    divisors = [d for d in range(1, shape[1] + 1) if shape[1] % d == 0][:8]
     site.error(
         "num_heads",
         f"{site.kind}: num_heads must divide the model width",
         expected=f"a divisor of E={shape[1]}",
         found=f"num_heads {layer.num_heads}",
-        fix=f"use num_heads in {divisors}, or change the embedding size",
+        fix=f"use num_heads in {divisors(shape[1])}, or change the embedding size",
     )
     return False
 

@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from nnspec.compile.infer import LayerSite, Shape
 from nnspec.spec import layers as L
 
-__all__ = ["HINT_SEARCH", "RANK_NAMES", "reshape_hint", "divisors", "rank_ok", "per_dim", "window"]
+__all__ = [
+    "HINT_SEARCH",
+    "RANK_NAMES",
+    "reshape_hint",
+    "divisors",
+    "rank_ok",
+    "require_rank",
+    "per_dim",
+    "window",
+]
 
 HINT_SEARCH = 4096
 RANK_NAMES = {1: "a 1-D input (features,)", 2: "a 2-D input (C, L)", 3: "a 3-D input (C, H, W)"}
@@ -61,6 +70,31 @@ def rank_ok(shape: Shape, site: LayerSite, ranks: Sequence[int]) -> bool:
         fix = f"set model.input_shape to {want.split(' input ')[-1]}, or {fix}"
     site.error(
         None, f"{site.kind}: wrong input rank", expected=want, found=site.from_prev(shape), fix=fix
+    )
+    return False
+
+
+def require_rank(shape: Shape, site: LayerSite, rank: int, expected: str, fix: str) -> bool:
+    """Check the input rank of a layer whose fix is specific to it (unlike :func:`rank_ok`).
+
+    Args:
+        shape: the per-sample input shape.
+        site: where problems are recorded.
+        rank: the one accepted rank.
+        expected: what the message says is expected, e.g. ``"a 3-D input (C, H, W)"``.
+        fix: the hint shown with the problem.
+
+    Returns:
+        Whether the rank is right (a problem was recorded otherwise).
+    """
+    if len(shape) == rank:
+        return True
+    site.error(
+        None,
+        f"{site.kind}: wrong input rank",
+        expected=expected,
+        found=site.from_prev(shape),
+        fix=fix,
     )
     return False
 
