@@ -28,7 +28,7 @@ from nnspec.errors import Problem, TrainError
 from nnspec.run.callbacks import EarlyStopping, Progress
 from nnspec.run.checkpoint import rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
-from nnspec.run.metrics import _sk, compute_metrics
+from nnspec.run.metrics import _sk, epoch_metrics
 from nnspec.run.outputs import RunWriter
 
 __all__ = ["Trainer", "LoopState", "FAULT_ENV"]
@@ -296,7 +296,7 @@ class Trainer:
         if val is not None:
             val_loss, out = self.evaluate(val)
             row["val_loss"] = val_loss
-            metrics = compute_metrics(out, val.y, self.bundle.info, self.plan.metrics)
+            metrics = epoch_metrics(out, val.y, self.bundle.info, self.plan.metrics)
             row.update({f"val_{k}": v for k, v in metrics.items()})
         row["time"] = time.perf_counter() - t0
         return row
