@@ -23,6 +23,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from nnspec.errors import Problem, SpecError
+
 __all__ = ["SearchSpace", "parse_space", "to_override"]
 
 
@@ -46,9 +48,15 @@ class SearchSpace:
             elif isinstance(dist, IntDistribution) and not dist.log:
                 out[key] = list(range(dist.low, dist.high + 1, dist.step))
             else:
-                raise ValueError(
-                    f"{key}: the grid sampler needs discrete values (choice or range), "
-                    f"found a continuous interval"
+                raise SpecError(
+                    Problem(
+                        ("hydra", "sweeper", "params", key),
+                        f"{key}: the grid sampler needs discrete values (choice or range), "
+                        f"found a continuous interval",
+                        expected="choice(...) or range(...)",
+                        found=str(dist),
+                        fix="use hydra.sweeper.sampler=tpe, or list the values with choice(...)",
+                    )
                 )
         return out
 

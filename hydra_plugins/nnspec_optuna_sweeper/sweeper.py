@@ -19,6 +19,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
@@ -27,6 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nnspec_optuna_sweeper.space import SearchSpace, parse_space
+from nnspec.errors import Problem, SpecError, did_you_mean
 
 __all__ = ["NNSpecOptunaSweeper", "SAMPLERS", "make_sampler", "finished_trials"]
 
@@ -69,18 +71,29 @@ def _cmaes(space: SearchSpace, seed: int) -> Any:
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
 
-SAMPLERS: Mapping[str, Callable[[SearchSpace, int], Any]] = {
-    "tpe": _tpe,
-    "random": _random,
-    "grid": _grid,
-    "cmaes": _cmaes,
-}
+SAMPLERS: Mapping[str, Callable[[SearchSpace, int], Any]] = MappingProxyType(
+    {
+        "tpe": _tpe,
+        "random": _random,
+        "grid": _grid,
+        "cmaes": _cmaes,
+    }
+)
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
     """The Optuna sampler called ``name`` (tpe, random, grid, cmaes), seeded."""
     if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler '{name}'; choices: {', '.join(SAMPLERS)}")
+        hint = did_you_mean(name, SAMPLERS)
+        raise SpecError(
+            Problem(
+                ("hydra", "sweeper", "sampler"),
+                f"unknown sampler '{name}'; choices: {', '.join(SAMPLERS)}",
+                expected=" | ".join(SAMPLERS),
+                found=name,
+                fix=hint or "hydra.sweeper.sampler=tpe",
+            )
+        )
     return SAMPLERS[name](space, seed)
 
 

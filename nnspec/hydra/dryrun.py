@@ -66,12 +66,11 @@ def expand_optuna(
 
     space = parse_space(arguments, sweeper.get("params") or {})
     base = sweeper.get("seed")
-    sampler = make_sampler(
-        str(sweeper.get("sampler", "tpe")), space, seed if base is None else base
-    )
+    # the node is composed from NNSpecOptunaSweeperConf, which holds the defaults
+    sampler = make_sampler(str(sweeper["sampler"]), space, seed if base is None else base)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=sampler)
-    count = min(n, int(sweeper.get("n_trials", n)))
+    count = min(n, int(sweeper["n_trials"]))
     return [space.overrides(study.ask(space.distributions).params) for _ in range(count)]
 
 

@@ -16,6 +16,7 @@ from hydra_plugins.nnspec_optuna_sweeper.sweeper import (
     finished_trials,
     make_sampler,
 )
+from nnspec.errors import SpecError
 
 
 def test_grammar_maps_to_distributions() -> None:
@@ -49,7 +50,7 @@ def test_float_overrides_round_trip_exactly() -> None:
 def test_grid_needs_discrete_values() -> None:
     grid = parse_space(["optim=adam,sgd", "train.epochs=range(1,3)"]).grid()
     assert grid == {"optim": ["adam", "sgd"], "train.epochs": [1, 2]}
-    with pytest.raises(ValueError, match="continuous"):
+    with pytest.raises(SpecError, match="continuous"):
         parse_space(["optim.lr=interval(0.1, 1.0)"]).grid()
 
 
@@ -67,6 +68,14 @@ def test_every_sampler_proposes_values_in_the_space(name: str) -> None:
 def test_unknown_sampler_is_refused() -> None:
     with pytest.raises(ValueError, match="choices: tpe"):
         make_sampler("bayes", parse_space([]), 0)
+
+
+def test_unknown_sampler_is_a_spec_error_with_a_suggestion() -> None:
+    with pytest.raises(SpecError) as info:
+        make_sampler("tpee", parse_space([]), 0)
+    (problem,) = info.value.problems
+    assert problem.path == ("hydra", "sweeper", "sampler")
+    assert problem.fix == "did you mean 'tpe'?"
 
 
 def test_running_trials_of_a_crash_are_failed_on_resume(tmp_path: Path) -> None:
