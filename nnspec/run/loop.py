@@ -26,7 +26,7 @@ from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
 from nnspec.errors import Problem, TrainError
 from nnspec.run.callbacks import EarlyStopping, Progress
-from nnspec.run.checkpoint import rng_state, set_rng_state
+from nnspec.run.checkpoint import rng_state, set_rng_state, snapshot
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
 from nnspec.run.metrics import _sk, epoch_metrics
 from nnspec.run.outputs import RunWriter
@@ -168,8 +168,9 @@ class Trainer:
             self._saved.append(epoch)
             prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self._saved[: -ck.keep_last]]
             self._saved = self._saved[-ck.keep_last :]
-        # serialised once, now; written (temp + fsync + rename) on the writer's thread
-        self.writer.save_torch_background(rels, self.checkpoint(), prune)
+        # A consistent copy now (tensor clones: a memcpy); pickled once and written (temp + fsync +
+        # rename) on the writer's thread while the next epoch trains.
+        self.writer.save_torch_background(rels, snapshot(self.checkpoint()), prune)
 
     # ---- guards ----
 
@@ -331,7 +332,7 @@ class Trainer:
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.schedule.step_epoch(row, warmup_done=s.step >= self.warmup)
         s.rows.append(row)
-        self.writer.write_metrics(s.rows)
+        self.writer.write_metrics(s.rows, background=True)  # flushed by fit()
         if self.tensorboard is not None:
             self.tensorboard.log(row)
         self.progress.end_epoch(row)

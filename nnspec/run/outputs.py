@@ -87,10 +87,22 @@ class RunWriter:
         """Atomically write JSON (sorted keys, NaN written as null)."""
         return self.write_text(rel, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
 
-    def write_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Rewrite metrics.csv and metrics.jsonl with every epoch row so far (small files)."""
+    def write_metrics(self, rows: Sequence[dict[str, Any]], *, background: bool = False) -> None:
+        """Rewrite metrics.csv and metrics.jsonl with every epoch row so far (small files).
+
+        ``background=True`` queues the write on the writer's thread (after any checkpoint queued
+        before it), so the training thread does not wait for two renames per epoch; the rows are
+        copied first, and :meth:`flush` waits for the files.
+        """
         if not self.enabled or not rows:
             return
+        if background:
+            snapshot = [dict(r) for r in rows]
+            self._pending.append(self._executor().submit(self._write_metrics, snapshot))
+            return
+        self._write_metrics(rows)
+
+    def _write_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
@@ -113,24 +125,25 @@ class RunWriter:
     def save_torch_background(
         self, rels: Sequence[str], obj: Any, prune: Sequence[str] = ()
     ) -> None:
-        """Serialise ``obj`` now (a consistent snapshot), write it to every path in ``rels`` and
-        then delete ``prune`` on one background thread, in order, so the loop does not wait for
-        the disk (fsync). At most one checkpoint is in flight: the previous one is complete on
-        disk before the next is queued, so a crash loses at most the newest checkpoint.
-        :meth:`flush` waits and re-raises a failed write.
+        """Serialise ``obj``, write it to every path in ``rels`` and then delete ``prune``, all on
+        one background thread, in order, so the loop waits neither for pickling nor for the disk
+        (fsync). ``obj`` must be a snapshot nobody mutates afterwards (see
+        :func:`nnspec.run.checkpoint.snapshot`). At most one checkpoint is in flight: the previous
+        one is complete on disk before the next is queued, so a crash loses at most the newest
+        checkpoint. :meth:`flush` waits and re-raises a failed write.
         """
         if not self.enabled:
             return
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        data = buf.getvalue()
         self._wait_pending()
+        paths = [self.path(rel) for rel in rels]
+        self._pending.append(self._executor().submit(_save_all, obj, paths))
+        for rel in prune:
+            self._pending.append(self._executor().submit(self.path(rel).unlink, missing_ok=True))
+
+    def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnspec-writer")
-        for rel in rels:
-            self._pending.append(self._pool.submit(atomic_write_bytes, self.path(rel), data))
-        for rel in prune:
-            self._pending.append(self._pool.submit(self.path(rel).unlink, missing_ok=True))
+        return self._pool
 
     def _wait_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -156,6 +169,15 @@ class RunWriter:
         """Delete a file of the run (old checkpoints)."""
         if self.enabled:
             self.path(rel).unlink(missing_ok=True)
+
+
+def _save_all(obj: Any, paths: Sequence[Path]) -> None:
+    """``torch.save`` once, then write the same bytes atomically to every path (writer thread)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    for path in paths:
+        atomic_write_bytes(path, data)
 
 
 def _jsonable(obj: Any) -> Any:
