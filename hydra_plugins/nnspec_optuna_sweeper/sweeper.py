@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
@@ -30,25 +30,29 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.nnspec_optuna_sweeper.space import SearchSpace, parse_space
 from nnspec.errors import Problem, SpecError, did_you_mean
 
+if TYPE_CHECKING:  # optuna is imported only when a sweep runs
+    from optuna import Study
+    from optuna.samplers import BaseSampler
+
 __all__ = ["NNSpecOptunaSweeper", "SAMPLERS", "make_sampler", "finished_trials"]
 
 log = logging.getLogger(__name__)
 JOURNAL = "optuna_journal.log"
 
 
-def _tpe(space: SearchSpace, seed: int) -> Any:
+def _tpe(space: SearchSpace, seed: int) -> "BaseSampler":
     import optuna
 
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def _random(space: SearchSpace, seed: int) -> Any:
+def _random(space: SearchSpace, seed: int) -> "BaseSampler":
     import optuna
 
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _grid(space: SearchSpace, seed: int) -> Any:
+def _grid(space: SearchSpace, seed: int) -> "BaseSampler":
     import optuna
 
     class AskTellGridSampler(optuna.samplers.GridSampler):
@@ -64,14 +68,14 @@ def _grid(space: SearchSpace, seed: int) -> Any:
     return AskTellGridSampler(space.grid(), seed=seed)
 
 
-def _cmaes(space: SearchSpace, seed: int) -> Any:
+def _cmaes(space: SearchSpace, seed: int) -> "BaseSampler":
     import optuna
 
     # Categorical parameters are sampled independently (CMA-ES handles numbers only).
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
 
-SAMPLERS: Mapping[str, Callable[[SearchSpace, int], Any]] = MappingProxyType(
+SAMPLERS: Mapping[str, Callable[[SearchSpace, int], "BaseSampler"]] = MappingProxyType(
     {
         "tpe": _tpe,
         "random": _random,
@@ -81,7 +85,7 @@ SAMPLERS: Mapping[str, Callable[[SearchSpace, int], Any]] = MappingProxyType(
 )
 
 
-def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
+def make_sampler(name: str, space: SearchSpace, seed: int) -> "BaseSampler":
     """The Optuna sampler called ``name`` (tpe, random, grid, cmaes), seeded."""
     if name not in SAMPLERS:
         hint = did_you_mean(name, SAMPLERS)
@@ -97,12 +101,12 @@ def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
     return SAMPLERS[name](space, seed)
 
 
-def finished_trials(study: Any) -> int:
+def finished_trials(study: "Study") -> int:
     """Trials that ended (complete, failed or pruned)."""
     return sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
 
 
-def fail_stale_running(study: Any) -> int:
+def fail_stale_running(study: "Study") -> int:
     """Mark trials left RUNNING by an interrupted run as FAIL; returns how many."""
     from optuna.trial import TrialState
 

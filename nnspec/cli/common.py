@@ -19,6 +19,7 @@ from nnspec.errors import NNSpecError, Problem
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from nnspec.compile.infer import LayerInfo
     from nnspec.io.source import SourceMap
     from nnspec.spec.experiment import ExperimentSpec
 
@@ -136,7 +137,7 @@ def _selects_group(overrides: tuple[str, ...] | list[str]) -> bool:
     return any(k in GROUP_NAMES for k in keys)
 
 
-def check_shapes(spec: ExperimentSpec, source: SourceMap | None) -> list[Any]:
+def check_shapes(spec: ExperimentSpec, source: SourceMap | None) -> list[LayerInfo]:
     """Run shape inference (no weights allocated); shape errors get ``file:line:col`` attached."""
     from nnspec.compile import infer_shapes
     from nnspec.io import attach_source

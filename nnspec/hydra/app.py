@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnspec.errors import NNSpecError, Problem, SpecError
 from nnspec.hydra.compose import (
@@ -32,6 +32,9 @@ from nnspec.hydra.compose import (
 )
 from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.spec import ExperimentSpec
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["TrainFn", "Invocation", "parse_argv", "run", "Outcome"]
 
@@ -170,7 +173,7 @@ def _spec_for_job(cfg: Any) -> ExperimentSpec:
     return spec
 
 
-def run_job(cfg: Any, train_fn: TrainFn | None) -> float | None:
+def run_job(cfg: DictConfig, train_fn: TrainFn | None) -> float | None:
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
 
     Returns:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -11,6 +11,9 @@ from nnspec.errors import did_you_mean
 from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
+
+if TYPE_CHECKING:  # experiment.py imports this module
+    from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec"]
 
@@ -192,7 +195,7 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     return found
 
 
-def check_training_rules(exp: Any) -> None:
+def check_training_rules(exp: ExperimentSpec) -> None:
     """Raise one ValidationError listing every cross-section problem of an experiment.
 
     Rules: task/loss compatibility (LOSS-1), double softmax/sigmoid (OUT-3/4), known monitors and
