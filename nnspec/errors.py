@@ -22,12 +22,32 @@ __all__ = [
     "Problem",
     "did_you_mean",
     "format_path",
+    "source_prefix",
 ]
 
 
 def format_path(path: Sequence[str | int]) -> str:
     """Dotted field path: ``("model", "layers", 3) -> "model.layers.3"``."""
     return ".".join(str(p) for p in path) if path else "<root>"
+
+
+def source_prefix(file: str | None, line: int | None, col: int | None = None) -> str:
+    """``"file:line:col "`` with the parts that are known, or ``""`` when none is.
+
+    Shared by problems and lint findings so both point at a spec the same way.
+
+    Example:
+        >>> source_prefix("a.yaml", 3, 7), source_prefix(None, 3), source_prefix(None, None)
+        ('a.yaml:3:7 ', '<spec>:3 ', '')
+    """
+    if not (file or line):
+        return ""
+    parts = [file or "<spec>"]
+    if line:
+        parts.append(str(line))
+        if col:
+            parts.append(str(col))
+    return ":".join(parts) + " "
 
 
 def did_you_mean(found: object, choices: Iterable[str]) -> str | None:
@@ -55,14 +75,7 @@ class Problem:
     @property
     def where(self) -> str:
         """``file:line:col`` (the parts that are known) followed by the field path."""
-        loc = ""
-        if self.file or self.line:
-            parts = [self.file or "<spec>"]
-            if self.line:
-                parts.append(str(self.line))
-                if self.col:
-                    parts.append(str(self.col))
-            loc = ":".join(parts) + " "
+        loc = source_prefix(self.file, self.line, self.col)
         if not self.path and loc:  # a whole-file problem: `spec.yaml:1:1` says it all
             return loc.rstrip()
         return f"{loc}{format_path(self.path)}"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
-from nnspec.errors import format_path
+from nnspec.errors import format_path, source_prefix
 
 __all__ = [
     "Severity",
@@ -63,10 +63,7 @@ class Finding:
     @property
     def where(self) -> str:
         """``file:line path`` with the parts that are known."""
-        loc = ""
-        if self.file or self.line:
-            loc = f"{self.file or '<spec>'}" + (f":{self.line}" if self.line else "") + " "
-        return loc + format_path(self.path)
+        return source_prefix(self.file, self.line) + format_path(self.path)
 
     def with_severity(self, severity: Severity) -> Finding:
         return replace(self, severity=severity)
