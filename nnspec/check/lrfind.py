@@ -193,24 +193,18 @@ def lr_find(
         True
     """
     from nnspec.check.context import CheckContext, cycle_batches
+    from nnspec.check.sandbox import seeded_sandbox
 
-    threads = torch.get_num_threads()
-    try:
-        if spec.train.num_threads is not None:
-            torch.set_num_threads(spec.train.num_threads)
-        with torch.random.fork_rng(devices=[]):  # dropout draws stay off the caller's RNG
-            torch.manual_seed(spec.seed)
-            ctx = CheckContext(spec, data, base=base, raw=raw)
-            model = ctx.model()
-            opt = ctx.optimizer(model, lr=start)
-            clip = spec.train.clip_grad
-            batches = cycle_batches(ctx, ctx.bundle.train.x, ctx.bundle.train.y)
-            return lr_range_test(
-                model, opt, ctx.loss_fn, batches, start=start, end=end, steps=steps,
-                clip_norm=clip.max_norm if clip.kind == "norm" else None,
-            )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
+    with seeded_sandbox(spec):  # dropout draws stay off the caller's RNG
+        ctx = CheckContext(spec, data, base=base, raw=raw)
+        model = ctx.model()
+        opt = ctx.optimizer(model, lr=start)
+        clip = spec.train.clip_grad
+        batches = cycle_batches(ctx, ctx.bundle.train.x, ctx.bundle.train.y)
+        return lr_range_test(
+            model, opt, ctx.loss_fn, batches, start=start, end=end, steps=steps,
+            clip_norm=clip.max_norm if clip.kind == "norm" else None,
+        )  # fmt: skip
 
 
 def resolve_auto_lr(

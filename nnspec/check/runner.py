@@ -12,11 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from nnspec.check.basic import init_loss, input_independent, overfit_batch
 from nnspec.check.context import CheckContext, CheckResult
 from nnspec.check.gradflow import batch_independence, gradient_flow
+from nnspec.check.sandbox import seeded_sandbox
 from nnspec.registry import Registry
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -96,16 +95,7 @@ def run_checks(
     """
     t0 = time.perf_counter()
     names = list(CHECKS) if only is None else [n for n in only if CHECKS[n]]
-    # Checks build models with explicit generators; fork the RNG anyway so dropout masks and the
-    # like never disturb the caller's global state.
-    threads = torch.get_num_threads()
-    try:
-        if spec.train.num_threads is not None:  # as the trainer does
-            torch.set_num_threads(spec.train.num_threads)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(spec.seed)
-            ctx = CheckContext(spec, data, base=base)
-            results = tuple(CHECKS[n](ctx) for n in names)
-    finally:
-        torch.set_num_threads(threads)
+    with seeded_sandbox(spec):  # dropout masks and the like never disturb the caller's RNG
+        ctx = CheckContext(spec, data, base=base)
+        results = tuple(CHECKS[n](ctx) for n in names)
     return CheckReport(results, time.perf_counter() - t0)
