@@ -9,8 +9,16 @@ schedule, training-set size, steps per epoch, total steps, warmup steps and the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nnspec.cli.common import EXIT_OK, console, load_spec, parse_invocation
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnspec.compile.plan import TrainingPlan
+    from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["main", "key_points"]
 
@@ -28,8 +36,6 @@ def key_points(curve: list[float], warmup: int) -> list[tuple[str, int, float]]:
 
 def main(argv: list[str]) -> int:
     """``nnspec plan``: print the plan and write the LR plot."""
-    from rich.table import Table
-
     from nnspec.compile.plan import compile_plan, steps_per_epoch
     from nnspec.run.data import prepare_data
     from nnspec.run.model import build_for_data
@@ -42,15 +48,36 @@ def main(argv: list[str]) -> int:
     bundle = prepare_data(spec, base=Path(path).resolve().parent if path else None)
     plan = compile_plan(spec)
     spe = steps_per_epoch(len(bundle.train), spec.data.batch_size, spec.train.accumulate)
-    horizon = plan.horizon(spe)
     curve = plan.lr_curve(spe)
-    model = build_for_data(spec, bundle.info)
-    groups = plan.make_optimizer(model).param_groups
+    groups = plan.make_optimizer(build_for_data(spec, bundle.info)).param_groups
     out = console()
+    _print_plan(out, spec, plan, len(bundle.train), spe, groups)
+    out.print(_lr_table(curve, plan.warmup_steps(spe), spe))
+    target = inv.flags.get("out")
+    png = (
+        Path(target)
+        if isinstance(target, str)
+        else Path(spec.train.output_dir) / spec.name / "lr_plan.png"
+    )
+    plot_lr(RunWriter(png.parent), curve, rel=png.name)
+    out.print(f"LR plot: {png}")
+    return EXIT_OK
+
+
+def _print_plan(
+    out: Console,
+    spec: ExperimentSpec,
+    plan: TrainingPlan,
+    n_train: int,
+    spe: int,
+    groups: list[dict[str, Any]],
+) -> None:
+    """Task, loss, optimizer, schedule, step counts, early stopping and the parameter groups."""
+    horizon = plan.horizon(spe)
     out.print(f"[bold]{spec.name}[/]: task {plan.task}, loss {plan.loss_kind}, "
               f"optimizer {spec.optim.kind}, schedule {spec.schedule.kind}")  # fmt: skip
     warm = plan.warmup_steps(spe)
-    out.print(f"train samples {len(bundle.train)}, batch {spec.data.batch_size}, "
+    out.print(f"train samples {n_train}, batch {spec.data.batch_size}, "
               f"accumulate {spec.train.accumulate}: {spe} steps/epoch x {spec.train.epochs} "
               f"epochs = {horizon.total_steps} steps (warmup {warm})")  # fmt: skip
     out.print(f"early stopping on {plan.monitor} ({plan.mode}), "
@@ -59,19 +86,15 @@ def main(argv: list[str]) -> int:
         n = sum(p.numel() for p in g["params"])
         out.print(f"  param group {g['name']}: {n:,} params, lr {g['lr']:.3g}, "
                   f"weight_decay {g['weight_decay']:g}")  # fmt: skip
+
+
+def _lr_table(curve: list[float], warmup: int, spe: int) -> Table:
+    """The LR at :func:`key_points`, with the step and the (fractional) epoch."""
+    from rich.table import Table
+
     table = Table(title="learning rate at key points", title_justify="left")
     for col in ("point", "step", "epoch", "lr"):
         table.add_column(col)
-    for label, step, lr in key_points(curve, plan.warmup_steps(spe)):
+    for label, step, lr in key_points(curve, warmup):
         table.add_row(label, str(step), f"{step / spe:.2f}", f"{lr:.4g}")
-    out.print(table)
-    target = inv.flags.get("out")
-    png = (
-        Path(target)
-        if isinstance(target, str)
-        else Path(spec.train.output_dir) / spec.name / "lr_plan.png"
-    )
-    writer = RunWriter(png.parent)
-    plot_lr(writer, curve, rel=png.name)
-    out.print(f"LR plot: {png}")
-    return EXIT_OK
+    return table
