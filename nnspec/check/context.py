@@ -7,6 +7,7 @@ fresh per check from ``spec.seed``; nothing here touches the global RNG.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Iterator
@@ -20,7 +21,15 @@ from torch import nn
 
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Status", "CheckResult", "CheckContext", "cycle_batches", "train_steps"]
+__all__ = [
+    "Status",
+    "CheckResult",
+    "CheckContext",
+    "InputProbe",
+    "input_probe",
+    "cycle_batches",
+    "train_steps",
+]
 
 Status = Literal["pass", "warn", "fail", "skip"]
 
@@ -113,6 +122,50 @@ class CheckContext:
         if self.task == "classification":
             return float((out.argmax(-1) == y).float().mean())
         return float(((out > 0).float() == y).float().mean())
+
+
+@dataclass
+class InputProbe:
+    """A batch to feed the model and the tensor to take input gradients on (see
+    :func:`input_probe`); ``leaf`` is set once the model has run forward."""
+
+    x: torch.Tensor
+    leaf: torch.Tensor | None = None
+
+
+@contextlib.contextmanager
+def input_probe(model: nn.Module, x: torch.Tensor) -> Iterator[InputProbe]:
+    """Make the inputs of ``model`` differentiable for the duration of one forward pass.
+
+    Float features: ``x`` itself becomes a leaf that requires grad. Token ids (int64, for an
+    input embedding) have no gradient, so the leaf is the output of the first embedding called:
+    a gradient there still says which samples' inputs an output depends on.
+
+    Example:
+        >>> m = nn.Sequential(nn.Embedding(5, 2), nn.Flatten(), nn.Linear(6, 1))
+        >>> with input_probe(m, torch.zeros(4, 3, dtype=torch.long)) as probe:
+        ...     out = m(probe.x)
+        >>> tuple(probe.leaf.shape), probe.leaf.requires_grad
+        ((4, 3, 2), True)
+    """
+    if x.is_floating_point():
+        leaf = x.detach().clone().requires_grad_(True)
+        yield InputProbe(leaf, leaf)
+        return
+    probe = InputProbe(x)
+
+    def hook(_m: nn.Module, _inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
+        if probe.leaf is not None:  # a later embedding reads tokens again: not the input's
+            return out
+        probe.leaf = out.detach().requires_grad_(True)
+        return probe.leaf
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Embedding)]
+    try:
+        yield probe
+    finally:
+        for h in hooks:
+            h.remove()
 
 
 def cycle_batches(ctx: CheckContext, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple]:

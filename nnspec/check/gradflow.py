@@ -9,7 +9,13 @@ from typing import Final
 import torch
 from torch import nn
 
-from nnspec.check.context import CheckContext, CheckResult, cycle_batches, train_steps
+from nnspec.check.context import (
+    CheckContext,
+    CheckResult,
+    cycle_batches,
+    input_probe,
+    train_steps,
+)
 
 __all__ = ["gradient_flow", "batch_independence", "activation_stats"]
 
@@ -197,9 +203,10 @@ def batch_independence(ctx: CheckContext) -> CheckResult:
     model = ctx.model()
     model.eval()  # batch norm uses running statistics, dropout is off
     n = min(INDEPENDENCE_SAMPLES, len(ctx.bundle.train))
-    x = ctx.bundle.train.x[:n].clone().requires_grad_(True)
     samples = sorted({0, n // 2, n - 1})
-    out, outputs = _forward_recording(model, x)
+    with input_probe(model, ctx.bundle.train.x[:n]) as probe:  # token ids: the embedding output
+        out, outputs = _forward_recording(model, probe.x)
+    x = probe.leaf if probe.leaf is not None else probe.x
     leak = _leaks(out, x, samples)
     numbers: dict[str, object] = {"samples": n, "max_cross_sample_grad": leak}
     if leak == 0.0:

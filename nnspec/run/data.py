@@ -1,6 +1,10 @@
 """Data preparation: split (DATA-7/8), encode targets, standardise with training statistics only
 (DATA-4/5), reshape to the model's ``input_shape``, and batch in memory by tensor slicing.
 
+Inputs are float32 features, except for a model whose input feeds an ``embedding`` layer: then
+they are int64 token ids, never standardised, checked against the embedding's ``num_embeddings``
+(:mod:`nnspec.run.tokens`).
+
 The per-epoch data order is a pure function of ``(seed, epoch)`` (:func:`epoch_order`), never of
 process RNG state: resuming a killed run replays exactly the same batches.
 """
@@ -17,6 +21,7 @@ import torch
 
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.sources import RawData, load_source
+from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
@@ -57,6 +62,7 @@ class DataInfo:
     y_mean: torch.Tensor | None = None
     y_std: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tokens: bool = False  # inputs are int64 token ids for an input embedding (never standardised)
 
 
 @dataclass(frozen=True)
@@ -182,18 +188,51 @@ def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
             )
         )
     shape = tuple(spec.model.input_shape)
-    per_sample = int(np.prod(x.shape[1:]))
+    data_shape = [int(d) for d in x.shape[1:]]
+    per_sample = int(np.prod(data_shape))
     if int(np.prod(shape)) != per_sample:
-        raise SpecError(
+        # A DataError, not a SpecError: the spec is valid on its own; it is this data (e.g. a
+        # `data=wine` override under the digits CNN) that it does not fit.
+        raise DataError(
             Problem(
                 ("model", "input_shape"),
-                "input_shape does not fit the data",
-                expected=f"{per_sample} values per sample (data shape {tuple(x.shape[1:])})",
+                f"input_shape does not fit the data: {spec.data.source} has {per_sample} values "
+                "per sample",
+                expected=f"{data_shape} (the per-sample shape of the data)",
                 found=f"{list(shape)} = {int(np.prod(shape))} values",
-                fix=f"set model.input_shape: {list(x.shape[1:])}",
+                fix=f"set model.input_shape: {data_shape} and adapt the layers to it, or choose "
+                "a model made for this data",
             )
         )
     return shape
+
+
+def _inputs(spec: ExperimentSpec, raw: RawData) -> tuple[np.ndarray, bool]:
+    """Flat per-sample inputs: int64 tokens for an input embedding, float32 features otherwise."""
+    embeddings = input_embeddings(spec.model)
+    vocab = raw.meta.get("vocab_size")
+    flat = raw.x.reshape(raw.x.shape[0], -1)
+    if embeddings:
+        return token_array(flat, embeddings, vocab_size=vocab), True
+    if vocab is not None:
+        first = spec.model.layers[0]
+        raise DataError(
+            Problem(
+                ("model", "layers", 0),
+                f"{spec.data.source} produces integer token ids (vocabulary {vocab}); the model "
+                "must read them with an embedding",
+                expected="an embedding first layer",
+                found=f"{getattr(first, 'kind', type(first).__name__)} first",
+                fix=f"start the layers with {{kind: embedding, num_embeddings: {vocab}, "
+                "embedding_dim: 32}",
+            )
+        )
+    try:
+        return flat.astype(np.float32), False
+    except (TypeError, ValueError) as e:
+        raise DataError(
+            Problem(("data",), f"features must be numbers: {e}", found=str(flat.dtype))
+        ) from e
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
@@ -212,10 +251,11 @@ def prepare_data(
     """
     raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
     y, names = _encode_targets(raw, spec.task)
-    x = raw.x.reshape(raw.x.shape[0], -1).astype(np.float32)
     shape = _check_shape(spec, raw.x)
+    x, tokens = _inputs(spec, raw)
     tr, va, te = _split_indices(len(x), y if y.ndim == 1 else y[:, 0], spec)
-    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize)
+    # Token ids are categories, not quantities: never standardised.
+    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize and not tokens)
     y_mean = y_std = None
     if spec.task == "regression":
         y, y_mean, y_std = _standardize(y, tr, spec.data.standardize_target)
@@ -234,6 +274,7 @@ def prepare_data(
         y_mean=_tensor(y_mean),
         y_std=_tensor(y_std),
         extra={"base_dir": str(base) if base is not None else None},
+        tokens=tokens,
     )
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info
@@ -257,7 +298,8 @@ def user_data(data: Any) -> RawData:
             )
         )
     x, y = (np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in data)
-    return RawData(x.astype(np.float32), y)
+    # Integer arrays stay integers (token ids for an embedding); prepare_data makes the rest float.
+    return RawData(x if x.dtype.kind in "iu" else x.astype(np.float32), y)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:

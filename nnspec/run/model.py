@@ -24,19 +24,20 @@ def expected_outputs(info: DataInfo) -> int:
     return 1 if info.task == "binary" else info.n_outputs
 
 
-def _output_width(model: nn.Module, spec: ExperimentSpec) -> int:
+def _output_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> int:
     shape = getattr(model, "output_shape", None)
-    if shape is None:  # a model without inferred shapes: one dry sample
+    if shape is None:  # a model without inferred shapes: one dry sample (token 0 for an embedding)
+        dtype = torch.int64 if info.tokens else torch.float32
         with torch.no_grad():
             was = model.training
             model.eval()
-            shape = tuple(model(torch.zeros(1, *spec.model.input_shape)).shape[1:])
+            shape = tuple(model(torch.zeros(1, *spec.model.input_shape, dtype=dtype)).shape[1:])
             model.train(was)
     return int(shape[-1]) if len(shape) else 1
 
 
 def _check_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> None:
-    want, got = expected_outputs(info), _output_width(model, spec)
+    want, got = expected_outputs(info), _output_width(model, spec, info)
     if want == got:
         return
     head = head_index(spec.model.layers)
@@ -106,6 +107,7 @@ def info_to_json(info: DataInfo) -> dict[str, Any]:
         "class_names": list(info.class_names),
         "feature_names": list(info.feature_names),
         "extra": info.extra,
+        "tokens": info.tokens,
     }
 
 

@@ -2,8 +2,9 @@
 
 The predictor rebuilds the model from the run's ``spec.yaml``, loads ``model.pt`` with
 ``weights_only=True`` and applies the run's preprocessing (standardisation with the training
-statistics, reshape to ``input_shape``) and postprocessing (softmax/sigmoid, label names,
-de-standardised regression outputs).
+statistics, or int64 token ids checked against the input embedding; reshape to
+``input_shape``) and postprocessing (softmax/sigmoid, label names, de-standardised regression
+outputs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from nnspec.errors import CheckpointError, DataError, Problem
 from nnspec.run.data import DataInfo
+from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features"]
@@ -37,19 +39,24 @@ class Predictor:
     def _inputs(self, x: Any) -> torch.Tensor:
         if isinstance(x, (str, Path)):
             x = read_csv_features(Path(x), self.info.feature_names, self.spec)
-        arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+        arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x)
         flat = arr.reshape(arr.shape[0], -1)
         width = int(np.prod(self.info.input_shape))
         if flat.shape[1] != width:
+            what = "token ids" if self.info.tokens else "features"
             raise DataError(
                 Problem(
                     ("data",),
                     "inputs do not fit the model",
-                    expected=f"{width} features per sample",
+                    expected=f"{width} {what} per sample "
+                    f"(input_shape {list(self.info.input_shape)})",
                     found=str(flat.shape[1]),
                 )
             )
-        t = torch.from_numpy(np.ascontiguousarray(flat))
+        if self.info.tokens:  # int64 ids in the embedding's range; never standardised
+            tokens = token_array(flat, input_embeddings(self.spec.model))
+            return torch.from_numpy(tokens).reshape(len(tokens), *self.info.input_shape)
+        t = torch.from_numpy(np.ascontiguousarray(_floats(flat)))
         if self.info.x_mean is not None and self.info.x_std is not None:
             t = (t - self.info.x_mean) / self.info.x_std
         return t.reshape(len(t), *self.info.input_shape)
@@ -81,6 +88,15 @@ class Predictor:
         idx = proba.argmax(1) if self.info.task == "classification" else (proba[:, 0] > 0.5)
         names = np.array(self.info.class_names)
         return names[idx.astype(np.int64)] if len(names) else idx
+
+
+def _floats(flat: np.ndarray) -> np.ndarray:
+    try:
+        return flat.astype(np.float32)
+    except (TypeError, ValueError) as e:
+        raise DataError(
+            Problem(("data",), f"inputs must be numbers: {e}", found=str(flat.dtype))
+        ) from e
 
 
 def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) -> np.ndarray:
@@ -122,6 +138,7 @@ def load_run(run_dir: str | Path) -> Predictor:
         class_names=tuple(meta["class_names"]),
         feature_names=tuple(meta["feature_names"]),
         extra=meta.get("extra", {}),
+        tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
         **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
     )
     model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from runhelp import tiny
 
-from nnspec.errors import DataError, SpecError
+from nnspec.errors import DataError
 from nnspec.run.data import epoch_order, iter_batches, prepare_data, user_data
 from nnspec.run.sources import SKLEARN_SETS, SYNTHETIC, RawData
 
@@ -101,9 +101,12 @@ def test_images_are_reshaped_to_input_shape(tmp_path: Path) -> None:
 
 def test_input_shape_that_does_not_fit_the_data(tmp_path: Path) -> None:
     spec = tiny(tmp_path, model={"input_shape": [7], "layers": [{"linear": 3}]})
-    with pytest.raises(SpecError, match="input_shape does not fit") as e:
+    with pytest.raises(DataError, match="input_shape does not fit") as e:
         prepare_data(spec)
-    assert e.value.problems[0].path == ("model", "input_shape")
+    p = e.value.problems[0]
+    assert p.path == ("model", "input_shape")
+    assert p.expected == "[8] (the per-sample shape of the data)"
+    assert p.fix is not None and p.fix.startswith("set model.input_shape: [8]")
 
 
 def _csv(tmp_path: Path, text: str) -> Path:

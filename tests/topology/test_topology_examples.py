@@ -43,13 +43,14 @@ def _majority(name: str) -> float:
     from nnspec.run.data import prepare_data
 
     y = prepare_data(nnspec.load(EXAMPLES / f"{name}.yaml")).test.y.numpy()
-    return float(np.bincount(y).max() / len(y))
+    labels = y.reshape(len(y), -1)[:, 0].astype(np.int64)  # binary targets are (N, 1) floats
+    return float(np.bincount(labels).max() / len(labels))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "target", "majority_below"),
-    [("digits_resnet", 0.97, 0.2), ("seq_lstm", 0.95, 0.6), ("seq_transformer", 0.95, 0.35)],
+    [("digits_resnet", 0.97, 0.2), ("seq_lstm", 0.95, 0.6), ("seq_transformer", 0.95, 0.2)],
 )
 def test_example_reaches_its_accuracy_over_three_seeds(
     name: str, target: float, majority_below: float, tmp_path: Path
