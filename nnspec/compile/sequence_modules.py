@@ -16,6 +16,8 @@ Init choices (every parameter is set here and recorded):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -258,19 +260,26 @@ def _normal_init(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Gener
     return rec
 
 
+# (B, T, E) -> (B, E) for each SequencePool mode; drift-tested against the spec's Literal.
+POOLS: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = MappingProxyType(
+    {
+        "mean": lambda x: x.mean(dim=1),
+        "max": lambda x: x.amax(dim=1),
+        "last": lambda x: x[:, -1],
+        "cls": lambda x: x[:, 0],  # the token ClsToken prepended
+    }
+)
+
+
 class SequencePool(nn.Module):
     """(B, T, E) -> (B, E): mean, max, the last step, or the first step (``cls``)."""
 
     def __init__(self, mode: str) -> None:
         super().__init__()
-        self.mode = mode
+        self.mode = mode  # a key of POOLS; the table is looked up per call so the module pickles
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "mean":
-            return x.mean(dim=1)
-        if self.mode == "max":
-            return x.amax(dim=1)
-        return x[:, -1] if self.mode == "last" else x[:, 0]
+        return POOLS[self.mode](x)
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}"

@@ -11,7 +11,9 @@ Each kind registers a builder in :data:`LAYER_BUILDERS` and an initialiser in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -59,6 +61,23 @@ def init_tensor(
 # ---- merges -------------------------------------------------------------------------------------
 
 
+MergeFn = Callable[[Sequence[torch.Tensor], int], torch.Tensor]
+
+
+def _fold(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> MergeFn:
+    return lambda xs, dim: functools.reduce(op, xs)
+
+
+# The merge node kinds (spec/graph.py Add, Multiply, Concat) -> how inputs combine.
+MERGES: Mapping[str, MergeFn] = MappingProxyType(
+    {
+        "add": _fold(torch.add),
+        "multiply": _fold(torch.mul),
+        "concat": lambda xs, dim: torch.cat(tuple(xs), dim=dim),
+    }
+)
+
+
 class Merge(nn.Module):
     """add / multiply / concat of the inputs, in the order named."""
 
@@ -67,12 +86,7 @@ class Merge(nn.Module):
         self.kind, self.dim = kind, dim
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        if self.kind == "concat":
-            return torch.cat(xs, dim=self.dim)
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x if self.kind == "add" else out * x
-        return out
+        return MERGES[self.kind](xs, self.dim)
 
     def extra_repr(self) -> str:
         return self.kind + (f", dim={self.dim}" if self.kind == "concat" else "")

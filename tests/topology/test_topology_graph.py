@@ -360,3 +360,16 @@ def test_training_a_multi_input_model_is_a_clear_error(tmp_path) -> None:
     assert (
         info.value.problems[0].message == "training a model with named inputs is not supported yet"
     )
+
+
+def test_every_merge_kind_has_a_merge_function() -> None:
+    # drift test: the graph's merge node kinds and the compiler's table name the same kinds
+    from nnspec.compile.topology_modules import MERGES, Merge
+    from nnspec.spec.graph import Add, Concat, Multiply
+
+    kinds = {cls.model_fields["kind"].default for cls in (Add, Multiply, Concat)}
+    assert set(MERGES) == kinds
+    a, b, c = torch.full((2, 3), 2.0), torch.full((2, 3), 3.0), torch.full((2, 3), 5.0)
+    assert torch.equal(Merge("add")(a, b, c), torch.full((2, 3), 10.0))
+    assert torch.equal(Merge("multiply")(a, b, c), torch.full((2, 3), 30.0))
+    assert Merge("concat", 1)(a, b, c).shape == (2, 9)

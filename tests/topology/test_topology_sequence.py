@@ -234,3 +234,19 @@ def test_token_classifier_embedding_lstm_attention_pool() -> None:
     tokens = torch.randint(0, 20, (4, 10))
     assert model(tokens).shape == (4, 3)
     assert sum(i.params for i in infos) == sum(p.numel() for p in model.parameters())
+
+
+def test_every_sequence_pool_mode_has_a_pooling_function() -> None:
+    # drift test: the spec's Literal and the compiler's table name the same modes
+    from typing import get_args
+
+    from nnspec.compile.sequence_modules import POOLS, SequencePool
+    from nnspec.spec.sequence import SequencePool as PoolSpec
+
+    assert set(POOLS) == set(get_args(PoolSpec.model_fields["mode"].annotation))
+    x = torch.arange(24.0).reshape(2, 3, 4)
+    got = {mode: SequencePool(mode)(x) for mode in POOLS}
+    assert torch.equal(got["mean"], x.mean(dim=1))
+    assert torch.equal(got["max"], x[:, -1])  # increasing values: the max is the last step
+    assert torch.equal(got["last"], x[:, -1])
+    assert torch.equal(got["cls"], x[:, 0])
