@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Literal, assert_never, get_args
 
 from nnspec.spec.activations import Activation, ActivationName
 from nnspec.spec.init import (
@@ -178,11 +178,15 @@ class AutoInit:
 
     def rule(self, act: Activation) -> VarianceRule:
         """The concrete rule for this activation (its slope feeds He's scale)."""
-        if self.family == "he":
-            return _he(self.slope(act) if self.slope else None)
-        if self.family == "lecun":
-            return VarianceRule("lecun", 1.0, "fan_in", "normal")
-        return VarianceRule("glorot", 1.0, "fan_avg", "uniform")
+        match self.family:
+            case "he":
+                return _he(self.slope(act) if self.slope else None)
+            case "lecun":
+                return VarianceRule("lecun", 1.0, "fan_in", "normal")
+            case "glorot":
+                return VarianceRule("glorot", 1.0, "fan_avg", "uniform")
+            case _:
+                assert_never(self.family)
 
     def reason(self, act: Activation) -> str:
         name = {"he": "He", "lecun": "LeCun", "glorot": "Glorot"}[self.family]
