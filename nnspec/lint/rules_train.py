@@ -8,6 +8,8 @@ from typing import Final
 
 from nnspec.lint.engine import Hit, LintContext, rule
 from nnspec.lint.view import model_kinds
+from nnspec.spec.optim import SGD
+from nnspec.spec.schedule import ReduceOnPlateau
 
 # LR-1: the learning rates each optimizer family usually trains well with [nnspec choice: wide on
 # purpose, so a finding means "far outside", not "not tuned"].
@@ -52,7 +54,7 @@ def adam_weight_decay(ctx: LintContext) -> Iterator[Hit]:
 def sgd_without_momentum(ctx: LintContext) -> Iterator[Hit]:
     """Plain SGD without momentum."""
     optim = ctx.spec.optim
-    if optim.kind == "sgd" and getattr(optim, "momentum", 0.0) == 0:
+    if isinstance(optim, SGD) and optim.momentum == 0:
         yield Hit(
             ("optim", "momentum"),
             "SGD without momentum converges slowly and stalls in ravines of the loss surface.",
@@ -64,8 +66,10 @@ def sgd_without_momentum(ctx: LintContext) -> Iterator[Hit]:
 def very_high_momentum(ctx: LintContext) -> Iterator[Hit]:
     """SGD momentum above 0.99."""
     optim = ctx.spec.optim
-    m = getattr(optim, "momentum", 0.0)
-    if optim.kind == "sgd" and m > MAX_MOMENTUM and isinstance(optim.lr, float):
+    if not isinstance(optim, SGD):
+        return
+    m = optim.momentum
+    if m > MAX_MOMENTUM and isinstance(optim.lr, float):
         eff = optim.lr / (1 - m)
         yield Hit(
             ("optim", "momentum"),
@@ -109,8 +113,10 @@ def long_run_no_es(ctx: LintContext) -> Iterator[Hit]:
 def plateau_vs_es(ctx: LintContext) -> Iterator[Hit]:
     """ReduceLROnPlateau patience at or above the early-stopping patience."""
     sched, es = ctx.spec.schedule, ctx.spec.train.early_stopping
-    patience = getattr(sched, "patience", None)
-    if sched.kind == "reduce_on_plateau" and es.enabled and patience >= es.patience:
+    if not isinstance(sched, ReduceOnPlateau):
+        return
+    patience = sched.patience
+    if es.enabled and patience >= es.patience:
         yield Hit(
             ("schedule", "patience"),
             f"plateau patience {patience} >= early-stopping patience {es.patience}: training stops "
