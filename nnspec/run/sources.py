@@ -111,6 +111,15 @@ TOKEN_DEFAULTS: dict[str, int] = {
 
 
 def _token_options(spec: DataSpec, used: tuple[str, ...]) -> dict[str, int]:
+    for key in spec.options:  # a misspelt option would silently fall back to its default
+        if key not in used:
+            hint = did_you_mean(key, used)
+            raise _problem(
+                ("data", "options", key),
+                f"{spec.source} has no option '{key}'" + (f"; {hint}" if hint else ""),
+                expected=", ".join(used),
+                found=key,
+            )
     opts = {k: _opt(spec, k, TOKEN_DEFAULTS[k]) for k in used}
     bad = [k for k, v in opts.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
     if bad:

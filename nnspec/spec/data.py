@@ -68,7 +68,8 @@ class DataSpec(Spec):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Synthetic generators: classification/regression take n_features, "
-        "n_informative, n_classes, class_sep, noise; sequence_* take length.",
+        "n_informative, n_classes, class_sep, noise; sequence_count/sequence_compare (int64 "
+        "token sequences for an embedding) take length, vocab_size, token_a, token_b, max_count.",
     )
     num_workers: NonNegInt = Field(0, description="DataLoader workers for the out-of-memory path.")
     in_memory: Literal["auto", "yes", "no"] = Field(

@@ -5,6 +5,7 @@ and the input_shape-vs-data error."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,26 +18,27 @@ from nnspec.errors import DataError
 from nnspec.run.data import prepare_data, user_data
 from nnspec.run.sources import RawData, load_source, place_tokens
 from nnspec.run.tokens import input_embeddings, token_array
-from nnspec.spec import ModelSpec
+from nnspec.spec import ExperimentSpec, ModelSpec
 from nnspec.spec.data import DataSpec
 
 EMBED = {"kind": "embedding", "num_embeddings": 10, "embedding_dim": 8}
 
 
-def _token_spec(tmp_path: Path, **sections: object):
+def _token_spec(tmp_path: Path, **sections: Any) -> ExperimentSpec:
     """A tiny embedding + GRU classifier on synthetic:sequence_count (length 12)."""
     base = {
         "data": {
             "source": "synthetic:sequence_count",
             "n_samples": 200,
-            "options": {"length": 12, "max_count": 4},
             "split": {"stratify": False},
         },
         "model": {"input_shape": [12], "layers": [EMBED, {"gru": 8}, {"linear": 5}]},
         "train": {"epochs": 1, "max_steps": 3},
     }
-
-    return tiny(tmp_path, **merge(base, sections))
+    spec = tiny(tmp_path, **merge(base, sections))
+    # tiny() carries the classification generator's options; the token task takes its own.
+    options = {"length": 12, "max_count": 4, **sections.get("data", {}).get("options", {})}
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"options": options})})
 
 
 # ---- generators ----
@@ -92,6 +94,8 @@ def test_token_task_options_are_validated_together() -> None:
     assert "no filler token is left besides the marked ones" in messages
     with pytest.raises(DataError, match="length must be a non-negative integer"):
         load_source(spec.model_copy(update={"options": {"length": "30"}}), 0)
+    with pytest.raises(DataError, match="has no option 'lenght'; did you mean 'length'"):
+        load_source(spec.model_copy(update={"options": {"lenght": 30}}), 0)
 
 
 # ---- data preparation ----
@@ -202,6 +206,14 @@ def test_token_model_trains_predicts_and_evaluates(tmp_path: Path) -> None:
     assert evaluated["accuracy"] == pytest.approx(result.test_metrics["accuracy"])
     with pytest.raises(DataError, match="max token found 12"):
         predictor.predict(np.full((1, 12), 12))
+
+
+def test_dataloader_path_gives_the_same_token_model(tmp_path: Path) -> None:
+    sliced = nnspec.train(_token_spec(tmp_path / "a"))
+    loader = nnspec.train(_token_spec(tmp_path / "b", data={"in_memory": "no"}))
+    a = torch.load(sliced.run_dir / "model.pt", weights_only=True)["model"]
+    b = torch.load(loader.run_dir / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_checks_run_on_token_inputs(tmp_path: Path) -> None:
