@@ -245,6 +245,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workloads", default="W1,W2,W3")
+    ap.add_argument("--variants", default="nnspec,hand,lightning", help="hand is always run")
     ap.add_argument("--child", nargs=2, metavar=("WORKLOAD", "VARIANT"))
     args = ap.parse_args()
     if args.child:
@@ -257,6 +258,8 @@ def main() -> None:
     except ImportError:
         print("lightning is not installed: its column is skipped (pip install lightning)")
         variants = ["nnspec", "hand"]
+    wanted = set(args.variants.split(",")) | {"hand"}
+    variants = [v for v in variants if v in wanted]
     for wl in args.workloads.split(","):
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for _ in range(args.reps):

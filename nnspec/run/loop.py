@@ -3,7 +3,9 @@
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
 clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
 That read is free on CPU; on CUDA it is the one sync per step. Metrics are computed once per epoch
-on whole splits.
+on whole splits, with torch ops (``epoch_metrics``; scikit-learn only for the final report). The
+per-epoch checkpoint is a cloned snapshot, pickled and written on the writer's thread together with
+the metric files, so the next epoch does not wait for them; ``fit`` flushes them before returning.
 """
 
 from __future__ import annotations
