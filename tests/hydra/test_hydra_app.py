@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +12,17 @@ import pytest
 from nnspec.errors import TrainError
 from nnspec.hydra.app import parse_argv, run
 from nnspec.hydra.presets import EXAMPLES_DIR
+from nnspec.run.api import RunResult
 
 
-@dataclass(frozen=True)
-class FakeResult:
-    run_dir: Path
-    test_metrics: dict[str, float]
-    val_metrics: dict[str, float]
-    best_epoch: int
-    monitor: str
-    best_value: float
-    mode: str
-    wall_time: float
-    n_params: int
-    epochs_run: int
-
-
-def fake_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> FakeResult:
+def fake_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
     """Objective = distance of lr from 0.003; lr >= 0.5 'diverges' like the NaN guard would."""
     if spec.optim.lr >= 0.5:
         raise TrainError("loss became NaN at step 3")
     run_dir.mkdir(parents=True, exist_ok=True)
     value = abs(spec.optim.lr - 0.003) + 0.001 * spec.seed
     (run_dir / "summary.json").write_text(json.dumps({"best_value": value}))
-    return FakeResult(run_dir, {"accuracy": 1 - value}, {"loss": value}, 1, "val_loss", value,
+    return RunResult(run_dir, {"accuracy": 1 - value}, {"loss": value}, 1, "val_loss", value,
                       "min", 0.01, 10, 1)  # fmt: skip
 
 
