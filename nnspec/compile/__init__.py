@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nnspec._lazy import lazy_exports
 
@@ -47,14 +47,18 @@ __getattr__, __dir__ = lazy_exports("nnspec.compile", _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from nnspec.compile.custom import register_layer, unregister_layer  # noqa: F401
     from nnspec.compile.infer import SHAPE_FNS, LayerInfo, walk_layers  # noqa: F401
     from nnspec.compile.initialize import InitRecord  # noqa: F401
     from nnspec.compile.layers import ACTIVATION_BUILDERS, LAYER_BUILDERS  # noqa: F401
     from nnspec.compile.model import NNSpecModel, build_model  # noqa: F401
+    from nnspec.compile.plan import Compiled
     from nnspec.compile.rules import DEFAULT_INIT, PRESETS, resolve_init  # noqa: F401
     from nnspec.compile.settings import WeightSettings, resolve_weight  # noqa: F401
     from nnspec.compile.shapes import infer_shapes  # noqa: F401
+    from nnspec.spec.experiment import ExperimentSpec
 
 
 class _CallableModule(types.ModuleType):
@@ -62,10 +66,12 @@ class _CallableModule(types.ModuleType):
     then binds the attribute ``nnspec.compile`` to this package, so the package itself is made
     callable and delegates to :func:`nnspec.compile.plan.compile` (issue 3)."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(
+        self, spec: ExperimentSpec, *, generator: torch.Generator | None = None
+    ) -> Compiled:
         from nnspec.compile.plan import compile as compile_experiment
 
-        return compile_experiment(*args, **kwargs)
+        return compile_experiment(spec, generator=generator)
 
 
 sys.modules[__name__].__class__ = _CallableModule
