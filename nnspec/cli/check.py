@@ -1,4 +1,4 @@
-"""``nnspec check [SPEC.yaml] [key=value ...] [--only NAME,...] [--json] [--layers]``.
+"""``nnspec check [SPEC.yaml] [key=value ...] [--only=NAME,...] [--json] [--layers]``.
 
 Runs the sanity checks of design_rules.md §14 on the spec's real data for a short budget and
 prints pass/warn/fail with the numbers; each failure says what it usually means and what to try.

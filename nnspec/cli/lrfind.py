@@ -1,5 +1,5 @@
 """``nnspec lr-find [SPEC.yaml] [key=value ...] [--start 1e-6] [--end 10] [--steps 100]
-[--out lr_find.png] [--apply] [--json]``.
+[--out=lr_find.png] [--apply] [--json]``.
 
 Runs the LR range test (LR-3/4), writes the plot (PNG) and the readings (JSON next to it) and
 prints the suggestion. ``--apply`` prints only the override ``optim.lr=<suggestion>`` on stdout,

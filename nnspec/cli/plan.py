@@ -1,4 +1,4 @@
-"""nnspec plan [SPEC.yaml] [key.path=value ...] [--out LR.png]
+"""nnspec plan [SPEC.yaml] [key.path=value ...] [--out=LR.png]
 
 Print the resolved training plan without training: task, loss, optimizer and its parameter groups,
 schedule, training-set size, steps per epoch, total steps, warmup steps and the LR at key points

@@ -1,4 +1,4 @@
-"""nnspec predict RUN_DIR DATA.csv [--out PREDICTIONS.csv]
+"""nnspec predict RUN_DIR DATA.csv [--out=PREDICTIONS.csv]
 
 Predict with a finished run: the CSV's feature columns (the run's feature names, or every
 non-target column) are standardised with the run's training statistics. Writes one row per input
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
 
     inv = parse_invocation("predict", argv, flags=frozenset({"out"}))
     if len(inv.specs) != 2:
-        raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out FILE]")
+        raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
     run, data = Path(inv.specs[0]), Path(inv.specs[1])
     predictor = load_run(run)
     labels = predictor.predict(data)
