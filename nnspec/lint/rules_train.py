@@ -8,12 +8,12 @@ from typing import Final
 
 from nnspec.lint.engine import Hit, LintContext, rule
 from nnspec.lint.view import model_kinds
-from nnspec.spec.optim import SGD
+from nnspec.spec.optim import SGD, OptimKind
 from nnspec.spec.schedule import ReduceOnPlateau
 
 # LR-1: the learning rates each optimizer family usually trains well with [nnspec choice: wide on
 # purpose, so a finding means "far outside", not "not tuned"].
-USUAL_LR: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
+USUAL_LR: Final[Mapping[OptimKind, tuple[float, float]]] = MappingProxyType(
     {
         "sgd": (1e-4, 1.0),
         "adagrad": (1e-4, 1.0),
@@ -83,7 +83,7 @@ def very_high_momentum(ctx: LintContext) -> Iterator[Hit]:
 def lr_out_of_range(ctx: LintContext) -> Iterator[Hit]:
     """A learning rate far outside the optimizer's usual range."""
     optim = ctx.spec.optim
-    low, high = USUAL_LR.get(optim.kind, (0.0, float("inf")))
+    low, high = USUAL_LR[optim.kind]  # every kind has a range (drift-tested)
     lr = optim.lr
     if isinstance(lr, float) and not low <= lr <= high:
         effect = "will diverge or bounce around" if lr > high else "will barely move the weights"

@@ -233,3 +233,14 @@ def test_recurrent_without_clipping() -> None:
     assert (f.rule, f.path, f.line) == ("TRAIN-6", ("train", "clip_grad"), marked_line(text))
     clipped = text.replace("kind: none", "kind: norm")
     assert run(clipped).by_rule("recurrent-without-clipping") == []
+
+
+def test_every_optimizer_kind_has_a_usual_lr_range() -> None:
+    # drift test: LR-1 looks the range up by kind, so a new optimizer needs a row
+    from typing import get_args
+
+    from nnspec.lint.rules_train import USUAL_LR
+    from nnspec.spec.optim import OPTIM_CLASSES, OptimKind
+
+    assert set(USUAL_LR) == set(OPTIM_CLASSES) == set(get_args(OptimKind))
+    assert all(0 < low < high for low, high in USUAL_LR.values())
