@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnspec.errors import NNSpecError
+from nnspec.files import atomic_write
 
 __all__ = ["main"]
 
@@ -36,9 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)  # atomic: never a half-written file
+    atomic_write(path, json.dumps(data, indent=2) + "\n")  # never a half-written file
 
 
 def _report(result: object, plot: Path, seconds: float) -> str:

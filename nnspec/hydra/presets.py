@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nnspec.files import atomic_write
 from nnspec.spec import (
     SCHEDULE_CLASSES,
     DataSpec,
@@ -289,9 +290,7 @@ def _write(files: Mapping[Path, str]) -> None:
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+            atomic_write(path, text)
 
 
 def stale_files(conf_dir: Path = CONF_DIR) -> list[str]:

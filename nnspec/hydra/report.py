@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnspec.hydra.trial import TrialRecord, atomic_write, read_record
+from nnspec.files import atomic_write, atomic_write_bytes
+from nnspec.hydra.trial import TrialRecord, read_record
 
 __all__ = [
     "Row",
@@ -255,9 +256,7 @@ def plot(report: SweepReport, path: Path) -> bool:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    tmp = path.with_suffix(".png.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())
     return True
 
 

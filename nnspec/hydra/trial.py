@@ -7,13 +7,13 @@ directory without ``trial.json`` is a trial that never finished.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["TRIAL_FILE", "TrialRecord", "write_record", "read_record", "atomic_write"]
+from nnspec.files import atomic_write
+
+__all__ = ["TRIAL_FILE", "TrialRecord", "write_record", "read_record"]
 
 TRIAL_FILE = "trial.json"
 Status = Literal["ok", "failed", "incomplete"]
@@ -60,19 +60,6 @@ class TrialRecord:
             test_metrics={k: float(v) for k, v in dict(result.test_metrics).items()},
             val_metrics={k: float(v) for k, v in dict(result.val_metrics).items()},
         )
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_record(job_dir: Path, record: TrialRecord) -> None:
