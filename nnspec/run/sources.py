@@ -119,6 +119,7 @@ def _token_options(spec: DataSpec, used: tuple[str, ...]) -> dict[str, int]:
                 f"{spec.source} has no option '{key}'" + (f"; {hint}" if hint else ""),
                 expected=", ".join(used),
                 found=key,
+                fix=f"remove data.options.{key} (on the command line: ~data.options.{key})",
             )
     opts = {k: _opt(spec, k, TOKEN_DEFAULTS[k]) for k in used}
     bad = [k for k, v in opts.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]

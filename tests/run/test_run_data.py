@@ -85,8 +85,9 @@ def test_every_bundled_sklearn_set_loads(tmp_path: Path, name: str) -> None:
 def test_synthetic_generators_are_seeded(tmp_path: Path, kind: str) -> None:
     from nnspec.run.sources import load_source
 
-    spec = tiny(tmp_path, data={"source": f"synthetic:{kind}", "n_samples": 50, "options": {}})
-    a, b = load_source(spec.data, 3), load_source(spec.data, 3)
+    spec = tiny(tmp_path, data={"source": f"synthetic:{kind}", "n_samples": 50})
+    data = spec.data.model_copy(update={"options": {}})  # each generator's defaults
+    a, b = load_source(data, 3), load_source(data, 3)
     assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
 
 

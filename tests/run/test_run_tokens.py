@@ -206,6 +206,9 @@ def test_token_model_trains_predicts_and_evaluates(tmp_path: Path) -> None:
     assert evaluated["accuracy"] == pytest.approx(result.test_metrics["accuracy"])
     with pytest.raises(DataError, match="max token found 12"):
         predictor.predict(np.full((1, 12), 12))
+    csv_file = tmp_path / "tokens.csv"
+    csv_file.write_text(",".join(f"t{i}" for i in range(12)) + "\n" + ",".join(["1"] * 12) + "\n")
+    assert predictor.predict(csv_file).shape == (1,)  # CSV cells parse as floats, then ids
 
 
 def test_dataloader_path_gives_the_same_token_model(tmp_path: Path) -> None:
