@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.errors import NNSpecError, Problem, SpecError
+from nnspec.errors import DataError, NNSpecError, Problem, SpecError
 from nnspec.hydra.compose import (
     SPEC_PRIMARY,
     ParsedArgs,
@@ -288,7 +288,7 @@ def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
 def _exit_code() -> int:
     if _OUTCOME.error is not None:
         print(str(_OUTCOME.error), file=sys.stderr)
-        return 2 if isinstance(_OUTCOME.error, SpecError) else 1
+        return 2 if isinstance(_OUTCOME.error, (SpecError, DataError)) else 1
     if _OUTCOME.failed:
         print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
         return 1

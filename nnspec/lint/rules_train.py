@@ -155,9 +155,11 @@ def recurrent_without_clipping(ctx: LintContext) -> Iterator[Hit]:
 @rule("DATA-4", "unscaled-input", "warning")
 def unscaled_input(ctx: LintContext) -> Iterator[Hit]:
     """Tabular inputs fed to the model without standardisation."""
+    from nnspec.run.tokens import input_embeddings  # numpy only, no torch
+
     spec = ctx.spec
-    if spec.data.standardize:
-        return
+    if spec.data.standardize or input_embeddings(spec.model):
+        return  # token ids feed an embedding: they are never standardised
     if ctx.stats is not None and ctx.stats.feature_std is not None:
         bad = _badly_scaled(ctx)
         if bad is None:

@@ -244,3 +244,26 @@ def test_every_optimizer_kind_has_a_usual_lr_range() -> None:
 
     assert set(USUAL_LR) == set(OPTIM_CLASSES) == set(get_args(OptimKind))
     assert all(0 < low < high for low, high in USUAL_LR.values())
+
+
+def test_data4_is_silent_for_token_inputs() -> None:
+    """Token ids feeding an embedding are never standardised, so DATA-4 must not fire."""
+    import nnspec
+
+    spec = nnspec.loads(
+        """
+task: classification
+data: {source: "synthetic:sequence_count", standardize: false}
+model:
+  input_shape: [30]
+  layers:
+    - {kind: embedding, num_embeddings: 10, embedding_dim: 16}
+    - {kind: flatten}
+    - {linear: 10}
+"""
+    )
+    assert "DATA-4" not in {f.rule for f in nnspec.lint(spec)}
+    tabular = spec.model_copy(
+        update={"model": nnspec.loads("model: {input_shape: [30], layers: [{linear: 10}]}").model}
+    )
+    assert "DATA-4" in {f.rule for f in nnspec.lint(tabular)}
