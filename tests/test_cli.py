@@ -352,3 +352,15 @@ def test_group_selection_goes_through_hydra_composition(
     assert code == 0 and "trainable 67" in out, err
     code, _, err = run(["validate", "optim=sgd", "optim.lr=-1"], capsys)
     assert code == 2 and "optim.lr" in err and "Traceback" not in err
+
+
+def test_value_flags_take_the_next_token_or_equals() -> None:
+    from nnspec.cli.common import UsageError, parse_invocation
+
+    vals = frozenset({"out"})
+    spaced = parse_invocation("plan", ["a.yaml", "--out", "x.png", "optim.lr=1"], values=vals)
+    equals = parse_invocation("plan", ["a.yaml", "--out=x.png", "optim.lr=1"], values=vals)
+    assert spaced == equals
+    assert spaced.specs == ("a.yaml",) and spaced.flags == {"out": "x.png"}
+    with pytest.raises(UsageError, match="needs a value"):
+        parse_invocation("plan", ["--out"], values=vals)

@@ -66,9 +66,15 @@ class Invocation:
 
 
 def parse_invocation(
-    command: str, argv: list[str], *, flags: frozenset[str] = frozenset()
+    command: str,
+    argv: list[str],
+    *,
+    flags: frozenset[str] = frozenset(),
+    values: frozenset[str] = frozenset(),
 ) -> Invocation:
     """Split ``argv`` (after the command name) by the grammar; refuse flags not in ``flags``.
+
+    Flags named in ``values`` take a value, written ``--out=FILE`` or ``--out FILE``.
 
     Example:
         >>> argv = ["a.yaml", "optim.lr=0.1", "--json"]
@@ -79,14 +85,20 @@ def parse_invocation(
     specs: list[str] = []
     overrides: list[str] = []
     found: dict[str, str | bool] = {}
-    for token in argv:
+    tokens = iter(argv)
+    for token in tokens:
         if token.startswith("-") and not token.startswith("~"):
             name, sep, value = token.lstrip("-").partition("=")
-            if name not in flags:
-                known = ", ".join(f"--{f}" for f in sorted(flags)) or "none"
+            if name not in flags | values:
+                known = ", ".join(f"--{f}" for f in sorted(flags | values)) or "none"
                 raise UsageError(
                     f"unknown option '{token}' for nnspec {command} (options: {known})"
                 )
+            if name in values and not sep:
+                value = next(tokens, None)
+                if value is None:
+                    raise UsageError(f"option --{name} of nnspec {command} needs a value")
+                sep = "="
             found[name] = value if sep else True
         elif "=" in token or token.startswith("~"):
             overrides.append(token)

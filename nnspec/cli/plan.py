@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     from nnspec.run.outputs import RunWriter
     from nnspec.run.plots import plot_lr
 
-    inv = parse_invocation("plan", argv, flags=frozenset({"out"}))
+    inv = parse_invocation("plan", argv, values=frozenset({"out"}))
     path = inv.one_spec()
     spec, _ = load_spec(path, inv.overrides)
     bundle = prepare_data(spec, base=Path(path).resolve().parent if path else None)

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     from nnspec.run.outputs import atomic_write_bytes
     from nnspec.run.predict import load_run
 
-    inv = parse_invocation("predict", argv, flags=frozenset({"out"}))
+    inv = parse_invocation("predict", argv, values=frozenset({"out"}))
     if len(inv.specs) != 2:
         raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
     run, data = Path(inv.specs[0]), Path(inv.specs[1])

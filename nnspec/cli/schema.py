@@ -96,7 +96,7 @@ def _allow_bare_names(node: Any, defs: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     """``nnspec schema``: print the JSON Schema (or one layer kind's with ``--layer=KIND``)."""
-    inv = parse_invocation("schema", argv, flags=frozenset({"layer"}))
+    inv = parse_invocation("schema", argv, values=frozenset({"layer"}))
     if inv.specs or inv.overrides:
         raise UsageError("nnspec schema takes no SPEC or overrides")
     schema = spec_json_schema()
