@@ -19,7 +19,7 @@ __all__ = ["main"]
 
 def main(argv: list[str]) -> int:
     """``nnspec predict``: write predictions for a CSV file."""
-    from nnspec.run.outputs import atomic_write_bytes
+    from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run
 
     inv = parse_invocation("predict", argv, values=frozenset({"out"}))
