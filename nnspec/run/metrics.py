@@ -149,16 +149,8 @@ def to_numpy_outputs(
     outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo
 ) -> tuple[np.ndarray, np.ndarray]:
     """(y_true, prediction) as numpy: probabilities for classification, original units otherwise."""
-    out = outputs.detach().float().cpu()
-    y = targets.detach().cpu()
-    if info.task == "classification":
-        return y.numpy(), torch.softmax(out, dim=1).numpy()
-    if info.task in ("binary", "multilabel"):
-        return y.numpy(), torch.sigmoid(out).numpy()
-    if info.y_mean is not None and info.y_std is not None:  # back to the user's units
-        out = out * info.y_std + info.y_mean
-        y = y * info.y_std + info.y_mean
-    return y.numpy(), out.numpy()
+    y, prediction = _tensor_outputs(outputs, targets, info)
+    return y.numpy(), prediction.numpy()
 
 
 def compute_metrics(
