@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,38 +20,12 @@ from torch import nn
 import nnspec
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.down = None
-        if stride != 1 or c_in != c_out:
-            self.down = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(out + (x if self.down is None else self.down(x)))
+sys.path.insert(0, str(ROOT / "tests" / "topology"))  # the tests' hand-written reference ResNet
+from reference_resnet import ResNet  # noqa: E402
 
 
 def hand_resnet18() -> nn.Module:
-    layers: list[nn.Module] = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
-    ]  # fmt: skip
-    c_in = 64
-    for stage in range(4):
-        c_out = 64 * 2**stage
-        for r in range(2):
-            layers.append(BasicBlock(c_in, c_out, 2 if r == 0 and stage > 0 else 1))
-            c_in = c_out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000)]
-    return nn.Sequential(*layers)
+    return ResNet((2, 2, 2, 2))
 
 
 def _median(fn: Callable[[], object], repeats: int) -> float:

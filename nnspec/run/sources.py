@@ -10,7 +10,7 @@ generators: ``classification`` and ``regression`` give float features, ``sequenc
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,20 @@ def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
     return DataError(Problem(path=path, message=message, **kw))
 
 
+def _require_known(name: str, choices: Iterable[str], what: str) -> None:
+    """Refuse an unknown ``data.source`` name, listing the choices with a did-you-mean."""
+    choices = tuple(choices)
+    if name in choices:
+        return
+    hint = did_you_mean(name, choices)
+    raise _problem(
+        ("data", "source"),
+        f"unknown {what} '{name}'" + (f"; {hint}" if hint else ""),
+        expected=", ".join(choices),
+        found=name,
+    )
+
+
 # ---- sklearn: the five bundled data sets ----
 
 SKLEARN_SETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris", "diabetes")
@@ -47,14 +61,7 @@ SKLEARN_SETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris", "dia
 def _sklearn(name: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
     import sklearn.datasets as ds  # heavy: imported only when a data set is loaded
 
-    if name not in SKLEARN_SETS:
-        hint = did_you_mean(name, SKLEARN_SETS)
-        raise _problem(
-            ("data", "source"),
-            f"unknown scikit-learn data set '{name}'" + (f"; {hint}" if hint else ""),
-            expected=", ".join(SKLEARN_SETS),
-            found=name,
-        )
+    _require_known(name, SKLEARN_SETS, "scikit-learn data set")
     bunch = getattr(ds, f"load_{name}")()
     names = tuple(str(n) for n in getattr(bunch, "target_names", ())) if name != "diabetes" else ()
     features = tuple(str(f) for f in getattr(bunch, "feature_names", ()))
@@ -214,14 +221,7 @@ SYNTHETIC: dict[str, Callable[[DataSpec, int], RawData]] = {
 
 
 def _synthetic(kind: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    if kind not in SYNTHETIC:
-        hint = did_you_mean(kind, SYNTHETIC)
-        raise _problem(
-            ("data", "source"),
-            f"unknown synthetic generator '{kind}'" + (f"; {hint}" if hint else ""),
-            expected=", ".join(SYNTHETIC),
-            found=kind,
-        )
+    _require_known(kind, SYNTHETIC, "synthetic generator")
     return SYNTHETIC[kind](spec, seed)
 
 
