@@ -11,6 +11,7 @@ nnspec initialises every parameter of the built-in layers itself (INIT-11: torch
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,11 +52,13 @@ class InitRecord:
 def _variance(t: torch.Tensor, rule: VarianceRule, g: torch.Generator) -> None:
     fan_in, fan_out = fans(tuple(t.shape))
     std = rule.std(fan_in, fan_out)
+    # The tensor methods nn.init.normal_/uniform_ call (same draws), without their per-call
+    # dispatch checks: build_model samples every parameter, so this is on the build's hot path.
     if rule.distribution == "normal":
-        nn.init.normal_(t, 0.0, std, generator=g)
+        t.normal_(0.0, std, generator=g)
     elif rule.distribution == "uniform":
         limit = math.sqrt(3.0) * std  # same variance as the normal: limit = sqrt(3 scale / fan)
-        nn.init.uniform_(t, -limit, limit, generator=g)
+        t.uniform_(-limit, limit, generator=g)
     else:  # truncated_normal at +-2 std, widened so the kept variance is the target (INIT-5)
         wide = std / TRUNC_STD_CORRECTION
         nn.init.trunc_normal_(t, 0.0, wide, -2 * wide, 2 * wide, generator=g)
@@ -66,11 +69,11 @@ def _orthogonal(t: torch.Tensor, rule: OrthogonalRule, g: torch.Generator) -> No
 
 
 def _constant(t: torch.Tensor, rule: ConstantRule, g: torch.Generator) -> None:
-    nn.init.constant_(t, rule.value)
+    t.fill_(rule.value)
 
 
 def _normal(t: torch.Tensor, rule: NormalRule, g: torch.Generator) -> None:
-    nn.init.normal_(t, 0.0, rule.std, generator=g)
+    t.normal_(0.0, rule.std, generator=g)
 
 
 _SAMPLERS: Mapping[type, Callable[..., None]] = MappingProxyType(
@@ -98,39 +101,52 @@ def sample_(tensor: torch.Tensor, rule: InitRule, generator: torch.Generator) ->
     return tensor
 
 
+def _fill(tensor: torch.Tensor, rule: InitRule, generator: torch.Generator) -> None:
+    # sample_ without its no_grad: initialize_layer holds one for the whole module.
+    _SAMPLERS[type(rule)](tensor, rule, generator)
+
+
 def _record(rule: InitRule, reason: str, source: str) -> InitRecord:
     return InitRecord(rule.label, reason, source)
 
 
+@functools.lru_cache(maxsize=256)
+def _resolved_record(resolved: ResolvedInit) -> InitRecord:
+    return _record(resolved.rule, resolved.reason, resolved.source)
+
+
 ZERO = ConstantRule(0.0)
 ONE = ConstantRule(1.0)
+BIAS_ZERO = _record(ZERO, "bias = 0 (constant)", "constant")
+NORM_ONE = _record(ONE, "norm scale = 1 (constant)", "constant")
+NORM_ZERO = _record(ZERO, "norm shift = 0 (constant)", "constant")
 Records = dict[str, InitRecord]
 
 
 def _weight_op(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
     resolved: ResolvedInit = info.settings.init  # type: ignore[union-attr]
-    sample_(m.weight, resolved.rule, g)
-    out = {"weight": _record(resolved.rule, resolved.reason, resolved.source)}
+    _fill(m.weight, resolved.rule, g)
+    out = {"weight": _resolved_record(resolved)}
     if m.bias is not None:
-        sample_(m.bias, ZERO, g)
-        out["bias"] = _record(ZERO, "bias = 0 (constant)", "constant")
+        m.bias.zero_()
+        out["bias"] = BIAS_ZERO
     return out
 
 
 def _norm(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
     out: Records = {}
     if getattr(m, "weight", None) is not None:
-        sample_(m.weight, ONE, g)
-        out["weight"] = _record(ONE, "norm scale = 1 (constant)", "constant")
+        m.weight.fill_(1.0)
+        out["weight"] = NORM_ONE
     if getattr(m, "bias", None) is not None:
-        sample_(m.bias, ZERO, g)
-        out["bias"] = _record(ZERO, "norm shift = 0 (constant)", "constant")
+        m.bias.zero_()
+        out["bias"] = NORM_ZERO
     return out
 
 
 def _prelu(m: nn.PReLU, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
     rule = ConstantRule(m.init)
-    sample_(m.weight, rule, g)
+    _fill(m.weight, rule, g)
     return {"weight": _record(rule, "prelu slope = its init (constant)", "constant")}
 
 
@@ -142,10 +158,9 @@ def _embedding(m: nn.Embedding, layer: LayerBase, info: LayerInfo, g: torch.Gene
     else:
         resolved = resolve_init(spec, Identity(), is_head=False)
         rule, reason, source = resolved.rule, resolved.reason, resolved.source
-    sample_(m.weight, rule, g)
+    _fill(m.weight, rule, g)
     if m.padding_idx is not None:
-        with torch.no_grad():
-            m.weight[m.padding_idx].zero_()  # torch's convention: the padding vector stays 0
+        m.weight[m.padding_idx].zero_()  # torch's convention: the padding vector stays 0
     return {"weight": _record(rule, reason, source)}
 
 
@@ -178,9 +193,18 @@ def initialize_layer(
     """Initialise every parameter of a built-in layer's module; returns records keyed by the
     parameter's name relative to ``module`` (``op.weight``, ``norm.bias``, ``weight``)."""
     records: Records = {}
-    for name, sub in module.named_modules():
-        if next(sub.parameters(recurse=False), None) is None:
-            continue
-        for pname, rec in _initializer(sub)(sub, layer, info, generator).items():
-            records[f"{name}.{pname}" if name else pname] = rec
+    # A weight layer's block is one level deep (op/norm/act/drop): walk its children directly;
+    # nested modules (topology kinds) go through named_modules.
+    children = module._modules
+    owners = (
+        [("", module), *children.items()]
+        if all(not c._modules for c in children.values() if c is not None)
+        else list(module.named_modules())
+    )
+    with torch.no_grad():
+        for name, sub in owners:
+            if sub is None or all(p is None for p in sub._parameters.values()):
+                continue  # no own parameter (or only bias=None)
+            for pname, rec in _initializer(sub)(sub, layer, info, generator).items():
+                records[f"{name}.{pname}" if name else pname] = rec
     return records

@@ -17,8 +17,8 @@ from torch import nn
 
 from nnspec.compile.infer import LayerInfo, Shape
 from nnspec.compile.initialize import InitRecord, initialize_layer
-from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
-from nnspec.compile.shapes import infer_shapes, model_spec_of
+from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS, sequential_of
+from nnspec.compile.shapes import infer_sequential, model_spec_of
 from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
 from nnspec.errors import CompileError, Problem
 from nnspec.spec.experiment import ExperimentSpec
@@ -49,14 +49,24 @@ class NNSpecModel(nn.Module):
         head_name: str | None,
     ) -> None:
         super().__init__()
-        self.layers = nn.Sequential(layers)
-        self.spec = spec
-        self.layer_info = layer_info
-        # A plain dict (not a mappingproxy): the model must deepcopy and pickle (checkpoints, EMA).
-        self.init_records: dict[str, InitRecord] = dict(init_records)
-        self.input_shape: Shape = tuple(spec.input_shape)
-        self.output_shape: Shape = layer_info[-1].out_shape
-        self.head_name = head_name
+        self.layers = sequential_of(nn.Sequential, layers)  # names validated by the spec
+        self.spec: ModelSpec
+        self.layer_info: tuple[LayerInfo, ...]
+        self.init_records: dict[str, InitRecord]
+        self.input_shape: Shape
+        self.output_shape: Shape
+        self.head_name: str | None
+        # Plain attributes (no tensors or modules) go straight into __dict__: Module.__setattr__
+        # checks each against parameters/buffers/modules, a measurable share of a small build.
+        self.__dict__.update(
+            spec=spec,
+            layer_info=layer_info,
+            # A plain dict (not a mappingproxy): the model must deepcopy and pickle (checkpoints).
+            init_records=dict(init_records),
+            input_shape=tuple(spec.input_shape),
+            output_shape=layer_info[-1].out_shape,
+            head_name=head_name,
+        )
 
     @property
     def head(self) -> nn.Module | None:
@@ -133,15 +143,19 @@ def build_model(
         from nnspec.compile.graph_model import build_graph_model
 
         return build_graph_model(model_spec, generator=generator, seed=seed)
-    infos = infer_shapes(model_spec)
+    infos = infer_sequential(model_spec)
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     records: dict[str, InitRecord] = {}
-    # Module constructors draw torch's default init from the global RNG: fork it (restored on exit)
-    # and seed it from our generator, so building is pure and user builders are reproducible.
-    with torch.random.fork_rng(devices=[]):
-        # Only the CPU generator: torch.manual_seed would also queue seeds for CUDA/XPU devices.
-        torch.default_generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+    # A user builder may draw from the global RNG (torch's default init): fork it (restored on
+    # exit) and seed it from our generator, so building is pure and user builders reproducible.
+    # Built-in kinds never touch it (they skip torch's default init), so they need no fork; the
+    # seed is drawn either way, so g's stream, hence every weight, is the same in both cases.
+    global_seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    user_kinds = any(layer.kind not in BUILTIN_KINDS for layer in model_spec.layers)
+    with torch.random.fork_rng(devices=[], enabled=user_kinds):
+        if user_kinds:  # only the CPU generator (torch.manual_seed would queue CUDA/XPU seeds too)
+            torch.default_generator.manual_seed(global_seed)
         for layer, info in zip(model_spec.layers, infos, strict=True):
             module, recs = _build_one(layer, info, g)
             modules[info.name] = module

@@ -346,6 +346,11 @@ def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
         from nnspec.compile.graph import infer_graph_shapes
 
         return infer_graph_shapes(model)
+    return infer_sequential(model)
+
+
+def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
+    """:func:`infer_shapes` of a model known to be a plain layer list (not ``is_graph``)."""
     problems: list[Problem] = []
     infos, out = walk_layers(
         model.layers,

@@ -155,6 +155,73 @@ def test_building_leaves_the_global_rng_alone() -> None:
     assert torch.equal(torch.rand(3), expected)
 
 
+# Every built-in kind, across three models (2-D maps, 1-D sequences, token ids).
+EVERY_KIND = [
+    _model(
+        (3, 8, 8),
+        [
+            {"kind": "conv2d", "out_channels": 4, "kernel_size": 3, "norm": "group"},
+            {"kind": "batch_norm"},
+            {"kind": "group_norm", "num_groups": 2},
+            {"kind": "instance_norm"},
+            {"kind": "activation", "activation": {"kind": "prelu", "num_parameters": "channel"}},
+            {"kind": "dropout2d", "p": 0.1},
+            {"kind": "max_pool2d", "kernel_size": 2},
+            {"kind": "avg_pool2d", "kernel_size": 1},
+            {"kind": "adaptive_avg_pool2d", "output_size": 2},
+            "flatten",
+            {"kind": "reshape", "shape": [4, 4]},
+            {"kind": "conv1d", "out_channels": 6, "kernel_size": 3, "padding": "same"},
+            {"kind": "max_pool1d", "kernel_size": 2},
+            {"kind": "avg_pool1d", "kernel_size": 1},
+            {"kind": "adaptive_avg_pool1d", "output_size": 1},
+            "flatten",
+            {"kind": "layer_norm"},
+            {"kind": "linear", "out_features": 8, "activation": "selu", "dropout": 0.1},
+            {"kind": "alpha_dropout", "p": 0.1},
+            {"kind": "dropout", "p": 0.1},
+            "identity",
+            {"linear": 3},
+        ],
+    ),
+    _model(
+        (5,),
+        [
+            {"kind": "embedding", "num_embeddings": 11, "embedding_dim": 4, "padding_idx": 0},
+            "flatten",
+            {"linear": 2},
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("spec", EVERY_KIND, ids=["maps", "tokens"])
+def test_built_in_kinds_skip_torchs_default_init_and_leave_the_global_rng_alone(
+    spec: ModelSpec,
+) -> None:
+    """Built-in kinds skip torch's default init (no global-RNG draw, no wasted fill), so the build
+    takes no RNG fork: every parameter still gets nnspec's rule, and the result is plain torch."""
+    torch.manual_seed(99)
+    before = torch.random.get_rng_state()
+    model = build_model(spec, seed=3)
+    assert torch.equal(before, torch.random.get_rng_state())
+    names = dict(model.named_parameters())
+    assert set(names) == set(model.init_records)
+    again = build_model(spec, seed=3).state_dict()
+    assert all(torch.equal(t, again[k]) for k, t in model.state_dict().items())
+    for name, p in names.items():
+        assert torch.isfinite(p).all(), name  # no uninitialised memory left behind
+    for m in model.modules():  # plain torch classes (quantisation maps match on exact type)
+        assert type(m).__module__.startswith(("torch.", "nnspec.")), type(m)
+        assert type(m).__name__ != "Linear" or type(m) is nn.Linear
+    ops = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+    assert all(type(m) in (nn.Linear, nn.Conv1d, nn.Conv2d) for m in ops) and ops
+    for m in model.modules():
+        if isinstance(m, nn.Embedding):
+            assert torch.equal(m.weight[0], torch.zeros(4))  # padding row, as torch
+            assert abs(m.weight[1:].std().item() - 1.0) < 0.5  # N(0, 1) as torch
+
+
 def test_model_attributes_and_head() -> None:
     model = build_model(MLP)
     assert isinstance(model, NNSpecModel)
