@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nnspec.files import atomic_write_bytes
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["LRFindResult", "lr_range_test", "lr_find", "resolve_auto_lr", "suggest", "save_plot"]
@@ -229,32 +230,23 @@ def resolve_auto_lr(
 
 def save_plot(result: LRFindResult, path: Path) -> Path:
     """Write the loss-vs-LR plot as PNG, atomically (temp file + rename)."""
-    import matplotlib
+    from nnspec.figures import new_figure, png_bytes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    try:
-        ax.plot(result.lrs, result.losses, color="0.75", lw=1, label="loss")
-        ax.plot(result.lrs, result.smoothed, color="C0", lw=2, label="smoothed loss")
-        marks = [("steepest", result.steepest_lr, "C2"), ("suggested", result.suggested_lr, "C3")]
-        if result.divergence_lr is not None:
-            marks.append(("divergence", result.divergence_lr, "C1"))
-        for name, lr, color in marks:
-            ax.axvline(lr, color=color, ls="--", lw=1, label=f"{name} {lr:.2g}")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("training loss")
-        finite = [v for v in result.smoothed if math.isfinite(v)]
-        if finite:  # from the lowest raw loss up to the divergence threshold
-            low = min(v for v in (*result.losses, *finite) if math.isfinite(v))
-            ax.set_ylim(low * 0.9, min(max(finite), DIVERGE * min(finite)) * 1.1)
-        ax.legend(fontsize=8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format="png", dpi=100)
-        tmp.replace(path)
-    finally:
-        plt.close(fig)
+    fig, (ax,) = new_figure(width=6.0, height=4.0)
+    ax.plot(result.lrs, result.losses, color="0.75", lw=1, label="loss")
+    ax.plot(result.lrs, result.smoothed, color="C0", lw=2, label="smoothed loss")
+    marks = [("steepest", result.steepest_lr, "C2"), ("suggested", result.suggested_lr, "C3")]
+    if result.divergence_lr is not None:
+        marks.append(("divergence", result.divergence_lr, "C1"))
+    for name, lr, color in marks:
+        ax.axvline(lr, color=color, ls="--", lw=1, label=f"{name} {lr:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    finite = [v for v in result.smoothed if math.isfinite(v)]
+    if finite:  # from the lowest raw loss up to the divergence threshold
+        low = min(v for v in (*result.losses, *finite) if math.isfinite(v))
+        ax.set_ylim(low * 0.9, min(max(finite), DIVERGE * min(finite)) * 1.1)
+    ax.legend(fontsize=8)
+    atomic_write_bytes(path, png_bytes(fig))
     return path

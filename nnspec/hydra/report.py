@@ -234,14 +234,10 @@ def plot(report: SweepReport, path: Path) -> bool:
     ok = [r for r in report.rows if r.record.status == "ok" and r.record.objective is not None]
     if not ok or not report.swept:
         return False
-    import matplotlib
+    from nnspec.figures import new_figure, png_bytes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(report.swept)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
-    for ax, key in zip(axes[0], report.swept, strict=True):
+    fig, axes = new_figure(len(report.swept), width=4.0, height=3.2)
+    for ax, key in zip(axes, report.swept, strict=True):
         xs = [r.params.get(key, "") for r in ok]
         ys = [r.record.objective for r in ok]
         try:
@@ -252,11 +248,7 @@ def plot(report: SweepReport, path: Path) -> bool:
             ax.scatter(xs, ys)
         ax.set_xlabel(key)
         ax.set_ylabel(ok[0].record.monitor or "objective")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, png_bytes(fig))
     return True
 
 

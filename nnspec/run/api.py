@@ -158,6 +158,12 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         report = class_report(out, bundle.test.y, bundle.info)
     best_row = next((r for r in s.rows if r["epoch"] == trainer.es.best_epoch), s.rows[-1])
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
+    save_model(writer, trainer.model, bundle.info)
+    plot_curves(writer, s.rows, f"val_{plan.metrics[0]}" if bundle.val is not None else None)
+    plot_lr(writer, s.lrs)
+    if report:
+        plot_confusion(writer, report["confusion_matrix"], bundle.info.class_names)
+    # summary.json last: its wall_time covers the whole run, and its presence marks a run done
     result = RunResult(
         run_dir=writer.run_dir,
         test_metrics=test_metrics,
@@ -174,11 +180,6 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra["fit_time"] = trainer.fit_time
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
-    save_model(writer, trainer.model, bundle.info)
-    plot_curves(writer, s.rows, f"val_{plan.metrics[0]}" if bundle.val is not None else None)
-    plot_lr(writer, s.lrs)
-    if report:
-        plot_confusion(writer, report["confusion_matrix"], bundle.info.class_names)
     return result
 
 

@@ -140,9 +140,9 @@ class RunWriter:
     def save_figure(self, rel: str, fig: Any) -> Path:
         """Atomically save a matplotlib figure as PNG."""
         if self.enabled:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-            atomic_write_bytes(self.path(rel), buf.getvalue())
+            from nnspec.figures import png_bytes
+
+            atomic_write_bytes(self.path(rel), png_bytes(fig, dpi=100))
         return self.path(rel)
 
     def remove(self, rel: str) -> None:

@@ -1,69 +1,65 @@
-"""PNG plots of a run (matplotlib, Agg backend, written through the run's writer)."""
+"""PNG plots of a run, written through the run's writer (see :mod:`nnspec.figures`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from nnspec.figures import new_figure
 from nnspec.run.outputs import RunWriter
 
 __all__ = ["plot_curves", "plot_lr", "plot_confusion"]
-
-
-def _figure(ncols: int = 1) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never open a window, works without a display
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.6))
-    return fig, axes
-
-
-def _close(fig: Any) -> None:
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
 def plot_curves(writer: RunWriter, rows: Sequence[dict[str, Any]], metric: str | None) -> None:
     """Loss curves (train/val) and one validation metric against the epoch (MON-1)."""
     if not rows:
         return
-    fig, axes = _figure(2 if metric else 1)
-    ax_loss = axes[0] if metric else axes
+    fig, axes = new_figure(2 if metric else 1)
     epochs = [r["epoch"] for r in rows]
+    marker = "." if len(rows) <= 50 else None  # dots help a short run, clutter a long one
     for key in ("train_loss", "val_loss"):
         if key in rows[0]:
-            ax_loss.plot(epochs, [r.get(key) for r in rows], marker=".", label=key)
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.legend()
+            axes[0].plot(epochs, [r.get(key) for r in rows], marker=marker, label=key)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
+    axes[0].legend()
     if metric:
-        axes[1].plot(epochs, [r.get(metric) for r in rows], marker=".", color="C2")
+        axes[1].plot(epochs, [r.get(metric) for r in rows], marker=marker, color="C2")
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel(metric)
     writer.save_figure("plots/curves.png", fig)
-    _close(fig)
 
 
 def plot_lr(writer: RunWriter, lrs: Sequence[float], rel: str = "plots/lr.png") -> None:
     """LR against the optimizer step."""
-    fig, ax = _figure()
+    fig, (ax,) = new_figure()
     ax.plot(range(len(lrs)), lrs)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
     writer.save_figure(rel, fig)
-    _close(fig)
 
 
 def plot_confusion(writer: RunWriter, matrix: list[list[int]], names: Sequence[str]) -> None:
-    """Confusion matrix of the test split (classification)."""
-    import numpy as np
-    from sklearn.metrics import ConfusionMatrixDisplay
+    """Confusion matrix of the test split (classification): counts, rows = true class.
 
-    fig, ax = _figure()
-    ConfusionMatrixDisplay(np.array(matrix), display_labels=list(names)).plot(ax=ax, colorbar=False)
+    Drawn here rather than with scikit-learn's ConfusionMatrixDisplay, which goes through pyplot
+    (see :mod:`nnspec.figures`); the matrix itself comes from scikit-learn.
+    """
+    n = len(matrix)
+    side = min(3.0 + 0.35 * n, 9.0)
+    fig, (ax,) = new_figure(width=side + 0.5, height=side)
+    top = max((max(row) for row in matrix), default=0)
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(top, 1))
+    if n <= 30:  # beyond that the numbers are unreadable: the colours carry it
+        for i, row in enumerate(matrix):
+            for j, count in enumerate(row):
+                color = "white" if count > top / 2 else "black"
+                ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
+    ticks = range(n)
+    ax.set_xticks(ticks, [str(x) for x in names], rotation=90 if n > 10 else 0)
+    ax.set_yticks(ticks, [str(x) for x in names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
     writer.save_figure("plots/confusion.png", fig)
-    _close(fig)

@@ -256,3 +256,29 @@ def test_dataloader_path_gives_the_same_weights(run: RunResult, tmp_path: Path) 
     other = train(tiny(tmp_path, data={"in_memory": "no"}))
     a, b = _weights(run.run_dir), _weights(other.run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plots_are_real_pngs_and_pyplot_is_never_imported(tmp_path: Path) -> None:
+    """Plots go through a bare Figure: the user's matplotlib backend (a notebook's inline one) is
+    never switched and pyplot never imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, matplotlib; from runhelp import tiny; from nnspec.run import train\n"
+        "matplotlib.use('svg'); before = matplotlib.get_backend()\n"
+        f"r = train(tiny(__import__('pathlib').Path({str(tmp_path)!r})))\n"
+        "assert matplotlib.get_backend() == before, matplotlib.get_backend()\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "print(r.run_dir)\n"
+    )
+    tests_dir = str(Path(__file__).resolve().parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={
+            **__import__("os").environ, "PYTHONPATH": tests_dir}, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_dir = Path(out.stdout.strip().splitlines()[-1])
+    for name in ("curves", "lr", "confusion"):
+        data = (run_dir / "plots" / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, name
