@@ -102,7 +102,7 @@ class VarianceRule:
         """Target standard deviation of the weights, multiplier included."""
         return self.multiplier * math.sqrt(self.scale / self.fan(fan_in, fan_out))
 
-    @property
+    @functools.cached_property  # frozen: computed once per rule (shape inference reads it)
     def label(self) -> str:
         scale = self.scale_text or _fmt(self.scale)
         if self.family == "variance_scaling":

@@ -11,6 +11,8 @@ from nnspec.spec.activations import Activation, Identity
 from nnspec.spec.layers import NormName, WeightLayer
 from nnspec.spec.model import LayerDefaults
 
+IDENTITY = Identity()  # frozen spec: one shared instance for every head
+
 __all__ = ["WeightSettings", "resolve_weight", "group_count", "MAX_GROUPS"]
 
 MAX_GROUPS = 32
@@ -49,7 +51,7 @@ def resolve_weight(layer: WeightLayer, defaults: LayerDefaults, *, is_head: bool
     ``bias`` is set explicitly (on the layer, or for hidden layers in ``model.defaults``).
     """
     if is_head:
-        act = layer.activation or Identity()
+        act = layer.activation or IDENTITY
         norm: NormName = layer.norm or "none"
         dropout = layer.dropout or 0.0
         explicit_bias = layer.bias
