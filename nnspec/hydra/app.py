@@ -173,8 +173,13 @@ def _spec_for_job(cfg: Any) -> ExperimentSpec:
     return spec
 
 
-def run_job(cfg: DictConfig, train_fn: TrainFn | None) -> float | None:
+def run_job(
+    cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None
+) -> float | None:
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
+
+    ``base_dir`` (the spec file's folder, for relative data paths) comes as an argument, not from
+    this process's globals: a parallel launcher runs the job in a fresh worker process.
 
     Returns:
         The objective (the monitored metric's best value), or ``None`` when the job failed.
@@ -188,7 +193,7 @@ def run_job(cfg: DictConfig, train_fn: TrainFn | None) -> float | None:
     overrides = _job_overrides()
     try:
         spec = _spec_for_job(cfg)
-        result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=_OUTCOME.base_dir)
+        result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=base_dir)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         reason = _one_line(e)
         write_record(run_dir, TrialRecord.failed(overrides, reason))
@@ -224,10 +229,11 @@ def _launch(inv: Invocation, hydra_args: list[str], train_fn: TrainFn | None) ->
     import hydra
 
     _register_sweeper()
+    base_dir = _OUTCOME.base_dir  # captured by value: the closure travels to joblib's workers
 
     @hydra.main(config_path="pkg://nnspec.conf", config_name="config", version_base="1.3")
     def nnspec_train(cfg: Any) -> float | None:
-        return run_job(cfg, train_fn)
+        return run_job(cfg, train_fn, base_dir)
 
     with _argv(["nnspec train", *hydra_args]):
         nnspec_train()

@@ -76,6 +76,26 @@ def test_joblib_two_jobs_with_seed_replicates(tmp_path: Path) -> None:
     assert "Seed replicates" in md and "| (base) | 2 |" in md
 
 
+def test_joblib_workers_resolve_relative_data_against_the_spec_folder(tmp_path: Path) -> None:
+    """A parallel worker is a fresh process: the spec file's folder must travel with the job."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    lines = "\n".join(f"{i % 7},{(i * 3) % 5},{'ab'[i % 2]}" for i in range(60))
+    (proj / "points.csv").write_text("x1,x2,label\n" + lines + "\n")
+    (proj / "spec.yaml").write_text(
+        "name: csv-mlp\ntask: classification\n"
+        "data: {source: 'csv:points.csv', target: label, batch_size: 16}\n"
+        "model: {input_shape: [2], layers: [{linear: 8}, {linear: 2}]}\n"
+        "train: {epochs: 1, checkpoint: {enabled: false}}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = nnspec(elsewhere, "train", "../proj/spec.yaml", "-m", "hydra/launcher=joblib",
+                 "hydra.launcher.n_jobs=2", "seed=0,1", "hydra.sweep.dir=par")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert [r["status"] for r in rows(elsewhere / "par")] == ["ok", "ok"]
+
+
 def test_submitit_local_launcher(tmp_path: Path) -> None:
     res = nnspec(tmp_path, "train", "-m", *TINY, "hydra/launcher=submitit_local",
                  "hydra.launcher.timeout_min=5", "seed=0,1", "hydra.sweep.dir=sub")  # fmt: skip
