@@ -32,7 +32,6 @@ __all__ = [
     "diff_fields",
     "rng_state",
     "set_rng_state",
-    "snapshot",
     "checkpoint_paths",
     "load_checkpoint",
     "load_latest",
@@ -54,32 +53,6 @@ HASH_EXCLUDED: tuple[str, ...] = (
 """Dotted spec fields (and their sub-fields) left out of the spec hash."""
 
 _EPOCH_FILE = re.compile(r"epoch-(\d+)\.pt$")
-
-
-def snapshot(obj: Any) -> Any:
-    """A copy of a checkpoint tree that training can no longer change: tensors cloned (detached),
-    dicts/lists/tuples rebuilt, everything else (numbers, strings, None) shared as immutable.
-
-    ``state_dict()`` returns live tensors (and the optimizer's live per-parameter dicts); the
-    copy lets the writer thread pickle them while the next epoch updates the originals in place.
-
-    Example:
-        >>> w = torch.zeros(2)
-        >>> s = snapshot({"w": w, "n": [1, w]})
-        >>> _ = w.add_(1)
-        >>> s["w"].tolist(), s["n"][1].tolist()
-        ([0.0, 0.0], [0.0, 0.0])
-    """
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        copy = type(obj)((k, snapshot(v)) for k, v in obj.items())
-        if hasattr(obj, "_metadata"):  # a module state_dict's version info (load-time upgrades)
-            copy._metadata = obj._metadata  # type: ignore[attr-defined]
-        return copy
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(snapshot(v) for v in obj)
-    return obj
 
 
 class CheckpointWarning(UserWarning):

@@ -4,8 +4,9 @@ Per step the loop does what a minimal hand-written loop does (forward, loss, bac
 clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
 That read is free on CPU; on CUDA it is the one sync per step. Metrics are computed once per epoch
 on whole splits, with torch ops (``epoch_metrics``; scikit-learn only for the final report). The
-per-epoch checkpoint is a cloned snapshot, pickled and written on the writer's thread together with
-the metric files, so the next epoch does not wait for them; ``fit`` flushes them before returning.
+per-epoch checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's
+thread together with the metric files, so the next epoch does not wait for the disk; ``fit``
+flushes them before returning.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
 from nnspec.errors import Problem, TrainError
 from nnspec.run.callbacks import EarlyStopping, Progress
-from nnspec.run.checkpoint import rng_state, set_rng_state, snapshot
+from nnspec.run.checkpoint import rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
 from nnspec.run.metrics import _sk, epoch_metrics
 from nnspec.run.outputs import RunWriter
@@ -170,9 +171,9 @@ class Trainer:
             self._saved.append(epoch)
             prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self._saved[: -ck.keep_last]]
             self._saved = self._saved[-ck.keep_last :]
-        # A consistent copy now (tensor clones: a memcpy); pickled once and written (temp + fsync +
-        # rename) on the writer's thread while the next epoch trains.
-        self.writer.save_torch_background(rels, snapshot(self.checkpoint()), prune)
+        # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
+        # thread while the next epoch trains.
+        self.writer.save_torch_background(rels, self.checkpoint(), prune)
 
     # ---- guards ----
 
