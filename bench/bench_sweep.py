@@ -9,7 +9,8 @@ Goals (issue 4): joblib >= 1.6x faster than sequential on 2 cores; per-trial ove
 Each sweep runs in a fresh `nnspec train -m` process in a temp dir; the figures are medians over
 ``--repeats`` interleaved runs. The trials train the breast-cancer example for its own 150 epochs
 (early stopping off, so every trial does the same work). Overhead per trial = (sequential sweep
-wall time - one process's start-up and composition, measured by `nnspec train --cfg job`) / 8 -
+wall time - one process's start-up and composition, measured by `nnspec train --cfg job`, - the
+one-time import of the training stack in the first trial, measured in a fresh process) / 8 -
 the mean of the trainer's own ``wall_time`` (from each trial.json: the whole ``nnspec.train``
 call, i.e. data, build, epochs, test pass, files and plots).
 
@@ -54,6 +55,24 @@ def _timed(args: list[str], cwd: Path) -> float:
         text=True,
     )
     return time.perf_counter() - t0
+
+
+# What the first trial of a process imports (once per process, not per trial): the training stack.
+_STACK = (
+    "nnspec.run", "torch._dynamo", "sklearn.datasets", "sklearn.model_selection",
+    "sklearn.metrics", "matplotlib.figure", "matplotlib.backends.backend_agg",
+)  # fmt: skip
+
+
+def _import_seconds() -> float:
+    """Seconds a fresh process spends importing the training stack (after nnspec's CLI)."""
+    code = (
+        "import time, importlib, nnspec.hydra.app; t = time.perf_counter()\n"
+        f"for m in {_STACK!r}: importlib.import_module(m)\n"
+        "print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
 
 
 def _times(sweep: Path, key: str) -> list[float]:
@@ -113,14 +132,15 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
         ],
         tmp,
     )
+    imports = _import_seconds()
     train = statistics.fmean(_times(tmp / f"seq_{tag}", "wall_time"))
     job = statistics.fmean(_times(tmp / f"seq_{tag}", "job_time"))
     noop, noop_cpu = (x / TRIALS for x in _noop_seconds(tmp, tag))
     return {
-        "startup": startup, "sequential": seq, "sequential_1t": seq1, "joblib": par,
-        "train": train, "job": job, "noop": noop, "noop_cpu": noop_cpu,
-        "overhead": (seq - startup) / TRIALS - train,
-        "hydra": (seq - startup) / TRIALS - job,
+        "startup": startup, "imports": imports, "sequential": seq, "sequential_1t": seq1,
+        "joblib": par, "train": train, "job": job, "noop": noop, "noop_cpu": noop_cpu,
+        "overhead": (seq - startup - imports) / TRIALS - train,
+        "hydra": (seq - startup - imports) / TRIALS - job,
     }  # fmt: skip
 
 
@@ -141,6 +161,7 @@ def main() -> None:
           f" load average {load:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"{'measure':<34}{'seconds':>10}")
     print(f"{'process start-up + compose':<34}{med['startup']:>10.2f}")
+    print(f"{'training-stack imports (once)':<34}{med['imports']:>10.2f}")
     print(f"{'sequential sweep (basic launcher)':<34}{med['sequential']:>10.2f}")
     print(f"{'sequential, 1 torch thread':<34}{med['sequential_1t']:>10.2f}")
     print(f"{'joblib sweep, 2 jobs (1 thread each)':<34}{med['joblib']:>10.2f}")
