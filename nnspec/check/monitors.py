@@ -166,12 +166,19 @@ def diagnose_fit(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
     """
     train = [float(r["train_loss"]) for r in rows if "train_loss" in r]
     val = [float(r["val_loss"]) for r in rows if "val_loss" in r]
-    if len(val) < 2 or len(train) != len(val):
+    if not val or len(train) != len(val):
         return "unknown", "fit diagnosis: no validation loss to compare with"
+    if len(val) < 2:
+        return "unknown", "fit diagnosis: needs at least 2 epochs of validation loss"
     best, last, gap = min(val), val[-1], (val[-1] - train[-1]) / max(abs(train[-1]), 1e-12)
     rising = _rose(val)
     falling = _rose([-t for t in train])
-    numbers = f"train loss {train[-1]:.4g}, val loss {last:.4g} (best {best:.4g}), gap {gap:+.0%}"
+    # The gap in loss units: as a ratio it explodes once the train loss nears 0 (a healthy
+    # 0.004 vs 0.023 would read "+541%").
+    numbers = (
+        f"train loss {train[-1]:.4g}, val loss {last:.4g} (best {best:.4g}), "
+        f"val - train {last - train[-1]:+.3g}"
+    )
     if (rising and falling) or last >= OVERFIT_RISE * best:
         return "overfitting", (
             f"fit diagnosis: overfitting ({numbers}); try, in order: more data, augmentation, "

@@ -102,6 +102,16 @@ def test_fit_diagnosis(pairs, label: str) -> None:
     assert text.startswith("fit diagnosis")
 
 
+def test_fit_diagnosis_reports_the_gap_in_loss_units_and_why_one_epoch_is_not_enough() -> None:
+    pairs = [(1.0, 1.0), (0.1, 0.05), (0.0036, 0.0231)]  # a near-zero train loss
+    got, text = diagnose_fit(rows(pairs))
+    assert got == "healthy" and "val - train +0.0195" in text and "%" not in text
+    assert diagnose_fit(rows([(1.0, 1.0)]))[1].endswith(
+        "needs at least 2 epochs of validation loss"
+    )
+    assert "no validation loss" in diagnose_fit([{"train_loss": 1.0}])[1]
+
+
 def test_training_logs_monitor_columns_and_prints_the_fit_diagnosis(tmp_path, capsys) -> None:
     import csv
     from pathlib import Path
