@@ -11,8 +11,8 @@ Each sweep runs in a fresh `nnspec train -m` process in a temp dir; the figures 
 (early stopping off, so every trial does the same work). Overhead per trial = (sequential sweep
 wall time - one process's start-up and composition, measured by `nnspec train --cfg job`, - the
 one-time import of the training stack in the first trial, measured in a fresh process) / 8 -
-the mean of the trainer's own ``wall_time`` (from each trial.json: the whole ``nnspec.train``
-call, i.e. data, build, epochs, test pass, files and plots).
+the mean of the trainer's own ``wall_time`` over the other (warm) trials (from each trial.json:
+the whole ``nnspec.train`` call, i.e. data, build, epochs, test pass, files and plots).
 
 Every joblib (loky) worker is a fresh interpreter that imports torch, torch._dynamo (the first
 optimizer imports it), scikit-learn and Hydra again, about 5 s on these machines; the sequential
@@ -75,8 +75,9 @@ def _import_seconds() -> float:
     return float(out.stdout.strip())
 
 
-def _times(sweep: Path, key: str) -> list[float]:
-    return [json.loads(p.read_text())[key] for p in sweep.glob("*/trial.json")]
+def _times(sweep: Path, key: str, *, skip_first: bool = False) -> list[float]:
+    records = sorted(sweep.glob("*/trial.json"), key=lambda p: int(p.parent.name))
+    return [json.loads(p.read_text())[key] for p in records[1 if skip_first else 0 :]]
 
 
 class _NoopResult:
@@ -133,8 +134,10 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
         tmp,
     )
     imports = _import_seconds()
-    train = statistics.fmean(_times(tmp / f"seq_{tag}", "wall_time"))
-    job = statistics.fmean(_times(tmp / f"seq_{tag}", "job_time"))
+    # trial 0 imported the training stack (inside the job and the trainer): `imports` already
+    # takes that out of seq, so the per-trial means come from the other, warm trials
+    train = statistics.fmean(_times(tmp / f"seq_{tag}", "wall_time", skip_first=True))
+    job = statistics.fmean(_times(tmp / f"seq_{tag}", "job_time", skip_first=True))
     noop, noop_cpu = (x / TRIALS for x in _noop_seconds(tmp, tag))
     return {
         "startup": startup, "imports": imports, "sequential": seq, "sequential_1t": seq1,

@@ -3,9 +3,9 @@
 Every PNG nnspec writes (run curves, LR schedule, confusion matrix, sweep report, LR range test)
 is drawn on a :class:`matplotlib.figure.Figure` rendered by the Agg canvas directly. pyplot is
 never imported: a library must not switch the user's backend (``matplotlib.use("Agg")`` would turn
-off a notebook's inline plots) nor leave figures in pyplot's global registry; a bare Figure is
-also thread-safe and skips pyplot's import. Margins are fixed per figure size instead of
-``bbox_inches="tight"``, which draws every figure twice.
+off a notebook's inline plots) nor leave figures in pyplot's global registry, and it skips
+pyplot's import. The constrained layout sizes the margins to the labels (long class names
+included) in one pass, where ``bbox_inches="tight"`` draws every figure twice.
 """
 
 from __future__ import annotations
@@ -17,19 +17,11 @@ __all__ = ["new_figure", "png_bytes"]
 
 
 def new_figure(ncols: int = 1, *, width: float = 5.0, height: float = 3.6) -> tuple[Any, list[Any]]:
-    """A figure with ``ncols`` side-by-side axes (``width`` inches each) and room for labels."""
+    """``ncols`` side-by-side axes (``width`` inches each), margins fitted to the labels."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height))
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
-    # left/bottom margins in inches hold tick labels and axis titles at the default font size
-    fig.subplots_adjust(
-        left=0.85 / (width * ncols),
-        right=1 - 0.15 / (width * ncols),
-        bottom=0.6 / height,
-        top=1 - 0.35 / height,
-        wspace=0.3,
-    )
     return fig, list(axes)
 
 

@@ -157,7 +157,7 @@ def diagnose_fit(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
 
     Labels: ``overfitting`` (val loss rose 3 evaluations in a row while train loss fell, or ends
     >= 1.2x its best), ``underfitting`` (train loss still >= half its first value and val within
-    20 % of it), ``healthy``, or ``unknown`` (no validation loss).
+    20 % of it), ``healthy``, or ``unknown`` (no validation loss, or fewer than 2 epochs of it).
 
     Example:
         >>> rows = [{"train_loss": t, "val_loss": v} for t, v in [(1, 1), (.5, .6), (.3, .5)]]

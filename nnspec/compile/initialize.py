@@ -32,10 +32,10 @@ from nnspec.compile.rules import (
     fans,
     resolve_init,
 )
-from nnspec.spec.activations import Identity
+from nnspec.compile.settings import IDENTITY
 from nnspec.spec.layers import LayerBase
 
-__all__ = ["InitRecord", "sample_", "initialize_layer", "PARAM_INITIALIZERS"]
+__all__ = ["InitRecord", "sample_", "initialize_layer"]
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _embedding(m: nn.Embedding, layer: LayerBase, info: LayerInfo, g: torch.Gene
         rule: InitRule = NormalRule()
         reason, source = "embedding: N(0, 1) as torch (constant)", "constant"
     else:
-        resolved = resolve_init(spec, Identity(), is_head=False)
+        resolved = resolve_init(spec, IDENTITY, is_head=False)
         rule, reason, source = resolved.rule, resolved.reason, resolved.source
     _fill(m.weight, rule, g)
     if m.padding_idx is not None:
@@ -166,7 +166,8 @@ def _embedding(m: nn.Embedding, layer: LayerBase, info: LayerInfo, g: torch.Gene
 
 Initializer = Callable[[nn.Module, LayerBase, LayerInfo, torch.Generator], Records]
 
-# Parameter owners nnspec knows, looked up along the module's MRO (so subclasses work).
+# Parameter owners nnspec knows, looked up along the module's MRO (so subclasses work). The entries
+# fill leaf parameters in place: call them through initialize_layer (it holds the no_grad).
 PARAM_INITIALIZERS: Mapping[type, Initializer] = MappingProxyType(
     {
         nn.Linear: _weight_op,

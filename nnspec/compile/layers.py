@@ -32,8 +32,6 @@ __all__ = [
     "ACTIVATION_BUILDERS",
     "NORM_BUILDERS",
     "WeightBlock",
-    "sequential_of",
-    "without_default_init",
     "Reshape",
     "build_activation",
 ]
@@ -47,7 +45,7 @@ M = TypeVar("M", bound=nn.Module)
 _SKIP_RESET: dict[type, type] = {}
 
 
-def without_default_init(cls: type[M], *args: Any, **kwargs: Any) -> M:
+def _without_default_init(cls: type[M], *args: Any, **kwargs: Any) -> M:
     """``cls(*args, **kwargs)`` without torch's default init (its ``reset_parameters``).
 
     nnspec overwrites every parameter of a built-in layer right after construction (INIT-11), so
@@ -55,7 +53,8 @@ def without_default_init(cls: type[M], *args: Any, **kwargs: Any) -> M:
     bulk of it. The module is constructed as a subclass whose ``reset_parameters`` does nothing
     and then given back its own class, so the result is a plain ``cls`` (type checks, pickling,
     quantisation mappings and a later ``reset_parameters()`` see ``nn.Linear``). Its parameters
-    hold uninitialised memory until :func:`nnspec.compile.initialize.initialize_layer` runs.
+    hold uninitialised memory until :func:`nnspec.compile.initialize.initialize_layer` runs, so
+    it is for built-in kinds only (a user builder must leave its parameters initialised).
     (torch's ``skip_init`` does the same through the meta device, which is slower than the fill.)
     """
     skip = _SKIP_RESET.get(cls)
@@ -70,10 +69,10 @@ def without_default_init(cls: type[M], *args: Any, **kwargs: Any) -> M:
 S = TypeVar("S", bound=nn.Sequential)
 
 
-def sequential_of(cls: type[S], children: Mapping[str, nn.Module]) -> S:
-    """``cls(OrderedDict(children))`` for names already known valid (spec-validated layer names,
-    fixed part names): fills ``_modules`` at once instead of add_module's per-child checks, a
-    measurable share of building a small model."""
+def _sequential_of(cls: type[S], children: Mapping[str, nn.Module]) -> S:
+    """``cls(OrderedDict(children))`` for nnspec's fixed part names (op/norm/act/drop): fills
+    ``_modules`` at once instead of add_module's per-child checks, a measurable share of building
+    a small model. Not for user-chosen names (add_module refuses e.g. 'training')."""
     container = cls()
     container._modules.update(children)
     return container
@@ -182,7 +181,7 @@ def weight_block(op: nn.Module, layer: L.WeightLayer, info: LayerInfo) -> Weight
         parts["act"] = build_activation(s.activation, channels)
     if s.dropout > 0:
         parts["drop"] = _dropout(s, layer.kind)
-    return sequential_of(WeightBlock, parts)
+    return _sequential_of(WeightBlock, parts)
 
 
 # ---- one builder per built-in kind ---------------------------------------------------------
@@ -190,7 +189,7 @@ def weight_block(op: nn.Module, layer: L.WeightLayer, info: LayerInfo) -> Weight
 
 def _linear(layer: L.Linear, info: LayerInfo) -> nn.Module:
     bias = bool(info.settings and info.settings.bias)
-    op = without_default_init(nn.Linear, info.in_shape[-1], layer.out_features, bias=bias)
+    op = _without_default_init(nn.Linear, info.in_shape[-1], layer.out_features, bias=bias)
     return weight_block(op, layer, info)
 
 
@@ -209,7 +208,7 @@ def _padding(layer: L._ConvBase, nd: int) -> object:
 
 def _conv(conv: type[nn.Module], nd: int) -> Builder:
     def build(layer: L._ConvBase, info: LayerInfo) -> nn.Module:  # type: ignore[override]
-        op = without_default_init(
+        op = _without_default_init(
             conv,
             info.in_shape[0],
             layer.out_channels,
@@ -250,7 +249,7 @@ def _norm_layer(layer: LayerBase, info: LayerInfo) -> nn.Module:
 
 
 def _embedding(layer: L.Embedding, info: LayerInfo) -> nn.Module:
-    return without_default_init(
+    return _without_default_init(
         nn.Embedding, layer.num_embeddings, layer.embedding_dim, padding_idx=layer.padding_idx
     )
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from nnspec.compile.infer import LayerInfo, Shape
 from nnspec.compile.initialize import InitRecord, initialize_layer
-from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS, sequential_of
+from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
 from nnspec.compile.shapes import infer_sequential, model_spec_of
 from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
 from nnspec.errors import CompileError, Problem
@@ -49,7 +49,7 @@ class NNSpecModel(nn.Module):
         head_name: str | None,
     ) -> None:
         super().__init__()
-        self.layers = sequential_of(nn.Sequential, layers)  # names validated by the spec
+        self.layers = nn.Sequential(layers)  # add_module checks user names (e.g. 'training')
         self.spec: ModelSpec
         self.layer_info: tuple[LayerInfo, ...]
         self.init_records: dict[str, InitRecord]
@@ -79,8 +79,8 @@ class NNSpecModel(nn.Module):
 
 
 def _construct(layer: LayerBase, info: LayerInfo) -> nn.Module:
-    # Constructors run torch's default init (a wasted fill for built-in kinds, re-initialised
-    # below); building on the meta device to skip it measured slower for these small layers.
+    # Built-in builders skip torch's default init (layers._without_default_init); user builders
+    # run theirs under the forked, seeded global RNG (build_model).
     return LAYER_BUILDERS[layer.kind](layer, info)
 
 
@@ -147,14 +147,14 @@ def build_model(
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     records: dict[str, InitRecord] = {}
-    # A user builder may draw from the global RNG (torch's default init): fork it (restored on
-    # exit) and seed it from our generator, so building is pure and user builders reproducible.
-    # Built-in kinds never touch it (they skip torch's default init), so they need no fork; the
-    # seed is drawn either way, so g's stream, hence every weight, is the same in both cases.
+    # Kinds outside BUILTIN_KINDS (user builders, topology and sequence kinds) may draw from the
+    # global RNG (torch's default init): fork it (restored on exit) and seed it from our generator,
+    # so building is pure and reproducible. Built-in kinds never touch it (they skip torch's
+    # default init), so they need no fork; the seed is drawn either way, so g's stream is the same.
     global_seed = int(torch.randint(0, 2**62, (1,), generator=g))
-    user_kinds = any(layer.kind not in BUILTIN_KINDS for layer in model_spec.layers)
-    with torch.random.fork_rng(devices=[], enabled=user_kinds):
-        if user_kinds:  # only the CPU generator (torch.manual_seed would queue CUDA/XPU seeds too)
+    needs_fork = any(layer.kind not in BUILTIN_KINDS for layer in model_spec.layers)
+    with torch.random.fork_rng(devices=[], enabled=needs_fork):
+        if needs_fork:  # only the CPU generator (torch.manual_seed would queue CUDA/XPU seeds too)
             torch.default_generator.manual_seed(global_seed)
         for layer, info in zip(model_spec.layers, infos, strict=True):
             module, recs = _build_one(layer, info, g)

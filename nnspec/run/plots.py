@@ -57,8 +57,10 @@ def plot_confusion(writer: RunWriter, matrix: list[list[int]], names: Sequence[s
                 color = "white" if count > top / 2 else "black"
                 ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
     ticks = range(n)
-    ax.set_xticks(ticks, [str(x) for x in names], rotation=90 if n > 10 else 0)
-    ax.set_yticks(ticks, [str(x) for x in names])
+    labels = [str(x) for x in names]
+    crowded = n > 10 or max((len(x) for x in labels), default=0) * n > 40  # labels would overlap
+    ax.set_xticks(ticks, labels, rotation=90 if crowded else 0)
+    ax.set_yticks(ticks, labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
