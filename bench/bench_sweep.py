@@ -170,9 +170,11 @@ def main() -> None:
     print(f"{'joblib sweep, 2 jobs (1 thread each)':<34}{med['joblib']:>10.2f}")
     print(f"{'trainer wall time per trial':<34}{med['train']:>10.2f}")
     print(f"{'job time per trial (task function)':<34}{med['job']:>10.2f}")
-    print(f"{'overhead per trial, all':<34}{med['overhead']:>10.2f}   (goal <= 0.5)")
+    print(f"{'overhead per trial, all':<34}{med['overhead']:>10.2f}   (incl. one-time first-use"
+          " costs beyond the imports, /8)")  # fmt: skip
     print(f"{'  of which Hydra (outside the job)':<34}{med['hydra']:>10.2f}")
-    print(f"{'per trial, no-op trainer: wall':<34}{med['noop']:>10.2f}   (Hydra + nnspec only)")
+    print(f"{'per trial, no-op trainer: wall':<34}{med['noop']:>10.2f}   (Hydra + nnspec only,"
+          " warm process; goal <= 0.5)")  # fmt: skip
     print(f"{'per trial, no-op trainer: CPU':<34}{med['noop_cpu']:>10.2f}   (incl. the report)")
     print(f"speed-up joblib vs sequential: {med['sequential'] / med['joblib']:.2f}x (goal >= 1.6x);"
           f" vs sequential with 1 thread: {med['sequential_1t'] / med['joblib']:.2f}x")  # fmt: skip
