@@ -20,14 +20,12 @@ from torch import nn
 
 from nnspec.compile.graph import NodeInfo, infer_graph_nodes, projection_stride
 from nnspec.compile.infer import Shape
-from nnspec.compile.initialize import InitRecord, initialize_layer
+from nnspec.compile.initialize import ONE_SCALE, ZERO_BIAS, InitRecord, initialize_layer
 from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS, NORM_BUILDERS
 from nnspec.compile.model import NNSpecModel
 from nnspec.compile.rules import PRESETS, ConstantRule, resolve_init
 from nnspec.compile.topology_modules import (
     LAYER_INITIALIZERS,
-    ONE_SCALE,
-    ZERO_BIAS,
     Merge,
     Records,
     init_tensor,

@@ -117,8 +117,10 @@ def _resolved_record(resolved: ResolvedInit) -> InitRecord:
 
 ZERO = ConstantRule(0.0)
 ONE = ConstantRule(1.0)
-BIAS_ZERO = _record(ZERO, "bias = 0 (constant)", "constant")
-NORM_ONE = _record(ONE, "norm scale = 1 (constant)", "constant")
+ZERO_BIAS = "bias = 0 (constant)"  # reasons of the documented constants (topology kinds share)
+ONE_SCALE = "norm scale = 1 (constant)"
+BIAS_ZERO = _record(ZERO, ZERO_BIAS, "constant")
+NORM_ONE = _record(ONE, ONE_SCALE, "constant")
 NORM_ZERO = _record(ZERO, "norm shift = 0 (constant)", "constant")
 Records = dict[str, InitRecord]
 

@@ -20,7 +20,12 @@ from torch import nn
 
 from nnspec.compile.blocks import depthwise_part, se_hidden
 from nnspec.compile.infer import LayerInfo
-from nnspec.compile.initialize import InitRecord, initialize_layer, sample_
+from nnspec.compile.initialize import (
+    ZERO_BIAS,
+    InitRecord,
+    initialize_layer,
+    sample_,
+)
 from nnspec.compile.layers import LAYER_BUILDERS, weight_block
 from nnspec.compile.rules import PRESETS, InitRule
 from nnspec.registry import Registry
@@ -39,9 +44,6 @@ Records = dict[str, InitRecord]
 Initializer = Callable[[nn.Module, LayerBase, LayerInfo, torch.Generator], Records]
 LAYER_INITIALIZERS: Registry[Initializer] = Registry("layer initializer")
 """kind -> initialiser(module, layer, info, generator) -> records, for the topology kinds."""
-
-ZERO_BIAS = "bias = 0 (constant)"
-ONE_SCALE = "norm scale = 1 (constant)"
 
 
 def init_tensor(
