@@ -28,6 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nnspec_optuna_sweeper.space import SearchSpace, parse_space
+from hydra_plugins.nnspec_pool_launcher.launcher import effective_jobs
 from nnspec.errors import Problem, SpecError, did_you_mean
 
 if TYPE_CHECKING:  # optuna is imported only when a sweep runs
@@ -177,7 +178,7 @@ class NNSpecOptunaSweeper(Sweeper):
             return int(self.n_jobs)
         assert self.config is not None
         jobs = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=None)
-        return int(jobs) if isinstance(jobs, int) and jobs > 0 else 1
+        return effective_jobs(jobs) if isinstance(jobs, int) else 1
 
     def _study(self, sweep_dir: Path, space: SearchSpace) -> Any:
         import optuna

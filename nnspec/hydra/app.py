@@ -225,32 +225,43 @@ def _argv(args: list[str]) -> Iterator[None]:
         sys.argv = saved
 
 
+@dataclass(frozen=True)
+class _Task:
+    """Hydra's task function: a module-level class, so it pickles to a spawned trial process."""
+
+    train_fn: TrainFn | None
+    base_dir: Path | None  # the spec file's folder, for relative data paths in any process
+
+    def __call__(self, cfg: Any) -> float | None:
+        return run_job(cfg, self.train_fn, self.base_dir)
+
+
 def _launch(inv: Invocation, hydra_args: list[str], train_fn: TrainFn | None) -> None:
     import hydra
 
-    _register_sweeper()
-    base_dir = _OUTCOME.base_dir  # captured by value: the closure travels to joblib's workers
-
-    @hydra.main(config_path="pkg://nnspec.conf", config_name="config", version_base="1.3")
-    def nnspec_train(cfg: Any) -> float | None:
-        return run_job(cfg, train_fn, base_dir)
-
+    _register_plugins()
+    task = hydra.main(config_path="pkg://nnspec.conf", config_name="config", version_base="1.3")(
+        _Task(train_fn, _OUTCOME.base_dir)
+    )
     with _argv(["nnspec train", *hydra_args]):
-        nnspec_train()
+        task()
 
 
-def _register_sweeper() -> None:
-    """Make ``hydra/sweeper=nnspec_optuna`` known even where Hydra's plugin scan misses it.
+def _register_plugins() -> None:
+    """Make nnspec's sweeper and launcher known even where Hydra's plugin scan misses them.
 
     An editable install maps ``hydra_plugins`` through an import hook that pkgutil (Hydra's scan)
     does not walk; Hydra's public ``Plugins.register`` covers that case.
     """
     from hydra.core.plugins import Plugins
 
-    import hydra_plugins.nnspec_optuna_sweeper.config  # noqa: F401  (registers the config)
+    import hydra_plugins.nnspec_optuna_sweeper.config
+    import hydra_plugins.nnspec_pool_launcher.config  # noqa: F401
     from hydra_plugins.nnspec_optuna_sweeper.sweeper import NNSpecOptunaSweeper
+    from hydra_plugins.nnspec_pool_launcher.launcher import NNSpecPoolLauncher
 
     Plugins.instance().register(NNSpecOptunaSweeper)
+    Plugins.instance().register(NNSpecPoolLauncher)
 
 
 def _hydra_args(inv: Invocation, config_dir: Path | None) -> list[str]:

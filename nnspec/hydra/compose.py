@@ -153,9 +153,11 @@ def compose_container(
     from hydra import initialize_config_dir, initialize_config_module
     from omegaconf import OmegaConf
 
-    # `hydra/sweeper: nnspec_optuna` must be in Hydra's ConfigStore for `sweep=...` files that
-    # select it; Hydra's plugin scan misses it in editable installs (see app._register_sweeper).
-    import hydra_plugins.nnspec_optuna_sweeper.config  # noqa: F401
+    # `hydra/sweeper: nnspec_optuna` and `hydra/launcher: nnspec_pool` must be in Hydra's
+    # ConfigStore for files and overrides that select them; Hydra's plugin scan misses them in
+    # editable installs (see app._register_plugins).
+    import hydra_plugins.nnspec_optuna_sweeper.config
+    import hydra_plugins.nnspec_pool_launcher.config  # noqa: F401
 
     args = split_overrides(overrides)
     with contextlib.ExitStack() as stack:

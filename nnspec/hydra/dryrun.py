@@ -89,9 +89,9 @@ def check_trial(overrides: list[str], spec: ExperimentSpec | None) -> TrialCheck
 
 def _sweeper_node(inv: Invocation, spec: ExperimentSpec | None) -> tuple[dict[str, Any], int]:
     """The composed ``hydra.sweeper`` node (unresolved: params are grammar text) and the seed."""
-    from nnspec.hydra.app import _register_sweeper, first_choice
+    from nnspec.hydra.app import _register_plugins, first_choice
 
-    _register_sweeper()
+    _register_plugins()
     args = split_overrides(inv.overrides)
     plain = [*first_choice(args.groups), *args.hydra]
     full = compose_container(plain, spec=spec, with_hydra=True)

@@ -76,8 +76,20 @@ def test_joblib_two_jobs_with_seed_replicates(tmp_path: Path) -> None:
     assert "Seed replicates" in md and "| (base) | 2 |" in md
 
 
-def test_joblib_workers_resolve_relative_data_against_the_spec_folder(tmp_path: Path) -> None:
-    """A parallel worker is a fresh process: the spec file's folder must travel with the job."""
+PARALLEL = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    # forkserver pickles the task (with the spec's folder) to each trial's process
+    "pool-forkserver": ["hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2",
+                        "hydra.launcher.start_method=forkserver"],
+    "pool-fork": ["hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("launcher", PARALLEL)
+def test_parallel_workers_resolve_relative_data_against_the_spec_folder(
+    tmp_path: Path, launcher: str
+) -> None:
+    """A parallel worker is another process: the spec file's folder must travel with the job."""
     proj = tmp_path / "proj"
     proj.mkdir()
     lines = "\n".join(f"{i % 7},{(i * 3) % 5},{'ab'[i % 2]}" for i in range(60))
@@ -90,10 +102,11 @@ def test_joblib_workers_resolve_relative_data_against_the_spec_folder(tmp_path: 
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    res = nnspec(elsewhere, "train", "../proj/spec.yaml", "-m", "hydra/launcher=joblib",
-                 "hydra.launcher.n_jobs=2", "seed=0,1", "hydra.sweep.dir=par")  # fmt: skip
+    res = nnspec(elsewhere, "train", "../proj/spec.yaml", "-m", *PARALLEL[launcher],
+                 "seed=0,1", "hydra.sweep.dir=par")  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert [r["status"] for r in rows(elsewhere / "par")] == ["ok", "ok"]
+    assert "num_threads: 1" in (elsewhere / "par" / "1" / "spec.yaml").read_text()
 
 
 def test_submitit_local_launcher(tmp_path: Path) -> None:
@@ -148,3 +161,8 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path: Path) -> None:
     one = nnspec(where, "train", *TINY, "hydra.run.dir=one", python=python)
     assert one.returncode == 0, one.stderr
     assert json.loads((where / "one" / "trial.json").read_text())["status"] == "ok"
+    # the launcher plugin is found by Hydra's own scan of the installed `hydra_plugins`
+    pool = nnspec(where, "train", "-m", *TINY, "hydra/launcher=nnspec_pool", "seed=0,1",
+                  "hydra.sweep.dir=pool", python=python)  # fmt: skip
+    assert pool.returncode == 0, pool.stderr
+    assert [r["status"] for r in rows(where / "pool")] == ["ok", "ok"]

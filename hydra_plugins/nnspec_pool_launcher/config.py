@@ -1,0 +1,40 @@
+"""Structured config of the launcher, registered as ``hydra/launcher: nnspec_pool``."""
+
+# No `from __future__ import annotations`: Hydra's plugin scan executes this module without
+# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+__all__ = ["NNSpecPoolLauncherConf", "TRAINING_STACK"]
+
+# What a trial imports the first time it trains (torch._dynamo comes with the first optimizer
+# step); imported once in the launching process so that forked trials start warm.
+TRAINING_STACK = [
+    "nnspec.run",
+    "torch._dynamo",
+    "sklearn.datasets",
+    "sklearn.model_selection",
+    "sklearn.metrics",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+]
+
+
+@dataclass
+class NNSpecPoolLauncherConf:
+    """Settings of ``hydra/launcher=nnspec_pool`` (all overridable as ``hydra.launcher.X=...``)."""
+
+    _target_: str = "hydra_plugins.nnspec_pool_launcher.launcher.NNSpecPoolLauncher"
+    # trials run at once; -1 = one per available core, -2 = all but one (joblib's convention)
+    n_jobs: int = -1
+    # fork (default on Linux), forkserver (default elsewhere) or spawn
+    start_method: str | None = None
+    # modules imported once before the first trial (fork: by this process; forkserver: by the
+    # server), so each trial starts with them loaded
+    preload: list[str] = field(default_factory=lambda: list(TRAINING_STACK))
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="nnspec_pool", node=NNSpecPoolLauncherConf, provider="nnspec"
+)
