@@ -1,5 +1,6 @@
 """Sweep throughput: an 8-trial sweep of a small MLP, sequential vs parallel with 2 jobs (nnspec's
-own launcher `hydra/launcher=nnspec_pool` and Hydra's joblib launcher), and Hydra's per-trial overhead (trial wall time minus the trainer's own wall time).
+own launcher `hydra/launcher=nnspec_pool` and Hydra's joblib launcher), and Hydra's per-trial
+overhead (trial wall time minus the trainer's own wall time).
 
 Run by hand (a few minutes on 2 cores)::
 
