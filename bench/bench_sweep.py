@@ -121,6 +121,27 @@ def _noop_seconds(tmp: Path, tag: str) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
+_SPIN = (
+    "import time\nt = time.perf_counter()\nx = 0\n"
+    "for i in range(10_000_000): x += i\nprint(time.perf_counter() - t)"
+)
+
+
+def _spin(n: int) -> float:
+    """Longest time of ``n`` copies of a pure-Python loop started together."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    return max(float(p.communicate()[0]) for p in procs)
+
+
+def parallel_capacity() -> float:
+    """Cores' worth of CPU two processes get side by side (2.0 on two free cores): 2 x one loop's
+    time alone / the slower of two run together."""
+    return 2 * _spin(1) / _spin(2)
+
+
 def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
     """One sequential sweep, one joblib sweep and one start-up measurement."""
     base = _spec_args(epochs)
@@ -150,6 +171,7 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
         tmp,
     )
     imports = _import_seconds()
+    capacity = parallel_capacity()
     # trial 0 imported the training stack (inside the job and the trainer): `imports` already
     # takes that out of seq, so the per-trial means come from the other, warm trials
     train = statistics.fmean(_times(tmp / f"seq_{tag}", "wall_time", skip_first=True))
@@ -157,7 +179,8 @@ def run_once(epochs: int, tmp: Path, tag: str) -> dict[str, float]:
     noop, noop_cpu = (x / TRIALS for x in _noop_seconds(tmp, tag))
     return {
         "startup": startup, "imports": imports, "sequential": seq, "sequential_1t": seq1,
-        "joblib": par, "pool": pool, "train": train, "job": job, "noop": noop, "noop_cpu": noop_cpu,
+        "joblib": par, "pool": pool, "capacity": capacity, "train": train, "job": job,
+        "noop": noop, "noop_cpu": noop_cpu,
         "overhead": (seq - startup - imports) / TRIALS - train,
         "hydra": (seq - startup - imports) / TRIALS - job,
     }  # fmt: skip
@@ -193,6 +216,12 @@ def main() -> None:
     print(f"{'per trial, no-op trainer: wall':<34}{med['noop']:>10.2f}   (Hydra + nnspec only,"
           " warm process; goal <= 0.5)")  # fmt: skip
     print(f"{'per trial, no-op trainer: CPU':<34}{med['noop_cpu']:>10.2f}   (incl. the report)")
+    # what 2 jobs could give at best: the start-up and the imports stay serial, the trials share
+    # the capacity the machine gave two processes side by side
+    serial = med["startup"] + med["imports"]
+    ideal = med["sequential"] / (serial + (med["sequential"] - serial) / med["capacity"])
+    print(f"machine: 2 processes side by side got {med['capacity']:.2f} cores' worth of CPU;"
+          f" best possible 2-job speed-up here {ideal:.2f}x")  # fmt: skip
     for name, key in (("nnspec_pool", "pool"), ("joblib", "joblib")):
         print(f"speed-up {name} vs sequential: {med['sequential'] / med[key]:.2f}x (goal >= 1.6x);"
               f" vs sequential with 1 thread: {med['sequential_1t'] / med[key]:.2f}x")  # fmt: skip
