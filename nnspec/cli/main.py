@@ -11,12 +11,14 @@ Exit codes: 0 success, 2 invalid spec or bad arguments (every problem printed, n
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NoReturn
 
 from nnspec.cli.common import (
     DEBUG_ENV,
@@ -117,5 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def entry() -> NoReturn:
+    """The console script: :func:`main`, then a fast interpreter exit.
+
+    Once torch, scikit-learn and matplotlib are loaded, the garbage collector's last passes at
+    interpreter shutdown take about 1 s here (measured 2026-12-04: 1.15 s after the training
+    stack's imports, 0.16 s with the heap frozen). Every file nnspec writes is closed (and
+    atomically renamed) before ``main`` returns, and ``sys.exit`` still runs the atexit handlers
+    and flushes the standard streams; only that final collection is skipped. Not done inside
+    :func:`main`, which tests and notebooks call in a process that goes on.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
