@@ -27,7 +27,8 @@ def lazy_exports(
     Args:
         package: the package's ``__name__``; resolved values are cached in its namespace so
             that later lookups skip ``__getattr__``.
-        exports: public name -> module that defines it.
+        exports: public name -> module that defines it, or ``"module:attribute"`` when the
+            public name is an alias of another attribute.
         extra: names ``__dir__`` lists besides ``exports`` (e.g. ``__version__``).
 
     Returns:
@@ -38,7 +39,8 @@ def lazy_exports(
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module '{package}' has no attribute '{name}'")
-        value = getattr(importlib.import_module(module), name)
+        module, _, attr = module.partition(":")
+        value = getattr(importlib.import_module(module), attr or name)
         setattr(sys.modules[package], name, value)  # cache: later lookups skip this function
         return value
 

@@ -32,3 +32,43 @@ def test_packages_import_lazily() -> None:
         "assert 'build_model' in dir(nnspec.compile) and 'load' in dir(nnspec)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_alias_export_resolves_to_the_named_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
+    package = types.ModuleType("fake_pkg")
+    monkeypatch.setitem(sys.modules, "fake_pkg", package)
+    getattr_, _ = lazy_exports("fake_pkg", {"Err": "nnspec.errors:SpecError"})
+    from nnspec.errors import SpecError
+
+    assert getattr_("Err") is SpecError
+
+
+def test_spec_table_matches_the_modules_all() -> None:
+    """Every name of the modules nnspec.spec re-exports whole is in its table, at that module."""
+    import importlib
+
+    import nnspec.spec as spec
+
+    table = spec._EXPORTS
+    whole = ("activations", "layers", "optim", "sequence", "train")
+    for name in (f"nnspec.spec.{m}" for m in whole):
+        module = importlib.import_module(name)
+        for public in module.__all__:
+            assert table.get(public) == name, f"{name}.{public} missing from nnspec.spec._EXPORTS"
+    for public in spec.__all__:
+        assert getattr(spec, public) is not None
+    assert spec.ConstantInit is importlib.import_module("nnspec.spec.init").Constant
+
+
+def test_building_a_model_loads_no_experiment_level_schema() -> None:
+    code = (
+        "import sys, nnspec\n"
+        "m = nnspec.build_model(nnspec.ModelSpec(input_shape=(4,), layers=[{'linear': 2}]))\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('nnspec.spec.'))\n"
+        "print(' '.join(loaded))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    loaded = set(out.stdout.split())
+    assert "nnspec.spec.model" in loaded
+    experiment_level = {"data", "optim", "schedule", "train", "experiment"}
+    assert not {f"nnspec.spec.{m}" for m in experiment_level} & loaded

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -21,9 +22,11 @@ from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
 from nnspec.compile.shapes import infer_sequential, model_spec_of
 from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
 from nnspec.errors import CompileError, Problem
-from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.layers import LayerBase
 from nnspec.spec.model import ModelSpec, head_index
+
+if TYPE_CHECKING:  # building needs only the model-level schemas (import time: bench_import)
+    from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["NNSpecModel", "build_model"]
 

@@ -6,6 +6,7 @@ The window arithmetic and rank checks they share live in :mod:`nnspec.compile.wi
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING
 
 from nnspec.compile.infer import (
@@ -312,12 +313,12 @@ for _kind, _fn in {
 
 def model_spec_of(spec: object) -> ModelSpec:
     """The :class:`ModelSpec` to compile: the spec itself, or an experiment's ``model``."""
-    from nnspec.spec.experiment import ExperimentSpec
-
-    if isinstance(spec, ExperimentSpec):
-        return spec.model
     if isinstance(spec, ModelSpec):
         return spec
+    # An ExperimentSpec exists only once its module is loaded; a model-only caller never loads it.
+    experiment = sys.modules.get("nnspec.spec.experiment")
+    if experiment is not None and isinstance(spec, experiment.ExperimentSpec):
+        return spec.model  # type: ignore[no-any-return]
     problem = Problem(
         (),
         "the compiler needs a ModelSpec",
