@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_import.py [--repeat 9]
 
-Rows: ``import torch`` (the baseline), ``import nnspec`` (lazy: no torch), ``import nnspec.spec``
+Rows: ``import torch`` (the baseline), ``import nnspec`` (lazy: no torch), every spec schema
 and ``import nnspec`` + ``nnspec.build_model`` (pulls in torch, the spec schemas and the
 compiler). Goal (issue 2): the last one within 1.15x of ``import torch``. Each statement runs in its
 own fresh subprocess (start-up and shutdown included), alternating so machine noise hits every row
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STATEMENTS = {
     "import torch": "import torch",
     "import nnspec": "import nnspec",
-    "import nnspec.spec": "import nnspec.spec",
+    "all spec schemas": "from nnspec.spec import ExperimentSpec",
     "import nnspec; nnspec.build_model": "import nnspec; nnspec.build_model",
 }
 
