@@ -12,6 +12,11 @@ Two installs are measured: nnspec as users get it (a wheel built from this check
 into a temporary venv that sees this interpreter's packages for torch and the rest) and this
 editable checkout. An editable install routes every ``nnspec`` import through setuptools' import
 hook (``__editable___nnspec_*_finder``), about 30 ms that an installed package does not pay.
+
+Where the rest goes (2026-12-04, installed wheel): pydantic and its dependencies ~70 ms, nnspec's
+model-level schema classes ~60 ms and compiler modules ~15 ms; and the garbage collector: ``import
+torch`` alone runs 2 full collections (~0.06 s), with nnspec's objects added it runs 3 (~0.15 s),
+in either import order. Figures vary by +-0.04x between runs of this script.
 """
 
 from __future__ import annotations
