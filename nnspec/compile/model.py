@@ -21,9 +21,10 @@ from nnspec.compile.initialize import InitRecord, initialize_layer
 from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
 from nnspec.compile.shapes import infer_sequential, model_spec_of
 from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
-from nnspec.errors import CompileError, Problem
+from nnspec.errors import CompileError, Problem, SpecError
 from nnspec.spec.layers import LayerBase
 from nnspec.spec.model import ModelSpec, head_index
+from nnspec.spec.reserved import name_clash
 
 if TYPE_CHECKING:  # building needs only the model-level schemas (import time: bench_import)
     from nnspec.spec.experiment import ExperimentSpec
@@ -116,6 +117,23 @@ def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[n
     return module, records
 
 
+def check_layer_names(spec: ModelSpec) -> None:
+    """Refuse layer names that this torch's ``nn.Sequential`` already uses as attributes.
+
+    The spec refuses the names of the torch it was written against (nnspec/spec/reserved.py);
+    this repeats the check against the torch that runs, whose attributes may differ, so a clash
+    is a SpecError at ``model.layers.<i>.name``, never torch's bare ``KeyError``.
+    """
+    taken = set(dir(nn.Sequential()))
+    problems = [
+        Problem(("model", "layers", i, "name"), name_clash(layer.name), found=layer.name)
+        for i, layer in enumerate(spec.layers)
+        if layer.name is not None and layer.name in taken
+    ]
+    if problems:
+        raise SpecError(problems)
+
+
 def build_model(
     spec: ModelSpec | ExperimentSpec,
     *,
@@ -142,6 +160,7 @@ def build_model(
         (torch.Size([5, 2]), ['layers.0.op.bias', 'layers.0.op.weight'])
     """
     model_spec = model_spec_of(spec)
+    check_layer_names(model_spec)
     if model_spec.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
         from nnspec.compile.graph_model import build_graph_model
 

@@ -19,6 +19,7 @@ from nnspec.spec.layers import (
     NormName,
     WeightLayer,
 )
+from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
 
 __all__ = ["LayerDefaults", "BlockDef", "ModelSpec", "head_index"]
 
@@ -118,6 +119,13 @@ class ModelSpec(Spec):
         # branches are spec errors with paths, before anything is compiled.
         if self.is_graph:
             self.graph()
+        return self
+
+    @model_validator(mode="after")
+    def _names_free_in_torch(self) -> ModelSpec:
+        for i, layer in enumerate(self.layers):
+            if layer.name is not None and layer.name in TORCH_MODULE_ATTRS:
+                raise field_error(("layers", i, "name"), name_clash(layer.name), layer.name)
         return self
 
     @model_validator(mode="after")
