@@ -5,7 +5,8 @@
 ``wall_time`` (seconds), ``n_params``, ``epochs_run``, plus ``task``, ``seed``, ``spec_hash``,
 ``stopped`` (max_epochs | early_stopping | max_steps), ``steps``, ``test_report`` (per-class
 precision/recall/F1 and the confusion matrix, classification only), ``device`` and ``fit_time``
-(seconds spent in the epoch loop: training, validation, metric files, checkpoints).
+(seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
+``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +148,30 @@ def _write_start(writer: RunWriter, spec: ExperimentSpec) -> None:
     writer.write_text("hash.txt", ck.spec_hash(spec) + "\n")
 
 
+def _plot_all(
+    trainer: Trainer, plan: TrainingPlan, writer: RunWriter, report: dict[str, Any]
+) -> list[str]:
+    """The run's PNG plots. A plot that fails is a warning, listed in ``summary.json`` as
+    ``plot_errors``, never a failed run: the model and the metrics are saved by then."""
+    bundle, s = trainer.bundle, trainer.state
+    metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None
+    plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
+        ("plots/curves.png", plot_curves, (writer, s.rows, metric)),
+        ("plots/lr.png", plot_lr, (writer, s.lrs)),
+    ]
+    if report:
+        args = (writer, report["confusion_matrix"], bundle.info.class_names)
+        plots.append(("plots/confusion.png", plot_confusion, args))
+    errors = []
+    for rel, draw, draw_args in plots:
+        try:
+            draw(*draw_args)
+        except Exception as e:  # a figure is not worth the run
+            errors.append(f"{rel}: {type(e).__name__}: {e}")
+            warnings.warn(f"{rel} was not written ({type(e).__name__}: {e})", stacklevel=2)
+    return errors
+
+
 def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) -> RunResult:
     trainer.restore_best()
     bundle, s = trainer.bundle, trainer.state
@@ -159,10 +185,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     best_row = next((r for r in s.rows if r["epoch"] == trainer.es.best_epoch), s.rows[-1])
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
     save_model(writer, trainer.model, bundle.info)
-    plot_curves(writer, s.rows, f"val_{plan.metrics[0]}" if bundle.val is not None else None)
-    plot_lr(writer, s.lrs)
-    if report:
-        plot_confusion(writer, report["confusion_matrix"], bundle.info.class_names)
+    plot_errors = _plot_all(trainer, plan, writer, report)
     # summary.json last: its wall_time covers the whole run, and its presence marks a run done
     result = RunResult(
         run_dir=writer.run_dir,
@@ -178,7 +201,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     )
     extra = {"task": plan.task, "seed": plan.seed, "stopped": s.stopped, "steps": s.step}
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
-    extra["fit_time"] = trainer.fit_time
+    extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     return result
 

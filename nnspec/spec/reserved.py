@@ -2,8 +2,9 @@
 
 Layers are children of an ``nn.Sequential`` under their ``name:``, and torch refuses a child named
 like an attribute (``training``, ``forward``, ``to``) with a bare ``KeyError``. The spec is
-torch-free, so the set is written out here, read from torch 2.13.0; ``tests/compile/test_compile_names.py``
-checks it against the installed torch, and the compiler checks again against whatever torch runs.
+torch-free, so the set is written out here, read from torch 2.13.0;
+``tests/compile/test_compile_names.py`` checks it against the installed torch, and the compiler
+checks again against whatever torch runs.
 Regenerate: every identifier in ``dir(torch.nn.Sequential())``.
 """
 

@@ -282,3 +282,21 @@ def test_plots_are_real_pngs_and_pyplot_is_never_imported(tmp_path: Path) -> Non
     for name in ("curves", "lr", "confusion"):
         data = (run_dir / "plots" / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, name
+
+
+def test_a_failing_plot_is_a_warning_not_a_failed_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nnspec.run.api as api
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("no font cache")
+
+    monkeypatch.setattr(api, "plot_curves", broken)
+    with pytest.warns(UserWarning, match=r"plots/curves.png was not written \(RuntimeError"):
+        result = train(tiny(tmp_path))
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["plot_errors"] == ["plots/curves.png: RuntimeError: no font cache"]
+    assert not (result.run_dir / "plots/curves.png").exists()
+    assert (result.run_dir / "plots/lr.png").is_file()  # the other plots are still drawn
+    assert (result.run_dir / "model.pt").is_file() and result.test_metrics
