@@ -14,6 +14,8 @@ from nnspec.hydra.app import parse_argv, run
 from nnspec.hydra.presets import EXAMPLES_DIR
 from nnspec.run.api import RunResult
 
+pytestmark = pytest.mark.usefixtures("in_tmp")  # tests/hydra/conftest.py
+
 
 def fake_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
     """Objective = distance of lr from 0.003; lr >= 0.5 'diverges' like the NaN guard would."""
@@ -24,12 +26,6 @@ def fake_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> Run
     (run_dir / "summary.json").write_text(json.dumps({"best_value": value}))
     return RunResult(run_dir, {"accuracy": 1 - value}, {"loss": value}, 1, "val_loss", value,
                       "min", 0.01, 10, 1)  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _rows(sweep: Path) -> list[dict[str, str]]:

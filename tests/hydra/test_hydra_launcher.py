@@ -19,7 +19,10 @@ import pytest
 from nnspec.hydra.app import run
 from nnspec.run.api import RunResult
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork start method")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork start method"),
+    pytest.mark.usefixtures("in_tmp"),  # tests/hydra/conftest.py
+]
 
 POOL = ["-m", "hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2", "hydra.launcher.preload=[]"]
 _SEEN_IN_PROCESS: list[int] = []  # module state a trial changes; must not reach the next trial
@@ -49,12 +52,6 @@ def dying_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> Ru
         os.kill(os.getpid(), signal.SIGKILL)
     run_dir.mkdir(parents=True, exist_ok=True)
     return _result(run_dir, 0.1 * spec.seed)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _rows(sweep: Path) -> list[dict[str, str]]:
