@@ -21,6 +21,7 @@ import torch
 
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.sources import RawData, load_source
+from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -33,8 +34,6 @@ __all__ = [
     "iter_batches",
     "loader_batches",
 ]
-
-_CLASS_TASKS = ("classification", "binary")
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
     from sklearn.model_selection import train_test_split
 
     s = spec.data.split
-    stratify = s.stratify if s.stratify is not None else spec.task in _CLASS_TASKS
+    stratify = s.stratify if s.stratify is not None else TASKS[spec.task].labelled
     idx = np.arange(n)
     labels = y if stratify and y.ndim == 1 else None
     parts: list[np.ndarray] = []

@@ -33,6 +33,7 @@ from nnspec.run.checkpoint import rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
 from nnspec.run.metrics import _sk, epoch_metrics
 from nnspec.run.outputs import RunWriter
+from nnspec.run.tasks import TASKS
 
 __all__ = ["Trainer", "LoopState", "FAULT_ENV"]
 
@@ -56,13 +57,9 @@ class LoopState:
 
 def target_stats(bundle: DataBundle) -> TargetStats:
     """Class (or positive) counts of the training split, for 'balanced' loss weights."""
+    count = TASKS[bundle.info.task].counts
     y = bundle.train.y
-    if bundle.info.task == "classification":
-        counts = torch.bincount(y, minlength=bundle.info.n_outputs)
-    elif bundle.info.task in ("binary", "multilabel"):
-        counts = y.sum(0)
-    else:
-        counts = torch.zeros(1)
+    counts = count(y, bundle.info.n_outputs) if count is not None else torch.zeros(1)
     return TargetStats(counts, len(bundle.train))
 
 

@@ -22,6 +22,7 @@ import torch
 
 from nnspec.registry import Registry
 from nnspec.run.data import DataInfo
+from nnspec.run.tasks import TASKS
 
 __all__ = [
     "METRICS",
@@ -135,10 +136,9 @@ def _tensor_outputs(
     """:func:`to_numpy_outputs` on tensors (float64, CPU): what ``TENSOR_METRICS`` receives."""
     out = outputs.detach().float().cpu()
     y = targets.detach().cpu()
-    if info.task == "classification":
-        return y, torch.softmax(out, dim=1).double()
-    if info.task in ("binary", "multilabel"):
-        return y.double(), torch.sigmoid(out).double()
+    to_probabilities = TASKS[info.task].probabilities
+    if to_probabilities is not None:  # class labels stay integers; 0/1 targets become floats
+        return (y if y.dtype == torch.int64 else y.double()), to_probabilities(out).double()
     if info.y_mean is not None and info.y_std is not None:  # back to the user's units
         out = out * info.y_std + info.y_mean
         y = y * info.y_std + info.y_mean
@@ -164,7 +164,7 @@ def compute_metrics(
         {'mae': 0.0}
     """
     y, p = to_numpy_outputs(outputs, targets, info)
-    if info.task == "binary":
+    if TASKS[info.task].squeeze_targets:
         y = y[:, 0]
     return {name: float(METRICS[f"{info.task}/{name}"](y, p)) for name in names}
 
@@ -185,19 +185,20 @@ def epoch_metrics(
     result = compute_metrics(outputs, targets, info, slow) if slow else {}
     if fast:
         y, p = _tensor_outputs(outputs, targets, info)
-        y = y[:, 0] if info.task == "binary" else y
+        y = y[:, 0] if TASKS[info.task].squeeze_targets else y
         result.update({n: TENSOR_METRICS[f"{info.task}/{n}"](y, p) for n in fast})
     return {n: result[n] for n in names}  # the order of ``names``, as compute_metrics
 
 
 def class_report(outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo) -> dict[str, Any]:
     """Per-class precision/recall/F1 and the confusion matrix (classification and binary)."""
-    if info.task not in ("classification", "binary"):
+    kind = TASKS[info.task]
+    if not kind.labelled or kind.labels is None:
         return {}
     skm = _sk()
     y, p = to_numpy_outputs(outputs, targets, info)
-    pred = p.argmax(1) if info.task == "classification" else (p[:, 0] > 0.5).astype(int)
-    y = y if info.task == "classification" else y[:, 0].astype(int)
+    pred = kind.labels(torch.from_numpy(p)).numpy()
+    y = (y[:, 0] if kind.squeeze_targets else y).astype(int)
     labels = list(range(len(info.class_names)))
     prec, rec, f1, support = skm.precision_recall_fscore_support(
         y, pred, labels=labels, zero_division=0

@@ -13,6 +13,7 @@ from torch import nn
 from nnspec.errors import Problem, SpecError
 from nnspec.run.data import DataInfo
 from nnspec.run.outputs import RunWriter
+from nnspec.run.tasks import TASKS
 from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.model import head_index
 
@@ -71,13 +72,9 @@ def init_head_bias(model: nn.Module, info: DataInfo, y_train: torch.Tensor, loss
         return
     with torch.no_grad():
         y = y_train.to(bias.device)
-        if info.task == "classification":
-            counts = torch.bincount(y, minlength=bias.numel()).float().clamp(min=1)
-            value = torch.log(counts / counts.sum())
-        elif info.task in ("binary", "multilabel"):
-            pos = y.float().sum(0).clamp(min=1)
-            neg = (len(y) - y.float().sum(0)).clamp(min=1)
-            value = torch.log(pos / neg)
+        kind = TASKS[info.task]
+        if kind.counts is not None and kind.prior_logits is not None:
+            value = kind.prior_logits(kind.counts(y, bias.numel()), len(y))
         else:
             value = y.float().median(0).values if loss == "mae" else y.float().mean(0)
         bias.copy_(value.reshape(bias.shape))

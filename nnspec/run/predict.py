@@ -18,6 +18,7 @@ import torch
 
 from nnspec.errors import CheckpointError, DataError, Problem
 from nnspec.run.data import DataInfo
+from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -68,26 +69,24 @@ class Predictor:
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities: softmax rows (classification), sigmoid (binary, multilabel)."""
-        out = self.raw(x)
-        if self.info.task == "classification":
-            return torch.softmax(out, dim=1).numpy()
-        if self.info.task in ("binary", "multilabel"):
-            return torch.sigmoid(out).numpy()
+        to_probabilities = TASKS[self.info.task].probabilities
+        if to_probabilities is not None:
+            return to_probabilities(self.raw(x)).numpy()
         raise DataError(Problem(("task",), "predict_proba needs a classification task"))
 
     def predict(self, x: Any) -> np.ndarray:
         """Labels (by class name) for classification, values in original units for regression."""
-        if self.info.task == "regression":
+        kind = TASKS[self.info.task]
+        if kind.labels is None:  # regression: values in the targets' units
             out = self.raw(x)
             if self.info.y_mean is not None and self.info.y_std is not None:
                 out = out * self.info.y_std + self.info.y_mean
             return out.numpy()
-        proba = self.predict_proba(x)
-        if self.info.task == "multilabel":
-            return (proba > 0.5).astype(np.int64)
-        idx = proba.argmax(1) if self.info.task == "classification" else (proba[:, 0] > 0.5)
+        idx = kind.labels(torch.from_numpy(self.predict_proba(x))).numpy()
+        if not kind.labelled:  # multilabel: one 0/1 per label
+            return idx
         names = np.array(self.info.class_names)
-        return names[idx.astype(np.int64)] if len(names) else idx
+        return names[idx] if len(names) else idx
 
 
 def _floats(flat: np.ndarray) -> np.ndarray:
