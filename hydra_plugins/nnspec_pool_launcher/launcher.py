@@ -6,6 +6,9 @@ most of the parallel speed-up. This launcher imports the training stack once in 
 process and forks each trial from it (Linux), so trials start warm. The parent has run no torch
 operation (composition and validation are pure Python), so no intra-op thread pool exists at the
 fork; each parallel trial uses one torch thread unless the spec says otherwise (nnspec's task).
+Called from a process that has already run torch operations with several threads (a notebook, a
+test session), a trial that sets ``train.num_threads`` above 1 risks OpenMP's known hang after
+fork; use ``start_method=forkserver`` there.
 
 A process per trial (not a pool of long-lived workers) isolates trials completely: nothing one
 trial changes in its process (RNG state, imported modules, working directory, memory) reaches the
@@ -19,6 +22,7 @@ child.
 
 # No `from __future__ import annotations`: Hydra's plugin scan executes this module without
 # registering it in sys.modules.
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -26,8 +30,9 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -111,12 +116,13 @@ def _execute(shared: _Shared, job: _Job) -> JobReturn:
 
 def _child(conn: Connection, shared: "_Shared | bytes", job: _Job) -> None:
     """Body of a trial's process: run the job, send its JobReturn back through the pipe."""
+    # The launching process handles Ctrl-C (it terminates the trials); a child that also raised
+    # KeyboardInterrupt would print a second traceback per trial. First, before the (slow)
+    # unpickling of a forkserver/spawn payload.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if isinstance(shared, bytes):
         shared = pickle.loads(shared)  # our own payload, from the launching process
     assert isinstance(shared, _Shared)
-    # The launching process handles Ctrl-C (it terminates the trials); a child that also raised
-    # KeyboardInterrupt would print a second traceback per trial.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         ret = _execute(shared, job)
     except BaseException as e:  # a failure outside the task (composition, logging set-up)
@@ -145,7 +151,13 @@ def _death_reason(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        return f"the trial's process was killed by {name}"
+        hint = (
+            " (the kernel's out-of-memory killer sends it too: fewer hydra.launcher.n_jobs "
+            "or a smaller batch may help)"
+            if name == "SIGKILL"
+            else ""
+        )
+        return f"the trial's process was killed by {name}{hint}"
     return f"the trial's process exited with code {exitcode} before reporting a result"
 
 
@@ -163,7 +175,8 @@ class NNSpecPoolLauncher(Launcher):
             available = multiprocessing.get_all_start_methods()
             known = ", ".join(m for m in START_METHODS if m in available)
             raise ValueError(
-                f"hydra.launcher.start_method: expected one of {known}, found {start_method!r}"
+                f"hydra.launcher.start_method: expected one of {known}, found {start_method!r}; "
+                "fix: leave it unset (the platform's best) or choose one of those"
             )
         self.n_jobs = effective_jobs(n_jobs)
         self.start_method = method
@@ -228,40 +241,73 @@ def _run_all(
     pending = deque(enumerate(jobs))
     running: dict[Connection, tuple[int, Any]] = {}
     results: list[JobReturn | None] = [None] * len(jobs)
+    with _terminate_raises():
+        try:
+            while pending or running:
+                while pending and len(running) < n_jobs:
+                    pos, job = pending.popleft()
+                    recv, send = ctx.Pipe(duplex=False)
+                    proc = ctx.Process(
+                        target=_child, args=(send, payload, job), name=f"nnspec-trial-{job.idx}"
+                    )
+                    proc.start()
+                    send.close()  # the child holds the only write end: EOF means it died
+                    running[recv] = (pos, proc)
+                for conn in wait(list(running)):
+                    pos, proc = running[conn]  # type: ignore[index]
+                    results[pos] = _collect(conn, proc, shared, jobs[pos])
+                    del running[conn]  # type: ignore[arg-type]  # joined: nothing left to stop
+        finally:
+            for _, proc in running.values():  # Ctrl-C, SIGTERM or an error: stop the trials
+                proc.terminate()
+            for conn, (_, proc) in running.items():
+                proc.join()
+                conn.close()
+    assert all(r is not None for r in results), "a trial's result was lost"
+    return results  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """SIGTERM (a scheduler's time limit, a closed session) ends the sweep like Ctrl-C does: the
+    running trials are terminated instead of training on as orphans."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
     try:
-        while pending or running:
-            while pending and len(running) < n_jobs:
-                pos, job = pending.popleft()
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(
-                    target=_child, args=(send, payload, job), name=f"nnspec-trial-{job.idx}"
-                )
-                proc.start()
-                send.close()  # the child holds the only write end: EOF means it died
-                running[recv] = (pos, proc)
-            for conn in wait(list(running)):
-                pos, proc = running.pop(conn)  # type: ignore[index]
-                results[pos] = _collect(conn, proc, shared, jobs[pos])
+        yield
     finally:
-        for _, proc in running.values():  # Ctrl-C or an error here: stop the trials still running
-            proc.terminate()
-        for conn, (_, proc) in running.items():
-            proc.join()
-            conn.close()
-    return [r for r in results if r is not None]
+        signal.signal(signal.SIGTERM, previous)
+
+
+# A trial that has sent its result (or closed its pipe) but does not exit (a stray non-daemon thread
+# in user code) is stopped after this long, so it cannot hold up the sweep.
+_EXIT_GRACE_S = 10.0
 
 
 def _collect(conn: Connection, proc: Any, shared: _Shared, job: _Job) -> JobReturn:
     try:
-        ret: JobReturn = conn.recv()
+        ret: JobReturn | None = conn.recv()
+        reason = ""
     except EOFError:
-        ret = None  # type: ignore[assignment]
+        ret, reason = None, ""
+    except Exception as e:  # a result that cannot be rebuilt here (unpicklable exception class)
+        ret, reason = None, f"its result could not be read: {type(e).__name__}: {e}"
     finally:
         conn.close()
-    proc.join()
+    proc.join(_EXIT_GRACE_S)
+    if proc.is_alive():
+        log.warning("trial #%d reported but did not exit; stopping it", job.idx)
+        proc.kill()
+        proc.join()
     if ret is not None:
         return ret
-    reason = _death_reason(proc.exitcode)
+    reason = reason or _death_reason(proc.exitcode)
     log.error("trial #%d failed: %s", job.idx, reason)
     return _died(shared, job, reason)
 

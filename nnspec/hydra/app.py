@@ -153,8 +153,15 @@ def _job_overrides() -> list[str]:
 def _parallel_launcher() -> bool:
     from hydra.core.hydra_config import HydraConfig
 
-    target = str(HydraConfig.get().launcher.get("_target_", ""))
-    return "BasicLauncher" not in target
+    launcher = HydraConfig.get().launcher
+    if "BasicLauncher" in str(launcher.get("_target_", "")):
+        return False
+    n_jobs = launcher.get("n_jobs")  # joblib and nnspec_pool; submitit launchers have none
+    if isinstance(n_jobs, int):
+        from hydra_plugins.nnspec_pool_launcher.launcher import effective_jobs
+
+        return effective_jobs(n_jobs) > 1
+    return True
 
 
 def _spec_for_job(cfg: Any) -> ExperimentSpec:

@@ -168,7 +168,11 @@ def _plot_all(
             draw(*draw_args)
         except Exception as e:  # a figure is not worth the run
             errors.append(f"{rel}: {type(e).__name__}: {e}")
-            warnings.warn(f"{rel} was not written ({type(e).__name__}: {e})", stacklevel=2)
+            warnings.warn(
+                f"{rel} was not written ({type(e).__name__}: {e}); the run's other outputs are "
+                "complete; fix: check matplotlib's installation (import matplotlib.figure)",
+                stacklevel=2,
+            )
     return errors
 
 

@@ -8,7 +8,7 @@ from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequ
 from nnspec.spec.activations import ActivationSpec, ReLU
 from nnspec.spec.base import PosInt, Prob, Spec, field_error
 from nnspec.spec.blocks import BlockDef, BlockUse
-from nnspec.spec.graph import MERGE_KINDS, Graph, expand_model
+from nnspec.spec.graph import MERGE_KINDS, Graph, expand_model, raise_problems
 from nnspec.spec.init import InitSpec, Preset
 from nnspec.spec.layers import (
     AlphaDropout,
@@ -123,9 +123,15 @@ class ModelSpec(Spec):
 
     @model_validator(mode="after")
     def _names_free_in_torch(self) -> ModelSpec:
-        for i, layer in enumerate(self.layers):
-            if layer.name is not None and layer.name in TORCH_MODULE_ATTRS:
-                raise field_error(("layers", i, "name"), name_clash(layer.name), layer.name)
+        # Graph models (blocks, branches) are checked by the expander, scope by scope.
+        if not self.is_graph:
+            clashes = [
+                (("layers", i, "name"), name_clash(layer.name), layer.name)
+                for i, layer in enumerate(self.layers)
+                if layer.name is not None and layer.name in TORCH_MODULE_ATTRS
+            ]
+            if clashes:
+                raise_problems(clashes)
         return self
 
     @model_validator(mode="after")

@@ -15,6 +15,8 @@ from nnspec.spec.reserved import TORCH_MODULE_ATTRS
 
 
 def test_reserved_names_are_this_torchs_sequential_attributes() -> None:
+    # A tripwire on purpose: a torch upgrade that adds a Module attribute fails here until
+    # nnspec/spec/reserved.py is regenerated (the compiler's own check covers users meanwhile).
     here = {n for n in dir(nn.Sequential()) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)}
     assert here == TORCH_MODULE_ATTRS, "regenerate nnspec/spec/reserved.py (see its docstring)"
 
@@ -54,3 +56,29 @@ def test_the_compiler_checks_against_the_torch_that_runs(monkeypatch: pytest.Mon
     assert err.value.problems[0].path == ("model", "layers", 0, "name")
     monkeypatch.undo()
     assert build_model(spec).layers.shiny.op.out_features == 8
+
+
+def test_names_inside_blocks_are_checked() -> None:
+    text = (
+        "name: t\ntask: classification\nmodel:\n  input_shape: [4]\n"
+        "  blocks:\n    pair:\n      layers:\n        - {linear: 8, name: training}\n"
+        "        - {linear: 8}\n"
+        "  layers:\n    - {block: pair}\n    - {linear: 2}\n"
+    )
+    with pytest.raises(SpecError) as err:
+        loads(text)
+    messages = [p.message for p in err.value.problems]
+    assert any("'training' is an attribute of torch's nn.Module" in m for m in messages)
+
+
+def test_every_clash_is_reported_at_once() -> None:
+    text = (
+        "name: t\ntask: classification\nmodel:\n  input_shape: [4]\n  layers:\n"
+        "    - {linear: 8, name: to}\n    - {linear: 8, name: cuda}\n    - {linear: 2}\n"
+    )
+    with pytest.raises(SpecError) as err:
+        loads(text)
+    assert [p.path for p in err.value.problems] == [
+        ("model", "layers", 0, "name"),
+        ("model", "layers", 1, "name"),
+    ]

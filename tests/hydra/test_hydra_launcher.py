@@ -33,15 +33,28 @@ def _result(run_dir: Path, value: float) -> RunResult:
                      "min", 0.01, 10, 1)  # fmt: skip
 
 
+def _meet(run_dir: Path, timeout: float = 30.0) -> bool:
+    """Rendezvous of trials 2k and 2k+1: True when the partner started while this one ran (no
+    sleep of a guessed length: a loaded machine only makes the wait longer)."""
+    idx = int(run_dir.name)
+    (run_dir.parent / f"started_{idx}").touch()
+    partner = run_dir.parent / f"started_{idx ^ 1}"
+    deadline = time.time() + timeout
+    while not partner.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    return partner.exists()
+
+
 def timed_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
-    """Records its process, its start/end times and what earlier trials left in module state."""
+    """Records its process, its start/end times, whether its partner trial ran at the same time
+    and what earlier trials left in module state."""
     start = time.time()
     seen = list(_SEEN_IN_PROCESS)
     _SEEN_IN_PROCESS.append(spec.seed)
-    time.sleep(0.4)
     run_dir.mkdir(parents=True, exist_ok=True)
+    met = _meet(run_dir)
     info = {"pid": os.getpid(), "start": start, "end": time.time(), "seen": seen,
-            "threads": spec.train.num_threads}  # fmt: skip
+            "threads": spec.train.num_threads, "met": met}  # fmt: skip
     (run_dir / "info.json").write_text(json.dumps(info))
     return _result(run_dir, 0.1 * spec.seed)
 
@@ -65,10 +78,10 @@ def test_trials_run_n_jobs_at_a_time_each_in_a_fresh_process(in_tmp: Path) -> No
     assert all(i["seen"] == [] for i in infos)  # no trial sees another trial's module state
     assert _SEEN_IN_PROCESS == []  # nor does the launching process
     assert {i["threads"] for i in infos} == {1}  # parallel trials: one torch thread each
-    # at most 2 at once, and 2 did overlap (each sleeps 0.4 s; starting a trial takes ms)
+    assert all(i["met"] for i in infos)  # trials 0+1 and 2+3 ran at the same time
     events = sorted([(i["start"], 1) for i in infos] + [(i["end"], -1) for i in infos])
     running = [sum(d for _, d in events[: k + 1]) for k in range(len(events))]
-    assert max(running) == 2
+    assert max(running) == 2  # and never more than n_jobs
     table = _rows(in_tmp / "sw")
     assert [r["trial"] for r in table] == ["0", "1", "2", "3"]  # sorted by objective = seed
     assert {r["status"] for r in table} == {"ok"}
@@ -91,17 +104,17 @@ def test_optuna_batches_follow_the_pool_size(in_tmp: Path) -> None:
             "optim.lr=interval(1e-4, 1e-1)", "hydra.sweep.dir=study"]  # fmt: skip
     assert run(args, train_fn=timed_train) == 0
     infos = [json.loads((in_tmp / "study" / str(i) / "info.json").read_text()) for i in range(4)]
-    starts = sorted(i["start"] for i in infos)
-    ends = sorted(i["end"] for i in infos)
-    # two batches of two: the second batch starts after the whole first batch ended
-    assert starts[1] < ends[0] and starts[2] >= ends[1]
+    assert all(i["met"] for i in infos)  # each batch of two ran together
+    # and the second batch started after the whole first batch ended (ask, run 2, tell, ask ...)
+    assert min(infos[2]["start"], infos[3]["start"]) >= max(infos[0]["end"], infos[1]["end"])
 
 
 def test_unknown_start_method_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     args = [*POOL, "hydra.launcher.start_method=threads", "seed=0,1", "hydra.sweep.dir=sw"]
     assert run(args, train_fn=timed_train) != 0
     err = capsys.readouterr().err
-    assert "hydra.launcher.start_method" in err and "'threads'" in err and "fork" in err
+    assert "hydra.launcher.start_method" in err and "'threads'" in err
+    assert "expected one of fork, forkserver, spawn" in err and "fix:" in err
 
 
 @pytest.mark.parametrize(("n_jobs", "expected"), [(3, 3), (1, 1), (-1, "cores"), (-2, "cores-1")])
@@ -111,3 +124,49 @@ def test_n_jobs_follows_joblibs_convention(n_jobs: int, expected: int | str) -> 
     cores = len(os.sched_getaffinity(0))
     want = {"cores": cores, "cores-1": max(1, cores - 1)}.get(expected, expected)  # type: ignore[call-overload]
     assert effective_jobs(n_jobs) == want
+
+
+def test_one_job_is_not_parallel(in_tmp: Path) -> None:
+    """n_jobs=1 runs one trial at a time: the spec's thread count is left alone."""
+    one = [x.replace("n_jobs=2", "n_jobs=1") for x in POOL]
+    assert run([*one, "seed=0", "hydra.sweep.dir=sw"], train_fn=quick_train) == 0
+    assert json.loads((in_tmp / "sw" / "0" / "info.json").read_text())["threads"] is None
+
+
+def quick_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "info.json").write_text(json.dumps({"threads": spec.train.num_threads}))
+    return _result(run_dir, 0.1)
+
+
+_SLEEPER = """
+import os, sys, time
+from pathlib import Path
+from nnspec.hydra.app import run
+
+def sleeper(spec, *, run_dir, base_dir=None):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "pid").write_text(str(os.getpid()))
+    time.sleep(120)
+
+sys.exit(run(["-m", "hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2",
+              "hydra.launcher.preload=[]", "seed=0,1,2", "hydra.sweep.dir=sw"], train_fn=sleeper))
+"""
+
+
+def test_sigterm_to_the_sweep_stops_its_running_trials(in_tmp: Path) -> None:
+    import subprocess
+
+    (in_tmp / "sweep.py").write_text(_SLEEPER)
+    parent = subprocess.Popen([sys.executable, "sweep.py"], cwd=in_tmp)
+    pid_files = [in_tmp / "sw" / str(i) / "pid" for i in (0, 1)]
+    deadline = time.time() + 120
+    while not all(p.exists() and p.read_text() for p in pid_files) and time.time() < deadline:
+        time.sleep(0.05)
+    pids = [int(p.read_text()) for p in pid_files]
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) != 0
+    for pid in pids:  # terminated and reaped by the launcher, not left training as orphans
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (in_tmp / "sw" / "2").exists()  # the queued trial never started
