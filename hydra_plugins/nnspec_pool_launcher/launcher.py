@@ -120,6 +120,8 @@ def _child(conn: Connection, shared: "_Shared | bytes", job: _Job) -> None:
     # KeyboardInterrupt would print a second traceback per trial. First, before the (slow)
     # unpickling of a forkserver/spawn payload.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked trial inherits the launcher's SIGTERM handler; terminate() must end it, plainly.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if isinstance(shared, bytes):
         shared = pickle.loads(shared)  # our own payload, from the launching process
     assert isinstance(shared, _Shared)
@@ -261,7 +263,7 @@ def _run_all(
             for _, proc in running.values():  # Ctrl-C, SIGTERM or an error: stop the trials
                 proc.terminate()
             for conn, (_, proc) in running.items():
-                proc.join()
+                _join(proc)
                 conn.close()
     assert all(r is not None for r in results), "a trial's result was lost"
     return results  # type: ignore[return-value]
@@ -282,12 +284,24 @@ def _terminate_raises() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:  # None: a handler set outside Python, which cannot be restored
+            signal.signal(signal.SIGTERM, previous)
 
 
 # A trial that has sent its result (or closed its pipe) but does not exit (a stray non-daemon thread
 # in user code) is stopped after this long, so it cannot hold up the sweep.
 _EXIT_GRACE_S = 10.0
+
+
+def _join(proc: Any) -> bool:
+    """Wait for a trial's process; kill it after the grace period. True when it exited itself."""
+    proc.join(_EXIT_GRACE_S)
+    if proc.is_alive():
+        log.warning("trial process %s did not exit; stopping it", proc.name)
+        proc.kill()
+        proc.join()
+        return False
+    return True
 
 
 def _collect(conn: Connection, proc: Any, shared: _Shared, job: _Job) -> JobReturn:
@@ -300,14 +314,17 @@ def _collect(conn: Connection, proc: Any, shared: _Shared, job: _Job) -> JobRetu
         ret, reason = None, f"its result could not be read: {type(e).__name__}: {e}"
     finally:
         conn.close()
-    proc.join(_EXIT_GRACE_S)
-    if proc.is_alive():
-        log.warning("trial #%d reported but did not exit; stopping it", job.idx)
-        proc.kill()
-        proc.join()
+    exited = _join(proc)
     if ret is not None:
         return ret
-    reason = reason or _death_reason(proc.exitcode)
+    if exited and proc.exitcode != 0:  # a result cut short by the process's death: say so
+        reason = _death_reason(proc.exitcode)
+    elif not reason:
+        reason = (
+            _death_reason(proc.exitcode)
+            if exited
+            else f"it sent no result and did not exit within {_EXIT_GRACE_S:.0f} s; stopped"
+        )
     log.error("trial #%d failed: %s", job.idx, reason)
     return _died(shared, job, reason)
 

@@ -21,6 +21,7 @@ def main(argv: list[str]) -> int:
     """``nnspec predict``: write predictions for a CSV file."""
     from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run
+    from nnspec.run.tasks import TASKS
 
     inv = parse_invocation("predict", argv, values=frozenset({"out"}))
     if len(inv.specs) != 2:
@@ -30,7 +31,7 @@ def main(argv: list[str]) -> int:
     labels = predictor.predict(data)
     columns = ["prediction"]
     proba = None
-    if predictor.info.task in ("classification", "binary"):
+    if TASKS[predictor.info.task].single_label:
         proba = predictor.predict_proba(data)
         names = predictor.info.class_names
         columns += [f"p_{n}" for n in (names if proba.shape[1] == len(names) else names[1:])]

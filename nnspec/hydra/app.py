@@ -156,11 +156,11 @@ def _parallel_launcher() -> bool:
     launcher = HydraConfig.get().launcher
     if "BasicLauncher" in str(launcher.get("_target_", "")):
         return False
-    n_jobs = launcher.get("n_jobs")  # joblib and nnspec_pool; submitit launchers have none
-    if isinstance(n_jobs, int):
+    if "n_jobs" in launcher:  # joblib and nnspec_pool (null = 1 job); submitit launchers have none
+        n_jobs = launcher.get("n_jobs")
         from hydra_plugins.nnspec_pool_launcher.launcher import effective_jobs
 
-        return effective_jobs(n_jobs) > 1
+        return effective_jobs(n_jobs if isinstance(n_jobs, int) else None) > 1
     return True
 
 

@@ -78,7 +78,7 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
     from sklearn.model_selection import train_test_split
 
     s = spec.data.split
-    stratify = s.stratify if s.stratify is not None else TASKS[spec.task].labelled
+    stratify = s.stratify if s.stratify is not None else TASKS[spec.task].single_label
     idx = np.arange(n)
     labels = y if stratify and y.ndim == 1 else None
     parts: list[np.ndarray] = []

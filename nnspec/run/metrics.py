@@ -136,9 +136,10 @@ def _tensor_outputs(
     """:func:`to_numpy_outputs` on tensors (float64, CPU): what ``TENSOR_METRICS`` receives."""
     out = outputs.detach().float().cpu()
     y = targets.detach().cpu()
-    to_probabilities = TASKS[info.task].probabilities
-    if to_probabilities is not None:  # class labels stay integers; 0/1 targets become floats
-        return (y if y.dtype == torch.int64 else y.double()), to_probabilities(out).double()
+    kind = TASKS[info.task]
+    if kind.probabilities is not None:  # class indices stay integers; 0/1 targets become floats
+        labels = kind.single_label and not kind.squeeze_targets
+        return (y if labels else y.double()), kind.probabilities(out).double()
     if info.y_mean is not None and info.y_std is not None:  # back to the user's units
         out = out * info.y_std + info.y_mean
         y = y * info.y_std + info.y_mean
@@ -193,7 +194,7 @@ def epoch_metrics(
 def class_report(outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo) -> dict[str, Any]:
     """Per-class precision/recall/F1 and the confusion matrix (classification and binary)."""
     kind = TASKS[info.task]
-    if not kind.labelled or kind.labels is None:
+    if not kind.single_label or kind.labels is None:
         return {}
     skm = _sk()
     y, p = to_numpy_outputs(outputs, targets, info)

@@ -83,7 +83,7 @@ class Predictor:
                 out = out * self.info.y_std + self.info.y_mean
             return out.numpy()
         idx = kind.labels(torch.from_numpy(self.predict_proba(x))).numpy()
-        if not kind.labelled:  # multilabel: one 0/1 per label
+        if not kind.single_label:  # multilabel: one 0/1 per label
             return idx
         names = np.array(self.info.class_names)
         return names[idx] if len(names) else idx

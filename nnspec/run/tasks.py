@@ -64,7 +64,8 @@ class TaskKind:
     """One task's handling of targets and outputs.
 
     Attributes:
-        labelled: targets are class labels (stratified split, class names, per-class report).
+        single_label: each target is one class label (classification, binary): stratified
+            split, class names, per-class report. Multilabel targets are 0/1 per label.
         probabilities: model outputs -> probabilities; ``None`` for regression (values).
         labels: probabilities -> predicted label per sample (multilabel: one 0/1 per output).
         counts: (training targets, outputs) -> class (or positive) counts per output, for
@@ -74,7 +75,7 @@ class TaskKind:
         squeeze_targets: targets are one column that metrics take as a vector (binary).
     """
 
-    labelled: bool
+    single_label: bool
     probabilities: Callable[[torch.Tensor], torch.Tensor] | None
     labels: Callable[[torch.Tensor], torch.Tensor] | None
     counts: Callable[[torch.Tensor, int], torch.Tensor] | None

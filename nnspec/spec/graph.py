@@ -125,13 +125,14 @@ class Graph:
 
 def raise_problems(issues: Sequence[Issue]) -> None:
     """Raise one pydantic ValidationError holding every issue (collect, then raise once)."""
+    unique = {(loc, msg): found for loc, msg, found in issues}  # a block repeated N times
     details = [
         InitErrorDetails(
             type=PydanticCustomError("nnspec_rule", msg.replace("{", "{{").replace("}", "}}")),
             loc=loc,
             input=found,
         )
-        for loc, msg, found in issues
+        for (loc, msg), found in unique.items()
     ]
     raise ValidationError.from_exception_data("spec", details)
 

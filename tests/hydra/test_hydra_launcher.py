@@ -160,12 +160,17 @@ def test_sigterm_to_the_sweep_stops_its_running_trials(in_tmp: Path) -> None:
     (in_tmp / "sweep.py").write_text(_SLEEPER)
     parent = subprocess.Popen([sys.executable, "sweep.py"], cwd=in_tmp)
     pid_files = [in_tmp / "sw" / str(i) / "pid" for i in (0, 1)]
-    deadline = time.time() + 120
-    while not all(p.exists() and p.read_text() for p in pid_files) and time.time() < deadline:
-        time.sleep(0.05)
-    pids = [int(p.read_text()) for p in pid_files]
-    parent.send_signal(signal.SIGTERM)
-    assert parent.wait(timeout=60) != 0
+    try:
+        deadline = time.time() + 120
+        while not all(p.exists() and p.read_text() for p in pid_files):
+            assert parent.poll() is None and time.time() < deadline, "the trials did not start"
+            time.sleep(0.05)
+        pids = [int(p.read_text()) for p in pid_files]
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) != 0
+    finally:
+        if parent.poll() is None:
+            parent.kill()
     for pid in pids:  # terminated and reaped by the launcher, not left training as orphans
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -32,4 +32,4 @@ def test_labels_from_probabilities() -> None:
     assert TASKS["classification"].labels(p).tolist() == [1, 0]  # type: ignore[misc]
     assert TASKS["binary"].labels(torch.tensor([[0.7], [0.2]])).tolist() == [1, 0]  # type: ignore[misc]
     assert TASKS["multilabel"].labels(torch.tensor([[0.7, 0.2]])).tolist() == [[1, 0]]  # type: ignore[misc]
-    assert TASKS["regression"].probabilities is None and not TASKS["regression"].labelled
+    assert TASKS["regression"].probabilities is None and not TASKS["regression"].single_label
