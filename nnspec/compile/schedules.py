@@ -156,7 +156,7 @@ def build_schedule(
         >>> from nnspec.spec.schedule import Cosine
         >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
         >>> s = build_schedule(Cosine(), opt, Horizon(10, 100))
-        >>> s.step_batch(); round(opt.param_groups[0]["lr"], 6)
+        >>> opt.step(); s.step_batch(); round(opt.param_groups[0]["lr"], 6)
         0.999753
     """
     w = warmup_steps(spec.warmup, horizon)
