@@ -58,13 +58,25 @@ _NOT_TORCH = {"kind", "lr", "weight_decay", "l1", "decay_norm_and_bias"}
 
 
 def param_layers(model: nn.Module, model_spec: ModelSpec) -> dict[str, LayerBase]:
-    """Map each parameter name to the top-level layer spec that owns it.
+    """Map each parameter name to the layer spec that owns it.
 
-    Parameter names start with the layer's module name: the user's ``name`` or the layer index,
-    optionally under a ``layers.`` container (both schemes of the compiler are accepted).
+    Sequential models: parameter names start with the layer's module name (the user's ``name`` or
+    the layer index), optionally under a ``layers.`` container. Graph models (blocks, branches):
+    the innermost expanded node whose id prefixes the name, so ``lr_scale`` and ``trainable``
+    set on a layer inside a block template count (multiplied through the block uses around it).
     """
-    by_key = {(layer.name or str(i)): layer for i, layer in enumerate(model_spec.layers)}
     owners: dict[str, LayerBase] = {}
+    if model_spec.is_graph:
+        nodes = {node.id: node.layer for node in model_spec.graph().nodes}
+        for pname, _ in model.named_parameters():
+            parts = pname.split(".")
+            for k in range(len(parts) - 1, 0, -1):
+                layer = nodes.get(".".join(parts[:k]))
+                if layer is not None:
+                    owners[pname] = layer
+                    break
+        return owners
+    by_key = {(layer.name or str(i)): layer for i, layer in enumerate(model_spec.layers)}
     for pname, _ in model.named_parameters():
         parts = pname.split(".")
         for part in parts[:2]:

@@ -251,3 +251,28 @@ def test_nnspec_compile_is_callable_even_after_importing_the_package() -> None:
     loss.backward()
     opt.step()
     sched.step_batch()
+
+
+def test_lr_scale_inside_a_block_template_multiplies_through_its_uses() -> None:
+    """lr_scale on a template layer (0.1) times the block use's (0.5): that layer's group gets
+    0.05 x lr; the template's other layer 0.5 x lr; the head 1 x lr."""
+    from nnspec.compile import build_model
+
+    ms = ModelSpec.model_validate(
+        {
+            "input_shape": [4],
+            "blocks": {
+                "pair": {"layers": [{"linear": 8, "lr_scale": 0.1, "name": "slow"}, {"linear": 8}]}
+            },
+            "layers": [{"block": "pair", "lr_scale": 0.5, "name": "body"}, {"linear": 3}],
+        }
+    )
+    model = build_model(ms, generator=torch.Generator().manual_seed(0))
+    groups = param_groups(model, ms, lr=1.0, weight_decay=0.0, decay_all=True)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    by_name = {n: lr_of[id(p)] for n, p in model.named_parameters()}
+    slow = [lr for n, lr in by_name.items() if ".slow." in n]
+    assert slow and all(lr == pytest.approx(0.05) for lr in slow)
+    rest = {lr for n, lr in by_name.items() if ".slow." not in n}
+    assert sorted(rest) == pytest.approx([0.5, 1.0])
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
