@@ -262,6 +262,7 @@ def _register_plugins() -> None:
     """
     from hydra.core.plugins import Plugins
 
+    # importing the config modules registers their ConfigStore entries
     import hydra_plugins.nnspec_optuna_sweeper.config
     import hydra_plugins.nnspec_pool_launcher.config  # noqa: F401
     from hydra_plugins.nnspec_optuna_sweeper.sweeper import NNSpecOptunaSweeper
