@@ -33,7 +33,14 @@ from nnspec.run.loop import Trainer
 from nnspec.run.metrics import class_report, compute_metrics
 from nnspec.run.model import build_for_data, save_model
 from nnspec.run.outputs import RunWriter
-from nnspec.run.plots import plot_confusion, plot_curves, plot_lr
+from nnspec.run.plots import (
+    CONFUSION_PNG,
+    CURVES_PNG,
+    LR_PNG,
+    plot_confusion,
+    plot_curves,
+    plot_lr,
+)
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "train", "resolve_spec", "seed_everything"]
@@ -156,12 +163,12 @@ def _plot_all(
     bundle, s = trainer.bundle, trainer.state
     metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None
     plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
-        ("plots/curves.png", plot_curves, (writer, s.rows, metric)),
-        ("plots/lr.png", plot_lr, (writer, s.lrs)),
+        (CURVES_PNG, plot_curves, (writer, s.rows, metric)),
+        (LR_PNG, plot_lr, (writer, s.lrs)),
     ]
     if report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
-        plots.append(("plots/confusion.png", plot_confusion, args))
+        plots.append((CONFUSION_PNG, plot_confusion, args))
     errors = []
     for rel, draw, draw_args in plots:
         try:

@@ -8,7 +8,12 @@ from typing import Any
 from nnspec.figures import new_figure
 from nnspec.run.outputs import RunWriter
 
-__all__ = ["plot_curves", "plot_lr", "plot_confusion"]
+__all__ = ["plot_curves", "plot_lr", "plot_confusion", "CURVES_PNG", "LR_PNG", "CONFUSION_PNG"]
+
+# where a run's plots go (relative to the run directory)
+CURVES_PNG = "plots/curves.png"
+LR_PNG = "plots/lr.png"
+CONFUSION_PNG = "plots/confusion.png"
 
 
 def plot_curves(writer: RunWriter, rows: Sequence[dict[str, Any]], metric: str | None) -> None:
@@ -28,10 +33,10 @@ def plot_curves(writer: RunWriter, rows: Sequence[dict[str, Any]], metric: str |
         axes[1].plot(epochs, [r.get(metric) for r in rows], marker=marker, color="C2")
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel(metric)
-    writer.save_figure("plots/curves.png", fig)
+    writer.save_figure(CURVES_PNG, fig)
 
 
-def plot_lr(writer: RunWriter, lrs: Sequence[float], rel: str = "plots/lr.png") -> None:
+def plot_lr(writer: RunWriter, lrs: Sequence[float], rel: str = LR_PNG) -> None:
     """LR against the optimizer step."""
     fig, (ax,) = new_figure()
     ax.plot(range(len(lrs)), lrs)
@@ -64,4 +69,4 @@ def plot_confusion(writer: RunWriter, matrix: list[list[int]], names: Sequence[s
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
-    writer.save_figure("plots/confusion.png", fig)
+    writer.save_figure(CONFUSION_PNG, fig)
