@@ -6,19 +6,10 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-__all__ = ["NNSpecPoolLauncherConf", "TRAINING_STACK"]
+# what a trial imports the first time it trains; nnspec._heap imports nothing heavy
+from nnspec._heap import TRAINING_STACK
 
-# What a trial imports the first time it trains (torch._dynamo comes with the first optimizer
-# step); imported once in the launching process so that forked trials start warm.
-TRAINING_STACK = [
-    "nnspec.run",
-    "torch._dynamo",
-    "sklearn.datasets",
-    "sklearn.model_selection",
-    "sklearn.metrics",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-]
+__all__ = ["NNSpecPoolLauncherConf", "TRAINING_STACK"]
 
 
 @dataclass

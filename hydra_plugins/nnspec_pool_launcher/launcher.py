@@ -23,7 +23,6 @@ child.
 # No `from __future__ import annotations`: Hydra's plugin scan executes this module without
 # registering it in sys.modules.
 import contextlib
-import importlib
 import logging
 import multiprocessing
 import os
@@ -51,6 +50,8 @@ from hydra.core.utils import (
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from nnspec._heap import preload
 
 __all__ = ["NNSpecPoolLauncher", "effective_jobs", "default_start_method"]
 
@@ -199,11 +200,9 @@ class NNSpecPoolLauncher(Launcher):
         ctx = multiprocessing.get_context(self.start_method)
         if not self._preloaded:
             if self.start_method == "fork":
-                for name in self.preload:
-                    try:
-                        importlib.import_module(name)
-                    except ImportError as e:  # a missing optional module only costs warmth
-                        log.warning("hydra.launcher.preload: cannot import %s (%s)", name, e)
+                # imported once here with the heap frozen afterwards: trials start warm, and
+                # their collections neither walk nor write to the inherited objects (nnspec._heap)
+                preload(self.preload, what="hydra.launcher.preload")
             elif self.start_method == "forkserver":
                 ctx.set_forkserver_preload(self.preload)
             self._preloaded = True

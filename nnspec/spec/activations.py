@@ -3,8 +3,6 @@
 ``relu`` and ``{kind: relu}`` are the same activation; dumping always writes the mapping form.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag

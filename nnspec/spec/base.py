@@ -1,7 +1,5 @@
 """The one base class of every spec model, and shared field types (STYLE §2)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

@@ -19,8 +19,7 @@ substitution); each use validates them after substitution, and errors point at t
 field path (``model.blocks.basic.layers.1.out_channels``) and name the use and repetition.
 """
 
-from __future__ import annotations
-
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -54,21 +53,30 @@ __all__ = [
 ]
 
 ParamType = Literal["int", "float", "bool", "str", "ints", "any"]
-# One adapter per parameter type: block arguments are checked before they are substituted.
-_PARAM_TYPES: Mapping[str, TypeAdapter[Any]] = {
-    "int": TypeAdapter(int),
-    "float": TypeAdapter(float),
-    "bool": TypeAdapter(bool),
-    "str": TypeAdapter(str),
-    "ints": TypeAdapter(tuple[int, ...]),
-    "any": TypeAdapter(Any),
+_PARAM_PY_TYPES: Mapping[str, Any] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "ints": tuple[int, ...],
+    "any": Any,
 }
+
+
+@functools.cache
+def _param_adapter(param_type: str) -> TypeAdapter[Any]:
+    # One adapter per parameter type: block arguments are checked before they are substituted.
+    # Built on first use: a TypeAdapter costs ~0.5 ms and this module is on the import path of
+    # `nnspec.build_model` (bench/bench_import.py).
+    return TypeAdapter(_PARAM_PY_TYPES[param_type])
+
+
 _PY_TO_PARAM: Mapping[type, ParamType] = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
 def _param_shorthand(value: Any) -> Any:
     # `int` -> required int; `1` -> int defaulting to 1; a mapping is the canonical form.
-    if isinstance(value, str) and value in _PARAM_TYPES:
+    if isinstance(value, str) and value in _PARAM_PY_TYPES:
         return {"type": value}
     if isinstance(value, (list, tuple)):
         return {"type": "ints", "default": value}
@@ -142,7 +150,7 @@ class BlockDef(Spec):
     )
 
     @_model_validator(mode="after")
-    def _known_params(self) -> BlockDef:
+    def _known_params(self) -> "BlockDef":
         problems: list[tuple[tuple[str | int, ...], str, Any]] = []
         for loc, name in template_params(self.layers, ("layers",)):
             if name not in self.params:
@@ -223,7 +231,7 @@ def check_args(
             values[pname] = pdef.default
             continue
         try:
-            _PARAM_TYPES[pdef.type].validate_python(given[pname], strict=pdef.type != "ints")
+            _param_adapter(pdef.type).validate_python(given[pname], strict=pdef.type != "ints")
         except ValidationError:
             msg = f"argument '{pname}' of block '{name}' must be of type {pdef.type}"
             problems.append(((*loc, pname), msg, given[pname]))
@@ -276,7 +284,7 @@ class DepthwiseSeparableConv2d(_ConvBase):
     depth_multiplier: PosInt = Field(1, description="Depthwise output channels per input channel.")
 
     @_model_validator(mode="after")
-    def _no_groups(self) -> DepthwiseSeparableConv2d:
+    def _no_groups(self) -> "DepthwiseSeparableConv2d":
         if self.groups != 1:
             msg = "depthwise_separable_conv2d sets its own groups (= input channels); remove groups"
             raise field_error(("groups",), msg, self.groups)

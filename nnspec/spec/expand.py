@@ -9,6 +9,7 @@ branches and heads are found. Problems are collected and raised once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,13 @@ if TYPE_CHECKING:
 
 __all__ = ["expand"]
 
-_LAYER_ADAPTER: TypeAdapter[Any] = TypeAdapter(LayerSpec)
+
+@functools.cache
+def _layer_adapter() -> TypeAdapter[Any]:
+    # built on first expansion, not at import (see blocks._param_adapter)
+    return TypeAdapter(LayerSpec)
+
+
 _NORM_LAYERS = (BatchNorm, LayerNorm, GroupNorm, InstanceNorm)
 
 
@@ -239,7 +246,7 @@ class _Expander:
         layers: list[LayerBase] = []
         for j, raw in enumerate(templates):
             try:
-                layers.append(_LAYER_ADAPTER.validate_python(substitute(raw, args)))
+                layers.append(_layer_adapter().validate_python(substitute(raw, args)))
             except ValidationError as err:
                 for e in err.errors():
                     msg = f"{e['msg']} ({ctx.text}, with {_show_args(args)})"

@@ -8,8 +8,6 @@ same inside blocks as outside. The expansion itself is in :mod:`nnspec.spec.expa
 no torch.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -137,7 +135,7 @@ def raise_problems(issues: Sequence[Issue]) -> None:
     raise ValidationError.from_exception_data("spec", details)
 
 
-def expand_model(model: ModelSpec) -> Graph:
+def expand_model(model: "ModelSpec") -> Graph:
     """Expand blocks, residual connections and named inputs into a :class:`Graph`.
 
     Raises a pydantic ``ValidationError`` (locations relative to the model section) listing every

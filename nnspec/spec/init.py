@@ -12,8 +12,6 @@ with fan = fan_in, fan_out or (fan_in + fan_out) / 2. He = (2, fan_in), LeCun = 
 Glorot = (1, fan_avg); for leaky ReLU / PReLU He's scale is 2 / (1 + a^2).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag

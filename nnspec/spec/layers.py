@@ -7,8 +7,6 @@ kinds without a required field, as a bare name (``flatten``). Dumping always wri
 form.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, SerializeAsAny, ValidatorFunctionWrapHandler, WrapValidator

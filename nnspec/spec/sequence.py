@@ -7,8 +7,6 @@ Models holding any of these kinds get gradient clipping by global norm 1.0 unles
 ``train.clip_grad`` itself (TRAIN-6, see :func:`needs_clipping`).
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -57,7 +55,7 @@ class _Recurrent(LayerBase):
     shorthand_field: ClassVar[str | None] = "hidden_size"
 
     @model_validator(mode="after")
-    def _dropout_needs_layers(self) -> _Recurrent:
+    def _dropout_needs_layers(self) -> "_Recurrent":
         if self.dropout > 0 and self.num_layers == 1:
             raise field_error(
                 ("dropout",),
@@ -154,7 +152,7 @@ _CLIPPED: tuple[type[LayerBase], ...] = (
 )
 
 
-def needs_clipping(model: ModelSpec) -> bool:
+def needs_clipping(model: "ModelSpec") -> bool:
     """True when the model holds recurrent or attention layers (TRAIN-6: clip by norm 1.0).
 
     Example:
