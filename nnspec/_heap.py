@@ -1,18 +1,20 @@
-"""Warm start for processes nnspec owns: import the training stack once, then freeze the heap.
+"""Warm start for processes nnspec's console script owns: heavy imports, then a frozen heap.
 
-Used by the ``nnspec`` console script (before a command runs) and by the ``nnspec_pool`` sweep
-launcher (before it forks trials); never at library import, since freezing changes the whole
-process's garbage collection and is the owner's decision.
+CPython's collector walks every tracked object on a full pass, and runs one each time the objects
+that survived the last pass have grown by a quarter. torch alone leaves ~180,000 of them; with
+scikit-learn, Hydra and matplotlib it is over 400,000, and importing them one after the other ran
+seven full passes in ``nnspec train`` on the default experiment (0.73-0.78 s, measured 2026-12-05
+with ``gc.callbacks``). :func:`warm` imports what a command needs with full passes held off (young
+collections still run and free the imports' short-lived garbage), then moves the objects left
+(module globals, classes, functions: alive until exit anyway) to the permanent generation with
+:func:`gc.freeze`; later passes see only what the run itself allocates. Before a fork this is also
+Python's documented advice: the children's collections no longer write to the parent's pages.
 
-Why: CPython's collector walks every tracked object on a full pass. torch alone leaves ~180,000 of
-them; with scikit-learn, Hydra and matplotlib it is over 400,000, and importing them one after the
-other runs seven full passes (0.73-0.78 s of ``nnspec train`` on the default experiment, measured
-2026-12-05 with ``gc.callbacks``). Module imports create next to no cyclic garbage (those seven
-passes freed a few hundred objects), so the imports run with the collector paused, and the objects
-they leave (module globals, classes, functions: alive until exit anyway) are moved to the
-permanent generation (:func:`gc.freeze`). Later passes see only what the run itself allocates.
-Before a fork this is also Python's documented advice: children's collections no longer write to
-the parent's pages, which stay shared.
+Freezing is the process owner's decision, so it happens only after :func:`own_process` (called by
+the console script, ``nnspec.cli.main.entry``; inherited by processes forked from it) and at most
+once per process. Anywhere else (``import nnspec`` in a notebook or a test session, a loky worker)
+:func:`warm` only imports. ``NNSPEC_WARM_START=0`` turns the warm start off
+(``bench/bench_startup.py`` compares both).
 """
 
 from __future__ import annotations
@@ -20,41 +22,69 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import os
 from collections.abc import Iterable
 
-__all__ = ["PLOT_STACK", "TORCH_STACK", "TRAINING_STACK", "preload"]
+__all__ = [
+    "EVAL_STACK",
+    "FIT_STACK",
+    "PLOT_STACK",
+    "TRAINING_STACK",
+    "WARM_START_ENV",
+    "own_process",
+    "warm",
+]
 
 log = logging.getLogger(__name__)
 
-# What a training run imports before its first epoch ends: nnspec's trainer, torch._dynamo (torch
-# imports it at the first optimizer construction), and scikit-learn's data sets, splits and metrics;
-# then matplotlib's Agg backend for the run's plots.
-TORCH_STACK: tuple[str, ...] = (
+WARM_START_ENV = "NNSPEC_WARM_START"
+
+# What a command imports before its work is done. Evaluating: nnspec's trainer modules (torch) and
+# scikit-learn's data sets, splits and metrics; fitting adds torch._dynamo (torch imports it at the
+# first optimizer construction); a training run adds matplotlib's Agg backend for its plots.
+EVAL_STACK: tuple[str, ...] = (
     "nnspec.run",
-    "torch._dynamo",
     "sklearn.datasets",
     "sklearn.model_selection",
     "sklearn.metrics",
 )
+FIT_STACK: tuple[str, ...] = (*EVAL_STACK, "torch._dynamo")
 PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")
-TRAINING_STACK: tuple[str, ...] = TORCH_STACK + PLOT_STACK
+TRAINING_STACK: tuple[str, ...] = FIT_STACK + PLOT_STACK
+
+_owned = False
+_frozen = False
 
 
-def preload(modules: Iterable[str], *, what: str = "preload") -> None:
-    """Import ``modules`` with the collector paused, then freeze every object alive.
+def own_process() -> None:
+    """Mark this process as the console script's: :func:`warm` may then freeze its heap.
 
-    A module that cannot be imported is logged (``what`` names the setting in the message) and
-    skipped: it only costs the warm start. The collector's enabled state is restored.
+    ``NNSPEC_WARM_START=0`` in the environment leaves the process unmarked.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _owned
+    _owned = os.environ.get(WARM_START_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def warm(modules: Iterable[str], *, what: str) -> None:
+    """Import ``modules``; in an owned process, with full collections held off and, the first
+    time, the heap frozen afterwards.
+
+    A module that fails to import is logged (``what`` names the setting or command) and skipped:
+    it only costs the warm start, and the code that needs it reports the failure in its own words.
+    """
+    global _frozen
+    hold = _owned and not _frozen
+    thresholds = gc.get_threshold()
+    if hold:  # young collections go on; the generation-2 count can never reach this threshold
+        gc.set_threshold(thresholds[0], thresholds[1], 2**31 - 1)
     try:
         for name in modules:
             try:
                 importlib.import_module(name)
-            except ImportError as e:
-                log.warning("%s: cannot import %s (%s)", what, name, e)
+            except Exception as e:
+                log.warning("%s: cannot import %s (%s: %s)", what, name, type(e).__name__, e)
     finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
+        if hold:
+            gc.set_threshold(*thresholds)
+            gc.freeze()
+            _frozen = True

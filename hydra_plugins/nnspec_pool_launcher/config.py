@@ -9,7 +9,7 @@ from hydra.core.config_store import ConfigStore
 # what a trial imports the first time it trains; nnspec._heap imports nothing heavy
 from nnspec._heap import TRAINING_STACK
 
-__all__ = ["NNSpecPoolLauncherConf", "TRAINING_STACK"]
+__all__ = ["NNSpecPoolLauncherConf"]
 
 
 @dataclass

@@ -51,7 +51,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnspec._heap import preload
+from nnspec._heap import warm
 
 __all__ = ["NNSpecPoolLauncher", "effective_jobs", "default_start_method"]
 
@@ -200,9 +200,10 @@ class NNSpecPoolLauncher(Launcher):
         ctx = multiprocessing.get_context(self.start_method)
         if not self._preloaded:
             if self.start_method == "fork":
-                # imported once here with the heap frozen afterwards: trials start warm, and
-                # their collections neither walk nor write to the inherited objects (nnspec._heap)
-                preload(self.preload, what="hydra.launcher.preload")
+                # imported once here: trials start warm; under the console script the heap is
+                # then frozen, so their collections neither walk nor write to the inherited
+                # objects (nnspec._heap)
+                warm(self.preload, what="hydra.launcher.preload")
             elif self.start_method == "forkserver":
                 ctx.set_forkserver_preload(self.preload)
             self._preloaded = True

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from nnspec.cli.common import warm_start
 from nnspec.errors import NNSpecError
 
 __all__ = ["main"]
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec, _ = load_spec_args(ns.args)
         path, _ = split_spec_args(ns.args)
         base = Path(path).resolve().parent if path and Path(path).exists() else None
+        warm_start("check")
         from nnspec.check.runner import run_checks
 
         only = [n.strip() for n in ns.only.split(",")] if ns.only else None

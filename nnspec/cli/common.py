@@ -194,3 +194,15 @@ def dumps_json(value: Any) -> str:
 def debug_enabled() -> bool:
     """``NNSPEC_DEBUG=1``: internal errors print their traceback."""
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def warm_start(command: str) -> None:
+    """Load ``command``'s heavy modules (its ``preload`` in ``COMMANDS``) before its work.
+
+    Called once the arguments and spec are checked, so a mistake is still reported in a fraction
+    of a second; see :mod:`nnspec._heap` for what a process owned by the console script gains.
+    """
+    from nnspec._heap import warm
+    from nnspec.cli.main import COMMANDS
+
+    warm(COMMANDS[command].preload, what=f"nnspec {command}")

@@ -9,20 +9,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nnspec.cli.common import EXIT_OK, UsageError, console, parse_invocation
+from nnspec.cli.common import EXIT_OK, UsageError, console, parse_invocation, warm_start
 
 __all__ = ["main"]
 
 
 def main(argv: list[str]) -> int:
     """``nnspec eval``: print a table of recomputed vs recorded test metrics."""
+    inv = parse_invocation("eval", argv)
+    if len(inv.specs) != 1:
+        raise UsageError("usage: nnspec eval RUN_DIR")
+    warm_start("eval")
     from rich.table import Table
 
     from nnspec.run.predict import evaluate_run
 
-    inv = parse_invocation("eval", argv)
-    if len(inv.specs) != 1:
-        raise UsageError("usage: nnspec eval RUN_DIR")
     run = Path(inv.specs[0])
     metrics = evaluate_run(run)
     summary_file = run / "summary.json"

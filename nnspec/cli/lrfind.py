@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from nnspec.cli.common import warm_start
 from nnspec.errors import NNSpecError
 from nnspec.files import atomic_write
 
@@ -69,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec, _ = load_spec_args(ns.args)
         path, _ = split_spec_args(ns.args)
         base = Path(path).resolve().parent if path and Path(path).exists() else None
+        warm_start("lr-find")
         from nnspec.check.lrfind import lr_find, save_plot
 
         result = lr_find(spec, base=base, start=ns.start, end=ns.end, steps=ns.steps)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NoReturn
 
-from nnspec._heap import TORCH_STACK, TRAINING_STACK
+from nnspec._heap import EVAL_STACK, FIT_STACK, TRAINING_STACK, own_process
 from nnspec.cli.common import (
     DEBUG_ENV,
     EXIT_INTERNAL,
@@ -36,8 +36,11 @@ __all__ = ["COMMANDS", "Command", "main", "run_command"]
 
 @dataclass(frozen=True)
 class Command:
-    """A CLI command: the module that implements it, a one-line help, and the heavy modules every
-    run of it imports (loaded up front by the console script, see :func:`entry`)."""
+    """A CLI command: its module, a one-line help, and the heavy modules every run of it imports.
+
+    The command loads ``preload`` through :func:`nnspec.cli.common.warm_start` once its arguments
+    and spec are checked (see :mod:`nnspec._heap`).
+    """
 
     module: str
     help: str
@@ -49,15 +52,16 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "summary": Command("nnspec.cli.summary", "table of layers: shapes, parameters, init rules"),
     "schema": Command("nnspec.cli.schema", "print the JSON Schema of specs (editor completion)"),
     "train": Command("nnspec.cli.train", "train an experiment and print its test metrics",
-                     (*TRAINING_STACK, "nnspec.hydra.app", "hydra.main")),
+                     TRAINING_STACK),
     "report": Command("nnspec.cli.report", "rebuild a sweep's summary, best spec and plot"),
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot",
                     TRAINING_STACK),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run", ("nnspec.run",)),
-    "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics", TORCH_STACK),
+    "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics",
+                    EVAL_STACK),
     "lint": Command("nnspec.cli.lint", "design doctor: findings with rule id, line, reason, fix"),
     "check": Command("nnspec.cli.check", "sanity checks on real data (init loss, overfit, ...)",
-                     TORCH_STACK),
+                     FIT_STACK),
     "lr-find": Command("nnspec.cli.lrfind", "LR range test: suggested lr, plot, --apply override",
                        TRAINING_STACK),
 })  # fmt: skip
@@ -126,19 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-# Flags after which a command does no heavy work (help, Hydra's config printing, a sweep's dry run)
-_LIGHT_FLAGS = frozenset({"-h", "--help", "--cfg", "-c", "--info", "--dry-run", "--version"})
-
-
 def entry() -> NoReturn:
-    """The console script: the command's heavy imports, then :func:`main`, then a fast exit.
+    """The console script: :func:`main` in a process nnspec owns, then a fast exit.
 
-    Start: a command that trains or evaluates imports torch, scikit-learn, Hydra and matplotlib one
-    after the other, and CPython's collector runs a full pass over every object so far each time
-    the heap grows by a quarter (seven passes, 0.73-0.78 s of ``nnspec train`` on the default
-    experiment). Those modules are imported first with the collector paused and the heap frozen
-    (:func:`nnspec._heap.preload`): ``nnspec train`` on the default experiment with 2 epochs took
-    3.7-4.1 s instead of 4.8-5.1 s (measured 2026-12-05).
+    Owning the process lets a command that trains or evaluates import its heavy modules with full
+    collections held off and freeze them (:mod:`nnspec._heap`; ``bench/bench_startup.py``).
 
     Exit: once torch, scikit-learn and matplotlib are loaded, the garbage collector's last passes
     at interpreter shutdown take about 1 s here (measured 2026-12-04: 1.15 s after the training
@@ -148,12 +144,7 @@ def entry() -> NoReturn:
 
     Neither is done inside :func:`main`, which tests and notebooks call in a process that goes on.
     """
-    args = sys.argv[1:]
-    command = COMMANDS.get(args[0]) if args else None
-    if command is not None and command.preload and not _LIGHT_FLAGS.intersection(args):
-        from nnspec._heap import preload
-
-        preload(command.preload, what=f"nnspec {args[0]}")
+    own_process()
     code = main()
     gc.freeze()
     sys.exit(code)

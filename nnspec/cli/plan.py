@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.cli.common import EXIT_OK, console, load_spec, parse_invocation
+from nnspec.cli.common import EXIT_OK, console, load_spec, parse_invocation, warm_start
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,15 +36,16 @@ def key_points(curve: list[float], warmup: int) -> list[tuple[str, int, float]]:
 
 def main(argv: list[str]) -> int:
     """``nnspec plan``: print the plan and write the LR plot."""
+    inv = parse_invocation("plan", argv, values=frozenset({"out"}))
+    path = inv.one_spec()
+    spec, _ = load_spec(path, inv.overrides)
+    warm_start("plan")
     from nnspec.compile.plan import compile_plan, steps_per_epoch
     from nnspec.run.data import prepare_data
     from nnspec.run.model import build_for_data
     from nnspec.run.outputs import RunWriter
     from nnspec.run.plots import plot_lr
 
-    inv = parse_invocation("plan", argv, values=frozenset({"out"}))
-    path = inv.one_spec()
-    spec, _ = load_spec(path, inv.overrides)
     bundle = prepare_data(spec, base=Path(path).resolve().parent if path else None)
     plan = compile_plan(spec)
     spe = steps_per_epoch(len(bundle.train), spec.data.batch_size, spec.train.accumulate)

@@ -12,20 +12,21 @@ import csv
 import io
 from pathlib import Path
 
-from nnspec.cli.common import EXIT_OK, UsageError, parse_invocation
+from nnspec.cli.common import EXIT_OK, UsageError, parse_invocation, warm_start
 
 __all__ = ["main"]
 
 
 def main(argv: list[str]) -> int:
     """``nnspec predict``: write predictions for a CSV file."""
+    inv = parse_invocation("predict", argv, values=frozenset({"out"}))
+    if len(inv.specs) != 2:
+        raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
+    warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run
     from nnspec.run.tasks import TASKS
 
-    inv = parse_invocation("predict", argv, values=frozenset({"out"}))
-    if len(inv.specs) != 2:
-        raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
     run, data = Path(inv.specs[0]), Path(inv.specs[1])
     predictor = load_run(run)
     labels = predictor.predict(data)

@@ -200,6 +200,10 @@ def run_job(
     overrides = _job_overrides()
     try:
         spec = _spec_for_job(cfg)
+        if train_fn is None:  # the training stack, once per process (nnspec._heap)
+            from nnspec.cli.common import warm_start
+
+            warm_start("train")
         result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=base_dir)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         reason = _one_line(e)

@@ -3,6 +3,10 @@
 ``relu`` and ``{kind: relu}`` are the same activation; dumping always writes the mapping form.
 """
 
+# No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
+# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
+# build_model, bench/bench_import.py); forward references are quoted where needed.
+
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag

@@ -1,5 +1,9 @@
 """The one base class of every spec model, and shared field types (STYLE §2)."""
 
+# No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
+# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
+# build_model, bench/bench_import.py); forward references are quoted where needed.
+
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

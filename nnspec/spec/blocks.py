@@ -19,9 +19,14 @@ substitution); each use validates them after substitution, and errors point at t
 field path (``model.blocks.basic.layers.1.out_channels``) and name the use and repetition.
 """
 
+# No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
+# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
+# build_model, bench/bench_import.py); forward references are quoted where needed.
+
 import functools
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, Union
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal, Self, Union
 
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic import model_validator as _model_validator
@@ -53,18 +58,18 @@ __all__ = [
 ]
 
 ParamType = Literal["int", "float", "bool", "str", "ints", "any"]
-_PARAM_PY_TYPES: Mapping[str, Any] = {
+_PARAM_PY_TYPES: Mapping[ParamType, Any] = MappingProxyType({
     "int": int,
     "float": float,
     "bool": bool,
     "str": str,
     "ints": tuple[int, ...],
     "any": Any,
-}
+})  # fmt: skip
 
 
 @functools.cache
-def _param_adapter(param_type: str) -> TypeAdapter[Any]:
+def _param_adapter(param_type: ParamType) -> TypeAdapter[Any]:
     # One adapter per parameter type: block arguments are checked before they are substituted.
     # Built on first use: a TypeAdapter costs ~0.5 ms and this module is on the import path of
     # `nnspec.build_model` (bench/bench_import.py).
@@ -150,7 +155,7 @@ class BlockDef(Spec):
     )
 
     @_model_validator(mode="after")
-    def _known_params(self) -> "BlockDef":
+    def _known_params(self) -> Self:
         problems: list[tuple[tuple[str | int, ...], str, Any]] = []
         for loc, name in template_params(self.layers, ("layers",)):
             if name not in self.params:
@@ -284,7 +289,7 @@ class DepthwiseSeparableConv2d(_ConvBase):
     depth_multiplier: PosInt = Field(1, description="Depthwise output channels per input channel.")
 
     @_model_validator(mode="after")
-    def _no_groups(self) -> "DepthwiseSeparableConv2d":
+    def _no_groups(self) -> Self:
         if self.groups != 1:
             msg = "depthwise_separable_conv2d sets its own groups (= input channels); remove groups"
             raise field_error(("groups",), msg, self.groups)

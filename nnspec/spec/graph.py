@@ -8,6 +8,10 @@ same inside blocks as outside. The expansion itself is in :mod:`nnspec.spec.expa
 no torch.
 """
 
+# No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
+# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
+# build_model, bench/bench_import.py); forward references are quoted where needed.
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal

@@ -1,5 +1,11 @@
 """The model section: input shape, defaults for hidden layers, reusable blocks, the layer list."""
 
+# No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
+# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
+# build_model, bench/bench_import.py); forward references are quoted where needed.
+
+from typing import Self
+
 from pydantic import Field, PrivateAttr, model_validator
 
 from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequence layer kinds)
@@ -100,7 +106,7 @@ class ModelSpec(Spec):
                 self.defaults)  # fmt: skip
 
     @model_validator(mode="after")
-    def _one_input_form(self) -> "ModelSpec":
+    def _one_input_form(self) -> Self:
         if (self.input_shape is None) == (self.inputs is None):
             found = "both" if self.input_shape is not None else "neither"
             raise field_error(
@@ -112,7 +118,7 @@ class ModelSpec(Spec):
         return self
 
     @model_validator(mode="after")
-    def _expand_graph(self) -> "ModelSpec":
+    def _expand_graph(self) -> Self:
         # Validation-time expansion: unknown blocks/inputs, bad arguments, cycles and unused
         # branches are spec errors with paths, before anything is compiled.
         if self.is_graph:
@@ -120,7 +126,7 @@ class ModelSpec(Spec):
         return self
 
     @model_validator(mode="after")
-    def _names_free_in_torch(self) -> "ModelSpec":
+    def _names_free_in_torch(self) -> Self:
         # Graph models (blocks, branches) are checked by the expander, scope by scope.
         if not self.is_graph:
             clashes = [
@@ -133,7 +139,7 @@ class ModelSpec(Spec):
         return self
 
     @model_validator(mode="after")
-    def _no_dropout_on_output(self) -> "ModelSpec":
+    def _no_dropout_on_output(self) -> Self:
         # OUT-5: dropout on the output layer randomly zeroes logits/predictions.
         if not self.layers:
             raise field_error(("layers",), "a model needs at least one layer", [])

@@ -7,7 +7,11 @@ Models holding any of these kinds get gradient clipping by global norm 1.0 unles
 ``train.clip_grad`` itself (TRAIN-6, see :func:`needs_clipping`).
 """
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+# No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
+# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
+# build_model, bench/bench_import.py); forward references are quoted where needed.
+
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -55,7 +59,7 @@ class _Recurrent(LayerBase):
     shorthand_field: ClassVar[str | None] = "hidden_size"
 
     @model_validator(mode="after")
-    def _dropout_needs_layers(self) -> "_Recurrent":
+    def _dropout_needs_layers(self) -> Self:
         if self.dropout > 0 and self.num_layers == 1:
             raise field_error(
                 ("dropout",),
