@@ -15,6 +15,10 @@ the console script, ``nnspec.cli.main.entry``; inherited by processes forked fro
 once per process. Anywhere else (``import nnspec`` in a notebook or a test session, a loky worker)
 :func:`warm` only imports. ``NNSPEC_WARM_START=0`` turns the warm start off
 (``bench/bench_startup.py`` compares both).
+
+Holding full passes off relies on CPython 3.11-3.13's generational collector (full passes gated
+by the third threshold); 3.14's incremental collector ignores that threshold, and there only the
+freeze remains.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from collections.abc import Iterable
 
 __all__ = [
     "EVAL_STACK",
-    "FIT_STACK",
     "PLOT_STACK",
+    "SKLEARN_STACK",
     "TRAINING_STACK",
     "WARM_START_ENV",
     "own_process",
@@ -39,18 +43,14 @@ log = logging.getLogger(__name__)
 
 WARM_START_ENV = "NNSPEC_WARM_START"
 
-# What a command imports before its work is done. Evaluating: nnspec's trainer modules (torch) and
-# scikit-learn's data sets, splits and metrics; fitting adds torch._dynamo (torch imports it at the
-# first optimizer construction); a training run adds matplotlib's Agg backend for its plots.
-EVAL_STACK: tuple[str, ...] = (
-    "nnspec.run",
-    "sklearn.datasets",
-    "sklearn.model_selection",
-    "sklearn.metrics",
-)
-FIT_STACK: tuple[str, ...] = (*EVAL_STACK, "torch._dynamo")
+# The heavy modules commands import before their work is done (each command's list is in
+# nnspec.cli.main.COMMANDS; tests/test_heap.py checks that every command's run needs no full
+# collection after its warm start). `nnspec.run` itself is a lazy package: name its modules.
+SKLEARN_STACK: tuple[str, ...] = ("sklearn.datasets", "sklearn.model_selection", "sklearn.metrics")
 PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")
-TRAINING_STACK: tuple[str, ...] = FIT_STACK + PLOT_STACK
+# torch._dynamo: torch imports it at the first optimizer construction
+TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", "torch._dynamo", *SKLEARN_STACK, *PLOT_STACK)
+EVAL_STACK: tuple[str, ...] = ("nnspec.run.predict", *SKLEARN_STACK)
 
 _owned = False
 _frozen = False
@@ -76,6 +76,7 @@ def warm(modules: Iterable[str], *, what: str) -> None:
     hold = _owned and not _frozen
     thresholds = gc.get_threshold()
     if hold:  # young collections go on; the generation-2 count can never reach this threshold
+        _frozen = True  # a warm() reached through one of these imports only imports
         gc.set_threshold(thresholds[0], thresholds[1], 2**31 - 1)
     try:
         for name in modules:
@@ -87,4 +88,3 @@ def warm(modules: Iterable[str], *, what: str) -> None:
         if hold:
             gc.set_threshold(*thresholds)
             gc.freeze()
-            _frozen = True

@@ -7,8 +7,10 @@ gated by the generation-2 threshold); an incremental collector (3.14) may need o
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +19,18 @@ import pytest
 
 from nnspec.cli.main import COMMANDS
 
+ROOT = Path(__file__).resolve().parents[1]
+BREAST_CANCER = str(ROOT / "examples" / "breast_cancer_mlp.yaml")
+
 
 def _python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    import os
-
-    full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=cwd, env=full_env).stdout  # fmt: skip
+                          cwd=cwd, env={**os.environ, **(env or {})}).stdout  # fmt: skip
 
+
+# A module whose import keeps 200,000 new lists alive: without the hold, the collector runs full
+# passes while it loads.
+_BIG_MODULE = "DATA = [[i] for i in range(200_000)]\n"
 
 _WARM = """
 import gc, json, logging, sys
@@ -32,40 +38,54 @@ logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)
 from nnspec import _heap
 if OWN:
     _heap.own_process()
-passes = []
-gc.callbacks.append(lambda phase, info: passes.append(info["generation"]) if phase == "stop" else 0)
+passes, during = [], []
+gc.callbacks.append(lambda phase, info: passes.append((info["generation"], bool(during)))
+                    if phase == "stop" else 0)
 thresholds = gc.get_threshold()
-_heap.warm(["json", "nnspec_no_such_module", "asyncio"], what="test.warm")
-import asyncio
+during.append(1)
+_heap.warm(["json", "nnspec_no_such_module", "nnspec_big_module"], what="test.warm")
+during.clear()
+import nnspec_big_module
 frozen = gc.get_freeze_count()
 keep = [[i] for i in range(5000)]  # objects made after the warm start stay collectable
 _heap.warm(["json"], what="test.warm")
 print(json.dumps({
-    "full": passes.count(2), "young": passes.count(0), "restored": gc.get_threshold() == thresholds,
-    "frozen": frozen, "frozen_again": gc.get_freeze_count() - frozen,
-    "asyncio_frozen": not any(o is asyncio.__dict__ for o in gc.get_objects()),
+    "full": passes.count((2, True)), "young": passes.count((0, True)),
+    "restored": gc.get_threshold() == thresholds, "frozen": frozen,
+    "frozen_again": gc.get_freeze_count() - frozen,
+    "module_frozen": not any(o is nnspec_big_module.DATA for o in gc.get_objects()),
 }))
 """
 
 
-def test_warm_start_of_an_owned_process_holds_full_passes_off_then_freezes() -> None:
-    out = _python(_WARM.replace("OWN", "True")).splitlines()
+def _warm_state(tmp_path: Path, *, own: bool, env: dict[str, str] | None = None) -> list[str]:
+    (tmp_path / "nnspec_big_module.py").write_text(_BIG_MODULE)
+    code = _WARM.replace("OWN", str(own))
+    return _python(
+        code, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path), **(env or {})}
+    ).splitlines()
+
+
+def test_warm_start_of_an_owned_process_holds_full_passes_off_then_freezes(tmp_path: Path) -> None:
+    out = _warm_state(tmp_path, own=True)
     # the module that does not exist is named with the setting, and the next one still loads
     assert out[0].startswith("test.warm: cannot import nnspec_no_such_module (ModuleNotFoundError")
     state = json.loads(out[-1])
-    assert state["full"] == 0  # asyncio's import alone would grow the heap past a full pass
+    assert state["full"] == 0  # held off while the big module loaded (the control below: > 0)
     assert state["young"] > 0  # young collections went on (the imports' garbage is not frozen)
     assert state["restored"] is True
-    assert state["asyncio_frozen"] is True  # the imported module's objects are permanent
+    assert state["module_frozen"] is True  # the imported module's objects are permanent
     assert state["frozen_again"] == 0  # once per process: a later call freezes nothing new
 
 
 @pytest.mark.parametrize("env", [{}, {"NNSPEC_WARM_START": "0"}])
-def test_warm_start_outside_an_owned_process_only_imports(env: dict[str, str]) -> None:
+def test_warm_start_outside_an_owned_process_only_imports(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     # not owned (a library caller), or owned with NNSPEC_WARM_START=0: the heap is the caller's
-    own = "True" if env else "False"
-    state = json.loads(_python(_WARM.replace("OWN", own), env=env).splitlines()[-1])
-    assert state["frozen"] == 0 and state["asyncio_frozen"] is False
+    state = json.loads(_warm_state(tmp_path, own=bool(env), env=env)[-1])
+    assert state["full"] > 0  # the control: this import does trigger full passes
+    assert state["frozen"] == 0 and state["module_frozen"] is False
 
 
 @pytest.mark.parametrize("name", sorted({m for c in COMMANDS.values() for m in c.preload}))
@@ -74,47 +94,104 @@ def test_every_preloaded_module_exists(name: str) -> None:
     assert importlib.util.find_spec(name) is not None
 
 
-def test_a_refused_override_is_reported_before_the_heavy_imports() -> None:
+@pytest.mark.slow  # ~3 s each
+@pytest.mark.parametrize("name", sorted(n for n, c in COMMANDS.items() if c.preload))
+def test_every_preload_list_loads_torch(name: str) -> None:
+    # `nnspec.run` and `nnspec.check` are lazy packages: a list naming only them loads nothing
+    code = (
+        "import sys; from nnspec._heap import warm; from nnspec.cli.main import COMMANDS; "
+        f"warm(COMMANDS[{name!r}].preload, what='test'); print('torch' in sys.modules)"
+    )
+    assert _python(code).split() == ["True"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "optim.lrr=1"], ["eval", "no/such/run"], ["lr-find", "--steps", "1"]],
+    ids=["train-override", "eval-path", "lr-find-steps"],
+)
+def test_a_refused_invocation_is_reported_before_the_heavy_imports(argv: list[str]) -> None:
     code = (
         "import sys; from nnspec import _heap; from nnspec.cli.main import main; "
-        "_heap.own_process(); code = main(['train', 'optim.lrr=1']); "
-        "print(code, 'torch' in sys.modules)"
+        f"_heap.own_process(); code = main({argv!r}); print(code, 'torch' in sys.modules)"
     )
-    assert _python(code).split() == ["2", "False"]
+    assert _python(code).split()[-2:] == ["2", "False"]
 
 
-_TRAIN = """
+# Runs a command through the console script's entry point (which owns the process) and reports
+# the exit code, how often the warm start ran, whether the heap was frozen, how many full
+# collections ran after it, and the modules loaded. OWN=False: no warm start at all (the entry
+# point's own_process is skipped), the command imports what it needs on its own.
+_COMMAND = """
 import gc, sys
 from nnspec import _heap
-from nnspec.cli.main import main
-full_after = []
-warmed = []
+from nnspec.cli import main as cli
+warmed, full_after = [], []
 def counting_warm(modules, *, what):
-    if OWN:  # else: no warm start at all, the run imports what it needs on its own
+    if OWN:
         real_warm(modules, what=what)
     warmed.append(gc.get_freeze_count())
 real_warm, _heap.warm = _heap.warm, counting_warm
 gc.callbacks.append(lambda phase, info: full_after.append(1)
                     if phase == "stop" and info["generation"] == 2 and warmed else 0)
-if OWN:
-    _heap.own_process()
-code = main(["train", "experiment=breast_cancer_mlp", "train.epochs=2", "hydra.run.dir=run"])
-print(code, len(warmed), warmed[0] > 0, len(full_after), " ".join(sorted(sys.modules)))
+if not OWN:
+    cli.own_process = lambda: None
+sys.argv = ["nnspec", *ARGV]
+try:
+    cli.entry()
+except SystemExit as e:
+    code = e.code
+print(code, len(warmed), bool(warmed) and warmed[0] > 0, len(full_after), *sorted(sys.modules))
 """
+
+_RUN_ARGS = {
+    "train": ["train", "experiment=breast_cancer_mlp", "train.epochs=2", "hydra.run.dir=run2"],
+    "plan": ["plan", BREAST_CANCER, "--out=lr.png"],
+    "check": ["check", BREAST_CANCER],
+    "lr-find": ["lr-find", BREAST_CANCER, "--steps", "30", "--out", "lr_find.png"],
+    "eval": ["eval", "run"],
+    "predict": ["predict", "run", "x.csv", "--out=p.csv"],
+}
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a finished breast-cancer run (``run``) and a CSV of its features."""
+    from sklearn.datasets import load_breast_cancer
+
+    folder = tmp_path_factory.mktemp("heap")
+    _python(
+        "from nnspec.cli.main import main; raise SystemExit(main(['train', "
+        "'experiment=breast_cancer_mlp', 'train.epochs=2', 'hydra.run.dir=run']))",
+        cwd=folder,
+    )
+    data = load_breast_cancer()
+    with (folder / "x.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(data.feature_names)
+        writer.writerows(data.data[:20].tolist())
+    return folder
+
+
+def _run_command(folder: Path, name: str, *, own: bool) -> list[str]:
+    code = _COMMAND.replace("OWN", str(own)).replace("ARGV", repr(_RUN_ARGS[name]))
+    return _python(code, cwd=folder).splitlines()[-1].split()
 
 
 @pytest.mark.slow
-def test_a_training_run_needs_no_full_collection_after_the_warm_start(tmp_path: Path) -> None:
-    # Had train's preload list left out a heavy module, its import would grow the heap past the
-    # collector's threshold and trigger full passes over everything (0.1-0.2 s each with torch).
-    out = _python(_TRAIN.replace("OWN", "True"), cwd=tmp_path).splitlines()[-1].split()
-    assert (tmp_path / "run" / "summary.json").is_file()
+@pytest.mark.parametrize("name", sorted(_RUN_ARGS))
+def test_a_command_needs_no_full_collection_after_its_warm_start(
+    run_folder: Path, name: str
+) -> None:
+    # Had a command's preload list left out a heavy module, its import would grow the heap past
+    # the collector's threshold and trigger full passes over everything (0.1-0.2 s each).
+    out = _run_command(run_folder, name, own=True)
     assert out[:4] == ["0", "1", "True", "0"]  # exit code, warm starts, heap frozen, full passes
 
 
 @pytest.mark.slow
-def test_train_preloads_only_what_a_run_imports_anyway(tmp_path: Path) -> None:
-    # the same run without any warm start: every module on train's list is imported anyway
-    out = _python(_TRAIN.replace("OWN", "False"), cwd=tmp_path).splitlines()[-1].split()
-    assert out[:3] == ["0", "1", "False"]
-    assert set(COMMANDS["train"].preload) <= set(out[4:])
+@pytest.mark.parametrize("name", sorted(_RUN_ARGS))
+def test_a_command_preloads_only_what_it_imports_anyway(run_folder: Path, name: str) -> None:
+    out = _run_command(run_folder, name, own=False)
+    assert out[:3] == ["0", "1", "False"]  # no warm start, nothing frozen
+    assert set(COMMANDS[name].preload) <= set(out[4:])

@@ -20,14 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from nnspec.check.lr_range import END, START, STEPS
 from nnspec.files import atomic_write_bytes
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["LRFindResult", "lr_range_test", "lr_find", "resolve_auto_lr", "suggest", "save_plot"]
 
-START: Final = 1e-6  # LR-3 / §B defaults
-END: Final = 10.0
-STEPS: Final = 100
 BETA: Final = 0.98  # long sweeps; shorter ones average over a tenth of the sweep (see _beta)
 DIVERGE: Final = 4.0
 

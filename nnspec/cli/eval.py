@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from nnspec.cli.common import EXIT_OK, UsageError, console, parse_invocation, warm_start
+from nnspec.run.rundir import finished_run
 
 __all__ = ["main"]
 
@@ -19,12 +20,13 @@ def main(argv: list[str]) -> int:
     inv = parse_invocation("eval", argv)
     if len(inv.specs) != 1:
         raise UsageError("usage: nnspec eval RUN_DIR")
+    run = Path(inv.specs[0])
+    finished_run(run)  # a wrong path is reported before the heavy imports
     warm_start("eval")
     from rich.table import Table
 
     from nnspec.run.predict import evaluate_run
 
-    run = Path(inv.specs[0])
     metrics = evaluate_run(run)
     summary_file = run / "summary.json"
     recorded = json.loads(summary_file.read_text()).get("test_metrics", {})

@@ -24,7 +24,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from nnspec.check.lrfind import END, START, STEPS
+    from nnspec.check.lr_range import END, START, STEPS  # torch-free: arguments come first
 
     p = argparse.ArgumentParser(prog="nnspec lr-find", description="LR range test (LR-3/4).")
     p.add_argument("args", nargs="*", help="[SPEC.yaml] [key=value ...]")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NoReturn
 
-from nnspec._heap import EVAL_STACK, FIT_STACK, TRAINING_STACK, own_process
+from nnspec._heap import EVAL_STACK, PLOT_STACK, SKLEARN_STACK, TRAINING_STACK, own_process
 from nnspec.cli.common import (
     DEBUG_ENV,
     EXIT_INTERNAL,
@@ -55,15 +55,17 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
                      TRAINING_STACK),
     "report": Command("nnspec.cli.report", "rebuild a sweep's summary, best spec and plot"),
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot",
-                    TRAINING_STACK),
-    "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run", ("nnspec.run",)),
+                    ("nnspec.run.model", "nnspec.run.plots", "torch._dynamo", *SKLEARN_STACK,
+                     *PLOT_STACK)),
+    "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run",
+                       ("nnspec.run.predict",)),
     "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics",
                     EVAL_STACK),
     "lint": Command("nnspec.cli.lint", "design doctor: findings with rule id, line, reason, fix"),
     "check": Command("nnspec.cli.check", "sanity checks on real data (init loss, overfit, ...)",
-                     FIT_STACK),
+                     ("nnspec.check.runner", "torch._dynamo", *SKLEARN_STACK)),
     "lr-find": Command("nnspec.cli.lrfind", "LR range test: suggested lr, plot, --apply override",
-                       TRAINING_STACK),
+                       ("nnspec.check.lrfind", "torch._dynamo", *SKLEARN_STACK, *PLOT_STACK)),
 })  # fmt: skip
 
 

@@ -13,6 +13,8 @@ import io
 from pathlib import Path
 
 from nnspec.cli.common import EXIT_OK, UsageError, parse_invocation, warm_start
+from nnspec.errors import DataError, Problem
+from nnspec.run.rundir import finished_run
 
 __all__ = ["main"]
 
@@ -22,12 +24,15 @@ def main(argv: list[str]) -> int:
     inv = parse_invocation("predict", argv, values=frozenset({"out"}))
     if len(inv.specs) != 2:
         raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
+    run, data = Path(inv.specs[0]), Path(inv.specs[1])
+    finished_run(run)  # wrong paths are reported before the heavy imports
+    if not data.is_file():
+        raise DataError(Problem(("data",), f"data file not found: {data}", fix="check the path"))
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run
     from nnspec.run.tasks import TASKS
 
-    run, data = Path(inv.specs[0]), Path(inv.specs[1])
     predictor = load_run(run)
     labels = predictor.predict(data)
     columns = ["prediction"]

@@ -18,6 +18,7 @@ import torch
 
 from nnspec.errors import CheckpointError, DataError, Problem
 from nnspec.run.data import DataInfo
+from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
@@ -114,16 +115,7 @@ def load_run(run_dir: str | Path) -> Predictor:
     from nnspec.io import load
 
     run = Path(run_dir)
-    files = [run / "spec.yaml", run / "model.pt", run / "preprocess.json"]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise CheckpointError(
-            Problem(
-                ("run_dir",),
-                f"{run} is not a finished nnspec run",
-                found="missing " + ", ".join(missing),
-            )
-        )
+    files = finished_run(run)
     spec = load(files[0])
     meta = json.loads(files[2].read_text())
     try:

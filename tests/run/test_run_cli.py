@@ -75,6 +75,16 @@ def test_predict_reports_a_bad_cell(
     assert "row 2, column 'petal length (cm)': not a number" in capsys.readouterr().err
 
 
+def test_predict_reports_a_missing_data_file(
+    iris_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # was an internal error (FileNotFoundError, exit 1) until 2026-12-05
+    assert main(["predict", str(iris_run), str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"data: data file not found: {tmp_path / 'nope.csv'}" in err
+    assert "fix: check the path" in err
+
+
 def test_eval_recomputes_the_recorded_metrics(
     iris_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
