@@ -16,9 +16,9 @@ once per process. Anywhere else (``import nnspec`` in a notebook or a test sessi
 :func:`warm` only imports. ``NNSPEC_WARM_START=0`` turns the warm start off
 (``bench/bench_startup.py`` compares both).
 
-Holding full passes off relies on CPython 3.11-3.13's generational collector (full passes gated
-by the third threshold); 3.14's incremental collector ignores that threshold, and there only the
-freeze remains.
+Holding full passes off relies on a generational collector whose full passes wait for the third
+threshold (CPython 3.11-3.13); where the collector ignores that threshold (3.14's incremental one)
+only the freeze remains.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "EVAL_STACK",
+    "OPTIMIZER_STACK",
     "PLOT_STACK",
     "SKLEARN_STACK",
     "TRAINING_STACK",
@@ -44,12 +45,13 @@ log = logging.getLogger(__name__)
 WARM_START_ENV = "NNSPEC_WARM_START"
 
 # The heavy modules commands import before their work is done (each command's list is in
-# nnspec.cli.main.COMMANDS; tests/test_heap.py checks that every command's run needs no full
-# collection after its warm start). `nnspec.run` itself is a lazy package: name its modules.
+# nnspec.cli.main.COMMANDS; tests/test_heap.py runs every command and checks that nothing heavy is
+# imported after its warm start). `nnspec.run` itself is a lazy package: name its modules.
 SKLEARN_STACK: tuple[str, ...] = ("sklearn.datasets", "sklearn.model_selection", "sklearn.metrics")
 PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")
-# torch._dynamo: torch imports it at the first optimizer construction
-TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", "torch._dynamo", *SKLEARN_STACK, *PLOT_STACK)
+# torch imports torch._dynamo at the first optimizer construction
+OPTIMIZER_STACK: tuple[str, ...] = ("torch._dynamo",)
+TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK)
 EVAL_STACK: tuple[str, ...] = ("nnspec.run.predict", *SKLEARN_STACK)
 
 _owned = False

@@ -19,7 +19,14 @@ import pytest
 
 from nnspec.cli.main import COMMANDS
 
+# The hold relies on a generational collector whose full passes wait for the third threshold
+# (CPython 3.11-3.13); 3.14's incremental collector counts differently.
+generational_gc = pytest.mark.skipif(
+    sys.version_info >= (3, 14), reason="collection counts of CPython's generational collector"
+)
 ROOT = Path(__file__).resolve().parents[1]
+# packages whose modules are heavy to import: a command's preload leaves (almost) none for later
+HEAVY = ("torch", "sklearn", "scipy", "matplotlib", "PIL", "pandas", "numpy")
 BREAST_CANCER = str(ROOT / "examples" / "breast_cancer_mlp.yaml")
 
 
@@ -66,6 +73,7 @@ def _warm_state(tmp_path: Path, *, own: bool, env: dict[str, str] | None = None)
     ).splitlines()
 
 
+@generational_gc
 def test_warm_start_of_an_owned_process_holds_full_passes_off_then_freezes(tmp_path: Path) -> None:
     out = _warm_state(tmp_path, own=True)
     # the module that does not exist is named with the setting, and the next one still loads
@@ -78,6 +86,7 @@ def test_warm_start_of_an_owned_process_holds_full_passes_off_then_freezes(tmp_p
     assert state["frozen_again"] == 0  # once per process: a later call freezes nothing new
 
 
+@generational_gc
 @pytest.mark.parametrize("env", [{}, {"NNSPEC_WARM_START": "0"}])
 def test_warm_start_outside_an_owned_process_only_imports(
     tmp_path: Path, env: dict[str, str]
@@ -86,6 +95,22 @@ def test_warm_start_outside_an_owned_process_only_imports(
     state = json.loads(_warm_state(tmp_path, own=bool(env), env=env)[-1])
     assert state["full"] > 0  # the control: this import does trigger full passes
     assert state["frozen"] == 0 and state["module_frozen"] is False
+
+
+def test_a_warm_start_reached_from_inside_another_freezes_nothing(tmp_path: Path) -> None:
+    # an import inside warm() that calls warm() again: only the outer one holds and freezes
+    (tmp_path / "nnspec_nested_module.py").write_text(
+        "import gc\nfrom nnspec import _heap\n_heap.warm(['json'], what='inner')\n"
+        "FROZEN = gc.get_freeze_count()\nTHRESHOLDS = gc.get_threshold()\n"
+    )
+    code = (
+        "import gc; from nnspec import _heap; _heap.own_process(); before = gc.get_threshold(); "
+        "_heap.warm(['nnspec_nested_module'], what='outer'); import nnspec_nested_module as m; "
+        "print(m.FROZEN, m.THRESHOLDS == before, gc.get_threshold() == before, "
+        "gc.get_freeze_count() > 0)"
+    )
+    # inside: nothing frozen yet and full passes still held; after: thresholds back, heap frozen
+    assert _python(code, cwd=tmp_path).split() == ["0", "False", "True", "True"]
 
 
 @pytest.mark.parametrize("name", sorted({m for c in COMMANDS.values() for m in c.preload}))
@@ -126,11 +151,12 @@ _COMMAND = """
 import gc, sys
 from nnspec import _heap
 from nnspec.cli import main as cli
-warmed, full_after = [], []
+warmed, full_after, loaded = [], [], set()
 def counting_warm(modules, *, what):
     if OWN:
         real_warm(modules, what=what)
     warmed.append(gc.get_freeze_count())
+    loaded.update(sys.modules)
 real_warm, _heap.warm = _heap.warm, counting_warm
 gc.callbacks.append(lambda phase, info: full_after.append(1)
                     if phase == "stop" and info["generation"] == 2 and warmed else 0)
@@ -141,7 +167,9 @@ try:
     cli.entry()
 except SystemExit as e:
     code = e.code
-print(code, len(warmed), bool(warmed) and warmed[0] > 0, len(full_after), *sorted(sys.modules))
+heavy = sorted(m for m in set(sys.modules) - loaded if m.split(".")[0] in HEAVY)
+print(code, len(warmed), bool(warmed) and warmed[0] > 0, len(full_after), ",".join(heavy) or "-",
+      *sorted(sys.modules))
 """
 
 _RUN_ARGS = {
@@ -175,18 +203,22 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_command(folder: Path, name: str, *, own: bool) -> list[str]:
     code = _COMMAND.replace("OWN", str(own)).replace("ARGV", repr(_RUN_ARGS[name]))
+    code = code.replace("HEAVY", repr(HEAVY))
     return _python(code, cwd=folder).splitlines()[-1].split()
 
 
+@generational_gc
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_RUN_ARGS))
-def test_a_command_needs_no_full_collection_after_its_warm_start(
-    run_folder: Path, name: str
-) -> None:
-    # Had a command's preload list left out a heavy module, its import would grow the heap past
-    # the collector's threshold and trigger full passes over everything (0.1-0.2 s each).
+def test_a_command_imports_nothing_heavy_after_its_warm_start(run_folder: Path, name: str) -> None:
+    # A heavy package left off a command's preload list is imported later, collector running,
+    # module by module (matplotlib alone is ~150 modules, torch._dynamo ~400). A few leaf modules
+    # come later by design: matplotlib's image plugins when a PNG is saved, sklearn's data-file
+    # namespaces, two torch modules on the first torch.save / optimizer step.
     out = _run_command(run_folder, name, own=True)
     assert out[:4] == ["0", "1", "True", "0"]  # exit code, warm starts, heap frozen, full passes
+    later = [] if out[4] == "-" else out[4].split(",")
+    assert len(later) <= 12, later
 
 
 @pytest.mark.slow
@@ -194,4 +226,4 @@ def test_a_command_needs_no_full_collection_after_its_warm_start(
 def test_a_command_preloads_only_what_it_imports_anyway(run_folder: Path, name: str) -> None:
     out = _run_command(run_folder, name, own=False)
     assert out[:3] == ["0", "1", "False"]  # no warm start, nothing frozen
-    assert set(COMMANDS[name].preload) <= set(out[4:])
+    assert set(COMMANDS[name].preload) <= set(out[5:])

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NoReturn
 
-from nnspec._heap import EVAL_STACK, PLOT_STACK, SKLEARN_STACK, TRAINING_STACK, own_process
+from nnspec._heap import (
+    EVAL_STACK,
+    OPTIMIZER_STACK,
+    PLOT_STACK,
+    SKLEARN_STACK,
+    TRAINING_STACK,
+    own_process,
+)
 from nnspec.cli.common import (
     DEBUG_ENV,
     EXIT_INTERNAL,
@@ -55,7 +62,7 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
                      TRAINING_STACK),
     "report": Command("nnspec.cli.report", "rebuild a sweep's summary, best spec and plot"),
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot",
-                    ("nnspec.run.model", "nnspec.run.plots", "torch._dynamo", *SKLEARN_STACK,
+                    ("nnspec.run.model", "nnspec.run.plots", *OPTIMIZER_STACK, *SKLEARN_STACK,
                      *PLOT_STACK)),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run",
                        ("nnspec.run.predict",)),
@@ -63,9 +70,9 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
                     EVAL_STACK),
     "lint": Command("nnspec.cli.lint", "design doctor: findings with rule id, line, reason, fix"),
     "check": Command("nnspec.cli.check", "sanity checks on real data (init loss, overfit, ...)",
-                     ("nnspec.check.runner", "torch._dynamo", *SKLEARN_STACK)),
+                     ("nnspec.check.runner", *OPTIMIZER_STACK, *SKLEARN_STACK)),
     "lr-find": Command("nnspec.cli.lrfind", "LR range test: suggested lr, plot, --apply override",
-                       ("nnspec.check.lrfind", "torch._dynamo", *SKLEARN_STACK, *PLOT_STACK)),
+                       ("nnspec.check.lrfind", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK)),
 })  # fmt: skip
 
 

@@ -13,8 +13,8 @@ import io
 from pathlib import Path
 
 from nnspec.cli.common import EXIT_OK, UsageError, parse_invocation, warm_start
-from nnspec.errors import DataError, Problem
 from nnspec.run.rundir import finished_run
+from nnspec.run.sources import data_file
 
 __all__ = ["main"]
 
@@ -26,8 +26,7 @@ def main(argv: list[str]) -> int:
         raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
     run, data = Path(inv.specs[0]), Path(inv.specs[1])
     finished_run(run)  # wrong paths are reported before the heavy imports
-    if not data.is_file():
-        raise DataError(Problem(("data",), f"data file not found: {data}", fix="check the path"))
+    data_file(data, field=("data",))
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run

@@ -102,11 +102,11 @@ def _floats(flat: np.ndarray) -> np.ndarray:
 def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) -> np.ndarray:
     """Feature columns of a CSV for prediction: the run's feature names in order, or every
     column except the spec's target columns when the run's features were unnamed."""
-    from nnspec.run.sources import parse_csv  # the one CSV parser (errors name row and column)
+    from nnspec.run.sources import data_file, parse_csv  # one CSV parser: errors name row, column
 
     target = spec.data.target if spec.data.target is not None else ()
     data = spec.data.model_copy(update={"features": names or None, "target": target})
-    return parse_csv(path.resolve(), data, need_target=False).x
+    return parse_csv(data_file(path, field=("data",)).resolve(), data, need_target=False).x
 
 
 def load_run(run_dir: str | Path) -> Predictor:

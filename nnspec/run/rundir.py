@@ -1,32 +1,33 @@
-"""What makes a directory a finished run, checked without torch (the CLI checks it first).
-
-Example:
-    >>> finished_run("no/such/run")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    nnspec.errors.CheckpointError: run_dir: no/such/run is not a finished nnspec run (found ...)
-"""
+"""The files a saved run must have to be loaded, checked without torch (the CLI checks first)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from nnspec.errors import CheckpointError, Problem
 
 __all__ = ["RUN_FILES", "finished_run"]
 
-# written by every run (spec.yaml first, model.pt and preprocess.json at the end)
-RUN_FILES = ("spec.yaml", "model.pt", "preprocess.json")
+# what load_run reads (spec.yaml is written first, model.pt and preprocess.json at the end; a
+# run's summary.json, last of all, marks it done)
+RUN_FILES: Final = ("spec.yaml", "model.pt", "preprocess.json")
 
 
-def finished_run(run_dir: str | Path) -> tuple[Path, ...]:
-    """The run's :data:`RUN_FILES`, in that order.
+def finished_run(run_dir: str | Path, *, also: tuple[str, ...] = ()) -> tuple[Path, ...]:
+    """The run's :data:`RUN_FILES` and then the ``also`` files, in that order.
 
     Raises:
         CheckpointError: one of them is missing.
+
+    Example:
+        >>> finished_run("no/such/run", also=("summary.json",))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        nnspec.errors.CheckpointError: run_dir: ... (found missing ..., summary.json)
     """
     run = Path(run_dir)
-    files = tuple(run / name for name in RUN_FILES)
+    files = tuple(run / name for name in (*RUN_FILES, *also))
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise CheckpointError(

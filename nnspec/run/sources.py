@@ -21,7 +21,7 @@ from nnspec.errors import DataError, Problem, did_you_mean
 from nnspec.registry import Registry
 from nnspec.spec.data import DataSpec
 
-__all__ = ["RawData", "SOURCES", "SKLEARN_SETS", "SYNTHETIC", "load_source"]
+__all__ = ["RawData", "SOURCES", "SKLEARN_SETS", "SYNTHETIC", "data_file", "load_source"]
 
 
 @dataclass(frozen=True)
@@ -228,12 +228,20 @@ def _synthetic(kind: str, spec: DataSpec, seed: int, base: Path | None) -> RawDa
 # ---- files ----
 
 
-def _resolve(path: str, base: Path | None) -> Path:
+def data_file(
+    path: str | Path, base: Path | None = None, *, field: tuple[str, ...] = ("data", "source")
+) -> Path:
+    """``path`` (relative ones against ``base``), checked to be a file.
+
+    Raises:
+        DataError: no such file; ``field`` is the problem's path (the spec's data source, or the
+            command argument that named the file).
+    """
     p = Path(path).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
     if not p.is_file():
-        raise _problem(("data", "source"), f"data file not found: {p}", fix="check the path")
+        raise _problem(field, f"data file not found: {p}", fix="check the path")
     return p
 
 
@@ -270,7 +278,7 @@ def _parse_cell(text: str, column: str, row: int, where: str) -> float:
 
 
 def _csv(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    return parse_csv(_resolve(path, base), spec, need_target=True)
+    return parse_csv(data_file(path, base), spec, need_target=True)
 
 
 def _read_rows(file: Path) -> tuple[list[str], list[list[str]]]:
@@ -329,7 +337,7 @@ def parse_csv(file: Path, spec: DataSpec, *, need_target: bool) -> RawData:
 
 
 def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    with np.load(_resolve(path, base), allow_pickle=False) as arrays:  # never unpickle
+    with np.load(data_file(path, base), allow_pickle=False) as arrays:  # never unpickle
         keys = list(arrays.keys())
         xk = next((k for k in ("x", "X", "features") if k in arrays), None)
         yk = (
@@ -349,7 +357,7 @@ def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
 
 def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
     # A 2-D table whose LAST column is the target (documented; a separate target needs .npz).
-    table = np.load(_resolve(path, base), allow_pickle=False)
+    table = np.load(data_file(path, base), allow_pickle=False)
     if table.ndim != 2 or table.shape[1] < 2:
         raise _problem(
             ("data", "source"),

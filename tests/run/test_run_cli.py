@@ -12,8 +12,9 @@ from runhelp import tiny
 
 from nnspec.cli.main import main
 from nnspec.cli.plan import key_points
+from nnspec.errors import DataError
 from nnspec.io import dump
-from nnspec.run import train
+from nnspec.run import load_run, train
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,8 @@ def test_predict_reports_a_missing_data_file(
     err = capsys.readouterr().err
     assert f"data: data file not found: {tmp_path / 'nope.csv'}" in err
     assert "fix: check the path" in err
+    with pytest.raises(DataError, match="data file not found"):  # the same from Python
+        load_run(iris_run).predict(tmp_path / "nope.csv")
 
 
 def test_eval_recomputes_the_recorded_metrics(
