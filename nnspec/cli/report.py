@@ -7,6 +7,7 @@ Exit code 0, or 1 when any trial failed or did not finish, 2 when SWEEP_DIR is n
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from nnspec.cli.common import EXIT_INVALID, UsageError
@@ -21,10 +22,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         raise UsageError("usage: nnspec report SWEEP_DIR")
     sweep_dir = Path(argv[0])
-    if not sweep_dir.is_dir() or not any(
-        p.joinpath(".hydra").is_dir() for p in sweep_dir.iterdir()
-    ):
-        print(f"nnspec report: {sweep_dir} holds no Hydra trial directories")
+    if not sweep_dir.is_dir():
+        print(f"nnspec report: no such directory: {sweep_dir}", file=sys.stderr)
+        return EXIT_INVALID
+    if not any(p.joinpath(".hydra").is_dir() for p in sweep_dir.iterdir()):
+        print(f"nnspec report: {sweep_dir} holds no Hydra trial directories", file=sys.stderr)
         return EXIT_INVALID
     report = build_report(sweep_dir)
     print((sweep_dir / SUMMARY_MD).read_text(), end="")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.errors import DataError, NNSpecError, Problem, SpecError
+from nnspec.errors import CheckpointError, DataError, NNSpecError, Problem, SpecError
 from nnspec.hydra.compose import (
     SPEC_PRIMARY,
     ParsedArgs,
@@ -135,7 +135,11 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
     plain = [*first_choice(args.groups), *args.keys]
     full = compose_container(plain, spec=spec, with_hydra=True)
     choices = full.pop("hydra")["runtime"]["choices"]
-    validate_container(full, args.keys, choices)
+    resume = validate_container(full, args.keys, choices).train.resume
+    if resume is not None and resume != "auto":  # before Hydra creates the job directory
+        from nnspec.run.rundir import resume_dir
+
+        resume_dir(resume)
 
 
 def _trainer() -> TrainFn:
@@ -298,7 +302,7 @@ def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
             from nnspec.hydra.dryrun import dry_run
 
             return dry_run(inv, spec)
-    except SpecError as e:
+    except (SpecError, CheckpointError) as e:
         print(str(e), file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:

@@ -41,6 +41,7 @@ from nnspec.run.plots import (
     plot_curves,
     plot_lr,
 )
+from nnspec.run.rundir import resume_dir
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "train", "resolve_spec", "seed_everything"]
@@ -122,12 +123,7 @@ def _resume_dir(spec: ExperimentSpec) -> Path | None:
     if resume is None:
         return None
     if resume != "auto":
-        path = Path(resume)
-        if not path.is_dir():
-            raise CheckpointError(
-                Problem(("train", "resume"), f"no run directory {path}", found=resume)
-            )
-        return path
+        return resume_dir(resume)
     # auto: the newest run of the same name whose checkpoints carry this spec's hash
     root = Path(spec.train.output_dir) / spec.name
     want = ck.spec_hash(spec)

@@ -7,7 +7,7 @@ from typing import Final
 
 from nnspec.errors import CheckpointError, Problem
 
-__all__ = ["RUN_FILES", "finished_run"]
+__all__ = ["RUN_FILES", "finished_run", "resume_dir"]
 
 # what load_run reads (spec.yaml is written first, model.pt and preprocess.json at the end; a
 # run's summary.json, last of all, marks it done)
@@ -38,3 +38,22 @@ def finished_run(run_dir: str | Path, *, also: tuple[str, ...] = ()) -> tuple[Pa
             )
         )
     return files
+
+
+def resume_dir(resume: str) -> Path:
+    """The run directory that ``train.resume`` names (a path, not ``auto``), checked to exist.
+
+    Raises:
+        CheckpointError: no such directory (checked by ``nnspec train`` before Hydra creates its
+            job directory, and again by the trainer for specs given in Python).
+    """
+    path = Path(resume)
+    if not path.is_dir():
+        raise CheckpointError(
+            Problem(
+                ("train", "resume"),
+                f"no run directory {path}",
+                expected="the run directory of an earlier run of this spec, or 'auto'",
+            )
+        )
+    return path

@@ -46,6 +46,9 @@ def test_invalid_single_run_fails_before_anything_is_written(
     assert "did you mean 'lr'?" in capsys.readouterr().err
     assert run(["optim.lr=-1"], train_fn=fake_train) == 2
     assert "override 'optim.lr=-1'" in capsys.readouterr().err
+    # a resume directory that does not exist (was a failed run with a job dir, exit 1)
+    assert run(["train.resume=no/such/run"], train_fn=fake_train) == 2
+    assert "train.resume: no run directory no/such/run" in capsys.readouterr().err
     assert list(in_tmp.iterdir()) == []
 
 

@@ -104,5 +104,10 @@ def test_report_command_rebuilds_and_exits_nonzero_on_failures(
     assert (sweep / "sweep_summary.md").is_file()
 
 
-def test_report_command_refuses_a_non_sweep(tmp_path: Path) -> None:
+def test_report_command_refuses_a_non_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert report_main([str(tmp_path)]) == 2
+    assert "holds no Hydra trial directories" in capsys.readouterr().err
+    assert report_main([str(tmp_path / "nope")]) == 2
+    assert f"no such directory: {tmp_path / 'nope'}" in capsys.readouterr().err
