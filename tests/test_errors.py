@@ -323,3 +323,32 @@ def test_corrupted_yaml_text_only_raises_spec_errors(
 def test_spec_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         loads(textwrap.dedent("model: {input_shape: [4], layers: []}"))
+
+
+def test_a_spec_built_in_python_reports_its_problems_as_a_spec_error() -> None:
+    from nnspec.spec import ExperimentSpec, Linear, ModelSpec
+
+    with pytest.raises(SpecError) as info:
+        Linear(out_features=-1)
+    (problem,) = info.value.problems
+    assert problem.path == ("out_features",) and problem.found == "-1"
+    assert isinstance(info.value, ValueError)  # as pydantic's ValidationError was
+    with pytest.raises(SpecError, match="unknown optimizer 'adamm'; did you mean 'adam'"):
+        ExperimentSpec(model=ModelSpec(input_shape=(4,), layers=(Linear(out_features=3),)),
+                       optim={"kind": "adamm"})  # fmt: skip
+    with pytest.raises(SpecError, match=r"layers\.0\.dropout: dropout on the output layer"):
+        ModelSpec(input_shape=(4,), layers=({"linear": 3, "dropout": 0.5},))
+    # a cross-field rule inside a spec given as an object: the path goes into it
+    head = Linear(out_features=3, activation="softmax")
+    with pytest.raises(SpecError, match=r"model\.layers\.0\.activation: double activation"):
+        ExperimentSpec(model=ModelSpec(input_shape=(4,), layers=(head,)))
+
+
+def test_model_validate_keeps_pydantic_errors_for_nnspec_to_translate() -> None:
+    # nnspec.load translates these with file and line; validators inside nested specs rely on it
+    from pydantic import ValidationError
+
+    from nnspec.spec import Linear
+
+    with pytest.raises(ValidationError):
+        Linear.model_validate({"out_features": -1})

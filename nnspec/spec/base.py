@@ -4,9 +4,10 @@
 # would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
 # build_model, bench/bench_import.py); forward references are quoted where needed.
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
@@ -21,7 +22,40 @@ __all__ = [
 ]
 
 
-class Spec(BaseModel):
+@dataclass_transform(kw_only_default=True, field_specifiers=(Field, PrivateAttr))  # as pydantic's
+class _SpecMeta(ModelMetaclass):
+    """Spec classes called from Python (``Linear(out_features=-1)``) raise :class:`SpecError`.
+
+    Only the explicit call is wrapped: pydantic validates nested specs and ``model_validate``
+    input without calling the class, so validators keep pydantic's ValidationError (with its
+    location) for ``nnspec.load`` to translate with file and line.
+    """
+
+    if not TYPE_CHECKING:  # type checkers keep the per-class signatures pydantic synthesises
+
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().__call__(*args, **kwargs)
+            except ValidationError as e:
+                from nnspec.errors import SpecError
+                from nnspec.io.problems import problems_from_validation
+
+                raise SpecError(problems_from_validation(e, _plain(kwargs), root=cls)) from e
+
+
+def _plain(value: Any) -> Any:
+    """Python arguments as YAML-like data (specs as mappings, tuples as lists), so that an error's
+    path can be followed into them as into a loaded file."""
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Spec(BaseModel, metaclass=_SpecMeta):
     """Frozen, strict base: a misspelt field is an error, never silently dropped."""
 
     model_config = ConfigDict(
