@@ -7,6 +7,9 @@
 from typing import TYPE_CHECKING, Annotated, Any, dataclass_transform
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+# pydantic exports no name for BaseModel's metaclass (it is type(BaseModel)); this module path has
+# held it since pydantic 2.0, and a named class keeps type checkers' view of it
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
