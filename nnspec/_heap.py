@@ -84,7 +84,7 @@ def warm(modules: Iterable[str], *, what: str) -> None:
         for name in modules:
             try:
                 importlib.import_module(name)
-            except Exception as e:
+            except Exception as e:  # any failure only costs the warm start (docstring)
                 log.warning("%s: cannot import %s (%s: %s)", what, name, type(e).__name__, e)
     finally:
         if hold:

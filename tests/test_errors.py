@@ -344,6 +344,24 @@ def test_a_spec_built_in_python_reports_its_problems_as_a_spec_error() -> None:
         ExperimentSpec(model=ModelSpec(input_shape=(4,), layers=(head,)))
 
 
+def test_a_misspelt_field_in_python_gets_the_did_you_mean_of_its_own_class() -> None:
+    from nnspec.spec import Linear, TrainSpec
+
+    with pytest.raises(SpecError, match="unknown field 'out_featurs'; did you mean 'out_features'"):
+        Linear(out_featurs=3)
+    with pytest.raises(SpecError, match=r"did you mean 'early_stopping\.patience'"):
+        TrainSpec(patience=5)
+
+
+def test_odd_python_arguments_still_give_a_spec_error() -> None:
+    from nnspec.spec import ModelSpec
+
+    shape: list[object] = [4]
+    shape.append(shape)  # cyclic: the YAML-style translation cannot walk it
+    with pytest.raises(SpecError, match=r"input_shape\.1"):
+        ModelSpec(input_shape=shape, layers=[{"linear": 2}])
+
+
 def test_model_validate_keeps_pydantic_errors_for_nnspec_to_translate() -> None:
     # nnspec.load translates these with file and line; validators inside nested specs rely on it
     from pydantic import ValidationError

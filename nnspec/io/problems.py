@@ -117,31 +117,36 @@ def _choices(text: str) -> list[str]:
     return re.findall(r"'([^']*)'", text)
 
 
-# -- one function per pydantic error type: (error, path, data) -> (message, expected, fix) -------
+# -- one function per pydantic error type: (error, path, data, root) -> (message, expected, fix) -
+# `root` is the spec class that was validated (None: the whole experiment); field names and
+# kinds are looked up from it.
 Rendered = tuple[str, str | None, str | None]
+Root = type[BaseModel] | None
 
 
-def _extra(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _extra(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     name = str(path[-1])
-    cls = spec_class_at(path[:-1], data)
+    cls = spec_class_at(path[:-1], data, root)
     fields = sorted(cls.model_fields) if cls is not None else []
-    hint = did_you_mean(name, fields) or _nested_hint(name, path[:-1], fields, data)
+    hint = did_you_mean(name, fields) or _nested_hint(name, path[:-1], fields, data, root)
     expected = f"one of {', '.join(fields)}" if fields else None
     return f"unknown field '{name}'" + (f"; {hint}" if hint else ""), expected, None
 
 
-def _nested_hint(name: str, parent: FieldPath, fields: list[str], data: Any) -> str | None:
+def _nested_hint(
+    name: str, parent: FieldPath, fields: list[str], data: Any, root: Root
+) -> str | None:
     """``train.patience`` -> "did you mean 'early_stopping.patience'?" (one level down)."""
     for field in fields:
-        cls = spec_class_at((*parent, field), data)
+        cls = spec_class_at((*parent, field), data, root)
         if cls is not None and name in cls.model_fields:
             return f"did you mean '{field}.{name}'?"
     return None
 
 
-def _missing(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _missing(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     name = str(path[-1]) if path else "value"
-    info = field_info_at(path, data)
+    info = field_info_at(path, data, root)
     about = f" ({info.description.rstrip('.')})" if info and info.description else ""
     return f"missing required field '{name}'", None, f"add `{name}: ...`{about}"
 
@@ -155,17 +160,17 @@ def _unknown_name(found: Any, choices: list[str], path: FieldPath) -> Rendered:
     return message, (f"one of {expected}" if len(choices) > 1 else expected), None
 
 
-def _literal(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _literal(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     return _unknown_name(err["input"], _choices(err.get("ctx", {}).get("expected", "")), path)
 
 
-def _tag_invalid(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _tag_invalid(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     ctx = err.get("ctx", {})
     return _unknown_name(ctx.get("tag"), _choices(ctx.get("expected_tags", "")), path)
 
 
-def _tag_missing(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
-    kinds, default = kind_choices(path, data)
+def _tag_missing(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
+    kinds, default = kind_choices(path, data, root)
     expected = "a mapping with a 'kind' field"
     if kinds:
         expected += ": one of " + ", ".join(repr(k) for k in kinds)
@@ -173,13 +178,13 @@ def _tag_missing(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered
     return "needs a 'kind' naming what it is", expected, fix
 
 
-def _layer_kind(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _layer_kind(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     expected = err.get("ctx", {}).get("expected")
     return err["msg"], (f"one of {expected}" if expected else None), None
 
 
 def _plain(message: str, expected: str | None = None) -> Callable[..., Rendered]:
-    def render(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+    def render(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
         ctx = {k: _number(v) for k, v in err.get("ctx", {}).items()}
         return message.format(**ctx), expected.format(**ctx) if expected else None, None
 
@@ -190,7 +195,7 @@ def _number(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else show_value(value)
 
 
-def _own(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _own(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     return err["msg"], None, None  # nnspec's own rules already write a full sentence
 
 
@@ -227,12 +232,12 @@ _RENDER: Mapping[str, Callable[..., Rendered]] = MappingProxyType({
 })  # fmt: skip
 
 
-def _render(err: Mapping[str, Any], path: FieldPath, data: Any) -> Rendered:
+def _render(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     renderer = _RENDER.get(err["type"])
     if renderer is None:
         msg = str(err.get("msg", "invalid value"))
         return msg[:1].lower() + msg[1:], None, None
-    return renderer(err, path, data)
+    return renderer(err, path, data, root)
 
 
 def _label_phrase(label: str | None) -> str:
@@ -267,7 +272,7 @@ def problems_from_validation(
         key = (path[:union_at], True) if union_at is not None else (path, False)
         groups.setdefault(key, []).append((err, path, label if union_at is not None else None))
     problems = [
-        _problem(errs, base, merged, data, source, prefix)
+        _problem(errs, base, merged, data, source, prefix, root)
         for (base, merged), errs in groups.items()
     ]
     return sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.col or 0))
@@ -277,13 +282,13 @@ _KIND_ERRORS = frozenset({"union_tag_invalid", "unknown_layer_kind"})
 
 
 def _problem(errs: list[Any], base: FieldPath, merged: bool, data: Any,
-             source: SourceMap | None, prefix: FieldPath) -> Problem:  # fmt: skip
+             source: SourceMap | None, prefix: FieldPath, root: Root) -> Problem:  # fmt: skip
     value = _value_at(data, base)
     found = None if value is UNKNOWN else show_value(value)
     if merged and len(errs) > 1:
         phrases: list[str] = []
         for err, path, label in errs:
-            phrase = _render(err, path, data)[1] if path == base else _label_phrase(label)
+            phrase = _render(err, path, data, root)[1] if path == base else _label_phrase(label)
             if phrase and phrase not in phrases:
                 phrases.append(phrase)
         message, expected, fix = "invalid value", " or ".join(phrases) or None, None
@@ -292,7 +297,7 @@ def _problem(errs: list[Any], base: FieldPath, merged: bool, data: Any,
         if err["type"] in _KIND_ERRORS and isinstance(value, dict) and "kind" in value:
             base, value = (*base, "kind"), value["kind"]  # point at the misspelt kind itself
             found = show_value(value)
-        message, expected, fix = _render(err, base, data)
+        message, expected, fix = _render(err, base, data, root)
         if err["type"] in ("extra_forbidden", "missing"):
             found = None
         elif found is None and err["type"] != "nnspec_rule":

@@ -31,7 +31,9 @@ class _SpecMeta(ModelMetaclass):
 
     Only the explicit call is wrapped: pydantic validates nested specs and ``model_validate``
     input without calling the class, so validators keep pydantic's ValidationError (with its
-    location) for ``nnspec.load`` to translate with file and line.
+    location) for ``nnspec.load`` to translate with file and line. A validator that builds a spec
+    itself should use ``X.model_validate({...})``: a SpecError raised inside validation is only a
+    ValueError to pydantic, which reports it at the enclosing spec.
     """
 
     if not TYPE_CHECKING:  # type checkers keep the per-class signatures pydantic synthesises
@@ -40,10 +42,17 @@ class _SpecMeta(ModelMetaclass):
             try:
                 return super().__call__(*args, **kwargs)
             except ValidationError as e:
-                from nnspec.errors import SpecError
-                from nnspec.io.problems import problems_from_validation
+                raise _spec_error(e, kwargs, cls) from e
 
-                raise SpecError(problems_from_validation(e, _plain(kwargs), root=cls)) from e
+
+def _spec_error(exc: ValidationError, kwargs: dict[str, Any], cls: type[BaseModel]) -> Exception:
+    from nnspec.errors import Problem, SpecError
+    from nnspec.io.problems import problems_from_validation
+
+    try:
+        return SpecError(problems_from_validation(exc, _plain(kwargs), root=cls))
+    except Exception:  # odd arguments (a cyclic list): fall back to pydantic's own wording
+        return SpecError([Problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()])
 
 
 def _plain(value: Any) -> Any:
