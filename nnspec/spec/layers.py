@@ -81,7 +81,10 @@ class WeightLayer(LayerBase):
 
 class Linear(WeightLayer):
     kind: Literal["linear"] = "linear"
-    out_features: PosInt = Field(description="Output width.")
+    out_features: PosInt | Literal["auto"] = Field(
+        description="Output width; `auto` on the last layer: the number of classes or targets "
+        "in the data."
+    )
     shorthand_field: ClassVar[str | None] = "out_features"
 
 
