@@ -36,7 +36,11 @@ def check_finite(x: np.ndarray, path: tuple[str, ...], file: str) -> None:
 
 def _arrays(file: Path) -> Any:
     """np.load without pickles: object arrays and files that are not .npy/.npz are refused."""
+    with file.open("rb") as fh:
+        magic = fh.read(6)
     try:
+        if not magic.startswith((b"\x93NUMPY", b"PK\x03\x04")):  # neither .npy nor a zip
+            raise ValueError("not a NumPy file")
         return np.load(file, allow_pickle=False)  # never unpickle
     except (ValueError, OSError, EOFError) as e:
         pickled = "pickle" in str(e)

@@ -63,7 +63,7 @@ class Column:
 
     @property
     def _missing_slot(self) -> bool:
-        return self.kind == "categorical" and self.fill is None
+        return self.kind == "categorical" and self.fill is None and self.missing > 0
 
     def encoding(self) -> str:
         """How the column becomes inputs, in words (for ``nnspec data``)."""
@@ -172,8 +172,8 @@ def _encode(c: Column, col: pa.ChunkedArray, where: str) -> np.ndarray:
 def _one_hot(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
     k = len(c.categories)
     slot = np.where(np.isnan(code), k, np.nan_to_num(code)).astype(np.int64)  # k: unknown
-    if c.fill is None:
-        slot[missing] = k + 1  # the missing slot
+    if c.fill is None:  # the missing slot; the unknown slot when training had no missing cell
+        slot[missing] = k + 1 if c.missing else k
     else:
         slot[missing] = c.categories.index(str(c.fill))
     out = np.zeros((len(code), len(c.names) - c.indicator), dtype=np.float32)

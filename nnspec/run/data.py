@@ -149,7 +149,7 @@ def _numeric_targets(raw: RawData | TableData, task: str) -> np.ndarray:
             try:
                 float(cell)
             except ValueError:
-                where = f"{raw.file}: data row {n + 1}" if table else f"sample {n}"
+                where = _target_row(raw, n) if table else f"sample {n}"
                 raise DataError(
                     Problem(
                         ("data", "target"),
@@ -159,6 +159,12 @@ def _numeric_targets(raw: RawData | TableData, task: str) -> np.ndarray:
                     )
                 ) from None
     raise AssertionError("unreachable: astype failed but every cell parsed")  # pragma: no cover
+
+
+def _target_row(raw: TableData, n: int) -> str:
+    # File rows count the header as row 1; once rows without a target were left out, only the
+    # position among the remaining rows is known.
+    return f"{raw.file}: row {n + 2}" if not raw.dropped else f"{raw.file}: data row {n + 1}"
 
 
 def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: RawData | TableData) -> int:

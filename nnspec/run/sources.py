@@ -343,17 +343,15 @@ def table_features(file: Path, names: tuple[str, ...], exclude: tuple[str, ...])
 
     from nnspec.run.tables import read_table
 
-    table = read_table(file, file.suffix.lstrip(".") if file.suffix != ".csv" else "csv")
+    fmt = file.suffix.lstrip(".").lower()
+    fmt = fmt if fmt in TABLE_FORMATS else "csv"
+    table = read_table(file, fmt, field=("data",))
     columns = list(names) or [n for n in table.column_names if n not in exclude]
     absent = [n for n in columns if n not in table.column_names]
-    text = [n for n in columns if n in table.column_names
-            and not pa.types.is_floating(table.column(n).type)]  # fmt: skip
-    problems = [Problem(("data",), f"{file.name} has no column '{n}'") for n in absent] + [
-        Problem(("data",), f"{file.name}: column '{n}' must hold numbers",
-                found=str(table.column(n).type)) for n in text
-    ]  # fmt: skip
-    if problems:
-        raise DataError(problems)
+    if absent:
+        raise DataError([Problem(("data",), f"{file.name} has no column '{n}'") for n in absent])
+    if any(not pa.types.is_floating(table.column(n).type) for n in columns):
+        read_table(file, fmt, numeric=columns, field=("data",))  # names each bad cell; raises
     x = np.stack([table.column(n).to_numpy(zero_copy_only=False) for n in columns], axis=1)
     check_finite(x, ("data",), file.name)
     return x.astype(np.float32)

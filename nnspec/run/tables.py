@@ -18,6 +18,7 @@ import codecs
 import csv
 import io
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -50,13 +51,16 @@ def _problem(file: Path, message: str, line: int | None = None, **kw: str) -> Pr
     return Problem(_WHERE, message, file=file.name, line=line, **kw)  # type: ignore[arg-type]
 
 
-def read_table(file: Path, fmt: str, *, numeric: Collection[str] = ()) -> pa.Table:
+def read_table(
+    file: Path, fmt: str, *, numeric: Collection[str] = (), field: tuple[str, ...] = _WHERE
+) -> pa.Table:
     """Read ``file`` as a table; numeric columns as float32, every problem in one error.
 
     Args:
         file: the file.
         fmt: one of :data:`TABLE_FORMATS`.
         numeric: columns declared numeric: any cell that is not a number is a problem.
+        field: the path of the problems (the spec's ``data.source``, or a command argument).
 
     Raises:
         DataError: all the problems found, each naming the file, row and column.
@@ -78,8 +82,8 @@ def read_table(file: Path, fmt: str, *, numeric: Collection[str] = ()) -> pa.Tab
     if table is not None:  # only a file that parsed has columns to name
         table = _check_columns(file, table, set(numeric), _Rows(skipped), problems)
     if problems:
-        title = f"{file.name}: {len(problems)} problem{'s' * (len(problems) > 1)} in the data file"
-        raise DataError(problems, title=title)
+        title = f"{file.name}: {_plural(len(problems), 'problem')} in the data file"
+        raise DataError([replace(p, path=field) for p in problems], title=title)
     assert table is not None
     return table
 

@@ -4,9 +4,16 @@
 # would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
 # build_model, bench/bench_import.py); forward references are quoted where needed.
 
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Final, Self
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    WrapSerializer,
+    WrapValidator,
+    model_validator,
+)
 
 from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequence layer kinds)
 from nnspec.spec.activations import ActivationSpec, ReLU
@@ -22,6 +29,8 @@ from nnspec.spec.layers import (
     LayerSpec,
     NormName,
     WeightLayer,
+    _auto_or,
+    _auto_or_dump,
 )
 from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
 
@@ -74,14 +83,20 @@ def auto_sizes(model: "ModelSpec") -> list[tuple[tuple[str | int, ...], str]]:
 class ModelSpec(Spec):
     """A network: per-sample ``input_shape`` and ``layers``; shapes of every layer are inferred."""
 
-    input_shape: Annotated[tuple[PosInt, ...], Field(min_length=1)] | Literal["auto"] | None = (
-        Field(
-            None,
-            description="Shape of one sample without the batch dim: [features], [C, H, W], [T], "
-            "...; `auto`: the width of a table's features after encoding, taken from the data "
-            "when training (or name several inputs in `inputs`).",
-        )
-    )
+    input_shape: Annotated[
+        Annotated[tuple[PosInt, ...], Field(min_length=1)] | None,
+        WrapValidator(_auto_or),
+        WrapSerializer(_auto_or_dump),
+        WithJsonSchema(
+            {"anyOf": [{"type": "array", "items": {"type": "integer", "exclusiveMinimum": 0},
+                        "minItems": 1}, {"const": "auto"}, {"type": "null"}]}
+        ),
+    ] = Field(
+        None,
+        description="Shape of one sample without the batch dim: [features], [C, H, W], [T], "
+        "...; `auto`: the width of a table's features after encoding, taken from the data when "
+        "training (or name several inputs in `inputs`).",
+    )  # fmt: skip
     inputs: dict[str, tuple[PosInt, ...]] | None = Field(
         None,
         description="Several named model inputs, name -> per-sample shape (forward takes a dict); "
