@@ -48,7 +48,7 @@ class Column:
     fill: float | str | None
     categories: tuple[str, ...] = ()
     missing: int = 0
-    cardinality: int = 0
+    cardinality: int = 0  # distinct training values (categorical and binary columns)
     indicator: bool = False
 
     @property
@@ -261,22 +261,26 @@ def _kind(
                     fix=f"set data.columns.{name}: ignore, or convert it to numbers or text")
         )  # fmt: skip
         return None
-    distinct = pc.count_distinct(col).as_py()
-    if declared != "auto":
-        if declared == "binary" and distinct > 2:
+    if declared == "binary":
+        distinct = _distinct(col)
+        if distinct > 2:
             problems.append(
                 Problem(where, f"{file}: column '{name}' is declared binary",
                         expected="at most two values", found=f"{distinct} values",
                         fix=f"set data.columns.{name}: categorical")
             )  # fmt: skip
             return None
+    if declared != "auto":
         return declared  # type: ignore[return-value]
     if pa.types.is_string(t):
-        return "binary" if distinct == 2 else "categorical"
+        return "binary" if _distinct(col) == 2 else "categorical"
     if pa.types.is_boolean(t):
         return "binary"
-    zero_one = distinct == 2 and pc.all(pc.is_in(col, pa.array([0, 1], t))).as_py()
-    return "binary" if zero_one else "numeric"
+    # numbers: binary only when every value is 0 or 1 (min/max first: no hashing of the column)
+    low, high = (v.as_py() for v in pc.min_max(col).values())
+    if low == 0 and high == 1 and pc.all(pc.is_in(col, pa.array([0, 1], t))).as_py():
+        return "binary"
+    return "numeric"
 
 
 def _strategy(name: str, kind: Kind, spec: DataSpec, file: str, problems: list[Problem]) -> Any:
@@ -301,7 +305,7 @@ def _fit(
     if kind == "numeric":
         values = _as_float(col, name, file)
         fill = _numeric_fill(values[~np.isnan(values)], impute, spec.impute.fill_value)
-        return Column(name, kind, impute, fill, (), missing, _distinct(col), indicator)
+        return Column(name, kind, impute, fill, (), missing, 0, indicator)
     ranked = _ranked(col)
     if kind == "binary":
         pair = tuple(sorted(ranked))
