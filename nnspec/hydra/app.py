@@ -212,8 +212,9 @@ def run_job(
     except Exception as e:  # a trial's failure is data for the report, never a crash
         reason = _one_line(e)
         write_record(run_dir, TrialRecord.failed(overrides, reason))
-        log.error("trial failed: %s", reason)
-        if hc.mode != RunMode.MULTIRUN:
+        if hc.mode == RunMode.MULTIRUN:
+            log.error("trial failed: %s", reason)
+        else:  # a single run: `run` prints the error once, as the run's error (no "trial")
             _OUTCOME.error = e if isinstance(e, NNSpecError) else NNSpecError(reason)
         return None
     elapsed = time.perf_counter() - t0

@@ -122,7 +122,7 @@ _SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax"})
 
 
 def _rule(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
-    err = PydanticCustomError("nnspec_rule", message.replace("{", "{{").replace("}", "}}"))
+    err = PydanticCustomError("nnspec_rule", message)
     return InitErrorDetails(type=err, loc=loc, input=value)
 
 
