@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from nnspec.hydra.compose import (
     split_overrides,
     validate_container,
 )
+from nnspec.hydra.naming import run_name_override
 from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.spec import ExperimentSpec
 
@@ -297,6 +298,9 @@ def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
     _OUTCOME = Outcome(base_dir=inv.spec_path.resolve().parent if inv.spec_path else None)
     try:
         spec = load_spec(inv.spec_path) if inv.spec_path else None
+        named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides))
+        if named is not None:  # the run's folder is named after what the user chose
+            inv = replace(inv, overrides=[named, *inv.overrides])
         args = split_overrides(inv.overrides)
         precheck(inv, spec, args)
         if inv.dry_run:
