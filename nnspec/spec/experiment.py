@@ -52,5 +52,5 @@ class ExperimentSpec(Spec):
         # sets train.clip_grad itself (the resolved value is what `dump` writes).
         if "clip_grad" in self.train.model_fields_set or not needs_clipping(self.model):
             return self
-        clip = ClipGradSpec.model_validate({"kind": "norm", "max_norm": 1.0})  # see _SpecMeta
+        clip = ClipGradSpec(kind="norm", max_norm=1.0)
         return self.model_copy(update={"train": self.train.model_copy(update={"clip_grad": clip})})
