@@ -23,16 +23,24 @@ Task = Literal["classification", "binary", "multilabel", "regression"]
 class LintSpec(Spec):
     """Lint settings: rule ids silenced for this spec (shown in the summary)."""
 
-    ignore: tuple[str, ...] = Field((), description="Rule ids to silence, e.g. [REG-4, OPT-9].")
+    ignore: tuple[str, ...] = Field(
+        default=(), description="Rule ids to silence, e.g. [REG-4, OPT-9]."
+    )
 
 
 class ExperimentSpec(Spec):
     """A complete experiment: data, model, loss, optimizer, schedule, training loop."""
 
-    spec_version: Literal[1] = Field(SPEC_VERSION, description="Schema version of this spec.")
-    name: str = Field("experiment", min_length=1, description="Experiment name (run folders).")
-    seed: NonNegInt = Field(0, description="Seeds every generator (REPRO-1).")
-    task: Task = Field("classification", description="Decides head, loss and metrics (OUT/LOSS).")
+    spec_version: Literal[1] = Field(
+        default=SPEC_VERSION, description="Schema version of this spec."
+    )
+    name: str = Field(
+        default="experiment", min_length=1, description="Experiment name (run folders)."
+    )
+    seed: NonNegInt = Field(default=0, description="Seeds every generator (REPRO-1).")
+    task: Task = Field(
+        default="classification", description="Decides head, loss and metrics (OUT/LOSS)."
+    )
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec
     loss: LossSpec = Field(default_factory=LossSpec)
