@@ -45,6 +45,9 @@ cites: the rule in one sentence, and what nnspec does about it.
 - **Check**: `nnspec check` runs the model on its data and reports pass, warn or fail.
 - **Monitor**: reported during training or at its end (`train.monitors`).
 - **Guidance**: the practice is documented and shown in the examples; nothing enforces it.
+
+A threshold marked `[nnspec choice]` in the code (a batch of 8 for batch norm, a momentum of 0.99)
+is a number the practice leaves open and nnspec picked; the code names the rule it serves.
 """
 
 
