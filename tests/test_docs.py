@@ -128,6 +128,46 @@ def test_every_lint_rule_and_init_default_is_on_the_page(rules_doc: ModuleType) 
     assert {auto.rule_id for auto in DEFAULT_INIT.values()} <= documented
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
+HTML_ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors a Markdown page offers: GitHub's heading slugs and explicit ``<a id>``."""
+    text = page.read_text(encoding="utf-8")
+    slugs = {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        for heading in HEADING.findall(re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    }
+    return slugs | set(HTML_ANCHOR.findall(text))
+
+
+def broken_links(page: Path) -> list[str]:
+    """Relative links of ``page`` whose file or anchor does not exist."""
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists() or (anchor and dest.suffix == ".md" and anchor not in anchors(dest)):
+            broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("page", ["README.md", *(f"docs/{p.name}" for p in ROOT.glob("docs/*.md"))])
+def test_links_resolve(page: str) -> None:
+    assert not broken_links(ROOT / page)
+
+
+def test_a_broken_link_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Top\n\n## Bench marks\n\n[ok](#bench-marks) [b](#nope)\n")
+    (tmp_path / "b.md").write_text("[a](a.md#top) [gone](c.md) [web](https://x.org/y)\n")
+    assert broken_links(tmp_path / "a.md") == ["#nope"]
+    assert broken_links(tmp_path / "b.md") == ["c.md"]
+
+
 def test_readme_links_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for page in ("docs/rules.md", "docs/benchmarks.md"):
