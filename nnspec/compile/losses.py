@@ -64,7 +64,7 @@ def _cross_entropy(spec: LossSpec, stats: TargetStats | None, n_out: int) -> nn.
 def _bce_with_logits(spec: LossSpec, stats: TargetStats | None, n_out: int) -> nn.Module:
     # `class_weights: balanced` means the same as `pos_weight: balanced` here: a BCE loss weighs
     # the two classes of each output by one factor on the positives. Explicit class weights, or
-    # both fields set, are refused at validation (spec/train.py, LOSS-5).
+    # both fields set, are refused at validation (spec/train.py).
     balanced = "balanced" in (spec.pos_weight, spec.class_weights)
     pos_weight = None
     if isinstance(spec.pos_weight, tuple):

@@ -26,16 +26,24 @@ Task = Literal["classification", "binary", "multilabel", "regression"]
 class LintSpec(Spec):
     """Lint settings: rule ids silenced for this spec (shown in the summary)."""
 
-    ignore: tuple[str, ...] = Field((), description="Rule ids to silence, e.g. [REG-4, OPT-9].")
+    ignore: tuple[str, ...] = Field(
+        default=(), description="Rule ids to silence, e.g. [REG-4, OPT-9]."
+    )
 
 
 class ExperimentSpec(Spec):
     """A complete experiment: data, model, loss, optimizer, schedule, training loop."""
 
-    spec_version: Literal[1] = Field(SPEC_VERSION, description="Schema version of this spec.")
-    name: str = Field("experiment", min_length=1, description="Experiment name (run folders).")
-    seed: NonNegInt = Field(0, description="Seeds every generator (REPRO-1).")
-    task: Task = Field("classification", description="Decides head, loss and metrics (OUT/LOSS).")
+    spec_version: Literal[1] = Field(
+        default=SPEC_VERSION, description="Schema version of this spec."
+    )
+    name: str = Field(
+        default="experiment", min_length=1, description="Experiment name (run folders)."
+    )
+    seed: NonNegInt = Field(default=0, description="Seeds every generator (REPRO-1).")
+    task: Task = Field(
+        default="classification", description="Decides head, loss and metrics (OUT/LOSS)."
+    )
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec
     loss: LossSpec = Field(default_factory=LossSpec)
@@ -55,7 +63,7 @@ class ExperimentSpec(Spec):
         # sets train.clip_grad itself (the resolved value is what `dump` writes).
         if "clip_grad" in self.train.model_fields_set or not needs_clipping(self.model):
             return self
-        clip = ClipGradSpec.model_validate({"kind": "norm", "max_norm": 1.0})  # see _SpecMeta
+        clip = ClipGradSpec(kind="norm", max_norm=1.0)
         return self.model_copy(update={"train": self.train.model_copy(update={"clip_grad": clip})})
 
 

@@ -61,7 +61,7 @@ class Concat(_Merge):
 
     kind: Literal["concat"] = "concat"
     dim: int = Field(
-        1, description="Dim as in torch.cat, counting the batch dim: 1 = features/channels."
+        default=1, description="Dim as in torch.cat, counting the batch dim: 1 = features/channels."
     )
     shorthand_field: ClassVar[str | None] = "dim"
 
@@ -79,8 +79,10 @@ class Shortcut(LayerBase):
     """
 
     kind: Literal["shortcut"] = "shortcut"
-    mode: Literal["auto", "identity", "projection"] = Field("auto", description="See the class.")
-    norm: NormName = Field("none", description="Norm after the projection.")
+    mode: Literal["auto", "identity", "projection"] = Field(
+        default="auto", description="See the class."
+    )
+    norm: NormName = Field(default="none", description="Norm after the projection.")
 
 
 @dataclass(frozen=True)
