@@ -62,16 +62,17 @@ _HEAVY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HEAVY:
-        raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
-    module, attribute = _HEAVY[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name as Any
 
+    def __getattr__(name: str) -> Any:
+        if name not in _HEAVY:
+            raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
+        module, attribute = _HEAVY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
-if TYPE_CHECKING:  # what __getattr__ returns, for type checkers
+else:  # what __getattr__ returns, for type checkers
     from nnspec.compile import build_model as build_model
     from nnspec.compile import infer_shapes as infer_shapes
     from nnspec.compile import register_layer as register_layer
