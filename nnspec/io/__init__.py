@@ -25,7 +25,7 @@ from nnspec.io.problems import problems_from_validation, show_value
 from nnspec.io.reader import parse_yaml, read_yaml
 from nnspec.io.source import FieldPath, SourceMap, attach_source
 from nnspec.io.writer import dump, dump_data, dumps_data
-from nnspec.spec.experiment import ExperimentSpec
+from nnspec.spec.experiment import ExperimentSpec, partial_rule_errors
 
 __all__ = [
     "loads",
@@ -76,7 +76,12 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise SpecError(problems_from_validation(e, data, source, root=model, prefix=prefix)) from e
+        problems = problems_from_validation(e, data, source, root=model, prefix=prefix)
+        rules = partial_rule_errors(data) if model is ExperimentSpec else None
+        if rules is not None:  # cross-section rules the field errors did not make moot
+            problems += problems_from_validation(rules, data, source, root=model, prefix=prefix)
+            problems.sort(key=lambda p: (p.line is None, p.line or 0, p.col or 0))
+        raise SpecError(problems) from e
 
 
 def as_spec(value: M | Mapping[str, Any], model: type[M]) -> M:

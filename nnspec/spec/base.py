@@ -63,7 +63,9 @@ def field_error(loc: tuple[str | int, ...], message: str, value: object = None) 
     Raised from a ``model_validator``, it keeps its location, so a cross-field rule can point at the
     exact field (``model.layers.5.dropout``) instead of the whole section.
     """
-    err = PydanticCustomError("nnspec_rule", message.replace("{", "{{").replace("}", "}}"))
+    # No context: pydantic fills `{name}` placeholders from a context only and has no `{{` escape,
+    # so without one the text (braces included) is shown as written.
+    err = PydanticCustomError("nnspec_rule", message)
     return ValidationError.from_exception_data(
         "spec", [InitErrorDetails(type=err, loc=loc, input=value)]
     )

@@ -132,7 +132,7 @@ def raise_problems(issues: Sequence[Issue]) -> None:
     unique = {(loc, msg): found for loc, msg, found in issues}  # a block repeated N times
     details = [
         InitErrorDetails(
-            type=PydanticCustomError("nnspec_rule", msg.replace("{", "{{").replace("}", "}}")),
+            type=PydanticCustomError("nnspec_rule", msg),
             loc=loc,
             input=found,
         )

@@ -276,7 +276,8 @@ def normalize_layer(value: Any) -> Any:
     if field is None:
         raise PydanticCustomError(
             "layer_shorthand",
-            "layer kind '{kind}' has no one-value shorthand; write {{kind: {kind}, ...}}",
+            # pydantic replaces `{kind}` from the context and keeps other braces as written
+            "layer kind '{kind}' has no one-value shorthand; write {kind: {kind}, ...}",
             {"kind": key},
         )
     return {"kind": key, field: arg, **rest}  # `{conv2d: 32, kernel_size: 3}`
@@ -287,11 +288,8 @@ def _validate_layer(value: Any, handler: ValidatorFunctionWrapHandler) -> LayerB
         return value
     value = normalize_layer(value)
     if not isinstance(value, dict):
-        raise PydanticCustomError(
-            "layer_type",
-            "expected a layer mapping such as {{kind: linear, out_features: 64}}; found {found}",
-            {"found": repr(value)},
-        )
+        # the value itself is the problem's `found` (nnspec.io.problems), not part of the text
+        raise PydanticCustomError("layer_type", "a layer must be a mapping with a 'kind'")
     kind = value.get("kind")
     if kind is None:
         for key in value:  # `{conv2dd: 32}`: a misspelt shorthand kind
@@ -304,7 +302,7 @@ def _validate_layer(value: Any, handler: ValidatorFunctionWrapHandler) -> LayerB
                 )
         raise PydanticCustomError(
             "layer_kind_missing",
-            "layer has no 'kind'; write e.g. {{kind: linear, out_features: 64}}",
+            "layer has no 'kind'; write e.g. {kind: linear, out_features: 64}",
             {"expected": ", ".join(sorted(LAYER_SPECS))},
         )
     if not isinstance(kind, str) or kind not in LAYER_SPECS:  # `kind: [linear]` is no kind

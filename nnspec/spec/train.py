@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
@@ -150,13 +151,59 @@ _SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax"})
 
 
 def _rule(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
-    err = PydanticCustomError("nnspec_rule", message.replace("{", "{{").replace("}", "}}"))
+    err = PydanticCustomError("nnspec_rule", message)
     return InitErrorDetails(type=err, loc=loc, input=value)
 
 
-def _double_activation(exp: Any, loss: str) -> list[InitErrorDetails]:
+def _loss_fits_task(exp: Any) -> list[InitErrorDetails]:
+    loss = resolve_loss_kind(exp.task, exp.loss)
+    if exp.task in LOSS_TASKS[loss]:
+        return []
+    message = (
+        f"loss '{loss}' does not fit task '{exp.task}' (LOSS-1); expected one of: "
+        + ", ".join(k for k, tasks in LOSS_TASKS.items() if exp.task in tasks)
+        + " (or auto)"
+    )
+    return [_rule(("loss", "kind"), message, loss)]
+
+
+def _loss_weights(exp: Any) -> list[InitErrorDetails]:
+    # Class weights a loss would silently ignore are refused: cross_entropy takes class_weights,
+    # bce_with_logits takes pos_weight (where `class_weights: balanced` means the same as
+    # `pos_weight: balanced`), and the regression losses take neither.
+    loss, spec = resolve_loss_kind(exp.task, exp.loss), exp.loss
+    weights, pos = spec.class_weights, spec.pos_weight
+    on = f"loss '{loss}' (task '{exp.task}')"
+    if loss == "cross_entropy" and pos != "none":
+        field, why = "pos_weight", f"pos_weight applies to bce_with_logits, not to {on}"
+        fix = "use loss.class_weights (balanced, or one weight per class)"
+    elif loss == "bce_with_logits" and isinstance(weights, tuple):
+        field = "class_weights"
+        why = f"explicit class_weights apply to cross_entropy; {on} weighs its positives"
+        fix = "set loss.pos_weight (the positives' weight relative to the negatives) or balanced"
+    elif loss == "bce_with_logits" and weights == "balanced" and pos != "none":
+        field = "class_weights"
+        why = "class_weights: balanced sets pos_weight (n_neg / n_pos), and pos_weight is set too"
+        fix = "keep one of them"
+    elif loss not in LOGIT_LOSSES and (weights != "none" or pos != "none"):
+        field = "class_weights" if weights != "none" else "pos_weight"
+        why, fix = f"{field} weighs classes, and {on} has none", f"remove loss.{field}"
+    else:
+        return []
+    value = getattr(spec, field)
+    return [
+        _rule(
+            ("loss", field),
+            f"{why}; fix: {fix}",
+            list(value) if isinstance(value, tuple) else value,
+        )
+    ]
+
+
+def _double_activation(exp: Any) -> list[InitErrorDetails]:
     # OUT-3/4, CONF-20: logit losses apply softmax/sigmoid themselves; a second one in the model
     # squashes the logits twice and training silently stalls.
+    loss = resolve_loss_kind(exp.task, exp.loss)
     if loss not in LOGIT_LOSSES:
         return []
     layers = exp.model.layers
@@ -223,28 +270,41 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     return found
 
 
+# Each cross-section rule with the top-level sections it reads. When some field of a spec is
+# invalid, pydantic skips the experiment's model validators; nnspec.io.validate then runs the rules
+# whose sections are all valid on their own (ExperimentSpec's `partial_rule_errors`), so a bad
+# `optim.lr` does not hide a loss that does not fit the task.
+TrainingRule = tuple[frozenset[str], Callable[[Any], list[InitErrorDetails]]]
+TRAINING_RULES: tuple[TrainingRule, ...] = (
+    (frozenset({"task", "loss"}), _loss_fits_task),  # LOSS-1
+    (frozenset({"task", "loss"}), _loss_weights),
+    (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
+    (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
+)
+
+
+def training_rule_errors(
+    exp: Any, sections: frozenset[str] | None = None
+) -> list[InitErrorDetails]:
+    """The problems of every cross-section rule (only those reading ``sections``, when given)."""
+    return [
+        err
+        for needs, rule in TRAINING_RULES
+        if sections is None or needs <= sections
+        for err in rule(exp)
+    ]
+
+
 def check_training_rules(exp: ExperimentSpec) -> None:
     """Raise one ValidationError listing every cross-section problem of an experiment.
 
-    Rules: task/loss compatibility (LOSS-1), double softmax/sigmoid (OUT-3/4), known monitors and
-    consistent modes (TRAIN-4), a validation split when something monitors it (DATA-7).
+    Rules: task/loss compatibility (LOSS-1), class weights the loss would ignore, double
+    softmax/sigmoid (OUT-3/4), known monitors and consistent modes (TRAIN-4), a validation split
+    when something monitors it (DATA-7).
     """
-    loss = resolve_loss_kind(exp.task, exp.loss)
-    found: list[InitErrorDetails] = []
-    if exp.task not in LOSS_TASKS[loss]:
-        found.append(
-            _rule(
-                ("loss", "kind"),
-                f"loss '{loss}' does not fit task '{exp.task}' (LOSS-1); expected one of: "
-                + ", ".join(k for k, tasks in LOSS_TASKS.items() if exp.task in tasks)
-                + " (or auto)",
-                loss,
-            )
-        )
-    found += _double_activation(exp, loss)
-    found += _monitor_rules(exp)
+    found = training_rule_errors(exp)
     if found:
         raise ValidationError.from_exception_data("ExperimentSpec", found)
 
 
-__all__ += ["check_training_rules"]
+__all__ += ["check_training_rules", "training_rule_errors", "TRAINING_RULES"]
