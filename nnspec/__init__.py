@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from nnspec._lazy import lazy_exports
@@ -72,22 +73,53 @@ _EXPORTS: dict[str, str] = {
     "build_model": "nnspec.compile",
     "infer_shapes": "nnspec.compile",
     "register_layer": "nnspec.compile",
-    "compile": "nnspec.compile",
     # run
     "train": "nnspec.run",
     "load_run": "nnspec.run",
     # hydra
     "compose": "nnspec.hydra",
-    # lint / checks
-    "lint": "nnspec.lint",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "compile", "lint", *_EXPORTS]
 
 
-__getattr__, __dir__ = lazy_exports("nnspec", _EXPORTS, extra=("__version__",))
+__getattr__, __dir__ = lazy_exports("nnspec", _EXPORTS, extra=("__version__", "compile", "lint"))
+
+# ``nnspec.compile`` and ``nnspec.lint`` are both functions and subpackages. The first import of a
+# subpackage sets its parent's attribute to it, so both subpackages are imported here (neither
+# __init__ loads torch) before the functions are bound; later imports find them loaded and leave
+# the functions in place.
+importlib.import_module("nnspec.compile")
+importlib.import_module("nnspec.lint")
+
+
+def compile(spec: ExperimentSpec, *, generator: torch.Generator | None = None) -> Compiled:
+    """Build the model and the training plan of ``spec``: :func:`nnspec.compile.compile_spec`."""
+    from nnspec.compile.plan import compile_spec
+
+    return compile_spec(spec, generator=generator)
+
+
+def lint(
+    spec: ExperimentSpec | str | Path,
+    source: Locator | None = None,
+    *,
+    strict: bool = False,
+    stats: DataStats | None = None,
+) -> LintResult:
+    """Check a spec against the design-rule catalog: :func:`nnspec.lint.lint_spec`."""
+    from nnspec.lint.engine import lint_spec
+
+    return lint_spec(spec, source, strict=strict, stats=stats)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from pathlib import Path
+
+    import torch
+
+    from nnspec.compile.plan import Compiled
     from nnspec.errors import *  # noqa: F403
+    from nnspec.lint.finding import DataStats, LintResult, Locator
     from nnspec.spec import *  # noqa: F403
+    from nnspec.spec.experiment import ExperimentSpec
