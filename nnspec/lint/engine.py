@@ -2,8 +2,8 @@
 
 Each rule is a function ``check(ctx) -> Iterable[Hit]`` registered with :func:`rule` under a unique
 slug, carrying the catalog id (``design_rules.md``) and a default severity. :func:`lint_spec` runs
-every rule, attaches YAML lines, applies ``lint.ignore`` (silenced findings are kept aside, not dropped)
-and ``strict`` (warnings become errors). Lint is pure: no torch, no I/O.
+every rule, attaches YAML lines, applies ``lint.ignore`` (silenced findings are kept aside, not
+dropped) and ``strict`` (warnings become errors). Lint is pure: no torch, no I/O.
 """
 
 from __future__ import annotations

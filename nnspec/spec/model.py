@@ -12,7 +12,8 @@ from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequ
 from nnspec.spec.activations import ActivationSpec, ReLU
 from nnspec.spec.base import PosInt, Prob, Spec, field_error
 from nnspec.spec.blocks import BlockDef, BlockUse
-from nnspec.spec.graph import MERGE_KINDS, Graph, expand_model, raise_problems
+from nnspec.spec.expand import expand_model
+from nnspec.spec.graph import MERGE_KINDS, Graph, raise_problems
 from nnspec.spec.init import InitSpec, Preset
 from nnspec.spec.layers import (
     AlphaDropout,
@@ -94,7 +95,7 @@ class ModelSpec(Spec):
         )
 
     def graph(self) -> Graph:
-        """The model expanded into primitive layers (see :func:`nnspec.spec.graph.expand_model`)."""
+        """The model expanded into primitive layers (:func:`nnspec.spec.expand.expand_model`)."""
         sources = self._graph_sources()
         cached = self._graph
         if cached is None or any(a is not b for a, b in zip(cached[1], sources, strict=True)):
