@@ -213,18 +213,10 @@ def initialize_layer(
     """Initialise every parameter of a built-in layer's module; returns records keyed by the
     parameter's name relative to ``module`` (``op.weight``, ``norm.bias``, ``weight``)."""
     records: Records = {}
-    # A weight layer's block is one level deep (op/norm/act/drop): walk its children directly;
-    # nested modules (topology kinds) go through named_modules.
-    children = module._modules
-    owners = (
-        [("", module), *children.items()]
-        if all(not c._modules for c in children.values() if c is not None)
-        else list(module.named_modules())
-    )
     with torch.no_grad():
-        for name, sub in owners:
-            if sub is None or all(p is None for p in sub._parameters.values()):
-                continue  # no own parameter (or only bias=None)
+        for name, sub in module.named_modules():
+            if next(sub.parameters(recurse=False), None) is None:
+                continue  # no parameter of its own
             for pname, rec in _initializer(sub)(sub, layer, info, generator).items():
                 records[f"{name}.{pname}" if name else pname] = rec
     return records

@@ -9,7 +9,6 @@ layer's ``name:`` or its index, so keys read ``layers.3.op.weight`` (a weight la
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -29,11 +28,11 @@ from nnspec.compile.initialize import (
     seeded_generator,
 )
 from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
+from nnspec.compile.names import check_layer_names
 from nnspec.compile.network import NNSpecModel
-from nnspec.errors import CompileError, Problem, SpecError
+from nnspec.errors import CompileError, Problem
 from nnspec.spec.layers import LayerBase
 from nnspec.spec.model import ModelSpec, head_index
-from nnspec.spec.reserved import name_clash
 
 if TYPE_CHECKING:  # building needs only the model-level schemas (import time: bench_import)
     from nnspec.spec.experiment import ExperimentSpec
@@ -70,33 +69,6 @@ def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[n
     return module, records
 
 
-@functools.cache
-def torch_attributes() -> frozenset[str]:
-    """Attribute names of this torch's ``nn.Sequential`` (read once: ``dir`` costs ~30 us, a
-    sixth of building a small MLP; bench_build)."""
-    return frozenset(dir(nn.Sequential()))
-
-
-def check_layer_names(spec: ModelSpec) -> None:
-    """Refuse layer names that this torch's ``nn.Sequential`` already uses as attributes.
-
-    The spec refuses the names of the torch it was written against (nnspec/spec/reserved.py);
-    this repeats the check against the torch that runs, whose attributes may differ, so a clash
-    is a SpecError at ``model.layers.<i>.name``, never torch's bare ``KeyError``.
-    """
-    named = [(i, layer.name) for i, layer in enumerate(spec.layers) if layer.name is not None]
-    if not named:
-        return
-    taken = torch_attributes()
-    problems = [
-        Problem(("model", "layers", i, "name"), name_clash(name), found=name)
-        for i, name in named
-        if name in taken
-    ]
-    if problems:
-        raise SpecError(problems)
-
-
 def build_model(
     spec: ModelSpec | ExperimentSpec,
     *,
@@ -117,6 +89,7 @@ def build_model(
 
     Raises:
         ShapeError / SpecError: from shape inference (nothing is built then).
+        CompileError: a layer name this torch's modules use as an attribute.
 
     Example:
         >>> from nnspec.spec import ModelSpec

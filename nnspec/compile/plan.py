@@ -167,6 +167,6 @@ def compile_spec(spec: ExperimentSpec, *, generator: torch.Generator | None = No
         >>> spec = ExperimentSpec(model={"input_shape": [4], "layers": [{"linear": 3}]})
         >>> compiled = compile_spec(spec)
         >>> type(compiled.plan.make_optimizer(compiled.model)).__name__
-        'Adam'
+        'AdamW'
     """
     return Compiled(build_model(spec, generator=generator), compile_plan(spec))

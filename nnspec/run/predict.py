@@ -132,7 +132,7 @@ def load_run(run_dir: str | Path) -> Predictor:
         tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
         **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
     )
-    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    model = build_model(spec)
     model.load_state_dict(blob["model"])
     return Predictor(spec, model, info, run)
 

@@ -41,7 +41,7 @@ from nnspec.spec.layers import (
     LayerSpec,
     WeightLayer,
 )
-from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
+from nnspec.spec.reserved import is_reserved, name_clash
 
 if TYPE_CHECKING:
     from nnspec.spec.model import ModelSpec
@@ -118,7 +118,7 @@ class _Expander:
             if item.name:
                 if item.name in names:
                     self.issues.append(((*loc, "name"), f"duplicate name '{item.name}'", item.name))
-                if item.name in TORCH_MODULE_ATTRS:
+                if is_reserved(item.name):
                     self.issues.append(((*loc, "name"), name_clash(item.name), item.name))
                 names[item.name] = out
             prev = out

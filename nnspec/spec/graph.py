@@ -133,4 +133,3 @@ def raise_problems(issues: Sequence[Issue]) -> None:
         for (loc, msg), found in unique.items()
     ]
     raise ValidationError.from_exception_data("spec", details)
-

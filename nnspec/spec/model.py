@@ -24,7 +24,7 @@ from nnspec.spec.layers import (
     NormName,
     WeightLayer,
 )
-from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
+from nnspec.spec.reserved import is_reserved, name_clash
 
 __all__ = ["LayerDefaults", "BlockDef", "ModelSpec", "head_index"]
 
@@ -133,7 +133,7 @@ class ModelSpec(Spec):
             clashes = [
                 (("layers", i, "name"), name_clash(layer.name), layer.name)
                 for i, layer in enumerate(self.layers)
-                if layer.name is not None and layer.name in TORCH_MODULE_ATTRS
+                if layer.name is not None and is_reserved(layer.name)
             ]
             if clashes:
                 raise_problems(clashes)
