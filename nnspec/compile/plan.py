@@ -12,6 +12,7 @@ the spec; the same pieces (loss, optimizer factory, schedule factory) work in a 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -22,6 +23,7 @@ from nnspec.compile.losses import TargetStats, build_loss
 from nnspec.compile.model import build_model
 from nnspec.compile.optim import build_optimizer, l1_penalty, param_layers
 from nnspec.compile.schedules import Horizon, LRSchedule, build_schedule, warmup_steps
+from nnspec.io import as_spec
 from nnspec.spec.data import DataSpec
 from nnspec.spec.experiment import ExperimentSpec, Task
 from nnspec.spec.model import ModelSpec
@@ -156,11 +158,14 @@ class Compiled(NamedTuple):
     plan: TrainingPlan
 
 
-def compile_spec(spec: ExperimentSpec, *, generator: torch.Generator | None = None) -> Compiled:
+def compile_spec(
+    spec: ExperimentSpec | Mapping[str, Any], *, generator: torch.Generator | None = None
+) -> Compiled:
     """Build the model and the plan of an experiment (``nnspec.compile`` at the top level).
 
     The model is ``build_model(spec, generator=generator)``: seeded from ``spec.seed`` unless a
-    generator is given.
+    generator is given. A mapping is validated first; its problems raise one ``SpecError`` with
+    field paths.
 
     Example:
         >>> from nnspec.spec import ExperimentSpec
@@ -169,4 +174,5 @@ def compile_spec(spec: ExperimentSpec, *, generator: torch.Generator | None = No
         >>> type(compiled.plan.make_optimizer(compiled.model)).__name__
         'AdamW'
     """
+    spec = as_spec(spec, ExperimentSpec)
     return Compiled(build_model(spec, generator=generator), compile_plan(spec))
