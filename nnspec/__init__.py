@@ -74,7 +74,7 @@ _EXPORTS: dict[str, str] = {
     "register_layer": "nnspec.compile",
     "compile": "nnspec.compile",
     # run
-    "train": "nnspec.run",
+    "train": "nnspec.workflow",
     "load_run": "nnspec.run",
     # hydra
     "compose": "nnspec.hydra",

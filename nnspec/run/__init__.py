@@ -1,6 +1,8 @@
 """Run layer: the only part of nnspec with side effects (data loading, the loop, files).
 
-Public API: :func:`train` -> :class:`RunResult`, :func:`load_run` -> :class:`Predictor`.
+Public API: :func:`fit` -> :class:`RunResult` (a validated spec and callbacks; ``nnspec.train`` in
+:mod:`nnspec.workflow` adds ``lr: auto``, lint and the monitors), :class:`Callback` and the
+:class:`FitState` it receives, :func:`load_run` -> :class:`Predictor`.
 Imported lazily so ``import nnspec.run`` stays cheap until a run starts.
 """
 
@@ -9,10 +11,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["train", "RunResult", "load_run", "Predictor", "evaluate_run"]
+__all__ = ["fit", "RunResult", "Callback", "FitState", "load_run", "Predictor", "evaluate_run"]
 
 _EXPORTS = {
-    "train": "nnspec.run.api",
+    "fit": "nnspec.run.api",
+    "Callback": "nnspec.run.callbacks",
+    "FitState": "nnspec.run.callbacks",
     "RunResult": "nnspec.run.api",
     "load_run": "nnspec.run.predict",
     "Predictor": "nnspec.run.predict",
