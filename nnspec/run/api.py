@@ -145,8 +145,8 @@ def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
     if device.type == "cpu":
         return bundle
 
-    def move(s: Split | None) -> Split | None:
-        return None if s is None else Split(s.x.to(device), s.y.to(device))
+    def move(split: Split | None) -> Split | None:
+        return None if split is None else Split(split.x.to(device), split.y.to(device))
 
     return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
 
@@ -163,11 +163,11 @@ def _plot_all(
 ) -> list[str]:
     """The run's PNG plots. A plot that fails is a warning, listed in ``summary.json`` as
     ``plot_errors``, never a failed run: the model and the metrics are saved by then."""
-    bundle, s = trainer.bundle, trainer.state
+    bundle, state = trainer.bundle, trainer.state
     metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None
     plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
-        (CURVES_PNG, plot_curves, (writer, s.rows, metric)),
-        (LR_PNG, plot_lr, (writer, s.lrs)),
+        (CURVES_PNG, plot_curves, (writer, state.rows, metric)),
+        (LR_PNG, plot_lr, (writer, state.lrs)),
     ]
     if report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
@@ -188,7 +188,7 @@ def _plot_all(
 
 def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) -> RunResult:
     trainer.restore_best()
-    bundle, s = trainer.bundle, trainer.state
+    bundle, state = trainer.bundle, trainer.state
     test_metrics: dict[str, float] = {}
     report: dict[str, Any] = {}
     if bundle.test is not None:
@@ -197,7 +197,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         test_metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
         report = class_report(out, bundle.test.y, bundle.info)
     stopping = trainer.early_stopping
-    best_row = next((r for r in s.rows if r["epoch"] == stopping.best_epoch), s.rows[-1])
+    best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), state.rows[-1])
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
     save_model(writer, trainer.model, bundle.info)
     plot_errors = _plot_all(trainer, plan, writer, report)
@@ -212,9 +212,9 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         mode=plan.mode,
         wall_time=time.perf_counter() - t0,
         n_params=sum(p.numel() for p in trainer.model.parameters()),
-        epochs_run=s.epoch,
+        epochs_run=state.epoch,
     )
-    extra = {"task": plan.task, "seed": plan.seed, "stopped": s.stopped, "steps": s.step}
+    extra = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped, "steps": state.step}
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
