@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,16 @@ def test_the_run_layer_refuses_lr_auto(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="numeric learning rate") as e:
         fit(tiny(tmp_path, optim={"kind": "adamw", "lr": "auto"}))
     assert "nnspec.train" in (e.value.problems[0].fix or "")
+
+
+def test_readme_callback_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text()
+    section = text[text.index("### Callbacks") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    (tmp_path / "examples").mkdir()
+    shutil.copy(root / "examples" / "iris_mlp.yaml", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)  # the snippet's relative paths and its runs/ folder
+    exec(compile(code, "README.md", "exec", dont_inherit=True), {"__name__": "readme"})
+    (summary,) = (tmp_path / "runs" / "iris_mlp").glob("*/summary.json")
+    assert json.loads(summary.read_text())["stopped"] == "stopped at epoch 3"
