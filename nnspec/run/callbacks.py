@@ -98,6 +98,7 @@ class FitState:
         is_main_process: Whether this process writes files (rank 0).
         probe: Up to 256 training inputs on the model's device, fixed for the run (for statistics
             such as dead-unit fractions).
+        message: Prints a line through the run's progress display (a live bar stays intact).
         epoch: The current epoch, from 1 (before the first: the epochs already done, 0 unless
             resumed).
         step: Optimizer steps done since the start of the run (resumes included).
@@ -106,7 +107,7 @@ class FitState:
         metrics: The current epoch's row (``epoch``, ``step``, ``lr``, ``train_loss``,
             ``val_loss``, ``val_<metric>``, ``time``, monitor columns); empty before validation.
         history: Every finished epoch's row, oldest first.
-        should_stop: Set by :meth:`stop`.
+        should_stop: Set by :meth:`stop` (set directly, the reason is ``"callback"``).
         stop_reason: Why (``summary.json``'s ``stopped``).
     """
 
@@ -118,7 +119,6 @@ class FitState:
     is_main_process: bool = True
     probe: torch.Tensor | None = None
     message: Callable[[str], None] = print
-    """Print a line through the run's progress display (so a live bar is not garbled)."""
     epoch: int = 0
     step: int = 0
     batch: int = 0

@@ -124,7 +124,6 @@ class Trainer:
             model, self.optimizer, writer.run_dir, train.epochs, self.steps_per_epoch,
             is_main_process=writer.enabled, probe=bundle.train.x[:256], message=message,
         )  # fmt: skip
-        self.callbacks = list(callbacks)
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip
         self.before_step_hooks = step_hooks(callbacks, "on_before_optimizer_step")
