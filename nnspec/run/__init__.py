@@ -9,7 +9,7 @@ Imported lazily so ``import nnspec.run`` stays cheap until a run starts.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["fit", "RunResult", "Callback", "FitState", "load_run", "Predictor", "evaluate_run"]
 
@@ -29,3 +29,13 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'nnspec.run' has no attribute '{name}'")
     return getattr(importlib.import_module(module), name)
+
+
+if TYPE_CHECKING:  # what __getattr__ returns, for type checkers
+    from nnspec.run.api import RunResult as RunResult
+    from nnspec.run.api import fit as fit
+    from nnspec.run.callbacks import Callback as Callback
+    from nnspec.run.callbacks import FitState as FitState
+    from nnspec.run.predict import Predictor as Predictor
+    from nnspec.run.predict import evaluate_run as evaluate_run
+    from nnspec.run.predict import load_run as load_run
