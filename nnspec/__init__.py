@@ -50,36 +50,38 @@ from nnspec.spec.train import (
 __version__ = "0.1.0"
 
 # Public functions whose modules import torch, Hydra or matplotlib: name -> (module, attribute).
+# Each entry has its import in the TYPE_CHECKING branch below (tests/test_lazy.py checks both).
 _HEAVY: dict[str, tuple[str, str]] = {
-    "build_model": ("nnspec.compile", "build_model"),
-    "infer_shapes": ("nnspec.compile", "infer_shapes"),
-    "register_layer": ("nnspec.compile", "register_layer"),
-    "compile": ("nnspec.compile", "compile"),
+    "build_model": ("nnspec.compile.model", "build_model"),
+    "infer_shapes": ("nnspec.compile.shapes", "infer_shapes"),
+    "register_layer": ("nnspec.compile.custom", "register_layer"),
+    "compile": ("nnspec.compile.plan", "compile"),
     "train": ("nnspec.workflow", "train"),
-    "load_run": ("nnspec.run", "load_run"),
-    "compose": ("nnspec.hydra", "compose"),
-    "lint": ("nnspec.lint", "lint"),
+    "load_run": ("nnspec.run.predict", "load_run"),
+    "compose": ("nnspec.hydra.compose", "compose"),
+    "lint": ("nnspec.lint.engine", "lint"),
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HEAVY:
-        raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
-    module, attribute = _HEAVY[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name as Any
 
+    def __getattr__(name: str) -> Any:
+        if name not in _HEAVY:
+            raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
+        module, attribute = _HEAVY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
-if TYPE_CHECKING:  # what __getattr__ returns, for type checkers
-    from nnspec.compile import build_model as build_model
-    from nnspec.compile import infer_shapes as infer_shapes
-    from nnspec.compile import register_layer as register_layer
+else:  # what __getattr__ returns, for type checkers
+    from nnspec.compile.custom import register_layer as register_layer
+    from nnspec.compile.model import build_model as build_model
     from nnspec.compile.plan import compile as compile
-    from nnspec.hydra import compose as compose
-    from nnspec.lint import lint as lint
-    from nnspec.run import load_run as load_run
+    from nnspec.compile.shapes import infer_shapes as infer_shapes
+    from nnspec.hydra.compose import compose as compose
+    from nnspec.lint.engine import lint as lint
     from nnspec.workflow import train as train
+    from nnspec.run.predict import load_run as load_run
 
 
 __all__ = [
