@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
 
 def main_plain(argv: list[str]) -> int:
     """The same run without Hydra (nnspec's own ``key=value`` overrides; no groups, no sweeps)."""
-    from nnspec.run.api import train
+    from nnspec.workflow import train
 
     inv = parse_invocation("train", argv)
     path = inv.one_spec()

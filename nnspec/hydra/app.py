@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["TrainFn", "Invocation", "parse_argv", "run", "Outcome"]
 
 log = logging.getLogger("nnspec")
-TrainFn = Callable[..., Any]  # nnspec.run.train(spec, *, run_dir=..., base_dir=...) -> RunResult
+TrainFn = Callable[..., Any]  # nnspec.workflow.train(spec, *, run_dir=, base_dir=) -> RunResult
 # Hydra flags that take a value (kept with their value when passed through).
 _VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--info", "--config-dir", "-cd")
 _HYDRA_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve")
@@ -144,7 +144,7 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
 
 
 def _trainer() -> TrainFn:
-    from nnspec.run import train
+    from nnspec.workflow import train
 
     return train
 
