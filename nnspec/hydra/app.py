@@ -2,9 +2,10 @@
 
 The command line is parsed by :mod:`nnspec.cli.parser` into an :class:`Invocation`. Before Hydra
 sees the arguments, nnspec reads the user's spec with its own loader, checks every ``key=value``
-names a real field (did-you-mean instead of Hydra's "Could not override") and, for a single run, validates the composed spec, so an invalid run leaves
-nothing on disk. Inside a job, a failure is recorded in the job directory (``trial.json``) and never
-ends the process: in a multirun the other trials go on and the sweep exits non-zero at the end.
+names a real field (did-you-mean instead of Hydra's "Could not override") and, for a single run,
+validates the composed spec, so an invalid run leaves nothing on disk. Inside a job, a failure is
+recorded in the job directory (``trial.json``) and never ends the process: in a multirun the other
+trials go on and the sweep exits non-zero at the end.
 """
 
 from __future__ import annotations
