@@ -12,6 +12,7 @@ the spec; the same pieces (loss, optimizer factory, schedule factory) work in a 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -21,6 +22,7 @@ from torch import nn
 from nnspec.compile.losses import TargetStats, build_loss
 from nnspec.compile.optim import build_optimizer, l1_penalty, param_layers
 from nnspec.compile.schedules import Horizon, LRSchedule, build_schedule, warmup_steps
+from nnspec.io import as_spec
 from nnspec.spec.data import DataSpec
 from nnspec.spec.experiment import ExperimentSpec, Task
 from nnspec.spec.model import ModelSpec
@@ -155,8 +157,12 @@ class Compiled(NamedTuple):
     plan: TrainingPlan
 
 
-def compile(spec: ExperimentSpec, *, generator: torch.Generator | None = None) -> Compiled:
+def compile(
+    spec: ExperimentSpec | Mapping[str, Any], *, generator: torch.Generator | None = None
+) -> Compiled:
     """Build the model (seeded from ``spec.seed`` unless a generator is given) and the plan.
+
+    A mapping is validated first; its problems raise one ``SpecError`` with field paths.
 
     Example:
         >>> from nnspec.spec import ExperimentSpec
@@ -166,6 +172,7 @@ def compile(spec: ExperimentSpec, *, generator: torch.Generator | None = None) -
     """
     from nnspec.compile import build_model  # the compiler package; imported late (cycle)
 
+    spec = as_spec(spec, ExperimentSpec)
     if generator is None:
         generator = torch.Generator().manual_seed(spec.seed)
     return Compiled(build_model(spec.model, generator=generator), compile_plan(spec))

@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from nnspec.hydra.compose import (
     split_overrides,
     validate_container,
 )
+from nnspec.hydra.naming import run_name_override
 from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.spec import ExperimentSpec
 
@@ -184,8 +185,9 @@ def run_job(
     except Exception as e:  # a trial's failure is data for the report, never a crash
         reason = _one_line(e)
         write_record(run_dir, TrialRecord.failed(overrides, reason))
-        log.error("trial failed: %s", reason)
-        if hc.mode != RunMode.MULTIRUN:
+        if hc.mode == RunMode.MULTIRUN:
+            log.error("trial failed: %s", reason)
+        else:  # a single run: `run` prints the error once, as the run's error (no "trial")
             _OUTCOME.error = e if isinstance(e, NNSpecError) else NNSpecError(reason)
         return None
     elapsed = time.perf_counter() - t0
@@ -250,6 +252,9 @@ def run(inv: Invocation, *, train_fn: TrainFn | None = None) -> int:
     _OUTCOME = Outcome(base_dir=inv.base_dir)
     try:
         spec = load_spec(inv.spec_path) if inv.spec_path else None
+        named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides))
+        if named is not None:  # the run's folder is named after what the user chose
+            inv = replace(inv, overrides=[named, *inv.overrides])
         args = split_overrides(inv.overrides)
         precheck(inv, spec, args)
         if inv.dry_run:

@@ -124,14 +124,7 @@ def _resume_dir(spec: ExperimentSpec) -> Path | None:
         return None
     if resume != "auto":
         return resume_dir(resume)
-    # auto: the newest run of the same name whose checkpoints carry this spec's hash
-    root = Path(spec.train.output_dir) / spec.name
-    want = ck.spec_hash(spec)
-    for run in sorted((p for p in root.glob("*") if p.is_dir()), reverse=True):
-        summary = run / "hash.txt"
-        if summary.is_file() and summary.read_text().strip() == want:
-            return run
-    return None
+    return ck.auto_resume_dir(spec)  # says why no earlier run matched
 
 
 def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:

@@ -105,6 +105,8 @@ def info_to_json(info: DataInfo) -> dict[str, Any]:
         "feature_names": list(info.feature_names),
         "extra": info.extra,
         "tokens": info.tokens,
+        "class_values": list(info.class_values),
+        "class_dtype": info.class_dtype,
     }
 
 

@@ -16,11 +16,14 @@ SOURCE_PREFIXES = ("sklearn:", "synthetic:", "csv:", "npz:", "npy:", "user")
 class SplitSpec(Spec):
     """Train/val/test fractions (DATA-7); shuffled, seeded, stratified for classification."""
 
-    train: Fraction = Field(0.7, description="Training fraction.")
-    val: float = Field(0.2, ge=0, lt=1, description="Validation fraction (0 disables validation).")
-    test: float = Field(0.1, ge=0, lt=1, description="Test fraction.")
+    train: Fraction = Field(default=0.7, description="Training fraction.")
+    val: float = Field(
+        default=0.2, ge=0, lt=1, description="Validation fraction (0 disables validation)."
+    )
+    test: float = Field(default=0.1, ge=0, lt=1, description="Test fraction.")
     stratify: bool | None = Field(
-        None, description="Stratify on the class label; None = yes for classification tasks."
+        default=None,
+        description="Stratify on the class label; None = yes for classification tasks.",
     )
 
     @model_validator(mode="after")
@@ -46,34 +49,40 @@ class DataSpec(Spec):
     folder. ``user``: arrays passed to :func:`nnspec.train`.
     """
 
-    source: str = Field("sklearn:digits", description="Data source (see the class doc).")
+    source: str = Field(default="sklearn:digits", description="Data source (see the class doc).")
     target: str | tuple[str, ...] | None = Field(
-        None, description="Target column(s) of a CSV, or the target array's key in an .npz."
+        default=None, description="Target column(s) of a CSV, or the target array's key in an .npz."
     )
     features: tuple[str, ...] | None = Field(
-        None, description="Feature columns of a CSV (default: every non-target column)."
+        default=None, description="Feature columns of a CSV (default: every non-target column)."
     )
     split: SplitSpec = Field(default_factory=SplitSpec, description="Split fractions.")
     standardize: bool = Field(
-        True, description="Standardise features with training-split statistics (DATA-4/5)."
+        default=True, description="Standardise features with training-split statistics (DATA-4/5)."
     )
     standardize_target: bool = Field(
-        True,
+        default=True,
         description="Regression: train on standardised targets (metrics stay in original units).",
     )
-    batch_size: PosInt = Field(64, description="Training batch size (TRAIN-1).")
-    eval_batch_size: PosInt = Field(1024, description="Batch size for validation and test passes.")
-    shuffle: bool = Field(True, description="Reshuffle training data every epoch (DATA-8).")
-    n_samples: PosInt | None = Field(None, description="Synthetic sources: how many samples.")
+    batch_size: PosInt = Field(default=64, description="Training batch size (TRAIN-1).")
+    eval_batch_size: PosInt = Field(
+        default=1024, description="Batch size for validation and test passes."
+    )
+    shuffle: bool = Field(default=True, description="Reshuffle training data every epoch (DATA-8).")
+    n_samples: PosInt | None = Field(
+        default=None, description="Synthetic sources: how many samples."
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Synthetic generators: classification/regression take n_features, "
         "n_informative, n_classes, class_sep, noise; sequence_count/sequence_compare (int64 "
         "token sequences for an embedding) take length, vocab_size, token_a, token_b, max_count.",
     )
-    num_workers: NonNegInt = Field(0, description="DataLoader workers for the out-of-memory path.")
+    num_workers: NonNegInt = Field(
+        default=0, description="DataLoader workers for the out-of-memory path."
+    )
     in_memory: Literal["auto", "yes", "no"] = Field(
-        "auto",
+        default="auto",
         description="auto/yes: batch by slicing in-memory tensors (fast); no: collate through a "
         "DataLoader with num_workers (same batch order).",
     )

@@ -61,7 +61,7 @@ class Concat(_Merge):
 
     kind: Literal["concat"] = "concat"
     dim: int = Field(
-        1, description="Dim as in torch.cat, counting the batch dim: 1 = features/channels."
+        default=1, description="Dim as in torch.cat, counting the batch dim: 1 = features/channels."
     )
     shorthand_field: ClassVar[str | None] = "dim"
 
@@ -79,8 +79,10 @@ class Shortcut(LayerBase):
     """
 
     kind: Literal["shortcut"] = "shortcut"
-    mode: Literal["auto", "identity", "projection"] = Field("auto", description="See the class.")
-    norm: NormName = Field("none", description="Norm after the projection.")
+    mode: Literal["auto", "identity", "projection"] = Field(
+        default="auto", description="See the class."
+    )
+    norm: NormName = Field(default="none", description="Norm after the projection.")
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def raise_problems(issues: Sequence[Issue]) -> None:
     unique = {(loc, msg): found for loc, msg, found in issues}  # a block repeated N times
     details = [
         InitErrorDetails(
-            type=PydanticCustomError("nnspec_rule", msg.replace("{", "{{").replace("}", "}}")),
+            type=PydanticCustomError("nnspec_rule", msg),
             loc=loc,
             input=found,
         )

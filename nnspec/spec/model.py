@@ -37,10 +37,12 @@ class LayerDefaults(Spec):
     activation: ActivationSpec = Field(
         default_factory=ReLU, description="Hidden activation (ACT-1)."
     )
-    norm: NormName = Field("none", description="Norm between weight op and activation (NORM-2).")
+    norm: NormName = Field(
+        default="none", description="Norm between weight op and activation (NORM-2)."
+    )
     init: InitSpec = Field(default_factory=Preset, description="`auto`: by activation (INIT-1).")
-    dropout: Prob = Field(0.0, description="Dropout after each hidden activation.")
-    bias: bool | None = Field(None, description="None: bias on unless batch norm follows.")
+    dropout: Prob = Field(default=0.0, description="Dropout after each hidden activation.")
+    bias: bool | None = Field(default=None, description="None: bias on unless batch norm follows.")
 
 
 def head_index(layers: tuple[LayerBase, ...]) -> int | None:
@@ -55,18 +57,18 @@ class ModelSpec(Spec):
     """A network: per-sample ``input_shape`` and ``layers``; shapes of every layer are inferred."""
 
     input_shape: tuple[PosInt, ...] | None = Field(
-        None,
+        default=None,
         description="Shape of one sample without the batch dim: [features], [C, H, W], [T], ... "
         "(or name several inputs in `inputs`).",
         min_length=1,
     )
     inputs: dict[str, tuple[PosInt, ...]] | None = Field(
-        None,
+        default=None,
         description="Several named model inputs, name -> per-sample shape (forward takes a dict); "
         "instead of input_shape.",
     )
     outputs: tuple[str, ...] | None = Field(
-        None,
+        default=None,
         description="Names of the layers whose outputs the model returns (forward returns a dict); "
         "default: the last layer's output.",
         min_length=1,
@@ -79,7 +81,7 @@ class ModelSpec(Spec):
 
     # (graph, the sections it was expanded from): model_copy(update=...) keeps private attributes,
     # so the cache is used only while those very objects are still this spec's.
-    _graph: tuple[Graph, tuple[object, ...]] | None = PrivateAttr(None)
+    _graph: tuple[Graph, tuple[object, ...]] | None = PrivateAttr(default=None)
 
     @property
     def is_graph(self) -> bool:

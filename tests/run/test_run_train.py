@@ -79,7 +79,7 @@ def test_predictor_round_trip(run: RunResult) -> None:
     x = np.random.default_rng(0).normal(size=(5, 8))
     proba = predictor.predict_proba(x)
     assert proba.shape == (5, 3) and np.allclose(proba.sum(1), 1, atol=1e-6)
-    assert list(predictor.predict(x)) == [str(i) for i in proba.argmax(1)]
+    assert list(predictor.predict(x)) == list(proba.argmax(1))  # the data's own int labels
     # REPRO-3: recomputed test metrics equal the recorded ones
     assert evaluate_run(run.run_dir) == pytest.approx(run.test_metrics)
 
