@@ -60,6 +60,9 @@ def invocation(args: Namespace) -> Invocation:
         else:
             raise UsageError(f"'{path}' is neither a SPEC.yaml file nor a run directory "
                              "(overrides are written key=value)")  # fmt: skip
+        if args.config_name is not None:
+            raise UsageError(f"--config-name {args.config_name} names a primary config, and so "
+                             f"does {path}: give one of them")  # fmt: skip
     return Invocation(spec_path, overrides, _hydra_flags(args), args.multirun, args.dry_run,
                       args.dry_run_trials, base_dir)  # fmt: skip
 

@@ -83,11 +83,18 @@ class Invocation:
         return any(f in _HYDRA_ONLY_FLAGS for f in self.flags)
 
     @property
-    def config_dir(self) -> Path | None:
-        """The user's ``--config-dir``: its group options join nnspec's."""
-        if "--config-dir" not in self.flags:
-            return None
-        return Path(self.flags[self.flags.index("--config-dir") + 1]).resolve()
+    def search_dirs(self) -> list[Path]:
+        """The user's ``--config-dir`` (its group options join nnspec's), if any."""
+        folder = self._flag("--config-dir")
+        return [Path(folder).resolve()] if folder else []
+
+    @property
+    def config_name(self) -> str | None:
+        """The user's ``--config-name``: their primary config instead of nnspec's."""
+        return self._flag("--config-name")
+
+    def _flag(self, flag: str) -> str | None:
+        return self.flags[self.flags.index(flag) + 1] if flag in self.flags else None
 
 
 def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> None:
@@ -98,15 +105,15 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
     """
     from nnspec.hydra.groups import check_group_options, first_choice
 
-    user = [inv.config_dir] if inv.config_dir else []
-    check_group_options(args.groups, sweep=inv.multirun, search_dirs=user)
+    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
+    check_group_options(args.groups, sweep=inv.multirun, search_dirs=inv.search_dirs)
     if args.keys:
         plain = first_choice(args.groups)
-        check_override_keys(args.keys, compose_container(plain, spec=spec, search_dirs=user))
+        check_override_keys(args.keys, compose_container(plain, spec=spec, **user))
     if inv.multirun or inv.inspect_only:
         return  # sweep values are validated per trial (or by --dry-run)
     plain = [*first_choice(args.groups), *args.keys]
-    full = compose_container(plain, spec=spec, with_hydra=True, search_dirs=user)
+    full = compose_container(plain, spec=spec, with_hydra=True, **user)
     choices = full.pop("hydra")["runtime"]["choices"]
     resume = validate_container(full, args.keys, choices).train.resume
     if resume is not None and resume != "auto":  # before Hydra creates the job directory

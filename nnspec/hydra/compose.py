@@ -140,6 +140,7 @@ def compose_container(
     config_dir: Path | None = None,
     with_hydra: bool = False,
     search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
 ) -> dict[str, Any]:
     """Compose with Hydra's compose API and return the resolved job config as plain data.
 
@@ -151,6 +152,8 @@ def compose_container(
             and ``sweeper`` (unresolved).
         search_dirs: the user's config folders (``--config-dir``): their group options join
             nnspec's.
+        config_name: the user's primary config (``--config-name``, in the first of
+            ``search_dirs``) instead of nnspec's ``config`` (without ``spec``).
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
@@ -166,12 +169,14 @@ def compose_container(
             tmp = stack.enter_context(spec_config_dir(_spec_data(spec), args.groups, config_dir))
             stack.enter_context(initialize_config_dir(str(tmp), version_base="1.3"))
             name = SPEC_PRIMARY
-        elif config_dir is not None:
-            stack.enter_context(initialize_config_dir(str(config_dir), version_base="1.3"))
-            name = PRIMARY
+        elif config_dir is not None or (config_name and search_dirs):
+            # the user's primary config is found in the main folder only (search paths come later)
+            main = config_dir if config_dir is not None else Path(search_dirs[0]).resolve()
+            stack.enter_context(initialize_config_dir(str(main), version_base="1.3"))
+            name = config_name or PRIMARY
         else:
             stack.enter_context(initialize_config_module(CONF_MODULE, version_base="1.3"))
-            name = PRIMARY
+            name = config_name or PRIMARY
         extra = [_searchpath(search_dirs, config_dir)] if search_dirs else []
         cfg = _hydra_compose(hydra_compose, name, [*overrides, *extra], with_hydra)
         return _split_hydra(cfg) if with_hydra else OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
@@ -326,6 +331,7 @@ def compose(
     *,
     config_dir: Path | None = None,
     search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
 ) -> ExperimentSpec:
     """Compose nnspec's Hydra config (or ``spec``) with overrides and validate the result.
 
@@ -335,6 +341,7 @@ def compose(
             experiment.
         config_dir: a conf folder to use instead of the packaged ``nnspec.conf`` (tests).
         search_dirs: the user's config folders: their group options join nnspec's.
+        config_name: the user's primary config in one of ``search_dirs`` (without ``spec``).
 
     Returns:
         The validated experiment.
@@ -349,13 +356,11 @@ def compose(
     """
     overrides = list(overrides or ())
     args = split_overrides(overrides)
+    where = {"config_dir": config_dir, "search_dirs": search_dirs, "config_name": config_name}
     if args.keys:  # unknown keys get nnspec's message, not Hydra's "Could not override"
         plain = [f"{g}={o}" for g, o in args.groups.items()]
-        base = compose_container(plain, spec=spec, config_dir=config_dir, search_dirs=search_dirs)
-        check_override_keys(args.keys, base)
-    full = compose_container(
-        overrides, spec=spec, config_dir=config_dir, with_hydra=True, search_dirs=search_dirs
-    )
+        check_override_keys(args.keys, compose_container(plain, spec=spec, **where))
+    full = compose_container(overrides, spec=spec, with_hydra=True, **where)
     hydra_node = full.pop("hydra", {})
     choices = hydra_node.get("runtime", {}).get("choices", {})
     return validate_container(full, args.keys, choices)

@@ -75,13 +75,16 @@ def expand_optuna(
 
 
 def check_trial(
-    overrides: list[str], spec: ExperimentSpec | None, search_dirs: Sequence[Path] = ()
+    overrides: list[str],
+    spec: ExperimentSpec | None,
+    search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
 ) -> TrialCheck:
     """Compose, validate and shape-check one trial."""
     from nnspec.compile import infer_shapes
 
     try:
-        trial = compose(overrides, spec, search_dirs=search_dirs)
+        trial = compose(overrides, spec, search_dirs=search_dirs, config_name=config_name)
         n_params = sum(info.params for info in infer_shapes(trial.model) if info.depth == 0)
     except NNSpecError as e:
         first = [str(p).splitlines()[0] for p in e.problems]
@@ -95,8 +98,8 @@ def _sweeper_node(inv: Invocation, spec: ExperimentSpec | None) -> tuple[dict[st
 
     args = split_overrides(inv.overrides)
     plain = [*first_choice(args.groups), *args.hydra]
-    user = [inv.config_dir] if inv.config_dir else []
-    full = compose_container(plain, spec=spec, with_hydra=True, search_dirs=user)
+    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
+    full = compose_container(plain, spec=spec, with_hydra=True, **user)
     return full["hydra"].get("sweeper", {}), int(full.get("seed", 0))
 
 
@@ -123,7 +126,6 @@ def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
         trials = expand_optuna(job_args, sweeper, seed, inv.dry_run_trials)
     else:
         trials = expand_grid(job_args, sweeper.get("params") or {})
-    user = [inv.config_dir] if inv.config_dir else []
-    checks = [check_trial(t, spec, user) for t in trials]
+    checks = [check_trial(t, spec, inv.search_dirs, inv.config_name) for t in trials]
     _render(checks)
     return 0 if all(c.valid for c in checks) else 2

@@ -195,3 +195,28 @@ def test_the_users_config_dir_adds_group_options(in_tmp: Path) -> None:
     (spec,) = seen
     assert (spec.optim.kind, spec.optim.lr, spec.optim.momentum) == ("sgd", 0.25, 0.5)
     assert run(["optim=fast"], train_fn=fake_train) == 2  # without the folder: unknown option
+
+
+def test_the_users_primary_config(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (in_tmp / "myconf" / "optim").mkdir(parents=True)
+    (in_tmp / "myconf" / "optim" / "fast.yaml").write_text("kind: sgd\nlr: 0.25\n")
+    (in_tmp / "myconf" / "mine.yaml").write_text(
+        "defaults:\n  - config\n  - override optim: fast\n  - _self_\nname: mine\n"
+        "train:\n  epochs: 3\n"
+    )
+    seen: list[Any] = []
+    argv = ["-cd", "myconf", "-cn", "mine", "train.epochs=4", "hydra.run.dir=out"]
+    assert run(argv, train_fn=_recording(seen)) == 0
+    (spec,) = seen
+    assert (spec.name, spec.optim.kind, spec.optim.lr, spec.train.epochs) == (
+        "mine",
+        "sgd",
+        0.25,
+        4,
+    )
+    assert run(["-cd", "myconf", "-cn", "mine", "train.epochz=4"], train_fn=fake_train) == 2
+    assert "did you mean 'epochs'?" in capsys.readouterr().err
+    spec_file = in_tmp / "iris.yaml"
+    spec_file.write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    with pytest.raises(UsageError, match="give one of them"):
+        run([str(spec_file), "-cd", "myconf", "-cn", "mine"], train_fn=fake_train)
