@@ -1,93 +1,154 @@
 """nnspec: declarative model builder and experiment DSL for PyTorch.
 
-The public API is imported lazily (PEP 562) so that ``import nnspec`` stays light: torch, Hydra and
-matplotlib are only imported by the call that needs them.
+Public import paths, one per name: the functions, errors and experiment sections below come from
+``nnspec``; the long lists live in namespaces: :mod:`nnspec.layers` (every layer kind),
+:mod:`nnspec.optim`, :mod:`nnspec.schedules`, :mod:`nnspec.activations` and :mod:`nnspec.init`.
+
+``import nnspec`` loads the specs, YAML I/O and errors; the functions that need torch, Hydra or
+matplotlib are imported on first use (see ``_HEAVY``), so ``nnspec validate`` starts without torch.
 
 Example:
     >>> import nnspec
-    >>> spec = nnspec.load("examples/breast_cancer_mlp.yaml")  # doctest: +SKIP
-    >>> model = nnspec.build_model(spec.model)  # doctest: +SKIP
+    >>> from nnspec.layers import Linear
+    >>> spec = nnspec.ExperimentSpec(
+    ...     model=nnspec.ModelSpec(input_shape=(4,), layers=(Linear(out_features=3),)),
+    ...     optim=nnspec.optim.AdamW(lr=1e-3),
+    ... )
+    >>> nnspec.loads(nnspec.dump(spec)) == spec
+    True
 """
 
-from __future__ import annotations
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
+from nnspec import activations, init, layers, optim, schedules
+from nnspec.errors import (
+    CheckpointError,
+    CompileError,
+    DataError,
+    NNSpecError,
+    Problem,
+    ShapeError,
+    SpecError,
+    TrainError,
+)
+from nnspec.io import dump, load, loads
+from nnspec.spec.blocks import ParamDef, ResidualSpec
+from nnspec.spec.data import DataSpec, SplitSpec
+from nnspec.spec.experiment import ExperimentSpec, LintSpec
+from nnspec.spec.layers import LayerBase, WeightLayer
+from nnspec.spec.model import BlockDef, LayerDefaults, ModelSpec
+from nnspec.spec.optim import LossSpec
+from nnspec.spec.train import (
+    CheckpointSpec,
+    ClipGradSpec,
+    EarlyStoppingSpec,
+    MonitorsSpec,
+    TrainSpec,
+)
 
-from nnspec._lazy import lazy_exports
+if TYPE_CHECKING:
+    import torch
+
+    from nnspec.compile.plan import Compiled
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS: dict[str, str] = {
-    # errors
-    "NNSpecError": "nnspec.errors",
-    "SpecError": "nnspec.errors",
-    "ShapeError": "nnspec.errors",
-    "CompileError": "nnspec.errors",
-    "DataError": "nnspec.errors",
-    "TrainError": "nnspec.errors",
-    "CheckpointError": "nnspec.errors",
-    "Problem": "nnspec.errors",
-    # specs
-    "ExperimentSpec": "nnspec.spec",
-    "ModelSpec": "nnspec.spec",
-    "LayerDefaults": "nnspec.spec",
-    "BlockDef": "nnspec.spec",
-    "DataSpec": "nnspec.spec",
-    "SplitSpec": "nnspec.spec",
-    "LossSpec": "nnspec.spec",
-    "TrainSpec": "nnspec.spec",
-    "LintSpec": "nnspec.spec",
-    "Linear": "nnspec.spec",
-    "Conv1d": "nnspec.spec",
-    "Conv2d": "nnspec.spec",
-    "MaxPool1d": "nnspec.spec",
-    "MaxPool2d": "nnspec.spec",
-    "AvgPool1d": "nnspec.spec",
-    "AvgPool2d": "nnspec.spec",
-    "AdaptiveAvgPool1d": "nnspec.spec",
-    "AdaptiveAvgPool2d": "nnspec.spec",
-    "Flatten": "nnspec.spec",
-    "Reshape": "nnspec.spec",
-    "Dropout": "nnspec.spec",
-    "Dropout2d": "nnspec.spec",
-    "AlphaDropout": "nnspec.spec",
-    "BatchNorm": "nnspec.spec",
-    "LayerNorm": "nnspec.spec",
-    "GroupNorm": "nnspec.spec",
-    "InstanceNorm": "nnspec.spec",
-    "ActivationLayer": "nnspec.spec",
-    "Embedding": "nnspec.spec",
-    "IdentityLayer": "nnspec.spec",
-    "LayerBase": "nnspec.spec",
-    "WeightLayer": "nnspec.spec",
-    "VarianceScaling": "nnspec.spec",
-    "Preset": "nnspec.spec",
-    "activation_from": "nnspec.spec",
-    # YAML in and out
-    "load": "nnspec.io",
-    "loads": "nnspec.io",
-    "dump": "nnspec.io",
-    # compiler
-    "build_model": "nnspec.compile",
-    "infer_shapes": "nnspec.compile",
-    "register_layer": "nnspec.compile",
-    "compile": "nnspec.compile",
-    # run
-    "train": "nnspec.run",
-    "load_run": "nnspec.run",
-    # hydra
-    "compose": "nnspec.hydra",
-    # lint / checks
-    "lint": "nnspec.lint",
+# Public functions whose modules import torch, Hydra or matplotlib: name -> (module, attribute).
+# Each entry has its import in the TYPE_CHECKING branch below (tests/test_lazy.py checks both).
+_HEAVY: dict[str, tuple[str, str]] = {
+    "build_model": ("nnspec.compile.model", "build_model"),
+    "infer_shapes": ("nnspec.compile.inference", "infer_shapes"),
+    "register_layer": ("nnspec.compile.custom", "register_layer"),
+    "train": ("nnspec.workflow", "train"),
+    "load_run": ("nnspec.run.predict", "load_run"),
+    "compose": ("nnspec.hydra.compose", "compose"),
 }
 
-__all__ = ["__version__", *_EXPORTS]
+# ``nnspec.compile`` and ``nnspec.lint`` are both functions and subpackages. The first import of a
+# subpackage sets its parent's attribute to it, so both subpackages are imported here (neither
+# loads torch) before the functions are bound below; later imports find them loaded and leave the
+# functions in place.
+importlib.import_module("nnspec.compile")
+from nnspec.lint.engine import lint_spec as lint  # noqa: E402
 
 
-__getattr__, __dir__ = lazy_exports("nnspec", _EXPORTS, extra=("__version__",))
+def compile(
+    spec: ExperimentSpec | Mapping[str, Any], *, generator: "torch.Generator | None" = None
+) -> "Compiled":
+    """Build the model and the training plan of ``spec``: :func:`nnspec.compile.compile_spec`."""
+    from nnspec.compile.plan import compile_spec
+
+    return compile_spec(spec, generator=generator)
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from nnspec.errors import *  # noqa: F403
-    from nnspec.spec import *  # noqa: F403
+if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name as Any
+
+    def __getattr__(name: str) -> Any:
+        if name not in _HEAVY:
+            raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
+        module, attribute = _HEAVY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+else:  # what __getattr__ returns, for type checkers
+    from nnspec.compile.custom import register_layer as register_layer
+    from nnspec.compile.inference import infer_shapes as infer_shapes
+    from nnspec.compile.model import build_model as build_model
+    from nnspec.hydra.compose import compose as compose
+    from nnspec.workflow import train as train
+    from nnspec.run.predict import load_run as load_run
+
+
+__all__ = [
+    "__version__",
+    # namespaces
+    "layers",
+    "optim",
+    "schedules",
+    "activations",
+    "init",
+    # errors
+    "NNSpecError",
+    "SpecError",
+    "ShapeError",
+    "CompileError",
+    "DataError",
+    "TrainError",
+    "CheckpointError",
+    "Problem",
+    # experiment sections
+    "ExperimentSpec",
+    "ModelSpec",
+    "LayerDefaults",
+    "BlockDef",
+    "ParamDef",
+    "ResidualSpec",
+    "DataSpec",
+    "SplitSpec",
+    "LossSpec",
+    "TrainSpec",
+    "EarlyStoppingSpec",
+    "ClipGradSpec",
+    "CheckpointSpec",
+    "MonitorsSpec",
+    "LintSpec",
+    # base classes of user-registered layers
+    "LayerBase",
+    "WeightLayer",
+    # YAML in and out
+    "load",
+    "loads",
+    "dump",
+    # need torch, Hydra or matplotlib (imported on first use)
+    "build_model",
+    "infer_shapes",
+    "register_layer",
+    "compile",
+    "train",
+    "load_run",
+    "compose",
+    "lint",
+]

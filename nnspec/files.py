@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 __all__ = ["atomic_write", "atomic_write_bytes"]
@@ -32,8 +32,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
         fsync: flush to disk before the rename (``False`` keeps atomicity against a killed
             process but not against a power cut; for files rewritten often).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)  # folders: 0o777 less the umask
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -42,8 +42,24 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)  # no temp file left behind either
+        tmp.unlink(missing_ok=True)  # no temp file left behind either
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, exclusive temp file next to ``path``, with the mode any other tool's output gets.
+
+    ``tempfile.mkstemp`` creates its files 0600 (private), and the rename would carry that mode
+    to the output; ``os.open`` with 0o666 lets the kernel apply the process umask instead (0644
+    under umask 022), without reading the umask (``os.umask`` sets it, process-wide, to read it).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - a name collision: draw again
+            continue
 
 
 def atomic_write(path: Path, text: str, *, fsync: bool = False) -> None:

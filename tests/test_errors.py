@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -325,41 +326,64 @@ def test_spec_error_is_a_value_error() -> None:
         loads(textwrap.dedent("model: {input_shape: [4], layers: []}"))
 
 
-def test_a_spec_built_in_python_reports_its_problems_as_a_spec_error() -> None:
+def test_a_spec_class_called_from_python_raises_pydantic_validation_error() -> None:
+    # plain pydantic models: the call raises pydantic's own error, which is a ValueError
+    from pydantic import ValidationError
+
     from nnspec.spec import ExperimentSpec, Linear, ModelSpec
 
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(ValidationError) as info:
         Linear(out_features=-1)
-    (problem,) = info.value.problems
-    assert problem.path == ("out_features",) and problem.found == "-1"
-    assert isinstance(info.value, ValueError)  # as pydantic's ValidationError was
-    with pytest.raises(SpecError, match="unknown optimizer 'adamm'; did you mean 'adam'"):
+    assert not isinstance(info.value, SpecError) and isinstance(info.value, ValueError)
+    assert [e["loc"] for e in info.value.errors()] == [("out_features",)]
+    with pytest.raises(ValidationError, match="out_featurs"):
+        Linear(out_featurs=3)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="dropout on the output layer"):
+        ModelSpec(input_shape=(4,), layers=({"linear": 3, "dropout": 0.5},))
+    with pytest.raises(ValidationError, match="adamm"):
         ExperimentSpec(model=ModelSpec(input_shape=(4,), layers=(Linear(out_features=3),)),
                        optim={"kind": "adamm"})  # fmt: skip
-    with pytest.raises(SpecError, match=r"layers\.0\.dropout: dropout on the output layer"):
-        ModelSpec(input_shape=(4,), layers=({"linear": 3, "dropout": 0.5},))
-    # a cross-field rule inside a spec given as an object: the path goes into it
-    head = Linear(out_features=3, activation="softmax")
-    with pytest.raises(SpecError, match=r"model\.layers\.0\.activation: double activation"):
-        ExperimentSpec(model=ModelSpec(input_shape=(4,), layers=(head,)))
 
 
-def test_a_misspelt_field_in_python_gets_the_did_you_mean_of_its_own_class() -> None:
+def test_io_validate_translates_for_the_class_that_was_validated() -> None:
+    from nnspec.io import validate
     from nnspec.spec import Linear, TrainSpec
 
+    with pytest.raises(SpecError) as info:
+        validate({"out_features": -1}, model=Linear)
+    (problem,) = info.value.problems
+    assert problem.path == ("out_features",) and problem.found == "-1"
     with pytest.raises(SpecError, match="unknown field 'out_featurs'; did you mean 'out_features'"):
-        Linear(out_featurs=3)
+        validate({"out_featurs": 3}, model=Linear)
     with pytest.raises(SpecError, match=r"did you mean 'early_stopping\.patience'"):
-        TrainSpec(patience=5)
+        validate({"patience": 5}, model=TrainSpec)
 
 
-def test_odd_python_arguments_still_give_a_spec_error() -> None:
-    from nnspec.spec import ModelSpec
+def test_a_mapping_passed_to_compile_gives_a_spec_error_with_paths() -> None:
+    import nnspec
 
-    shape: list[object] = [4]
-    shape.append(shape)  # cyclic: the YAML-style translation cannot walk it
-    with pytest.raises(SpecError, match=r"input_shape\.1"):
-        ModelSpec(input_shape=shape, layers=[{"linear": 2}])
+    data = {"model": {"input_shape": [4], "layers": [{"linear": 3, "activation": "rleu"}]},
+            "optim": {"kind": "adamm"}}  # fmt: skip
+    with pytest.raises(SpecError) as info:
+        nnspec.compile(data)
+    found = {(p.where, p.message) for p in info.value.problems}
+    assert ("optim.kind", "unknown optimizer 'adamm'; did you mean 'adam'?") in found
+    assert any(where == "model.layers.0.activation" for where, _ in found)
+    # a cross-field rule inside the experiment: the path goes into the model
+    head = {"linear": 3, "activation": "softmax"}
+    with pytest.raises(SpecError, match=r"model\.layers\.0\.activation: double activation"):
+        nnspec.compile({"model": {"input_shape": [4], "layers": [head]}})
+    with pytest.raises(TypeError, match="expected ExperimentSpec or a mapping"):
+        nnspec.compile("model.yaml")  # type: ignore[arg-type]
+
+
+def test_a_mapping_passed_to_train_gives_a_spec_error_with_paths(tmp_path: Path) -> None:
+    import nnspec
+
+    data = {"model": {"input_shape": [4], "layers": [{"linear": 3}]},
+            "train": {"epochs": 1, "patience": 5}}  # fmt: skip
+    with pytest.raises(SpecError, match=r"train\.patience: unknown field 'patience'"):
+        nnspec.train(data, run_dir=tmp_path)
 
 
 def test_model_validate_keeps_pydantic_errors_for_nnspec_to_translate() -> None:

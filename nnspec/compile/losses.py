@@ -62,12 +62,16 @@ def _cross_entropy(spec: LossSpec, stats: TargetStats | None, n_out: int) -> nn.
 
 
 def _bce_with_logits(spec: LossSpec, stats: TargetStats | None, n_out: int) -> nn.Module:
+    # `class_weights: balanced` means the same as `pos_weight: balanced` here: a BCE loss weighs
+    # the two classes of each output by one factor on the positives. Explicit class weights, or
+    # both fields set, are refused at validation (spec/train.py).
+    balanced = "balanced" in (spec.pos_weight, spec.class_weights)
     pos_weight = None
     if isinstance(spec.pos_weight, tuple):
         pos_weight = _explicit_weights(spec.pos_weight, n_out, "pos_weight")
     elif isinstance(spec.pos_weight, float):
         pos_weight = torch.full((n_out,), spec.pos_weight)
-    elif spec.pos_weight == "balanced" and stats is not None:
+    elif balanced and stats is not None:
         pos = stats.class_counts.to(torch.float32).clamp(min=1)
         pos_weight = (stats.n - pos).clamp(min=1) / pos  # neg / pos per output
     return nn.BCEWithLogitsLoss(pos_weight=pos_weight)

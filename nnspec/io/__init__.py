@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from nnspec.io.problems import problems_from_validation, show_value
 from nnspec.io.reader import parse_yaml, read_yaml
 from nnspec.io.source import FieldPath, SourceMap, attach_source
 from nnspec.io.writer import dump, dump_data, dumps_data
-from nnspec.spec.experiment import ExperimentSpec
+from nnspec.spec.experiment import ExperimentSpec, partial_rule_errors
 
 __all__ = [
     "loads",
@@ -33,6 +34,7 @@ __all__ = [
     "read_yaml",
     "parse_yaml",
     "validate",
+    "as_spec",
     "dump",
     "dump_data",
     "dumps_data",
@@ -74,7 +76,41 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise SpecError(problems_from_validation(e, data, source, root=model, prefix=prefix)) from e
+        problems = problems_from_validation(e, data, source, root=model, prefix=prefix)
+        rules = partial_rule_errors(data) if model is ExperimentSpec else None
+        if rules is not None:  # cross-section rules the field errors did not make moot
+            problems += problems_from_validation(rules, data, source, root=model, prefix=prefix)
+            problems.sort(key=lambda p: (p.line is None, p.line or 0, p.col or 0))
+        raise SpecError(problems) from e
+
+
+def as_spec(value: M | Mapping[str, Any], model: type[M]) -> M:
+    """``value`` as a ``model`` instance: a spec is returned as it is, a mapping is validated.
+
+    The Python entry points (``nnspec.compile``) take either, so a caller who passes plain data
+    gets one :class:`SpecError` with field paths and did-you-mean, as a YAML file would.
+
+    Raises:
+        SpecError: every problem of a mapping.
+        TypeError: ``value`` is neither a ``model`` nor a mapping.
+
+    Example:
+        >>> from nnspec.spec import ModelSpec
+        >>> as_spec({"input_shape": [4], "layers": [{"linear": 2}]}, ModelSpec).input_shape
+        (4,)
+        >>> try:
+        ...     as_spec({"input_shape": [4], "layers": [{"linear": 2}], "laers": []}, ModelSpec)
+        ... except SpecError as e:
+        ...     print(e.problems[0].where, e.problems[0].message)
+        laers unknown field 'laers'; did you mean 'layers'?
+    """
+    if isinstance(value, model):
+        return value
+    if isinstance(value, Mapping):
+        return validate(dict(value), model=model)
+    raise TypeError(
+        f"expected {model.__name__} or a mapping of its fields; found {type(value).__name__}"
+    )
 
 
 def load_with_source(path_or_text: str | Path) -> tuple[ExperimentSpec, SourceMap]:

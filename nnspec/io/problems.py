@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from nnspec.errors import Problem, did_you_mean
+from nnspec.errors import Problem, did_you_mean, format_path
 from nnspec.io.source import FieldPath, SourceMap
 from nnspec.io.walk import UNKNOWN, field_info_at, kind_choices, spec_class_at
 
@@ -30,7 +30,8 @@ _TYPE_LABELS = frozenset({"int", "float", "str", "bool", "none", "list", "tuple"
 # What a field's values are called in messages: `unknown activation 'rleu'`.
 _WHAT: Mapping[str, str] = MappingProxyType(
     {"activation": "activation", "init": "init rule", "optim": "optimizer", "schedule": "schedule",
-     "loss": "loss", "task": "task", "norm": "norm", "source": "data source"}
+     "loss": "loss", "task": "task", "norm": "norm", "source": "data source",
+     "spec_version": "spec version"}
 )  # fmt: skip
 
 
@@ -161,7 +162,14 @@ def _unknown_name(found: Any, choices: list[str], path: FieldPath) -> Rendered:
 
 
 def _literal(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
-    return _unknown_name(err["input"], _choices(err.get("ctx", {}).get("expected", "")), path)
+    expected = str(err.get("ctx", {}).get("expected", ""))
+    choices = _choices(expected)
+    if choices or not expected:
+        return _unknown_name(err["input"], choices, path)
+    # non-string literals (`spec_version: Literal[1]`): pydantic writes them unquoted, `1 or 2`
+    field = _field_name(path)
+    message = f"unknown {_WHAT.get(field, f'{field} value')} {show_value(err['input'])}"
+    return message, expected, None
 
 
 def _tag_invalid(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
@@ -181,6 +189,26 @@ def _tag_missing(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root)
 def _layer_kind(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
     expected = err.get("ctx", {}).get("expected")
     return err["msg"], (f"one of {expected}" if expected else None), None
+
+
+def _layer_type(err: Mapping[str, Any], path: FieldPath, data: Any, root: Root) -> Rendered:
+    return err["msg"], "a layer mapping such as {kind: linear, out_features: 64}", None
+
+
+def _bare_activation_fix(value: Any, path: FieldPath, data: Any, prefix: FieldPath) -> str | None:
+    """``- relu`` as a layer: the activation belongs on the layer before it."""
+    from nnspec.spec.activations import ACTIVATION_CLASSES
+
+    if not isinstance(value, str) or value not in ACTIVATION_CLASSES:
+        return None
+    what = f"'{value}' is an activation, not a layer"
+    index = path[-1] if path else None
+    if not isinstance(index, int) or index == 0:
+        return f"{what}: write {{kind: activation, activation: {value}}}"
+    before = _value_at(data, (*path[:-1], index - 1))
+    kind = before.get("kind") or next(iter(before), "layer") if isinstance(before, dict) else None
+    where = format_path((*prefix, *path[:-1], index - 1)) + (f" ({kind})" if kind else "")
+    return f"{what}: set `activation: {value}` on {where}, the layer before it; remove this item"
 
 
 def _plain(message: str, expected: str | None = None) -> Callable[..., Rendered]:
@@ -206,6 +234,7 @@ _RENDER: Mapping[str, Callable[..., Rendered]] = MappingProxyType({
     "union_tag_invalid": _tag_invalid,
     "union_tag_not_found": _tag_missing,
     "unknown_layer_kind": _layer_kind,
+    "layer_type": _layer_type,
     "nnspec_rule": _own,
     "greater_than": _plain("must be greater than {gt}", "a number > {gt}"),
     "greater_than_equal": _plain("must be at least {ge}", "a number >= {ge}"),
@@ -298,6 +327,8 @@ def _problem(errs: list[Any], base: FieldPath, merged: bool, data: Any,
             base, value = (*base, "kind"), value["kind"]  # point at the misspelt kind itself
             found = show_value(value)
         message, expected, fix = _render(err, base, data, root)
+        if err["type"] == "layer_type":
+            fix = _bare_activation_fix(value, base, data, prefix)
         if err["type"] in ("extra_forbidden", "missing"):
             found = None
         elif found is None and err["type"] != "nnspec_rule":

@@ -67,8 +67,16 @@ class SourceMap:
         return self.file, 1, 1
 
     def with_origins(self, origins: Mapping[FieldPath, str]) -> SourceMap:
-        """A copy in which ``origins`` (path -> override text) take precedence."""
-        return SourceMap(self.file, self.marks, {**self.origins, **origins}, self.keys)
+        """A copy in which ``origins`` (path -> override text) take precedence.
+
+        An override replaces the whole value at its path, so the file's marks below that path
+        are dropped: they locate what the file had there, not what the override put.
+        """
+
+        def kept(table: Mapping[FieldPath, tuple[int, int]]) -> dict[FieldPath, tuple[int, int]]:
+            return {p: m for p, m in table.items() if not any(p[: len(o)] == o for o in origins)}
+
+        return SourceMap(self.file, kept(self.marks), {**self.origins, **origins}, kept(self.keys))
 
 
 def attach_source(err: NNSpecError, source: SourceMap | None) -> NNSpecError:

@@ -47,6 +47,7 @@ BN_MIN_BATCH: Final = 8  # NORM-5 / §C: batch statistics are unreliable below 8
 DROPOUT_RANGE: Final = (0.1, 0.5)  # REG-4
 # Ops that pass dropout's variance shift straight on to a following batch norm (NORM-6).
 TRANSPARENT_OPS: Final = frozenset({"flatten", "reshape", "identity"})
+RECURRENT_KINDS: Final = frozenset({"rnn", "lstm", "gru"})  # NORM-3
 
 
 def _family(init: object) -> str | None:
@@ -149,27 +150,54 @@ def dropout_on_output(ctx: LintContext) -> Iterator[Hit]:
             )
 
 
+def _batch_norm_after(ops: list[Op], start: int) -> Op | None:
+    """The batch norm that the output of ``ops[start]`` reaches before anything reshapes its
+    statistics: through activations, dropout, flatten/reshape, and at most one weight op, whose
+    own batch norm then sees the shifted inputs (``defaults: {norm: batch, dropout: 0.3}``)."""
+    prev, weights = ops[start], 0
+    for nxt in ops[start + 1 :]:
+        if not feeds(prev.view, nxt.view):
+            return None  # another branch of a graph model
+        prev = nxt
+        if nxt.op == "norm:batch":
+            return nxt
+        if nxt.op == "weight" and nxt.view.norm is not None and weights == 0:
+            weights += 1  # the next layer's own norm comes right after its weights
+        elif not (nxt.op.startswith("act:") or nxt.op in TRANSPARENT_OPS or nxt.op == "dropout"):
+            return None
+    return None
+
+
 @rule("NORM-6", "dropout-before-bn", "warning")
 def dropout_before_bn(ctx: LintContext) -> Iterator[Hit]:
-    """Dropout feeding a batch norm directly (or through an activation)."""
-    ops = ctx.ops
-    for i, op in enumerate(ops):
-        if op.op != "dropout":
+    """Dropout feeding a batch norm: directly, through an activation, or as the input of the next
+    layer whose own norm is batch norm."""
+    for i, op in enumerate(ctx.ops):
+        if op.op == "dropout" and _batch_norm_after(ctx.ops, i) is not None:
+            yield Hit(
+                op.path,
+                "dropout before batch norm shifts the variance its running statistics see "
+                "between training and evaluation.",
+                "move the dropout after the last batch norm (e.g. into the head)",
+            )
+
+
+@rule("NORM-3", "batchnorm-in-recurrent", "warning")
+def batchnorm_in_recurrent(ctx: LintContext) -> Iterator[Hit]:
+    """Batch norm on a recurrent layer's sequence output (statistics mixed over time steps)."""
+    for i, op in enumerate(ctx.ops):
+        layer = op.view.layer
+        if op.op not in RECURRENT_KINDS or getattr(layer, "output", None) != "sequence":
             continue
-        prev = op
-        for nxt in ops[i + 1 :]:
-            if not feeds(prev.view, nxt.view):
-                break  # another branch of a graph model
-            prev = nxt
-            if nxt.op == "norm:batch":
-                yield Hit(
-                    op.path,
-                    "dropout right before batch norm shifts the variance its running statistics "
-                    "see between training and evaluation.",
-                    "move the dropout after the last batch norm (e.g. into the head)",
-                )
-            if not (nxt.op.startswith("act:") or nxt.op in TRANSPARENT_OPS):
-                break
+        norm = _batch_norm_after(ctx.ops, i)
+        if norm is not None:
+            yield Hit(
+                norm.path,
+                f"batch norm on the {op.op}'s sequence output normalises it with batch "
+                "statistics, which do not suit recurrent outputs (one set of weights shared over "
+                "the time steps); layer norm normalises each sample over its own features.",
+                "use norm: layer (or a layer_norm layer) instead of batch norm after it",
+            )
 
 
 def _uses_batch_norm(ctx: LintContext) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "checkpoint_paths",
     "load_checkpoint",
     "load_latest",
+    "auto_resume_dir",
 ]
 
 FORMAT = 1
@@ -173,3 +175,68 @@ def load_latest(run_dir: Path, expected: ExperimentSpec) -> dict[str, Any] | Non
             )
         return ckpt
     return None
+
+
+# How many earlier runs the `resume=auto` report lists, and how many differing fields per run.
+_LISTED_RUNS = 5
+_LISTED_FIELDS = 4
+# What to do when no run matches; options that continue a run under a changed spec go here.
+NO_MATCH_FIX = (
+    "to continue one of them, resume it with the spec it was trained with: "
+    "nnspec train RUN_DIR/spec.yaml train.resume=RUN_DIR"
+)
+
+
+def auto_resume_dir(spec: ExperimentSpec) -> Path | None:
+    """``train.resume=auto``: the newest run of ``spec.name`` written by this spec (same hash).
+
+    When none matches, the run starts from scratch, and stderr says which runs were considered and
+    why each did not match (the fields that differ, ``optim.lr: 0.01 -> 0.003``), unless the spec
+    turns progress output off.
+    """
+    root = Path(spec.train.output_dir) / spec.name
+    runs = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
+    want = spec_hash(spec)
+    for run in runs:
+        written = run / "hash.txt"
+        if written.is_file() and written.read_text().strip() == want:
+            return run
+    if spec.train.progress != "none":
+        print(_no_match_report(spec, root, runs), file=sys.stderr)
+    return None
+
+
+def _no_match_report(spec: ExperimentSpec, root: Path, runs: list[Path]) -> str:
+    head = f"train.resume=auto: no earlier run of '{spec.name}' in {root} "
+    if not runs:
+        return head + "(none there yet); starting a new run"
+    lines = [head + "was trained with this spec; starting a new run. Runs considered:"]
+    lines += [f"  {run.name}: {_why_not(run, spec)}" for run in runs[:_LISTED_RUNS]]
+    if len(runs) > _LISTED_RUNS:
+        lines.append(f"  ... and {len(runs) - _LISTED_RUNS} older")
+    lines.append(f"  fix: {NO_MATCH_FIX}")
+    return "\n".join(lines)
+
+
+def _why_not(run: Path, spec: ExperimentSpec) -> str:
+    """Why ``run`` cannot be resumed by ``spec``: the fields that differ, old -> new."""
+    from nnspec.errors import NNSpecError
+    from nnspec.io import load, show_value
+
+    if not (run / "hash.txt").is_file():
+        return "no hash.txt (not a run directory of nnspec)"
+    try:
+        old = spec_fields(load(run / "spec.yaml"))
+    except (NNSpecError, OSError) as e:
+        return f"its spec.yaml cannot be read ({type(e).__name__})"
+    new = spec_fields(spec)
+    diff = diff_fields(old, new)
+    if not diff:
+        return "spec hash differs, same fields (written by another version of nnspec)"
+
+    def value(fields: dict[str, Any], key: str) -> str:
+        return show_value(fields[key]) if key in fields else "(absent)"
+
+    shown = [f"{k}: {value(old, k)} -> {value(new, k)}" for k in diff[:_LISTED_FIELDS]]
+    more = f" (and {len(diff) - _LISTED_FIELDS} more)" if len(diff) > _LISTED_FIELDS else ""
+    return "differs in " + ", ".join(shown) + more

@@ -67,6 +67,10 @@ class DataInfo:
     y_std: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     tokens: bool = False  # inputs are int64 token ids for an input embedding (never standardised)
+    # The user's own label per class index, as ``predict`` returns it (ints stay ints, strings
+    # strings), with its NumPy dtype; empty when the data names its classes (sklearn's datasets).
+    class_values: tuple[Any, ...] = ()
+    class_dtype: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,15 +114,19 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
     return [rest, parts[1], parts[0]]  # train, val, test
 
 
-def _encode_targets(raw: RawData | TableData, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def _encode_targets(
+    raw: RawData | TableData, task: str
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Encoded targets, class names and the original value of each class (empty when the data
+    names its classes, or for numeric targets)."""
     y = raw.y
     if task == "classification" or (task == "binary" and y.ndim == 1):
         classes, codes = np.unique(y, return_inverse=True)
         names = raw.class_names if isinstance(raw, RawData) else ()
         if not names or len(names) < len(classes) or y.dtype.kind not in "iu":
-            names = tuple(str(c) for c in classes)
+            names, values = tuple(str(c) for c in classes), classes
         else:
-            names = tuple(names[int(c)] for c in classes)
+            names, values = tuple(names[int(c)] for c in classes), classes[:0]
         if task == "binary":
             if len(classes) != 2:
                 raise DataError(
@@ -129,10 +137,10 @@ def _encode_targets(raw: RawData | TableData, task: str) -> tuple[np.ndarray, tu
                         fix="use task: classification",
                     )
                 )
-            return codes.astype(np.float32).reshape(-1, 1), names
-        return codes.astype(np.int64), names
-    values = _numeric_targets(raw, task)
-    return (values.reshape(-1, 1) if values.ndim == 1 else values), ()
+            return codes.astype(np.float32).reshape(-1, 1), names, values
+        return codes.astype(np.int64), names, values
+    numbers = _numeric_targets(raw, task)
+    return (numbers.reshape(-1, 1) if numbers.ndim == 1 else numbers), (), y[:0]
 
 
 def _numeric_targets(raw: RawData | TableData, task: str) -> np.ndarray:
@@ -269,7 +277,7 @@ def prepare_data(
         base: folder relative file paths resolve against.
     """
     raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
-    y, names = _encode_targets(raw, spec.task)
+    y, names, values = _encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
     columns: Columns | None = None
     if isinstance(raw, TableData):  # typed columns, fitted on the training rows only (DATA-5)
@@ -303,6 +311,8 @@ def prepare_data(
         y_std=_tensor(y_std),
         extra=extra,
         tokens=tokens,
+        class_values=tuple(values.tolist()),
+        class_dtype=values.dtype.str if len(values) else "",
     )
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info

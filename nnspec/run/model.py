@@ -119,8 +119,8 @@ def build_for_data(
     """Build the spec's model (seeded by ``spec.seed``) and check its output width."""
     from nnspec.compile import build_model
 
-    spec = resolve_sizes(spec, info)
-    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    spec = resolve_sizes(spec, info)  # `auto` sizes from the data
+    model = build_model(spec)  # seeded by spec.seed, as nnspec.build_model and nnspec.compile
     _check_width(model, spec, info)
     if y_train is not None:
         from nnspec.spec.optim import resolve_loss_kind
@@ -139,6 +139,8 @@ def info_to_json(info: DataInfo) -> dict[str, Any]:
         "feature_names": list(info.feature_names),
         "extra": info.extra,
         "tokens": info.tokens,
+        "class_values": list(info.class_values),
+        "class_dtype": info.class_dtype,
     }
 
 

@@ -72,23 +72,41 @@ class Predictor:
             return self.model(self._inputs(x)).float()
 
     def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities: softmax rows (classification), sigmoid (binary, multilabel)."""
+        """Class probabilities, one column per class as scikit-learn's ``predict_proba``.
+
+        Classification: softmax rows, shape (n, classes). Binary: shape (n, 2), the columns
+        P(first class) and P(second class) in the order of ``info.class_names`` (the model's one
+        logit gives the second). Multilabel: one sigmoid per label, shape (n, labels).
+        """
+        p = self._probabilities(x)
+        if self.info.task == "binary" and p.shape[1] == 1:
+            return np.concatenate([1.0 - p, p], axis=1)
+        return p
+
+    def _probabilities(self, x: Any) -> np.ndarray:
         to_probabilities = TASKS[self.info.task].probabilities
         if to_probabilities is not None:
             return to_probabilities(self.raw(x)).numpy()
         raise DataError(Problem(("task",), "predict_proba needs a classification task"))
 
     def predict(self, x: Any) -> np.ndarray:
-        """Labels (by class name) for classification, values in original units for regression."""
+        """Labels for classification, values in original units for regression.
+
+        Labels come back as the training targets had them: the same values and dtype for the
+        user's own labels (ints stay ints, strings strings, bools bools; CSV labels are text), the
+        class names for datasets that name their classes. Multilabel: one 0/1 per label.
+        """
         kind = TASKS[self.info.task]
         if kind.labels is None:  # regression: values in the targets' units
             out = self.raw(x)
             if self.info.y_mean is not None and self.info.y_std is not None:
                 out = out * self.info.y_std + self.info.y_mean
             return out.numpy()
-        idx = kind.labels(torch.from_numpy(self.predict_proba(x))).numpy()
+        idx = kind.labels(torch.from_numpy(self._probabilities(x))).numpy()
         if not kind.single_label:  # multilabel: one 0/1 per label
             return idx
+        if self.info.class_values:
+            return np.asarray(self.info.class_values, dtype=self.info.class_dtype or None)[idx]
         names = np.array(self.info.class_names)
         return names[idx] if len(names) else idx
 
@@ -134,10 +152,13 @@ def load_run(run_dir: str | Path) -> Predictor:
         feature_names=tuple(meta["feature_names"]),
         extra=meta.get("extra", {}),
         tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
+        # absent in runs saved before labels kept their type: those predict class names
+        class_values=tuple(meta.get("class_values", ())),
+        class_dtype=str(meta.get("class_dtype", "")),
         **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
     )
     spec = resolve_sizes(spec, info)  # `auto` sizes as the run resolved them
-    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    model = build_model(spec)
     model.load_state_dict(blob["model"])
     return Predictor(spec, model, info, run)
 

@@ -52,27 +52,32 @@ class ReLU(_Act):
 class LeakyReLU(_Act):
     kind: Literal["leaky_relu"] = "leaky_relu"
     negative_slope: NonNegFloat = Field(
-        0.01, description="Slope for x < 0 (ACT-4); feeds the He gain."
+        default=0.01, description="Slope for x < 0 (ACT-4); feeds the He gain."
     )
 
 
 class PReLU(_Act):
     kind: Literal["prelu"] = "prelu"
     num_parameters: Literal["shared", "channel"] = Field(
-        "shared", description="One learnt slope for the layer (torch's default) or one per channel."
+        default="shared",
+        description="One learnt slope for the layer (torch's default) or one per channel.",
     )
-    init: NonNegFloat = Field(0.25, description="Initial slope; the He gain uses it (INIT-2).")
+    init: NonNegFloat = Field(
+        default=0.25, description="Initial slope; the He gain uses it (INIT-2)."
+    )
 
 
 class RReLU(_Act):
     kind: Literal["rrelu"] = "rrelu"
-    lower: NonNegFloat = Field(1.0 / 8, description="Lower bound of the random slope.")
-    upper: NonNegFloat = Field(1.0 / 3, description="Upper bound; the He gain uses the mean slope.")
+    lower: NonNegFloat = Field(default=1.0 / 8, description="Lower bound of the random slope.")
+    upper: NonNegFloat = Field(
+        default=1.0 / 3, description="Upper bound; the He gain uses the mean slope."
+    )
 
 
 class ELU(_Act):
     kind: Literal["elu"] = "elu"
-    alpha: PosFloat = Field(1.0, description="Saturation value for x < 0.")
+    alpha: PosFloat = Field(default=1.0, description="Saturation value for x < 0.")
 
 
 class SELU(_Act):
@@ -81,7 +86,9 @@ class SELU(_Act):
 
 class GELU(_Act):
     kind: Literal["gelu"] = "gelu"
-    approximate: Literal["none", "tanh"] = Field("none", description="torch's GELU approximation.")
+    approximate: Literal["none", "tanh"] = Field(
+        default="none", description="torch's GELU approximation."
+    )
 
 
 class SiLU(_Act):
@@ -102,20 +109,20 @@ class Sigmoid(_Act):
 
 class Softplus(_Act):
     kind: Literal["softplus"] = "softplus"
-    beta: PosFloat = Field(1.0, description="Sharpness.")
+    beta: PosFloat = Field(default=1.0, description="Sharpness.")
     threshold: PosFloat = Field(
-        20.0, description="Above beta*x > threshold the function is linear."
+        default=20.0, description="Above beta*x > threshold the function is linear."
     )
 
 
 class Softmax(_Act):
     kind: Literal["softmax"] = "softmax"
-    dim: int = Field(-1, description="Dimension the softmax normalises over.")
+    dim: int = Field(default=-1, description="Dimension the softmax normalises over.")
 
 
 class LogSoftmax(_Act):
     kind: Literal["log_softmax"] = "log_softmax"
-    dim: int = Field(-1, description="Dimension the log-softmax normalises over.")
+    dim: int = Field(default=-1, description="Dimension the log-softmax normalises over.")
 
 
 class Identity(_Act):

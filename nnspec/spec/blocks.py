@@ -93,9 +93,13 @@ def _param_shorthand(value: Any) -> Any:
 class ParamDef(Spec):
     """One block parameter: its type and (optionally) its default."""
 
-    type: ParamType = Field("any", description="int, float, bool, str, ints (a list) or any.")
-    default: Any = Field(None, description="Value used when an argument is not given.")
-    required: bool | None = Field(None, description="Default: required when there is no default.")
+    type: ParamType = Field(
+        default="any", description="int, float, bool, str, ints (a list) or any."
+    )
+    default: Any = Field(default=None, description="Value used when an argument is not given.")
+    required: bool | None = Field(
+        default=None, description="Default: required when there is no default."
+    )
 
     @property
     def is_required(self) -> bool:
@@ -119,21 +123,24 @@ class ResidualSpec(Spec):
     norm and activation (write e.g. ``[batch_norm, {activation: relu}, {conv2d: ...}]``).
     """
 
-    style: Literal["post", "pre"] = Field("post", description="Activation after the add or not.")
+    style: Literal["post", "pre"] = Field(
+        default="post", description="Activation after the add or not."
+    )
     shortcut: Union[Literal["auto", "identity", "projection"], tuple[Any, ...]] = Field(
-        "auto",
+        default="auto",
         description="auto: identity when shapes match, else a 1x1 conv / linear projection with "
         "norm; identity: never project (a shape mismatch is an error); projection: always; or "
         "an explicit list of layers.",
     )
     activation: ActivationSpec | None = Field(
-        None, description="Activation after the add; default: model.defaults.activation (post)."
+        default=None,
+        description="Activation after the add; default: model.defaults.activation (post).",
     )
     projection_norm: NormName | None = Field(
-        None, description="Norm of the automatic projection; default: model.defaults.norm."
+        default=None, description="Norm of the automatic projection; default: model.defaults.norm."
     )
     zero_init_last_norm: bool = Field(
-        False,
+        default=False,
         description="Initialise the scale of the body's last norm to 0, so each block starts as "
         "the identity (Goyal et al. 2017).",
     )
@@ -147,7 +154,7 @@ class BlockDef(Spec):
         description="Parameters: `name: int` (required), `name: 3` (default), or {type, default}.",
     )
     residual: Annotated[ResidualSpec | None, BeforeValidator(_residual_shorthand)] = Field(
-        None, description="Make the block residual: true, or the options of ResidualSpec."
+        default=None, description="Make the block residual: true, or the options of ResidualSpec."
     )
     layers: tuple[Any, ...] = Field(
         description="The block's layers (layer mappings; `$name` refers to a parameter).",
@@ -255,7 +262,7 @@ class BlockUse(LayerBase):
     kind: Literal["block"] = "block"
     block: str = Field(description="Name of the block in model.blocks.")
     args: dict[str, Any] = Field(default_factory=dict, description="Arguments of every repetition.")
-    repeat: PosInt = Field(1, description="How many times the block is stacked.")
+    repeat: PosInt = Field(default=1, description="How many times the block is stacked.")
     first: dict[str, Any] = Field(
         default_factory=dict, description="Arguments that differ in the first repetition."
     )
@@ -268,13 +275,17 @@ class ConvTranspose2d(WeightLayer):
     kind: Literal["conv_transpose2d"] = "conv_transpose2d"
     out_channels: PosInt = Field(description="Output channels.")
     kernel_size: IntOrPair = Field(description="Kernel size.")
-    stride: IntOrPair = Field(1, description="Stride (upsampling factor).")
-    padding: Union[NonNegInt, tuple[NonNegInt, ...]] = Field(0, description="Implicit padding.")
-    output_padding: Union[NonNegInt, tuple[NonNegInt, ...]] = Field(
-        0, description="Extra size added to one side of the output (must be < stride)."
+    stride: IntOrPair = Field(default=1, description="Stride (upsampling factor).")
+    padding: Union[NonNegInt, tuple[NonNegInt, ...]] = Field(
+        default=0, description="Implicit padding."
     )
-    dilation: IntOrPair = Field(1, description="Dilation.")
-    groups: PosInt = Field(1, description="Groups; in and out channels must be divisible by it.")
+    output_padding: Union[NonNegInt, tuple[NonNegInt, ...]] = Field(
+        default=0, description="Extra size added to one side of the output (must be < stride)."
+    )
+    dilation: IntOrPair = Field(default=1, description="Dilation.")
+    groups: PosInt = Field(
+        default=1, description="Groups; in and out channels must be divisible by it."
+    )
     shorthand_field: ClassVar[str | None] = "out_channels"
 
 
@@ -286,7 +297,9 @@ class DepthwiseSeparableConv2d(_ConvBase):
     """
 
     kind: Literal["depthwise_separable_conv2d"] = "depthwise_separable_conv2d"
-    depth_multiplier: PosInt = Field(1, description="Depthwise output channels per input channel.")
+    depth_multiplier: PosInt = Field(
+        default=1, description="Depthwise output channels per input channel."
+    )
 
     @_model_validator(mode="after")
     def _no_groups(self) -> Self:
@@ -301,9 +314,9 @@ class SqueezeExcitation(LayerBase):
 
     kind: Literal["squeeze_excitation"] = "squeeze_excitation"
     reduction: PosInt = Field(
-        16, description="Hidden width = channels // reduction (SE paper: 16)."
+        default=16, description="Hidden width = channels // reduction (SE paper: 16)."
     )
-    min_hidden: PosInt = Field(8, description="Lower bound of the hidden width.")
+    min_hidden: PosInt = Field(default=8, description="Lower bound of the hidden width.")
     shorthand_field: ClassVar[str | None] = "reduction"
 
 

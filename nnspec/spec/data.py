@@ -45,11 +45,14 @@ ImputeName = Literal["mean", "median", "most_frequent", "constant"]
 class SplitSpec(Spec):
     """Train/val/test fractions (DATA-7); shuffled, seeded, stratified for classification."""
 
-    train: Fraction = Field(0.7, description="Training fraction.")
-    val: float = Field(0.2, ge=0, lt=1, description="Validation fraction (0 disables validation).")
-    test: float = Field(0.1, ge=0, lt=1, description="Test fraction.")
+    train: Fraction = Field(default=0.7, description="Training fraction.")
+    val: float = Field(
+        default=0.2, ge=0, lt=1, description="Validation fraction (0 disables validation)."
+    )
+    test: float = Field(default=0.1, ge=0, lt=1, description="Test fraction.")
     stratify: bool | None = Field(
-        None, description="Stratify on the class label; None = yes for classification tasks."
+        default=None,
+        description="Stratify on the class label; None = yes for classification tasks.",
     )
 
     @model_validator(mode="after")
@@ -70,19 +73,21 @@ class ImputeSpec(Spec):
     split only, DATA-5)."""
 
     numeric: ImputeName = Field(
-        "mean", description="Numeric columns: mean, median, most_frequent or constant."
+        default="mean", description="Numeric columns: mean, median, most_frequent or constant."
     )
     categorical: Literal["most_frequent", "constant"] = Field(
-        "constant",
+        default="constant",
         description="Categorical and binary columns: most_frequent, or constant (missing is a "
         "category of its own; binary columns then take fill_value).",
     )
     columns: dict[str, ImputeName] = Field(
         default_factory=dict, description="Per-column strategy, overriding the two above."
     )
-    fill_value: float = Field(0.0, description="The value `constant` fills numeric cells with.")
+    fill_value: float = Field(
+        default=0.0, description="The value `constant` fills numeric cells with."
+    )
     indicator: bool = Field(
-        False,
+        default=False,
         description="Add a 0/1 input per column that had missing training cells, set where the "
         "cell was missing.",
     )
@@ -92,31 +97,37 @@ class DataSpec(Spec):
     """Where the data comes from.
 
     ``source``: ``sklearn:digits|breast_cancer|wine|iris|diabetes`` (bundled, no download),
-    ``synthetic:classification|regression|sequence_count|sequence_compare``, ``csv:PATH``,
-    ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by ``target``), ``npy:PATH`` (a 2-D
-    table whose last column is the target); relative paths resolve against the spec file's
+    ``synthetic:classification|regression|sequence_count|sequence_compare``, tables
+    ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns: ``columns``,
+    ``impute``, ``max_categories``), ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by
+    ``target``), ``npy:PATH`` (a 2-D table whose last column is the target); relative paths
+    resolve against the spec file's
     folder. ``user``: arrays passed to :func:`nnspec.train`.
     """
 
-    source: str = Field("sklearn:digits", description="Data source (see the class doc).")
+    source: str = Field(default="sklearn:digits", description="Data source (see the class doc).")
     target: str | tuple[str, ...] | None = Field(
-        None, description="Target column(s) of a CSV, or the target array's key in an .npz."
+        default=None, description="Target column(s) of a CSV, or the target array's key in an .npz."
     )
     features: tuple[str, ...] | None = Field(
-        None, description="Feature columns of a CSV (default: every non-target column)."
+        default=None, description="Feature columns of a CSV (default: every non-target column)."
     )
     split: SplitSpec = Field(default_factory=SplitSpec, description="Split fractions.")
     standardize: bool = Field(
-        True, description="Standardise features with training-split statistics (DATA-4/5)."
+        default=True, description="Standardise features with training-split statistics (DATA-4/5)."
     )
     standardize_target: bool = Field(
-        True,
+        default=True,
         description="Regression: train on standardised targets (metrics stay in original units).",
     )
-    batch_size: PosInt = Field(64, description="Training batch size (TRAIN-1).")
-    eval_batch_size: PosInt = Field(1024, description="Batch size for validation and test passes.")
-    shuffle: bool = Field(True, description="Reshuffle training data every epoch (DATA-8).")
-    n_samples: PosInt | None = Field(None, description="Synthetic sources: how many samples.")
+    batch_size: PosInt = Field(default=64, description="Training batch size (TRAIN-1).")
+    eval_batch_size: PosInt = Field(
+        default=1024, description="Batch size for validation and test passes."
+    )
+    shuffle: bool = Field(default=True, description="Reshuffle training data every epoch (DATA-8).")
+    n_samples: PosInt | None = Field(
+        default=None, description="Synthetic sources: how many samples."
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Synthetic generators: classification/regression take n_features, "
@@ -133,13 +144,15 @@ class DataSpec(Spec):
         default_factory=ImputeSpec, description="Tables: how missing feature cells are filled."
     )
     max_categories: PosInt = Field(
-        32,
+        default=32,
         description="Tables: a categorical column is one-hot encoded over its most frequent "
         "max_categories training values plus one `unknown` slot (rarer and unseen values).",
     )
-    num_workers: NonNegInt = Field(0, description="DataLoader workers for the out-of-memory path.")
+    num_workers: NonNegInt = Field(
+        default=0, description="DataLoader workers for the out-of-memory path."
+    )
     in_memory: Literal["auto", "yes", "no"] = Field(
-        "auto",
+        default="auto",
         description="auto/yes: batch by slicing in-memory tensors (fast); no: collate through a "
         "DataLoader with num_workers (same batch order).",
     )

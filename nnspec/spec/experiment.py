@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from nnspec.spec.base import NonNegInt, Spec
 from nnspec.spec.data import DataSpec
@@ -12,9 +15,9 @@ from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import AdamW, LossSpec, OptimSpec
 from nnspec.spec.schedule import Constant, ScheduleSpec
 from nnspec.spec.sequence import needs_clipping
-from nnspec.spec.train import ClipGradSpec, TrainSpec, check_training_rules
+from nnspec.spec.train import ClipGradSpec, TrainSpec, check_training_rules, training_rule_errors
 
-__all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION"]
+__all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION", "partial_rule_errors"]
 
 SPEC_VERSION = 1
 Task = Literal["classification", "binary", "multilabel", "regression"]
@@ -23,16 +26,24 @@ Task = Literal["classification", "binary", "multilabel", "regression"]
 class LintSpec(Spec):
     """Lint settings: rule ids silenced for this spec (shown in the summary)."""
 
-    ignore: tuple[str, ...] = Field((), description="Rule ids to silence, e.g. [REG-4, OPT-9].")
+    ignore: tuple[str, ...] = Field(
+        default=(), description="Rule ids to silence, e.g. [REG-4, OPT-9]."
+    )
 
 
 class ExperimentSpec(Spec):
     """A complete experiment: data, model, loss, optimizer, schedule, training loop."""
 
-    spec_version: Literal[1] = Field(SPEC_VERSION, description="Schema version of this spec.")
-    name: str = Field("experiment", min_length=1, description="Experiment name (run folders).")
-    seed: NonNegInt = Field(0, description="Seeds every generator (REPRO-1).")
-    task: Task = Field("classification", description="Decides head, loss and metrics (OUT/LOSS).")
+    spec_version: Literal[1] = Field(
+        default=SPEC_VERSION, description="Schema version of this spec."
+    )
+    name: str = Field(
+        default="experiment", min_length=1, description="Experiment name (run folders)."
+    )
+    seed: NonNegInt = Field(default=0, description="Seeds every generator (REPRO-1).")
+    task: Task = Field(
+        default="classification", description="Decides head, loss and metrics (OUT/LOSS)."
+    )
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec
     loss: LossSpec = Field(default_factory=LossSpec)
@@ -52,5 +63,38 @@ class ExperimentSpec(Spec):
         # sets train.clip_grad itself (the resolved value is what `dump` writes).
         if "clip_grad" in self.train.model_fields_set or not needs_clipping(self.model):
             return self
-        clip = ClipGradSpec.model_validate({"kind": "norm", "max_norm": 1.0})  # see _SpecMeta
+        clip = ClipGradSpec(kind="norm", max_norm=1.0)
         return self.model_copy(update={"train": self.train.model_copy(update={"clip_grad": clip})})
+
+
+@functools.cache
+def _section_adapter(name: str) -> TypeAdapter[Any]:
+    info = ExperimentSpec.model_fields[name]
+    if not info.metadata:
+        return TypeAdapter(info.annotation)
+    return TypeAdapter(Annotated[info.annotation, *info.metadata])  # constraints, discriminator
+
+
+def partial_rule_errors(data: object) -> ValidationError | None:
+    """The cross-section problems of experiment data that failed validation elsewhere.
+
+    Pydantic runs the experiment's model validators only when every field is valid, so a bad
+    ``optim.lr`` would hide a loss that does not fit the task until it is fixed. Here each
+    top-level section is validated on its own (a missing one takes its default) and every rule
+    whose sections are all valid runs on them (``spec.train.TRAINING_RULES``).
+    """
+    if not isinstance(data, Mapping):
+        return None
+    valid: dict[str, Any] = {}
+    for name, info in ExperimentSpec.model_fields.items():
+        try:
+            if name in data:
+                valid[name] = _section_adapter(name).validate_python(data[name])
+            elif not info.is_required():
+                valid[name] = info.get_default(call_default_factory=True)
+        except ValidationError:
+            continue  # reported by the full validation
+    if len(valid) == len(ExperimentSpec.model_fields) and set(data) <= set(valid):
+        return None  # every section is valid: the model validators ran and said it all
+    found = training_rule_errors(SimpleNamespace(**valid), frozenset(valid))
+    return ValidationError.from_exception_data("ExperimentSpec", found) if found else None

@@ -63,16 +63,18 @@ class VarianceScaling(Spec):
     """General rule: variance ``scale / fan``; He, LeCun and Glorot are special cases (INIT-5)."""
 
     kind: Literal["variance_scaling"] = "variance_scaling"
-    scale: PosFloat = Field(1.0, description="Variance numerator: 2 for He, 1 for LeCun/Glorot.")
-    mode: FanMode = Field("fan_in", description="Which fan divides the scale.")
-    distribution: Distribution = Field("normal", description="Sampling distribution.")
+    scale: PosFloat = Field(
+        default=1.0, description="Variance numerator: 2 for He, 1 for LeCun/Glorot."
+    )
+    mode: FanMode = Field(default="fan_in", description="Which fan divides the scale.")
+    distribution: Distribution = Field(default="normal", description="Sampling distribution.")
 
 
 class Orthogonal(Spec):
     """Orthogonal matrix (Saxe et al.) times ``gain``; nnspec's default for recurrent weights."""
 
     kind: Literal["orthogonal_gain"] = "orthogonal_gain"
-    gain: PosFloat = Field(1.0, description="Multiplier of the orthogonal matrix.")
+    gain: PosFloat = Field(default=1.0, description="Multiplier of the orthogonal matrix.")
 
 
 class Constant(Spec):
@@ -82,7 +84,7 @@ class Constant(Spec):
     """
 
     kind: Literal["constant"] = "constant"
-    value: float = Field(0.0, description="The constant.")
+    value: float = Field(default=0.0, description="The constant.")
 
 
 def _normalize(value: Any) -> Any:

@@ -50,14 +50,16 @@ class LayerBase(Spec):
 
     kind: str
     name: str | None = Field(
-        None,
+        default=None,
         pattern=NAME_PATTERN,
         description="Module name in the state_dict and summary; defaults to the layer's index.",
     )
-    trainable: bool = Field(True, description="False freezes the layer's parameters.")
-    lr_scale: PosFloat = Field(1.0, description="Multiplier of the optimizer's lr for this layer.")
+    trainable: bool = Field(default=True, description="False freezes the layer's parameters.")
+    lr_scale: PosFloat = Field(
+        default=1.0, description="Multiplier of the optimizer's lr for this layer."
+    )
     inputs: tuple[str, ...] | None = Field(
-        None,
+        default=None,
         description="Names of the layers or model inputs feeding this one (branch/merge graphs); "
         "default: the previous layer.",
     )
@@ -74,16 +76,19 @@ class WeightLayer(LayerBase):
     Glorot init scaled by 0.1 (INIT-9).
     """
 
-    activation: ActivationSpec | None = Field(None, description="Activation after the norm.")
-    norm: NormName | None = Field(
-        None, description="Normalisation between weight op and activation."
+    activation: ActivationSpec | None = Field(
+        default=None, description="Activation after the norm."
     )
-    dropout: Prob | None = Field(None, description="Dropout rate after the activation.")
+    norm: NormName | None = Field(
+        default=None, description="Normalisation between weight op and activation."
+    )
+    dropout: Prob | None = Field(default=None, description="Dropout rate after the activation.")
     init: InitSpec | None = Field(
-        None, description="Weight init; `auto` picks by activation (INIT-1)."
+        default=None, description="Weight init; `auto` picks by activation (INIT-1)."
     )
     bias: bool | None = Field(
-        None, description="Bias of the weight op; default: on, except when batch norm follows."
+        default=None,
+        description="Bias of the weight op; default: on, except when batch norm follows.",
     )
 
 
@@ -116,12 +121,15 @@ class Linear(WeightLayer):
 class _ConvBase(WeightLayer):
     out_channels: PosInt = Field(description="Output channels.")
     kernel_size: IntOrPair = Field(description="Kernel size (int or one per spatial dim).")
-    stride: IntOrPair = Field(1, description="Stride.")
+    stride: IntOrPair = Field(default=1, description="Stride.")
     padding: Union[NonNegInt, tuple[NonNegInt, ...], Literal["same", "valid"]] = Field(
-        0, description="Zero padding: int, per-dim tuple, 'same' (stride 1 only) or 'valid'."
+        default=0,
+        description="Zero padding: int, per-dim tuple, 'same' (stride 1 only) or 'valid'.",
     )
-    dilation: IntOrPair = Field(1, description="Dilation.")
-    groups: PosInt = Field(1, description="Groups; in and out channels must be divisible by it.")
+    dilation: IntOrPair = Field(default=1, description="Dilation.")
+    groups: PosInt = Field(
+        default=1, description="Groups; in and out channels must be divisible by it."
+    )
     shorthand_field: ClassVar[str | None] = "out_channels"
 
 
@@ -135,8 +143,12 @@ class Conv2d(_ConvBase):
 
 class _PoolBase(LayerBase):
     kernel_size: IntOrPair = Field(description="Window size.")
-    stride: IntOrPair | None = Field(None, description="Stride; default: kernel_size (as torch).")
-    padding: Union[NonNegInt, tuple[NonNegInt, ...]] = Field(0, description="Implicit padding.")
+    stride: IntOrPair | None = Field(
+        default=None, description="Stride; default: kernel_size (as torch)."
+    )
+    padding: Union[NonNegInt, tuple[NonNegInt, ...]] = Field(
+        default=0, description="Implicit padding."
+    )
     shorthand_field: ClassVar[str | None] = "kernel_size"
 
 
@@ -158,13 +170,15 @@ class AvgPool2d(_PoolBase):
 
 class AdaptiveAvgPool1d(LayerBase):
     kind: Literal["adaptive_avg_pool1d"] = "adaptive_avg_pool1d"
-    output_size: PosInt = Field(1, description="Output length; 1 = global average pooling.")
+    output_size: PosInt = Field(default=1, description="Output length; 1 = global average pooling.")
     shorthand_field: ClassVar[str | None] = "output_size"
 
 
 class AdaptiveAvgPool2d(LayerBase):
     kind: Literal["adaptive_avg_pool2d"] = "adaptive_avg_pool2d"
-    output_size: IntOrPair = Field(1, description="Output size; 1 = global average pooling.")
+    output_size: IntOrPair = Field(
+        default=1, description="Output size; 1 = global average pooling."
+    )
     shorthand_field: ClassVar[str | None] = "output_size"
 
 
@@ -179,7 +193,7 @@ class Reshape(LayerBase):
 
 
 class _DropoutBase(LayerBase):
-    p: Prob = Field(0.5, description="Drop probability.")
+    p: Prob = Field(default=0.5, description="Drop probability.")
     shorthand_field: ClassVar[str | None] = "p"
 
 
@@ -199,30 +213,32 @@ class BatchNorm(LayerBase):
     """BatchNorm1d/2d picked from the input rank."""
 
     kind: Literal["batch_norm"] = "batch_norm"
-    eps: PosFloat = Field(1e-5, description="Added to the variance.")
-    momentum: Prob = Field(0.1, description="Running-statistics momentum (torch's convention).")
+    eps: PosFloat = Field(default=1e-5, description="Added to the variance.")
+    momentum: Prob = Field(
+        default=0.1, description="Running-statistics momentum (torch's convention)."
+    )
 
 
 class LayerNorm(LayerBase):
     """Normalises over the trailing ``ndim`` dims (default: the last one)."""
 
     kind: Literal["layer_norm"] = "layer_norm"
-    eps: PosFloat = Field(1e-5, description="Added to the variance.")
-    ndim: PosInt = Field(1, description="How many trailing dims to normalise over.")
-    elementwise_affine: bool = Field(True, description="Learnt scale and shift.")
+    eps: PosFloat = Field(default=1e-5, description="Added to the variance.")
+    ndim: PosInt = Field(default=1, description="How many trailing dims to normalise over.")
+    elementwise_affine: bool = Field(default=True, description="Learnt scale and shift.")
 
 
 class GroupNorm(LayerBase):
     kind: Literal["group_norm"] = "group_norm"
-    num_groups: PosInt = Field(32, description="Groups; must divide the channels.")
-    eps: PosFloat = Field(1e-5, description="Added to the variance.")
+    num_groups: PosInt = Field(default=32, description="Groups; must divide the channels.")
+    eps: PosFloat = Field(default=1e-5, description="Added to the variance.")
     shorthand_field: ClassVar[str | None] = "num_groups"
 
 
 class InstanceNorm(LayerBase):
     kind: Literal["instance_norm"] = "instance_norm"
-    eps: PosFloat = Field(1e-5, description="Added to the variance.")
-    affine: bool = Field(True, description="Learnt scale and shift.")
+    eps: PosFloat = Field(default=1e-5, description="Added to the variance.")
+    affine: bool = Field(default=True, description="Learnt scale and shift.")
 
 
 class ActivationLayer(LayerBase):
@@ -235,8 +251,12 @@ class Embedding(LayerBase):
     kind: Literal["embedding"] = "embedding"
     num_embeddings: PosInt = Field(description="Vocabulary size.")
     embedding_dim: PosInt = Field(description="Vector size.")
-    padding_idx: NonNegInt | None = Field(None, description="Index whose vector stays zero.")
-    init: InitSpec | None = Field(None, description="Default: normal with std 1 (as torch).")
+    padding_idx: NonNegInt | None = Field(
+        default=None, description="Index whose vector stays zero."
+    )
+    init: InitSpec | None = Field(
+        default=None, description="Default: normal with std 1 (as torch)."
+    )
 
 
 class IdentityLayer(LayerBase):
@@ -284,7 +304,8 @@ def normalize_layer(value: Any) -> Any:
     if field is None:
         raise PydanticCustomError(
             "layer_shorthand",
-            "layer kind '{kind}' has no one-value shorthand; write {{kind: {kind}, ...}}",
+            # pydantic replaces `{kind}` from the context and keeps other braces as written
+            "layer kind '{kind}' has no one-value shorthand; write {kind: {kind}, ...}",
             {"kind": key},
         )
     return {"kind": key, field: arg, **rest}  # `{conv2d: 32, kernel_size: 3}`
@@ -295,11 +316,8 @@ def _validate_layer(value: Any, handler: ValidatorFunctionWrapHandler) -> LayerB
         return value
     value = normalize_layer(value)
     if not isinstance(value, dict):
-        raise PydanticCustomError(
-            "layer_type",
-            "expected a layer mapping such as {{kind: linear, out_features: 64}}; found {found}",
-            {"found": repr(value)},
-        )
+        # the value itself is the problem's `found` (nnspec.io.problems), not part of the text
+        raise PydanticCustomError("layer_type", "a layer must be a mapping with a 'kind'")
     kind = value.get("kind")
     if kind is None:
         for key in value:  # `{conv2dd: 32}`: a misspelt shorthand kind
@@ -312,7 +330,7 @@ def _validate_layer(value: Any, handler: ValidatorFunctionWrapHandler) -> LayerB
                 )
         raise PydanticCustomError(
             "layer_kind_missing",
-            "layer has no 'kind'; write e.g. {{kind: linear, out_features: 64}}",
+            "layer has no 'kind'; write e.g. {kind: linear, out_features: 64}",
             {"expected": ", ".join(sorted(LAYER_SPECS))},
         )
     if not isinstance(kind, str) or kind not in LAYER_SPECS:  # `kind: [linear]` is no kind

@@ -19,7 +19,8 @@ from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequ
 from nnspec.spec.activations import ActivationSpec, ReLU
 from nnspec.spec.base import PosInt, Prob, Spec, field_error
 from nnspec.spec.blocks import BlockDef, BlockUse
-from nnspec.spec.graph import MERGE_KINDS, Graph, expand_model, raise_problems
+from nnspec.spec.expand import expand_model
+from nnspec.spec.graph import MERGE_KINDS, Graph, raise_problems
 from nnspec.spec.init import InitSpec, Preset
 from nnspec.spec.layers import (
     AlphaDropout,
@@ -32,7 +33,7 @@ from nnspec.spec.layers import (
     _auto_or,
     _auto_or_dump,
 )
-from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
+from nnspec.spec.reserved import is_reserved, name_clash
 
 __all__ = ["LayerDefaults", "BlockDef", "ModelSpec", "head_index"]
 
@@ -46,10 +47,12 @@ class LayerDefaults(Spec):
     activation: ActivationSpec = Field(
         default_factory=ReLU, description="Hidden activation (ACT-1)."
     )
-    norm: NormName = Field("none", description="Norm between weight op and activation (NORM-2).")
+    norm: NormName = Field(
+        default="none", description="Norm between weight op and activation (NORM-2)."
+    )
     init: InitSpec = Field(default_factory=Preset, description="`auto`: by activation (INIT-1).")
-    dropout: Prob = Field(0.0, description="Dropout after each hidden activation.")
-    bias: bool | None = Field(None, description="None: bias on unless batch norm follows.")
+    dropout: Prob = Field(default=0.0, description="Dropout after each hidden activation.")
+    bias: bool | None = Field(default=None, description="None: bias on unless batch norm follows.")
 
 
 def head_index(layers: tuple[LayerBase, ...]) -> int | None:
@@ -92,18 +95,18 @@ class ModelSpec(Spec):
                         "minItems": 1}, {"const": "auto"}, {"type": "null"}]}
         ),
     ] = Field(
-        None,
+        default=None,
         description="Shape of one sample without the batch dim: [features], [C, H, W], [T], "
         "...; `auto`: the width of a table's features after encoding, taken from the data when "
         "training (or name several inputs in `inputs`).",
     )  # fmt: skip
     inputs: dict[str, tuple[PosInt, ...]] | None = Field(
-        None,
+        default=None,
         description="Several named model inputs, name -> per-sample shape (forward takes a dict); "
         "instead of input_shape.",
     )
     outputs: tuple[str, ...] | None = Field(
-        None,
+        default=None,
         description="Names of the layers whose outputs the model returns (forward returns a dict); "
         "default: the last layer's output.",
         min_length=1,
@@ -116,7 +119,7 @@ class ModelSpec(Spec):
 
     # (graph, the sections it was expanded from): model_copy(update=...) keeps private attributes,
     # so the cache is used only while those very objects are still this spec's.
-    _graph: tuple[Graph, tuple[object, ...]] | None = PrivateAttr(None)
+    _graph: tuple[Graph, tuple[object, ...]] | None = PrivateAttr(default=None)
 
     @property
     def is_graph(self) -> bool:
@@ -131,7 +134,7 @@ class ModelSpec(Spec):
         )
 
     def graph(self) -> Graph:
-        """The model expanded into primitive layers (see :func:`nnspec.spec.graph.expand_model`)."""
+        """The model expanded into primitive layers (:func:`nnspec.spec.expand.expand_model`)."""
         sources = self._graph_sources()
         cached = self._graph
         if cached is None or any(a is not b for a, b in zip(cached[1], sources, strict=True)):
@@ -183,7 +186,7 @@ class ModelSpec(Spec):
             clashes = [
                 (("layers", i, "name"), name_clash(layer.name), layer.name)
                 for i, layer in enumerate(self.layers)
-                if layer.name is not None and layer.name in TORCH_MODULE_ATTRS
+                if layer.name is not None and is_reserved(layer.name)
             ]
             if clashes:
                 raise_problems(clashes)

@@ -17,15 +17,17 @@ class LossSpec(Spec):
     """The loss; ``auto`` picks by task (LOSS-1..3): classification -> cross_entropy,
     binary/multilabel -> bce_with_logits, regression -> mse."""
 
-    kind: LossKind = Field("auto", description="Loss function; auto = from the task.")
-    label_smoothing: Prob = Field(0.0, description="cross_entropy only.")
+    kind: LossKind = Field(default="auto", description="Loss function; auto = from the task.")
+    label_smoothing: Prob = Field(default=0.0, description="cross_entropy only.")
     class_weights: Literal["none", "balanced"] | tuple[PosFloat, ...] = Field(
-        "none", description="cross_entropy: per-class weights, or 'balanced' from training counts."
+        default="none",
+        description="cross_entropy: per-class weights, or 'balanced' from training counts.",
     )
     pos_weight: Literal["none", "balanced"] | PosFloat | tuple[PosFloat, ...] = Field(
-        "none", description="bce_with_logits: weight of positives ('balanced' = neg/pos counts)."
+        default="none",
+        description="bce_with_logits: weight of positives ('balanced' = neg/pos counts).",
     )
-    delta: PosFloat = Field(1.0, description="huber / smooth_l1 threshold (beta).")
+    delta: PosFloat = Field(default=1.0, description="huber / smooth_l1 threshold (beta).")
 
 
 LR = Union[PosFloat, Literal["auto"]]
@@ -33,20 +35,25 @@ Betas = tuple[Prob, Prob]
 
 
 class _Optim(Spec):
-    lr: LR = Field(1e-3, description="Learning rate; 'auto' runs the LR range test first.")
-    weight_decay: NonNegFloat = Field(0.0, description="L2 / decoupled weight decay (REG-8).")
-    l1: NonNegFloat = Field(0.0, description="L1 penalty on weights added to the loss (REG-9).")
+    lr: LR = Field(default=1e-3, description="Learning rate; 'auto' runs the LR range test first.")
+    weight_decay: NonNegFloat = Field(
+        default=0.0, description="L2 / decoupled weight decay (REG-8)."
+    )
+    l1: NonNegFloat = Field(
+        default=0.0, description="L1 penalty on weights added to the loss (REG-9)."
+    )
     decay_norm_and_bias: bool = Field(
-        False, description="Apply weight decay to biases and norm parameters too (default: no)."
+        default=False,
+        description="Apply weight decay to biases and norm parameters too (default: no).",
     )
 
 
 class SGD(_Optim):
     kind: Literal["sgd"] = "sgd"
-    lr: LR = Field(0.01, description="Learning rate.")
-    momentum: Prob = Field(0.9, description="Momentum (OPT-7).")
-    nesterov: bool = Field(False, description="Nesterov momentum (OPT-8).")
-    dampening: Prob = Field(0.0, description="Dampening for momentum.")
+    lr: LR = Field(default=0.01, description="Learning rate.")
+    momentum: Prob = Field(default=0.9, description="Momentum (OPT-7).")
+    nesterov: bool = Field(default=False, description="Nesterov momentum (OPT-8).")
+    dampening: Prob = Field(default=0.0, description="Dampening for momentum.")
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> SGD:
@@ -63,51 +70,51 @@ class SGD(_Optim):
 
 class Adam(_Optim):
     kind: Literal["adam"] = "adam"
-    betas: Betas = Field((0.9, 0.999), description="Adam betas (OPT-2).")
-    eps: PosFloat = Field(1e-8, description="Denominator epsilon.")
-    amsgrad: bool = Field(False, description="AMSGrad variant.")
+    betas: Betas = Field(default=(0.9, 0.999), description="Adam betas (OPT-2).")
+    eps: PosFloat = Field(default=1e-8, description="Denominator epsilon.")
+    amsgrad: bool = Field(default=False, description="AMSGrad variant.")
 
 
 class AdamW(Adam):
     kind: Literal["adamw"] = "adamw"  # type: ignore[assignment]
-    weight_decay: NonNegFloat = Field(0.01, description="Decoupled weight decay (OPT-9).")
+    weight_decay: NonNegFloat = Field(default=0.01, description="Decoupled weight decay (OPT-9).")
 
 
 class NAdam(_Optim):
     kind: Literal["nadam"] = "nadam"
-    lr: LR = Field(2e-3, description="Learning rate.")
-    betas: Betas = Field((0.9, 0.999), description="Betas.")
-    eps: PosFloat = Field(1e-8, description="Denominator epsilon.")
-    momentum_decay: NonNegFloat = Field(4e-3, description="Momentum decay.")
+    lr: LR = Field(default=2e-3, description="Learning rate.")
+    betas: Betas = Field(default=(0.9, 0.999), description="Betas.")
+    eps: PosFloat = Field(default=1e-8, description="Denominator epsilon.")
+    momentum_decay: NonNegFloat = Field(default=4e-3, description="Momentum decay.")
 
 
 class RAdam(_Optim):
     kind: Literal["radam"] = "radam"
-    betas: Betas = Field((0.9, 0.999), description="Betas.")
-    eps: PosFloat = Field(1e-8, description="Denominator epsilon.")
+    betas: Betas = Field(default=(0.9, 0.999), description="Betas.")
+    eps: PosFloat = Field(default=1e-8, description="Denominator epsilon.")
 
 
 class RMSprop(_Optim):
     kind: Literal["rmsprop"] = "rmsprop"
-    lr: LR = Field(1e-2, description="Learning rate.")
-    alpha: Prob = Field(0.99, description="Smoothing constant.")
-    eps: PosFloat = Field(1e-8, description="Denominator epsilon.")
-    momentum: Prob = Field(0.0, description="Momentum.")
-    centered: bool = Field(False, description="Centred RMSprop.")
+    lr: LR = Field(default=1e-2, description="Learning rate.")
+    alpha: Prob = Field(default=0.99, description="Smoothing constant.")
+    eps: PosFloat = Field(default=1e-8, description="Denominator epsilon.")
+    momentum: Prob = Field(default=0.0, description="Momentum.")
+    centered: bool = Field(default=False, description="Centred RMSprop.")
 
 
 class Adamax(_Optim):
     kind: Literal["adamax"] = "adamax"
-    lr: LR = Field(2e-3, description="Learning rate.")
-    betas: Betas = Field((0.9, 0.999), description="Betas.")
-    eps: PosFloat = Field(1e-8, description="Denominator epsilon.")
+    lr: LR = Field(default=2e-3, description="Learning rate.")
+    betas: Betas = Field(default=(0.9, 0.999), description="Betas.")
+    eps: PosFloat = Field(default=1e-8, description="Denominator epsilon.")
 
 
 class Adagrad(_Optim):
     kind: Literal["adagrad"] = "adagrad"
-    lr: LR = Field(1e-2, description="Learning rate.")
-    lr_decay: NonNegFloat = Field(0.0, description="Learning-rate decay.")
-    eps: PosFloat = Field(1e-10, description="Denominator epsilon.")
+    lr: LR = Field(default=1e-2, description="Learning rate.")
+    lr_decay: NonNegFloat = Field(default=0.0, description="Learning-rate decay.")
+    eps: PosFloat = Field(default=1e-10, description="Denominator epsilon.")
 
 
 OPTIM_CLASSES = {

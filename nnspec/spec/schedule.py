@@ -28,9 +28,11 @@ __all__ = ["WarmupSpec", "ScheduleSpec", "SCHEDULE_CLASSES", "ScheduleKind"]
 class WarmupSpec(Spec):
     """Linear warmup from ``start_factor * lr`` to ``lr`` (LR-6); 0 epochs and 0 fraction = off."""
 
-    epochs: NonNegFloat = Field(0.0, description="Warmup length in epochs.")
-    fraction: float = Field(0.0, ge=0, lt=1, description="Warmup length as a fraction of the run.")
-    start_factor: PosFloat = Field(0.01, le=1, description="LR multiplier at step 0.")
+    epochs: NonNegFloat = Field(default=0.0, description="Warmup length in epochs.")
+    fraction: float = Field(
+        default=0.0, ge=0, lt=1, description="Warmup length as a fraction of the run."
+    )
+    start_factor: PosFloat = Field(default=0.01, le=1, description="LR multiplier at step 0.")
 
     @model_validator(mode="after")
     def _one_length(self) -> WarmupSpec:
@@ -59,39 +61,46 @@ class Constant(_Schedule):
 class Step(_Schedule):
     kind: Literal["step"] = "step"
     step_epochs: PosFloat = Field(
-        10, description="Multiply the LR by gamma every this many epochs."
+        default=10, description="Multiply the LR by gamma every this many epochs."
     )
-    gamma: PosFloat = Field(0.1, le=1, description="Decay factor.")
+    gamma: PosFloat = Field(default=0.1, le=1, description="Decay factor.")
 
 
 class MultiStep(_Schedule):
     kind: Literal["multistep"] = "multistep"
     milestones: tuple[Fraction, ...] = Field(
-        (0.5, 0.75), description="Fractions of the run at which the LR is multiplied by gamma."
+        default=(0.5, 0.75),
+        description="Fractions of the run at which the LR is multiplied by gamma.",
     )
-    gamma: PosFloat = Field(0.1, le=1, description="Decay factor.")
+    gamma: PosFloat = Field(default=0.1, le=1, description="Decay factor.")
 
 
 class Exponential(_Schedule):
     kind: Literal["exponential"] = "exponential"
-    gamma: PosFloat = Field(0.95, le=1, description="Per-epoch decay factor.")
+    gamma: PosFloat = Field(default=0.95, le=1, description="Per-epoch decay factor.")
 
 
 class Cosine(_Schedule):
     kind: Literal["cosine"] = "cosine"
-    min_lr_ratio: Prob = Field(0.0, description="Final LR as a fraction of the peak LR.")
-    restarts: NonNegInt = Field(0, description="Warm restarts (SGDR); 0 = one cosine over the run.")
+    min_lr_ratio: Prob = Field(default=0.0, description="Final LR as a fraction of the peak LR.")
+    restarts: NonNegInt = Field(
+        default=0, description="Warm restarts (SGDR); 0 = one cosine over the run."
+    )
     restart_mult: PosInt = Field(
-        1, description="Each cycle is this many times longer than the last."
+        default=1, description="Each cycle is this many times longer than the last."
     )
 
 
 class OneCycle(_Schedule):
     kind: Literal["one_cycle"] = "one_cycle"
-    pct_start: Fraction = Field(0.3, description="Fraction of the run spent increasing the LR.")
-    div_factor: PosFloat = Field(25.0, description="Initial LR = lr / div_factor.")
-    final_div_factor: PosFloat = Field(1e4, description="Final LR = initial LR / final_div_factor.")
-    anneal: Literal["cos", "linear"] = Field("cos", description="Annealing shape.")
+    pct_start: Fraction = Field(
+        default=0.3, description="Fraction of the run spent increasing the LR."
+    )
+    div_factor: PosFloat = Field(default=25.0, description="Initial LR = lr / div_factor.")
+    final_div_factor: PosFloat = Field(
+        default=1e4, description="Final LR = initial LR / final_div_factor."
+    )
+    anneal: Literal["cos", "linear"] = Field(default="cos", description="Annealing shape.")
 
     @model_validator(mode="after")
     def _no_extra_warmup(self) -> OneCycle:
@@ -109,12 +118,16 @@ class OneCycle(_Schedule):
 
 class ReduceOnPlateau(_Schedule):
     kind: Literal["reduce_on_plateau"] = "reduce_on_plateau"
-    monitor: str = Field("val_loss", description="Metric watched (per epoch).")
-    mode: Literal["min", "max", "auto"] = Field("auto", description="auto: from the metric name.")
-    factor: PosFloat = Field(0.1, lt=1, description="LR multiplier on a plateau.")
-    patience: NonNegInt = Field(5, description="Epochs without improvement before reducing.")
-    threshold: NonNegFloat = Field(1e-4, description="Relative improvement that counts.")
-    min_lr: NonNegFloat = Field(0.0, description="Lower bound of the LR.")
+    monitor: str = Field(default="val_loss", description="Metric watched (per epoch).")
+    mode: Literal["min", "max", "auto"] = Field(
+        default="auto", description="auto: from the metric name."
+    )
+    factor: PosFloat = Field(default=0.1, lt=1, description="LR multiplier on a plateau.")
+    patience: NonNegInt = Field(
+        default=5, description="Epochs without improvement before reducing."
+    )
+    threshold: NonNegFloat = Field(default=1e-4, description="Relative improvement that counts.")
+    min_lr: NonNegFloat = Field(default=0.0, description="Lower bound of the LR.")
 
 
 SCHEDULE_CLASSES = {

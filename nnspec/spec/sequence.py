@@ -40,11 +40,13 @@ class _Recurrent(LayerBase):
     """Shared fields of rnn/lstm/gru: input (T, F) -> (T, H*dirs) or (H*dirs,)."""
 
     hidden_size: PosInt = Field(description="Hidden state width per direction.")
-    num_layers: PosInt = Field(1, description="Stacked recurrent layers.")
-    bidirectional: bool = Field(False, description="Run a second layer backwards in time.")
-    dropout: Prob = Field(0.0, description="Dropout between stacked layers (needs num_layers > 1).")
+    num_layers: PosInt = Field(default=1, description="Stacked recurrent layers.")
+    bidirectional: bool = Field(default=False, description="Run a second layer backwards in time.")
+    dropout: Prob = Field(
+        default=0.0, description="Dropout between stacked layers (needs num_layers > 1)."
+    )
     output: Literal["sequence", "last"] = Field(
-        "last",
+        default="last",
         description="sequence: every step's output (T, H*dirs); last: the final hidden state of "
         "the top layer (forward direction at T, backward direction at 1), (H*dirs,).",
     )
@@ -72,13 +74,14 @@ class _Recurrent(LayerBase):
 
 class RNN(_Recurrent):
     kind: Literal["rnn"] = "rnn"
-    nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="Cell nonlinearity.")
+    nonlinearity: Literal["tanh", "relu"] = Field(default="tanh", description="Cell nonlinearity.")
 
 
 class LSTM(_Recurrent):
     kind: Literal["lstm"] = "lstm"
     forget_bias: float = Field(
-        1.0, description="Initial forget-gate bias: 1 lets gradients flow early in training."
+        default=1.0,
+        description="Initial forget-gate bias: 1 lets gradients flow early in training.",
     )
 
 
@@ -91,9 +94,9 @@ class MultiheadAttention(LayerBase):
 
     kind: Literal["multihead_attention"] = "multihead_attention"
     num_heads: PosInt = Field(description="Attention heads.")
-    dropout: Prob = Field(0.0, description="Dropout on the attention weights.")
-    bias: bool = Field(True, description="Biases of the projections.")
-    causal: bool = Field(False, description="Mask future positions (decoder-style).")
+    dropout: Prob = Field(default=0.0, description="Dropout on the attention weights.")
+    bias: bool = Field(default=True, description="Biases of the projections.")
+    causal: bool = Field(default=False, description="Mask future positions (decoder-style).")
     shorthand_field: ClassVar[str | None] = "num_heads"
 
 
@@ -106,12 +109,18 @@ class TransformerEncoderLayer(LayerBase):
 
     kind: Literal["transformer_encoder_layer"] = "transformer_encoder_layer"
     num_heads: PosInt = Field(description="Attention heads; must divide the model width E.")
-    dim_feedforward: PosInt | None = Field(None, description="Feed-forward width; default 4 * E.")
-    dropout: Prob = Field(0.1, description="Dropout in attention and feed-forward (REG: 0.1).")
-    activation: Literal["gelu", "relu"] = Field("gelu", description="Feed-forward activation.")
-    norm_first: bool = Field(True, description="Pre-norm (True) or post-norm (False).")
-    layer_norm_eps: PosFloat = Field(1e-5, description="LayerNorm epsilon.")
-    causal: bool = Field(False, description="Mask future positions.")
+    dim_feedforward: PosInt | None = Field(
+        default=None, description="Feed-forward width; default 4 * E."
+    )
+    dropout: Prob = Field(
+        default=0.1, description="Dropout in attention and feed-forward (REG: 0.1)."
+    )
+    activation: Literal["gelu", "relu"] = Field(
+        default="gelu", description="Feed-forward activation."
+    )
+    norm_first: bool = Field(default=True, description="Pre-norm (True) or post-norm (False).")
+    layer_norm_eps: PosFloat = Field(default=1e-5, description="LayerNorm epsilon.")
+    causal: bool = Field(default=False, description="Mask future positions.")
     shorthand_field: ClassVar[str | None] = "num_heads"
 
 
@@ -119,9 +128,13 @@ class PositionalEncoding(LayerBase):
     """Adds position information to (T, E): fixed sinusoids (Vaswani et al.) or learnt vectors."""
 
     kind: Literal["positional_encoding"] = "positional_encoding"
-    encoding: Literal["sinusoidal", "learned"] = Field("sinusoidal", description="Which encoding.")
-    max_len: PosInt | None = Field(None, description="Longest sequence; default: the input's T.")
-    dropout: Prob = Field(0.0, description="Dropout after adding the encoding.")
+    encoding: Literal["sinusoidal", "learned"] = Field(
+        default="sinusoidal", description="Which encoding."
+    )
+    max_len: PosInt | None = Field(
+        default=None, description="Longest sequence; default: the input's T."
+    )
+    dropout: Prob = Field(default=0.0, description="Dropout after adding the encoding.")
     shorthand_field: ClassVar[str | None] = "encoding"
 
 
@@ -135,7 +148,7 @@ class SequencePool(LayerBase):
     """(T, E) -> (E,): mean over time, the last step, or the first step (a prepended CLS token)."""
 
     kind: Literal["sequence_pool"] = "sequence_pool"
-    mode: Literal["mean", "last", "cls", "max"] = Field("mean", description="How to pool.")
+    mode: Literal["mean", "last", "cls", "max"] = Field(default="mean", description="How to pool.")
     shorthand_field: ClassVar[str | None] = "mode"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
@@ -21,66 +22,94 @@ __all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec"
 class EarlyStoppingSpec(Spec):
     """Stop when the monitored metric stops improving and restore the best weights (TRAIN-3/4)."""
 
-    enabled: bool = Field(True, description="Turn early stopping on.")
-    monitor: str = Field("val_loss", description="Metric watched, e.g. val_loss or val_accuracy.")
-    mode: Literal["min", "max", "auto"] = Field("auto", description="auto: max for accuracy-like.")
-    patience: PosInt = Field(10, description="Epochs without improvement before stopping.")
-    min_delta: NonNegFloat = Field(0.0, description="Smallest change that counts as improvement.")
-    restore_best: bool = Field(True, description="Load the best epoch's weights at the end.")
+    enabled: bool = Field(default=True, description="Turn early stopping on.")
+    monitor: str = Field(
+        default="val_loss", description="Metric watched, e.g. val_loss or val_accuracy."
+    )
+    mode: Literal["min", "max", "auto"] = Field(
+        default="auto", description="auto: max for accuracy-like."
+    )
+    patience: PosInt = Field(default=10, description="Epochs without improvement before stopping.")
+    min_delta: NonNegFloat = Field(
+        default=0.0, description="Smallest change that counts as improvement."
+    )
+    restore_best: bool = Field(
+        default=True, description="Load the best epoch's weights at the end."
+    )
 
 
 class ClipGradSpec(Spec):
     """Gradient clipping; by global norm is the recommended kind (TRAIN-6)."""
 
-    kind: Literal["none", "norm", "value"] = Field("none", description="none, norm or value.")
-    max_norm: PosFloat = Field(1.0, description="Global-norm threshold (kind: norm).")
-    value: PosFloat = Field(1.0, description="Per-element threshold (kind: value).")
+    kind: Literal["none", "norm", "value"] = Field(
+        default="none", description="none, norm or value."
+    )
+    max_norm: PosFloat = Field(default=1.0, description="Global-norm threshold (kind: norm).")
+    value: PosFloat = Field(default=1.0, description="Per-element threshold (kind: value).")
 
 
 class CheckpointSpec(Spec):
     """Checkpoint policy (CKPT-1..4)."""
 
-    enabled: bool = Field(True, description="Write checkpoints.")
-    every_epochs: PosInt = Field(1, description="Write a checkpoint every this many epochs.")
-    keep_last: PosInt = Field(2, description="How many recent checkpoints to keep.")
-    keep_best: bool = Field(True, description="Keep the best checkpoint as best.pt.")
+    enabled: bool = Field(default=True, description="Write checkpoints.")
+    every_epochs: PosInt = Field(
+        default=1, description="Write a checkpoint every this many epochs."
+    )
+    keep_last: PosInt = Field(default=2, description="How many recent checkpoints to keep.")
+    keep_best: bool = Field(default=True, description="Keep the best checkpoint as best.pt.")
 
 
 class MonitorsSpec(Spec):
     """Opt-in training monitors (MON-2/3): cheap when off."""
 
-    grad_norms: bool = Field(False, description="Log per-layer gradient norms each epoch.")
-    dead_units: bool = Field(False, description="Log per-layer dead-ReLU fractions each epoch.")
-    warn: bool = Field(True, description="Warn on vanishing/exploding gradients or divergence.")
+    grad_norms: bool = Field(default=False, description="Log per-layer gradient norms each epoch.")
+    dead_units: bool = Field(
+        default=False, description="Log per-layer dead-ReLU fractions each epoch."
+    )
+    warn: bool = Field(
+        default=True, description="Warn on vanishing/exploding gradients or divergence."
+    )
 
 
 class TrainSpec(Spec):
     """How the model is trained."""
 
-    epochs: PosInt = Field(30, description="Maximum epochs (TRAIN-3).")
+    epochs: PosInt = Field(default=30, description="Maximum epochs (TRAIN-3).")
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     clip_grad: ClipGradSpec = Field(default_factory=ClipGradSpec)
-    accumulate: PosInt = Field(1, description="Gradient accumulation steps per optimizer step.")
-    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
-    resume: str | None = Field(None, description="Run directory to continue, or 'auto'.")
-    deterministic: bool = Field(False, description="torch deterministic algorithms (REPRO-1).")
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
-        "auto", description="auto: CUDA if present."
+    accumulate: PosInt = Field(
+        default=1, description="Gradient accumulation steps per optimizer step."
     )
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast when supported.")
-    compile: bool = Field(False, description="Wrap the model in torch.compile.")
-    num_threads: PosInt | None = Field(None, description="torch intra-op threads; None = torch's.")
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    resume: str | None = Field(default=None, description="Run directory to continue, or 'auto'.")
+    deterministic: bool = Field(
+        default=False, description="torch deterministic algorithms (REPRO-1)."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        default="auto", description="auto: CUDA if present."
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        default="fp32", description="bf16 autocast when supported."
+    )
+    compile: bool = Field(default=False, description="Wrap the model in torch.compile.")
+    num_threads: PosInt | None = Field(
+        default=None, description="torch intra-op threads; None = torch's."
+    )
     monitors: MonitorsSpec = Field(default_factory=MonitorsSpec)
     progress: Literal["auto", "bar", "plain", "none"] = Field(
-        "auto", description="Progress display: bar on a terminal, one line per epoch otherwise."
+        default="auto",
+        description="Progress display: bar on a terminal, one line per epoch otherwise.",
     )
-    output_dir: str = Field("runs", description="Folder that receives run directories.")
-    tensorboard: bool = Field(False, description="Also log to TensorBoard.")
+    output_dir: str = Field(default="runs", description="Folder that receives run directories.")
+    tensorboard: bool = Field(default=False, description="Also log to TensorBoard.")
     divergence_factor: PosFloat = Field(
-        10.0, description="Stop when the loss stays above this many times its initial value."
+        default=10.0,
+        description="Stop when the loss stays above this many times its initial value.",
     )
-    divergence_steps: PosInt = Field(20, description="...for this many consecutive steps.")
-    max_steps: NonNegInt | None = Field(None, description="Stop after this many optimizer steps.")
+    divergence_steps: PosInt = Field(default=20, description="...for this many consecutive steps.")
+    max_steps: NonNegInt | None = Field(
+        default=None, description="Stop after this many optimizer steps."
+    )
 
 
 # ---- metric names (DATA-14): pure data shared by the spec rules, the plan and the runner ----
@@ -122,13 +151,59 @@ _SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax"})
 
 
 def _rule(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
-    err = PydanticCustomError("nnspec_rule", message.replace("{", "{{").replace("}", "}}"))
+    err = PydanticCustomError("nnspec_rule", message)
     return InitErrorDetails(type=err, loc=loc, input=value)
 
 
-def _double_activation(exp: Any, loss: str) -> list[InitErrorDetails]:
+def _loss_fits_task(exp: Any) -> list[InitErrorDetails]:
+    loss = resolve_loss_kind(exp.task, exp.loss)
+    if exp.task in LOSS_TASKS[loss]:
+        return []
+    message = (
+        f"loss '{loss}' does not fit task '{exp.task}' (LOSS-1); expected one of: "
+        + ", ".join(k for k, tasks in LOSS_TASKS.items() if exp.task in tasks)
+        + " (or auto)"
+    )
+    return [_rule(("loss", "kind"), message, loss)]
+
+
+def _loss_weights(exp: Any) -> list[InitErrorDetails]:
+    # Class weights a loss would silently ignore are refused: cross_entropy takes class_weights,
+    # bce_with_logits takes pos_weight (where `class_weights: balanced` means the same as
+    # `pos_weight: balanced`), and the regression losses take neither.
+    loss, spec = resolve_loss_kind(exp.task, exp.loss), exp.loss
+    weights, pos = spec.class_weights, spec.pos_weight
+    on = f"loss '{loss}' (task '{exp.task}')"
+    if loss == "cross_entropy" and pos != "none":
+        field, why = "pos_weight", f"pos_weight applies to bce_with_logits, not to {on}"
+        fix = "use loss.class_weights (balanced, or one weight per class)"
+    elif loss == "bce_with_logits" and isinstance(weights, tuple):
+        field = "class_weights"
+        why = f"explicit class_weights apply to cross_entropy; {on} weighs its positives"
+        fix = "set loss.pos_weight (the positives' weight relative to the negatives) or balanced"
+    elif loss == "bce_with_logits" and weights == "balanced" and pos != "none":
+        field = "class_weights"
+        why = "class_weights: balanced sets pos_weight (n_neg / n_pos), and pos_weight is set too"
+        fix = "keep one of them"
+    elif loss not in LOGIT_LOSSES and (weights != "none" or pos != "none"):
+        field = "class_weights" if weights != "none" else "pos_weight"
+        why, fix = f"{field} weighs classes, and {on} has none", f"remove loss.{field}"
+    else:
+        return []
+    value = getattr(spec, field)
+    return [
+        _rule(
+            ("loss", field),
+            f"{why}; fix: {fix}",
+            list(value) if isinstance(value, tuple) else value,
+        )
+    ]
+
+
+def _double_activation(exp: Any) -> list[InitErrorDetails]:
     # OUT-3/4, CONF-20: logit losses apply softmax/sigmoid themselves; a second one in the model
     # squashes the logits twice and training silently stalls.
+    loss = resolve_loss_kind(exp.task, exp.loss)
     if loss not in LOGIT_LOSSES:
         return []
     layers = exp.model.layers
@@ -195,26 +270,39 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     return found
 
 
+# Each cross-section rule with the top-level sections it reads. When some field of a spec is
+# invalid, pydantic skips the experiment's model validators; nnspec.io.validate then runs the rules
+# whose sections are all valid on their own (ExperimentSpec's `partial_rule_errors`), so a bad
+# `optim.lr` does not hide a loss that does not fit the task.
+TrainingRule = tuple[frozenset[str], Callable[[Any], list[InitErrorDetails]]]
+TRAINING_RULES: tuple[TrainingRule, ...] = (
+    (frozenset({"task", "loss"}), _loss_fits_task),  # LOSS-1
+    (frozenset({"task", "loss"}), _loss_weights),
+    (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
+    (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
+)
+
+
+def training_rule_errors(
+    exp: Any, sections: frozenset[str] | None = None
+) -> list[InitErrorDetails]:
+    """The problems of every cross-section rule (only those reading ``sections``, when given)."""
+    return [
+        err
+        for needs, rule in TRAINING_RULES
+        if sections is None or needs <= sections
+        for err in rule(exp)
+    ]
+
+
 def check_training_rules(exp: ExperimentSpec) -> None:
     """Raise one ValidationError listing every cross-section problem of an experiment.
 
-    Rules: task/loss compatibility (LOSS-1), double softmax/sigmoid (OUT-3/4), known monitors and
-    consistent modes (TRAIN-4), a validation split when something monitors it (DATA-7).
+    Rules: task/loss compatibility (LOSS-1), class weights the loss would ignore, double
+    softmax/sigmoid (OUT-3/4), known monitors and consistent modes (TRAIN-4), a validation split
+    when something monitors it (DATA-7).
     """
-    loss = resolve_loss_kind(exp.task, exp.loss)
-    found: list[InitErrorDetails] = []
-    if exp.task not in LOSS_TASKS[loss]:
-        found.append(
-            _rule(
-                ("loss", "kind"),
-                f"loss '{loss}' does not fit task '{exp.task}' (LOSS-1); expected one of: "
-                + ", ".join(k for k, tasks in LOSS_TASKS.items() if exp.task in tasks)
-                + " (or auto)",
-                loss,
-            )
-        )
-    found += _double_activation(exp, loss)
-    found += _monitor_rules(exp)
+    found = training_rule_errors(exp)
     if found:
         raise ValidationError.from_exception_data("ExperimentSpec", found)
 

@@ -87,6 +87,13 @@ CASES = [
         ("dropout: 0.2", "activation: relu"),
     ),
     Case(
+        "batchnorm-in-recurrent", "NORM-3", ("model", "layers", 1),
+        spec_text(
+            "    - {lstm: 8, output: sequence}\n    - batch_norm  # <-\n    - flatten\n" + TAIL
+        ).replace("input_shape: [4]", "input_shape: [2, 2]"),
+        ("batch_norm  # <-", "layer_norm  # <-"),
+    ),
+    Case(
         "bn-tiny-batch", "NORM-5", ("data", "batch_size"),
         spec_text("    - {linear: 16, norm: batch}\n    - linear: 3", batch=4).replace(
             "batch_size: 4", "batch_size: 4  # <-"

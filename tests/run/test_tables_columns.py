@@ -142,15 +142,20 @@ def test_source_names_match_the_loader_registry() -> None:
 
 
 def test_validate_refuses_unknown_source_names_without_data() -> None:
+    from nnspec.io import validate
+
     with pytest.raises(SpecError, match="unknown sklearn source 'irsi'; did you mean 'iris'"):
-        DataSpec(source="sklearn:irsi")
+        validate({"data": {"source": "sklearn:irsi"}})
     with pytest.raises(SpecError, match=r"unknown data source 'xls:a\.xls'"):
-        DataSpec(source="xls:a.xls")
+        validate({"data": {"source": "xls:a.xls"}})
 
 
 def test_auto_is_only_for_the_input_and_the_head() -> None:
+    from nnspec.io import validate
+
+    model = {"input_shape": "auto", "layers": [{"linear": "auto"}, {"linear": 2}]}
     with pytest.raises(SpecError, match=r"layers.0.out_features: `auto` is allowed for the last"):
-        ExperimentSpec(model={"input_shape": "auto", "layers": [{"linear": "auto"}, {"linear": 2}]})
+        validate({"model": model})
 
 
 def test_build_model_refuses_auto_sizes() -> None:

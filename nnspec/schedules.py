@@ -1,0 +1,31 @@
+"""Learning-rate schedule specs (``schedule:``), one class per ``kind``, and the warm-up.
+
+Example:
+    >>> from nnspec.schedules import Cosine, WarmupSpec
+    >>> Cosine(warmup=WarmupSpec(epochs=2)).kind
+    'cosine'
+"""
+
+from nnspec.spec.schedule import (
+    Constant,
+    Cosine,
+    Exponential,
+    MultiStep,
+    OneCycle,
+    ReduceOnPlateau,
+    ScheduleSpec,
+    Step,
+    WarmupSpec,
+)
+
+__all__ = [
+    "ScheduleSpec",
+    "WarmupSpec",
+    "Constant",
+    "Step",
+    "MultiStep",
+    "Exponential",
+    "Cosine",
+    "OneCycle",
+    "ReduceOnPlateau",
+]
