@@ -15,6 +15,7 @@ and ``load_run`` encode new rows with it, never refitting.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -25,7 +26,16 @@ from nnspec.spec.data import DataSpec, ImputeName
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Column", "Columns", "fit_columns", "check_names", "encode_rows", "UNKNOWN", "MISSING"]
+__all__ = [
+    "Column",
+    "Columns",
+    "fit_columns",
+    "check_names",
+    "encode_rows",
+    "as_table",
+    "UNKNOWN",
+    "MISSING",
+]
 
 Kind = Literal["numeric", "categorical", "binary"]
 UNKNOWN: Final = "<unknown>"  # the one-hot slot of values the training split did not have
@@ -345,7 +355,38 @@ def _numeric_fill(present: np.ndarray, impute: str, constant: float) -> float:
 
 
 def encode_rows(rows: object, columns: Columns) -> np.ndarray:
-    """Encode prediction rows (see :func:`nnspec.run.tables.as_table`) with fitted columns."""
-    from nnspec.run.tables import as_table
-
+    """Encode prediction rows (see :func:`as_table`) with fitted columns."""
     return columns.encode(as_table(rows), str(rows) if isinstance(rows, str) else "rows")
+
+
+def as_table(rows: object) -> pa.Table:
+    """Rows for prediction as an Arrow table: a table file (by its suffix; ``.feather`` and
+    ``.arrow`` read alike), a pyarrow Table, a pandas DataFrame, or a mapping column -> values.
+
+    Raises:
+        DataError: anything else, or a file with problems.
+    """
+    import pyarrow as pa
+
+    from nnspec.run.tables import TABLE_FORMATS, read_table
+
+    if isinstance(rows, (str, Path)):
+        file = Path(rows)
+        fmt = file.suffix.lstrip(".").lower()
+        return read_table(file, fmt if fmt in TABLE_FORMATS else "csv")
+    if isinstance(rows, pa.Table):
+        return rows
+    if hasattr(rows, "to_numpy") and hasattr(rows, "columns"):  # a pandas DataFrame
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    if isinstance(rows, dict):
+        return pa.table({str(k): list(v) if not hasattr(v, "__array__") else v
+                         for k, v in rows.items()})  # fmt: skip
+    raise DataError(
+        Problem(
+            ("data",),
+            "a model trained on a table predicts from rows with the same columns",
+            expected="a table file path, a pyarrow Table, a pandas DataFrame or a dict "
+            "column -> values",
+            found=type(rows).__name__,
+        )
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "save_model",
     "info_to_json",
     "resolve_sizes",
+    "check_output_width",
 ]
 
 
@@ -71,7 +72,12 @@ def _output_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> int
 
 
 def _check_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> None:
-    want, got = expected_outputs(info), _output_width(model, spec, info)
+    check_output_width(spec, info, _output_width(model, spec, info))
+
+
+def check_output_width(spec: ExperimentSpec, info: DataInfo, got: int) -> None:
+    """Refuse a model whose output width ``got`` does not fit the data (ARCH-1)."""
+    want = expected_outputs(info)
     if want == got:
         return
     head = head_index(spec.model.layers)

@@ -285,9 +285,9 @@ class TableData:
     dropped: int = 0  # rows left out because their target was missing
 
 
-def load_table(file: Path, fmt: str, spec: DataSpec) -> TableData:
-    """Read a table file and split off its target columns; rows without a target are dropped
-    (counted in a warning).
+def load_table(file: Path, fmt: str, spec: DataSpec, max_rows: int | None = None) -> TableData:
+    """Read a table file (its first ``max_rows`` rows only, when given) and split off its target
+    columns; rows without a target are dropped (counted in a warning).
 
     Raises:
         DataError: every problem of the file, or of the column names the spec gives, at once.
@@ -299,7 +299,7 @@ def load_table(file: Path, fmt: str, spec: DataSpec) -> TableData:
 
     targets = _targets(spec)
     numeric = [n for n, kind in spec.columns.items() if kind == "numeric"]
-    table = read_table(file, fmt, numeric=numeric)
+    table = read_table(file, fmt, numeric=numeric, max_rows=max_rows)
     problems = check_names(table.column_names, spec, targets, file.name)
     if problems:
         raise DataError(problems)

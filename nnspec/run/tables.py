@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -29,7 +29,7 @@ from nnspec.errors import DataError, Problem
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TABLE_FORMATS", "MAX_FIELD_CHARS", "read_table", "first_row", "as_table"]
+__all__ = ["TABLE_FORMATS", "MAX_FIELD_CHARS", "read_table", "first_row"]
 
 TABLE_FORMATS: Final = ("csv", "parquet", "arrow", "feather")
 # A longer cell is almost always a broken quote that swallowed the rest of the file.
@@ -52,7 +52,12 @@ def _problem(file: Path, message: str, line: int | None = None, **kw: str) -> Pr
 
 
 def read_table(
-    file: Path, fmt: str, *, numeric: Collection[str] = (), field: tuple[str, ...] = _WHERE
+    file: Path,
+    fmt: str,
+    *,
+    numeric: Collection[str] = (),
+    field: tuple[str, ...] = _WHERE,
+    max_rows: int | None = None,
 ) -> pa.Table:
     """Read ``file`` as a table; numeric columns as float32, every problem in one error.
 
@@ -61,6 +66,7 @@ def read_table(
         fmt: one of :data:`TABLE_FORMATS`.
         numeric: columns declared numeric: any cell that is not a number is a problem.
         field: the path of the problems (the spec's ``data.source``, or a command argument).
+        max_rows: read only the first rows (a CSV or Parquet file is then not read to its end).
 
     Raises:
         DataError: all the problems found, each naming the file, row and column.
@@ -76,9 +82,9 @@ def read_table(
     problems: list[Problem] = []
     skipped: list[int] = []  # file lines of rows left out (ragged), to number the rows right
     if fmt == "csv":
-        table = _read_csv(file, problems, skipped)
+        table = _read_csv(file, problems, skipped, max_rows)
     else:
-        table = _read_binary(file, fmt, problems)
+        table = _read_binary(file, fmt, problems, max_rows)
     if table is not None:  # only a file that parsed has columns to name
         table = _check_columns(file, table, set(numeric), _Rows(skipped), problems)
     if problems:
@@ -86,37 +92,6 @@ def read_table(
         raise DataError([replace(p, path=field) for p in problems], title=title)
     assert table is not None
     return table
-
-
-def as_table(rows: object) -> pa.Table:
-    """Rows for prediction as an Arrow table: a table file (by its suffix; ``.feather`` and
-    ``.arrow`` read alike), a pyarrow Table, a pandas DataFrame, or a mapping column -> values.
-
-    Raises:
-        DataError: anything else, or a file with problems.
-    """
-    import pyarrow as pa
-
-    if isinstance(rows, (str, Path)):
-        file = Path(rows)
-        fmt = file.suffix.lstrip(".").lower()
-        return read_table(file, fmt if fmt in TABLE_FORMATS else "csv")
-    if isinstance(rows, pa.Table):
-        return rows
-    if hasattr(rows, "to_numpy") and hasattr(rows, "columns"):  # a pandas DataFrame
-        return pa.Table.from_pandas(rows, preserve_index=False)
-    if isinstance(rows, dict):
-        return pa.table({str(k): list(v) if not hasattr(v, "__array__") else v
-                         for k, v in rows.items()})  # fmt: skip
-    raise DataError(
-        Problem(
-            ("data",),
-            "a model trained on a table predicts from rows with the same columns",
-            expected="a table file path, a pyarrow Table, a pandas DataFrame or a dict "
-            "column -> values",
-            found=type(rows).__name__,
-        )
-    )
 
 
 class _Rows:
@@ -205,7 +180,9 @@ def _unique_names(file: Path, header: list[str], problems: list[Problem]) -> lis
     return names
 
 
-def _read_csv(file: Path, problems: list[Problem], skipped: list[int]) -> pa.Table | None:
+def _read_csv(
+    file: Path, problems: list[Problem], skipped: list[int], max_rows: int | None
+) -> pa.Table | None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -218,15 +195,18 @@ def _read_csv(file: Path, problems: list[Problem], skipped: list[int]) -> pa.Tab
         ragged.append((row.expected_columns, row.actual_columns))
         return "skip"  # recorded; the row's text is never echoed
 
+    options = {
+        "read_options": pacsv.ReadOptions(
+            column_names=_unique_names(file, header, problems), skip_rows=1
+        ),
+        "parse_options": pacsv.ParseOptions(invalid_row_handler=on_ragged),
+        "convert_options": pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=True),
+    }
     try:
-        table = pacsv.read_csv(
-            file,
-            read_options=pacsv.ReadOptions(
-                column_names=_unique_names(file, header, problems), skip_rows=1
-            ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_ragged),
-            convert_options=pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=True),
-        )
+        if max_rows is None:
+            table = pacsv.read_csv(file, **options)
+        else:  # the first blocks only (their types are inferred from the first block)
+            table = _first_rows(pacsv.open_csv(file, **options), max_rows)
     except pa.ArrowInvalid:
         problems.append(
             _problem(file, "the file does not parse as CSV", expected="comma-separated text")
@@ -238,6 +218,20 @@ def _read_csv(file: Path, problems: list[Problem], skipped: list[int]) -> pa.Tab
     if table.num_rows == 0:
         problems.append(_problem(file, "the file has a header but no data rows", 2))
     return table
+
+
+def _first_rows(batches: Iterable[pa.RecordBatch], max_rows: int) -> pa.Table:
+    import pyarrow as pa
+
+    taken, rows = [], 0
+    for batch in batches:
+        taken.append(batch)
+        rows += batch.num_rows
+        if rows >= max_rows:
+            break
+    if not taken:
+        return pa.table({})
+    return pa.Table.from_batches(taken).slice(0, max_rows)
 
 
 def _ragged_problem(
@@ -264,18 +258,28 @@ def _ragged_lines(file: Path, width: int) -> list[int]:
 # ---- Parquet, Arrow IPC, Feather ----
 
 
-def _read_binary(file: Path, fmt: str, problems: list[Problem]) -> pa.Table | None:
+def _read_binary(
+    file: Path, fmt: str, problems: list[Problem], max_rows: int | None
+) -> pa.Table | None:
     import pyarrow as pa
 
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(file)
+            if max_rows is None:
+                table = pq.read_table(file)
+            else:
+                parquet = pq.ParquetFile(file)
+                batches = parquet.iter_batches(batch_size=max_rows)
+                table = _first_rows(batches, max_rows)
+                if table.num_columns == 0:
+                    table = parquet.schema_arrow.empty_table()
         else:  # arrow / feather: Feather v2 is the Arrow IPC file format
             import pyarrow.feather as feather
 
-            table = feather.read_table(file)
+            table = feather.read_table(file)  # memory-mapped: slicing reads only those rows
+            table = table if max_rows is None else table.slice(0, max_rows)
     except (pa.ArrowException, OSError):
         problems.append(
             _problem(
