@@ -25,7 +25,7 @@ import torch
 
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.columns import Columns, fit_columns
-from nnspec.run.sources import RawData, TableData, load_source
+from nnspec.run.sources import RawData, TableData, load_source, user_table
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
@@ -38,6 +38,7 @@ __all__ = [
     "epoch_order",
     "iter_batches",
     "loader_batches",
+    "UserTable",
 ]
 
 
@@ -267,7 +268,10 @@ def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
 
 
 def prepare_data(
-    spec: ExperimentSpec, *, raw: RawData | TableData | None = None, base: Path | None = None
+    spec: ExperimentSpec,
+    *,
+    raw: RawData | TableData | UserTable | None = None,
+    base: Path | None = None,
 ) -> DataBundle:
     """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
 
@@ -277,6 +281,8 @@ def prepare_data(
         base: folder relative file paths resolve against.
     """
     raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
+    if isinstance(raw, UserTable):
+        raw = user_table(raw.table, spec.data)
     y, names, values = _encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
     columns: Columns | None = None
@@ -319,8 +325,23 @@ def prepare_data(
     )
 
 
-def user_data(data: Any) -> RawData:
-    """Turn ``(x, y)`` arrays/tensors or ``{"x": ..., "y": ...}`` into :class:`RawData`."""
+@dataclass(frozen=True)
+class UserTable:
+    """A user's pyarrow table or pandas DataFrame; ``data.target`` names its target columns."""
+
+    table: Any
+
+
+def _is_table(data: Any) -> bool:
+    # pyarrow.Table or pandas.DataFrame, told apart without importing either
+    return type(data).__module__.split(".")[0] in ("pyarrow", "pandas") and hasattr(data, "columns")
+
+
+def user_data(data: Any) -> RawData | UserTable:
+    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}`` or a table (pyarrow / pandas,
+    with the target column named by ``data.target``) into what :func:`prepare_data` takes."""
+    if _is_table(data):
+        return UserTable(data)
     if isinstance(data, dict):
         data = (data.get("x"), data.get("y"))
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):

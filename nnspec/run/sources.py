@@ -35,6 +35,7 @@ __all__ = [
     "data_file",
     "load_source",
     "load_table",
+    "user_table",
     "table_features",
 ]
 
@@ -292,8 +293,6 @@ def load_table(file: Path, fmt: str, spec: DataSpec, max_rows: int | None = None
     Raises:
         DataError: every problem of the file, or of the column names the spec gives, at once.
     """
-    import pyarrow.compute as pc
-
     from nnspec.run.columns import check_names
     from nnspec.run.tables import read_table
 
@@ -303,19 +302,46 @@ def load_table(file: Path, fmt: str, spec: DataSpec, max_rows: int | None = None
     problems = check_names(table.column_names, spec, targets, file.name)
     if problems:
         raise DataError(problems)
-    keep = pc.and_kleene(*(pc.is_valid(table.column(t)) for t in targets)) if len(targets) > 1 \
-        else pc.is_valid(table.column(targets[0]))  # fmt: skip
+    return split_target(table, targets, file.name)
+
+
+def user_table(table: Any, spec: DataSpec) -> TableData:
+    """A user's pyarrow table or pandas DataFrame (``nnspec.train(spec, data=df)``): checked as
+    a file would be, the target columns named by ``data.target``."""
+    import pyarrow as pa
+
+    from nnspec.run.columns import check_names
+    from nnspec.run.tables import check_table
+
+    if not isinstance(table, pa.Table):  # a pandas DataFrame
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    targets = _targets(spec)
+    problems = check_names(table.column_names, spec, targets, "data")
+    if problems:
+        raise DataError(problems)
+    numeric = [n for n, kind in spec.columns.items() if kind == "numeric"]
+    return split_target(check_table(table, "data", numeric=numeric), targets, "data")
+
+
+def split_target(table: Any, targets: tuple[str, ...], name: str) -> TableData:
+    """A pyarrow table split into feature columns and target values; rows without a target are
+    left out (counted in a warning)."""
+    import pyarrow.compute as pc
+
+    keep = pc.is_valid(table.column(targets[0]))
+    for t in targets[1:]:
+        keep = pc.and_(keep, pc.is_valid(table.column(t)))
     dropped = table.num_rows - pc.sum(keep).as_py()
     if dropped:
+        rows = f"{dropped} of {table.num_rows} row{'s' * (table.num_rows != 1)}"
         warnings.warn(
-            f"{file.name}: {dropped} of {table.num_rows} rows have no target value "
-            f"({', '.join(targets)}) and were left out",
-            stacklevel=3,
+            f"{name}: {rows} have no target value ({', '.join(targets)}) and were left out",
+            stacklevel=4,
         )
         table = table.filter(keep)
     ys = [_target_values(table.column(t)) for t in targets]
     y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
-    return TableData(table.drop_columns(list(targets)), y, file.name, targets, dropped)
+    return TableData(table.drop_columns(list(targets)), y, name, targets, dropped)
 
 
 def _target_values(col: Any) -> np.ndarray:

@@ -29,7 +29,7 @@ from nnspec.errors import DataError, Problem
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TABLE_FORMATS", "MAX_FIELD_CHARS", "read_table", "first_row"]
+__all__ = ["TABLE_FORMATS", "MAX_FIELD_CHARS", "read_table", "check_table", "first_row"]
 
 TABLE_FORMATS: Final = ("csv", "parquet", "arrow", "feather")
 # A longer cell is almost always a broken quote that swallowed the rest of the file.
@@ -94,14 +94,31 @@ def read_table(
     return table
 
 
+def check_table(table: pa.Table, name: str, *, numeric: Collection[str] = ()) -> pa.Table:
+    """The checks of :func:`read_table` on a table already in memory (a user's pandas or pyarrow
+    table): numbers as float32, every problem in one error, located ``name:ROW`` (the first row
+    is row 1).
+
+    Raises:
+        DataError: all the problems found.
+    """
+    problems: list[Problem] = []
+    where = Path(name)
+    table = _check_columns(where, table, set(numeric), _Rows([], first=1), problems)
+    if problems:
+        title = f"{name}: {_plural(len(problems), 'problem')}"
+        raise DataError([replace(p, path=()) for p in problems], title=title)
+    return table
+
+
 class _Rows:
     """File row numbers (the header is row 1) of table rows, past the rows left out."""
 
-    def __init__(self, skipped: list[int]) -> None:
-        self.skipped = sorted(skipped)
+    def __init__(self, skipped: list[int], first: int = 2) -> None:
+        self.skipped, self.first = sorted(skipped), first
 
     def __call__(self, index: int) -> int:
-        line = index + 2
+        line = index + self.first
         for s in self.skipped:
             line += s <= line
         return line

@@ -203,3 +203,28 @@ def test_a_table_trains_from_names_only_and_predicts_unseen_rows(tmp_path: Path)
                                                 ["lo", "lo"])  # fmt: skip
     (tmp_path / "new.csv").write_text("color,num,member\nred,1,yes\nblue,,yes\n")
     assert predictor.predict(tmp_path / "new.csv").tolist() == ["hi", "lo"]
+
+
+def test_a_pyarrow_table_passed_to_train_is_typed_like_a_file(tmp_path: Path) -> None:
+    import nnspec
+    from nnspec.run.data import prepare_data, user_data
+
+    rows = [line.split(",") for line in MIXED.strip().splitlines()]
+    cells = {name: [r[i] if r[i] not in ("", "NA") else None for r in rows[1:]]
+             for i, name in enumerate(rows[0])}  # fmt: skip
+    table = pa.table(cells)
+    spec = ExperimentSpec.model_validate({
+        "task": "classification",
+        "data": {"source": "user", "target": "label"},
+        "model": {"input_shape": "auto", "layers": [{"linear": 8}, {"linear": "auto"}]},
+        "train": {"epochs": 1, "output_dir": str(tmp_path), "progress": "none"},
+    })  # fmt: skip
+    bundle = prepare_data(spec, raw=user_data(table))
+    assert bundle.info.input_shape == (7,)  # the same columns as from the CSV
+    # a text column of numbers is read as numbers, as from a file
+    assert [c["kind"] for c in bundle.info.extra["columns"]] == ["numeric", "categorical", "binary"]
+    bad = table.set_column(0, "num", pa.array([float("inf")] + [1.0] * (len(table) - 1)))
+    with pytest.raises(DataError, match=r"data:1: column 'num': an infinite value"):
+        prepare_data(spec, raw=user_data(bad))
+    result = nnspec.train(spec, data=table)
+    assert nnspec.load_run(result.run_dir).predict(table.slice(0, 2)).shape == (2,)
