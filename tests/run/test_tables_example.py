@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnspec.run import train
+from nnspec.workflow import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEEDS = (0, 1, 2)
