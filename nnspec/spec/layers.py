@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     Field,
+    GetPydanticSchema,
     SerializeAsAny,
     SerializerFunctionWrapHandler,
     ValidatorFunctionWrapHandler,
@@ -102,9 +103,16 @@ def _auto_or_dump(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
     return value if value == "auto" else handler(value)
 
 
+def auto_or(schema_type: Any) -> GetPydanticSchema:
+    """Validate as ``schema_type`` (its own error messages), the union with ``auto`` being for
+    type checkers only; :func:`_auto_or` lets ``auto`` through first."""
+    return GetPydanticSchema(lambda _type, handler: handler.generate_schema(schema_type))
+
+
 # A positive int or `auto` (a size the run layer takes from the data before compiling).
 AutoPosInt = Annotated[
-    PosInt,
+    Union[PosInt, Literal["auto"]],
+    auto_or(PosInt),
     WrapValidator(_auto_or),
     WrapSerializer(_auto_or_dump),
     WithJsonSchema({"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"const": "auto"}]}),

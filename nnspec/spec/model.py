@@ -4,7 +4,7 @@
 # would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
 # build_model, bench/bench_import.py); forward references are quoted where needed.
 
-from typing import Annotated, Final, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     Field,
@@ -32,6 +32,7 @@ from nnspec.spec.layers import (
     WeightLayer,
     _auto_or,
     _auto_or_dump,
+    auto_or,
 )
 from nnspec.spec.reserved import is_reserved, name_clash
 
@@ -83,11 +84,15 @@ def auto_sizes(model: "ModelSpec") -> list[tuple[tuple[str | int, ...], str]]:
     return found
 
 
+Shape = Annotated[tuple[PosInt, ...], Field(min_length=1)]
+
+
 class ModelSpec(Spec):
     """A network: per-sample ``input_shape`` and ``layers``; shapes of every layer are inferred."""
 
     input_shape: Annotated[
-        Annotated[tuple[PosInt, ...], Field(min_length=1)] | None,
+        Shape | Literal["auto"] | None,
+        auto_or(Shape | None),
         WrapValidator(_auto_or),
         WrapSerializer(_auto_or_dump),
         WithJsonSchema(
