@@ -166,12 +166,10 @@ def _encode(c: Column, col: pa.ChunkedArray, where: str) -> np.ndarray:
         own = values[:, None]
     else:
         text = _as_text(col)
-        slots = c.categories if c.kind == "categorical" else c.categories[1:]
-        code = pc.index_in(text, value_set=pa.array(slots, pa.string()))
+        code = pc.index_in(text, value_set=pa.array(c.categories, pa.string()))
         code = code.to_numpy(zero_copy_only=False)  # float, NaN where not found or missing
-        if c.kind == "binary":  # the second value is 1; an unseen value counts as missing
-            unseen = np.isnan(code) & ~missing
-            own = np.where(missing | unseen, c.fill, np.nan_to_num(code) + 1.0)[:, None]
+        if c.kind == "binary":  # the first value is 0, the second 1; an unseen one is missing
+            own = np.where(np.isnan(code), c.fill, code)[:, None]
         else:
             own = _one_hot(c, code, missing)
     if c.indicator:

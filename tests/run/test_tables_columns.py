@@ -79,6 +79,15 @@ def test_numeric_imputation(impute: str, fill: float) -> None:
     assert cols.standardised().tolist() == [True, False]
 
 
+def test_binary_columns_are_0_1_and_impute_their_mode() -> None:
+    t = pa.table({"m": ["yes", "no", "yes", None, "maybe"], "y": ["a", "b", "a", "b", "a"]})
+    cols = _fit(t, train=[0, 1, 2, 3], impute={"categorical": "most_frequent"})
+    (m,) = cols.columns
+    assert m.kind == "binary" and m.categories == ("no", "yes") and m.fill == 1.0
+    # no -> 0, yes -> 1, missing and a value training never had -> the mode (yes)
+    assert cols.encode(t)[:, 0].tolist() == [1.0, 0.0, 1.0, 1.0, 1.0]
+
+
 def test_most_frequent_fills_a_categorical_with_its_mode() -> None:
     cols = _fit(TABLE, impute={"columns": {"color": "most_frequent"}})
     color = next(c for c in cols.columns if c.name == "color")
