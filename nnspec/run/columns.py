@@ -131,8 +131,13 @@ class Columns:
                     found=", ".join(table.column_names),
                 )
             )
-        parts = [_encode(c, table.column(c.name), where) for c in self.columns]
-        return np.concatenate(parts, axis=1) if parts else np.zeros((table.num_rows, 0), "f4")
+        out = np.empty((table.num_rows, self.width), dtype=np.float32)
+        at = 0
+        for c in self.columns:  # each column's inputs written in place: no concatenation copy
+            width = len(c.names)
+            out[:, at : at + width] = _encode(c, table.column(c.name), where)
+            at += width
+        return out
 
 
 def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -152,7 +157,7 @@ def _as_float(col: pa.ChunkedArray, name: str, where: str) -> np.ndarray:
         raise DataError(
             Problem(("data",), f"{where}: column '{name}' must hold numbers", found=str(col.type))
         ) from e
-    return col.to_numpy(zero_copy_only=False).astype(np.float32)
+    return np.array(col.to_numpy(zero_copy_only=False), dtype=np.float32)  # a writable copy
 
 
 def _encode(c: Column, col: pa.ChunkedArray, where: str) -> np.ndarray:
@@ -174,7 +179,7 @@ def _encode(c: Column, col: pa.ChunkedArray, where: str) -> np.ndarray:
             own = _one_hot(c, code, missing)
     if c.indicator:
         own = np.concatenate([own, missing[:, None]], axis=1)
-    return own.astype(np.float32, copy=False)
+    return own
 
 
 def _one_hot(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -311,8 +316,7 @@ def _fit(
     missing = col.null_count
     indicator = spec.impute.indicator and missing > 0
     if kind == "numeric":
-        values = _as_float(col, name, file)
-        fill = _numeric_fill(values[~np.isnan(values)], impute, spec.impute.fill_value)
+        fill = _numeric_fill(col, impute, spec.impute.fill_value)
         return Column(name, kind, impute, fill, (), missing, 0, indicator)
     ranked = _ranked(col)
     if kind == "binary":
@@ -341,11 +345,15 @@ def _ranked(col: pa.ChunkedArray) -> list[str]:
                                  key=lambda p: (-p[1], p[0]))]  # fmt: skip
 
 
-def _numeric_fill(present: np.ndarray, impute: str, constant: float) -> float:
-    if impute == "constant" or not len(present):
+def _numeric_fill(col: pa.ChunkedArray, impute: str, constant: float) -> float:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if impute == "constant" or col.null_count == len(col):
         return float(constant)
-    if impute == "mean":
-        return float(present.astype(np.float64).mean())
+    if impute == "mean":  # in float64, over the present cells
+        return float(pc.mean(pc.cast(col, pa.float64())).as_py())
+    present = pc.drop_null(col).to_numpy(zero_copy_only=False)
     if impute == "median":
         return float(np.median(present))
     values, counts = np.unique(present, return_counts=True)
