@@ -61,7 +61,7 @@ _HEAVY: dict[str, tuple[str, str]] = {
     "build_model": ("nnspec.compile.model", "build_model"),
     "infer_shapes": ("nnspec.compile.inference", "infer_shapes"),
     "register_layer": ("nnspec.compile.custom", "register_layer"),
-    "train": ("nnspec.run.api", "train"),
+    "train": ("nnspec.workflow", "train"),
     "load_run": ("nnspec.run.predict", "load_run"),
     "compose": ("nnspec.hydra.compose", "compose"),
 }
@@ -98,7 +98,7 @@ else:  # what __getattr__ returns, for type checkers
     from nnspec.compile.inference import infer_shapes as infer_shapes
     from nnspec.compile.model import build_model as build_model
     from nnspec.hydra.compose import compose as compose
-    from nnspec.run.api import train as train
+    from nnspec.workflow import train as train
     from nnspec.run.predict import load_run as load_run
 
 

@@ -10,9 +10,7 @@ package ``nnspec`` is the public facade and ranks above everything: code inside 
 from where a name is defined, never ``from nnspec import ...``.
 
 Violations are arrows up the table and the arrows inside a file cycle of one rank (a cycle across
-ranks always contains an up arrow, which is reported on its own). ``KNOWN_VIOLATIONS`` lists the
-ones being removed on other branches; the measured set must equal it exactly, so a new violation
-fails and so does a fixed one still listed.
+ranks always contains an up arrow, which is reported on its own). There are none.
 """
 
 from __future__ import annotations
@@ -51,26 +49,6 @@ LAYERS: Final[dict[int, tuple[str, ...]]] = {
 }
 
 # (importer, imported) pairs fixed on other branches; empty it as they merge.
-KNOWN_VIOLATIONS: Final[frozenset[tuple[str, str]]] = frozenset(
-    {
-        # the loop and the training API reach up to the doctors (callbacks work)
-        ("nnspec.run.loop", "nnspec.check.monitors"),
-        ("nnspec.run.api", "nnspec.check.lrfind"),
-        ("nnspec.run.api", "nnspec.lint"),
-        ("nnspec.run.api", "nnspec.lint.render"),
-        # Hydra adapter and CLI (CLI/Hydra work)
-        ("nnspec.hydra.app", "nnspec.cli.common"),
-        ("nnspec.cli.common", "nnspec.cli.main"),
-        ("nnspec.cli.main", "nnspec.cli.common"),
-        ("nnspec.hydra.app", "nnspec.hydra.dryrun"),
-        ("nnspec.hydra.dryrun", "nnspec.hydra.app"),
-        ("nnspec.hydra.compose", "nnspec.hydra.presets"),
-        ("nnspec.hydra.presets", "nnspec.hydra.compose"),
-        ("nnspec.hydra", "hydra_plugins"),  # package cycle (table entries)
-        ("hydra_plugins", "nnspec.hydra"),
-        ("nnspec.cli.main", "nnspec"),  # ``__version__`` from the facade
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -384,8 +362,5 @@ def test_every_arrow_names_an_existing_module() -> None:
 
 def test_arrows_go_down_the_table_and_files_do_not_cycle() -> None:
     found = violations()
-    new = sorted(set(found) - KNOWN_VIOLATIONS)
-    fixed = sorted(KNOWN_VIOLATIONS - set(found))
-    lines = [f"new: {i} -> {j}   ({found[(i, j)]})" for i, j in new]
-    lines += [f"fixed, remove from KNOWN_VIOLATIONS: {i} -> {j}" for i, j in fixed]
-    assert not lines, "\n".join(lines)
+    lines = [f"{i} -> {j}   ({where})" for (i, j), where in sorted(found.items())]
+    assert not lines, "imports up the table or in a file cycle:\n" + "\n".join(lines)
