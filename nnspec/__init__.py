@@ -80,8 +80,8 @@ else:  # what __getattr__ returns, for type checkers
     from nnspec.compile.shapes import infer_shapes as infer_shapes
     from nnspec.hydra.compose import compose as compose
     from nnspec.lint.engine import lint as lint
-    from nnspec.workflow import train as train
     from nnspec.run.predict import load_run as load_run
+    from nnspec.workflow import train as train
 
 
 __all__ = [
