@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test test-fast lint
+.PHONY: setup run test test-fast lint typecheck
 
 $(BIN)/nnspec: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,3 +27,10 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check nnspec tests
+
+# The Python API as users write it type-checks (0 errors), and every user mistake in
+# tests/typing/mistakes.py is reported (an unused ignore comment there is an error).
+TYPED := tests/typing/usage.py tests/typing/mistakes.py examples/*.py
+typecheck: setup
+	$(BIN)/mypy $(TYPED)
+	$(BIN)/pyright $(TYPED)

@@ -7,9 +7,10 @@ equal spec (tests/compile/test_compile_examples.py checks both).
 from __future__ import annotations
 
 import nnspec
-from nnspec.spec import AdamW, DataSpec, ExperimentSpec, LayerDefaults, Linear, ModelSpec, TrainSpec
-from nnspec.spec.schedule import Cosine
-from nnspec.spec.train import EarlyStoppingSpec
+from nnspec import DataSpec, EarlyStoppingSpec, ExperimentSpec, LayerDefaults, ModelSpec, TrainSpec
+from nnspec.layers import Linear
+from nnspec.optim import AdamW
+from nnspec.schedules import Cosine
 
 
 def build() -> ExperimentSpec:

@@ -7,20 +7,12 @@ equal spec (tests/compile/test_compile_examples.py checks both).
 from __future__ import annotations
 
 import nnspec
-from nnspec.spec import (
-    AdamW,
-    Conv2d,
-    DataSpec,
-    ExperimentSpec,
-    Flatten,
-    LayerDefaults,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ModelSpec,
-    TrainSpec,
-)
-from nnspec.spec.schedule import OneCycle
+from nnspec import DataSpec, ExperimentSpec, LayerDefaults, ModelSpec, TrainSpec
+from nnspec.activations import LeakyReLU
+from nnspec.init import Preset
+from nnspec.layers import Conv2d, Flatten, Linear, MaxPool2d
+from nnspec.optim import AdamW
+from nnspec.schedules import OneCycle
 
 
 def build() -> ExperimentSpec:
@@ -32,7 +24,7 @@ def build() -> ExperimentSpec:
         data=DataSpec(source="sklearn:digits", batch_size=64),
         model=ModelSpec(
             input_shape=(1, 8, 8),
-            defaults=LayerDefaults(activation="relu", norm="batch", init="auto"),
+            defaults=LayerDefaults(activation="relu", norm="batch", init=Preset(kind="auto")),
             layers=(
                 Conv2d(out_channels=32, kernel_size=3, padding="same"),
                 Conv2d(

@@ -19,6 +19,7 @@ Example:
 """
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nnspec import activations, init, layers, optim, schedules
@@ -47,39 +48,58 @@ from nnspec.spec.train import (
     TrainSpec,
 )
 
+if TYPE_CHECKING:
+    import torch
+
+    from nnspec.compile.plan import Compiled
+
 __version__ = "0.1.0"
 
 # Public functions whose modules import torch, Hydra or matplotlib: name -> (module, attribute).
+# Each entry has its import in the TYPE_CHECKING branch below (tests/test_lazy.py checks both).
 _HEAVY: dict[str, tuple[str, str]] = {
-    "build_model": ("nnspec.compile", "build_model"),
-    "infer_shapes": ("nnspec.compile", "infer_shapes"),
-    "register_layer": ("nnspec.compile", "register_layer"),
-    "compile": ("nnspec.compile", "compile"),
-    "train": ("nnspec.run", "train"),
-    "load_run": ("nnspec.run", "load_run"),
-    "compose": ("nnspec.hydra", "compose"),
-    "lint": ("nnspec.lint", "lint"),
+    "build_model": ("nnspec.compile.model", "build_model"),
+    "infer_shapes": ("nnspec.compile.inference", "infer_shapes"),
+    "register_layer": ("nnspec.compile.custom", "register_layer"),
+    "train": ("nnspec.workflow", "train"),
+    "load_run": ("nnspec.run.predict", "load_run"),
+    "compose": ("nnspec.hydra.compose", "compose"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HEAVY:
-        raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
-    module, attribute = _HEAVY[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+# ``nnspec.compile`` and ``nnspec.lint`` are both functions and subpackages. The first import of a
+# subpackage sets its parent's attribute to it, so both subpackages are imported here (neither
+# loads torch) before the functions are bound below; later imports find them loaded and leave the
+# functions in place.
+importlib.import_module("nnspec.compile")
+from nnspec.lint.engine import lint_spec as lint  # noqa: E402
 
 
-if TYPE_CHECKING:  # what __getattr__ returns, for type checkers
-    from nnspec.compile import build_model as build_model
-    from nnspec.compile import infer_shapes as infer_shapes
-    from nnspec.compile import register_layer as register_layer
-    from nnspec.compile.plan import compile as compile
-    from nnspec.hydra import compose as compose
-    from nnspec.lint import lint as lint
-    from nnspec.run import load_run as load_run
-    from nnspec.run import train as train
+def compile(
+    spec: ExperimentSpec | Mapping[str, Any], *, generator: "torch.Generator | None" = None
+) -> "Compiled":
+    """Build the model and the training plan of ``spec``: :func:`nnspec.compile.compile_spec`."""
+    from nnspec.compile.plan import compile_spec
+
+    return compile_spec(spec, generator=generator)
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name as Any
+
+    def __getattr__(name: str) -> Any:
+        if name not in _HEAVY:
+            raise AttributeError(f"module 'nnspec' has no attribute '{name}'")
+        module, attribute = _HEAVY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+else:  # what __getattr__ returns, for type checkers
+    from nnspec.compile.custom import register_layer as register_layer
+    from nnspec.compile.inference import infer_shapes as infer_shapes
+    from nnspec.compile.model import build_model as build_model
+    from nnspec.hydra.compose import compose as compose
+    from nnspec.workflow import train as train
+    from nnspec.run.predict import load_run as load_run
 
 
 __all__ = [

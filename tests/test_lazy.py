@@ -44,11 +44,22 @@ def test_import_nnspec_loads_no_torch_hydra_or_matplotlib() -> None:
 @pytest.mark.parametrize("name", sorted(nnspec._HEAVY))
 def test_heavy_names_resolve_to_the_named_attribute(name: str) -> None:
     module, attribute = nnspec._HEAVY[name]
-    value = getattr(nnspec, name)
-    if name == "compile" and isinstance(value, types.ModuleType):
-        # importing the package nnspec.compile binds it as nnspec.compile; the package is callable
-        value = value.compile
-    assert value is getattr(importlib.import_module(module), attribute)
+    assert getattr(nnspec, name) is getattr(importlib.import_module(module), attribute)
+
+
+def test_type_checkers_see_the_same_functions_as_the_heavy_table() -> None:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(nnspec.__file__).read_text())
+    branch = next(n for n in tree.body if isinstance(n, ast.If) and n.orelse)  # not TYPE_CHECKING
+    seen = {
+        alias.asname or alias.name: (node.module, alias.name)
+        for node in branch.orelse
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen == nnspec._HEAVY
 
 
 def test_unknown_name_is_an_attribute_error() -> None:

@@ -47,9 +47,9 @@ def run_command(args: list[str]) -> int:
         top, _ = build_parser()
         ns = top.parse_args(args)
         if ns.version:
-            from nnspec import __version__
+            from importlib.metadata import version  # the installed distribution's own version
 
-            print(f"nnspec {__version__}")
+            print(f"nnspec {version('nnspec')}")
             return 0
         top.print_usage(sys.stderr)
         print("nnspec: a command is needed (nnspec --help lists them)", file=sys.stderr)

@@ -100,7 +100,7 @@ def register_plugins() -> None:
 def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     """``nnspec train``: compose with Hydra, validate, train (one run or a sweep).
 
-    ``train_fn`` replaces :func:`nnspec.run.train` (tests and benchmarks).
+    ``train_fn`` replaces :func:`nnspec.workflow.train` (tests and benchmarks).
     """
     from nnspec.hydra.app import run as run_app
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["TrainFn", "Invocation", "run", "Outcome"]
 
 log = logging.getLogger("nnspec")
-TrainFn = Callable[..., Any]  # nnspec.run.train(spec, *, run_dir=..., base_dir=...) -> RunResult
+TrainFn = Callable[..., Any]  # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
 
@@ -123,7 +123,7 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
 
 
 def _trainer() -> TrainFn:
-    from nnspec.run import train
+    from nnspec.workflow import train
 
     return train
 
