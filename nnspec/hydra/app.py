@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["TrainFn", "Invocation", "run", "Outcome"]
 
 log = logging.getLogger("nnspec")
-TrainFn = Callable[..., Any]  # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
+# nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
+TrainFn = Callable[..., Any]
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
 
