@@ -239,7 +239,7 @@ def _fake_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> An
 def test_a_composed_run_is_named_after_what_was_chosen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], name: str
 ) -> None:
-    from nnspec.hydra.app import run
+    from nnspec.cli.train import main as run
 
     monkeypatch.chdir(tmp_path)
     spec = tmp_path / "my_spec.yaml"
@@ -256,8 +256,8 @@ def test_a_composed_run_is_named_after_what_was_chosen(
 def test_a_single_run_failure_is_printed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    from nnspec.cli.train import main as run
     from nnspec.errors import Problem
-    from nnspec.hydra.app import run
 
     def failing(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> Any:
         raise DataError(Problem(("data", "source"), "the data do not fit"))
