@@ -394,3 +394,21 @@ def test_model_validate_keeps_pydantic_errors_for_nnspec_to_translate() -> None:
 
     with pytest.raises(ValidationError):
         Linear.model_validate({"out_features": -1})
+
+
+def test_the_spec_package_does_not_import_the_translation() -> None:
+    # the translation to SpecError lives in nnspec.io, a layer above the specs: no spec module
+    # imports it, at module level or inside a function
+    import ast
+    from pathlib import Path
+
+    import nnspec.spec
+
+    found = []
+    for path in Path(nnspec.spec.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            found += [f"{path.name}: {n}" for n in names if n.startswith("nnspec.io")]
+    assert not found
