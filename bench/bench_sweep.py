@@ -102,7 +102,7 @@ def _noop_train(spec: object, *, run_dir: Path, base_dir: Path | None = None) ->
 
 def noop_sweep(sweep_dir: str) -> None:
     """8 trials through Hydra and nnspec's job function with a trainer that does nothing."""
-    from nnspec.hydra.app import run
+    from nnspec.cli.train import main as run
 
     # a 1-trial warm-up pays the imports and Hydra's plugin scan, so the timed sweep shows the
     # per-trial cost (CPU time too: robust when other processes load the machine)

@@ -3,6 +3,13 @@
 Run by hand (not part of the test suite)::
 
     .venv/bin/python bench/bench_trainer.py [--reps 5] [--threads 1] [--workloads W1,W2,W3]
+    .venv/bin/python bench/bench_trainer.py --compare ../other-checkout --workloads W3 --reps 15
+
+``--compare DIR`` times nnspec against another checkout of nnspec instead (before/after a
+change): the same bench code runs this checkout's nnspec and ``DIR``'s (with ``DIR/.venv``'s
+Python), in alternating fresh processes (A B, B A, A B, ...), and reports the medians of the
+per-step times (``fit`` and its CPU time divided by the optimizer steps; nnspec's defaults, no
+user callback) and of the per-round ratios.
 
 Workloads (issue 3):
   W1  MLP 64->256->256->10 on 50,000 x 64 synthetic samples, batch 256, 5 epochs
@@ -103,7 +110,12 @@ def _schedule(spec: Any, opt: Any, steps_per_epoch: int) -> Any:
 
 
 def run_nnspec(spec: Any, tmp: str) -> dict[str, float]:
-    from nnspec.run import loop, train
+    from nnspec.run import loop
+
+    try:
+        from nnspec.workflow import train
+    except ImportError:  # a checkout from before nnspec.workflow (--compare)
+        from nnspec.run import train  # type: ignore[attr-defined,no-redef]
 
     cpu: list[float] = []
     fit = loop.Trainer.fit
@@ -121,7 +133,11 @@ def run_nnspec(spec: Any, tmp: str) -> dict[str, float]:
     total = time.perf_counter() - t0
     summary = json.loads((result.run_dir / "summary.json").read_text())
     acc = result.test_metrics["accuracy"]
-    return {"fit": summary["fit_time"], "cpu": cpu[0], "total": total, "acc": acc}
+    fit_time, steps = summary["fit_time"], summary["steps"]
+    return {
+        "fit": fit_time, "cpu": cpu[0], "total": total, "acc": acc,
+        "step": fit_time / steps, "cpu_step": cpu[0] / steps,
+    }  # fmt: skip
 
 
 def run_hand(spec: Any, tmp: str) -> dict[str, float]:
@@ -231,9 +247,11 @@ def child(workload: str, variant: str, threads: int) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def _spawn(workload: str, variant: str, threads: int) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", workload, variant, "--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+def _spawn(workload: str, variant: str, threads: int, checkout: Path = ROOT) -> dict[str, float]:
+    """One fresh process; ``checkout``: whose nnspec it imports (its ``.venv``'s Python)."""
+    python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
+    cmd = [python, __file__, "--child", workload, variant, "--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=checkout)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"{workload}/{variant} failed:\n{proc.stderr[-3000:]}")
@@ -247,9 +265,14 @@ def main() -> None:
     ap.add_argument("--workloads", default="W1,W2,W3")
     ap.add_argument("--variants", default="nnspec,hand,lightning", help="hand is always run")
     ap.add_argument("--child", nargs=2, metavar=("WORKLOAD", "VARIANT"))
+    ap.add_argument("--compare", type=Path, metavar="DIR", help="another checkout of nnspec")
     args = ap.parse_args()
     if args.child:
         child(*args.child, args.threads)
+        return
+    if args.compare is not None:
+        for wl in args.workloads.split(","):
+            compare(wl, args.compare.resolve(), args.reps, args.threads)
         return
     try:
         import lightning  # noqa: F401
@@ -291,6 +314,30 @@ def report(workload: str, runs: dict[str, list[dict[str, float]]]) -> None:
         if v != "hand":
             paired = [a["fit"] / b["fit"] for a, b in zip(runs[v], runs["hand"], strict=True)]
             print(f"  {v} / hand, per round (fit): " + " ".join(f"{r:.2f}" for r in paired))
+    sys.stdout.flush()
+
+
+def compare(workload: str, other: Path, reps: int, threads: int) -> None:
+    """This checkout's nnspec vs ``other``'s, alternating which one runs first in each round."""
+    runs: dict[str, list[dict[str, float]]] = {"this": [], "other": []}
+    for i in range(reps):
+        order = [("this", ROOT), ("other", other)]
+        for name, checkout in order if i % 2 == 0 else order[::-1]:
+            runs[name].append(_spawn(workload, "nnspec", threads, checkout))
+    print(f"\n{workload}  this={ROOT}  other={other}  ({reps} rounds, {threads} thread(s))")
+    for key in ("step", "cpu_step", "fit", "cpu"):
+        a = [r[key] for r in runs["this"]]
+        b = [r[key] for r in runs["other"]]
+        paired = [x / y for x, y in zip(a, b, strict=True)]
+        unit, scale = ("us", 1e6) if key.endswith("step") else ("s", 1.0)
+        print(
+            f"  {key:<8} median this {statistics.median(a) * scale:9.2f} {unit}  other "
+            f"{statistics.median(b) * scale:9.2f} {unit}  ratio of medians "
+            f"{statistics.median(a) / statistics.median(b):.4f}  median paired ratio "
+            f"{statistics.median(paired):.4f}"
+        )
+    paired = [x["step"] / y["step"] for x, y in zip(runs["this"], runs["other"], strict=True)]
+    print("  per-round step ratios: " + " ".join(f"{r:.3f}" for r in paired))
     sys.stdout.flush()
 
 

@@ -46,7 +46,7 @@ def linear_r2(example: str, seed: int) -> float:
 def one_run(example: str, seed: int, out: Path) -> tuple[float, float]:
     run_dir = out / f"{example}-{seed}"
     code = (
-        "from nnspec.run import train; "
+        "from nnspec.workflow import train; "
         f"train({str(ROOT / 'examples' / (example + '.yaml'))!r}, "
         f"['seed={seed}', 'train.num_threads=1', 'train.progress=none'], run_dir={str(run_dir)!r})"
     )

@@ -19,6 +19,7 @@ Example:
 """
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nnspec import activations, init, layers, optim, schedules
@@ -47,20 +48,39 @@ from nnspec.spec.train import (
     TrainSpec,
 )
 
+if TYPE_CHECKING:
+    import torch
+
+    from nnspec.compile.plan import Compiled
+
 __version__ = "0.1.0"
 
 # Public functions whose modules import torch, Hydra or matplotlib: name -> (module, attribute).
 # Each entry has its import in the TYPE_CHECKING branch below (tests/test_lazy.py checks both).
 _HEAVY: dict[str, tuple[str, str]] = {
     "build_model": ("nnspec.compile.model", "build_model"),
-    "infer_shapes": ("nnspec.compile.shapes", "infer_shapes"),
+    "infer_shapes": ("nnspec.compile.inference", "infer_shapes"),
     "register_layer": ("nnspec.compile.custom", "register_layer"),
-    "compile": ("nnspec.compile.plan", "compile"),
-    "train": ("nnspec.run.api", "train"),
+    "train": ("nnspec.workflow", "train"),
     "load_run": ("nnspec.run.predict", "load_run"),
     "compose": ("nnspec.hydra.compose", "compose"),
-    "lint": ("nnspec.lint.engine", "lint"),
 }
+
+# ``nnspec.compile`` and ``nnspec.lint`` are both functions and subpackages. The first import of a
+# subpackage sets its parent's attribute to it, so both subpackages are imported here (neither
+# loads torch) before the functions are bound below; later imports find them loaded and leave the
+# functions in place.
+importlib.import_module("nnspec.compile")
+from nnspec.lint.engine import lint_spec as lint  # noqa: E402
+
+
+def compile(
+    spec: ExperimentSpec | Mapping[str, Any], *, generator: "torch.Generator | None" = None
+) -> "Compiled":
+    """Build the model and the training plan of ``spec``: :func:`nnspec.compile.compile_spec`."""
+    from nnspec.compile.plan import compile_spec
+
+    return compile_spec(spec, generator=generator)
 
 
 if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name as Any
@@ -75,12 +95,10 @@ if not TYPE_CHECKING:  # hidden from type checkers, which would type every unkno
 
 else:  # what __getattr__ returns, for type checkers
     from nnspec.compile.custom import register_layer as register_layer
+    from nnspec.compile.inference import infer_shapes as infer_shapes
     from nnspec.compile.model import build_model as build_model
-    from nnspec.compile.plan import compile as compile
-    from nnspec.compile.shapes import infer_shapes as infer_shapes
     from nnspec.hydra.compose import compose as compose
-    from nnspec.lint.engine import lint as lint
-    from nnspec.run.api import train as train
+    from nnspec.workflow import train as train
     from nnspec.run.predict import load_run as load_run
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 
 from nnspec.cli import main as cli_main
-from nnspec.cli.common import UsageError, parse_invocation
+from nnspec.cli import parser as cli_parser
+from nnspec.cli.parser import build_parser, split_positionals
 from nnspec.cli.schema import spec_json_schema
 from nnspec.cli.summary import render_summary, totals
 from nnspec.defaults import default_experiment
@@ -46,57 +48,108 @@ def good(tmp_path: Path) -> Path:
 # -- grammar ---------------------------------------------------------------------------------------
 
 
-def test_grammar_splits_specs_overrides_and_flags() -> None:
-    inv = parse_invocation(
-        "validate", ["a.yaml", "optim.lr=1", "b.yml", "~seed", "--json"], flags=frozenset({"json"})
+def parse(argv: list[str]) -> argparse.Namespace:
+    """``argv`` (command first) parsed by the one tree, as ``nnspec`` parses it."""
+    _, parsers = build_parser(descriptions={argv[0]: ""})
+    return parsers[argv[0]].parse_intermixed_args(argv[1:])
+
+
+def test_grammar_splits_specs_overrides_and_flags_in_any_order() -> None:
+    ns = parse(["validate", "a.yaml", "--json", "optim.lr=1", "b.yml", "~seed"])
+    assert ns.json and not ns.no_shapes
+    assert split_positionals(ns.args) == (["a.yaml", "b.yml"], ["optim.lr=1", "~seed"])
+
+
+def test_one_tree_parses_every_command() -> None:
+    _, parsers = build_parser()
+    assert set(parsers) == set(cli_parser.COMMANDS)
+    assert parse(["plan", "a.yaml", "--out", "x.png", "optim.lr=1"]) == parse(
+        ["plan", "a.yaml", "--out=x.png", "optim.lr=1"]
     )
-    assert inv.specs == ("a.yaml", "b.yml")
-    assert inv.overrides == ("optim.lr=1", "~seed")
-    assert inv.flags == {"json": True}
-    with pytest.raises(UsageError, match="unknown option '--jsn'"):
-        parse_invocation("validate", ["--jsn"], flags=frozenset({"json"}))
-    with pytest.raises(UsageError, match="takes one SPEC"):
-        parse_invocation("summary", ["a.yaml", "b.yaml"]).one_spec()
+    ns = parse(["train", "my.yaml", "optim=sgd", "-m", "--cfg", "job", "--dry-run", "seed=1,2",
+                "--config-dir", "myconf", "--dry-run-trials", "3"])  # fmt: skip
+    assert ns.multirun and ns.dry_run and ns.cfg == "job" and ns.config_dir == "myconf"
+    assert ns.args == ["my.yaml", "optim=sgd", "seed=1,2"] and ns.dry_run_trials == 3
+    assert parse(["list", "optimizers"]).kind == "optimizers"
+    assert parse(["predict", "run", "d.csv", "--out", "p.csv"]).out == Path("p.csv")
 
 
-def test_every_command_names_an_existing_module() -> None:
+def test_every_command_names_a_module_with_run_and_a_docstring() -> None:
     import importlib
-    import importlib.util
 
-    for name, command in cli_main.COMMANDS.items():
-        assert importlib.util.find_spec(command.module) is not None, name  # found, not imported
-    for name in ("validate", "summary", "schema"):
-        module = importlib.import_module(cli_main.COMMANDS[name].module)
-        assert callable(module.main)
-        assert module.__doc__ and module.__doc__.startswith(f"nnspec {name}")
+    for name, command in cli_parser.COMMANDS.items():
+        module = importlib.import_module(command.module)
+        assert callable(module.run), name
+        assert module.__doc__ and module.__doc__.lstrip("`").startswith(f"nnspec {name}"), name
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    for name in ("validate", "summary", "schema"):
-        assert f"  {name}" in out
+    for name in cli_parser.COMMANDS:
+        assert f"    {name}" in out
     assert run([], capsys)[0] == 2  # no command: usage, exit 2
     code, out, _ = run(["validate", "--help"], capsys)
-    assert code == 0 and "--json" in out
+    assert code == 0 and "--json" in out and "Exit status: 0 when every spec is valid" in out
 
 
-def test_unknown_command_suggests(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["valdate"], capsys)
-    assert code == 2
-    assert "unknown command 'valdate'; did you mean 'validate'?" in err
+def test_train_help_lists_groups_and_hydra_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["train", "--help"], capsys)
+    assert code == 0
+    assert "optim: " in out and "adamw" in out and "experiment: " in out
+    assert "--config-dir" in out and "--config-name" in out and "--hydra-help" in out
 
 
-def test_adding_a_command_is_one_table_entry(
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["valdate"], "unknown command 'valdate'; did you mean 'validate'?"),
+        (["validate", "--jsn"], "unrecognized arguments: --jsn"),
+        (["summary", "a.yaml", "b.yaml"], "nnspec summary takes one SPEC, got 2"),
+        (["train", "--dry-run-trials", "0"], "expected a positive whole number"),
+        (["train", "nosuchthing"], "neither a SPEC.yaml file nor a run directory"),
+        (["list", "optimisers"], "invalid choice: 'optimisers'"),
+        (["eval"], "the following arguments are required: RUN_DIR"),
+    ],
+)
+def test_user_mistakes_exit_2_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_adding_a_command_is_one_table_row(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     module = ModuleType("fake_cmd")
-    module.main = lambda argv: 7 if argv == ["x"] else 0  # type: ignore[attr-defined]
+    module.__doc__ = "nnspec fake X\n\nDoes fake things."
+    module.run = lambda ns: 7 if ns.x == "x" else 0  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fake_cmd", module)
-    table = {**cli_main.COMMANDS, "fake": cli_main.Command("fake_cmd", "a fake")}
+    add = lambda p: p.add_argument("x")  # noqa: E731
+    table = {**cli_parser.COMMANDS, "fake": cli_parser.Command("fake_cmd", "a fake", add)}
+    monkeypatch.setattr(cli_parser, "COMMANDS", table)
     monkeypatch.setattr(cli_main, "COMMANDS", table)
     assert run(["fake", "x"], capsys)[0] == 7
     assert "a fake" in run(["--help"], capsys)[1]
+
+
+# -- list ------------------------------------------------------------------------------------------
+
+
+def test_list_names_what_specs_can_use(capsys: pytest.CaptureFixture[str]) -> None:
+    from nnspec.spec.optim import OPTIM_CLASSES
+
+    code, out, _ = run(["list"], capsys)
+    assert code == 0
+    for kind in cli_parser.LIST_KINDS:
+        assert f"{kind}:\n" in out
+    names = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    assert set(LAYER_SPECS) | set(OPTIM_CLASSES) | {"he_normal", "gelu", "cross_entropy"} <= names
+    assert {"sklearn:digits", "synthetic:classification", "csv:PATH"} <= names
+    code, out, _ = run(["list", "groups"], capsys)
+    assert code == 0 and "layers:" not in out
+    assert any(line.split()[0] == "experiment" and "iris_mlp" in line for line in out.splitlines())
 
 
 # -- validate --------------------------------------------------------------------------------------
@@ -105,6 +158,8 @@ def test_adding_a_command_is_one_table_entry(
 def test_validate_default_and_file(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["validate"], capsys)
     assert code == 0 and "ok: <default experiment> (digits-cnn: 6 layers" in out
+    code, out, _ = run(["validate", "--no-shapes", "experiment=iris_mlp"], capsys)
+    assert code == 0 and "ok: experiment=iris_mlp (iris_mlp: 3 layers)" in out
     code, out, _ = run(["validate", str(good)], capsys)
     assert code == 0 and f"ok: {good} (tiny: 2 layers, 67 parameters)" in out
 
@@ -204,10 +259,10 @@ def test_validate_json(good: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 def test_internal_error_is_one_line_unless_debug(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def boom(argv: list[str]) -> int:
+    def boom(args: argparse.Namespace) -> int:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr("nnspec.cli.validate.main", boom)
+    monkeypatch.setattr("nnspec.cli.validate.run", boom)
     monkeypatch.delenv("NNSPEC_DEBUG", raising=False)
     code, _, err = run(["validate"], capsys)
     assert code == 1
@@ -354,13 +409,55 @@ def test_group_selection_goes_through_hydra_composition(
     assert code == 2 and "optim.lr" in err and "Traceback" not in err
 
 
-def test_value_flags_take_the_next_token_or_equals() -> None:
-    from nnspec.cli.common import UsageError, parse_invocation
+def test_python_dash_m_nnspec_validates_an_example() -> None:
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run(
+        [sys.executable, "-m", "nnspec", "validate", "examples/iris_mlp.yaml"],
+        capture_output=True, text=True, cwd=root, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("ok: examples/iris_mlp.yaml (iris_mlp: 3 layers")
 
-    vals = frozenset({"out"})
-    spaced = parse_invocation("plan", ["a.yaml", "--out", "x.png", "optim.lr=1"], values=vals)
-    equals = parse_invocation("plan", ["a.yaml", "--out=x.png", "optim.lr=1"], values=vals)
-    assert spaced == equals
-    assert spaced.specs == ("a.yaml",) and spaced.flags == {"out": "x.png"}
-    with pytest.raises(UsageError, match="needs a value"):
-        parse_invocation("plan", ["--out"], values=vals)
+
+def test_validate_imports_no_torch() -> None:
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; from nnspec.cli.main import main; "
+        "code = main(['validate', 'examples/iris_mlp.yaml', 'experiment=iris_mlp']); "
+        "print(code, 'torch' in sys.modules)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert res.stdout.split()[-2:] == ["0", "False"], res.stderr
+
+
+# -- a closed stdout -------------------------------------------------------------------------------
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_stdout_ends_the_command_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code = cli_main.main(["schema"])
+    assert code == cli_main.EXIT_BROKEN_PIPE == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_schema_into_a_closed_pipe_exits_141_without_a_message() -> None:
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader went away, as `nnspec schema | head` once head has its lines
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "nnspec", "schema"], stdout=write, stderr=subprocess.PIPE,
+            text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert res.returncode == 141, res.stderr
+    assert res.stderr == ""

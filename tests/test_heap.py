@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nnspec.cli.main import COMMANDS
+from nnspec.cli.common import PRELOAD
 
 # The hold relies on a generational collector whose full passes wait for the third threshold
 # (CPython 3.11-3.13); 3.14's incremental collector counts differently.
@@ -113,19 +113,19 @@ def test_a_warm_start_reached_from_inside_another_freezes_nothing(tmp_path: Path
     assert _python(code, cwd=tmp_path).split() == ["0", "False", "True", "True"]
 
 
-@pytest.mark.parametrize("name", sorted({m for c in COMMANDS.values() for m in c.preload}))
+@pytest.mark.parametrize("name", sorted({m for stack in PRELOAD.values() for m in stack}))
 def test_every_preloaded_module_exists(name: str) -> None:
     # a misspelt name would only log a warning at each run and silently lose the warm start
     assert importlib.util.find_spec(name) is not None
 
 
 @pytest.mark.slow  # ~3 s each
-@pytest.mark.parametrize("name", sorted(n for n, c in COMMANDS.items() if c.preload))
+@pytest.mark.parametrize("name", sorted(PRELOAD))
 def test_every_preload_list_loads_torch(name: str) -> None:
     # `nnspec.run` and `nnspec.check` are lazy packages: a list naming only them loads nothing
     code = (
-        "import sys; from nnspec._heap import warm; from nnspec.cli.main import COMMANDS; "
-        f"warm(COMMANDS[{name!r}].preload, what='test'); print('torch' in sys.modules)"
+        "import sys; from nnspec._heap import warm; from nnspec.cli.common import PRELOAD; "
+        f"warm(PRELOAD[{name!r}], what='test'); print('torch' in sys.modules)"
     )
     assert _python(code).split() == ["True"]
 
@@ -226,4 +226,4 @@ def test_a_command_imports_nothing_heavy_after_its_warm_start(run_folder: Path, 
 def test_a_command_preloads_only_what_it_imports_anyway(run_folder: Path, name: str) -> None:
     out = _run_command(run_folder, name, own=False)
     assert out[:3] == ["0", "1", "False"]  # no warm start, nothing frozen
-    assert set(COMMANDS[name].preload) <= set(out[5:])
+    assert set(PRELOAD[name]) <= set(out[5:])

@@ -44,12 +44,7 @@ def test_import_nnspec_loads_no_torch_hydra_or_matplotlib() -> None:
 @pytest.mark.parametrize("name", sorted(nnspec._HEAVY))
 def test_heavy_names_resolve_to_the_named_attribute(name: str) -> None:
     module, attribute = nnspec._HEAVY[name]
-    value = getattr(nnspec, name)
-    if isinstance(value, types.ModuleType):
-        # importing the package nnspec.compile (nnspec.lint) binds it as that attribute; the
-        # package is callable and delegates to its function of the same name
-        value = getattr(value, attribute)
-    assert value is getattr(importlib.import_module(module), attribute)
+    assert getattr(nnspec, name) is getattr(importlib.import_module(module), attribute)
 
 
 def test_type_checkers_see_the_same_functions_as_the_heavy_table() -> None:

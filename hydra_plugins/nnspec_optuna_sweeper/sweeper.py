@@ -17,9 +17,8 @@
 # registering it in sys.modules, and dataclasses then cannot resolve string annotations.
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
@@ -27,79 +26,16 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.nnspec_optuna_sweeper.space import SearchSpace, parse_space
-from hydra_plugins.nnspec_pool_launcher.launcher import effective_jobs
-from nnspec.errors import Problem, SpecError, did_you_mean
+from nnspec.hydra.plugins import effective_jobs
+from nnspec.hydra.space import SearchSpace, make_sampler, parse_space
 
 if TYPE_CHECKING:  # optuna is imported only when a sweep runs
     from optuna import Study
-    from optuna.samplers import BaseSampler
 
-__all__ = ["NNSpecOptunaSweeper", "SAMPLERS", "make_sampler", "finished_trials"]
+__all__ = ["NNSpecOptunaSweeper", "finished_trials"]
 
 log = logging.getLogger(__name__)
 JOURNAL = "optuna_journal.log"
-
-
-def _tpe(space: SearchSpace, seed: int) -> "BaseSampler":
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _random(space: SearchSpace, seed: int) -> "BaseSampler":
-    import optuna
-
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _grid(space: SearchSpace, seed: int) -> "BaseSampler":
-    import optuna
-
-    class AskTellGridSampler(optuna.samplers.GridSampler):
-        """GridSampler whose exhaustion ends the sweep loop instead of ``study.stop()``.
-
-        ``study.stop()`` is only legal inside ``study.optimize``; this sweeper drives the study by
-        ask/tell, and checks :meth:`is_exhausted` itself.
-        """
-
-        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            return None
-
-    return AskTellGridSampler(space.grid(), seed=seed)
-
-
-def _cmaes(space: SearchSpace, seed: int) -> "BaseSampler":
-    import optuna
-
-    # Categorical parameters are sampled independently (CMA-ES handles numbers only).
-    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-
-
-SAMPLERS: Mapping[str, Callable[[SearchSpace, int], "BaseSampler"]] = MappingProxyType(
-    {
-        "tpe": _tpe,
-        "random": _random,
-        "grid": _grid,
-        "cmaes": _cmaes,
-    }
-)
-
-
-def make_sampler(name: str, space: SearchSpace, seed: int) -> "BaseSampler":
-    """The Optuna sampler called ``name`` (tpe, random, grid, cmaes), seeded."""
-    if name not in SAMPLERS:
-        hint = did_you_mean(name, SAMPLERS)
-        raise SpecError(
-            Problem(
-                ("hydra", "sweeper", "sampler"),
-                f"unknown sampler '{name}'; choices: {', '.join(SAMPLERS)}",
-                expected=" | ".join(SAMPLERS),
-                found=name,
-                fix=hint or "hydra.sweeper.sampler=tpe",
-            )
-        )
-    return SAMPLERS[name](space, seed)
 
 
 def finished_trials(study: "Study") -> int:

@@ -25,7 +25,6 @@ child.
 import contextlib
 import logging
 import multiprocessing
-import os
 import pickle
 import signal
 import sys
@@ -52,20 +51,12 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnspec._heap import warm
+from nnspec.hydra.plugins import effective_jobs
 
-__all__ = ["NNSpecPoolLauncher", "effective_jobs", "default_start_method"]
+__all__ = ["NNSpecPoolLauncher", "default_start_method"]
 
 log = logging.getLogger(__name__)
 START_METHODS = ("fork", "forkserver", "spawn")
-
-
-def effective_jobs(n_jobs: int | None) -> int:
-    """Trials at once for joblib's convention: ``-1`` all available cores, ``-2`` all but one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
-    if n_jobs is None or n_jobs == 0:
-        return 1
-    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
 
 
 def default_start_method() -> str:

@@ -1,8 +1,9 @@
 """Training sanity checks (``nnspec check``), the LR range test (``nnspec lr-find``) and the opt-in
-training monitors (issue 6; rule ids from design_rules.md §14-15).
+training monitors, a training callback that ``nnspec.train`` adds (rule ids from design_rules.md
+§14-15).
 
-Names are imported lazily so that importing one piece (the loop imports the monitors) does not
-load the others.
+Names are imported lazily so that importing one piece (``nnspec.train`` imports the monitors and
+the LR range test) does not load the others.
 
 Example:
     >>> from nnspec.check import run_checks, lr_find  # doctest: +SKIP

@@ -1,23 +1,29 @@
-"""Opt-in training monitors (MON-1/2/3, ``train.monitors``) as callbacks of the training loop.
+"""Opt-in training monitors (MON-1/2/3, ``train.monitors``): a training callback.
 
-The loop calls :meth:`TrainingMonitor.after_backward` once per optimizer step (before clipping),
-:meth:`TrainingMonitor.end_epoch` with each epoch's row (the returned metrics are logged with it)
-and :func:`diagnose_fit` at the end. Gradient norms are sampled every ``SAMPLE_EVERY`` steps and
-kept on tensors (no per-step host sync), so the monitors stay cheap; with every monitor off the
-loop creates none (:func:`make_monitor` returns ``None``).
+:class:`TrainingMonitor` samples the per-layer gradient norms before every ``SAMPLE_EVERY``-th
+optimizer step (before clipping; kept on tensors, no host sync), adds its columns to each epoch's
+row at ``on_validation_end`` (gradient norms, dead-unit fractions) with its warnings, and prints
+the fit diagnosis (:func:`diagnose_fit`) at the end. ``nnspec.train`` adds it when a monitor is
+on; with every monitor off there is none (:func:`make_monitor` returns ``None``) and the loop
+makes no call for it.
+
+The loop's NaN and divergence guards are not here: they are the loop's own behaviour (a run that
+diverges stops with a TrainError), not a diagnosis.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import torch
 from torch import nn
 
 from nnspec.check.gradflow import activation_stats
+from nnspec.run.callbacks import Callback, FitState
+from nnspec.spec.train import MonitorsSpec
 
 __all__ = ["TrainingMonitor", "make_monitor", "diagnose_fit", "SAMPLE_EVERY"]
 
@@ -32,44 +38,56 @@ UNDERFIT_LEFT: Final = 0.5  # train loss still >= half of the first epoch's
 UNDERFIT_GAP: Final = 0.2  # ... and val within 20 % of train
 
 
-class TrainingMonitor:
+class TrainingMonitor(Callback):
     """Per-layer gradient norms, dead-unit fractions and runtime warnings for one run.
 
     Args:
-        model: The model being trained.
         grad_norms: Log ``grad_norm/<layer>`` (epoch mean of the sampled norms).
         dead_units: Log ``dead/<layer>`` on a fixed probe batch (MON-3).
         warn: Emit warnings on vanishing/exploding gradients and a rising loss (and on dead
-            layers when ``dead_units`` is on).
-        message: Where warnings go (the trainer's progress printer).
-        probe: A fixed batch of inputs for the dead-unit statistics.
+            layers when ``dead_units`` is on), and the fit diagnosis at the end.
+
+    The model, the warnings' printer and the probe batch come from the run at ``on_fit_start``
+    (or :meth:`bind`).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        grad_norms: bool,
-        dead_units: bool,
-        warn: bool,
-        message: Callable[[str], None],
-        probe: torch.Tensor | None = None,
-    ) -> None:
-        self.model, self.message, self.probe = model, message, probe
+    every_n_steps = SAMPLE_EVERY
+
+    def __init__(self, *, grad_norms: bool, dead_units: bool, warn: bool) -> None:
         self.grad_norms, self.dead_units, self.warn = grad_norms, dead_units, warn
-        self.names = [n.removesuffix(".weight") for n, p in model.named_parameters() if p.ndim > 1]
-        self.params = [p for p in model.parameters() if p.ndim > 1]
+        self.model: nn.Module | None = None
+        self.message: Callable[[str], None] = print
+        self.probe: torch.Tensor | None = None
+        self.names: list[str] = []
+        self.params: list[nn.Parameter] = []
         self._sum: torch.Tensor | None = None
         self._samples = 0
-        self._calls = 0
         self._last_global: float | None = None
         self._train_losses: list[float] = []
 
-    def after_backward(self) -> None:
-        """Sample the per-layer gradient norms (every ``SAMPLE_EVERY``-th call)."""
-        self._calls += 1
-        if (self._calls - 1) % SAMPLE_EVERY:
-            return
+    def bind(
+        self, model: nn.Module, message: Callable[[str], None], probe: torch.Tensor | None
+    ) -> None:
+        """Watch ``model``; warnings go to ``message``; ``probe``: inputs for dead units."""
+        self.model, self.message, self.probe = model, message, probe
+        self.names = [n.removesuffix(".weight") for n, p in model.named_parameters() if p.ndim > 1]
+        self.params = [p for p in model.parameters() if p.ndim > 1]
+
+    def on_fit_start(self, state: FitState) -> None:
+        self.bind(state.model, state.message, state.probe)
+
+    def on_before_optimizer_step(self, state: FitState) -> None:
+        self.sample_gradients()
+
+    def on_validation_end(self, state: FitState) -> None:
+        state.log(self.end_epoch(state.metrics))
+
+    def on_fit_end(self, state: FitState) -> None:
+        if self.warn:
+            state.message(diagnose_fit(state.history)[1])  # MON-1: train/val gap report
+
+    def sample_gradients(self) -> None:
+        """Add the current per-layer gradient norms to the epoch's sums."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
         if not grads:
             return
@@ -77,7 +95,7 @@ class TrainingMonitor:
         self._sum = norms if self._sum is None else self._sum + norms
         self._samples += 1
 
-    def end_epoch(self, row: dict[str, Any]) -> dict[str, float]:
+    def end_epoch(self, row: Mapping[str, Any]) -> dict[str, float]:
         """Metrics to log with this epoch's row; warnings go to ``message``."""
         out: dict[str, float] = {}
         if self._sum is not None and self._samples:
@@ -109,6 +127,7 @@ class TrainingMonitor:
         self._last_global = total
 
     def _dead(self, epoch: int) -> dict[str, float]:
+        assert self.model is not None and self.probe is not None  # bound at on_fit_start
         was = self.model.training
         self.model.eval()  # running statistics untouched, no dropout draws: training unchanged
         try:
@@ -123,7 +142,7 @@ class TrainingMonitor:
                              "leaky_relu / prelu")  # fmt: skip
         return out
 
-    def _loss_warning(self, row: dict[str, Any]) -> None:
+    def _loss_warning(self, row: Mapping[str, Any]) -> None:
         self._train_losses.append(float(row.get("train_loss", math.nan)))
         if _rose(self._train_losses):
             self.message(f"monitor: epoch {row['epoch']}: training loss rose {RISING_EPOCHS} "
@@ -137,22 +156,16 @@ def _rose(values: Sequence[float]) -> bool:
     return len(tail) == RISING_EPOCHS + 1 and all(b > a for a, b in itertools.pairwise(tail))
 
 
-def make_monitor(
-    model: nn.Module,
-    monitors: Any,
-    message: Callable[[str], None],
-    probe: torch.Tensor | None = None,
-) -> TrainingMonitor | None:
+def make_monitor(monitors: MonitorsSpec) -> TrainingMonitor | None:
     """The monitor for ``train.monitors`` (a ``MonitorsSpec``), or ``None`` when all are off."""
     if not (monitors.grad_norms or monitors.dead_units or monitors.warn):
         return None
     return TrainingMonitor(
-        model, grad_norms=monitors.grad_norms, dead_units=monitors.dead_units,
-        warn=monitors.warn, message=message, probe=probe,
-    )  # fmt: skip
+        grad_norms=monitors.grad_norms, dead_units=monitors.dead_units, warn=monitors.warn
+    )
 
 
-def diagnose_fit(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+def diagnose_fit(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     """Train/val gap diagnosis at the end of a run (MON-1): (label, one-line report).
 
     Labels: ``overfitting`` (val loss rose 3 evaluations in a row while train loss fell, or ends

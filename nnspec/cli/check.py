@@ -1,4 +1,4 @@
-"""``nnspec check [SPEC.yaml] [key=value ...] [--only=NAME,...] [--json] [--layers]``.
+"""``nnspec check [SPEC.yaml] [key=value ...] [--only=NAME,...] [--json] [--layers]``
 
 Runs the sanity checks of design_rules.md §14 on the spec's real data for a short budget and
 prints pass/warn/fail with the numbers; each failure says what it usually means and what to try.
@@ -7,31 +7,15 @@ Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid sp
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from argparse import Namespace
 from collections.abc import Sequence
-from pathlib import Path
 
-from nnspec.cli.common import warm_start
-from nnspec.errors import NNSpecError
+from nnspec.cli.common import load_checked, warm_start
 
-__all__ = ["main"]
+__all__ = ["run"]
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="nnspec check",
-        description="Sanity checks on real data: loss at init, batch independence, gradient "
-        "flow, overfit one batch, input-independent baseline.",
-    )
-    p.add_argument("args", nargs="*", help="[SPEC.yaml] [key=value ...]")
-    p.add_argument("--only", default=None, help="comma-separated check names to run")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--layers", action="store_true", help="print the per-layer gradient table")
-    return p
 
 
 def _print_report(report: object, layers: bool) -> None:
@@ -81,31 +65,16 @@ def _as_json(report: object) -> str:
     return json.dumps({"ok": report.ok, "wall_time": report.wall_time, "checks": items}, indent=2)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: Namespace) -> int:
     """Run ``nnspec check``; returns the exit status."""
-    from nnspec.cli.lint import load_spec_args, split_spec_args
+    spec, _, base = load_checked(args, "check")
+    warm_start("check")
+    from nnspec.check.runner import run_checks
 
-    ns = _parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        spec, _ = load_spec_args(ns.args)
-        path, _ = split_spec_args(ns.args)
-        base = Path(path).resolve().parent if path and Path(path).exists() else None
-        warm_start("check")
-        from nnspec.check.runner import run_checks
-
-        only = [n.strip() for n in ns.only.split(",")] if ns.only else None
-        report = run_checks(spec, only=only, base=base)
-    except NNSpecError as e:
-        from nnspec.cli.common import print_error
-
-        print_error(e)
-        return 2
-    if ns.json:
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    report = run_checks(spec, only=only, base=base)
+    if args.json:
         print(_as_json(report))
     else:
-        _print_report(report, ns.layers)
+        _print_report(report, args.layers)
     return 0 if report.ok else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,8 +1,7 @@
-"""What every ``nnspec`` command shares: one argument grammar, spec loading, error printing.
+"""What every ``nnspec`` command shares: exit codes, spec loading, error printing.
 
-Grammar: ``nnspec COMMAND [SPEC.yaml ...] [key.path=value ...] [--flag ...]``. A token with ``=``
-(not starting with ``-``) is an override, one starting with ``-`` is a flag, anything else names a
-spec file. Without a SPEC the built-in default experiment (:mod:`nnspec.defaults`) is used.
+The grammar itself is :mod:`nnspec.cli.parser`. Without a SPEC the built-in default experiment
+(:mod:`nnspec.defaults`) is used.
 """
 
 from __future__ import annotations
@@ -10,13 +9,23 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from nnspec._heap import (
+    EVAL_STACK,
+    OPTIMIZER_STACK,
+    PLOT_STACK,
+    SKLEARN_STACK,
+    TRAINING_STACK,
+)
 from nnspec.errors import NNSpecError, Problem
 
 if TYPE_CHECKING:
+    from argparse import Namespace
+
     from rich.console import Console
 
     from nnspec.compile.infer import LayerInfo
@@ -28,9 +37,10 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_INVALID",
     "UsageError",
-    "Invocation",
-    "parse_invocation",
+    "one_spec",
+    "spec_label",
     "load_spec",
+    "load_checked",
     "check_shapes",
     "console",
     "print_error",
@@ -49,62 +59,14 @@ class UsageError(Exception):
     """Bad command-line arguments (exit 2 with the command's usage)."""
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """A parsed command line: spec files, overrides in order, and ``--flags``."""
+def one_spec(args: Namespace, command: str) -> tuple[str | None, list[str]]:
+    """The SPEC (None: the default experiment) and overrides of a command that takes one SPEC."""
+    from nnspec.cli.parser import split_positionals
 
-    command: str
-    specs: tuple[str, ...] = ()
-    overrides: tuple[str, ...] = ()
-    flags: dict[str, str | bool] = field(default_factory=dict)
-
-    def one_spec(self) -> str | None:
-        """The single SPEC of commands that take at most one (None: the default experiment)."""
-        if len(self.specs) > 1:
-            raise UsageError(f"nnspec {self.command} takes one SPEC, got {len(self.specs)}")
-        return self.specs[0] if self.specs else None
-
-
-def parse_invocation(
-    command: str,
-    argv: list[str],
-    *,
-    flags: frozenset[str] = frozenset(),
-    values: frozenset[str] = frozenset(),
-) -> Invocation:
-    """Split ``argv`` (after the command name) by the grammar; refuse flags not in ``flags``.
-
-    Flags named in ``values`` take a value, written ``--out=FILE`` or ``--out FILE``.
-
-    Example:
-        >>> argv = ["a.yaml", "optim.lr=0.1", "--json"]
-        >>> inv = parse_invocation("validate", argv, flags=frozenset({"json"}))
-        >>> inv.specs, inv.overrides, inv.flags
-        (('a.yaml',), ('optim.lr=0.1',), {'json': True})
-    """
-    specs: list[str] = []
-    overrides: list[str] = []
-    found: dict[str, str | bool] = {}
-    tokens = iter(argv)
-    for token in tokens:
-        if token.startswith("-") and not token.startswith("~"):
-            name, sep, value = token.lstrip("-").partition("=")
-            if name not in flags | values:
-                known = ", ".join(f"--{f}" for f in sorted(flags | values)) or "none"
-                raise UsageError(
-                    f"unknown option '{token}' for nnspec {command} (options: {known})"
-                )
-            if name in values and not sep:
-                value = next(tokens, None)
-                if value is None:
-                    raise UsageError(f"option --{name} of nnspec {command} needs a value")
-                sep = "="
-            found[name] = value if sep else True
-        elif "=" in token or token.startswith("~"):
-            overrides.append(token)
-        else:
-            specs.append(token)
-    return Invocation(command, tuple(specs), tuple(overrides), found)
+    paths, overrides = split_positionals(list(args.args))
+    if len(paths) > 1:
+        raise UsageError(f"nnspec {command} takes one SPEC, got {len(paths)}: {' '.join(paths)}")
+    return (paths[0] if paths else None), overrides
 
 
 def load_spec(
@@ -129,7 +91,7 @@ def load_spec(
     if _selects_group(overrides):
         from nnspec.hydra.compose import compose
 
-        source = read_yaml(Path(path))[1] if path else SourceMap(DEFAULT_SPEC_LABEL)
+        source = read_yaml(Path(path))[1] if path else SourceMap(spec_label(None, overrides))
         return compose(list(overrides), spec=Path(path) if path else None), source
     if path is None:
         from nnspec.defaults import default_experiment
@@ -142,11 +104,32 @@ def load_spec(
     return validate(data, source), source
 
 
-def _selects_group(overrides: tuple[str, ...] | list[str]) -> bool:
+def _group_choices(overrides: tuple[str, ...] | list[str]) -> list[str]:
     from nnspec.hydra.compose import GROUP_NAMES
 
-    keys = (o.partition("=")[0].lstrip("+~") for o in overrides if "=" in o)
-    return any(k in GROUP_NAMES for k in keys)
+    return [o.lstrip("+") for o in overrides if o.partition("=")[0].lstrip("+") in GROUP_NAMES]
+
+
+def _selects_group(overrides: tuple[str, ...] | list[str]) -> bool:
+    return bool(_group_choices(overrides))
+
+
+def spec_label(path: str | None, overrides: tuple[str, ...] | list[str] = ()) -> str:
+    """How messages name a spec: its file, else the groups chosen (``experiment=iris_mlp``),
+    else the built-in default experiment."""
+    if path:
+        return path
+    return " ".join(_group_choices(overrides)) or DEFAULT_SPEC_LABEL
+
+
+def load_checked(args: Namespace, command: str) -> tuple[ExperimentSpec, SourceMap, Path | None]:
+    """The one SPEC of ``args`` loaded, overrides applied and shapes inferred (so an invalid spec
+    is reported with ``file:line`` before any rule or check runs), and the folder its relative
+    data paths resolve against (the spec file's; None for the built-in experiment)."""
+    path, overrides = one_spec(args, command)
+    spec, source = load_spec(path, overrides)
+    check_shapes(spec, source)
+    return spec, source, Path(path).resolve().parent if path else None
 
 
 def check_shapes(spec: ExperimentSpec, source: SourceMap | None) -> list[LayerInfo]:
@@ -196,13 +179,24 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
+# The heavy modules each command imports before its work (see nnspec._heap).
+PRELOAD: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "train": TRAINING_STACK,
+    "plan": ("nnspec.run.model", "nnspec.run.plots", *OPTIMIZER_STACK, *SKLEARN_STACK,
+             *PLOT_STACK),
+    "predict": ("nnspec.run.predict",),
+    "eval": EVAL_STACK,
+    "check": ("nnspec.check.runner", *OPTIMIZER_STACK, *SKLEARN_STACK),
+    "lr-find": ("nnspec.check.lrfind", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK),
+})  # fmt: skip
+
+
 def warm_start(command: str) -> None:
-    """Load ``command``'s heavy modules (its ``preload`` in ``COMMANDS``) before its work.
+    """Load ``command``'s heavy modules (its :data:`PRELOAD` list) before its work.
 
     Called once the arguments and spec are checked, so a mistake is still reported in a fraction
     of a second; see :mod:`nnspec._heap` for what a process owned by the console script gains.
     """
     from nnspec._heap import warm
-    from nnspec.cli.main import COMMANDS
 
-    warm(COMMANDS[command].preload, what=f"nnspec {command}")
+    warm(PRELOAD[command], what=f"nnspec {command}")

@@ -7,30 +7,28 @@ weights_only=True), its spec and the same data split, and compare them with summ
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from argparse import Namespace
 
-from nnspec.cli.common import EXIT_OK, UsageError, console, parse_invocation, warm_start
+from nnspec.cli.common import EXIT_OK, console, warm_start
 from nnspec.run.rundir import finished_run
 
-__all__ = ["main"]
+__all__ = ["run"]
 
 
-def main(argv: list[str]) -> int:
+def run(args: Namespace) -> int:
     """``nnspec eval``: print a table of recomputed vs recorded test metrics."""
-    inv = parse_invocation("eval", argv)
-    if len(inv.specs) != 1:
-        raise UsageError("usage: nnspec eval RUN_DIR")
-    run = Path(inv.specs[0])
-    finished_run(run, also=("summary.json",))  # before the heavy imports; summary.json: compared
+    run_dir = args.path
+    # before the heavy imports; summary.json: what the table compares with
+    finished_run(run_dir, also=("summary.json",))
     warm_start("eval")
     from rich.table import Table
 
     from nnspec.run.predict import evaluate_run
 
-    metrics = evaluate_run(run)
-    summary_file = run / "summary.json"
+    metrics = evaluate_run(run_dir)
+    summary_file = run_dir / "summary.json"
     recorded = json.loads(summary_file.read_text()).get("test_metrics", {})
-    table = Table(title=f"test metrics of {run}", title_justify="left")
+    table = Table(title=f"test metrics of {run_dir}", title_justify="left")
     for col in ("metric", "recomputed", "summary.json"):
         table.add_column(col)
     for name, value in metrics.items():

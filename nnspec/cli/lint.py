@@ -1,4 +1,7 @@
-"""``nnspec lint [SPEC.yaml] [key=value ...] [--strict] [--data] [--json] [--rules]``.
+"""``nnspec lint [SPEC.yaml] [key=value ...] [--strict] [--data] [--json] [--rules]``
+
+Check a spec against established design practice: each finding has a rule id, the spec's line,
+the reason and a fix.
 
 Exit status: 0 no error-level finding, 1 at least one (warnings count under ``--strict``), 2 the
 spec is invalid (the full error list is printed, never a traceback).
@@ -6,58 +9,16 @@ spec is invalid (the full error list is printed, never a traceback).
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Sequence
-from pathlib import Path
+from argparse import Namespace
 
-from nnspec.errors import NNSpecError
+from nnspec.cli.common import load_checked
 from nnspec.lint.finding import Finding, LintResult
-from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["main", "load_spec_args", "split_spec_args"]
+__all__ = ["run", "print_findings"]
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS = 0, 1
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-
-
-def split_spec_args(args: Sequence[str]) -> tuple[str | None, list[str]]:
-    """``[SPEC] [key=value ...]`` -> (spec path or None, overrides)."""
-    spec, overrides = None, []
-    for arg in args:
-        if "=" in arg or arg.startswith("~"):
-            overrides.append(arg)
-        elif spec is None:
-            spec = arg
-        else:
-            raise NNSpecError(f"expected one SPEC file, found a second one: '{arg}'")
-    return spec, overrides
-
-
-def load_spec_args(args: Sequence[str]) -> tuple[ExperimentSpec, object | None]:
-    """Load ``[SPEC] [key=value ...]`` through the CLI's common loader (the built-in default
-    without SPEC; overrides applied) and run shape inference, so that every invalid spec is
-    reported with ``file:line`` before any rule or check runs."""
-    from nnspec.cli.common import check_shapes, load_spec
-
-    path, overrides = split_spec_args(args)
-    spec, source = load_spec(path, overrides)
-    check_shapes(spec, source)
-    return spec, source
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="nnspec lint",
-        description="Check a spec against established design practice (rule ids: design_rules.md).",
-    )
-    p.add_argument("args", nargs="*", help="[SPEC.yaml] [key=value ...]")
-    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    p.add_argument("--data", action="store_true", help="load the data for data-aware rules")
-    p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--rules", action="store_true", help="list every rule and exit")
-    return p
 
 
 def _print_rules() -> None:
@@ -101,31 +62,19 @@ def print_findings(result: LintResult, *, as_json: bool = False) -> None:
     out.print(summary_line(result))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: Namespace) -> int:
     """Run ``nnspec lint``; returns the exit status."""
-    ns = _parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
-    if ns.rules:
+    if args.rules:
         _print_rules()
         return EXIT_OK
     from nnspec.lint.engine import lint
 
-    try:
-        spec, source = load_spec_args(ns.args)
-        stats = None
-        if ns.data:
-            from nnspec.check.stats import data_stats
+    spec, source, base = load_checked(args, "lint")
+    stats = None
+    if args.data:
+        from nnspec.check.stats import data_stats
 
-            path, _ = split_spec_args(ns.args)  # relative data paths: the spec file's folder
-            stats = data_stats(spec, base=Path(path).resolve().parent if path else None)
-        result = lint(spec, source, strict=ns.strict, stats=stats)  # type: ignore[arg-type]
-    except NNSpecError as e:
-        from nnspec.cli.common import print_error
-
-        print_error(e)
-        return EXIT_INVALID
-    print_findings(result, as_json=ns.json)
+        stats = data_stats(spec, base=base)
+    result = lint(spec, source, strict=args.strict, stats=stats)
+    print_findings(result, as_json=args.json)
     return EXIT_FINDINGS if result.errors else EXIT_OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -8,10 +8,11 @@ schedule, training-set size, steps per epoch, total steps, warmup steps and the 
 
 from __future__ import annotations
 
+from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.cli.common import EXIT_OK, console, load_spec, parse_invocation, warm_start
+from nnspec.cli.common import EXIT_OK, console, load_spec, one_spec, warm_start
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from nnspec.compile.plan import TrainingPlan
     from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["main", "key_points"]
+__all__ = ["run", "key_points"]
 
 
 def key_points(curve: list[float], warmup: int) -> list[tuple[str, int, float]]:
@@ -34,11 +35,10 @@ def key_points(curve: list[float], warmup: int) -> list[tuple[str, int, float]]:
     return [(label, step, curve[step]) for label, step in points]
 
 
-def main(argv: list[str]) -> int:
+def run(args: Namespace) -> int:
     """``nnspec plan``: print the plan and write the LR plot."""
-    inv = parse_invocation("plan", argv, values=frozenset({"out"}))
-    path = inv.one_spec()
-    spec, _ = load_spec(path, inv.overrides)
+    path, overrides = one_spec(args, "plan")
+    spec, _ = load_spec(path, overrides)
     warm_start("plan")
     from nnspec.compile.plan import compile_plan, steps_per_epoch
     from nnspec.run.data import prepare_data
@@ -54,12 +54,7 @@ def main(argv: list[str]) -> int:
     out = console()
     _print_plan(out, spec, plan, len(bundle.train), spe, groups)
     out.print(_lr_table(curve, plan.warmup_steps(spe), spe))
-    target = inv.flags.get("out")
-    png = (
-        Path(target)
-        if isinstance(target, str)
-        else Path(spec.train.output_dir) / spec.name / "lr_plan.png"
-    )
+    png = Path(args.out or Path(spec.train.output_dir) / spec.name / "lr_plan.png")
     plot_lr(RunWriter(png.parent), curve, rel=png.name)
     out.print(f"LR plot: {png}")
     return EXIT_OK

@@ -10,29 +10,26 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
+from argparse import Namespace
 
-from nnspec.cli.common import EXIT_OK, UsageError, parse_invocation, warm_start
+from nnspec.cli.common import EXIT_OK, warm_start
 from nnspec.run.rundir import finished_run
 from nnspec.run.sources import data_file
 
-__all__ = ["main"]
+__all__ = ["run"]
 
 
-def main(argv: list[str]) -> int:
+def run(args: Namespace) -> int:
     """``nnspec predict``: write predictions for a CSV file."""
-    inv = parse_invocation("predict", argv, values=frozenset({"out"}))
-    if len(inv.specs) != 2:
-        raise UsageError("usage: nnspec predict RUN_DIR DATA.csv [--out=FILE]")
-    run, data = Path(inv.specs[0]), Path(inv.specs[1])
-    finished_run(run)  # wrong paths are reported before the heavy imports
+    run_dir, data = args.run_dir, args.data
+    finished_run(run_dir)  # wrong paths are reported before the heavy imports
     data_file(data, field=("data",))
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run
     from nnspec.run.tasks import TASKS
 
-    predictor = load_run(run)
+    predictor = load_run(run_dir)
     labels = predictor.predict(data)
     columns = ["prediction"]
     proba = None
@@ -46,11 +43,7 @@ def main(argv: list[str]) -> int:
     for i, label in enumerate(labels):
         row = list(label) if getattr(label, "ndim", 0) else [label]
         writer.writerow(row + ([f"{p:.6g}" for p in proba[i]] if proba is not None else []))
-    out = (
-        Path(str(inv.flags["out"]))
-        if isinstance(inv.flags.get("out"), str)
-        else run / "predictions.csv"
-    )
+    out = args.out or run_dir / "predictions.csv"
     atomic_write_bytes(out, buf.getvalue().encode())
     print(f"wrote {len(labels)} predictions to {out}")
     return EXIT_OK

@@ -8,20 +8,18 @@ Exit code 0, or 1 when any trial failed or did not finish, 2 when SWEEP_DIR is n
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from nnspec.cli.common import EXIT_INVALID, UsageError
+from nnspec.cli.common import EXIT_INVALID
 
-__all__ = ["main"]
+__all__ = ["run"]
 
 
-def main(argv: list[str]) -> int:
-    """Rebuild the report of the sweep directory named in ``argv``."""
+def run(args: Namespace) -> int:
+    """Rebuild the report of the sweep directory ``args.path``."""
     from nnspec.hydra.report import SUMMARY_MD, build_report
 
-    if len(argv) != 1:
-        raise UsageError("usage: nnspec report SWEEP_DIR")
-    sweep_dir = Path(argv[0])
+    sweep_dir = args.path
     if not sweep_dir.is_dir():
         print(f"nnspec report: no such directory: {sweep_dir}", file=sys.stderr)
         return EXIT_INVALID

@@ -11,11 +11,12 @@ The one-key layer shorthand (``- linear: 128``) is accepted by nnspec but not de
 
 from __future__ import annotations
 
+from argparse import Namespace
 from typing import Any
 
-from nnspec.cli.common import EXIT_OK, UsageError, dumps_json, parse_invocation
+from nnspec.cli.common import EXIT_OK, dumps_json
 
-__all__ = ["spec_json_schema", "main"]
+__all__ = ["spec_json_schema", "run"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -94,14 +95,11 @@ def _allow_bare_names(node: Any, defs: dict[str, Any]) -> None:
     node["anyOf"] = [{"type": "string", "enum": names}, choice]
 
 
-def main(argv: list[str]) -> int:
+def run(args: Namespace) -> int:
     """``nnspec schema``: print the JSON Schema (or one layer kind's with ``--layer=KIND``)."""
-    inv = parse_invocation("schema", argv, values=frozenset({"layer"}))
-    if inv.specs or inv.overrides:
-        raise UsageError("nnspec schema takes no SPEC or overrides")
     schema = spec_json_schema()
-    kind = inv.flags.get("layer")
-    if isinstance(kind, str):
+    kind = args.layer
+    if kind is not None:
         from nnspec.spec.layers import LAYER_SPECS
 
         cls = LAYER_SPECS[kind]  # unknown kinds: a RegistryError with did-you-mean (exit 2)

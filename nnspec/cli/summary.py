@@ -8,16 +8,17 @@ built-in default experiment is summarised.
 
 from __future__ import annotations
 
+from argparse import Namespace
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nnspec.cli.common import EXIT_OK, check_shapes, console, load_spec, parse_invocation
+from nnspec.cli.common import EXIT_OK, check_shapes, console, load_spec, one_spec
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["LayerRow", "Totals", "totals", "render_summary", "main"]
+__all__ = ["LayerRow", "Totals", "totals", "render_summary", "run"]
 
 BYTES_PER_PARAM = 4  # fp32; the size column is what the weights take in memory or on disk
 
@@ -108,10 +109,9 @@ def render_summary(
     return table
 
 
-def main(argv: list[str]) -> int:
+def run(args: Namespace) -> int:
     """``nnspec summary``: print the layer table of one spec."""
-    inv = parse_invocation("summary", argv)
-    spec, source = load_spec(inv.one_spec(), inv.overrides)
+    spec, source = load_spec(*one_spec(args, "summary"))
     infos = check_shapes(spec, source)
     shape = spec.model.input_shape if spec.model.inputs is None else spec.model.inputs
     console().print(render_summary(spec.name, shape, infos))

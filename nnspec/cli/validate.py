@@ -13,6 +13,7 @@ Exit status: 0 when every spec is valid, 2 otherwise.
 
 from __future__ import annotations
 
+from argparse import Namespace
 from typing import Any
 
 from nnspec.cli.common import (
@@ -22,22 +23,20 @@ from nnspec.cli.common import (
     console,
     dumps_json,
     load_spec,
-    parse_invocation,
     print_error,
     problems_json,
+    spec_label,
 )
 from nnspec.errors import NNSpecError
 
-__all__ = ["main", "validate_one"]
-
-FLAGS = frozenset({"json", "no-shapes"})
+__all__ = ["run", "validate_one"]
 
 
 def validate_one(
     path: str | None, overrides: tuple[str, ...], *, shapes: bool = True
 ) -> dict[str, Any]:
     """Validate one spec; return a record ``{spec, ok, name, layers, params, error}``."""
-    label = path or "<default experiment>"
+    label = spec_label(path, overrides)
     try:
         spec, source = load_spec(path, overrides)
         infos = check_shapes(spec, source) if shapes else []
@@ -53,18 +52,20 @@ def validate_one(
     }
 
 
-def main(argv: list[str]) -> int:
+def run(args: Namespace) -> int:
     """``nnspec validate``: exit 0 if every spec is valid, else 2 with all problems printed."""
-    inv = parse_invocation("validate", argv, flags=FLAGS)
-    paths: list[str | None] = list(inv.specs) or [None]
-    records = [validate_one(p, inv.overrides, shapes=not inv.flags.get("no-shapes")) for p in paths]
-    if inv.flags.get("json"):
+    from nnspec.cli.parser import split_positionals
+
+    specs, overrides = split_positionals(args.args)
+    paths: list[str | None] = list(specs) or [None]
+    records = [validate_one(p, tuple(overrides), shapes=not args.no_shapes) for p in paths]
+    if args.json:
         print(dumps_json([_json_record(r) for r in records]))
     else:
         out = console()
         for r in records:
             if r["ok"]:
-                shapes = f", {r['params']:,} parameters" if not inv.flags.get("no-shapes") else ""
+                shapes = f", {r['params']:,} parameters" if not args.no_shapes else ""
                 layers = f"{r['layers']} layer" + ("s" if r["layers"] != 1 else "")
                 out.print(f"[green]ok[/]: {r['spec']} ({r['name']}: {layers}{shapes})")
             else:

@@ -9,15 +9,13 @@ Example:
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING
 
 from nnspec._lazy import lazy_exports
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "infer_shapes": "nnspec.compile.shapes",
+    "infer_shapes": "nnspec.compile.inference",
     "LayerInfo": "nnspec.compile.infer",
     "SHAPE_FNS": "nnspec.compile.infer",
     "walk_layers": "nnspec.compile.infer",
@@ -27,15 +25,16 @@ _EXPORTS: dict[str, str] = {
     "WeightSettings": "nnspec.compile.settings",
     "resolve_weight": "nnspec.compile.settings",
     "build_model": "nnspec.compile.model",
-    "NNSpecModel": "nnspec.compile.model",
+    "NNSpecModel": "nnspec.compile.network",
+    "GraphModel": "nnspec.compile.network",
     "InitRecord": "nnspec.compile.initialize",
     "LAYER_BUILDERS": "nnspec.compile.layers",
     "ACTIVATION_BUILDERS": "nnspec.compile.layers",
     "register_layer": "nnspec.compile.custom",
     "unregister_layer": "nnspec.compile.custom",
-    # the training plan (nnspec/compile/plan.py, issue 3)
+    # the training plan, and the model with it (``nnspec.compile`` at the top level)
     "compile_plan": "nnspec.compile.plan",
-    "compile": "nnspec.compile.plan",
+    "compile_spec": "nnspec.compile.plan",
     "TrainingPlan": "nnspec.compile.plan",
     "Compiled": "nnspec.compile.plan",
 }
@@ -47,31 +46,13 @@ __getattr__, __dir__ = lazy_exports("nnspec.compile", _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
     from nnspec.compile.custom import register_layer, unregister_layer  # noqa: F401
     from nnspec.compile.infer import SHAPE_FNS, LayerInfo, walk_layers  # noqa: F401
+    from nnspec.compile.inference import infer_shapes  # noqa: F401
     from nnspec.compile.initialize import InitRecord  # noqa: F401
     from nnspec.compile.layers import ACTIVATION_BUILDERS, LAYER_BUILDERS  # noqa: F401
-    from nnspec.compile.model import NNSpecModel, build_model  # noqa: F401
-    from nnspec.compile.plan import Compiled
+    from nnspec.compile.model import build_model  # noqa: F401
+    from nnspec.compile.network import GraphModel, NNSpecModel  # noqa: F401
+    from nnspec.compile.plan import Compiled, TrainingPlan, compile_plan, compile_spec  # noqa: F401
     from nnspec.compile.rules import DEFAULT_INIT, PRESETS, resolve_init  # noqa: F401
     from nnspec.compile.settings import WeightSettings, resolve_weight  # noqa: F401
-    from nnspec.compile.shapes import infer_shapes  # noqa: F401
-    from nnspec.spec.experiment import ExperimentSpec
-
-
-class _CallableModule(types.ModuleType):
-    """``nnspec.compile(spec)`` must work even after ``import nnspec.compile``: the import system
-    then binds the attribute ``nnspec.compile`` to this package, so the package itself is made
-    callable and delegates to :func:`nnspec.compile.plan.compile` (issue 3)."""
-
-    def __call__(
-        self, spec: ExperimentSpec, *, generator: torch.Generator | None = None
-    ) -> Compiled:
-        from nnspec.compile.plan import compile as compile_experiment
-
-        return compile_experiment(spec, generator=generator)
-
-
-sys.modules[__name__].__class__ = _CallableModule

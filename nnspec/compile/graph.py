@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from nnspec.compile import blocks as _blocks  # noqa: F401  (registers the CNN-extra shape functions)
-from nnspec.compile import sequence as _sequence  # noqa: F401  (registers the sequence shape functions)
+# importing these registers the shape functions of the core, CNN-extra and sequence kinds
+from nnspec.compile import blocks as _blocks  # noqa: F401
+from nnspec.compile import sequence as _sequence  # noqa: F401
+from nnspec.compile import shapes as _shapes  # noqa: F401
 from nnspec.compile.infer import SHAPE_FNS, LayerInfo, LayerSite, Shape, ShapeResult, fmt_shape
 from nnspec.compile.rules import resolve_init
 from nnspec.errors import Problem, ShapeError, SpecError

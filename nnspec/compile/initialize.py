@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -33,9 +34,20 @@ from nnspec.compile.rules import (
     resolve_init,
 )
 from nnspec.compile.settings import IDENTITY
+from nnspec.registry import Registry
 from nnspec.spec.layers import LayerBase
 
-__all__ = ["InitRecord", "sample_", "initialize_layer"]
+__all__ = [
+    "InitRecord",
+    "Records",
+    "LAYER_INITIALIZERS",
+    "sample_",
+    "init_tensor",
+    "initialize_layer",
+    "no_params",
+    "seeded_generator",
+    "global_rng_from",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,14 @@ class InitRecord:
     rule: str
     reason: str
     source: str
+
+
+Records = dict[str, InitRecord]
+Initializer = Callable[[nn.Module, LayerBase, LayerInfo, torch.Generator], Records]
+LAYER_INITIALIZERS: Registry[Initializer] = Registry("layer initializer")
+"""kind -> initialiser(module, layer, info, generator) -> records, for the kinds outside the
+built-in layer table (topology and sequence kinds: :mod:`nnspec.compile.topology_modules`,
+:mod:`nnspec.compile.sequence_modules`)."""
 
 
 def _variance(t: torch.Tensor, rule: VarianceRule, g: torch.Generator) -> None:
@@ -122,7 +142,6 @@ ONE_SCALE = "norm scale = 1 (constant)"
 BIAS_ZERO = _record(ZERO, ZERO_BIAS, "constant")
 NORM_ONE = _record(ONE, ONE_SCALE, "constant")
 NORM_ZERO = _record(ZERO, "norm shift = 0 (constant)", "constant")
-Records = dict[str, InitRecord]
 
 
 def _weight_op(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
@@ -166,8 +185,6 @@ def _embedding(m: nn.Embedding, layer: LayerBase, info: LayerInfo, g: torch.Gene
     return {"weight": _record(rule, reason, source)}
 
 
-Initializer = Callable[[nn.Module, LayerBase, LayerInfo, torch.Generator], Records]
-
 # Parameter owners nnspec knows, looked up along the module's MRO (so subclasses work). The entries
 # fill leaf parameters in place: call them through initialize_layer (it holds the no_grad).
 PARAM_INITIALIZERS: Mapping[type, Initializer] = MappingProxyType(
@@ -196,18 +213,63 @@ def initialize_layer(
     """Initialise every parameter of a built-in layer's module; returns records keyed by the
     parameter's name relative to ``module`` (``op.weight``, ``norm.bias``, ``weight``)."""
     records: Records = {}
-    # A weight layer's block is one level deep (op/norm/act/drop): walk its children directly;
-    # nested modules (topology kinds) go through named_modules.
-    children = module._modules
-    owners = (
-        [("", module), *children.items()]
-        if all(not c._modules for c in children.values() if c is not None)
-        else list(module.named_modules())
-    )
     with torch.no_grad():
-        for name, sub in owners:
-            if sub is None or all(p is None for p in sub._parameters.values()):
-                continue  # no own parameter (or only bias=None)
+        for name, sub in module.named_modules():
+            if next(sub.parameters(recurse=False), None) is None:
+                continue  # no parameter of its own
             for pname, rec in _initializer(sub)(sub, layer, info, generator).items():
                 records[f"{name}.{pname}" if name else pname] = rec
     return records
+
+
+def init_tensor(
+    records: Records,
+    name: str,
+    tensor: torch.Tensor,
+    rule: InitRule,
+    reason: str,
+    g: torch.Generator,
+    source: str = "default",
+) -> None:
+    """Fill one tensor (or a view of one) by ``rule`` using ``g``; record it under ``name``."""
+    sample_(tensor, rule, g)
+    records[name] = InitRecord(rule.label, reason, source)
+
+
+def no_params(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
+    """The initialiser of a kind without parameters (merges)."""
+    return {}
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """The generator a build draws from when the caller passes none.
+
+    ``build_model``, ``nnspec.compile`` and the trainer all take it from here, so one spec and
+    seed give the same weights whichever way the model is built.
+    """
+    return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def global_rng_from(g: torch.Generator) -> Iterator[None]:
+    """Run module constructors under the CPU global RNG, forked and seeded from ``g``.
+
+    torch's constructors (their default init) and user builders draw from the global CPU RNG.
+    Inside this block it is seeded from one draw of ``g`` and it is restored on exit, so a build
+    is reproducible and the caller's RNG state is left as it was. Only the CPU generator is forked
+    and seeded: modules are constructed on the CPU, and seeding CUDA as ``torch.manual_seed``
+    does would change the caller's CUDA RNG (or queue a seed for when CUDA starts).
+
+    Example:
+        >>> before = torch.random.get_rng_state()
+        >>> with global_rng_from(seeded_generator(0)):
+        ...     a = torch.rand(2)
+        >>> with global_rng_from(seeded_generator(0)):
+        ...     b = torch.rand(2)
+        >>> bool((a == b).all()), bool((torch.random.get_rng_state() == before).all())
+        (True, True)
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,41 +41,16 @@ LAYER_BUILDERS: Registry[Builder] = Registry("layer builder")
 """layer kind -> builder; user kinds are added by :func:`nnspec.compile.register_layer`."""
 
 
-M = TypeVar("M", bound=nn.Module)
-_SKIP_RESET: dict[type, type] = {}
+def _without_default_init(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    """``cls(*args, **kwargs)`` without torch's default init (``torch.nn.utils.skip_init``).
 
-
-def _without_default_init(cls: type[M], *args: Any, **kwargs: Any) -> M:
-    """``cls(*args, **kwargs)`` without torch's default init (its ``reset_parameters``).
-
-    nnspec overwrites every parameter of a built-in layer right after construction (INIT-11), so
-    torch's fill is wasted work: a third of a small model's build time, and for wide layers the
-    bulk of it. The module is constructed as a subclass whose ``reset_parameters`` does nothing
-    and then given back its own class, so the result is a plain ``cls`` (type checks, pickling,
-    quantisation mappings and a later ``reset_parameters()`` see ``nn.Linear``). Its parameters
-    hold uninitialised memory until :func:`nnspec.compile.initialize.initialize_layer` runs, so
-    it is for built-in kinds only (a user builder must leave its parameters initialised).
-    (torch's ``skip_init`` does the same through the meta device, which is slower than the fill.)
+    nnspec sets every parameter of a built-in layer right after construction (INIT-11), so torch's
+    fill would be wasted: for a wide layer, most of the build (a 4096 x 4096 linear layer takes
+    about as long to fill as nnspec's own init). The parameters hold uninitialised memory until
+    :func:`nnspec.compile.initialize.initialize_layer` runs, so this is for built-in kinds only (a
+    user builder leaves its parameters initialised).
     """
-    skip = _SKIP_RESET.get(cls)
-    if skip is None:
-        skip = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None})
-        _SKIP_RESET[cls] = skip
-    module = skip(*args, **kwargs)
-    module.__class__ = cls
-    return module  # type: ignore[return-value]
-
-
-S = TypeVar("S", bound=nn.Sequential)
-
-
-def _sequential_of(cls: type[S], children: Mapping[str, nn.Module]) -> S:
-    """``cls(OrderedDict(children))`` for nnspec's fixed part names (op/norm/act/drop): fills
-    ``_modules`` at once instead of add_module's per-child checks, a measurable share of building
-    a small model. Not for user-chosen names (add_module refuses e.g. 'training')."""
-    container = cls()
-    container._modules.update(children)
-    return container
+    return nn.utils.skip_init(cls, *args, **kwargs)
 
 
 class WeightBlock(nn.Sequential):
@@ -181,7 +156,7 @@ def weight_block(op: nn.Module, layer: L.WeightLayer, info: LayerInfo) -> Weight
         parts["act"] = build_activation(s.activation, channels)
     if s.dropout > 0:
         parts["drop"] = _dropout(s, layer.kind)
-    return _sequential_of(WeightBlock, parts)
+    return WeightBlock(parts)
 
 
 # ---- one builder per built-in kind ---------------------------------------------------------

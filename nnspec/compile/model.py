@@ -9,84 +9,35 @@ layer's ``name:`` or its index, so keys read ``layers.3.op.weight`` (a weight la
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from nnspec.compile.infer import LayerInfo, Shape
-from nnspec.compile.initialize import InitRecord, initialize_layer
+from nnspec.compile import sequence_modules, topology_modules  # noqa: F401  (register their kinds)
+from nnspec.compile.graph_model import build_graph_model
+from nnspec.compile.infer import LayerInfo
+from nnspec.compile.inference import infer_sequential, model_spec_of
+from nnspec.compile.initialize import (
+    LAYER_INITIALIZERS,
+    InitRecord,
+    Records,
+    global_rng_from,
+    initialize_layer,
+    seeded_generator,
+)
 from nnspec.compile.layers import BUILTIN_KINDS, LAYER_BUILDERS
-from nnspec.compile.shapes import infer_sequential, model_spec_of
-from nnspec.compile.topology_modules import LAYER_INITIALIZERS  # topology kinds (issue 5)
-from nnspec.errors import CompileError, Problem, SpecError
+from nnspec.compile.names import check_layer_names
+from nnspec.compile.network import NNSpecModel
+from nnspec.errors import CompileError, Problem
 from nnspec.spec.layers import LayerBase
 from nnspec.spec.model import ModelSpec, head_index
-from nnspec.spec.reserved import name_clash
 
 if TYPE_CHECKING:  # building needs only the model-level schemas (import time: bench_import)
     from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["NNSpecModel", "build_model"]
-
-Records = dict[str, InitRecord]
-
-
-class NNSpecModel(nn.Module):
-    """The compiled network: ``layers`` run in order; carries its spec and per-layer records.
-
-    Attributes:
-        spec: the :class:`ModelSpec` it was built from.
-        input_shape / output_shape: per-sample shapes (no batch dim).
-        layer_info: one :class:`LayerInfo` per top-level layer (from shape inference).
-        init_records: full parameter name -> :class:`InitRecord` (rule, reason, source).
-    """
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        layers: OrderedDict[str, nn.Module],
-        layer_info: tuple[LayerInfo, ...],
-        init_records: Mapping[str, InitRecord],
-        head_name: str | None,
-    ) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(layers)  # add_module checks user names (e.g. 'training')
-        self.spec: ModelSpec
-        self.layer_info: tuple[LayerInfo, ...]
-        self.init_records: dict[str, InitRecord]
-        self.input_shape: Shape
-        self.output_shape: Shape
-        self.head_name: str | None
-        # Plain attributes (no tensors or modules) go straight into __dict__: Module.__setattr__
-        # checks each against parameters/buffers/modules, a measurable share of a small build.
-        self.__dict__.update(
-            spec=spec,
-            layer_info=layer_info,
-            # A plain dict (not a mappingproxy): the model must deepcopy and pickle (checkpoints).
-            init_records=dict(init_records),
-            input_shape=tuple(spec.input_shape),
-            output_shape=layer_info[-1].out_shape,
-            head_name=head_name,
-        )
-
-    @property
-    def head(self) -> nn.Module | None:
-        """The head's weight op (the last weight layer's Linear/Conv), e.g. for the trainer to set
-        its bias from the data (INIT-7/8); None when the model has no weight layer."""
-        return None if self.head_name is None else self.layers.get_submodule(self.head_name).op
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-def _construct(layer: LayerBase, info: LayerInfo) -> nn.Module:
-    # Built-in builders skip torch's default init (layers._without_default_init); user builders
-    # run theirs under the forked, seeded global RNG (build_model).
-    return LAYER_BUILDERS[layer.kind](layer, info)
 
 
 def _records(module: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
@@ -101,7 +52,7 @@ def _records(module: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Gene
 
 def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[nn.Module, Records]:
     try:
-        module = _construct(layer, info)
+        module = LAYER_BUILDERS[layer.kind](layer, info)
     except Exception as e:  # a user builder failed: say where, keep the cause
         if layer.kind in BUILTIN_KINDS:
             raise
@@ -118,51 +69,27 @@ def _build_one(layer: LayerBase, info: LayerInfo, g: torch.Generator) -> tuple[n
     return module, records
 
 
-@functools.cache
-def torch_attributes() -> frozenset[str]:
-    """Attribute names of this torch's ``nn.Sequential`` (read once: ``dir`` costs ~30 us, a
-    sixth of building a small MLP; bench_build)."""
-    return frozenset(dir(nn.Sequential()))
-
-
-def check_layer_names(spec: ModelSpec) -> None:
-    """Refuse layer names that this torch's ``nn.Sequential`` already uses as attributes.
-
-    The spec refuses the names of the torch it was written against (nnspec/spec/reserved.py);
-    this repeats the check against the torch that runs, whose attributes may differ, so a clash
-    is a SpecError at ``model.layers.<i>.name``, never torch's bare ``KeyError``.
-    """
-    named = [(i, layer.name) for i, layer in enumerate(spec.layers) if layer.name is not None]
-    if not named:
-        return
-    taken = torch_attributes()
-    problems = [
-        Problem(("model", "layers", i, "name"), name_clash(name), found=name)
-        for i, name in named
-        if name in taken
-    ]
-    if problems:
-        raise SpecError(problems)
-
-
 def build_model(
     spec: ModelSpec | ExperimentSpec,
     *,
     generator: torch.Generator | None = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> NNSpecModel:
     """Build and initialise the network of ``spec``; pure: the global RNG is left untouched.
 
     Args:
-        spec: a :class:`ModelSpec` (``experiment.model``); an ExperimentSpec means its ``model``.
-        generator: the only source of randomness; default ``torch.Generator().manual_seed(seed)``.
-        seed: seed of the default generator.
+        spec: a :class:`ModelSpec`, or an ExperimentSpec (its ``model``, seeded by its ``seed``).
+        generator: the only source of randomness; default ``seeded_generator(seed)``.
+        seed: seed of the default generator; default the experiment's ``seed``, 0 for a
+            ModelSpec. ``nnspec.compile(spec).model`` and the model ``nnspec.train`` starts from
+            are built the same way, so they equal ``build_model(spec)``.
 
     Returns:
         An :class:`NNSpecModel`; same spec and seed give an identical ``state_dict``.
 
     Raises:
         ShapeError / SpecError: from shape inference (nothing is built then).
+        CompileError: a layer name this torch's modules use as an attribute.
 
     Example:
         >>> from nnspec.spec import ModelSpec
@@ -171,28 +98,30 @@ def build_model(
         (torch.Size([5, 2]), ['layers.0.op.bias', 'layers.0.op.weight'])
     """
     model_spec = model_spec_of(spec)
+    if generator is None:
+        if seed is None:
+            seed = 0 if model_spec is spec else spec.seed  # type: ignore[union-attr]
+        generator = seeded_generator(seed)
     check_layer_names(model_spec)
     if model_spec.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
-        from nnspec.compile.graph_model import build_graph_model
+        return build_graph_model(model_spec, generator)
+    return _build_sequential(model_spec, generator)
 
-        return build_graph_model(model_spec, generator=generator, seed=seed)
-    infos = infer_sequential(model_spec)
-    g = generator if generator is not None else torch.Generator().manual_seed(seed)
+
+def _build_sequential(spec: ModelSpec, g: torch.Generator) -> NNSpecModel:
+    infos = infer_sequential(spec)
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     records: dict[str, InitRecord] = {}
-    # Kinds outside BUILTIN_KINDS (user builders, topology and sequence kinds) may draw from the
-    # global RNG (torch's default init): fork it (restored on exit) and seed it from our generator,
-    # so building is pure and reproducible. Built-in kinds never touch it (they skip torch's
-    # default init), so they need no fork; the seed is drawn either way, so g's stream is the same.
-    global_seed = int(torch.randint(0, 2**62, (1,), generator=g))
-    needs_fork = any(layer.kind not in BUILTIN_KINDS for layer in model_spec.layers)
-    with torch.random.fork_rng(devices=[], enabled=needs_fork):
-        if needs_fork:  # only the CPU generator (torch.manual_seed would queue CUDA/XPU seeds too)
-            torch.default_generator.manual_seed(global_seed)
-        for layer, info in zip(model_spec.layers, infos, strict=True):
+    with global_rng_from(g):  # torch's default init and user builders draw from it
+        for layer, info in zip(spec.layers, infos, strict=True):
             module, recs = _build_one(layer, info, g)
             modules[info.name] = module
             records.update({f"{info.module_path}.{k}": v for k, v in recs.items()})
-    head = head_index(model_spec.layers)
-    head_name = None if head is None else infos[head].name
-    return NNSpecModel(model_spec, modules, tuple(infos), records, head_name)
+    head = head_index(spec.layers)
+    return NNSpecModel(
+        spec,
+        nn.Sequential(modules),  # add_module checks user names (e.g. 'training')
+        infos,
+        records,
+        head_name=None if head is None else infos[head].name,
+    )

@@ -23,16 +23,17 @@ import torch
 from torch import nn
 
 from nnspec.compile.infer import LayerInfo
-from nnspec.compile.initialize import ONE_SCALE, ZERO_BIAS
-from nnspec.compile.layers import LAYER_BUILDERS
-from nnspec.compile.rules import PRESETS, ConstantRule, NormalRule, resolve_init
-from nnspec.compile.sequence import GATES, POSITION_STD, ff_width
-from nnspec.compile.topology_modules import (
+from nnspec.compile.initialize import (
     LAYER_INITIALIZERS,
+    ONE_SCALE,
+    ZERO_BIAS,
     Records,
     init_tensor,
     no_params,
 )
+from nnspec.compile.layers import LAYER_BUILDERS
+from nnspec.compile.rules import PRESETS, ConstantRule, NormalRule, resolve_init
+from nnspec.compile.sequence import GATES, POSITION_STD, ff_width
 from nnspec.spec import sequence as S
 from nnspec.spec.activations import Identity
 from nnspec.spec.layers import LayerBase

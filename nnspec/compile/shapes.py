@@ -1,23 +1,22 @@
-"""Built-in shape functions (pure arithmetic, no tensors) and :func:`infer_shapes`.
-
-The window arithmetic and rank checks they share live in :mod:`nnspec.compile.windows`.
+"""Shape functions of the core layer kinds (pure arithmetic, no tensors), registered in
+:data:`~nnspec.compile.infer.SHAPE_FNS` on import; :func:`weight_result` is shared with the
+topology kinds (:mod:`nnspec.compile.blocks`). The entry point is
+:func:`nnspec.compile.inference.infer_shapes`; the window arithmetic and rank checks live in
+:mod:`nnspec.compile.windows`.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from typing import TYPE_CHECKING
 
 from nnspec.compile.infer import (
     SHAPE_FNS,
-    LayerInfo,
     LayerSite,
     Shape,
     ShapeFn,
     ShapeResult,
     fmt_shape,
-    walk_layers,
 )
 from nnspec.compile.rules import EMBEDDING_STD, NormalRule, activation_label, resolve_init
 from nnspec.compile.settings import WeightSettings, group_count, resolve_weight
@@ -26,15 +25,13 @@ from nnspec.compile.windows import divisors as _divisors
 from nnspec.compile.windows import per_dim as _per_dim
 from nnspec.compile.windows import rank_ok as _rank_ok
 from nnspec.compile.windows import window as _window
-from nnspec.errors import Problem, ShapeError, SpecError
 from nnspec.spec import layers as L
 from nnspec.spec.activations import Activation, Identity
-from nnspec.spec.model import ModelSpec, head_index
 
 if TYPE_CHECKING:
-    from nnspec.spec.experiment import ExperimentSpec
+    pass
 
-__all__ = ["infer_shapes", "RANK_NAMES", "reshape_hint"]
+__all__ = ["weight_result", "RANK_NAMES", "reshape_hint"]
 
 # ---- weight layers ---------------------------------------------------------------------------
 
@@ -309,68 +306,3 @@ for _kind, _fn in {
     "identity": _same,
 }.items():
     SHAPE_FNS.register(_kind, _fn)  # type: ignore[arg-type]
-
-
-def model_spec_of(spec: object) -> ModelSpec:
-    """The :class:`ModelSpec` to compile: the spec itself, or an experiment's ``model``."""
-    if isinstance(spec, ModelSpec):
-        return spec
-    # An ExperimentSpec exists only once its module is loaded; a model-only caller never loads it.
-    experiment = sys.modules.get("nnspec.spec.experiment")
-    if experiment is not None and isinstance(spec, experiment.ExperimentSpec):
-        return spec.model  # type: ignore[no-any-return]
-    problem = Problem(
-        (),
-        "the compiler needs a ModelSpec",
-        expected="ModelSpec (experiment.model)",
-        found=type(spec).__name__,
-        fix="pass spec.model, or load a spec with nnspec.load",
-    )
-    raise SpecError(problem)
-
-
-def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
-    """Infer every layer's input/output shape and exact parameter count, without any tensor.
-
-    Raises:
-        ShapeError: one error listing every shape problem found (and any init problem).
-        SpecError: init problems only (e.g. ``zeros`` on a hidden layer, INIT-6).
-
-    Example:
-        >>> from nnspec.spec import ModelSpec
-        >>> spec = ModelSpec(input_shape=(30,), layers=[{"linear": 10**9}, {"linear": 1}])
-        >>> [i.out_shape for i in infer_shapes(spec)]
-        [(1000000000,), (1,)]
-    """
-    model = model_spec_of(model)
-    if model.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
-        from nnspec.compile.graph import infer_graph_shapes
-
-        return infer_graph_shapes(model)
-    return infer_sequential(model)
-
-
-def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
-    """:func:`infer_shapes` of a model known to be a plain layer list (not ``is_graph``)."""
-    problems: list[Problem] = []
-    infos, out = walk_layers(
-        model.layers,
-        tuple(model.input_shape),
-        prefix=("model", "layers"),
-        defaults=model.defaults,
-        problems=problems,
-        head=head_index(model.layers),
-    )
-    if problems:
-        problems.sort(
-            key=lambda p: [(0, x, "") if isinstance(x, int) else (1, 0, x) for x in p.path]
-        )
-        shape_problem = out is None or any(p.path[-1] not in ("init", "name") for p in problems)
-        raise (ShapeError if shape_problem else SpecError)(problems)
-    return infos
-
-
-# The topology kinds (issue 5) register their shape functions too; imported last, as they use
-# weight_result above.
-from nnspec.compile import blocks as _blocks  # noqa: E402, F401
-from nnspec.compile import sequence as _sequence  # noqa: E402, F401

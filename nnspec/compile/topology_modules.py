@@ -1,9 +1,10 @@
 """Modules, builders and initialisers of the topology kinds (merges, CNN extras; sequence layers in
-:mod:`nnspec.compile.sequence_modules`, imported at the end).
+:mod:`nnspec.compile.sequence_modules`).
 
-Each kind registers a builder in :data:`LAYER_BUILDERS` and an initialiser in
-:data:`LAYER_INITIALIZERS`; shape functions are in :mod:`nnspec.compile.blocks` and
-:mod:`nnspec.compile.sequence`. Init choices (every parameter is set here and recorded):
+Each kind registers a builder in :data:`~nnspec.compile.layers.LAYER_BUILDERS` and an initialiser
+in :data:`~nnspec.compile.initialize.LAYER_INITIALIZERS`; shape functions are in
+:mod:`nnspec.compile.blocks` and :mod:`nnspec.compile.sequence`. Init choices (every parameter is
+set here and recorded):
 
 * sequence layers: see :mod:`nnspec.compile.sequence_modules`;
 * squeeze-excitation: fc1 (-> relu) He, fc2 (-> sigmoid) Glorot, biases 0.
@@ -21,43 +22,19 @@ from torch import nn
 from nnspec.compile.blocks import depthwise_part, se_hidden
 from nnspec.compile.infer import LayerInfo
 from nnspec.compile.initialize import (
+    LAYER_INITIALIZERS,
     ZERO_BIAS,
-    InitRecord,
+    Records,
+    init_tensor,
     initialize_layer,
-    sample_,
+    no_params,
 )
 from nnspec.compile.layers import LAYER_BUILDERS, weight_block
-from nnspec.compile.rules import PRESETS, InitRule
-from nnspec.registry import Registry
+from nnspec.compile.rules import PRESETS
 from nnspec.spec import blocks as B
 from nnspec.spec.layers import LayerBase
 
-__all__ = [
-    "Records",
-    "LAYER_INITIALIZERS",
-    "init_tensor",
-    "Merge",
-    "SqueezeExcitation",
-]
-
-Records = dict[str, InitRecord]
-Initializer = Callable[[nn.Module, LayerBase, LayerInfo, torch.Generator], Records]
-LAYER_INITIALIZERS: Registry[Initializer] = Registry("layer initializer")
-"""kind -> initialiser(module, layer, info, generator) -> records, for the topology kinds."""
-
-
-def init_tensor(
-    records: Records,
-    name: str,
-    tensor: torch.Tensor,
-    rule: InitRule,
-    reason: str,
-    g: torch.Generator,
-    source: str = "default",
-) -> None:
-    """Fill one tensor (or a view of one) by ``rule`` using ``g``; record it under ``name``."""
-    sample_(tensor, rule, g)
-    records[name] = InitRecord(rule.label, reason, source)
+__all__ = ["Merge", "MERGES", "SqueezeExcitation"]
 
 
 # ---- merges -------------------------------------------------------------------------------------
@@ -92,10 +69,6 @@ class Merge(nn.Module):
 
     def extra_repr(self) -> str:
         return self.kind + (f", dim={self.dim}" if self.kind == "concat" else "")
-
-
-def no_params(m: nn.Module, layer: LayerBase, info: LayerInfo, g: torch.Generator) -> Records:
-    return {}
 
 
 def _graph_only(layer: LayerBase, info: LayerInfo) -> nn.Module:
@@ -202,6 +175,3 @@ _TABLE: dict[str, tuple[Callable[..., nn.Module], Callable[..., Records]]] = {
 for _kind, (_build, _init) in _TABLE.items():
     LAYER_BUILDERS.register(_kind, _build)
     LAYER_INITIALIZERS.register(_kind, _init)  # type: ignore[arg-type]
-
-# The sequence kinds register through the same tables.
-from nnspec.compile import sequence_modules as _sequence_modules  # noqa: E402, F401

@@ -1,11 +1,11 @@
 """The Hydra app behind ``nnspec train``: compose, validate, train into the Hydra job directory.
 
-The grammar is nnspec's: ``nnspec train [SPEC.yaml] [group=option ...] [key=value ...] [-m]
-[--cfg job] [--help] [--dry-run]``. Before Hydra sees the arguments, nnspec reads the user's spec
-with its own loader, checks every ``key=value`` names a real field (did-you-mean instead of Hydra's
-"Could not override") and, for a single run, validates the composed spec, so an invalid run leaves
-nothing on disk. Inside a job, a failure is recorded in the job directory (``trial.json``) and never
-ends the process: in a multirun the other trials go on and the sweep exits non-zero at the end.
+The command line is parsed by :mod:`nnspec.cli.parser` into an :class:`Invocation`. Before Hydra
+sees the arguments, nnspec reads the user's spec with its own loader, checks every ``key=value``
+names a real field (did-you-mean instead of Hydra's "Could not override") and, for a single run,
+validates the composed spec, so an invalid run leaves nothing on disk. Inside a job, a failure is
+recorded in the job directory (``trial.json``) and never ends the process: in a multirun the other
+trials go on and the sweep exits non-zero at the end.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.errors import CheckpointError, DataError, NNSpecError, Problem, SpecError
+from nnspec.errors import CheckpointError, DataError, NNSpecError, SpecError
 from nnspec.hydra.compose import (
+    CONF_MODULE,
+    PRIMARY,
     SPEC_PRIMARY,
     ParsedArgs,
     check_override_keys,
@@ -37,13 +39,12 @@ from nnspec.spec import ExperimentSpec
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["TrainFn", "Invocation", "parse_argv", "run", "Outcome"]
+__all__ = ["TrainFn", "Invocation", "run", "Outcome"]
 
 log = logging.getLogger("nnspec")
-TrainFn = Callable[..., Any]  # nnspec.run.train(spec, *, run_dir=..., base_dir=...) -> RunResult
-# Hydra flags that take a value (kept with their value when passed through).
-_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--info", "--config-dir", "-cd")
-_HYDRA_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve")
+TrainFn = Callable[..., Any]  # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
+# Hydra flags after which Hydra prints and exits without running a job.
+_HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
 
 
 @dataclass
@@ -62,7 +63,11 @@ _OUTCOME = Outcome()  # reset by run(); read back after Hydra returns (same proc
 
 @dataclass(frozen=True)
 class Invocation:
-    """``nnspec train`` arguments, split into nnspec's and Hydra's."""
+    """``nnspec train`` arguments, split into nnspec's and Hydra's.
+
+    ``flags`` go to Hydra as typed (``--cfg job``, ``--config-dir DIR``); ``base_dir`` is where
+    relative data paths resolve (the spec file's folder; None: the trainer's default).
+    """
 
     spec_path: Path | None
     overrides: list[str]
@@ -70,54 +75,26 @@ class Invocation:
     multirun: bool = False
     dry_run: bool = False
     dry_run_trials: int = 8
+    base_dir: Path | None = None
 
     @property
     def inspect_only(self) -> bool:
-        """``--cfg``/``--help``/``--info``: Hydra prints and exits without running a job."""
+        """``--cfg``/``--hydra-help``/``--info``: Hydra prints and exits without running a job."""
         return any(f in _HYDRA_ONLY_FLAGS for f in self.flags)
 
+    @property
+    def search_dirs(self) -> list[Path]:
+        """The user's ``--config-dir`` (its group options join nnspec's), if any."""
+        folder = self._flag("--config-dir")
+        return [Path(folder).resolve()] if folder else []
 
-def _is_spec_path(arg: str) -> bool:
-    return "=" not in arg and (arg.endswith((".yaml", ".yml")) or Path(arg).is_file())
+    @property
+    def config_name(self) -> str | None:
+        """The user's ``--config-name``: their primary config instead of nnspec's."""
+        return self._flag("--config-name")
 
-
-def parse_argv(argv: Sequence[str]) -> Invocation:
-    """Split ``nnspec train`` arguments (SPEC first, then overrides and flags in any order)."""
-    args = list(argv)
-    spec = Path(args.pop(0)) if args and _is_spec_path(args[0]) else None
-    overrides: list[str] = []
-    flags: list[str] = []
-    multirun = dry = False
-    n_trials = 8
-    while args:
-        arg = args.pop(0)
-        if arg in ("-m", "--multirun"):
-            multirun = True
-        elif arg == "--dry-run":
-            dry = True
-        elif arg.startswith("--dry-run-trials="):
-            n_trials = _positive(arg)
-        elif arg in _VALUE_FLAGS and args:
-            flags += [arg, args.pop(0)]
-        elif arg.startswith("-"):
-            flags.append(arg)
-        else:
-            overrides.append(arg)
-    return Invocation(spec, overrides, flags, multirun, dry, n_trials)
-
-
-def _positive(flag: str) -> int:
-    text = flag.split("=", 1)[1]
-    if not text.isdigit() or int(text) < 1:
-        raise SpecError(Problem((), f"{flag}: expected a positive whole number", found=text))
-    return int(text)
-
-
-def first_choice(groups: dict[str, str]) -> list[str]:
-    """Group selections with a sweep (``optim=adam,sgd``) reduced to their first option."""
-    from nnspec.hydra.groups import group_values
-
-    return [f"{g}={group_values(o)[0]}" for g, o in groups.items()]
+    def _flag(self, flag: str) -> str | None:
+        return self.flags[self.flags.index(flag) + 1] if flag in self.flags else None
 
 
 def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> None:
@@ -126,15 +103,17 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
     Raises:
         SpecError: an unknown key or group option, or (single run) an invalid composed spec.
     """
-    from nnspec.hydra.groups import check_group_options
+    from nnspec.hydra.groups import check_group_options, first_choice
 
-    check_group_options(args.groups, sweep=inv.multirun)
+    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
+    check_group_options(args.groups, sweep=inv.multirun, search_dirs=inv.search_dirs)
     if args.keys:
-        check_override_keys(args.keys, compose_container(first_choice(args.groups), spec=spec))
+        plain = first_choice(args.groups)
+        check_override_keys(args.keys, compose_container(plain, spec=spec, **user))
     if inv.multirun or inv.inspect_only:
         return  # sweep values are validated per trial (or by --dry-run)
     plain = [*first_choice(args.groups), *args.keys]
-    full = compose_container(plain, spec=spec, with_hydra=True)
+    full = compose_container(plain, spec=spec, with_hydra=True, **user)
     choices = full.pop("hydra")["runtime"]["choices"]
     resume = validate_container(full, args.keys, choices).train.resume
     if resume is not None and resume != "auto":  # before Hydra creates the job directory
@@ -144,7 +123,7 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
 
 
 def _trainer() -> TrainFn:
-    from nnspec.run import train
+    from nnspec.workflow import train
 
     return train
 
@@ -163,7 +142,7 @@ def _parallel_launcher() -> bool:
         return False
     if "n_jobs" in launcher:  # joblib and nnspec_pool (null = 1 job); submitit launchers have none
         n_jobs = launcher.get("n_jobs")
-        from hydra_plugins.nnspec_pool_launcher.launcher import effective_jobs
+        from nnspec.hydra.plugins import effective_jobs
 
         return effective_jobs(n_jobs if isinstance(n_jobs, int) else None) > 1
     return True
@@ -206,9 +185,9 @@ def run_job(
     try:
         spec = _spec_for_job(cfg)
         if train_fn is None:  # the training stack, once per process (nnspec._heap)
-            from nnspec.cli.common import warm_start
+            from nnspec._heap import TRAINING_STACK, warm
 
-            warm_start("train")
+            warm(TRAINING_STACK, what="nnspec train")
         result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=base_dir)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         reason = _one_line(e)
@@ -253,49 +232,31 @@ class _Task:
         return run_job(cfg, self.train_fn, self.base_dir)
 
 
-def _launch(inv: Invocation, hydra_args: list[str], train_fn: TrainFn | None) -> None:
+def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) -> None:
+    """Hydra's app: nnspec's config (or the user's spec, written to ``spec_dir``) as primary.
+
+    The spec's folder is the app's config path, not a ``--config-dir``: that flag is the user's.
+    """
     import hydra
 
-    _register_plugins()
-    task = hydra.main(config_path="pkg://nnspec.conf", config_name="config", version_base="1.3")(
+    import nnspec.hydra.plugins  # noqa: F401  (sweeper and launcher settings in the ConfigStore)
+
+    path, name = (str(spec_dir), SPEC_PRIMARY) if spec_dir else (f"pkg://{CONF_MODULE}", PRIMARY)
+    task = hydra.main(config_path=path, config_name=name, version_base="1.3")(
         _Task(train_fn, _OUTCOME.base_dir)
     )
-    with _argv(["nnspec train", *hydra_args]):
+    with _argv(["nnspec train", *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]):
         task()
 
 
-def _register_plugins() -> None:
-    """Make nnspec's sweeper and launcher known even where Hydra's plugin scan misses them.
+def run(inv: Invocation, *, train_fn: TrainFn | None = None) -> int:
+    """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input).
 
-    An editable install maps ``hydra_plugins`` through an import hook that pkgutil (Hydra's scan)
-    does not walk; Hydra's public ``Plugins.register`` covers that case.
+    nnspec's sweeper and launcher must be registered with Hydra's ``Plugins`` first where
+    Hydra's own scan misses them (the CLI does it).
     """
-    from hydra.core.plugins import Plugins
-
-    # importing the config modules registers their ConfigStore entries
-    import hydra_plugins.nnspec_optuna_sweeper.config
-    import hydra_plugins.nnspec_pool_launcher.config  # noqa: F401
-    from hydra_plugins.nnspec_optuna_sweeper.sweeper import NNSpecOptunaSweeper
-    from hydra_plugins.nnspec_pool_launcher.launcher import NNSpecPoolLauncher
-
-    Plugins.instance().register(NNSpecOptunaSweeper)
-    Plugins.instance().register(NNSpecPoolLauncher)
-
-
-def _hydra_args(inv: Invocation, config_dir: Path | None) -> list[str]:
-    head = ["--config-dir", str(config_dir), "--config-name", SPEC_PRIMARY] if config_dir else []
-    return [*head, *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]
-
-
-def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
-    """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input)."""
     global _OUTCOME
-    try:
-        inv = parse_argv(argv)
-    except SpecError as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    _OUTCOME = Outcome(base_dir=inv.spec_path.resolve().parent if inv.spec_path else None)
+    _OUTCOME = Outcome(base_dir=inv.base_dir)
     try:
         spec = load_spec(inv.spec_path) if inv.spec_path else None
         named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides))
@@ -313,11 +274,11 @@ def run(argv: Sequence[str], *, train_fn: TrainFn | None = None) -> int:
     with contextlib.ExitStack() as stack:
         cdir = None
         if spec is not None:
-            from nnspec.hydra.presets import canonical
+            from nnspec.hydra.configtext import canonical
 
             cdir = stack.enter_context(spec_config_dir(canonical(spec), args.groups))
         try:
-            _launch(inv, _hydra_args(inv, cdir), train_fn)
+            _launch(inv, cdir, train_fn)
         except SystemExit as e:  # Hydra reports its own errors and exits
             return int(e.code) if isinstance(e.code, int) else 1
     return _exit_code()

@@ -110,7 +110,7 @@ def spec_config_dir(
     data: Mapping[str, Any], groups: Mapping[str, str], conf_dir: Path | None = None
 ) -> Iterator[Path]:
     """A temporary config folder holding the spec as primary config ``nnspec_spec.yaml``."""
-    from nnspec.hydra.presets import render
+    from nnspec.hydra.configtext import render
 
     from_groups = set(groups) | ({"task"} if "data" in groups else set())
     kept = {k: v for k, v in data.items() if k not in from_groups}
@@ -128,7 +128,7 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 
 def _spec_data(spec: ExperimentSpec | str | Path) -> dict[str, Any]:
-    from nnspec.hydra.presets import canonical
+    from nnspec.hydra.configtext import canonical
 
     return canonical(spec if isinstance(spec, ExperimentSpec) else load_spec(spec))
 
@@ -139,6 +139,8 @@ def compose_container(
     spec: ExperimentSpec | str | Path | None = None,
     config_dir: Path | None = None,
     with_hydra: bool = False,
+    search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
 ) -> dict[str, Any]:
     """Compose with Hydra's compose API and return the resolved job config as plain data.
 
@@ -148,16 +150,18 @@ def compose_container(
         config_dir: a conf folder to use instead of the packaged ``nnspec.conf``.
         with_hydra: also return part of the ``hydra`` node: ``runtime.choices`` (the group files)
             and ``sweeper`` (unresolved).
+        search_dirs: the user's config folders (``--config-dir``): their group options join
+            nnspec's.
+        config_name: the user's primary config (``--config-name``, in the first of
+            ``search_dirs``) instead of nnspec's ``config`` (without ``spec``).
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
     from omegaconf import OmegaConf
 
     # `hydra/sweeper: nnspec_optuna` and `hydra/launcher: nnspec_pool` must be in Hydra's
-    # ConfigStore for files and overrides that select them; Hydra's plugin scan misses them in
-    # editable installs (see app._register_plugins).
-    import hydra_plugins.nnspec_optuna_sweeper.config
-    import hydra_plugins.nnspec_pool_launcher.config  # noqa: F401
+    # ConfigStore for files and overrides that select them.
+    import nnspec.hydra.plugins  # noqa: F401
 
     args = split_overrides(overrides)
     with contextlib.ExitStack() as stack:
@@ -165,14 +169,25 @@ def compose_container(
             tmp = stack.enter_context(spec_config_dir(_spec_data(spec), args.groups, config_dir))
             stack.enter_context(initialize_config_dir(str(tmp), version_base="1.3"))
             name = SPEC_PRIMARY
-        elif config_dir is not None:
-            stack.enter_context(initialize_config_dir(str(config_dir), version_base="1.3"))
-            name = PRIMARY
+        elif config_dir is not None or (config_name and search_dirs):
+            # the user's primary config is found in the main folder only (search paths come later)
+            main = config_dir if config_dir is not None else Path(search_dirs[0]).resolve()
+            stack.enter_context(initialize_config_dir(str(main), version_base="1.3"))
+            name = config_name or PRIMARY
         else:
             stack.enter_context(initialize_config_module(CONF_MODULE, version_base="1.3"))
-            name = PRIMARY
-        cfg = _hydra_compose(hydra_compose, name, list(overrides), with_hydra)
+            name = config_name or PRIMARY
+        extra = [_searchpath(search_dirs, config_dir)] if search_dirs else []
+        cfg = _hydra_compose(hydra_compose, name, [*overrides, *extra], with_hydra)
         return _split_hydra(cfg) if with_hydra else OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _searchpath(dirs: Sequence[Path], config_dir: Path | None) -> str:
+    """``hydra.searchpath`` naming the user's folders and nnspec's config (the override replaces
+    the primary config's list, so nnspec's own is named again)."""
+    own = f"file://{config_dir}" if config_dir else f"pkg://{CONF_MODULE}"
+    paths = [f"file://{Path(d).resolve()}" for d in dirs] + [own]
+    return "hydra.searchpath=[" + ",".join(f"'{p}'" for p in paths) + "]"
 
 
 def _split_hydra(cfg: Any) -> dict[str, Any]:
@@ -315,6 +330,8 @@ def compose(
     spec: ExperimentSpec | str | Path | None = None,
     *,
     config_dir: Path | None = None,
+    search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
 ) -> ExperimentSpec:
     """Compose nnspec's Hydra config (or ``spec``) with overrides and validate the result.
 
@@ -323,6 +340,8 @@ def compose(
         spec: a spec (object or YAML path) to use as the primary config instead of the default
             experiment.
         config_dir: a conf folder to use instead of the packaged ``nnspec.conf`` (tests).
+        search_dirs: the user's config folders: their group options join nnspec's.
+        config_name: the user's primary config in one of ``search_dirs`` (without ``spec``).
 
     Returns:
         The validated experiment.
@@ -337,10 +356,11 @@ def compose(
     """
     overrides = list(overrides or ())
     args = split_overrides(overrides)
+    where = {"config_dir": config_dir, "search_dirs": search_dirs, "config_name": config_name}
     if args.keys:  # unknown keys get nnspec's message, not Hydra's "Could not override"
         plain = [f"{g}={o}" for g, o in args.groups.items()]
-        check_override_keys(args.keys, compose_container(plain, spec=spec, config_dir=config_dir))
-    full = compose_container(overrides, spec=spec, config_dir=config_dir, with_hydra=True)
+        check_override_keys(args.keys, compose_container(plain, spec=spec, **where))
+    full = compose_container(overrides, spec=spec, with_hydra=True, **where)
     hydra_node = full.pop("hydra", {})
     choices = hydra_node.get("runtime", {}).get("choices", {})
     return validate_container(full, args.keys, choices)

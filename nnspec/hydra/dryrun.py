@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnspec.errors import NNSpecError
@@ -61,8 +62,7 @@ def expand_optuna(
     """The first ``n`` proposals of the configured sampler (in memory, nothing saved)."""
     import optuna
 
-    from hydra_plugins.nnspec_optuna_sweeper.space import parse_space
-    from hydra_plugins.nnspec_optuna_sweeper.sweeper import make_sampler
+    from nnspec.hydra.space import make_sampler, parse_space
 
     space = parse_space(arguments, sweeper.get("params") or {})
     base = sweeper.get("seed")
@@ -74,12 +74,17 @@ def expand_optuna(
     return [space.overrides(study.ask(space.distributions).params) for _ in range(count)]
 
 
-def check_trial(overrides: list[str], spec: ExperimentSpec | None) -> TrialCheck:
+def check_trial(
+    overrides: list[str],
+    spec: ExperimentSpec | None,
+    search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
+) -> TrialCheck:
     """Compose, validate and shape-check one trial."""
     from nnspec.compile import infer_shapes
 
     try:
-        trial = compose(overrides, spec)
+        trial = compose(overrides, spec, search_dirs=search_dirs, config_name=config_name)
         n_params = sum(info.params for info in infer_shapes(trial.model) if info.depth == 0)
     except NNSpecError as e:
         first = [str(p).splitlines()[0] for p in e.problems]
@@ -89,12 +94,12 @@ def check_trial(overrides: list[str], spec: ExperimentSpec | None) -> TrialCheck
 
 def _sweeper_node(inv: Invocation, spec: ExperimentSpec | None) -> tuple[dict[str, Any], int]:
     """The composed ``hydra.sweeper`` node (unresolved: params are grammar text) and the seed."""
-    from nnspec.hydra.app import _register_plugins, first_choice
+    from nnspec.hydra.groups import first_choice
 
-    _register_plugins()
     args = split_overrides(inv.overrides)
     plain = [*first_choice(args.groups), *args.hydra]
-    full = compose_container(plain, spec=spec, with_hydra=True)
+    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
+    full = compose_container(plain, spec=spec, with_hydra=True, **user)
     return full["hydra"].get("sweeper", {}), int(full.get("seed", 0))
 
 
@@ -121,6 +126,6 @@ def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
         trials = expand_optuna(job_args, sweeper, seed, inv.dry_run_trials)
     else:
         trials = expand_grid(job_args, sweeper.get("params") or {})
-    checks = [check_trial(t, spec) for t in trials]
+    checks = [check_trial(t, spec, inv.search_dirs, inv.config_name) for t in trials]
     _render(checks)
     return 0 if all(c.valid for c in checks) else 2

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
+from pathlib import Path
 
 from nnspec.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["group_options", "group_values", "check_group_options"]
+__all__ = ["group_options", "group_values", "first_choice", "check_group_options"]
 
 
 def group_values(value: str) -> list[str]:
@@ -17,15 +18,22 @@ def group_values(value: str) -> list[str]:
     return [v.strip() for v in inner.split(",") if v.strip()]
 
 
-def group_options(group: str) -> list[str]:
-    """Options of a config group (the YAML files of ``nnspec.conf/<group>/``)."""
-    folder = resources.files("nnspec.conf").joinpath(group)
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+def first_choice(groups: Mapping[str, str]) -> list[str]:
+    """Group selections with a sweep (``optim=adam,sgd``) reduced to their first option."""
+    return [f"{g}={group_values(o)[0]}" for g, o in groups.items()]
 
 
-def check_group_options(groups: Mapping[str, str], *, sweep: bool = False) -> None:
+def group_options(group: str, search_dirs: Sequence[Path] = ()) -> list[str]:
+    """Options of a config group: the YAML files of ``nnspec.conf/<group>/`` and of
+    ``<dir>/<group>/`` for each of the user's ``search_dirs`` (``--config-dir``)."""
+    folders = [resources.files("nnspec.conf").joinpath(group), *(d / group for d in search_dirs)]
+    names = {p.name for f in folders if f.is_dir() for p in f.iterdir()}
+    return sorted(n[: -len(".yaml")] for n in names if n.endswith(".yaml"))
+
+
+def check_group_options(
+    groups: Mapping[str, str], *, sweep: bool = False, search_dirs: Sequence[Path] = ()
+) -> None:
     """Refuse an unknown option (``optim=adamm``) with the list of options and a did-you-mean.
 
     Raises:
@@ -33,7 +41,7 @@ def check_group_options(groups: Mapping[str, str], *, sweep: bool = False) -> No
     """
     problems = []
     for group, value in groups.items():
-        options = group_options(group)
+        options = group_options(group, search_dirs)
         wanted = group_values(value) if sweep else [value]
         for v in wanted:
             if v in options or v == "null":

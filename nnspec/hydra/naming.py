@@ -17,7 +17,8 @@ from nnspec.spec import ExperimentSpec
 
 __all__ = ["run_name_override"]
 
-_ONE_OPTION = re.compile(r"[\w.-]+")  # not a sweep (`iris,wine`, `choice(...)`): one name per run
+# A plain word: not a sweep (`iris,wine`, `choice(...)`), and safe as an override's value.
+_ONE_OPTION = re.compile(r"[\w.-]+")
 
 
 def run_name_override(
@@ -33,7 +34,9 @@ def run_name_override(
     if "experiment" in args.groups or any(_key(k) == "name" for k in args.keys):
         return None
     if spec is not None and spec_path is not None:
-        return None if "name" in spec.model_fields_set else f"name={spec_path.stem}"
+        if "name" in spec.model_fields_set or not _ONE_OPTION.fullmatch(spec_path.stem):
+            return None  # the spec's own name; a stem Hydra's grammar would split keeps it too
+        return f"name={spec_path.stem}"
     chosen = {g: args.groups[g] for g in ("data", "model") if g in args.groups}
     if not chosen or not all(_ONE_OPTION.fullmatch(v) for v in chosen.values()):
         return None

@@ -1,8 +1,12 @@
-"""Design doctor: static lint of specs against the design-rule catalog (issue 6).
+"""Design doctor: static lint of specs against the design-rule catalog.
 
-``nnspec.lint(spec, source=None)`` returns a list of :class:`Finding` (rule id, severity, field
-path, YAML line, reason, fix). Rules are small functions in a registry (:data:`RULES`); add one
+``lint_spec(spec, source=None)`` (``nnspec.lint`` at the top level) returns a list of
+:class:`Finding` (rule id, severity, field path, YAML line, reason, fix). Rules are small
+functions in a registry (:data:`RULES`, filled with the built-in rules on the first lint); add one
 with :func:`rule`.
+
+Names are imported lazily: the top-level package imports this one up front (``nnspec.lint`` is
+also a function there), so it must stay light.
 
 Example:
     >>> import nnspec
@@ -10,42 +14,44 @@ Example:
     []
 """
 
-import sys
-import types
-from typing import Any
+from __future__ import annotations
 
-# Importing the rule modules registers the built-in rules.
-from nnspec.lint import rules_model, rules_train  # noqa: F401
-from nnspec.lint.engine import RULES, Hit, LintContext, Rule, lint, rule
-from nnspec.lint.finding import DataStats, Finding, LintResult, Severity
-from nnspec.lint.render import announce, render_text, summary_line
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "lint",
-    "Finding",
-    "LintResult",
-    "DataStats",
-    "Severity",
-    "RULES",
-    "Rule",
-    "Hit",
-    "LintContext",
-    "rule",
-    "render_text",
-    "summary_line",
-    "announce",
-]
+from nnspec._lazy import lazy_exports
 
+_EXPORTS: dict[str, str] = {
+    "lint_spec": "nnspec.lint.engine",
+    "lint": "nnspec.lint.engine",  # the old name of lint_spec, until its last callers move
+    "RULES": "nnspec.lint.engine",
+    "Rule": "nnspec.lint.engine",
+    "Hit": "nnspec.lint.engine",
+    "LintContext": "nnspec.lint.engine",
+    "rule": "nnspec.lint.engine",
+    "load_builtin_rules": "nnspec.lint.engine",
+    "Finding": "nnspec.lint.finding",
+    "LintResult": "nnspec.lint.finding",
+    "DataStats": "nnspec.lint.finding",
+    "Severity": "nnspec.lint.finding",
+    "render_text": "nnspec.lint.render",
+    "summary_line": "nnspec.lint.render",
+    "announce": "nnspec.lint.render",
+}
 
-class _CallableModule(types.ModuleType):
-    """Lets ``nnspec.lint(spec)`` work after ``nnspec.lint`` the package has been imported.
+__all__ = list(_EXPORTS)
 
-    Importing a submodule binds ``nnspec.lint`` to the package module, shadowing the lazily
-    exported function of the same name; making the package callable keeps both spellings valid.
-    """
+__getattr__, __dir__ = lazy_exports("nnspec.lint", _EXPORTS)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> LintResult:
-        return lint(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+if TYPE_CHECKING:  # pragma: no cover
+    from nnspec.lint.engine import (  # noqa: F401
+        RULES,
+        Hit,
+        LintContext,
+        Rule,
+        lint,
+        lint_spec,
+        load_builtin_rules,
+        rule,
+    )
+    from nnspec.lint.finding import DataStats, Finding, LintResult, Severity  # noqa: F401
+    from nnspec.lint.render import announce, render_text, summary_line  # noqa: F401

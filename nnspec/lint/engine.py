@@ -1,9 +1,9 @@
-"""The lint engine: a registry of small check functions and :func:`lint` that runs them.
+"""The lint engine: a registry of small check functions and :func:`lint_spec` that runs them.
 
 Each rule is a function ``check(ctx) -> Iterable[Hit]`` registered with :func:`rule` under a unique
-slug, carrying the catalog id (``design_rules.md``) and a default severity. :func:`lint` runs every
-rule, attaches YAML lines, applies ``lint.ignore`` (silenced findings are kept aside, not dropped)
-and ``strict`` (warnings become errors). Lint is pure: no torch, no I/O.
+slug, carrying the catalog id (``design_rules.md``) and a default severity. :func:`lint_spec` runs
+every rule, attaches YAML lines, applies ``lint.ignore`` (silenced findings are kept aside, not
+dropped) and ``strict`` (warnings become errors). Lint is pure: no torch, no I/O.
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ from nnspec.lint.view import LayerView, Op, Path, layer_views, op_sequence
 from nnspec.registry import Registry
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Hit", "Rule", "LintContext", "RULES", "rule", "lint", "locate", "load_builtin_rules"]
+__all__ = [
+    "Hit",
+    "Rule",
+    "LintContext",
+    "RULES",
+    "rule",
+    "lint_spec",
+    "lint",
+    "locate",
+    "load_builtin_rules",
+]
 
 # Rule modules register on import; kept as names so this module has no import cycle with them.
 _BUILTIN_RULE_MODULES = ("nnspec.lint.rules_model", "nnspec.lint.rules_train")
@@ -137,7 +147,7 @@ def _unknown_ignores(ignore: tuple[str, ...]) -> list[Finding]:
     return out
 
 
-def lint(
+def lint_spec(
     spec: ExperimentSpec | str | FsPath,
     source: Locator | None = None,
     *,
@@ -179,6 +189,9 @@ def lint(
         active = [f.with_severity("error") if f.severity == "warning" else f for f in active]
     active.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.line or 0, f.rule))
     return LintResult(active, silenced=silenced)
+
+
+lint = lint_spec  # the old name, until its last callers (nnspec.cli.lint, nnspec.check) move
 
 
 def _silence(f: Finding) -> Finding:

@@ -47,9 +47,9 @@ def announce(
     start of training"); nothing is printed when there are no findings or when the spec turns
     progress output off (``train.progress: none``).
     """
-    from nnspec.lint.engine import lint
+    from nnspec.lint.engine import lint_spec
 
-    result = lint(spec, source)  # type: ignore[arg-type]
+    result = lint_spec(spec, source)  # type: ignore[arg-type]
     quiet = getattr(getattr(spec, "train", None), "progress", None) == "none"
     if result and not quiet:
         out = stream if stream is not None else sys.stderr

@@ -1,9 +1,15 @@
-"""``nnspec.train``: a whole run from a spec, and its :class:`RunResult`.
+"""The run layer's entry: :func:`fit` runs a whole experiment from a validated spec, with the
+caller's callbacks, and returns its :class:`RunResult`.
+
+``nnspec.train`` (:mod:`nnspec.workflow`) is the user-facing wrapper: it resolves the spec, runs
+``lr: auto`` and the lint announcement, adds the monitors, then calls :func:`fit`. The run layer
+adds its own callbacks first: progress display, metric files, TensorBoard (``train.tensorboard``).
 
 ``summary.json`` keys (stable; the sweep report reads them): ``run_dir``, ``test_metrics``,
 ``val_metrics`` (at the best epoch), ``best_epoch``, ``monitor``, ``best_value``, ``mode``,
 ``wall_time`` (seconds), ``n_params``, ``epochs_run``, plus ``task``, ``seed``, ``spec_hash``,
-``stopped`` (max_epochs | early_stopping | max_steps), ``steps``, ``test_report`` (per-class
+``stopped`` (max_epochs | early_stopping | max_steps | the reason a callback gave to
+``FitState.stop``), ``steps``, ``test_report`` (per-class
 precision/recall/F1 and the confusion matrix, classification only), ``device`` and ``fit_time``
 (seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
 ``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure).
@@ -15,7 +21,7 @@ import contextlib
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +33,7 @@ import torch
 from nnspec.compile.plan import TrainingPlan, compile_plan
 from nnspec.errors import CheckpointError, Problem, SpecError
 from nnspec.run import checkpoint as ck
-from nnspec.run.callbacks import make_progress
+from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
 from nnspec.run.loop import Trainer
 from nnspec.run.metrics import class_report, compute_metrics
@@ -41,10 +47,11 @@ from nnspec.run.plots import (
     plot_curves,
     plot_lr,
 )
+from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["RunResult", "train", "resolve_spec", "seed_everything"]
+__all__ = ["RunResult", "fit", "resolve_spec", "seed_everything"]
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,8 @@ def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
     if device.type == "cpu":
         return bundle
 
-    def move(s: Split | None) -> Split | None:
-        return None if s is None else Split(s.x.to(device), s.y.to(device))
+    def move(split: Split | None) -> Split | None:
+        return None if split is None else Split(split.x.to(device), split.y.to(device))
 
     return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
 
@@ -149,11 +156,11 @@ def _plot_all(
 ) -> list[str]:
     """The run's PNG plots. A plot that fails is a warning, listed in ``summary.json`` as
     ``plot_errors``, never a failed run: the model and the metrics are saved by then."""
-    bundle, s = trainer.bundle, trainer.state
+    bundle, state = trainer.bundle, trainer.state
     metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None
     plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
-        (CURVES_PNG, plot_curves, (writer, s.rows, metric)),
-        (LR_PNG, plot_lr, (writer, s.lrs)),
+        (CURVES_PNG, plot_curves, (writer, state.rows, metric)),
+        (LR_PNG, plot_lr, (writer, state.lrs)),
     ]
     if report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
@@ -174,7 +181,7 @@ def _plot_all(
 
 def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) -> RunResult:
     trainer.restore_best()
-    bundle, s = trainer.bundle, trainer.state
+    bundle, state = trainer.bundle, trainer.state
     test_metrics: dict[str, float] = {}
     report: dict[str, Any] = {}
     if bundle.test is not None:
@@ -182,7 +189,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         test_metrics = {"loss": test_loss}
         test_metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
         report = class_report(out, bundle.test.y, bundle.info)
-    best_row = next((r for r in s.rows if r["epoch"] == trainer.es.best_epoch), s.rows[-1])
+    stopping = trainer.early_stopping
+    best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), state.rows[-1])
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
     save_model(writer, trainer.model, bundle.info)
     plot_errors = _plot_all(trainer, plan, writer, report)
@@ -191,56 +199,66 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         run_dir=writer.run_dir,
         test_metrics=test_metrics,
         val_metrics=val_metrics,
-        best_epoch=trainer.es.best_epoch,
+        best_epoch=stopping.best_epoch,
         monitor=plan.monitor,
-        best_value=float(trainer.es.best if trainer.es.best is not None else float("nan")),
+        best_value=float(stopping.best if stopping.best is not None else float("nan")),
         mode=plan.mode,
         wall_time=time.perf_counter() - t0,
         n_params=sum(p.numel() for p in trainer.model.parameters()),
-        epochs_run=s.epoch,
+        epochs_run=state.epoch,
     )
-    extra = {"task": plan.task, "seed": plan.seed, "stopped": s.stopped, "steps": s.step}
+    extra = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped, "steps": state.step}
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     return result
 
 
-def train(
-    spec_or_path: SpecInput,
-    overrides: list[str] | None = None,
+def fit(
+    spec: ExperimentSpec,
     data: Any = None,
     *,
+    callbacks: Sequence[Callback] = (),
     run_dir: str | Path | None = None,
     base_dir: str | Path | None = None,
+    started: float | None = None,
 ) -> RunResult:
-    """Train an experiment end to end and write its run directory.
+    """Train a validated experiment end to end and write its run directory.
+
+    What runs before and after training is the caller's: ``nnspec.train`` resolves
+    ``optim.lr: auto`` and announces lint findings first, and passes the monitors as callbacks.
+
+    Training starts from ``nnspec.build_model(spec)`` (same seed, same weights) whose head bias is
+    then set from the training labels (INIT-7/8: class log-priors, or the target mean/median).
 
     Args:
-        spec_or_path: an ExperimentSpec, a dict, or a YAML path/text.
-        overrides: ``key.path=value`` overrides (``["optim.lr=1e-3"]``).
+        spec: A validated spec with a numeric ``optim.lr``.
         data: the user's own ``(x, y)`` arrays, ``{"x":..., "y":...}`` or a Dataset.
+        callbacks: Called after the run layer's own (progress, metric files, TensorBoard).
         run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
-        base_dir: folder relative data paths resolve against (default: the spec file's folder,
-            or the working directory for spec objects).
+        base_dir: folder relative data paths resolve against (default: the working directory).
+        started: ``time.perf_counter()`` when the caller began, so ``wall_time`` covers its
+            set-up too (default: now).
 
     Example:
-        >>> result = train("examples/iris_mlp.yaml")  # doctest: +SKIP
-        >>> result.test_metrics["accuracy"]  # doctest: +SKIP
+        >>> spec = nnspec.load("examples/iris_mlp.yaml")  # doctest: +SKIP
+        >>> fit(spec).test_metrics["accuracy"]  # doctest: +SKIP
         0.97
     """
-    t0 = time.perf_counter()
-    spec, base = resolve_spec(spec_or_path, overrides)
-    base = Path(base_dir) if base_dir is not None else base
-    if spec.optim.lr == "auto":  # LR-3: the LR range test picks the rate (issue 6, check/lrfind)
-        from nnspec.check.lrfind import resolve_auto_lr
-
-        spec = resolve_auto_lr(spec, raw=user_data(data) if data is not None else None, base=base)
-    from nnspec.lint import announce  # issue 6: lint findings as warnings before training
-
-    announce(spec)
+    t0 = time.perf_counter() if started is None else started
+    if spec.optim.lr == "auto":
+        raise SpecError(
+            Problem(
+                ("optim", "lr"),
+                "the run layer needs a numeric learning rate",
+                expected="a number",
+                found="auto",
+                fix="call nnspec.train (it runs the LR range test for lr: auto), or set optim.lr",
+            )
+        )
+    base = Path(base_dir) if base_dir is not None else None
     with _torch_settings(spec):
-        return _run(spec, data, base, run_dir, t0)
+        return _run(spec, data, base, run_dir, t0, callbacks)
 
 
 @contextlib.contextmanager
@@ -259,7 +277,12 @@ def _torch_settings(spec: ExperimentSpec) -> Iterator[None]:
 
 
 def _run(
-    spec: ExperimentSpec, data: Any, base: Path | None, run_dir: str | Path | None, t0: float
+    spec: ExperimentSpec,
+    data: Any,
+    base: Path | None,
+    run_dir: str | Path | None,
+    t0: float,
+    callbacks: Sequence[Callback],
 ) -> RunResult:
     resume = _resume_dir(spec)
     seed_everything(spec.seed, spec.train.deterministic)
@@ -268,35 +291,34 @@ def _run(
     device = _device(spec.train.device)
     model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
     plan = compile_plan(spec)
-    tensorboard = _tensorboard_check(spec)
+    tensorboard = _tensorboard(spec)
     out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
     writer = RunWriter(out_dir)
     _write_start(writer, spec)
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
     progress = make_progress(spec.train.progress)
-    trainer = Trainer(model, plan, _to_device(bundle, device), writer, progress,
-                      spec_meta=meta, device=device)  # fmt: skip
-    trainer.tensorboard = tensorboard(writer) if tensorboard is not None else None
-    if resume is not None:
-        _resume(trainer, resume, spec, progress)
-    t_fit = time.perf_counter()
+    own: list[Callback] = [progress, MetricFiles(writer), *tensorboard]
     try:
+        trainer = Trainer(model, plan, _to_device(bundle, device), writer,
+                          callbacks=[*own, *callbacks], message=progress.message,
+                          spec_meta=meta, device=device)  # fmt: skip
+        if resume is not None:
+            _resume(trainer, resume, spec, progress)
+        t_fit = time.perf_counter()
         trainer.fit()
+        trainer.fit_time = time.perf_counter() - t_fit
+        result = _finish(trainer, plan, t0, writer)
+        progress.message(_final_line(result))
     finally:
         progress.close()
-        if trainer.tensorboard is not None:
-            trainer.tensorboard.close()
-    trainer.fit_time = time.perf_counter() - t_fit
-    result = _finish(trainer, plan, t0, writer)
-    progress.message(_final_line(result))
     return result
 
 
-def _tensorboard_check(spec: ExperimentSpec) -> Any:
-    """The TensorBoard logger factory when ``train.tensorboard`` is on (checked before any file
-    is written: the optional ``tensorboard`` package must be installed)."""
+def _tensorboard(spec: ExperimentSpec) -> list[Callback]:
+    """The TensorBoard callback when ``train.tensorboard`` is on (checked before any file is
+    written: the optional ``tensorboard`` package must be installed)."""
     if not spec.train.tensorboard:
-        return None
+        return []
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
@@ -307,22 +329,7 @@ def _tensorboard_check(spec: ExperimentSpec) -> Any:
                 fix="pip install tensorboard, or set train.tensorboard: false",
             )
         ) from e
-    return lambda writer: TensorBoardLog(SummaryWriter(str(writer.path("tensorboard"))))
-
-
-class TensorBoardLog:
-    """Per-epoch scalars of the metric rows in TensorBoard (``<run_dir>/tensorboard``)."""
-
-    def __init__(self, summary_writer: Any) -> None:
-        self.sw = summary_writer
-
-    def log(self, row: dict[str, Any]) -> None:
-        for key, value in row.items():
-            if isinstance(value, float) and key not in ("epoch", "epochs"):
-                self.sw.add_scalar(key, value, row["epoch"])
-
-    def close(self) -> None:
-        self.sw.close()
+    return [TensorBoard(SummaryWriter)]
 
 
 def _fields_json(spec: ExperimentSpec) -> str:
@@ -331,7 +338,7 @@ def _fields_json(spec: ExperimentSpec) -> str:
     return json.dumps(ck.spec_fields(spec), sort_keys=True, default=str)
 
 
-def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Any) -> None:
+def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Progress) -> None:
     for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write the kill interrupted
         stale.unlink(missing_ok=True)
     ckpt = ck.load_latest(run_dir, spec)

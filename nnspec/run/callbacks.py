@@ -1,21 +1,225 @@
-"""Progress display and early stopping: small stateful helpers the loop calls once per epoch
-(and, for the bar, every few batches).
+"""The training loop's callback protocol: :class:`Callback`, the :class:`FitState` it receives, and
+the run layer's own callbacks (metric files, TensorBoard).
 
-Progress: a live rich bar on a terminal, one plain line per epoch otherwise (CI, log files).
+The loop (:class:`nnspec.run.loop.Trainer`) calls the ``on_*`` methods of a list of callbacks, in
+list order, at these points::
+
+    on_fit_start                      after a resume, before the first epoch
+      on_epoch_start                  each epoch
+        on_before_optimizer_step      every ``every_n_steps`` optimizer steps: gradients are
+                                      accumulated, not yet clipped
+        on_step_end                   every ``every_n_steps`` optimizer steps, after the step
+      on_validation_end               the epoch's row is in ``state.metrics`` (``state.log`` adds
+                                      columns to it); before early stopping and the schedule
+      on_epoch_end                    the row is final and in ``state.history``
+      on_checkpoint                   a checkpoint of this epoch was queued for writing
+    on_fit_end                        the loop ended normally (background writes are on disk)
+    on_exception                      the loop raised (then the error propagates)
+
+A callback subclasses :class:`Callback` and overrides only the hooks it needs; the loop calls the
+per-step hooks only of callbacks that override them, so a callback without them costs nothing per
+step. Steps are optimizer steps (with ``train.accumulate: k`` one step takes ``k`` batches).
+A callback stops training cleanly with :meth:`FitState.stop`: the current epoch ends (a stop asked
+for during an epoch skips its remaining batches), is validated and recorded, its checkpoint is
+saved, and the reason lands in ``summary.json`` as ``stopped``, as early stopping's does.
+
+Built for more than one process: ``state.metrics`` are the epoch's values (reduced across ranks
+when training is distributed), and a callback that writes files checks ``state.is_main_process``.
+
+Example:
+    >>> class StopAt(Callback):
+    ...     def __init__(self, epoch: int) -> None:
+    ...         self.epoch = epoch
+    ...     def on_epoch_end(self, state: FitState) -> None:
+    ...         if state.epoch == self.epoch:
+    ...             state.stop(f"stopped at epoch {self.epoch}")
+    >>> # nnspec.train(spec, callbacks=[StopAt(3)]).epochs_run == 3
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
-from typing import Any, Literal, TextIO
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-__all__ = ["EarlyStopping", "Progress", "make_progress", "format_row"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from nnspec.run.outputs import RunWriter
+
+__all__ = [
+    "Callback",
+    "FitState",
+    "HOOKS",
+    "STEP_HOOKS",
+    "EarlyStopping",
+    "MetricFiles",
+    "TensorBoard",
+    "overrides",
+    "step_hooks",
+    "next_due",
+    "StepHooks",
+]
+
+HOOKS = (
+    "on_fit_start",
+    "on_epoch_start",
+    "on_before_optimizer_step",
+    "on_step_end",
+    "on_validation_end",
+    "on_epoch_end",
+    "on_checkpoint",
+    "on_fit_end",
+    "on_exception",
+)
+"""Every hook, in the order the loop first calls it."""
+
+STEP_HOOKS = ("on_before_optimizer_step", "on_step_end")
+"""The hooks called inside the epoch, every ``every_n_steps`` optimizer steps."""
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(eq=False)
+class FitState:
+    """What a callback sees of a run. The loop updates it before each hook; callbacks read it,
+    may add metrics with :meth:`log` and stop the run with :meth:`stop`.
+
+    Attributes:
+        model: The model being trained (in train mode inside an epoch).
+        optimizer: Its optimizer (``param_groups[0]["lr"]`` is the current learning rate).
+        run_dir: The run directory.
+        max_epochs: ``train.epochs``.
+        steps_per_epoch: Optimizer steps in a full epoch.
+        is_main_process: Whether this process writes files (rank 0).
+        probe: Up to 256 training inputs on the model's device, fixed for the run (for statistics
+            such as dead-unit fractions).
+        message: Prints a line through the run's progress display (a live bar stays intact).
+        epoch: The current epoch, from 1 (before the first: the epochs already done, 0 unless
+            resumed).
+        step: Optimizer steps done since the start of the run (resumes included).
+        batch: Batches done in the current epoch.
+        loss: The training loss of the last batch (per-step hooks only; NaN elsewhere).
+        metrics: The current epoch's row (``epoch``, ``step``, ``lr``, ``train_loss``,
+            ``val_loss``, ``val_<metric>``, ``time``, monitor columns); empty before validation.
+        history: Every finished epoch's row, oldest first.
+        should_stop: Set by :meth:`stop` (set directly, the reason is ``"callback"``).
+        stop_reason: Why (``summary.json``'s ``stopped``).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    run_dir: Path
+    max_epochs: int
+    steps_per_epoch: int
+    is_main_process: bool = True
+    probe: torch.Tensor | None = None
+    message: Callable[[str], None] = print
+    epoch: int = 0
+    step: int = 0
+    batch: int = 0
+    loss: float = float("nan")
+    metrics: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    history: Sequence[Mapping[str, Any]] = ()
+    should_stop: bool = False
+    stop_reason: str = ""
+    row_in_progress: dict[str, Any] | None = field(default=None, repr=False)
+    """The loop's row that :meth:`log` extends (set during ``on_validation_end`` only)."""
+
+    def stop(self, reason: str) -> None:
+        """Stop after the current epoch; ``reason`` (e.g. ``"pruned"``) goes to ``summary.json``."""
+        if not self.should_stop:
+            self.should_stop, self.stop_reason = True, reason
+
+    def log(self, values: Mapping[str, float]) -> None:
+        """Add columns to the current epoch's row (``on_validation_end`` only): they reach the
+        metric files, the progress line, TensorBoard and the checkpoints like the loop's own."""
+        if self.row_in_progress is None:
+            raise RuntimeError("FitState.log is only available in on_validation_end")
+        self.row_in_progress.update(values)
+
+
+class Callback:
+    """Base class of training callbacks: every hook is a no-op; override what you need.
+
+    Attributes:
+        every_n_steps: How often the per-step hooks (:data:`STEP_HOOKS`) run, in optimizer steps:
+            ``on_before_optimizer_step`` before steps 1, n+1, 2n+1, ... and ``on_step_end`` after
+            steps n, 2n, ... (counted from the start of the run).
+    """
+
+    every_n_steps: ClassVar[int] = 1
+
+    def on_fit_start(self, state: FitState) -> None:
+        """Training begins (after a resume restored the state)."""
+
+    def on_epoch_start(self, state: FitState) -> None:
+        """An epoch begins (``state.epoch`` is its number)."""
+
+    def on_before_optimizer_step(self, state: FitState) -> None:
+        """Gradients of this step are complete and not yet clipped."""
+
+    def on_step_end(self, state: FitState) -> None:
+        """An optimizer step was taken (``state.step`` counts it)."""
+
+    def on_validation_end(self, state: FitState) -> None:
+        """The epoch was validated: ``state.metrics`` holds its row; :meth:`FitState.log` adds
+        to it."""
+
+    def on_epoch_end(self, state: FitState) -> None:
+        """The epoch's row is final (early stopping and the schedule have seen it)."""
+
+    def on_checkpoint(self, state: FitState, paths: Sequence[Path]) -> None:
+        """A checkpoint was queued; its files (``paths``) are complete once the next checkpoint
+        is queued or training ends."""
+
+    def on_fit_end(self, state: FitState) -> None:
+        """Training ended normally; the metric files and checkpoints are on disk."""
+
+    def on_exception(self, state: FitState, error: BaseException) -> None:
+        """Training raised ``error`` (it propagates after every callback saw it)."""
+
+
+def overrides(callback: object, hook: str) -> bool:
+    """Whether ``callback`` implements ``hook`` (a method other than :class:`Callback`'s no-op)."""
+    method = getattr(type(callback), hook, None)
+    return method is not None and method is not getattr(Callback, hook)
+
+
+StepHooks = list[tuple[int, Callable[[FitState], None]]]
+
+
+def step_hooks(callbacks: Sequence[object], hook: str) -> StepHooks:
+    """``(every_n_steps, method)`` of the callbacks that implement a per-step ``hook``."""
+    out: StepHooks = []
+    for callback in callbacks:
+        if overrides(callback, hook):
+            every = getattr(callback, "every_n_steps", 1)
+            if not isinstance(every, int) or every < 1:
+                raise ValueError(
+                    f"{type(callback).__name__}.every_n_steps: expected a positive int; "
+                    f"found {every!r}"
+                )
+            out.append((every, getattr(callback, hook)))
+    return out
+
+
+def next_due(hooks: StepHooks, step: int) -> float:
+    """The first step ``>= step`` at which one of ``hooks`` is due (``inf`` when none)."""
+    return min((-(-step // every) * every for every, _ in hooks), default=math.inf)
 
 
 @dataclass
 class EarlyStopping:
-    """Tracks the monitored metric (TRAIN-4); state is plain numbers for checkpoints."""
+    """Tracks the monitored metric (TRAIN-4); state is plain numbers for checkpoints.
+
+    Part of the loop rather than a callback: the best epoch also decides ``best.pt``, the weights
+    restored at the end and the summary's ``best_epoch``.
+    """
 
     monitor: str
     mode: Literal["min", "max"]
@@ -27,16 +231,14 @@ class EarlyStopping:
     bad_epochs: int = 0
 
     def improved(self, value: float) -> bool:
-        """Whether ``value`` beats the best by more than ``min_delta`` (updates the state)."""
+        """Whether ``value`` beats the best by more than ``min_delta``."""
         if value != value:  # NaN never improves
-            better = False
-        elif self.best is None:
-            better = True
-        elif self.mode == "min":
-            better = value < self.best - self.min_delta
-        else:
-            better = value > self.best + self.min_delta
-        return better
+            return False
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
 
     def update(self, value: float, epoch: int) -> bool:
         """Record an epoch; returns True when it is the new best."""
@@ -61,92 +263,50 @@ class EarlyStopping:
         self.bad_epochs = state["bad_epochs"]
 
 
-def format_row(row: dict[str, Any]) -> str:
-    """One log line for an epoch row: ``epoch 3/30  train_loss 0.41  val_loss 0.38 ...``."""
-    parts = [f"epoch {row['epoch']}/{row['epochs']}"]
-    for key, value in row.items():
-        if key in ("epoch", "epochs", "step"):
-            continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    return "  ".join(parts)
+class MetricFiles(Callback):
+    """``metrics.csv`` and ``metrics.jsonl``, rewritten with every row at each epoch's end.
+
+    The write is queued on the run writer's thread (after the previous epoch's checkpoint), so the
+    next epoch does not wait for the disk; the loop flushes the writer before ``on_fit_end``.
+    """
+
+    def __init__(self, writer: RunWriter) -> None:
+        self.writer = writer
+
+    def on_epoch_end(self, state: FitState) -> None:
+        self.writer.write_metrics(state.history, background=True)
 
 
-class Progress:
-    """Plain progress: one line per epoch on ``stream`` (nothing per batch)."""
+class TensorBoard(Callback):
+    """Per-epoch scalars of the metric rows in TensorBoard (``<run_dir>/tensorboard``).
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream
+    Args:
+        summary_writer: A factory ``log_dir -> torch.utils.tensorboard.SummaryWriter``, called at
+            the start of training on the main process only.
+    """
 
-    def start(self, epoch: int, epochs: int, batches: int) -> None:
-        """An epoch begins."""
+    def __init__(self, summary_writer: Callable[[str], Any]) -> None:
+        self.make_writer = summary_writer
+        self.writer: Any = None
 
-    def advance(self, n: int) -> None:
-        """``n`` more batches are done (the bar's update; plain output ignores it)."""
+    def on_fit_start(self, state: FitState) -> None:
+        if state.is_main_process:
+            self.writer = self.make_writer(str(state.run_dir / "tensorboard"))
 
-    def end_epoch(self, row: dict[str, Any]) -> None:
-        """An epoch ended: print its row."""
-        if self.stream is not None:
-            print(format_row(row), file=self.stream, flush=True)
+    def on_epoch_end(self, state: FitState) -> None:
+        if self.writer is None:
+            return
+        for key, value in state.metrics.items():
+            if isinstance(value, float) and key not in ("epoch", "epochs"):
+                self.writer.add_scalar(key, value, state.epoch)
 
-    def close(self) -> None:
-        """Training ended."""
+    def on_fit_end(self, state: FitState) -> None:
+        self._close()
 
-    def message(self, text: str) -> None:
-        """A one-off line (resume notes, final metrics)."""
-        if self.stream is not None:
-            print(text, file=self.stream, flush=True)
+    def on_exception(self, state: FitState, error: BaseException) -> None:
+        self._close()
 
-
-class BarProgress(Progress):
-    """A live rich progress bar with the last epoch's metrics."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as RichProgress
-
-        super().__init__(sys.stdout)
-        self.console = Console()
-        self.bar = RichProgress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=self.console,
-            transient=False,
-        )
-        self.task: Any = None
-        self.bar.start()
-
-    def start(self, epoch: int, epochs: int, batches: int) -> None:
-        label = f"{epoch}/{epochs}"
-        if self.task is None:
-            self.task = self.bar.add_task("train", total=batches, epoch=label, info="")
-        else:
-            self.bar.reset(self.task, total=batches, epoch=label)
-
-    def advance(self, n: int) -> None:
-        self.bar.advance(self.task, n)
-
-    def end_epoch(self, row: dict[str, Any]) -> None:
-        info = "  ".join(
-            f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float) and k != "time"
-        )
-        self.bar.update(self.task, info=info)
-        self.console.print(format_row(row), highlight=False)
-
-    def message(self, text: str) -> None:
-        self.console.print(text, highlight=False)
-
-    def close(self) -> None:
-        self.bar.stop()
-
-
-def make_progress(kind: str) -> Progress:
-    """``auto`` -> bar on a TTY, plain lines otherwise; ``none`` prints nothing."""
-    if kind == "auto":
-        kind = "bar" if sys.stdout.isatty() else "plain"
-    if kind == "bar":
-        return BarProgress()
-    return Progress(sys.stdout if kind == "plain" else None)
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

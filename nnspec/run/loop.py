@@ -1,12 +1,16 @@
-"""The training loop: in-memory batches by tensor slicing, guards, early stopping, checkpoints.
+"""The training loop: in-memory batches by tensor slicing, guards, early stopping, checkpoints,
+and the calls of the training callbacks (:mod:`nnspec.run.callbacks`).
 
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
 clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
-That read is free on CPU; on CUDA it is the one sync per step. Metrics are computed once per epoch
-on whole splits, with torch ops (``epoch_metrics``; scikit-learn only for the final report). The
-per-epoch checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's
-thread together with the metric files, so the next epoch does not wait for the disk; ``fit``
-flushes them before returning.
+That read is free on CPU; on CUDA it is the one sync per step. The guards stay in the loop (not
+callbacks): they are the loop's own contract (a run whose loss is NaN stops with a TrainError and
+its last good checkpoint), they need the loss of every step, and a callback call per step would
+cost what they save. Callbacks' per-step hooks run only for callbacks that implement them, every
+``every_n_steps`` steps. Metrics are computed once per epoch on whole splits, with torch ops
+(``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
+in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
+so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
 """
 
 from __future__ import annotations
@@ -14,31 +18,37 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
 from torch import nn
 
-from nnspec.check.monitors import diagnose_fit, make_monitor
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
 from nnspec.errors import Problem, TrainError
-from nnspec.run.callbacks import EarlyStopping, Progress
-from nnspec.run.checkpoint import rng_state, set_rng_state
+from nnspec.run.callbacks import (
+    HOOKS,
+    STEP_HOOKS,
+    Callback,
+    EarlyStopping,
+    FitState,
+    StepHooks,
+    next_due,
+    overrides,
+    step_hooks,
+)
+from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
-from nnspec.run.metrics import _sk, epoch_metrics
+from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.tasks import TASKS
 
-__all__ = ["Trainer", "LoopState", "FAULT_ENV"]
-
-FAULT_ENV = "NNSPEC_FAULT_KILL_AT_STEP"
-"""Fault injection for tests: the process SIGKILLs itself after this many optimizer steps."""
+__all__ = ["Trainer", "LoopState", "target_stats"]
 
 
 @dataclass
@@ -64,7 +74,13 @@ def target_stats(bundle: DataBundle) -> TargetStats:
 
 
 class Trainer:
-    """Runs the epochs of one experiment; the caller owns setup (seeding, run dir) and teardown."""
+    """Runs the epochs of one experiment; the caller owns setup (seeding, run dir) and teardown.
+
+    Args:
+        callbacks: Called in order at each hook (:mod:`nnspec.run.callbacks`).
+        message: Prints a line through the run's progress display (``FitState.message``).
+        spec_meta: The spec's hash and fields, stored in every checkpoint.
+    """
 
     def __init__(
         self,
@@ -72,41 +88,48 @@ class Trainer:
         plan: TrainingPlan,
         bundle: DataBundle,
         writer: RunWriter,
-        progress: Progress,
         *,
+        callbacks: Sequence[Callback] = (),
+        message: Callable[[str], None] = print,
         spec_meta: dict[str, Any],
         device: torch.device,
     ) -> None:
         self.model, self.plan, self.bundle = model, plan, bundle
-        self.writer, self.progress, self.device = writer, progress, device
-        self.spec_meta = spec_meta  # spec hash and fields, stored in every checkpoint
+        self.writer, self.device, self.spec_meta = writer, device, spec_meta
         self.forward = torch.compile(model) if plan.train.compile else model
         self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
         self.optimizer = plan.make_optimizer(model)
-        t = plan.train
-        self.accumulate = t.accumulate
-        self.spe = steps_per_epoch(len(bundle.train), plan.data.batch_size, t.accumulate)
-        self.total_steps = plan.horizon(self.spe).total_steps
-        self.schedule = plan.make_schedule(self.optimizer, self.spe)
-        self.warmup = plan.warmup_steps(self.spe)
-        es = t.early_stopping
-        self.es = EarlyStopping(plan.monitor, plan.mode, es.patience, es.min_delta, es.enabled)
+        train = plan.train
+        self.accumulate = train.accumulate
+        self.steps_per_epoch = steps_per_epoch(len(bundle.train), plan.data.batch_size,
+                                               train.accumulate)  # fmt: skip
+        self.total_steps = plan.horizon(self.steps_per_epoch).total_steps
+        self.schedule = plan.make_schedule(self.optimizer, self.steps_per_epoch)
+        self.warmup = plan.warmup_steps(self.steps_per_epoch)
+        stopping = train.early_stopping
+        self.early_stopping = EarlyStopping(plan.monitor, plan.mode, stopping.patience,
+                                            stopping.min_delta, stopping.enabled)  # fmt: skip
         self.state = LoopState()
         self.fit_time = 0.0
         # per-step settings read once (the loop's per-step overhead must stay tiny)
-        self.bf16 = t.precision == "bf16"
-        self._no_cast = contextlib.nullcontext()
-        self.clip = t.clip_grad if t.clip_grad.kind != "none" else None
-        self.tensorboard: Any = None  # set by the caller when train.tensorboard is on
-        self._saved: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
+        self.bf16 = train.precision == "bf16"
+        self.no_cast = contextlib.nullcontext()
+        self.clip = train.clip_grad if train.clip_grad.kind != "none" else None
+        self.saved_epochs: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
-        _sk()  # import scikit-learn's metrics now (set-up), not inside the first epoch
-        kill = os.environ.get(FAULT_ENV)
-        self.kill_at = int(kill) if kill else None
-        # Opt-in monitors (issue 6, train.monitors): None when every monitor is off.
-        self.monitor = make_monitor(model, t.monitors, progress.message, bundle.train.x[:256])
+        sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
+        self.fit_state = FitState(
+            model, self.optimizer, writer.run_dir, train.epochs, self.steps_per_epoch,
+            is_main_process=writer.enabled, probe=bundle.train.x[:256], message=message,
+        )  # fmt: skip
+        self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
+                      for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip
+        self.before_step_hooks = step_hooks(callbacks, "on_before_optimizer_step")
+        self.step_end_hooks = step_hooks(callbacks, "on_step_end")
+        # the steps at which a per-step hook is next due (inf: never); set again by fit()
+        self.before_step_due = self.step_end_due = math.inf
 
     # ---- checkpoints ----
 
@@ -120,7 +143,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
-            "early_stopping": self.es.state_dict(),
+            "early_stopping": self.early_stopping.state_dict(),
             "loop": {
                 # one string and one tensor instead of thousands of small objects to pickle
                 "rows": json.dumps(self.state.rows),
@@ -137,7 +160,7 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
-        self.es.load_state_dict(ckpt["early_stopping"])
+        self.early_stopping.load_state_dict(ckpt["early_stopping"])
         loop = ckpt["loop"]
         self.state = LoopState(
             ckpt["epoch"], ckpt["step"], json.loads(loop["rows"]), loop["lrs"].tolist(),
@@ -145,32 +168,31 @@ class Trainer:
         )  # fmt: skip
         if best is not None:
             self.best_state = best["model"]
-        from nnspec.run.checkpoint import checkpoint_paths
-
-        self._saved = sorted(
-            int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir)
-        )
-        self._saved = [e for e in self._saved if e <= ckpt["epoch"]]
+        on_disk = sorted(int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir))
+        self.saved_epochs = [e for e in on_disk if e <= ckpt["epoch"]]
         set_rng_state(ckpt["rng"])
 
-    def _save(self, is_best: bool, last_epoch: bool) -> None:
-        ck = self.plan.train.checkpoint
-        if not ck.enabled:
-            return
+    def _save(self, is_best: bool, last_epoch: bool) -> list[Path]:
+        """Queue this epoch's checkpoint files; returns their paths (none when not due)."""
+        policy = self.plan.train.checkpoint
+        if not policy.enabled:
+            return []
         epoch = self.state.epoch
-        periodic = epoch % ck.every_epochs == 0 or last_epoch
-        if not (periodic or (is_best and ck.keep_best)):
-            return
-        rels = ["checkpoints/best.pt"] if is_best and ck.keep_best else []
+        periodic = epoch % policy.every_epochs == 0 or last_epoch
+        if not (periodic or (is_best and policy.keep_best)):
+            return []
+        rels = ["checkpoints/best.pt"] if is_best and policy.keep_best else []
         prune: list[str] = []
         if periodic:
             rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
-            self._saved.append(epoch)
-            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self._saved[: -ck.keep_last]]
-            self._saved = self._saved[-ck.keep_last :]
+            self.saved_epochs.append(epoch)
+            keep = policy.keep_last
+            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
+            self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
         self.writer.save_torch_background(rels, self.checkpoint(), prune)
+        return [self.writer.path(rel) for rel in rels]
 
     # ---- guards ----
 
@@ -197,21 +219,22 @@ class Trainer:
         )
 
     def _diverged(self, loss: float) -> None:
-        s, t = self.state, self.plan.train
-        if s.initial_loss is None:
-            s.initial_loss = s.smoothed_loss = loss
+        state, train = self.state, self.plan.train
+        if state.initial_loss is None:
+            state.initial_loss = state.smoothed_loss = loss
             return
         # An EMA (0.9) of the loss, so one lucky batch does not reset the count.
-        s.smoothed_loss = 0.9 * s.smoothed_loss + 0.1 * loss
-        too_high = s.smoothed_loss > t.divergence_factor * max(s.initial_loss, 1e-12)
-        s.high_steps = s.high_steps + 1 if too_high else 0
-        if s.high_steps >= t.divergence_steps:
+        state.smoothed_loss = 0.9 * state.smoothed_loss + 0.1 * loss
+        too_high = state.smoothed_loss > train.divergence_factor * max(state.initial_loss, 1e-12)
+        state.high_steps = state.high_steps + 1 if too_high else 0
+        if state.high_steps >= train.divergence_steps:
             raise TrainError(
                 Problem(
                     ("optim", "lr"),
-                    f"divergence guard: the smoothed loss ({s.smoothed_loss:.4g}) stayed above "
-                    f"{t.divergence_factor:g}x its initial value ({s.initial_loss:.4g}) for "
-                    f"{t.divergence_steps} consecutive steps (step {s.step})",
+                    f"divergence guard: the smoothed loss ({state.smoothed_loss:.4g}) stayed "
+                    f"above {train.divergence_factor:g}x its initial value "
+                    f"({state.initial_loss:.4g}) for {train.divergence_steps} consecutive steps "
+                    f"(step {state.step})",
                     fix="lower optim.lr (LR-1) or add warmup (schedule.warmup); raise "
                     "train.divergence_factor if such a rise is expected",
                 )
@@ -222,11 +245,11 @@ class Trainer:
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return self._no_cast  # one reusable null context: nothing allocated per step
+        return self.no_cast  # one reusable null context: nothing allocated per step
 
-    def _optimizer_step(self, loss: float) -> None:
-        if self.monitor is not None:
-            self.monitor.after_backward()  # pre-clip gradient norms (MON-2)
+    def _optimizer_step(self, loss: float, batch: int) -> None:
+        if self.state.step >= self.before_step_due:  # e.g. monitors: pre-clip gradients (MON-2)
+            self.before_step_due = self._step_hooks(self.before_step_hooks, batch, loss)
         clip = self.clip
         if clip is None:
             pass
@@ -242,6 +265,21 @@ class Trainer:
         self.state.step += 1
         self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
         self._diverged(loss)
+        if self.state.step >= self.step_end_due:
+            self.step_end_due = self._step_hooks(self.step_end_hooks, batch, loss)
+
+    def _step_hooks(self, hooks: StepHooks, batch: int, loss: float) -> float:
+        """Call the per-step hooks due at this step; returns the step the next one is due at.
+
+        The loop compares one integer per step and calls Python only when a hook is due.
+        """
+        fit_state, step = self.fit_state, self.state.step
+        fit_state.step, fit_state.batch, fit_state.loss = step, batch, loss
+        for every, hook in hooks:
+            if step % every == 0:
+                hook(fit_state)
+        fit_state.loss = math.nan
+        return next_due(hooks, step + 1)
 
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training split; returns the mean training loss."""
@@ -249,46 +287,41 @@ class Trainer:
         order = epoch_order(self.plan.seed, epoch, len(self.bundle.train))
         if not self.plan.data.shuffle:
             order = None
-        total, seen, acc = 0.0, 0, self.accumulate
+        total, seen, accumulate = 0.0, 0, self.accumulate
         batches = list(self._batches(order))
-        last, kill_at = len(batches) - 1, self.kill_at
-        self.progress.start(epoch, self.plan.train.epochs, len(batches))
-        for b, (xb, yb) in enumerate(batches):
-            if kill_at is not None and self.state.step >= kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)  # fault injection (resume tests)
+        last, fit_state = len(batches) - 1, self.fit_state
+        for index, (xb, yb) in enumerate(batches):
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
-            (loss / acc if acc > 1 else loss).backward()
+            (loss / accumulate if accumulate > 1 else loss).backward()
             value = loss.item()  # the guards' one read per step
             total += value * len(xb)
             seen += len(xb)
-            if b == last or (b + 1) % acc == 0:
-                self._optimizer_step(value)
-                if self.state.step >= self.total_steps:
+            if index == last or (index + 1) % accumulate == 0:
+                self._optimizer_step(value, index + 1)
+                if self.state.step >= self.total_steps or fit_state.should_stop:
                     break
-            if b % 8 == 7:
-                self.progress.advance(8)
         return total / max(seen, 1)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        d = self.plan.data
-        if d.in_memory == "no":  # the DataLoader path: same order, collated by workers
-            return loader_batches(self.bundle.train, d.batch_size, order, d.num_workers)
-        return iter_batches(self.bundle.train, d.batch_size, order)
+        data = self.plan.data
+        if data.in_memory == "no":  # the DataLoader path: same order, collated by workers
+            return loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
+        return iter_batches(self.bundle.train, data.batch_size, order)
 
     def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
         """Loss and outputs on a whole split (eval mode, no grad)."""
         self.model.eval()
-        bs = self.plan.data.eval_batch_size
+        size = self.plan.data.eval_batch_size
         with torch.inference_mode(), self._autocast():
-            outs = [self.forward(split.x[i : i + bs]) for i in range(0, len(split), bs)]
+            outs = [self.forward(split.x[i : i + size]) for i in range(0, len(split), size)]
             out = torch.cat(outs).float()
             loss = float(self.loss_fn(out, split.y))
         return loss, out
 
-    def _epoch_row(self, epoch: int, train_loss: float, t0: float) -> dict[str, Any]:
+    def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}
         row["step"] = self.state.step
         row["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -299,48 +332,83 @@ class Trainer:
             row["val_loss"] = val_loss
             metrics = epoch_metrics(out, val.y, self.bundle.info, self.plan.metrics)
             row.update({f"val_{k}": v for k, v in metrics.items()})
-        row["time"] = time.perf_counter() - t0
+        row["time"] = time.perf_counter() - started
         return row
 
+    def _call(self, hook: str) -> None:
+        for method in self.hooks[hook]:
+            method(self.fit_state)
+
     def fit(self) -> LoopState:
-        """Train until max epochs / max steps / early stopping; returns the final state.
+        """Train until max epochs / max steps / early stopping / a callback's stop; returns the
+        final state.
 
         Background checkpoint writes are flushed before it returns or raises, so a guard's error
-        leaves the last good epoch's checkpoint complete on disk.
+        leaves the last good epoch's checkpoint complete on disk; ``on_exception`` hooks see the
+        error before it propagates.
         """
-        s = self.state
+        fit_state = self.fit_state
+        fit_state.epoch, fit_state.step = self.state.epoch, self.state.step
+        fit_state.history = self.state.rows
+        self.before_step_due = next_due(self.before_step_hooks, self.state.step)
+        self.step_end_due = next_due(self.step_end_hooks, self.state.step + 1)
         try:
-            for epoch in range(s.epoch + 1, self.plan.train.epochs + 1):
-                t0 = time.perf_counter()
-                train_loss = self.train_epoch(epoch)
-                if self._end_epoch(epoch, self._epoch_row(epoch, train_loss, t0)):
-                    break
-        finally:
-            self.writer.flush()
-        if self.monitor is not None and self.monitor.warn:
-            self.progress.message(diagnose_fit(s.rows)[1])  # MON-1: train/val gap report
-        return s
+            try:
+                self._call("on_fit_start")
+                for epoch in range(self.state.epoch + 1, self.plan.train.epochs + 1):
+                    if self._run_epoch(epoch):
+                        break
+            finally:
+                self.writer.flush()
+        except BaseException as error:
+            for method in self.hooks["on_exception"]:
+                method(fit_state, error)
+            raise
+        self._call("on_fit_end")
+        return self.state
+
+    def _run_epoch(self, epoch: int) -> bool:
+        """Train, validate and close one epoch; True = stop."""
+        started = time.perf_counter()
+        fit_state = self.fit_state
+        fit_state.epoch, fit_state.batch, fit_state.metrics = epoch, 0, MappingProxyType({})
+        self._call("on_epoch_start")
+        train_loss = self.train_epoch(epoch)
+        fit_state.step = self.state.step
+        return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
-        """Early stopping, plateau schedule, metric files, progress, checkpoints; True = stop."""
-        s = self.state
-        if self.monitor is not None:
-            row.update(self.monitor.end_epoch(row))  # MON-2/3 metrics and warnings
-        s.epoch = epoch
-        is_best = self.es.update(row[self.plan.monitor], epoch)
+        """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""
+        state, fit_state = self.state, self.fit_state
+        fit_state.metrics = MappingProxyType(row)
+        fit_state.row_in_progress = row  # FitState.log's target, only during on_validation_end
+        try:
+            self._call("on_validation_end")
+        finally:
+            fit_state.row_in_progress = None
+        state.epoch = epoch
+        is_best = self.early_stopping.update(row[self.plan.monitor], epoch)
         if is_best:
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.schedule.step_epoch(row, warmup_done=s.step >= self.warmup)
-        s.rows.append(row)
-        self.writer.write_metrics(s.rows, background=True)  # flushed by fit()
-        if self.tensorboard is not None:
-            self.tensorboard.log(row)
-        self.progress.end_epoch(row)
-        done = self.es.should_stop or s.step >= self.total_steps
-        self._save(is_best, done or epoch == self.plan.train.epochs)
+        self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
+        state.rows.append(row)
+        self._call("on_epoch_end")
+        done = (
+            fit_state.should_stop or self.early_stopping.should_stop
+            or state.step >= self.total_steps
+        )  # fmt: skip
+        paths = self._save(is_best, done or epoch == self.plan.train.epochs)
+        if paths:
+            for method in self.hooks["on_checkpoint"]:
+                method(fit_state, paths)
         if done:
-            s.stopped = "early_stopping" if self.es.should_stop else "max_steps"
+            state.stopped = self._stop_reason()
         return done
+
+    def _stop_reason(self) -> str:
+        if self.fit_state.should_stop:
+            return self.fit_state.stop_reason or "callback"
+        return "early_stopping" if self.early_stopping.should_stop else "max_steps"
 
     def restore_best(self) -> None:
         """Load the best epoch's weights (TRAIN-4 ``restore_best``)."""

@@ -31,6 +31,7 @@ __all__ = [
     "epoch_metrics",
     "class_report",
     "to_numpy_outputs",
+    "sklearn_metrics",
 ]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -38,35 +39,43 @@ METRICS: Registry[Metric] = Registry("metric")
 """``task/name`` -> fn(y_true, prediction); prediction = labels, probabilities or values."""
 
 
-def _sk() -> Any:
+def sklearn_metrics() -> Any:
+    """scikit-learn's metrics module (the loop calls this at set-up, not inside an epoch)."""
     import sklearn.metrics as skm  # heavy: imported on first evaluation only
 
     return skm
 
 
-METRICS.register("classification/accuracy", lambda y, p: _sk().accuracy_score(y, p.argmax(1)))
+METRICS.register(
+    "classification/accuracy", lambda y, p: sklearn_metrics().accuracy_score(y, p.argmax(1))
+)
 METRICS.register(
     "classification/macro_f1",
-    lambda y, p: _sk().f1_score(y, p.argmax(1), average="macro", zero_division=0),
+    lambda y, p: sklearn_metrics().f1_score(y, p.argmax(1), average="macro", zero_division=0),
 )
-METRICS.register("binary/accuracy", lambda y, p: _sk().accuracy_score(y, p[:, 0] > 0.5))
-METRICS.register("binary/f1", lambda y, p: _sk().f1_score(y, p[:, 0] > 0.5, zero_division=0))
+METRICS.register("binary/accuracy", lambda y, p: sklearn_metrics().accuracy_score(y, p[:, 0] > 0.5))
+METRICS.register(
+    "binary/f1", lambda y, p: sklearn_metrics().f1_score(y, p[:, 0] > 0.5, zero_division=0)
+)
 
 
 def _auroc(y: np.ndarray, p: np.ndarray) -> float:
     if len(np.unique(y)) < 2:
         return float("nan")  # undefined on a one-class split
-    return float(_sk().roc_auc_score(y, p[:, 0]))
+    return float(sklearn_metrics().roc_auc_score(y, p[:, 0]))
 
 
 METRICS.register("binary/auroc", _auroc)
-METRICS.register("multilabel/accuracy", lambda y, p: _sk().accuracy_score(y, p > 0.5))
+METRICS.register("multilabel/accuracy", lambda y, p: sklearn_metrics().accuracy_score(y, p > 0.5))
 METRICS.register(
-    "multilabel/micro_f1", lambda y, p: _sk().f1_score(y, p > 0.5, average="micro", zero_division=0)
+    "multilabel/micro_f1",
+    lambda y, p: sklearn_metrics().f1_score(y, p > 0.5, average="micro", zero_division=0),
 )
-METRICS.register("regression/mae", lambda y, p: _sk().mean_absolute_error(y, p))
-METRICS.register("regression/rmse", lambda y, p: float(np.sqrt(_sk().mean_squared_error(y, p))))
-METRICS.register("regression/r2", lambda y, p: _sk().r2_score(y, p))
+METRICS.register("regression/mae", lambda y, p: sklearn_metrics().mean_absolute_error(y, p))
+METRICS.register(
+    "regression/rmse", lambda y, p: float(np.sqrt(sklearn_metrics().mean_squared_error(y, p)))
+)
+METRICS.register("regression/r2", lambda y, p: sklearn_metrics().r2_score(y, p))
 
 
 TensorMetric = Callable[[torch.Tensor, torch.Tensor], float]
@@ -196,7 +205,7 @@ def class_report(outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo) -
     kind = TASKS[info.task]
     if not kind.single_label or kind.labels is None:
         return {}
-    skm = _sk()
+    skm = sklearn_metrics()
     y, p = to_numpy_outputs(outputs, targets, info)
     pred = kind.labels(torch.from_numpy(p)).numpy()
     y = (y[:, 0] if kind.squeeze_targets else y).astype(int)

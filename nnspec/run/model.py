@@ -86,7 +86,7 @@ def build_for_data(
     """Build the spec's model (seeded by ``spec.seed``) and check its output width."""
     from nnspec.compile import build_model
 
-    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    model = build_model(spec)  # seeded by spec.seed, as nnspec.build_model and nnspec.compile
     _check_width(model, spec, info)
     if y_train is not None:
         from nnspec.spec.optim import resolve_loss_kind

@@ -153,7 +153,7 @@ def load_run(run_dir: str | Path) -> Predictor:
         class_dtype=str(meta.get("class_dtype", "")),
         **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
     )
-    model = build_model(spec.model, generator=torch.Generator().manual_seed(spec.seed))
+    model = build_model(spec)
     model.load_state_dict(blob["model"])
     return Predictor(spec, model, info, run)
 

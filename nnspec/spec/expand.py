@@ -41,12 +41,12 @@ from nnspec.spec.layers import (
     LayerSpec,
     WeightLayer,
 )
-from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
+from nnspec.spec.reserved import is_reserved, name_clash
 
 if TYPE_CHECKING:
     from nnspec.spec.model import ModelSpec
 
-__all__ = ["expand"]
+__all__ = ["expand_model"]
 
 
 @functools.cache
@@ -118,7 +118,7 @@ class _Expander:
             if item.name:
                 if item.name in names:
                     self.issues.append(((*loc, "name"), f"duplicate name '{item.name}'", item.name))
-                if item.name in TORCH_MODULE_ATTRS:
+                if is_reserved(item.name):
                     self.issues.append(((*loc, "name"), name_clash(item.name), item.name))
                 names[item.name] = out
             prev = out
@@ -312,8 +312,12 @@ class _Ctx:
         return layer.model_copy(update=update)
 
 
-def expand(model: ModelSpec) -> Graph:
-    """See :func:`nnspec.spec.graph.expand_model`."""
+def expand_model(model: ModelSpec) -> Graph:
+    """Expand blocks, residual connections and named inputs into a :class:`Graph`.
+
+    Raises a pydantic ``ValidationError`` (locations relative to the model section) listing every
+    unknown block/input name, bad block argument, cycle and unused branch.
+    """
     exp = _Expander(model)
     inputs = dict(model.inputs) if model.inputs else {"input": tuple(model.input_shape or ())}
     names: dict[str, Any] = {name: f"inputs.{name}" for name in inputs}

@@ -1,11 +1,11 @@
 """Branch/merge layers and the expansion of a model spec into a flat graph of nodes.
 
-:func:`expand_model` turns ``model.layers`` (block uses, residual blocks, named ``inputs``) into
-a :class:`Graph`: one :class:`Node` per primitive layer, in topological order, each knowing its
-producers, its spec path (for errors and YAML lines) and the block repetition it came from. The
-compiler only ever sees primitive layers, so shape inference, init rules and the summary work the
-same inside blocks as outside. The expansion itself is in :mod:`nnspec.spec.expand`. Pure data:
-no torch.
+:func:`nnspec.spec.expand.expand_model` turns ``model.layers`` (block uses, residual blocks, named
+``inputs``) into a :class:`Graph`: one :class:`Node` per primitive layer, in topological order,
+each knowing its producers, its spec path (for errors and YAML lines) and the block repetition it
+came from. The compiler only ever sees primitive layers, so shape inference, init rules and the
+summary work the same inside blocks as outside. This module holds the node types; the expansion is
+in :mod:`nnspec.spec.expand`. Pure data: no torch.
 """
 
 # No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
@@ -14,15 +14,12 @@ no torch.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.spec.layers import LayerBase, NormName, register_layer_spec
-
-if TYPE_CHECKING:
-    from nnspec.spec.model import ModelSpec
 
 __all__ = [
     "Add",
@@ -32,7 +29,6 @@ __all__ = [
     "Shortcut",
     "Node",
     "Graph",
-    "expand_model",
     "raise_problems",
 ]
 
@@ -139,14 +135,3 @@ def raise_problems(issues: Sequence[Issue]) -> None:
         for (loc, msg), found in unique.items()
     ]
     raise ValidationError.from_exception_data("spec", details)
-
-
-def expand_model(model: "ModelSpec") -> Graph:
-    """Expand blocks, residual connections and named inputs into a :class:`Graph`.
-
-    Raises a pydantic ``ValidationError`` (locations relative to the model section) listing every
-    unknown block/input name, bad block argument, cycle and unused branch.
-    """
-    from nnspec.spec.expand import expand  # the expander needs the node types defined above
-
-    return expand(model)

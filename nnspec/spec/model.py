@@ -12,7 +12,8 @@ from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequ
 from nnspec.spec.activations import ActivationSpec, ReLU
 from nnspec.spec.base import PosInt, Prob, Spec, field_error
 from nnspec.spec.blocks import BlockDef, BlockUse
-from nnspec.spec.graph import MERGE_KINDS, Graph, expand_model, raise_problems
+from nnspec.spec.expand import expand_model
+from nnspec.spec.graph import MERGE_KINDS, Graph, raise_problems
 from nnspec.spec.init import InitSpec, Preset
 from nnspec.spec.layers import (
     AlphaDropout,
@@ -23,7 +24,7 @@ from nnspec.spec.layers import (
     NormName,
     WeightLayer,
 )
-from nnspec.spec.reserved import TORCH_MODULE_ATTRS, name_clash
+from nnspec.spec.reserved import is_reserved, name_clash
 
 __all__ = ["LayerDefaults", "BlockDef", "ModelSpec", "head_index"]
 
@@ -96,7 +97,7 @@ class ModelSpec(Spec):
         )
 
     def graph(self) -> Graph:
-        """The model expanded into primitive layers (see :func:`nnspec.spec.graph.expand_model`)."""
+        """The model expanded into primitive layers (:func:`nnspec.spec.expand.expand_model`)."""
         sources = self._graph_sources()
         cached = self._graph
         if cached is None or any(a is not b for a, b in zip(cached[1], sources, strict=True)):
@@ -134,7 +135,7 @@ class ModelSpec(Spec):
             clashes = [
                 (("layers", i, "name"), name_clash(layer.name), layer.name)
                 for i, layer in enumerate(self.layers)
-                if layer.name is not None and layer.name in TORCH_MODULE_ATTRS
+                if layer.name is not None and is_reserved(layer.name)
             ]
             if clashes:
                 raise_problems(clashes)

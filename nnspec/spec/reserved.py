@@ -1,119 +1,41 @@
-"""Names a layer may not take: attributes of torch's ``nn.Sequential`` (and so ``nn.Module``).
+"""Layer names the spec refuses without torch: names torch's containers use as attributes.
 
-Layers are children of an ``nn.Sequential`` under their ``name:``, and torch refuses a child named
-like an attribute (``training``, ``forward``, ``to``) with a bare ``KeyError``. The spec is
-torch-free, so the set is written out here, read from torch 2.13.0;
-``tests/compile/test_compile_names.py`` checks it against the installed torch, and the compiler
-checks again against whatever torch runs.
-Regenerate: every identifier in ``dir(torch.nn.Sequential())``.
+A layer is a child module under its ``name:`` (of an ``nn.Sequential``, or of a plain
+``nn.Module`` inside a graph model), and torch refuses a child named like an attribute
+(``training``, ``forward``, ``to``) with a bare ``KeyError``. The spec is torch-free, so it refuses
+the attributes of ``nn.Module`` and ``nn.Sequential`` that every supported torch has, plus any
+``__dunder__`` name; the YAML line comes with the error. Torch adds attributes from version to
+version, so the compiler checks every name again against the torch that runs
+(:mod:`nnspec.compile.names`).
 """
 
-__all__ = ["TORCH_MODULE_ATTRS", "name_clash"]
+__all__ = ["RESERVED_LAYER_NAMES", "is_reserved", "name_clash"]
 
-TORCH_MODULE_ATTRS: frozenset[str] = frozenset(
+# Public attributes of nn.Module / nn.Sequential present since torch 1.x, and the three tables
+# every Module holds; a test checks each is an attribute of the installed torch.
+RESERVED_LAYER_NAMES: frozenset[str] = frozenset(
     {
-        "T_destination",
-        "__add__",
-        "__annotations__",
-        "__call__",
-        "__class__",
-        "__delattr__",
-        "__delitem__",
-        "__dict__",
-        "__dir__",
-        "__doc__",
-        "__eq__",
-        "__format__",
-        "__ge__",
-        "__getattr__",
-        "__getattribute__",
-        "__getitem__",
-        "__getstate__",
-        "__gt__",
-        "__hash__",
-        "__iadd__",
-        "__imul__",
-        "__init__",
-        "__init_subclass__",
-        "__iter__",
-        "__le__",
-        "__len__",
-        "__lt__",
-        "__module__",
-        "__mul__",
-        "__ne__",
-        "__new__",
-        "__reduce__",
-        "__reduce_ex__",
-        "__repr__",
-        "__rmul__",
-        "__setattr__",
-        "__setitem__",
-        "__setstate__",
-        "__sizeof__",
-        "__str__",
-        "__subclasshook__",
-        "__weakref__",
-        "_apply",
-        "_backward_hooks",
-        "_backward_pre_hooks",
         "_buffers",
-        "_call_impl",
-        "_compiled_call_impl",
-        "_forward_hooks",
-        "_forward_hooks_always_called",
-        "_forward_hooks_with_kwargs",
-        "_forward_pre_hooks",
-        "_forward_pre_hooks_with_kwargs",
-        "_get_backward_hooks",
-        "_get_backward_pre_hooks",
-        "_get_item_by_idx",
-        "_get_name",
-        "_is_full_backward_hook",
-        "_load_from_state_dict",
-        "_load_state_dict_post_hooks",
-        "_load_state_dict_pre_hooks",
-        "_maybe_warn_non_full_backward_hook",
         "_modules",
-        "_named_members",
-        "_non_persistent_buffers_set",
         "_parameters",
-        "_register_load_state_dict_pre_hook",
-        "_register_state_dict_hook",
-        "_replicate_for_data_parallel",
-        "_save_to_state_dict",
-        "_slow_forward",
-        "_state_dict_hooks",
-        "_state_dict_pre_hooks",
-        "_version",
-        "_wrapped_call_impl",
         "add_module",
         "append",
         "apply",
         "bfloat16",
         "buffers",
-        "call_super_init",
         "children",
-        "compile",
         "cpu",
         "cuda",
         "double",
-        "dump_patches",
         "eval",
         "extend",
         "extra_repr",
         "float",
         "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
         "half",
         "insert",
-        "ipu",
         "load_state_dict",
         "modules",
-        "mtia",
         "named_buffers",
         "named_children",
         "named_modules",
@@ -124,28 +46,27 @@ TORCH_MODULE_ATTRS: frozenset[str] = frozenset(
         "register_buffer",
         "register_forward_hook",
         "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
         "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
         "requires_grad_",
-        "set_extra_state",
-        "set_submodule",
         "share_memory",
         "state_dict",
         "to",
-        "to_empty",
         "train",
         "training",
         "type",
-        "xpu",
         "zero_grad",
     }
 )
+
+
+def is_reserved(name: str) -> bool:
+    """Whether the spec refuses ``name`` as a layer name (torch-free; see the module docstring).
+
+    Example:
+        >>> is_reserved("training"), is_reserved("__init__"), is_reserved("fc1")
+        (True, True, False)
+    """
+    return name in RESERVED_LAYER_NAMES or (name.startswith("__") and name.endswith("__"))
 
 
 def name_clash(name: str) -> str:

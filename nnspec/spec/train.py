@@ -307,4 +307,4 @@ def check_training_rules(exp: ExperimentSpec) -> None:
         raise ValidationError.from_exception_data("ExperimentSpec", found)
 
 
-__all__ += ["check_training_rules", "training_rule_errors", "TRAINING_RULES"]
+__all__ += ["check_training_rules"]

@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nnspec.cli.check import main as check_main
-from nnspec.cli.lint import main as lint_main
 from nnspec.cli.main import main as nnspec_main
+
+
+def check_main(argv: list[str]) -> int:
+    return nnspec_main(["check", *argv])
+
+
+def lint_main(argv: list[str]) -> int:
+    return nnspec_main(["lint", *argv])
+
 
 PLANTED = Path(__file__).parent / "planted"
 

@@ -13,7 +13,12 @@ from torch import nn
 
 import nnspec
 from nnspec.check.lrfind import lr_find, lr_range_test, resolve_auto_lr, suggest
-from nnspec.cli.lrfind import main
+from nnspec.cli.main import main as nnspec_main
+
+
+def main(argv: list[str]) -> int:
+    return nnspec_main(["lr-find", *argv])
+
 
 PLANTED = Path(__file__).parent / "planted"
 

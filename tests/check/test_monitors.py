@@ -20,15 +20,15 @@ def mlp(bias: float = 0.0) -> nn.Sequential:
 def step(model: nn.Module, mon: TrainingMonitor, scale: float = 1.0) -> None:
     model.zero_grad()
     (model(torch.randn(16, 4)).pow(2).mean() * scale).backward()
-    mon.after_backward()
+    mon.sample_gradients()
 
 
 def monitor(model: nn.Module, **kw) -> tuple[TrainingMonitor, list[str]]:
     messages: list[str] = []
     opts = {"grad_norms": True, "dead_units": True, "warn": True, **kw}
-    return TrainingMonitor(
-        model, message=messages.append, probe=torch.randn(32, 4), **opts
-    ), messages
+    mon = TrainingMonitor(**opts)
+    mon.bind(model, messages.append, torch.randn(32, 4))
+    return mon, messages
 
 
 def test_grad_norms_are_logged_per_layer_as_epoch_means() -> None:
@@ -36,8 +36,11 @@ def test_grad_norms_are_logged_per_layer_as_epoch_means() -> None:
     mon, messages = monitor(model)
     step(model, mon)
     expected = [float(model[0].weight.grad.norm()), float(model[2].weight.grad.norm())]
-    for _ in range(SAMPLE_EVERY - 1):  # not sampled: only every SAMPLE_EVERY-th step counts
-        step(model, mon, scale=100.0)
+    step(model, mon, scale=3.0)
+    weights = (model[0].weight, model[2].weight)
+    expected = [(e + float(w.grad.norm())) / 2 for e, w in zip(expected, weights, strict=True)]
+    # the loop calls the sampling hook every SAMPLE_EVERY-th step only (tests/run: step hooks)
+    assert TrainingMonitor.every_n_steps == SAMPLE_EVERY
     out = mon.end_epoch({"epoch": 1, "train_loss": 1.0})
     assert out["grad_norm/0"] == pytest.approx(expected[0], rel=1e-6)
     assert out["grad_norm/2"] == pytest.approx(expected[1], rel=1e-6)
@@ -64,7 +67,7 @@ def test_exploding_and_vanishing_gradients_warn() -> None:
     model2.zero_grad()
     model2(torch.randn(16, 4)).pow(2).mean().backward()
     model2[0].weight.grad.mul_(1e-8)  # the first layer barely receives gradient
-    mon2.after_backward()
+    mon2.sample_gradients()
     mon2.end_epoch({"epoch": 1, "train_loss": 1.0})
     assert any("vanishing gradients" in m for m in messages2)
 
@@ -78,8 +81,8 @@ def test_rising_training_loss_warns_after_three_epochs() -> None:
 
 def test_make_monitor_is_none_when_every_monitor_is_off() -> None:
     off = MonitorsSpec(grad_norms=False, dead_units=False, warn=False)
-    assert make_monitor(mlp(), off, print) is None
-    assert isinstance(make_monitor(mlp(), MonitorsSpec(), print), TrainingMonitor)
+    assert make_monitor(off) is None
+    assert isinstance(make_monitor(MonitorsSpec()), TrainingMonitor)
 
 
 def rows(pairs):

@@ -16,8 +16,13 @@ from torch import nn
 
 import nnspec
 from nnspec.check.runner import run_checks
-from nnspec.cli.check import main
+from nnspec.cli.main import main as nnspec_main
 from nnspec.spec import LayerBase
+
+
+def main(argv: list[str]) -> int:
+    return nnspec_main(["check", *argv])
+
 
 PLANTED = Path(__file__).parent / "planted"
 EXAMPLES = Path(__file__).parents[2] / "examples"

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from nnspec.cli.common import UsageError
+from nnspec.cli.parser import parse
+from nnspec.cli.train import invocation
+from nnspec.cli.train import main as run
 from nnspec.errors import TrainError
-from nnspec.hydra.app import parse_argv, run
 from nnspec.hydra.presets import EXAMPLES_DIR
 from nnspec.run.api import RunResult
 
@@ -32,11 +35,12 @@ def _rows(sweep: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((sweep / "sweep_summary.csv").read_text().splitlines()))
 
 
-def test_parse_argv_keeps_nnspec_grammar() -> None:
-    inv = parse_argv(["my.yaml", "optim=sgd", "-m", "--cfg", "job", "--dry-run", "seed=1,2"])
+def test_the_cli_grammar_gives_the_app_its_invocation() -> None:
+    args = parse(["train", "my.yaml", "optim=sgd", "-m", "--cfg", "job", "--dry-run", "seed=1,2"])
+    inv = invocation(args)
     assert inv.spec_path == Path("my.yaml") and inv.multirun and inv.dry_run
     assert inv.overrides == ["optim=sgd", "seed=1,2"] and inv.flags == ["--cfg", "job"]
-    assert inv.inspect_only
+    assert inv.inspect_only and inv.base_dir == Path("my.yaml").resolve().parent
 
 
 def test_invalid_single_run_fails_before_anything_is_written(
@@ -108,10 +112,10 @@ def test_cfg_job_prints_the_composed_config(capsys: pytest.CaptureFixture[str]) 
     assert "kind: sgd" in out and "input_shape:" in out
 
 
-def test_help_lists_groups_and_options(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["--help"], train_fn=fake_train) == 0
+def test_hydra_help_reaches_hydra(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--hydra-help"], train_fn=fake_train) == 0
     out = capsys.readouterr().out
-    assert "optim: " in out and "adamw" in out and "experiment: " in out
+    assert "== Flags ==" in out and "hydra/sweeper: basic, nnspec_optuna" in out
 
 
 def test_user_spec_file_with_overrides(in_tmp: Path) -> None:
@@ -156,3 +160,63 @@ def test_fresh_process_knows_the_optuna_sweeper(in_tmp: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "dry run: 1 trials" in res.stdout
+
+
+def _recording(seen: list[Any]) -> Any:
+    def train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        seen.append(spec)
+        return fake_train(spec, run_dir=run_dir, base_dir=base_dir)
+
+    return train
+
+
+def test_a_run_directory_resumes_that_run_with_its_own_spec(in_tmp: Path) -> None:
+    run_dir = in_tmp / "runs" / "iris" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.yaml").write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    seen: list[Any] = []
+    assert (
+        run([str(run_dir), "train.epochs=7", "hydra.run.dir=out"], train_fn=_recording(seen)) == 0
+    )
+    (spec,) = seen
+    assert spec.train.resume == str(run_dir) and spec.train.epochs == 7
+    assert spec.data.source == "sklearn:iris"
+    (in_tmp / "empty").mkdir()
+    with pytest.raises(UsageError, match="not an nnspec run directory"):
+        run([str(in_tmp / "empty")], train_fn=fake_train)
+
+
+def test_the_users_config_dir_adds_group_options(in_tmp: Path) -> None:
+    (in_tmp / "myconf" / "optim").mkdir(parents=True)
+    (in_tmp / "myconf" / "optim" / "fast.yaml").write_text("kind: sgd\nlr: 0.25\nmomentum: 0.5\n")
+    seen: list[Any] = []
+    argv = ["--config-dir", "myconf", "optim=fast", "hydra.run.dir=out"]
+    assert run(argv, train_fn=_recording(seen)) == 0
+    (spec,) = seen
+    assert (spec.optim.kind, spec.optim.lr, spec.optim.momentum) == ("sgd", 0.25, 0.5)
+    assert run(["optim=fast"], train_fn=fake_train) == 2  # without the folder: unknown option
+
+
+def test_the_users_primary_config(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (in_tmp / "myconf" / "optim").mkdir(parents=True)
+    (in_tmp / "myconf" / "optim" / "fast.yaml").write_text("kind: sgd\nlr: 0.25\n")
+    (in_tmp / "myconf" / "mine.yaml").write_text(
+        "defaults:\n  - config\n  - override optim: fast\n  - _self_\nname: mine\n"
+        "train:\n  epochs: 3\n"
+    )
+    seen: list[Any] = []
+    argv = ["-cd", "myconf", "-cn", "mine", "train.epochs=4", "hydra.run.dir=out"]
+    assert run(argv, train_fn=_recording(seen)) == 0
+    (spec,) = seen
+    assert (spec.name, spec.optim.kind, spec.optim.lr, spec.train.epochs) == (
+        "mine",
+        "sgd",
+        0.25,
+        4,
+    )
+    assert run(["-cd", "myconf", "-cn", "mine", "train.epochz=4"], train_fn=fake_train) == 2
+    assert "did you mean 'epochs'?" in capsys.readouterr().err
+    spec_file = in_tmp / "iris.yaml"
+    spec_file.write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    with pytest.raises(UsageError, match="give one of them"):
+        run([str(spec_file), "-cd", "myconf", "-cn", "mine"], train_fn=fake_train)

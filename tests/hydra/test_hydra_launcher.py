@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nnspec.hydra.app import run
+from nnspec.cli.train import main as run
 from nnspec.run.api import RunResult
 
 pytestmark = [
@@ -119,7 +119,7 @@ def test_unknown_start_method_is_refused(capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.parametrize(("n_jobs", "expected"), [(3, 3), (1, 1), (-1, "cores"), (-2, "cores-1")])
 def test_n_jobs_follows_joblibs_convention(n_jobs: int, expected: int | str) -> None:
-    from hydra_plugins.nnspec_pool_launcher.launcher import effective_jobs
+    from nnspec.hydra.plugins import effective_jobs
 
     cores = len(os.sched_getaffinity(0))
     want = {"cores": cores, "cores-1": max(1, cores - 1)}.get(expected, expected)  # type: ignore[call-overload]
@@ -142,7 +142,7 @@ def quick_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> Ru
 _SLEEPER = """
 import os, sys, time
 from pathlib import Path
-from nnspec.hydra.app import run
+from nnspec.cli.train import main as run
 
 def sleeper(spec, *, run_dir, base_dir=None):
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nnspec.cli.report import main as report_main
+from nnspec.cli.main import main as nnspec_main
 from nnspec.hydra.compose import compose
 from nnspec.hydra.presets import canonical, render
 from nnspec.hydra.report import build_report, collect, render_markdown
@@ -99,7 +99,7 @@ def test_incomplete_trial_read_from_hydra_overrides(sweep: Path) -> None:
 def test_report_command_rebuilds_and_exits_nonzero_on_failures(
     sweep: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert report_main([str(sweep)]) == 1
+    assert nnspec_main(["report", str(sweep)]) == 1
     assert "6 trials, 4 ok, 2 failed or incomplete" in capsys.readouterr().out
     assert (sweep / "sweep_summary.md").is_file()
 
@@ -107,7 +107,7 @@ def test_report_command_rebuilds_and_exits_nonzero_on_failures(
 def test_report_command_refuses_a_non_sweep(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert report_main([str(tmp_path)]) == 2
+    assert nnspec_main(["report", str(tmp_path)]) == 2
     assert "holds no Hydra trial directories" in capsys.readouterr().err
-    assert report_main([str(tmp_path / "nope")]) == 2
+    assert nnspec_main(["report", str(tmp_path / "nope")]) == 2
     assert f"no such directory: {tmp_path / 'nope'}" in capsys.readouterr().err

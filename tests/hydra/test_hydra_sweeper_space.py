@@ -9,14 +9,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.nnspec_optuna_sweeper.space import parse_space, to_override
-from hydra_plugins.nnspec_optuna_sweeper.sweeper import (
-    SAMPLERS,
-    fail_stale_running,
-    finished_trials,
-    make_sampler,
-)
+from hydra_plugins.nnspec_optuna_sweeper.sweeper import fail_stale_running, finished_trials
 from nnspec.errors import SpecError
+from nnspec.hydra.space import SAMPLERS, make_sampler, parse_space, to_override
 
 
 def test_grammar_maps_to_distributions() -> None:

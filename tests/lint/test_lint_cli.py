@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from nnspec.cli.lint import main
+from nnspec.cli.main import main as nnspec_main
+
+
+def main(argv: list[str]) -> int:
+    return nnspec_main(["lint", *argv])
+
 
 SPEC = """\
 task: classification

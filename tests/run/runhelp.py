@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
+from nnspec.run.callbacks import Callback, FitState
 from nnspec.spec import ExperimentSpec
 
 
@@ -42,3 +45,15 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+class KillAt(Callback):
+    """Fault injection for the resume tests: the process SIGKILLs itself once ``step`` optimizer
+    steps are done (no clean-up of any kind, as a power cut or the OOM killer)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state: FitState) -> None:
+        if state.step >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -14,7 +14,8 @@ from nnspec.cli.main import main
 from nnspec.cli.plan import key_points
 from nnspec.errors import DataError
 from nnspec.io import dump
-from nnspec.run import load_run, train
+from nnspec.run import load_run
+from nnspec.workflow import train
 
 
 @pytest.fixture(scope="module")

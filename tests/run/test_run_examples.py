@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nnspec.run import train
+from nnspec.workflow import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TRAINED = [

@@ -16,9 +16,8 @@ from runhelp import tiny
 
 from nnspec.errors import CheckpointError
 from nnspec.io import dump
-from nnspec.run import train
 from nnspec.run.checkpoint import CheckpointWarning, diff_fields, spec_fields, spec_hash
-from nnspec.run.loop import FAULT_ENV
+from nnspec.workflow import train
 
 KILL_AT = 16  # 7 optimizer steps per epoch: dies inside epoch 3, after epochs 1 and 2 were saved
 
@@ -52,13 +51,17 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run SIGKILLed by fault injection at step KILL_AT (in a subprocess: no timing race)."""
+    """A run SIGKILLed by a fault-injection callback at step KILL_AT (in a subprocess: no timing
+    race)."""
     tmp = tmp_path_factory.mktemp("killed")
     spec_file = tmp / "spec.yaml"
     spec_file.write_text(dump(_spec(tmp)))
     run_dir = tmp / "run"
-    code = f"from nnspec.run import train; train({str(spec_file)!r}, run_dir={str(run_dir)!r})"
-    env = {**os.environ, FAULT_ENV: str(KILL_AT)}
+    code = (
+        "from runhelp import KillAt; from nnspec.workflow import train; "
+        f"train({str(spec_file)!r}, run_dir={str(run_dir)!r}, callbacks=[KillAt({KILL_AT})])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     names = sorted(p.name for p in (run_dir / "checkpoints").glob("epoch-*.pt"))

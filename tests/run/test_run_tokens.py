@@ -275,7 +275,7 @@ def test_digits_cnn_on_wine_names_input_shape_and_the_data_shape(tmp_path: Path)
 def test_nnspec_train_data_wine_fails_before_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nnspec.hydra.app import run
+    from nnspec.cli.train import main as run
 
     monkeypatch.chdir(tmp_path)
     code = run(["data=wine", "hydra.run.dir=out", f"train.output_dir={tmp_path / 'runs'}"])

@@ -12,11 +12,12 @@ import torch
 from runhelp import tiny
 
 from nnspec.errors import SpecError, TrainError
-from nnspec.run import load_run, train
+from nnspec.run import load_run
 from nnspec.run.api import RunResult
 from nnspec.run.data import DataInfo
 from nnspec.run.model import init_head_bias
 from nnspec.run.predict import evaluate_run
+from nnspec.workflow import train
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -265,7 +266,7 @@ def test_plots_are_real_pngs_and_pyplot_is_never_imported(tmp_path: Path) -> Non
     import sys
 
     code = (
-        "import sys, matplotlib; from runhelp import tiny; from nnspec.run import train\n"
+        "import sys, matplotlib; from runhelp import tiny; from nnspec.workflow import train\n"
         "matplotlib.use('svg'); before = matplotlib.get_backend()\n"
         f"r = train(tiny(__import__('pathlib').Path({str(tmp_path)!r})))\n"
         "assert matplotlib.get_backend() == before, matplotlib.get_backend()\n"

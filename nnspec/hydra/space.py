@@ -6,13 +6,17 @@
 ``interval(lo, hi)``            -> float uniform; ``tag(log, interval(...))`` log-uniform;
                                    ``tag(int, interval(...))`` integers
 anything else                   -> a fixed override given to every trial
+
+The samplers of ``hydra/sweeper=nnspec_optuna`` are here too: the sweeper plugin and the dry run
+(:mod:`nnspec.hydra.dryrun`) both draw proposals from them.
 """
 
-# No `from __future__ import annotations`: Hydra's plugin scan executes this module without
-# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
-from collections.abc import Mapping, Sequence
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep
@@ -23,9 +27,12 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from nnspec.errors import Problem, SpecError
+from nnspec.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["SearchSpace", "parse_space", "to_override"]
+if TYPE_CHECKING:
+    from optuna.samplers import BaseSampler
+
+__all__ = ["SAMPLERS", "SearchSpace", "make_sampler", "parse_space", "to_override"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +108,64 @@ def parse_space(arguments: Sequence[str], params: Mapping[str, Any] | None = Non
         else:
             fixed.append(ov.input_line or f"{ov.get_key_element()}={ov.get_value_element_as_str()}")
     return SearchSpace(distributions, fixed)
+
+
+def _tpe(space: SearchSpace, seed: int) -> BaseSampler:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _random(space: SearchSpace, seed: int) -> BaseSampler:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _grid(space: SearchSpace, seed: int) -> BaseSampler:
+    import optuna
+
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        """GridSampler whose exhaustion ends the sweep loop instead of ``study.stop()``.
+
+        ``study.stop()`` is only legal inside ``study.optimize``; this sweeper drives the study by
+        ask/tell, and checks :meth:`is_exhausted` itself.
+        """
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGridSampler(space.grid(), seed=seed)
+
+
+def _cmaes(space: SearchSpace, seed: int) -> BaseSampler:
+    import optuna
+
+    # Categorical parameters are sampled independently (CMA-ES handles numbers only).
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+SAMPLERS: Mapping[str, Callable[[SearchSpace, int], BaseSampler]] = MappingProxyType(
+    {
+        "tpe": _tpe,
+        "random": _random,
+        "grid": _grid,
+        "cmaes": _cmaes,
+    }
+)
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int) -> BaseSampler:
+    """The Optuna sampler called ``name`` (tpe, random, grid, cmaes), seeded."""
+    if name not in SAMPLERS:
+        hint = did_you_mean(name, SAMPLERS)
+        raise SpecError(
+            Problem(
+                ("hydra", "sweeper", "sampler"),
+                f"unknown sampler '{name}'; choices: {', '.join(SAMPLERS)}",
+                expected=" | ".join(SAMPLERS),
+                found=name,
+                fix=hint or "hydra.sweeper.sampler=tpe",
+            )
+        )
+    return SAMPLERS[name](space, seed)

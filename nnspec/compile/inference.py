@@ -1,0 +1,78 @@
+"""Shape inference's entry point: :func:`infer_shapes` of a layer list or of a graph.
+
+The shape functions register on import of :mod:`nnspec.compile.shapes` (core kinds),
+:mod:`nnspec.compile.blocks` and :mod:`nnspec.compile.sequence` (topology kinds), all imported by
+:mod:`nnspec.compile.graph`; the walk over a layer list is :func:`nnspec.compile.infer.walk_layers`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from nnspec.compile.graph import infer_graph_shapes
+from nnspec.compile.infer import LayerInfo, walk_layers
+from nnspec.errors import Problem, ShapeError, SpecError
+from nnspec.spec.model import ModelSpec, head_index
+
+if TYPE_CHECKING:
+    from nnspec.spec.experiment import ExperimentSpec
+
+__all__ = ["infer_shapes", "infer_sequential", "model_spec_of"]
+
+
+def model_spec_of(spec: object) -> ModelSpec:
+    """The :class:`ModelSpec` to compile: the spec itself, or an experiment's ``model``."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    # An ExperimentSpec exists only once its module is loaded; a model-only caller never loads it.
+    experiment = sys.modules.get("nnspec.spec.experiment")
+    if experiment is not None and isinstance(spec, experiment.ExperimentSpec):
+        return spec.model  # type: ignore[no-any-return]
+    problem = Problem(
+        (),
+        "the compiler needs a ModelSpec",
+        expected="ModelSpec (experiment.model)",
+        found=type(spec).__name__,
+        fix="pass spec.model, or load a spec with nnspec.load",
+    )
+    raise SpecError(problem)
+
+
+def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
+    """Infer every layer's input/output shape and exact parameter count, without any tensor.
+
+    Raises:
+        ShapeError: one error listing every shape problem found (and any init problem).
+        SpecError: init problems only (e.g. ``zeros`` on a hidden layer, INIT-6).
+
+    Example:
+        >>> from nnspec.spec import ModelSpec
+        >>> spec = ModelSpec(input_shape=(30,), layers=[{"linear": 10**9}, {"linear": 1}])
+        >>> [i.out_shape for i in infer_shapes(spec)]
+        [(1000000000,), (1,)]
+    """
+    model = model_spec_of(model)
+    if model.is_graph:  # blocks, residuals, branches, named inputs/outputs
+        return infer_graph_shapes(model)
+    return infer_sequential(model)
+
+
+def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
+    """:func:`infer_shapes` of a model known to be a plain layer list (not ``is_graph``)."""
+    problems: list[Problem] = []
+    infos, out = walk_layers(
+        model.layers,
+        tuple(model.input_shape),
+        prefix=("model", "layers"),
+        defaults=model.defaults,
+        problems=problems,
+        head=head_index(model.layers),
+    )
+    if problems:
+        problems.sort(
+            key=lambda p: [(0, x, "") if isinstance(x, int) else (1, 0, x) for x in p.path]
+        )
+        shape_problem = out is None or any(p.path[-1] not in ("init", "name") for p in problems)
+        raise (ShapeError if shape_problem else SpecError)(problems)
+    return infos

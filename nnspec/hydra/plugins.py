@@ -1,0 +1,71 @@
+"""Settings of nnspec's Hydra plugins, and what the app needs to know of them.
+
+``hydra/sweeper: nnspec_optuna`` and ``hydra/launcher: nnspec_pool`` are structured configs
+registered in Hydra's ConfigStore when this module is imported (composition imports it, so files
+and overrides can select them); the plugin classes they name live in ``hydra_plugins`` and import
+this module, never the other way round.
+"""
+
+# No `from __future__ import annotations`: OmegaConf reads these dataclasses' annotations.
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+# what a trial imports the first time it trains; nnspec._heap imports nothing heavy
+from nnspec._heap import TRAINING_STACK
+
+__all__ = ["NNSpecOptunaSweeperConf", "NNSpecPoolLauncherConf", "effective_jobs"]
+
+
+@dataclass
+class NNSpecOptunaSweeperConf:
+    """Settings of ``hydra/sweeper=nnspec_optuna`` (all overridable as ``hydra.sweeper.X=...``)."""
+
+    _target_: str = "hydra_plugins.nnspec_optuna_sweeper.sweeper.NNSpecOptunaSweeper"
+    # tpe (default), random, grid or cmaes
+    sampler: str = "tpe"
+    # total trials of the study, counting those of earlier (resumed) runs
+    n_trials: int = 20
+    # trials launched together; None = the launcher's n_jobs (joblib) or 1
+    n_jobs: int | None = None
+    # minimize / maximize; None = from the spec's monitored metric
+    direction: str | None = None
+    study_name: str = "nnspec"
+    # journal file; None = <sweep dir>/optuna_journal.log
+    storage: str | None = None
+    # sampler seed base; None = the spec's seed (plus the number of finished trials)
+    seed: int | None = None
+    # search space in Hydra's override grammar, key -> expression
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NNSpecPoolLauncherConf:
+    """Settings of ``hydra/launcher=nnspec_pool`` (all overridable as ``hydra.launcher.X=...``)."""
+
+    _target_: str = "hydra_plugins.nnspec_pool_launcher.launcher.NNSpecPoolLauncher"
+    # trials run at once; -1 = one per available core, -2 = all but one (joblib's convention)
+    n_jobs: int = -1
+    # fork (default on Linux), forkserver (default elsewhere) or spawn
+    start_method: str | None = None
+    # modules imported once before the first trial (fork: by this process; forkserver: by the
+    # server), so each trial starts with them loaded
+    preload: list[str] = field(default_factory=lambda: list(TRAINING_STACK))
+
+
+def effective_jobs(n_jobs: int | None) -> int:
+    """Trials at once for joblib's convention: ``-1`` all available cores, ``-2`` all but one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+
+
+_STORE = ConfigStore.instance()
+_STORE.store(group="hydra/sweeper", name="nnspec_optuna", node=NNSpecOptunaSweeperConf,
+             provider="nnspec")  # fmt: skip
+_STORE.store(group="hydra/launcher", name="nnspec_pool", node=NNSpecPoolLauncherConf,
+             provider="nnspec")  # fmt: skip
