@@ -98,8 +98,8 @@ else:  # what __getattr__ returns, for type checkers
     from nnspec.compile.inference import infer_shapes as infer_shapes
     from nnspec.compile.model import build_model as build_model
     from nnspec.hydra.compose import compose as compose
-    from nnspec.workflow import train as train
     from nnspec.run.predict import load_run as load_run
+    from nnspec.workflow import train as train
 
 
 __all__ = [
