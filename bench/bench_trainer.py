@@ -3,7 +3,8 @@
 Run by hand (not part of the test suite)::
 
     .venv/bin/python bench/bench_trainer.py [--reps 5] [--threads 1] [--workloads W1,W2,W3]
-    .venv/bin/python bench/bench_trainer.py --compare ../other-checkout --workloads W3 --reps 15
+    .venv/bin/python bench/bench_trainer.py --compare ../other-checkout --workloads W3 --reps 15 \
+        [--epochs 10]
 
 ``--compare DIR`` times nnspec against another checkout of nnspec instead (before/after a
 change): the same bench code runs this checkout's nnspec and ``DIR``'s (with ``DIR/.venv``'s
@@ -234,7 +235,7 @@ def run_lightning(spec: Any, tmp: str) -> dict[str, float]:
 VARIANTS = {"nnspec": run_nnspec, "hand": run_hand, "lightning": run_lightning}
 
 
-def child(workload: str, variant: str, threads: int) -> None:
+def child(workload: str, variant: str, threads: int, epochs: int | None = None) -> None:
     import warnings
 
     import torch
@@ -243,14 +244,21 @@ def child(workload: str, variant: str, threads: int) -> None:
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         spec = workload_spec(workload, tmp)
+        if epochs is not None:  # --epochs: a longer fit, for a steadier per-step figure
+            spec = spec.model_copy(
+                update={"train": spec.train.model_copy(update={"epochs": epochs})}
+            )
         result = VARIANTS[variant](spec, tmp)
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def _spawn(workload: str, variant: str, threads: int, checkout: Path = ROOT) -> dict[str, float]:
+def _spawn(
+    workload: str, variant: str, threads: int, checkout: Path = ROOT, epochs: int | None = None
+) -> dict[str, float]:
     """One fresh process; ``checkout``: whose nnspec it imports (its ``.venv``'s Python)."""
     python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
     cmd = [python, __file__, "--child", workload, variant, "--threads", str(threads)]
+    cmd += ["--epochs", str(epochs)] if epochs is not None else []
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=checkout)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
@@ -266,13 +274,14 @@ def main() -> None:
     ap.add_argument("--variants", default="nnspec,hand,lightning", help="hand is always run")
     ap.add_argument("--child", nargs=2, metavar=("WORKLOAD", "VARIANT"))
     ap.add_argument("--compare", type=Path, metavar="DIR", help="another checkout of nnspec")
+    ap.add_argument("--epochs", type=int, help="override the workloads' epochs (--compare)")
     args = ap.parse_args()
     if args.child:
-        child(*args.child, args.threads)
+        child(*args.child, args.threads, args.epochs)
         return
     if args.compare is not None:
         for wl in args.workloads.split(","):
-            compare(wl, args.compare.resolve(), args.reps, args.threads)
+            compare(wl, args.compare.resolve(), args.reps, args.threads, args.epochs)
         return
     try:
         import lightning  # noqa: F401
@@ -317,13 +326,13 @@ def report(workload: str, runs: dict[str, list[dict[str, float]]]) -> None:
     sys.stdout.flush()
 
 
-def compare(workload: str, other: Path, reps: int, threads: int) -> None:
+def compare(workload: str, other: Path, reps: int, threads: int, epochs: int | None) -> None:
     """This checkout's nnspec vs ``other``'s, alternating which one runs first in each round."""
     runs: dict[str, list[dict[str, float]]] = {"this": [], "other": []}
     for i in range(reps):
         order = [("this", ROOT), ("other", other)]
         for name, checkout in order if i % 2 == 0 else order[::-1]:
-            runs[name].append(_spawn(workload, "nnspec", threads, checkout))
+            runs[name].append(_spawn(workload, "nnspec", threads, checkout, epochs))
     print(f"\n{workload}  this={ROOT}  other={other}  ({reps} rounds, {threads} thread(s))")
     for key in ("step", "cpu_step", "fit", "cpu"):
         a = [r[key] for r in runs["this"]]

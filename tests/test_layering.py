@@ -48,8 +48,6 @@ LAYERS: Final[dict[int, tuple[str, ...]]] = {
     ),
 }
 
-# (importer, imported) pairs fixed on other branches; empty it as they merge.
-
 
 @dataclass(frozen=True)
 class Arrow:

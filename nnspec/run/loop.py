@@ -120,9 +120,14 @@ class Trainer:
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
+        self._set_callbacks(callbacks, message)
+
+    def _set_callbacks(self, callbacks: Sequence[Callback], message: Callable[[str], None]) -> None:
+        """The state callbacks see and, per hook, the methods to call (only overridden ones)."""
         self.fit_state = FitState(
-            model, self.optimizer, writer.run_dir, train.epochs, self.steps_per_epoch,
-            is_main_process=writer.enabled, probe=bundle.train.x[:256], message=message,
+            self.model, self.optimizer, self.writer.run_dir, self.plan.train.epochs,
+            self.steps_per_epoch, is_main_process=self.writer.enabled,
+            probe=self.bundle.train.x[:256], message=message,
         )  # fmt: skip
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip

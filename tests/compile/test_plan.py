@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -276,3 +278,19 @@ def test_lr_scale_inside_a_block_template_multiplies_through_its_uses() -> None:
     rest = {lr for n, lr in by_name.items() if ".slow." not in n}
     assert sorted(rest) == pytest.approx([0.5, 1.0])
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_compile_and_lint_are_plain_functions_and_their_packages_plain_modules() -> None:
+    code = (
+        "import sys, types\n"
+        "import nnspec.compile.plan, nnspec.lint.engine, nnspec\n"  # submodules first
+        "assert nnspec.compile.__module__ == 'nnspec' and nnspec.lint.__name__ == 'lint_spec'\n"
+        "for name in ('nnspec.compile', 'nnspec.lint'):\n"
+        "    assert type(sys.modules[name]) is types.ModuleType, type(sys.modules[name])\n"
+        "    assert not callable(sys.modules[name])\n"
+        "from nnspec.compile import compile_spec\n"
+        "from nnspec.lint import lint_spec\n"
+        "assert compile_spec is sys.modules['nnspec.compile.plan'].compile_spec\n"
+        "assert lint_spec is nnspec.lint\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
