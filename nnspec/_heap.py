@@ -1,20 +1,20 @@
 """Warm start for processes nnspec's console script owns: heavy imports, then a frozen heap.
 
 CPython's collector walks every tracked object on a full pass, and runs one each time the objects
-that survived the last pass have grown by a quarter. torch alone leaves ~180,000 of them; with
-scikit-learn, Hydra and matplotlib it is over 400,000, and importing them one after the other ran
-seven full passes in ``nnspec train`` on the default experiment (0.73-0.78 s, measured 2026-12-05
-with ``gc.callbacks``). :func:`warm` imports what a command needs with full passes held off (young
-collections still run and free the imports' short-lived garbage), then moves the objects left
-(module globals, classes, functions: alive until exit anyway) to the permanent generation with
-:func:`gc.freeze`; later passes see only what the run itself allocates. Before a fork this is also
-Python's documented advice: the children's collections no longer write to the parent's pages.
+that survived the last pass have grown by a quarter. torch, scikit-learn, Hydra and matplotlib
+leave hundreds of thousands of them, and importing them one after the other runs several full
+passes (``docs/benchmarks.md`` has the figures). :func:`warm` imports what a command needs with
+full passes held off (young collections still run and free the imports' short-lived garbage), then
+moves the objects left (module globals, classes, functions: alive until exit anyway) to the
+permanent generation with :func:`gc.freeze`; later passes see only what the run itself allocates.
+Before a fork this is also Python's documented advice: the children's collections no longer write
+to the parent's pages.
 
 Freezing is the process owner's decision, so it happens only after :func:`own_process` (called by
-the console script, ``nnspec.cli.main.entry``; inherited by processes forked from it) and at most
-once per process. Anywhere else (``import nnspec`` in a notebook or a test session, a loky worker)
-:func:`warm` only imports. ``NNSPEC_WARM_START=0`` turns the warm start off
-(``bench/bench_startup.py`` compares both).
+``nnspec.cli.main.entry``, the console script and ``python -m nnspec``; inherited by processes
+forked from it) and at most once per process. Anywhere else (``import nnspec`` in a notebook or a
+test session, a loky worker) :func:`warm` only imports. ``NNSPEC_WARM_START=0`` turns the warm
+start off (``bench/bench_startup.py`` compares both).
 
 Holding full passes off relies on a generational collector whose full passes wait for the third
 threshold (CPython 3.11-3.13); where the collector ignores that threshold (3.14's incremental one)
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 WARM_START_ENV = "NNSPEC_WARM_START"
 
 # The heavy modules commands import before their work is done (each command's list is in
-# nnspec.cli.main.COMMANDS; tests/test_heap.py runs every command and checks that nothing heavy is
+# nnspec.cli.common.PRELOAD; tests/test_heap.py runs every command and checks that nothing heavy is
 # imported after its warm start). `nnspec.run` itself is a lazy package: name its modules.
 SKLEARN_STACK: tuple[str, ...] = ("sklearn.datasets", "sklearn.model_selection", "sklearn.metrics")
 PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")

@@ -45,6 +45,9 @@ def train(
 ) -> RunResult:
     """Train an experiment end to end and write its run directory.
 
+    Training starts from ``nnspec.build_model(spec)`` (same seed, same weights) whose head bias is
+    then set from the training labels (INIT-7/8: class log-priors, or the target mean/median).
+
     Args:
         spec_or_path: an ExperimentSpec, a dict, or a YAML path/text.
         overrides: ``key.path=value`` overrides (``["optim.lr=1e-3"]``).

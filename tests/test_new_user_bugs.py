@@ -144,6 +144,34 @@ def test_resume_auto_without_a_match_names_the_runs_and_differing_fields(
     assert result.run_dir.name != first
 
 
+def test_resume_auto_takes_the_newest_matching_run_whatever_its_folder_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tiny(tmp_path, train={"epochs": 1})
+    first = nnspec.train(spec).run_dir
+    second = nnspec.train(spec).run_dir
+    runs = tmp_path / "runs" / "tiny"
+    # a later run named in Hydra's format sorts before the Python API's by name; an empty job
+    # folder (Hydra's, for the run being started) and a sweep folder are not runs
+    newer = runs / "2000-01-01_00-00-00"
+    second.rename(newer)
+    (runs / "multirun_2099-01-01_00-00-00").mkdir()
+    (runs / "2099-12-31_23-59-59" / ".hydra").mkdir(parents=True)
+    os.utime(first / "hash.txt", ns=(1, 1))
+    capsys.readouterr()
+    resumed = nnspec.train(
+        tiny(tmp_path, train={"epochs": 1, "resume": "auto", "progress": "plain"})
+    )
+    assert resumed.run_dir == newer
+    changed = tiny(tmp_path, optim={"kind": "adamw", "lr": 0.003},
+                   train={"epochs": 1, "resume": "auto", "progress": "plain"})  # fmt: skip
+    capsys.readouterr()
+    nnspec.train(changed)
+    err = capsys.readouterr().err
+    assert "multirun_" not in err and "2099-12-31" not in err
+    assert err.index(newer.name) < err.index(first.name)  # newest first
+
+
 # ---- output files and folders honour the umask ----
 
 

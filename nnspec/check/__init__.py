@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nnspec._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
@@ -34,4 +36,5 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy_exports("nnspec.check", _EXPORTS)
+if not TYPE_CHECKING:  # type checkers read the imports below, not an Any-typed __getattr__
+    __getattr__, __dir__ = lazy_exports("nnspec.check", _EXPORTS)

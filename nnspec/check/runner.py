@@ -27,9 +27,9 @@ CHECKS: Registry[CheckFn] = Registry("check")
 
 def lint_check(ctx: CheckContext) -> CheckResult:
     """Static pre-flight: lint findings at error severity fail the run before any training."""
-    from nnspec.lint import lint
+    from nnspec.lint import lint_spec
 
-    errors = lint(ctx.spec).errors
+    errors = lint_spec(ctx.spec).errors
     if not errors:
         return CheckResult("lint", "LINT", "pass", "no error-level lint findings")
     return CheckResult(

@@ -67,7 +67,7 @@ def run(args: Namespace) -> int:
     if args.rules:
         _print_rules()
         return EXIT_OK
-    from nnspec.lint.engine import lint
+    from nnspec.lint.engine import lint_spec
 
     spec, source, base = load_checked(args, "lint")
     stats = None
@@ -75,6 +75,6 @@ def run(args: Namespace) -> int:
         from nnspec.check.stats import data_stats
 
         stats = data_stats(spec, base=base)
-    result = lint(spec, source, strict=args.strict, stats=stats)
+    result = lint_spec(spec, source, strict=args.strict, stats=stats)
     print_findings(result, as_json=args.json)
     return EXIT_FINDINGS if result.errors else EXIT_OK

@@ -12,7 +12,7 @@ Examples:
   nnspec train                                   # the default digits CNN
   nnspec train experiment=breast_cancer_mlp optim=sgd optim.lr=0.05 train.epochs=20
   nnspec train examples/iris_mlp.yaml train.epochs=5
-  nnspec train runs/iris-mlp/2026-01-01_10-00-00   # resume that run
+  nnspec train runs/iris_mlp/RUN                # resume that run (its folder)
   nnspec train --config-dir myconf optim=fast     # your own group options (myconf/optim/fast.yaml)
   nnspec train -m optim=adam,adamw optim.lr=1e-3,3e-3            # grid sweep
   nnspec train -m hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0,1,2

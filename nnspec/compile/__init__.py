@@ -42,7 +42,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy_exports("nnspec.compile", _EXPORTS)
+if not TYPE_CHECKING:  # type checkers read the imports below, not an Any-typed __getattr__
+    __getattr__, __dir__ = lazy_exports("nnspec.compile", _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover

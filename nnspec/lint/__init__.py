@@ -5,8 +5,8 @@
 functions in a registry (:data:`RULES`, filled with the built-in rules on the first lint); add one
 with :func:`rule`.
 
-Names are imported lazily: the top-level package imports this one up front (``nnspec.lint`` is
-also a function there), so it must stay light.
+The top-level package imports this one up front (``nnspec.lint`` is also a function there), so
+it and the modules it re-exports stay free of torch, Hydra and matplotlib.
 
 Example:
     >>> import nnspec
@@ -16,42 +16,23 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from nnspec.lint.engine import RULES, Hit, LintContext, Rule, lint_spec, load_builtin_rules, rule
+from nnspec.lint.finding import DataStats, Finding, LintResult, Severity
+from nnspec.lint.render import announce, render_text, summary_line
 
-from nnspec._lazy import lazy_exports
-
-_EXPORTS: dict[str, str] = {
-    "lint_spec": "nnspec.lint.engine",
-    "lint": "nnspec.lint.engine",  # the old name of lint_spec, until its last callers move
-    "RULES": "nnspec.lint.engine",
-    "Rule": "nnspec.lint.engine",
-    "Hit": "nnspec.lint.engine",
-    "LintContext": "nnspec.lint.engine",
-    "rule": "nnspec.lint.engine",
-    "load_builtin_rules": "nnspec.lint.engine",
-    "Finding": "nnspec.lint.finding",
-    "LintResult": "nnspec.lint.finding",
-    "DataStats": "nnspec.lint.finding",
-    "Severity": "nnspec.lint.finding",
-    "render_text": "nnspec.lint.render",
-    "summary_line": "nnspec.lint.render",
-    "announce": "nnspec.lint.render",
-}
-
-__all__ = list(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports("nnspec.lint", _EXPORTS)
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nnspec.lint.engine import (  # noqa: F401
-        RULES,
-        Hit,
-        LintContext,
-        Rule,
-        lint,
-        lint_spec,
-        load_builtin_rules,
-        rule,
-    )
-    from nnspec.lint.finding import DataStats, Finding, LintResult, Severity  # noqa: F401
-    from nnspec.lint.render import announce, render_text, summary_line  # noqa: F401
+__all__ = [
+    "lint_spec",
+    "RULES",
+    "Rule",
+    "Hit",
+    "LintContext",
+    "rule",
+    "load_builtin_rules",
+    "Finding",
+    "LintResult",
+    "DataStats",
+    "Severity",
+    "render_text",
+    "summary_line",
+    "announce",
+]

@@ -27,7 +27,6 @@ __all__ = [
     "RULES",
     "rule",
     "lint_spec",
-    "lint",
     "locate",
     "load_builtin_rules",
 ]
@@ -191,7 +190,6 @@ def lint_spec(
     return LintResult(active, silenced=silenced)
 
 
-lint = lint_spec  # the old name, until its last callers (nnspec.cli.lint, nnspec.check) move
 
 
 def _silence(f: Finding) -> Finding:

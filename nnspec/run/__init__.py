@@ -24,14 +24,15 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nnspec.run' has no attribute '{name}'")
-    return getattr(importlib.import_module(module), name)
+if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name as Any
 
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'nnspec.run' has no attribute '{name}'")
+        return getattr(importlib.import_module(module), name)
 
-if TYPE_CHECKING:  # what __getattr__ returns, for type checkers
+else:  # what __getattr__ returns, for type checkers
     from nnspec.run.api import RunResult as RunResult
     from nnspec.run.api import fit as fit
     from nnspec.run.callbacks import Callback as Callback

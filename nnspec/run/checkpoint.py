@@ -195,15 +195,27 @@ def auto_resume_dir(spec: ExperimentSpec) -> Path | None:
     turns progress output off.
     """
     root = Path(spec.train.output_dir) / spec.name
-    runs = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
+    runs = _earlier_runs(root)
     want = spec_hash(spec)
     for run in runs:
-        written = run / "hash.txt"
-        if written.is_file() and written.read_text().strip() == want:
+        if (run / "hash.txt").read_text().strip() == want:
             return run
     if spec.train.progress != "none":
         print(_no_match_report(spec, root, runs), file=sys.stderr)
     return None
+
+
+def _earlier_runs(root: Path) -> list[Path]:
+    """The run directories under ``root``, newest first.
+
+    Only folders holding ``hash.txt`` are runs (a Hydra job folder being created for this very run,
+    or a sweep's ``multirun_*`` folder, is not). Newest is by when ``hash.txt`` was written, not by
+    folder name: the Python API and Hydra stamp folder names in different formats.
+    """
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if (p / "hash.txt").is_file()]
+    return sorted(runs, key=lambda p: (p / "hash.txt").stat().st_mtime_ns, reverse=True)
 
 
 def _no_match_report(spec: ExperimentSpec, root: Path, runs: list[Path]) -> str:
@@ -223,8 +235,6 @@ def _why_not(run: Path, spec: ExperimentSpec) -> str:
     from nnspec.errors import NNSpecError
     from nnspec.io import load, show_value
 
-    if not (run / "hash.txt").is_file():
-        return "no hash.txt (not a run directory of nnspec)"
     try:
         old = spec_fields(load(run / "spec.yaml"))
     except (NNSpecError, OSError) as e:

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import nnspec
-from nnspec import workflow
 from nnspec.compile.model import build_model
 from nnspec.compile.plan import compile_spec
 from nnspec.run import api
@@ -74,7 +73,7 @@ def test_train_starts_from_build_model_with_the_head_bias_set_from_the_labels(
         return model
 
     monkeypatch.setattr(api, "build_for_data", spy)
-    workflow.train(spec, data=(x, y))
+    nnspec.train(spec, data=(x, y))
     start, plain = seen["state"], build_model(spec).state_dict()
     assert start.keys() == plain.keys()
     differ = {k for k in start if not torch.equal(start[k], plain[k])}
