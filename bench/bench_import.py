@@ -4,9 +4,9 @@
 
 Rows: ``import torch`` (the baseline), a control (below), ``import nnspec``, every spec schema and
 ``import nnspec`` + ``nnspec.build_model`` (torch, the model-level spec schemas and the compiler:
-all a program needs to build a model). Goal (issue 2): ``import nnspec`` within 1.15x of ``import
+all a program needs to build a model). Goal: ``import nnspec`` within 1.15x of ``import
 torch``, judged on the last row: nnspec loads torch, pydantic and its schemas on first use, so the
-``import nnspec`` row alone (~0.02x) says little. Each statement runs in its own fresh subprocess,
+``import nnspec`` row alone says little. Each statement runs in its own fresh subprocess,
 alternating so machine noise hits every row alike; reported are medians of the whole process
 (start-up and shutdown included) and of the statement alone (timed inside the process).
 Byte-code caching is switched on for the children (``PYTHONDONTWRITEBYTECODE`` removed), as on a
@@ -15,18 +15,13 @@ user's machine; the warm-up round writes the editable checkout's ``__pycache__``
 Two installs are measured: nnspec as users get it (a wheel built from this checkout, installed
 into a temporary venv that sees this interpreter's packages for torch and the rest) and this
 editable checkout. An editable install routes every ``nnspec`` import through setuptools' import
-hook (``__editable___nnspec_*_finder``), about 30 ms that an installed package does not pay.
+hook (``__editable___nnspec_*_finder``), a cost an installed package does not pay.
 
-Where the rest goes (2026-12-05, installed wheel, in-process timers): pydantic and its
-dependencies ~45 ms, nnspec's model-level schema classes and compiler modules ~35 ms (was ~45 ms:
-module-level TypeAdapters are now built on first use and the build-path schema modules no longer
-use postponed annotations, which pydantic had to ``eval`` one by one); and the garbage collector:
-``import torch`` alone runs 2 full collections (~0.06 s); the next ~12,000 container objects any
-program keeps after it trigger a third (~0.09 s, it walks torch's ~180,000 objects). Importing the
-pydantic modules nnspec's schemas use (``main``, ``types``, ``type_adapter``) lands right at that
-line, so every pydantic-based library imported after torch pays that pass. The control row (those
-imports after torch) shows it, and the difference between the last row and the control is what
-nnspec's own code costs. Figures vary by +-0.04x between runs of this script.
+The control row imports the pydantic modules nnspec's schemas use (``main``, ``types``,
+``type_adapter``) after torch. torch leaves so many objects behind that the next few thousand any
+program keeps trigger one more full garbage collection over all of them, so every pydantic-based
+library imported after torch pays that pass; the difference between the last row and the control
+is what nnspec's own code costs. Where the time goes, with figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Run by hand (a few minutes on 2 cores)::
 
     .venv/bin/python bench/bench_sweep.py [--epochs 150] [--repeats 1]
 
-Goals (issue 4): 2 parallel jobs >= 1.6x faster than sequential on 2 cores; per-trial overhead
+Goals: 2 parallel jobs >= 1.6x faster than sequential on 2 cores; per-trial overhead
 <= 0.5 s.
 Each sweep runs in a fresh `nnspec train -m` process in a temp dir; the figures are medians over
 ``--repeats`` interleaved runs. The trials train the breast-cancer example for its own 150 epochs
@@ -17,12 +17,11 @@ the mean of the trainer's own ``wall_time`` over the other (warm) trials (from e
 the whole ``nnspec.train`` call, i.e. data, build, epochs, test pass, files and plots).
 
 Every joblib (loky) worker is a fresh interpreter that imports torch, torch._dynamo (the first
-optimizer imports it), scikit-learn and Hydra again, about 5 s on these machines; the sequential
-sweep pays that once. The speed-up therefore grows with the trial length (``--epochs``).
+optimizer imports it), scikit-learn and Hydra again; the sequential sweep pays that once. The
+speed-up therefore grows with the trial length (``--epochs``).
 nnspec_pool imports that stack once in the launching process and forks each trial from it.
-The two vCPUs of these machines do not always give two cores' worth of work: two copies of a
-pure-Python loop run side by side took 1.0-1.6x the time of one alone (2026-12-04), so the
-parallel figures vary from run to run more than the sequential ones.
+Two vCPUs do not always give two cores' worth of work (docs/benchmarks.md), so the parallel
+figures vary from run to run more than the sequential ones.
 """
 
 from __future__ import annotations

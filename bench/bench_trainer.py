@@ -12,7 +12,7 @@ Python), in alternating fresh processes (A B, B A, A B, ...), and reports the me
 per-step times (``fit`` and its CPU time divided by the optimizer steps; nnspec's defaults, no
 user callback) and of the per-round ratios.
 
-Workloads (issue 3):
+Workloads:
   W1  MLP 64->256->256->10 on 50,000 x 64 synthetic samples, batch 256, 5 epochs
   W2  the digits CNN (examples/digits_cnn.yaml), batch 64, 20 epochs (its one-cycle schedule)
   W3  MLP 64->32->10 on 20,000 x 64 synthetic samples, batch 32, 3 epochs (per-step overhead)

@@ -1,6 +1,6 @@
 """The built-in default experiment: what ``nnspec COMMAND`` uses when no SPEC file is given.
 
-It is the digits CNN of issue 2 (scikit-learn's bundled 8x8 digits, 10 classes).
+It is the digits CNN example (scikit-learn's bundled 8x8 digits, 10 classes).
 ``conf/config.yaml`` composes to the same spec (a test of the Hydra layer checks it). Presets are
 specs, never modules.
 """

@@ -173,3 +173,49 @@ def test_readme_links_the_docs() -> None:
     for page in ("docs/rules.md", "docs/benchmarks.md"):
         assert f"]({page})" in readme, f"README.md does not link {page}"
         assert (ROOT / page).is_file()
+
+
+# Issue numbers and dates rot in code: the tracker moves on, figures change. Figures belong in
+# docs/benchmarks.md with the command that reproduces them.
+ISSUE_REF = re.compile(r"\bissues?[\s-]*#?\d+|\bthe issue's\b", re.IGNORECASE)
+DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+
+
+def _text_files(*names: str) -> Iterator[Path]:
+    for name in names:
+        top = ROOT / name
+        for path in [top] if top.is_file() else sorted(top.rglob("*")):
+            if path.is_file() and path.suffix in SUFFIXES:
+                yield path
+
+
+@pytest.mark.parametrize(
+    ("text", "hit"),
+    [("see issue " + "6", True), ("(issue" + "-2 examples)", True), ("issues #" + "12", True),
+     ("the issue" + "'s length", True), ("every issue is collected", False), ("tissue 3", False)],
+)  # fmt: skip
+def test_issue_pattern(text: str, hit: bool) -> None:
+    assert bool(ISSUE_REF.search(text)) is hit
+
+
+def test_no_issue_numbers_in_code_or_docs() -> None:
+    names = ("nnspec", "hydra_plugins", "tests", "bench", "conf", "examples", "docs", "tools")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in _text_files(*names, "README.md")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ISSUE_REF.search(line)
+    ]
+    assert not found, "issue references (say what the code does instead):\n" + "\n".join(found)
+
+
+def test_no_dates_in_code() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in _text_files("nnspec", "hydra_plugins", "bench", "tools")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if DATE.search(line)
+    ]
+    assert not found, "dates in code (move dated figures to docs/benchmarks.md):\n" + "\n".join(
+        found
+    )

@@ -1,4 +1,4 @@
-"""Broken specs: every one gives an nnspec error with its class, field path and line (issue 2).
+"""Broken specs: every one gives an nnspec error with its class, field path and line.
 
 Each case is a small YAML file; the error must name the path and the 1-based line of the
 offending node. Shape errors come from shape inference, with lines attached from the source map.

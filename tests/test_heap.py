@@ -119,7 +119,7 @@ def test_every_preloaded_module_exists(name: str) -> None:
     assert importlib.util.find_spec(name) is not None
 
 
-@pytest.mark.slow  # ~3 s each
+@pytest.mark.slow  # a fresh interpreter per command
 @pytest.mark.parametrize("name", sorted(PRELOAD))
 def test_every_preload_list_loads_torch(name: str) -> None:
     # `nnspec.run` and `nnspec.check` are lazy packages: a list naming only them loads nothing

@@ -1,4 +1,4 @@
-"""YAML round trip: ``loads(dump(spec)) == spec`` for every valid spec (issue 2 acceptance)."""
+"""YAML round trip: ``loads(dump(spec)) == spec`` for every valid spec."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The launcher: one child process per trial, ``n_jobs`` at a time, results in submission order.
 
 Why our own: Hydra's joblib launcher hard-codes joblib's loky backend, whose workers are fresh
-interpreters; each re-imports torch, scikit-learn and Hydra (~5 s here), which on short trials eats
+interpreters; each re-imports torch, scikit-learn and Hydra (seconds), which on short trials eats
 most of the parallel speed-up. This launcher imports the training stack once in the launching
 process and forks each trial from it (Linux), so trials start warm. The parent has run no torch
 operation (composition and validation are pure Python), so no intra-op thread pool exists at the

@@ -1,6 +1,6 @@
 """Training sanity checks (``nnspec check``), the LR range test (``nnspec lr-find``) and the opt-in
-training monitors, a training callback that ``nnspec.train`` adds (rule ids from design_rules.md
-§14-15).
+training monitors, a training callback that ``nnspec.train`` adds (rule ids CHECK-* and MON-*,
+explained in ``docs/rules.md``).
 
 Names are imported lazily so that importing one piece (``nnspec.train`` imports the monitors and
 the LR range test) does not load the others.

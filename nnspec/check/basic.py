@@ -1,6 +1,6 @@
 """Loss at init (CHECK-2), input-independent baseline (CHECK-3) and overfit one batch (CHECK-1).
 
-Thresholds marked [nnspec choice] come from design_rules.md §C.
+Thresholds marked [nnspec choice] are numbers the rules leave open (docs/rules.md).
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from nnspec.check.context import (
 __all__ = ["gradient_flow", "batch_independence", "activation_stats"]
 
 WARMIN_STEPS: Final = 20  # steps before measuring, so Adam's first-step artefacts are gone
-DEAD_ALARM: Final = 0.5  # MON-3 / §C: > 50 % of a layer's units dead
+DEAD_ALARM: Final = 0.5  # MON-3 [nnspec choice]: > 50 % of a layer's units dead
 SATURATED_ALARM: Final = 0.5  # MON-3: > 50 % of a layer's outputs saturated
 SATURATION: Final = 0.99  # |tanh| > 0.99; sigmoid < 0.01 or > 0.99
-VANISHING_RATIO: Final = 1e-4  # MON-2 / §C: first / last layer gradient norm
-EXPLODING_NORM: Final = 1e3  # MON-2 / §C: global gradient norm
+VANISHING_RATIO: Final = 1e-4  # MON-2 [nnspec choice]: first / last layer gradient norm
+EXPLODING_NORM: Final = 1e3  # MON-2 [nnspec choice]: global gradient norm
 UPDATE_RATIO_RANGE: Final = (1e-5, 1e-1)  # around the healthy ~1e-3 [nnspec choice]
 INDEPENDENCE_SAMPLES: Final = 8
 

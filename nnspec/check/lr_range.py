@@ -1,4 +1,4 @@
-"""Defaults of the LR range test (LR-3, design_rules §B), torch-free.
+"""Defaults of the LR range test (LR-3), torch-free.
 
 ``nnspec lr-find`` builds its argument parser from them before anything heavy is imported (its
 arguments are checked first; see nnspec._heap).

@@ -71,7 +71,7 @@ def suggest(
 
 
 def default_beta(steps: int) -> float:
-    """EMA factor: 0.98 (§B) for long sweeps, ``1 - 10/steps`` for short ones.
+    """EMA factor: the usual 0.98 for long sweeps, ``1 - 10/steps`` for short ones.
 
     With 0.98 the smoothed loss remembers ~50 steps, half of a 100-step sweep, so its minimum
     and the divergence are read several LR steps late; a window of a tenth of the sweep is not.

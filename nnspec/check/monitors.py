@@ -28,10 +28,10 @@ from nnspec.spec.train import MonitorsSpec
 __all__ = ["TrainingMonitor", "make_monitor", "diagnose_fit", "SAMPLE_EVERY"]
 
 SAMPLE_EVERY: Final = 10  # steps between gradient-norm samples
-VANISHING_RATIO: Final = 1e-4  # MON-2 / §C: first / last layer gradient norm
-EXPLODING_NORM: Final = 1e3  # MON-2 / §C: global gradient norm
+VANISHING_RATIO: Final = 1e-4  # MON-2 [nnspec choice]: first / last layer gradient norm
+EXPLODING_NORM: Final = 1e3  # MON-2 [nnspec choice]: global gradient norm
 EXPLODING_GROWTH: Final = 10.0  # MON-2: global norm grew 10x since the previous epoch
-DEAD_ALARM: Final = 0.5  # MON-3 / §C
+DEAD_ALARM: Final = 0.5  # MON-3 [nnspec choice]
 RISING_EPOCHS: Final = 3  # LR-1 / MON-1: evaluations in a row
 OVERFIT_RISE: Final = 1.2  # MON-1: final val loss >= 1.2 x its best
 UNDERFIT_LEFT: Final = 0.5  # train loss still >= half of the first epoch's

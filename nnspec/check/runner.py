@@ -1,4 +1,4 @@
-"""``nnspec check``: run the sanity checks of a spec on its real data (design_rules.md §14).
+"""``nnspec check``: run a spec's sanity checks on its real data (CHECK rules, docs/rules.md).
 
 Checks are a registry of functions ``check(ctx) -> CheckResult`` run in order: the static lint
 (errors only) first, then loss at init, batch independence, gradient flow, overfit one batch and

@@ -1,6 +1,6 @@
 """``nnspec check [SPEC.yaml] [key=value ...] [--only=NAME,...] [--json] [--layers]``
 
-Runs the sanity checks of design_rules.md §14 on the spec's real data for a short budget and
+Runs the sanity checks (docs/rules.md, CHECK) on the spec's real data for a short budget and
 prints pass/warn/fail with the numbers; each failure says what it usually means and what to try.
 Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid spec or data.
 """

@@ -103,7 +103,7 @@ def build_model(
             seed = 0 if model_spec is spec else spec.seed  # type: ignore[union-attr]
         generator = seeded_generator(seed)
     check_layer_names(model_spec)
-    if model_spec.is_graph:  # blocks, residuals, branches, named inputs/outputs (issue 5)
+    if model_spec.is_graph:  # blocks, residuals, branches, named inputs/outputs
         return build_graph_model(model_spec, generator)
     return _build_sequential(model_spec, generator)
 

@@ -6,7 +6,7 @@ each layer's ``lr_scale`` multiplies the learning rate of its own group.
 
 Kernels: where torch has a fused kernel for the optimizer (sgd, adam, adamw, adagrad on CPU and
 CUDA), nnspec uses it. One fused kernel per parameter group replaces a Python loop of a dozen
-small ops per tensor; on a tiny MLP that halves the optimizer step (bench/bench_trainer.py W3).
+small ops per tensor; on small models that overhead is much of the step (bench_trainer W3).
 The update is the same rule, computed in one pass, so results agree with the default
 implementation to rounding (not bitwise); runs stay bitwise reproducible and resumable.
 """

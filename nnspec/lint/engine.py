@@ -1,7 +1,7 @@
 """The lint engine: a registry of small check functions and :func:`lint_spec` that runs them.
 
 Each rule is a function ``check(ctx) -> Iterable[Hit]`` registered with :func:`rule` under a unique
-slug, carrying the catalog id (``design_rules.md``) and a default severity. :func:`lint_spec` runs
+slug, carrying the rule id (``docs/rules.md``) and a default severity. :func:`lint_spec` runs
 every rule, attaches YAML lines, applies ``lint.ignore`` (silenced findings are kept aside, not
 dropped) and ``strict`` (warnings become errors). Lint is pure: no torch, no I/O.
 """

@@ -1,8 +1,8 @@
 """Lint findings: what a rule reports, where, why and how to fix it.
 
-A :class:`Finding` is plain data (no torch): rule id from the design-rule catalog
-(``../shared/knowledge/design_rules.md``), a slug name, a severity, the field path of the spec and,
-when the spec came from YAML, the file and line the path points at.
+A :class:`Finding` is plain data (no torch): rule id (see ``docs/rules.md``), a slug name, a
+severity, the field path of the spec and, when the spec came from YAML, the file and line the path
+points at.
 """
 
 from __future__ import annotations

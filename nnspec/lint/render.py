@@ -43,8 +43,8 @@ def announce(
 ) -> LintResult:
     """Print a spec's lint findings as warnings (never raises, never fails a run).
 
-    ``nnspec train`` calls this before training (issue 6: "lint also runs, warnings only, at the
-    start of training"); nothing is printed when there are no findings or when the spec turns
+    ``nnspec train`` calls this before training (lint runs at the start of training, warnings
+    only); nothing is printed when there are no findings or when the spec turns
     progress output off (``train.progress: none``).
     """
     from nnspec.lint.engine import lint_spec

@@ -1,4 +1,4 @@
-"""Lint rules on the model section (INIT, ACT, ARCH, OUT, NORM, REG of design_rules.md).
+"""Lint rules on the model section (INIT, ACT, ARCH, OUT, NORM, REG rules of docs/rules.md).
 
 Each rule is a small generator registered with :func:`nnspec.lint.engine.rule`; thresholds that
 the catalog marks as nnspec choices are module constants with the catalog section they come from.
@@ -43,7 +43,7 @@ SATURATING_MIN_WEIGHT_LAYERS: Final = 3  # ACT-2: ">= 3 weight layers"
 DEEP_PLAIN_MIN_WEIGHT_LAYERS: Final = 11  # ARCH-9: "> 10 weight layers on a skip-free path"
 NORM_KINDS: Final = frozenset({"batch_norm", "layer_norm", "group_norm", "instance_norm"})
 RESIDUAL_KINDS: Final = frozenset({"residual", "add"})
-BN_MIN_BATCH: Final = 8  # NORM-5 / §C: batch statistics are unreliable below 8 samples
+BN_MIN_BATCH: Final = 8  # NORM-5 [nnspec choice]: batch statistics are unreliable below 8 samples
 DROPOUT_RANGE: Final = (0.1, 0.5)  # REG-4
 # Ops that pass dropout's variance shift straight on to a following batch norm (NORM-6).
 TRANSPARENT_OPS: Final = frozenset({"flatten", "reshape", "identity"})

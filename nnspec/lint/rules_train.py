@@ -21,7 +21,7 @@ USUAL_LR: Final[Mapping[OptimKind, tuple[float, float]]] = MappingProxyType(
         **dict.fromkeys(("adam", "adamw", "nadam", "radam", "adamax"), (1e-5, 1e-2)),
     }
 )
-MAX_MOMENTUM: Final = 0.99  # OPT-7 / §C
+MAX_MOMENTUM: Final = 0.99  # OPT-7 [nnspec choice]
 LONG_RUN_EPOCHS: Final = 50  # TRAIN-3: "max_epochs > 50 with no early stopping"
 # TRAIN-6: layer kinds whose gradients are prone to explode (added by the sequence-layer module).
 RECURRENT_KINDS: Final = frozenset(
@@ -30,8 +30,8 @@ RECURRENT_KINDS: Final = frozenset(
         "transformer_encoder_layer", "transformer_decoder_layer", "transformer",
     }
 )  # fmt: skip
-IMBALANCE_RATIO: Final = 1.5  # INIT-8 / §C: largest / smallest class frequency
-# DATA-4 / §C thresholds for a feature the model sees unscaled.
+IMBALANCE_RATIO: Final = 1.5  # INIT-8 [nnspec choice]: largest / smallest class frequency
+# DATA-4 [nnspec choice] thresholds for a feature the model sees unscaled.
 SCALE_MEAN_OVER_STD: Final = 3.0
 SCALE_MAX_STD: Final = 100.0
 SCALE_MIN_STD: Final = 1e-3

@@ -202,7 +202,7 @@ def _standardize(
 def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
     """The model's input shape: the data's per-sample shape for ``auto``, else checked."""
     if spec.model.input_shape is None or spec.model.outputs is not None:
-        # Multi-input / multi-output graphs compile (issue 5) but their training is a later issue.
+        # Multi-input / multi-output graphs compile, but nnspec.train does not train them yet.
         field = "inputs" if spec.model.input_shape is None else "outputs"
         raise SpecError(
             Problem(

@@ -7,7 +7,7 @@ Two tables with the same keys and the same definitions (zero_division=0, sklearn
 over the labels present in the targets or predictions, uniform average over regression outputs):
 ``METRICS`` calls scikit-learn and gives the final report (``summary.json``, ``nnspec eval``);
 ``TENSOR_METRICS`` computes the same numbers with a few torch ops for the per-epoch validation
-rows, where scikit-learn's input checks cost milliseconds per call (bench/bench_trainer.py W2).
+rows, where scikit-learn's per-call input checks are slow next to a few torch ops (bench W2).
 A metric without a tensor version falls back to scikit-learn (binary AUROC). Tests check that
 both tables agree.
 """

@@ -128,7 +128,7 @@ def _synth_regression(spec: DataSpec, seed: int) -> RawData:
 # counts, rather than the tokens, keeps the classes balanced, so predicting the majority class
 # scores far below a model that really counts.
 TOKEN_DEFAULTS: dict[str, int] = {
-    "length": 30,  # sequence length (the example task)
+    "length": 30,  # sequence length of the example task
     "vocab_size": 10,  # token ids 0..9; the embedding needs num_embeddings >= vocab_size
     "token_a": 1,  # the token that is counted / compared
     "token_b": 2,  # sequence_compare: the token A is compared with

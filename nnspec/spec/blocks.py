@@ -20,8 +20,8 @@ field path (``model.blocks.basic.layers.1.out_channels``) and name the use and r
 """
 
 # No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
-# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
-# build_model, bench/bench_import.py); forward references are quoted where needed.
+# would eval every field's annotation string one by one at import (bench/bench_import.py);
+# forward references are quoted where needed.
 
 import functools
 from collections.abc import Mapping
@@ -71,8 +71,8 @@ _PARAM_PY_TYPES: Mapping[ParamType, Any] = MappingProxyType({
 @functools.cache
 def _param_adapter(param_type: ParamType) -> TypeAdapter[Any]:
     # One adapter per parameter type: block arguments are checked before they are substituted.
-    # Built on first use: a TypeAdapter costs ~0.5 ms and this module is on the import path of
-    # `nnspec.build_model` (bench/bench_import.py).
+    # Built on first use: building a TypeAdapter is not free and this module is on the import path
+    # of `nnspec.build_model` (bench/bench_import.py).
     return TypeAdapter(_PARAM_PY_TYPES[param_type])
 
 

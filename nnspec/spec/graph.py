@@ -9,8 +9,8 @@ in :mod:`nnspec.spec.expand`. Pure data: no torch.
 """
 
 # No `from __future__ import annotations` in the schema modules on the model's build path: pydantic
-# would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
-# build_model, bench/bench_import.py); forward references are quoted where needed.
+# would eval every field's annotation string one by one at import (bench/bench_import.py);
+# forward references are quoted where needed.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""The issue-2 examples: YAML == Python, exact sizes against hand-written torch, loss at init."""
+"""The example specs: YAML == Python, exact sizes against hand-written torch, loss at init."""
 
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ def test_predict_reports_a_bad_cell(
 def test_predict_reports_a_missing_data_file(
     iris_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # was an internal error (FileNotFoundError, exit 1) until 2026-12-05
+    # a missing data file is the user's mistake (exit 2), not an internal error
     assert main(["predict", str(iris_run), str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err
     assert f"data: data file not found: {tmp_path / 'nope.csv'}" in err

@@ -1,6 +1,6 @@
 """The example specs: every one trains a few steps (fast); the acceptance scores (slow).
 
-Acceptance (issue 3): mean test score over seeds 0, 1, 2 (each seed a different split and init):
+Acceptance: mean test score over seeds 0, 1, 2 (each seed a different split and init):
 digits CNN >= 0.975 accuracy, breast cancer >= 0.95, wine >= 0.94, iris >= 0.93, diabetes R^2 >=
 a linear regression's R^2 on the same splits - 0.05.
 """

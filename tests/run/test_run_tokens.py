@@ -46,7 +46,7 @@ def _token_spec(tmp_path: Path, **sections: Any) -> ExperimentSpec:
 
 def test_count_task_labels_are_the_count_of_token_a_and_balanced() -> None:
     raw = load_source(DataSpec(source="synthetic:sequence_count", n_samples=3000), seed=4)
-    assert raw.x.dtype == np.int64 and raw.x.shape == (3000, 30)  # the length 30
+    assert raw.x.dtype == np.int64 and raw.x.shape == (3000, 30)  # the example task's length 30
     assert np.array_equal((raw.x == 1).sum(1), raw.y)
     counts = np.bincount(raw.y)
     assert len(counts) == 10 and raw.meta["n_classes"] == 10  # classes 0-9
