@@ -209,7 +209,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         n_params=sum(p.numel() for p in trainer.model.parameters()),
         epochs_run=state.epoch,
     )
-    extra = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped, "steps": state.step}
+    extra: dict[str, Any] = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped}
+    extra.update(steps=state.step)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})

@@ -220,9 +220,8 @@ class Trainer:
         ``accumulate`` batches still makes an optimizer step.
         """
         self.model.train()
-        order = epoch_order(self.plan.seed, epoch, len(self.bundle.train))
-        if not self.plan.data.shuffle:
-            order = None
+        n = len(self.bundle.train)
+        order = epoch_order(self.plan.seed, epoch, n) if self.plan.data.shuffle else None
         total, seen, accumulate = 0.0, 0, self.accumulate
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, (xb, yb) in enumerate(self._batches(order), start=1):
