@@ -24,7 +24,7 @@ override them, so a callback without them costs nothing per step. Steps are opti
 ``train.accumulate: k`` one step takes ``k`` batches).
 
 A callback stops training cleanly with :meth:`FitState.stop`: no optimizer step starts after the
-hook that asked (one ``on_before_optimizer_step`` precedes still runs), and the reason lands in
+hook that asked (the one an ``on_before_optimizer_step`` precedes still runs), and the reason lands in
 ``summary.json`` as ``stopped``, as early stopping's does:
 
 * from a per-step hook, ``on_validation_end`` or ``on_epoch_end``: the current epoch ends (a stop
@@ -33,7 +33,8 @@ hook that asked (one ``on_before_optimizer_step`` precedes still runs), and the 
 * from ``on_fit_start``: no epoch runs (``epochs_run`` stays 0, or the resumed epoch);
 * from ``on_epoch_start``: that epoch ends before its first step, with no row, validation or
   ``on_epoch_end``; ``state.epoch`` goes back to the last finished epoch;
-* from ``on_checkpoint``: the next epoch does not start.
+* from ``on_checkpoint``: the next epoch does not start (after the last epoch the run ends as
+  it would have, and ``stopped`` stays ``max_epochs``).
 
 In the last three cases the last finished epoch gets its checkpoint if its periodic one was not
 due, and ``on_fit_end`` follows.

@@ -293,10 +293,11 @@ class Trainer:
             try:
                 self._call("on_fit_start")
                 for epoch in range(self.state.epoch + 1, self.plan.train.epochs + 1):
-                    if fit_state.should_stop or self._run_epoch(epoch):
+                    if fit_state.should_stop:  # asked in on_fit_start or on_checkpoint
+                        self._stop_between_epochs()
                         break
-                if fit_state.should_stop and self.state.stopped == "max_epochs":
-                    self._stop_between_epochs()
+                    if self._run_epoch(epoch):
+                        break
             finally:
                 self.writer.flush()
         except BaseException as error:
@@ -314,6 +315,7 @@ class Trainer:
         fit_state.epoch, fit_state.batch, fit_state.metrics = epoch, 0, MappingProxyType({})
         self._call("on_epoch_start")
         if fit_state.should_stop:
+            self._stop_between_epochs()
             return True
         train_loss = self.train_epoch(epoch)
         fit_state.step = self.state.step
@@ -346,8 +348,9 @@ class Trainer:
 
     def _stop_between_epochs(self) -> None:
         """A stop asked for outside an epoch's steps (``on_fit_start``, ``on_epoch_start``,
-        ``on_checkpoint``): no further step runs; the last finished epoch gets its checkpoint
-        when its periodic one was not due, and the reason is recorded."""
+        ``on_checkpoint`` of an epoch before the last): no further step runs; the last finished
+        epoch gets its checkpoint when its periodic one was not due, and the reason is
+        recorded."""
         state = self.state
         self.fit_state.epoch = state.epoch
         if state.epoch and state.epoch not in self.saved_epochs:
