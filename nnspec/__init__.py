@@ -34,7 +34,7 @@ from nnspec.errors import (
     TrainError,
 )
 from nnspec.io import dump, load, loads
-from nnspec.run.callbacks import Callback, FitState  # no torch at import (only for type checkers)
+from nnspec.run.callbacks import Callback, FitState  # imports torch for type checkers only
 from nnspec.spec.blocks import ParamDef, ResidualSpec
 from nnspec.spec.data import DataSpec, SplitSpec
 from nnspec.spec.experiment import ExperimentSpec, LintSpec
