@@ -24,8 +24,8 @@ override them, so a callback without them costs nothing per step. Steps are opti
 ``train.accumulate: k`` one step takes ``k`` batches).
 
 A callback stops training cleanly with :meth:`FitState.stop`: no optimizer step starts after the
-hook that asked (the one an ``on_before_optimizer_step`` precedes still runs), and the reason lands in
-``summary.json`` as ``stopped``, as early stopping's does:
+hook that asked (the one an ``on_before_optimizer_step`` precedes still runs), and the reason
+lands in ``summary.json`` as ``stopped``, as early stopping's does:
 
 * from a per-step hook, ``on_validation_end`` or ``on_epoch_end``: the current epoch ends (a stop
   during an epoch skips its remaining batches), is validated and recorded, and its checkpoint is
