@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.errors import CheckpointError, DataError, NNSpecError, SpecError
+from nnspec.errors import NNSpecError
 from nnspec.hydra.compose import (
     CONF_MODULE,
     PRIMARY,
@@ -53,7 +54,9 @@ class Outcome:
     """What the jobs of one invocation reported back (filled by the task and the callback)."""
 
     base_dir: Path | None = None  # relative data paths resolve against the spec file's folder
-    error: NNSpecError | None = None
+    error: Exception | None = None  # a single run's failure, raised by `run` after Hydra returns
+    stray_dir: Path | None = None  # that run's job dir when it holds only Hydra's bookkeeping
+    preload: tuple[str, ...] = ()  # what a job imports before it trains (nnspec._heap.warm)
     sweep_dir: Path | None = None
     failed: int = 0
     trials: int = 0
@@ -166,12 +169,15 @@ def _spec_for_job(cfg: Any) -> ExperimentSpec:
 
 
 def run_job(
-    cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None
-) -> float | None:
+    cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None,
+    preload: tuple[str, ...] = (),
+) -> float | None:  # fmt: skip
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
 
     ``base_dir`` (the spec file's folder, for relative data paths) comes as an argument, not from
-    this process's globals: a parallel launcher runs the job in a fresh worker process.
+    this process's globals: a parallel launcher runs the job in a fresh worker process. In a
+    sweep a failure is recorded (``trial.json``) and logged; a single run's failure is handed to
+    :func:`run`, which raises it once Hydra has returned.
 
     Returns:
         The objective (the monitored metric's best value), or ``None`` when the job failed.
@@ -186,21 +192,41 @@ def run_job(
     try:
         spec = _spec_for_job(cfg)
         if train_fn is None:  # the training stack, once per process (nnspec._heap)
-            from nnspec._heap import TRAINING_STACK, warm
+            from nnspec._heap import warm
 
-            warm(TRAINING_STACK, what="nnspec train")
+            warm(preload, what="nnspec train")
         result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=base_dir)
     except Exception as e:  # a trial's failure is data for the report, never a crash
-        reason = _one_line(e)
-        write_record(run_dir, TrialRecord.failed(overrides, reason))
         if hc.mode == RunMode.MULTIRUN:
-            log.error("trial failed: %s", reason)
-        else:  # a single run: `run` prints the error once, as the run's error (no "trial")
-            _OUTCOME.error = e if isinstance(e, NNSpecError) else NNSpecError(reason)
+            write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
+            log.error("trial failed: %s", _one_line(e))
+        else:  # a single run: `run` raises it once Hydra is done (no "trial" in the message)
+            _single_run_failed(e, run_dir, overrides, {hc.output_subdir, f"{hc.job.name}.log"})
         return None
     elapsed = time.perf_counter() - t0
     write_record(run_dir, TrialRecord.from_result(overrides, result, elapsed))
     return float(result.best_value)
+
+
+def _single_run_failed(
+    e: Exception, run_dir: Path, overrides: list[str], bookkeeping: set[str | None]
+) -> None:
+    """Hand the error to :func:`run`; a run dir holding only Hydra's files is removed later."""
+    _OUTCOME.error = e
+    if {p.name for p in run_dir.iterdir()} <= bookkeeping:
+        _OUTCOME.stray_dir = run_dir
+    else:  # the run got somewhere (spec, metrics, checkpoints): its record goes with them
+        write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
+
+
+def _remove_stray(run_dir: Path) -> None:
+    """Remove a failed single run's job dir and the empty folders Hydra made above it."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cwd = Path.cwd().resolve()
+    for parent in run_dir.resolve().parents:
+        if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+            return
+        parent.rmdir()
 
 
 def _one_line(e: BaseException) -> str:
@@ -228,9 +254,10 @@ class _Task:
 
     train_fn: TrainFn | None
     base_dir: Path | None  # the spec file's folder, for relative data paths in any process
+    preload: tuple[str, ...] = ()
 
     def __call__(self, cfg: Any) -> float | None:
-        return run_job(cfg, self.train_fn, self.base_dir)
+        return run_job(cfg, self.train_fn, self.base_dir, self.preload)
 
 
 def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) -> None:
@@ -244,34 +271,40 @@ def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) ->
 
     path, name = (str(spec_dir), SPEC_PRIMARY) if spec_dir else (f"pkg://{CONF_MODULE}", PRIMARY)
     task = hydra.main(config_path=path, config_name=name, version_base="1.3")(
-        _Task(train_fn, _OUTCOME.base_dir)
+        _Task(train_fn, _OUTCOME.base_dir, _OUTCOME.preload)
     )
     with _argv(["nnspec train", *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]):
         task()
 
 
-def run(inv: Invocation, *, train_fn: TrainFn | None = None) -> int:
-    """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input).
+def run(
+    inv: Invocation, *, train_fn: TrainFn | None = None, preload: tuple[str, ...] = ()
+) -> int:
+    """``nnspec train``: returns the exit code (0 ok, 1 a sweep trial failed) or raises.
 
-    nnspec's sweeper and launcher must be registered with Hydra's ``Plugins`` first where
-    Hydra's own scan misses them (the CLI does it).
+    ``preload`` is what a job imports before it trains (the caller's list; see
+    :mod:`nnspec._heap`). nnspec's sweeper and launcher must be registered with Hydra's
+    ``Plugins`` first where Hydra's own scan misses them (the CLI does it).
+
+    Raises:
+        SpecError: an unknown key or an invalid spec (nothing is written).
+        CheckpointError: ``train.resume`` names no run (nothing is written).
+        Exception: whatever a single run failed with, once Hydra has returned; its job dir is
+            removed when it holds nothing but Hydra's own files.
     """
     global _OUTCOME
-    _OUTCOME = Outcome(base_dir=inv.base_dir)
-    try:
-        spec = load_spec(inv.spec_path) if inv.spec_path else None
-        named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides))
-        if named is not None:  # the run's folder is named after what the user chose
-            inv = replace(inv, overrides=[named, *inv.overrides])
-        args = split_overrides(inv.overrides)
-        precheck(inv, spec, args)
-        if inv.dry_run:
-            from nnspec.hydra.dryrun import dry_run
+    _OUTCOME = Outcome(base_dir=inv.base_dir, preload=tuple(preload))
+    spec = load_spec(inv.spec_path) if inv.spec_path else None
+    precheck(inv, spec, split_overrides(inv.overrides))
+    named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides),
+                              search_dirs=inv.search_dirs, config_name=inv.config_name)  # fmt: skip
+    if named is not None:  # the run's folder is named after what the user chose
+        inv = replace(inv, overrides=[named, *inv.overrides])
+    args = split_overrides(inv.overrides)
+    if inv.dry_run:
+        from nnspec.hydra.dryrun import dry_run
 
-            return dry_run(inv, spec)
-    except (SpecError, CheckpointError) as e:
-        print(str(e), file=sys.stderr)
-        return 2
+        return dry_run(inv, spec)
     with contextlib.ExitStack() as stack:
         cdir = None
         if spec is not None:
@@ -287,8 +320,9 @@ def run(inv: Invocation, *, train_fn: TrainFn | None = None) -> int:
 
 def _exit_code() -> int:
     if _OUTCOME.error is not None:
-        print(str(_OUTCOME.error), file=sys.stderr)
-        return 2 if isinstance(_OUTCOME.error, (SpecError, DataError)) else 1
+        if _OUTCOME.stray_dir is not None:
+            _remove_stray(_OUTCOME.stray_dir)
+        raise _OUTCOME.error
     if _OUTCOME.failed:
         print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
         return 1
