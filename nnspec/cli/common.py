@@ -14,13 +14,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from nnspec._heap import (
-    EVAL_STACK,
-    OPTIMIZER_STACK,
-    PLOT_STACK,
-    SKLEARN_STACK,
-    TRAINING_STACK,
-)
 from nnspec.errors import NNSpecError, Problem
 
 if TYPE_CHECKING:
@@ -179,7 +172,19 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
-# The heavy modules each command imports before its work (see nnspec._heap).
+# The heavy modules commands import before their work (nnspec._heap.warm; tests/test_heap.py runs
+# every command and checks that nothing heavy is imported after its warm start). `nnspec.run`
+# itself is a lazy package: name its modules.
+SKLEARN_STACK: tuple[str, ...] = ("sklearn.datasets", "sklearn.model_selection", "sklearn.metrics")
+PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")
+# torch imports its compiler front end, torch._dynamo (hundreds of modules), the first time an
+# optimizer is built, i.e. in every run anyway; naming it here moves that import into the warm
+# start, with full collections held off and its objects frozen, instead of into the run with the
+# collector on.
+OPTIMIZER_STACK: tuple[str, ...] = ("torch._dynamo",)
+TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK)
+EVAL_STACK: tuple[str, ...] = ("nnspec.run.predict", *SKLEARN_STACK)
+# Each command's list.
 PRELOAD: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "train": TRAINING_STACK,
     "plan": ("nnspec.run.model", "nnspec.run.plots", *OPTIMIZER_STACK, *SKLEARN_STACK,

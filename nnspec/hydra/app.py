@@ -40,7 +40,7 @@ from nnspec.spec import ExperimentSpec
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["TrainFn", "Invocation", "run", "Outcome"]
+__all__ = ["TrainFn", "Invocation", "run", "Outcome", "job_preload"]
 
 log = logging.getLogger("nnspec")
 # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
@@ -327,6 +327,12 @@ def _exit_code() -> int:
         print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
         return 1
     return 0
+
+
+def job_preload() -> tuple[str, ...]:
+    """What a job imports before it trains (the list :func:`run` was given): a launcher that
+    starts trials in fresh processes imports it once up front."""
+    return _OUTCOME.preload
 
 
 def record_sweep(sweep_dir: Path, trials: int, failed: int) -> None:
