@@ -47,6 +47,8 @@ log = logging.getLogger("nnspec")
 TrainFn = Callable[..., Any]
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
+# `data.source` kinds whose argument is a file (checked before any folder is created)
+_FILE_SOURCES = ("csv", "npz", "npy")
 
 
 @dataclass
@@ -106,6 +108,8 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
 
     Raises:
         SpecError: an unknown key or group option, or (single run) an invalid composed spec.
+        DataError: (single run) the data file does not exist.
+        CheckpointError: (single run) ``train.resume`` names no run directory.
     """
     from nnspec.hydra.groups import check_group_options, first_choice
 
@@ -119,8 +123,24 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
     plain = [*first_choice(args.groups), *args.keys]
     full = compose_container(plain, spec=spec, with_hydra=True, **user)
     choices = full.pop("hydra")["runtime"]["choices"]
-    resume = validate_container(full, args.keys, choices).train.resume
-    if resume is not None and resume != "auto":  # before Hydra creates the job directory
+    checked = validate_container(full, args.keys, choices)
+    _check_files(checked, inv.base_dir)
+
+
+def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
+    """The run's data file and the run it resumes exist, before Hydra creates the job directory.
+
+    Raises:
+        DataError: ``data.source`` names a file that does not exist.
+        CheckpointError: ``train.resume`` names no run directory.
+    """
+    prefix, _, path = spec.data.source.partition(":")
+    if prefix in _FILE_SOURCES:
+        from nnspec.run.sources import data_file
+
+        data_file(path, base_dir)
+    resume = spec.train.resume
+    if resume is not None and resume != "auto":
         from nnspec.run.rundir import resume_dir
 
         resume_dir(resume)
@@ -288,6 +308,7 @@ def run(
 
     Raises:
         SpecError: an unknown key or an invalid spec (nothing is written).
+        DataError: the data file does not exist (nothing is written).
         CheckpointError: ``train.resume`` names no run (nothing is written).
         Exception: whatever a single run failed with, once Hydra has returned; its job dir is
             removed when it holds nothing but Hydra's own files.

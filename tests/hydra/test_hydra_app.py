@@ -348,3 +348,13 @@ def test_quoted_values_read_back_unchanged(value: str) -> None:
 
     parsed = OverridesParser.create().parse_override(f"key={quoted(value)}")
     assert OmegaConf.create({"key": parsed.value()}).key == value
+
+
+def test_a_missing_data_file_is_found_before_any_folder_is_made(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[Any] = []
+    assert run(["data=csv", "data.source=csv:nope.csv"], train_fn=_recording(seen)) == 2
+    err = capsys.readouterr().err
+    assert "error: 1 problem (DataError)" in err and "data file not found" in err
+    assert seen == [] and list(in_tmp.iterdir()) == []
