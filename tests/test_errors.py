@@ -361,6 +361,7 @@ def test_io_validate_translates_for_the_class_that_was_validated() -> None:
 
 def test_a_mapping_passed_to_compile_gives_a_spec_error_with_paths() -> None:
     import nnspec
+    from nnspec.layers import Linear
 
     data = {"model": {"input_shape": [4], "layers": [{"linear": 3, "activation": "rleu"}]},
             "optim": {"kind": "adamm"}}  # fmt: skip
@@ -369,10 +370,15 @@ def test_a_mapping_passed_to_compile_gives_a_spec_error_with_paths() -> None:
     found = {(p.where, p.message) for p in info.value.problems}
     assert ("optim.kind", "unknown optimizer 'adamm'; did you mean 'adam'?") in found
     assert any(where == "model.layers.0.activation" for where, _ in found)
-    # a cross-field rule inside the experiment: the path goes into the model
+    # a cross-field rule inside the experiment: the path goes into the model, also when the model
+    # is a spec object
     head = {"linear": 3, "activation": "softmax"}
     with pytest.raises(SpecError, match=r"model\.layers\.0\.activation: double activation"):
         nnspec.compile({"model": {"input_shape": [4], "layers": [head]}})
+    softmax_head = Linear(out_features=3, activation="softmax")
+    model = nnspec.ModelSpec(input_shape=(4,), layers=(softmax_head,))
+    with pytest.raises(SpecError, match=r"model\.layers\.0\.activation: double activation"):
+        nnspec.compile({"model": model, "optim": {"kind": "adam"}})
     with pytest.raises(TypeError, match="expected ExperimentSpec or a mapping"):
         nnspec.compile("model.yaml")  # type: ignore[arg-type]
 
@@ -394,3 +400,21 @@ def test_model_validate_keeps_pydantic_errors_for_nnspec_to_translate() -> None:
 
     with pytest.raises(ValidationError):
         Linear.model_validate({"out_features": -1})
+
+
+def test_the_spec_package_does_not_import_the_translation() -> None:
+    # the translation to SpecError lives in nnspec.io, a layer above the specs: no spec module
+    # imports it, at module level or inside a function
+    import ast
+    from pathlib import Path
+
+    import nnspec.spec
+
+    found = []
+    for path in Path(nnspec.spec.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            found += [f"{path.name}: {n}" for n in names if n.startswith("nnspec.io")]
+    assert not found

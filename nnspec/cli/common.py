@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from nnspec.compile.infer import LayerInfo
     from nnspec.io.source import SourceMap
+    from nnspec.run.inspect import DataReport
     from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
@@ -119,10 +120,37 @@ def load_checked(args: Namespace, command: str) -> tuple[ExperimentSpec, SourceM
     """The one SPEC of ``args`` loaded, overrides applied and shapes inferred (so an invalid spec
     is reported with ``file:line`` before any rule or check runs), and the folder its relative
     data paths resolve against (the spec file's; None for the built-in experiment)."""
+    from nnspec.spec.model import auto_sizes
+
     path, overrides = one_spec(args, command)
     spec, source = load_spec(path, overrides)
-    check_shapes(spec, source)
-    return spec, source, Path(path).resolve().parent if path else None
+    base = Path(path).resolve().parent if path else None
+    # `auto` sizes come from the data: shapes are checked with them (the command reads it anyway)
+    check_shapes(spec_for_data(spec, source, base) if auto_sizes(spec.model) else spec, source)
+    return spec, source, base
+
+
+def spec_for_data(
+    spec: ExperimentSpec, source: SourceMap | None, base: Path | None
+) -> ExperimentSpec:
+    """``spec`` with its ``auto`` sizes taken from a sample of its data; data, target and
+    shape problems are raised as training would raise them, with ``file:line:col`` attached."""
+    from nnspec.run.inspect import SAMPLE_ROWS
+
+    return data_report(spec, source, base, sample=SAMPLE_ROWS)[0]
+
+
+def data_report(
+    spec: ExperimentSpec, source: SourceMap | None, base: Path | None, *, sample: int | None
+) -> tuple[ExperimentSpec, DataReport]:
+    """:func:`nnspec.run.inspect.inspect_data` with ``file:line:col`` attached to its errors."""
+    from nnspec.io import attach_source
+    from nnspec.run.inspect import inspect_data
+
+    try:
+        return inspect_data(spec, base, sample=sample)
+    except NNSpecError as e:
+        raise attach_source(e, source) from e
 
 
 def check_shapes(spec: ExperimentSpec, source: SourceMap | None) -> list[LayerInfo]:

@@ -66,6 +66,14 @@ def _validate(p: argparse.ArgumentParser) -> None:
     _spec_args(p, many=True)
     p.add_argument("--json", action="store_true", help="one JSON record per spec")
     p.add_argument("--no-shapes", action="store_true", help="schema only, no shape inference")
+    p.add_argument("--data", action="store_true",
+                   help="also open the data (a sample of a table): file, column, target and "
+                   "shape problems; `auto` sizes")  # fmt: skip
+
+
+def _summary(p: argparse.ArgumentParser) -> None:
+    _spec_args(p)
+    p.add_argument("--data", action="store_true", help="take `auto` sizes from the data")
 
 
 def _schema(p: argparse.ArgumentParser) -> None:
@@ -184,7 +192,9 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "validate": Command("nnspec.cli.validate", "check specs: schema and shapes; exit 2 if invalid",
                         _validate),
     "summary": Command("nnspec.cli.summary", "table of layers: shapes, parameters, init rules",
-                       _spec_args),
+                       _summary),
+    "data": Command("nnspec.cli.data", "the data's columns: type, missing, encoding, input width",
+                    _spec_args),
     "schema": Command("nnspec.cli.schema", "print the JSON Schema of specs (editor completion)",
                       _schema),
     "list": Command("nnspec.cli.listing", "list layer kinds, activations, optimizers, groups, ...",

@@ -1,9 +1,10 @@
-"""nnspec summary [SPEC.yaml] [key.path=value ...]
+"""nnspec summary [SPEC.yaml] [key.path=value ...] [--data]
 
 A table of the model's layers as shape inference sees them (no weight is allocated): path/name,
 kind, output shape, parameters, activation, init rule and why it was chosen, norm; then the totals
 (trainable and frozen parameters, size in MB at 4 bytes per fp32 parameter). Without SPEC the
-built-in default experiment is summarised.
+built-in default experiment is summarised. ``--data`` opens the data (the first rows of a
+table) and takes the ``auto`` sizes (input width, number of classes) from it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from argparse import Namespace
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nnspec.cli.common import EXIT_OK, check_shapes, console, load_spec, one_spec
+from nnspec.cli.common import EXIT_OK, check_shapes, console, load_spec, one_spec, spec_for_data
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -111,7 +113,10 @@ def render_summary(
 
 def run(args: Namespace) -> int:
     """``nnspec summary``: print the layer table of one spec."""
-    spec, source = load_spec(*one_spec(args, "summary"))
+    path, overrides = one_spec(args, "summary")
+    spec, source = load_spec(path, overrides)
+    if args.data:
+        spec = spec_for_data(spec, source, Path(path).resolve().parent if path else None)
     infos = check_shapes(spec, source)
     shape = spec.model.input_shape if spec.model.inputs is None else spec.model.inputs
     console().print(render_summary(spec.name, shape, infos))

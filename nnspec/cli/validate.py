@@ -1,4 +1,4 @@
-"""nnspec validate [SPEC.yaml ...] [key.path=value ...] [--json] [--no-shapes]
+"""nnspec validate [SPEC.yaml ...] [key.path=value ...] [--json] [--no-shapes] [--data]
 
 Check each spec against the schema and infer every layer's shape (no weight is allocated, so a
 width of 10**9 is checked in microseconds). Prints every problem with file:line:col, field path,
@@ -7,6 +7,9 @@ expected, found and a fix. Without SPEC the built-in default experiment is check
 Options:
   --json        print one JSON record per spec (ok, problems with path/line/col/...)
   --no-shapes   skip shape inference (schema only)
+  --data        also open the data (the first rows of a table) as training would: file, column,
+                target and shape problems; `auto` sizes take their values from it. Without it,
+                a spec with `auto` sizes is checked without shape inference.
 
 Exit status: 0 when every spec is valid, 2 otherwise.
 """
@@ -14,6 +17,7 @@ Exit status: 0 when every spec is valid, 2 otherwise.
 from __future__ import annotations
 
 from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 from nnspec.cli.common import (
@@ -25,21 +29,26 @@ from nnspec.cli.common import (
     load_spec,
     print_error,
     problems_json,
+    spec_for_data,
     spec_label,
 )
 from nnspec.errors import NNSpecError
+from nnspec.spec.model import auto_sizes
 
 __all__ = ["run", "validate_one"]
 
 
 def validate_one(
-    path: str | None, overrides: tuple[str, ...], *, shapes: bool = True
+    path: str | None, overrides: tuple[str, ...], *, shapes: bool = True, data: bool = False
 ) -> dict[str, Any]:
     """Validate one spec; return a record ``{spec, ok, name, layers, params, error}``."""
     label = spec_label(path, overrides)
     try:
         spec, source = load_spec(path, overrides)
-        infos = check_shapes(spec, source) if shapes else []
+        if data:
+            spec = spec_for_data(spec, source, Path(path).resolve().parent if path else None)
+        auto = bool(auto_sizes(spec.model))  # sizes the data decides: no shapes without it
+        infos = check_shapes(spec, source) if shapes and not auto else []
     except NNSpecError as e:
         return {"spec": label, "ok": False, "error": e}
     params = sum(i.params for i in infos)
@@ -48,7 +57,7 @@ def validate_one(
         "ok": True,
         "name": spec.name,
         "layers": len(spec.model.layers),
-        "params": params,
+        "params": None if auto else params,
     }
 
 
@@ -58,14 +67,21 @@ def run(args: Namespace) -> int:
 
     specs, overrides = split_positionals(args.args)
     paths: list[str | None] = list(specs) or [None]
-    records = [validate_one(p, tuple(overrides), shapes=not args.no_shapes) for p in paths]
+    records = [
+        validate_one(p, tuple(overrides), shapes=not args.no_shapes, data=args.data) for p in paths
+    ]
     if args.json:
         print(dumps_json([_json_record(r) for r in records]))
     else:
         out = console()
         for r in records:
             if r["ok"]:
-                shapes = f", {r['params']:,} parameters" if not args.no_shapes else ""
+                if args.no_shapes:
+                    shapes = ""
+                elif r["params"] is None:
+                    shapes = ", sizes `auto`: --data takes them from the data"
+                else:
+                    shapes = f", {r['params']:,} parameters"
                 layers = f"{r['layers']} layer" + ("s" if r["layers"] != 1 else "")
                 out.print(f"[green]ok[/]: {r['spec']} ({r['name']}: {layers}{shapes})")
             else:

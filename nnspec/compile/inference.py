@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from nnspec.compile.graph import infer_graph_shapes
 from nnspec.compile.infer import LayerInfo, walk_layers
 from nnspec.errors import Problem, ShapeError, SpecError
-from nnspec.spec.model import ModelSpec, head_index
+from nnspec.spec.model import ModelSpec, auto_sizes, head_index
 
 if TYPE_CHECKING:
     from nnspec.spec.experiment import ExperimentSpec
@@ -60,7 +60,14 @@ def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
 
 def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
     """:func:`infer_shapes` of a model known to be a plain layer list (not ``is_graph``)."""
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem(("model", *path), "size `auto` is taken from the data, which is not open here",
+                fix="train it (the run resolves `auto`), or see the sizes with nnspec summary "
+                "--data")
+        for path, _ in auto_sizes(model)
+    ]  # fmt: skip
+    if problems:
+        raise SpecError(problems)
     infos, out = walk_layers(
         model.layers,
         tuple(model.input_shape),

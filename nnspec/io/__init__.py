@@ -76,10 +76,12 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        problems = problems_from_validation(e, data, source, root=model, prefix=prefix)
+        # spec objects in Python data are walked as their fields, so a path can point into them
+        walk = _as_data(data)
+        problems = problems_from_validation(e, walk, source, root=model, prefix=prefix)
         rules = partial_rule_errors(data) if model is ExperimentSpec else None
         if rules is not None:  # cross-section rules the field errors did not make moot
-            problems += problems_from_validation(rules, data, source, root=model, prefix=prefix)
+            problems += problems_from_validation(rules, walk, source, root=model, prefix=prefix)
             problems.sort(key=lambda p: (p.line is None, p.line or 0, p.col or 0))
         raise SpecError(problems) from e
 
@@ -106,11 +108,22 @@ def as_spec(value: M | Mapping[str, Any], model: type[M]) -> M:
     """
     if isinstance(value, model):
         return value
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"expected {model.__name__} or a mapping of its fields; found {type(value).__name__}"
+        )
+    return validate(dict(value), model=model)
+
+
+def _as_data(value: Any) -> Any:
+    """Python arguments as YAML-like data: specs as mappings, tuples as lists."""
+    if isinstance(value, BaseModel):
+        return _as_data(value.model_dump())
     if isinstance(value, Mapping):
-        return validate(dict(value), model=model)
-    raise TypeError(
-        f"expected {model.__name__} or a mapping of its fields; found {type(value).__name__}"
-    )
+        return {k: _as_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_data(v) for v in value]
+    return value
 
 
 def load_with_source(path_or_text: str | Path) -> tuple[ExperimentSpec, SourceMap]:

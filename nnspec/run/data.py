@@ -1,6 +1,10 @@
 """Data preparation: split (DATA-7/8), encode targets, standardise with training statistics only
 (DATA-4/5), reshape to the model's ``input_shape``, and batch in memory by tensor slicing.
 
+Tables (CSV, Parquet, Arrow/Feather sources) are split first; then their columns are typed,
+imputed and encoded with statistics of the training split only (:mod:`nnspec.run.columns`), and
+the fitted columns are saved with the run. ``input_shape: auto`` takes the data's shape.
+
 Inputs are float32 features, except for a model whose input feeds an ``embedding`` layer: then
 they are int64 token ids, never standardised, checked against the embedding's ``num_embeddings``
 (:mod:`nnspec.run.tokens`).
@@ -20,7 +24,8 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem, SpecError
-from nnspec.run.sources import RawData, load_source
+from nnspec.run.columns import Columns, fit_columns
+from nnspec.run.sources import RawData, TableData, load_source, user_table
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
@@ -33,6 +38,7 @@ __all__ = [
     "epoch_order",
     "iter_batches",
     "loader_batches",
+    "UserTable",
 ]
 
 
@@ -109,13 +115,15 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
     return [rest, parts[1], parts[0]]  # train, val, test
 
 
-def _encode_targets(raw: RawData, task: str) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+def _encode_targets(
+    raw: RawData | TableData, task: str
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Encoded targets, class names and the original value of each class (empty when the data
     names its classes, or for numeric targets)."""
     y = raw.y
     if task == "classification" or (task == "binary" and y.ndim == 1):
         classes, codes = np.unique(y, return_inverse=True)
-        names = raw.class_names
+        names = raw.class_names if isinstance(raw, RawData) else ()
         if not names or len(names) < len(classes) or y.dtype.kind not in "iu":
             names, values = tuple(str(c) for c in classes), classes
         else:
@@ -136,20 +144,21 @@ def _encode_targets(raw: RawData, task: str) -> tuple[np.ndarray, tuple[str, ...
     return (numbers.reshape(-1, 1) if numbers.ndim == 1 else numbers), (), y[:0]
 
 
-def _numeric_targets(raw: RawData, task: str) -> np.ndarray:
+def _numeric_targets(raw: RawData | TableData, task: str) -> np.ndarray:
     try:
         return raw.y.astype(np.float32)
     except ValueError:
         pass
-    # Name the first bad cell: CSV row (header = row 1) and target column.
+    # Name the first bad cell: table row and target column.
     flat = raw.y.reshape(len(raw.y), -1)
-    cols = raw.meta.get("target_columns") or tuple(str(i) for i in range(flat.shape[1]))
+    table = isinstance(raw, TableData)
+    cols = raw.target_columns if table else tuple(str(i) for i in range(flat.shape[1]))
     for n, row in enumerate(flat):
         for c, cell in enumerate(row):
             try:
                 float(cell)
             except ValueError:
-                where = f"{raw.meta['file']}: row {n + 2}" if "file" in raw.meta else f"sample {n}"
+                where = _target_row(raw, n) if table else f"sample {n}"
                 raise DataError(
                     Problem(
                         ("data", "target"),
@@ -161,25 +170,37 @@ def _numeric_targets(raw: RawData, task: str) -> np.ndarray:
     raise AssertionError("unreachable: astype failed but every cell parsed")  # pragma: no cover
 
 
-def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: RawData) -> int:
+def _target_row(raw: TableData, n: int) -> str:
+    # File rows count the header as row 1; once rows without a target were left out, only the
+    # position among the remaining rows is known.
+    return f"{raw.file}: row {n + 2}" if not raw.dropped else f"{raw.file}: data row {n + 1}"
+
+
+def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: RawData | TableData) -> int:
     if task == "classification":
-        return int(raw.meta.get("n_classes", len(names)))
+        meta = raw.meta if isinstance(raw, RawData) else {}
+        return int(meta.get("n_classes", len(names)))
     return int(y.shape[1])
 
 
 def _standardize(
-    x: np.ndarray, train: np.ndarray, on: bool
+    x: np.ndarray, train: np.ndarray, on: bool, which: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     if not on:
         return x, None, None
-    # DATA-5: statistics of the training split only; constant features keep std 1.
+    # DATA-5: statistics of the training split only; constant features keep std 1. `which`:
+    # the inputs to standardise (a table's 0/1 inputs keep mean 0, std 1).
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+    std = np.where(std > 1e-8, std, 1.0)
+    if which is not None:
+        mean, std = np.where(which, mean, 0.0), np.where(which, std, 1.0)
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
     return ((x - mean) / std).astype(np.float32), mean.astype(np.float32), std
 
 
 def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
+    """The model's input shape: the data's per-sample shape for ``auto``, else checked."""
     if spec.model.input_shape is None or spec.model.outputs is not None:
         # Multi-input / multi-output graphs compile (issue 5) but their training is a later issue.
         field = "inputs" if spec.model.input_shape is None else "outputs"
@@ -192,8 +213,10 @@ def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
                 fix="build it with nnspec.build_model and train it with your own loop",
             )
         )
-    shape = tuple(spec.model.input_shape)
     data_shape = [int(d) for d in x.shape[1:]]
+    if spec.model.input_shape == "auto":
+        return tuple(data_shape)
+    shape = tuple(spec.model.input_shape)
     per_sample = int(np.prod(data_shape))
     if int(np.prod(shape)) != per_sample:
         # A DataError, not a SpecError: the spec is valid on its own; it is this data (e.g. a
@@ -245,7 +268,10 @@ def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
 
 
 def prepare_data(
-    spec: ExperimentSpec, *, raw: RawData | None = None, base: Path | None = None
+    spec: ExperimentSpec,
+    *,
+    raw: RawData | TableData | UserTable | None = None,
+    base: Path | None = None,
 ) -> DataBundle:
     """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
 
@@ -255,12 +281,20 @@ def prepare_data(
         base: folder relative file paths resolve against.
     """
     raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
+    if isinstance(raw, UserTable):
+        raw = user_table(raw.table, spec.data)
     y, names, values = _encode_targets(raw, spec.task)
-    shape = _check_shape(spec, raw.x)
-    x, tokens = _inputs(spec, raw)
-    tr, va, te = _split_indices(len(x), y if y.ndim == 1 else y[:, 0], spec)
+    tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
+    columns: Columns | None = None
+    if isinstance(raw, TableData):  # typed columns, fitted on the training rows only (DATA-5)
+        columns = fit_columns(raw.table, tr, spec.data, raw.target_columns, raw.file)
+        x, tokens, which = columns.encode(raw.table, raw.file), False, columns.standardised()
+        shape = _check_shape(spec, x)
+    else:
+        shape = _check_shape(spec, raw.x)
+        (x, tokens), which = _inputs(spec, raw), None
     # Token ids are categories, not quantities: never standardised.
-    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize and not tokens)
+    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize and not tokens, which)
     y_mean = y_std = None
     if spec.task == "regression":
         y, y_mean, y_std = _standardize(y, tr, spec.data.standardize_target)
@@ -268,17 +302,20 @@ def prepare_data(
     def split(ix: np.ndarray) -> Split:
         return Split(torch.from_numpy(x[ix].reshape(len(ix), *shape)), torch.from_numpy(y[ix]))
 
+    extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
+    if columns is not None:
+        extra["columns"] = columns.to_json()
     info = DataInfo(
         task=spec.task,
         input_shape=shape,
         n_outputs=_n_outputs(spec.task, y, names, raw),
         class_names=names,
-        feature_names=raw.feature_names,
+        feature_names=columns.names if columns is not None else raw.feature_names,
         x_mean=_tensor(x_mean),
         x_std=_tensor(x_std),
         y_mean=_tensor(y_mean),
         y_std=_tensor(y_std),
-        extra={"base_dir": str(base) if base is not None else None},
+        extra=extra,
         tokens=tokens,
         class_values=tuple(values.tolist()),
         class_dtype=values.dtype.str if len(values) else "",
@@ -288,8 +325,23 @@ def prepare_data(
     )
 
 
-def user_data(data: Any) -> RawData:
-    """Turn ``(x, y)`` arrays/tensors or ``{"x": ..., "y": ...}`` into :class:`RawData`."""
+@dataclass(frozen=True)
+class UserTable:
+    """A user's pyarrow table or pandas DataFrame; ``data.target`` names its target columns."""
+
+    table: Any
+
+
+def _is_table(data: Any) -> bool:
+    # pyarrow.Table or pandas.DataFrame, told apart without importing either
+    return type(data).__module__.split(".")[0] in ("pyarrow", "pandas") and hasattr(data, "columns")
+
+
+def user_data(data: Any) -> RawData | UserTable:
+    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}`` or a table (pyarrow / pandas,
+    with the target column named by ``data.target``) into what :func:`prepare_data` takes."""
+    if _is_table(data):
+        return UserTable(data)
     if isinstance(data, dict):
         data = (data.get("x"), data.get("y"))
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):

@@ -15,14 +15,48 @@ from nnspec.run.data import DataInfo
 from nnspec.run.outputs import RunWriter
 from nnspec.run.tasks import TASKS
 from nnspec.spec.experiment import ExperimentSpec
-from nnspec.spec.model import head_index
+from nnspec.spec.model import auto_sizes, head_index
 
-__all__ = ["build_for_data", "expected_outputs", "init_head_bias", "save_model", "info_to_json"]
+__all__ = [
+    "build_for_data",
+    "expected_outputs",
+    "init_head_bias",
+    "save_model",
+    "info_to_json",
+    "resolve_sizes",
+    "check_output_width",
+]
 
 
 def expected_outputs(info: DataInfo) -> int:
     """Output width the task needs (ARCH-1): C classes, 1 logit, K labels or K targets."""
     return 1 if info.task == "binary" else info.n_outputs
+
+
+def resolve_sizes(spec: ExperimentSpec, info: DataInfo) -> ExperimentSpec:
+    """``spec`` with its ``auto`` sizes taken from the data: ``input_shape`` is the data's
+    per-sample shape, the head's ``out_features`` the classes or targets (ARCH-1).
+
+    Example:
+        >>> spec = ExperimentSpec(model={"input_shape": "auto", "layers": [{"linear": "auto"}]})
+        >>> info = DataInfo(task="classification", input_shape=(7,), n_outputs=3)
+        >>> m = resolve_sizes(spec, info).model
+        >>> m.input_shape, m.layers[0].out_features
+        ((7,), 3)
+    """
+    model = spec.model
+    update: dict[str, Any] = {}
+    for path, _ in auto_sizes(model):
+        if path == ("input_shape",):
+            update["input_shape"] = tuple(info.input_shape)
+        else:
+            layers = list(update.get("layers", model.layers))
+            i = int(path[1])
+            layers[i] = layers[i].model_copy(update={"out_features": expected_outputs(info)})
+            update["layers"] = tuple(layers)
+    if not update:
+        return spec
+    return spec.model_copy(update={"model": model.model_copy(update=update)})
 
 
 def _output_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> int:
@@ -38,7 +72,12 @@ def _output_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> int
 
 
 def _check_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> None:
-    want, got = expected_outputs(info), _output_width(model, spec, info)
+    check_output_width(spec, info, _output_width(model, spec, info))
+
+
+def check_output_width(spec: ExperimentSpec, info: DataInfo, got: int) -> None:
+    """Refuse a model whose output width ``got`` does not fit the data (ARCH-1)."""
+    want = expected_outputs(info)
     if want == got:
         return
     head = head_index(spec.model.layers)
@@ -86,6 +125,7 @@ def build_for_data(
     """Build the spec's model (seeded by ``spec.seed``) and check its output width."""
     from nnspec.compile import build_model
 
+    spec = resolve_sizes(spec, info)  # `auto` sizes from the data
     model = build_model(spec)  # seeded by spec.seed, as nnspec.build_model and nnspec.compile
     _check_width(model, spec, info)
     if y_train is not None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from nnspec.errors import CheckpointError, DataError, Problem
+from nnspec.run.columns import Columns, encode_rows
 from nnspec.run.data import DataInfo
 from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
@@ -39,7 +40,9 @@ class Predictor:
         self.spec, self.model, self.info, self.run_dir = spec, model.eval(), info, run_dir
 
     def _inputs(self, x: Any) -> torch.Tensor:
-        if isinstance(x, (str, Path)):
+        if self.info.extra.get("columns"):  # a table: encoded with the run's fitted columns
+            x = encode_rows(x, Columns.from_json(self.info.extra["columns"]))
+        elif isinstance(x, (str, Path)):
             x = read_csv_features(Path(x), self.info.feature_names, self.spec)
         arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x)
         flat = arr.reshape(arr.shape[0], -1)
@@ -120,17 +123,18 @@ def _floats(flat: np.ndarray) -> np.ndarray:
 def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) -> np.ndarray:
     """Feature columns of a CSV for prediction: the run's feature names in order, or every
     column except the spec's target columns when the run's features were unnamed."""
-    from nnspec.run.sources import data_file, parse_csv  # one CSV parser: errors name row, column
+    from nnspec.run.sources import data_file, table_features  # one reader for every table
 
     target = spec.data.target if spec.data.target is not None else ()
-    data = spec.data.model_copy(update={"features": names or None, "target": target})
-    return parse_csv(data_file(path, field=("data",)).resolve(), data, need_target=False).x
+    targets = (target,) if isinstance(target, str) else tuple(target)
+    return table_features(data_file(path, field=("data",)).resolve(), names, targets)
 
 
 def load_run(run_dir: str | Path) -> Predictor:
     """Load a finished run's model and preprocessing (``weights_only=True``)."""
     from nnspec.compile import build_model
     from nnspec.io import load
+    from nnspec.run.model import resolve_sizes
 
     run = Path(run_dir)
     files = finished_run(run)
@@ -153,6 +157,7 @@ def load_run(run_dir: str | Path) -> Predictor:
         class_dtype=str(meta.get("class_dtype", "")),
         **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
     )
+    spec = resolve_sizes(spec, info)  # `auto` sizes as the run resolved them
     model = build_model(spec)
     model.load_state_dict(blob["model"])
     return Predictor(spec, model, info, run)

@@ -3,13 +3,16 @@
 Built in: ``sklearn:NAME`` (bundled with scikit-learn, no download), ``synthetic:KIND`` (seeded
 generators: ``classification`` and ``regression`` give float features, ``sequence_count`` and
 ``sequence_compare`` give int64 token sequences for a model that starts with an ``embedding``),
-``csv:PATH``, ``npz:PATH``, ``npy:PATH`` (relative paths resolve against the spec file's folder).
-``user`` data is passed to :func:`nnspec.train` directly.
+tables ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns, see
+:mod:`nnspec.run.tables` and :mod:`nnspec.run.columns`), arrays ``npz:PATH``, ``npy:PATH``
+(:mod:`nnspec.run.arrays`); relative paths resolve against the spec file's folder. ``user`` data
+is passed to :func:`nnspec.train` directly. The prefixes and their closed name lists are
+:data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate`` checks without loading anything.
 """
 
 from __future__ import annotations
 
-import csv
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +22,22 @@ import numpy as np
 
 from nnspec.errors import DataError, Problem, did_you_mean
 from nnspec.registry import Registry
-from nnspec.spec.data import DataSpec
+from nnspec.run.arrays import check_finite, load_npy, load_npz
+from nnspec.run.tables import TABLE_FORMATS
+from nnspec.spec.data import SOURCE_NAMES, DataSpec
 
-__all__ = ["RawData", "SOURCES", "SKLEARN_SETS", "SYNTHETIC", "data_file", "load_source"]
+__all__ = [
+    "RawData",
+    "TableData",
+    "SOURCES",
+    "SKLEARN_SETS",
+    "SYNTHETIC",
+    "data_file",
+    "load_source",
+    "load_table",
+    "user_table",
+    "table_features",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,9 @@ class RawData:
     feature_names: tuple[str, ...] = ()
     class_names: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData"]
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -55,7 +74,7 @@ def _require_known(name: str, choices: Iterable[str], what: str) -> None:
 
 # ---- sklearn: the five bundled data sets ----
 
-SKLEARN_SETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+SKLEARN_SETS: tuple[str, ...] = SOURCE_NAMES["sklearn"] or ()
 
 
 def _sklearn(name: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
@@ -249,137 +268,142 @@ def _targets(spec: DataSpec) -> tuple[str, ...]:
     if spec.target is None:
         raise _problem(
             ("data", "target"),
-            "a CSV source needs the target column(s)",
+            f"a {spec.source.partition(':')[0]} source needs the target column(s)",
             fix="set data.target: <column name>",
         )
     return (spec.target,) if isinstance(spec.target, str) else tuple(spec.target)
 
 
-def _targets_opt(spec: DataSpec) -> tuple[str, ...]:
-    if spec.target is None:
-        return ()
-    return (spec.target,) if isinstance(spec.target, str) else tuple(spec.target)
+@dataclass(frozen=True)
+class TableData:
+    """A table source before splitting: the feature columns as an Arrow table (typed and encoded
+    by :mod:`nnspec.run.columns` once the split is known) and the targets as an array."""
+
+    table: Any  # pyarrow.Table (pyarrow is imported only when a table is read)
+    y: np.ndarray
+    file: str
+    target_columns: tuple[str, ...]
+    dropped: int = 0  # rows left out because their target was missing
 
 
-def _parse_cell(text: str, column: str, row: int, where: str) -> float:
-    try:
-        value = float(text)
-        if value == value:  # NaN cells are refused too (DATA-1)
-            return value
-    except ValueError:
-        pass
-    raise _problem(
-        ("data", "source"),
-        f"{where}: row {row}, column '{column}': not a number",
-        expected="a numeric value",
-        found=repr(text),
-        fix="clean the cell, or leave the column out with data.features",
-    )
+def load_table(file: Path, fmt: str, spec: DataSpec, max_rows: int | None = None) -> TableData:
+    """Read a table file (its first ``max_rows`` rows only, when given) and split off its target
+    columns; rows without a target are dropped (counted in a warning).
 
-
-def _csv(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    return parse_csv(data_file(path, base), spec, need_target=True)
-
-
-def _read_rows(file: Path) -> tuple[list[str], list[list[str]]]:
-    with file.open(newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r]  # blank lines carry no sample
-    if not rows:
-        raise _problem(("data", "source"), f"{file}: empty CSV file")
-    header = [h.strip() for h in rows[0]]
-    for n, r in enumerate(rows[1:], start=2):  # row 1 is the header
-        if len(r) != len(header):
-            raise _problem(
-                ("data", "source"),
-                f"{file.name}: row {n} has {len(r)} cells",
-                expected=f"{len(header)} (one per header column)",
-                found=str(len(r)),
-            )
-    return header, rows[1:]
-
-
-def _check_columns(file: Path, header: list[str], targets: tuple[str, ...], features: Any) -> None:
-    for col in (*targets, *features):
-        if col not in header:
-            hint = did_you_mean(col, header)
-            raise _problem(
-                ("data", "target" if col in targets else "features"),
-                f"{file.name}: no column '{col}'" + (f"; {hint}" if hint else ""),
-                expected="one of " + ", ".join(header),
-                found=col,
-            )
-
-
-def parse_csv(file: Path, spec: DataSpec, *, need_target: bool) -> RawData:
-    """Parse a CSV with a header row; every problem names the file, row and column.
-
-    Targets stay text (class labels may be words); features must be numbers.
-
-    Args:
-        file: the CSV file.
-        spec: target/feature column names.
-        need_target: training needs the target columns; prediction does not.
+    Raises:
+        DataError: every problem of the file, or of the column names the spec gives, at once.
     """
-    header, body = _read_rows(file)
-    targets = _targets(spec) if need_target else tuple(t for t in _targets_opt(spec) if t in header)
-    features = spec.features or tuple(h for h in header if h not in targets)
-    _check_columns(file, header, targets, features)
-    fi = [header.index(c) for c in features]
-    ti = [header.index(c) for c in targets]
-    x = np.array(
-        [[_parse_cell(r[i], header[i], n, file.name) for i in fi] for n, r in enumerate(body, 2)],
-        dtype=np.float32,
-    ).reshape(len(body), len(fi))
-    y_text = np.array([[r[i].strip() for i in ti] for r in body]).reshape(len(body), len(ti))
-    y = y_text[:, 0] if len(ti) == 1 else y_text
-    meta = {"file": file.name, "target_columns": targets}
-    return RawData(x, y, tuple(features), meta=meta)
+    from nnspec.run.columns import check_names
+    from nnspec.run.tables import read_table
+
+    targets = _targets(spec)
+    numeric = [n for n, kind in spec.columns.items() if kind == "numeric"]
+    table = read_table(file, fmt, numeric=numeric, max_rows=max_rows)
+    problems = check_names(table.column_names, spec, targets, file.name)
+    if problems:
+        raise DataError(problems)
+    return split_target(table, targets, file.name)
+
+
+def user_table(table: Any, spec: DataSpec) -> TableData:
+    """A user's pyarrow table or pandas DataFrame (``nnspec.train(spec, data=df)``): checked as
+    a file would be, the target columns named by ``data.target``."""
+    import pyarrow as pa
+
+    from nnspec.run.columns import check_names
+    from nnspec.run.tables import check_table
+
+    if not isinstance(table, pa.Table):  # a pandas DataFrame
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    targets = _targets(spec)
+    problems = check_names(table.column_names, spec, targets, "data")
+    if problems:
+        raise DataError(problems)
+    numeric = [n for n, kind in spec.columns.items() if kind == "numeric"]
+    return split_target(check_table(table, "data", numeric=numeric), targets, "data")
+
+
+def split_target(table: Any, targets: tuple[str, ...], name: str) -> TableData:
+    """A pyarrow table split into feature columns and target values; rows without a target are
+    left out (counted in a warning)."""
+    import pyarrow.compute as pc
+
+    keep = pc.is_valid(table.column(targets[0]))
+    for t in targets[1:]:
+        keep = pc.and_(keep, pc.is_valid(table.column(t)))
+    dropped = table.num_rows - pc.sum(keep).as_py()
+    if dropped:
+        rows = f"{dropped} of {table.num_rows} row{'s' * (table.num_rows != 1)}"
+        warnings.warn(
+            f"{name}: {rows} have no target value ({', '.join(targets)}) and were left out",
+            stacklevel=4,
+        )
+        table = table.filter(keep)
+    ys = [_target_values(table.column(t)) for t in targets]
+    y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
+    return TableData(table.drop_columns(list(targets)), y, name, targets, dropped)
+
+
+def _target_values(col: Any) -> np.ndarray:
+    """A target column as numpy: whole numbers as int64 (class labels), text as str."""
+    import pyarrow as pa
+
+    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+        values = col.to_numpy(zero_copy_only=False)
+        whole = np.all(np.mod(values, 1) == 0) and np.abs(values).max(initial=0) < 2**53
+        return values.astype(np.int64) if whole else values
+    return np.array([str(v) for v in col.to_pylist()])
+
+
+def _table_loader(fmt: str) -> Loader:
+    def load(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableData:
+        return load_table(data_file(path, base), fmt, spec)
+
+    return load
+
+
+def table_features(file: Path, names: tuple[str, ...], exclude: tuple[str, ...]) -> np.ndarray:
+    """Numeric feature columns of a table file for prediction: ``names`` in order, or every
+    column except ``exclude`` (the targets) when the run's features were unnamed."""
+    import pyarrow as pa
+
+    from nnspec.run.tables import read_table
+
+    fmt = file.suffix.lstrip(".").lower()
+    fmt = fmt if fmt in TABLE_FORMATS else "csv"
+    table = read_table(file, fmt, field=("data",))
+    columns = list(names) or [n for n in table.column_names if n not in exclude]
+    absent = [n for n in columns if n not in table.column_names]
+    if absent:
+        raise DataError([Problem(("data",), f"{file.name} has no column '{n}'") for n in absent])
+    if any(not pa.types.is_floating(table.column(n).type) for n in columns):
+        read_table(file, fmt, numeric=columns, field=("data",))  # names each bad cell; raises
+    x = np.stack([table.column(n).to_numpy(zero_copy_only=False) for n in columns], axis=1)
+    check_finite(x, ("data",), file.name)
+    return x.astype(np.float32)
 
 
 def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    with np.load(data_file(path, base), allow_pickle=False) as arrays:  # never unpickle
-        keys = list(arrays.keys())
-        xk = next((k for k in ("x", "X", "features") if k in arrays), None)
-        yk = (
-            spec.target
-            if isinstance(spec.target, str)
-            else next((k for k in ("y", "Y", "target") if k in arrays), None)
-        )
-        if xk is None or yk not in arrays:
-            raise _problem(
-                ("data", "target"),
-                "an .npz source needs a feature array 'x' and a target array",
-                expected="keys x and y (or data.target)",
-                found=", ".join(keys),
-            )
-        return RawData(arrays[xk].astype(np.float32), arrays[yk])
+    x, y = load_npz(data_file(path, base), spec.target if isinstance(spec.target, str) else None)
+    return RawData(x, y)
 
 
 def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    # A 2-D table whose LAST column is the target (documented; a separate target needs .npz).
-    table = np.load(data_file(path, base), allow_pickle=False)
-    if table.ndim != 2 or table.shape[1] < 2:
-        raise _problem(
-            ("data", "source"),
-            "an .npy source must be a 2-D table whose last column is the target",
-            found=f"shape {table.shape}",
-        )
-    return RawData(table[:, :-1].astype(np.float32), table[:, -1])
+    return RawData(*load_npy(data_file(path, base)))
 
 
-Loader = Callable[[str, DataSpec, int, "Path | None"], RawData]
 SOURCES: Registry[Loader] = Registry("data source")
 for _prefix, _loader in (
     ("sklearn", _sklearn),
     ("synthetic", _synthetic),
-    ("csv", _csv),
+    *((fmt, _table_loader(fmt)) for fmt in TABLE_FORMATS),
     ("npz", _npz),
     ("npy", _npy),
 ):
     SOURCES.register(_prefix, _loader)
 
 
-def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData:
+def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData | TableData:
     """Load the raw samples named by ``data.source``.
 
     Args:
@@ -389,7 +413,7 @@ def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData:
     """
     prefix, _, arg = spec.source.partition(":")
     raw = SOURCES[prefix](arg, spec, seed, base)
-    if raw.x.shape[0] != raw.y.shape[0]:
+    if isinstance(raw, RawData) and raw.x.shape[0] != raw.y.shape[0]:
         raise _problem(
             ("data", "source"),
             "features and targets have different numbers of samples",

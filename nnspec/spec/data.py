@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
+from nnspec.errors import did_you_mean
 from nnspec.spec.base import Fraction, NonNegInt, PosInt, Spec, field_error
 
-__all__ = ["SplitSpec", "DataSpec", "SOURCE_PREFIXES"]
+__all__ = [
+    "SplitSpec",
+    "DataSpec",
+    "ImputeSpec",
+    "ColumnType",
+    "ImputeName",
+    "SOURCE_NAMES",
+    "SOURCE_PREFIXES",
+]
 
-SOURCE_PREFIXES = ("sklearn:", "synthetic:", "csv:", "npz:", "npy:", "user")
+# The data sources by prefix: the names a prefix accepts (None: a file path). The run layer's
+# loader registry (nnspec.run.sources.SOURCES) has one loader per entry; a test keeps them equal,
+# so `nnspec validate` refuses an unknown source without importing the loaders.
+SOURCE_NAMES: Final[Mapping[str, tuple[str, ...] | None]] = MappingProxyType(
+    {
+        "sklearn": ("digits", "breast_cancer", "wine", "iris", "diabetes"),
+        "synthetic": ("classification", "regression", "sequence_count", "sequence_compare"),
+        "csv": None,
+        "parquet": None,
+        "arrow": None,
+        "feather": None,
+        "npz": None,
+        "npy": None,
+    }
+)
+SOURCE_PREFIXES: Final = (*(f"{p}:" for p in SOURCE_NAMES), "user")
+
+ColumnType = Literal["auto", "numeric", "categorical", "binary", "ignore"]
+ImputeName = Literal["mean", "median", "most_frequent", "constant"]
 
 
 class SplitSpec(Spec):
@@ -39,13 +68,40 @@ class SplitSpec(Spec):
         return self
 
 
+class ImputeSpec(Spec):
+    """How missing cells of a table's feature columns are filled (values fitted on the training
+    split only, DATA-5)."""
+
+    numeric: ImputeName = Field(
+        default="mean", description="Numeric columns: mean, median, most_frequent or constant."
+    )
+    categorical: Literal["most_frequent", "constant"] = Field(
+        default="constant",
+        description="Categorical and binary columns: most_frequent, or constant (missing is a "
+        "category of its own; binary columns then take fill_value).",
+    )
+    columns: dict[str, ImputeName] = Field(
+        default_factory=dict, description="Per-column strategy, overriding the two above."
+    )
+    fill_value: float = Field(
+        default=0.0, description="The value `constant` fills numeric cells with."
+    )
+    indicator: bool = Field(
+        default=False,
+        description="Add a 0/1 input per column that had missing training cells, set where the "
+        "cell was missing.",
+    )
+
+
 class DataSpec(Spec):
     """Where the data comes from.
 
     ``source``: ``sklearn:digits|breast_cancer|wine|iris|diabetes`` (bundled, no download),
-    ``synthetic:classification|regression|sequence_count|sequence_compare``, ``csv:PATH``,
-    ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by ``target``), ``npy:PATH`` (a 2-D
-    table whose last column is the target); relative paths resolve against the spec file's
+    ``synthetic:classification|regression|sequence_count|sequence_compare``, tables
+    ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns: ``columns``,
+    ``impute``, ``max_categories``), ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by
+    ``target``), ``npy:PATH`` (a 2-D table whose last column is the target); relative paths
+    resolve against the spec file's
     folder. ``user``: arrays passed to :func:`nnspec.train`.
     """
 
@@ -78,6 +134,20 @@ class DataSpec(Spec):
         "n_informative, n_classes, class_sep, noise; sequence_count/sequence_compare (int64 "
         "token sequences for an embedding) take length, vocab_size, token_a, token_b, max_count.",
     )
+    columns: dict[str, ColumnType] = Field(
+        default_factory=dict,
+        description="Tables: column -> numeric, categorical, binary or ignore; unlisted columns "
+        "are `auto` (inferred on the training split: numbers -> numeric, two values -> binary, "
+        "text -> categorical).",
+    )
+    impute: ImputeSpec = Field(
+        default_factory=ImputeSpec, description="Tables: how missing feature cells are filled."
+    )
+    max_categories: PosInt = Field(
+        default=32,
+        description="Tables: a categorical column is one-hot encoded over its most frequent "
+        "max_categories training values plus one `unknown` slot (rarer and unseen values).",
+    )
     num_workers: NonNegInt = Field(
         default=0, description="DataLoader workers for the out-of-memory path."
     )
@@ -89,11 +159,22 @@ class DataSpec(Spec):
 
     @model_validator(mode="after")
     def _known_source(self) -> DataSpec:
-        if not self.source.startswith(SOURCE_PREFIXES):
+        prefix, colon, name = self.source.partition(":")
+        if self.source == "user" or (colon and prefix in SOURCE_NAMES):
+            names = SOURCE_NAMES.get(prefix)
+            if names is None or name in names:
+                return self
+            hint = did_you_mean(name, names)
             raise field_error(
                 ("source",),
-                f"unknown data source '{self.source}'; expected one of "
-                + ", ".join(p + ("..." if p.endswith(":") else "") for p in SOURCE_PREFIXES),
+                f"unknown {prefix} source '{name}'"
+                + (f"; {hint}" if hint else "")
+                + f"; expected one of {', '.join(names)}",
                 self.source,
             )
-        return self
+        raise field_error(
+            ("source",),
+            f"unknown data source '{self.source}'; expected one of "
+            + ", ".join(p + ("..." if p.endswith(":") else "") for p in SOURCE_PREFIXES),
+            self.source,
+        )

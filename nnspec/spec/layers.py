@@ -13,7 +13,16 @@ form.
 
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, SerializeAsAny, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import (
+    Field,
+    GetPydanticSchema,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapSerializer,
+    WrapValidator,
+)
 from pydantic_core import PydanticCustomError
 
 from nnspec.errors import did_you_mean
@@ -84,9 +93,36 @@ class WeightLayer(LayerBase):
     )
 
 
+def _auto_or(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # `auto` passes as is; anything else is validated as the declared type, so a bad value gets
+    # that type's own error (`must be greater than 0`), not a union's two errors.
+    return value if value == "auto" else handler(value)
+
+
+def _auto_or_dump(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    return value if value == "auto" else handler(value)
+
+
+def auto_or(schema_type: Any) -> GetPydanticSchema:
+    """Validate as ``schema_type`` (its own error messages), the union with ``auto`` being for
+    type checkers only; :func:`_auto_or` lets ``auto`` through first."""
+    return GetPydanticSchema(lambda _type, handler: handler.generate_schema(schema_type))
+
+
+# A positive int or `auto` (a size the run layer takes from the data before compiling).
+AutoPosInt = Annotated[
+    Union[PosInt, Literal["auto"]],
+    auto_or(PosInt),
+    WrapValidator(_auto_or),
+    WrapSerializer(_auto_or_dump),
+    WithJsonSchema({"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"const": "auto"}]}),
+]
+
+
 class Linear(WeightLayer):
     kind: Literal["linear"] = "linear"
-    out_features: PosInt = Field(description="Output width.")
+    # `auto` on the last layer: the number of classes or targets, taken from the data.
+    out_features: AutoPosInt = Field(description="Output width.")
     shorthand_field: ClassVar[str | None] = "out_features"
 
 

@@ -4,9 +4,16 @@
 # would eval every field's annotation string one by one at import (~5 ms of `import nnspec` +
 # build_model, bench/bench_import.py); forward references are quoted where needed.
 
-from typing import Self
+from typing import Annotated, Final, Literal, Self
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    WrapSerializer,
+    WrapValidator,
+    model_validator,
+)
 
 from nnspec.spec import sequence as _sequence  # noqa: F401  (registers the sequence layer kinds)
 from nnspec.spec.activations import ActivationSpec, ReLU
@@ -23,6 +30,9 @@ from nnspec.spec.layers import (
     LayerSpec,
     NormName,
     WeightLayer,
+    _auto_or,
+    _auto_or_dump,
+    auto_or,
 )
 from nnspec.spec.reserved import is_reserved, name_clash
 
@@ -54,15 +64,47 @@ def head_index(layers: tuple[LayerBase, ...]) -> int | None:
     return None
 
 
+AUTO: Final = "auto"
+
+
+def auto_sizes(model: "ModelSpec") -> list[tuple[tuple[str | int, ...], str]]:
+    """Fields of ``model`` spelt ``auto`` (sizes the data decides), with what may be ``auto``.
+
+    Example:
+        >>> m = ModelSpec(input_shape="auto", layers=[{"linear": 8}, {"linear": "auto"}])
+        >>> [path for path, _ in auto_sizes(m)]
+        [('input_shape',), ('layers', 1, 'out_features')]
+    """
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if model.input_shape == AUTO:
+        found.append((("input_shape",), "input_shape of a plain layer list"))
+    for i, layer in enumerate(model.layers):
+        if getattr(layer, "out_features", None) == AUTO:
+            found.append((("layers", i, "out_features"), "the last linear layer of a layer list"))
+    return found
+
+
+Shape = Annotated[tuple[PosInt, ...], Field(min_length=1)]
+
+
 class ModelSpec(Spec):
     """A network: per-sample ``input_shape`` and ``layers``; shapes of every layer are inferred."""
 
-    input_shape: tuple[PosInt, ...] | None = Field(
+    input_shape: Annotated[
+        Shape | Literal["auto"] | None,
+        auto_or(Shape | None),
+        WrapValidator(_auto_or),
+        WrapSerializer(_auto_or_dump),
+        WithJsonSchema(
+            {"anyOf": [{"type": "array", "items": {"type": "integer", "exclusiveMinimum": 0},
+                        "minItems": 1}, {"const": "auto"}, {"type": "null"}]}
+        ),
+    ] = Field(
         default=None,
-        description="Shape of one sample without the batch dim: [features], [C, H, W], [T], ... "
-        "(or name several inputs in `inputs`).",
-        min_length=1,
-    )
+        description="Shape of one sample without the batch dim: [features], [C, H, W], [T], "
+        "...; `auto`: the width of a table's features after encoding, taken from the data when "
+        "training (or name several inputs in `inputs`).",
+    )  # fmt: skip
     inputs: dict[str, tuple[PosInt, ...]] | None = Field(
         default=None,
         description="Several named model inputs, name -> per-sample shape (forward takes a dict); "
@@ -118,6 +160,20 @@ class ModelSpec(Spec):
                 f"found {found}",
                 None,
             )
+        return self
+
+    @model_validator(mode="after")
+    def _auto_sizes_placed(self) -> Self:
+        # `auto` sizes are resolved from the data by the run layer, for a plain layer list only:
+        # the input width, and the head's out_features.
+        head = head_index(self.layers)
+        bad = [
+            (path, f"`auto` is allowed for {where}", "auto")
+            for path, where in auto_sizes(self)
+            if self.is_graph or (path[0] == "layers" and path[1] != head)
+        ]
+        if bad:
+            raise_problems(bad)
         return self
 
     @model_validator(mode="after")

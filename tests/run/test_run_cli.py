@@ -74,7 +74,7 @@ def test_predict_reports_a_bad_cell(
     data = tmp_path / "bad.csv"
     data.write_text(",".join(load_iris().feature_names) + "\n1,2,x,4\n")
     assert main(["predict", str(iris_run), str(data)]) == 2
-    assert "row 2, column 'petal length (cm)': not a number" in capsys.readouterr().err
+    assert "bad.csv:2 data: column 'petal length (cm)': not a number" in capsys.readouterr().err
 
 
 def test_predict_reports_a_missing_data_file(

@@ -142,15 +142,19 @@ def test_csv_missing_target_column_names_it(tmp_path: Path) -> None:
 
 
 def test_csv_non_numeric_cell_names_row_and_column(tmp_path: Path) -> None:
+    # a text column is a category column unless it is declared numeric
     _csv(tmp_path, "a,b,label\n1,2,x\n3,oops,y\n")
+    spec = _csv_spec(tmp_path)
+    data = spec.data.model_copy(update={"columns": {"b": "numeric"}})
+    spec = spec.model_copy(update={"data": data})
     with pytest.raises(DataError) as e:
-        prepare_data(_csv_spec(tmp_path), base=tmp_path)
+        prepare_data(spec, base=tmp_path)
     p = e.value.problems[0]
-    assert "row 3, column 'b'" in p.message and p.found == "'oops'"
+    assert p.line == 3 and "column 'b': not a number" in p.message and p.found == "'oops'"
 
 
 def test_csv_non_numeric_regression_target_names_row_and_column(tmp_path: Path) -> None:
-    _csv(tmp_path, "a,b,label\n1,2,0.5\n3,4,n/a\n")
+    _csv(tmp_path, "a,b,label\n1,2,0.5\n3,4,abc\n")
     spec = _csv_spec(tmp_path, split={"train": 0.5, "val": 0.25, "test": 0.25})
     spec = spec.model_copy(update={"task": "regression"})
     with pytest.raises(DataError) as e:

@@ -104,7 +104,7 @@ resnet = ModelSpec(
         "basic": BlockDef(
             params={"width": ParamDef(type="int")},
             residual=ResidualSpec(style="post"),
-            layers=({"conv2d": "${width}", "kernel_size": 3, "padding": 1},),
+            layers=({"conv2d": "$width", "kernel_size": 3, "padding": 1},),
         )
     },
     layers=(

@@ -1,0 +1,40 @@
+"""nnspec data [SPEC.yaml] [key.path=value ...]
+
+Open the spec's data as training would and print what the model will see: for a table source,
+one row per feature column (type as given or inferred on the training split, missing cells in
+the training split, distinct values, encoding, inputs it becomes), then the input width, the
+number of outputs (classes or targets) and the rows used. Every data, target or shape problem is
+reported as training would report it (exit 2).
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+from nnspec.cli.common import EXIT_OK, console, data_report, load_spec, one_spec
+
+__all__ = ["run"]
+
+
+def run(args: Namespace) -> int:
+    """``nnspec data``: print the column table and the sizes the data gives."""
+    from rich.table import Table
+
+    path, overrides = one_spec(args, "data")
+    spec, source = load_spec(path, overrides)
+    base = Path(path).resolve().parent if path else None
+    _, report = data_report(spec, source, base, sample=None)
+    table = Table(title=f"{report.source}: {report.rows:,} rows", title_justify="left")
+    for col in ("column", "type", "missing", "values", "encoding", "width"):
+        table.add_column(col, justify="right" if col in ("missing", "values", "width") else "left")
+    for c in report.columns:
+        values = "" if c.cardinality is None else f"{c.cardinality:,}"
+        table.add_row(c.name, c.kind, f"{c.missing:,}", values, c.encoding, str(c.width))
+    outputs = f"{report.n_outputs} classes" if report.classes else f"{report.n_outputs} outputs"
+    rows = f"{report.dropped:,} row{'s' * (report.dropped != 1)}"
+    dropped = f"; {rows} without a target left out" if report.dropped else ""
+    table.caption = f"input_shape {list(report.input_shape)}, {outputs}{dropped}"
+    table.caption_justify = "left"
+    console().print(table)
+    return EXIT_OK
