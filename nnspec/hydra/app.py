@@ -47,8 +47,6 @@ log = logging.getLogger("nnspec")
 TrainFn = Callable[..., Any]
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
-# `data.source` kinds whose argument is a file (checked before any folder is created)
-_FILE_SOURCES = ("csv", "npz", "npy")
 
 
 @dataclass
@@ -134,10 +132,11 @@ def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
         DataError: ``data.source`` names a file that does not exist.
         CheckpointError: ``train.resume`` names no run directory.
     """
-    prefix, _, path = spec.data.source.partition(":")
-    if prefix in _FILE_SOURCES:
-        from nnspec.run.sources import data_file
+    from nnspec.run.sources import data_file
+    from nnspec.run.tables import TABLE_FORMATS
 
+    prefix, _, path = spec.data.source.partition(":")
+    if prefix in ("npz", "npy", *TABLE_FORMATS):  # the sources whose argument is a file
         data_file(path, base_dir)
     resume = spec.train.resume
     if resume is not None and resume != "auto":
