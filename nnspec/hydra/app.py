@@ -3,9 +3,11 @@
 The command line is parsed by :mod:`nnspec.cli.parser` into an :class:`Invocation`. Before Hydra
 sees the arguments, nnspec reads the user's spec with its own loader, checks every ``key=value``
 names a real field (did-you-mean instead of Hydra's "Could not override") and, for a single run,
-validates the composed spec, so an invalid run leaves nothing on disk. Inside a job, a failure is
-recorded in the job directory (``trial.json``) and never ends the process: in a multirun the other
-trials go on and the sweep exits non-zero at the end.
+validates the composed spec and checks its data file and the run it resumes, so such a mistake
+leaves nothing on disk. Inside a job, a failure never ends the process: in a multirun it is
+recorded in the trial's folder (``trial.json``), the other trials go on and the sweep exits
+non-zero at the end; a single run's failure is raised by :func:`run` once Hydra has returned (the
+caller prints it), after its job folder is removed if it holds only Hydra's own files.
 """
 
 from __future__ import annotations
@@ -342,7 +344,8 @@ def _exit_code() -> int:
     if _OUTCOME.error is not None:
         if _OUTCOME.stray_dir is not None:
             _remove_stray(_OUTCOME.stray_dir)
-        raise _OUTCOME.error
+        error, _OUTCOME.error = _OUTCOME.error, None  # the module keeps no traceback alive
+        raise error
     if _OUTCOME.failed:
         print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
         return 1
