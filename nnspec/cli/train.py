@@ -87,12 +87,8 @@ def _resume_overrides(run_dir: Path, overrides: list[str]) -> list[str]:
 
 
 def _check_config_flags(args: Namespace) -> None:
-    """``--config-dir`` is a folder; ``--config-name`` a YAML file in it or in nnspec's configs
-    (Hydra looks for the primary config in both)."""
-    from importlib import resources
-
-    from nnspec.hydra.compose import CONF_MODULE
-
+    """``--config-dir`` is a folder; ``--config-name`` a YAML file in it (without the folder: one
+    of nnspec's primary configs)."""
     folder, name = args.config_dir, args.config_name
     if folder is not None and not Path(folder).is_dir():
         raise UsageError(f"--config-dir {folder}: no such folder (fix: the folder that "
@@ -100,14 +96,18 @@ def _check_config_flags(args: Namespace) -> None:
     if name is None:
         return
     file = name if name.endswith(".yaml") else f"{name}.yaml"
-    if resources.files(CONF_MODULE).joinpath(file).is_file():
+    if folder is not None:
+        if not (Path(folder) / file).is_file():
+            raise UsageError(f"--config-name {name}: no {Path(folder) / file} (fix: the name of "
+                             f"a primary config in {folder}, without .yaml)")  # fmt: skip
         return
-    if folder is None:
+    from importlib import resources
+
+    from nnspec.hydra.compose import CONF_MODULE
+
+    if not resources.files(CONF_MODULE).joinpath(file).is_file():
         raise UsageError(f"--config-name {name}: nnspec has no primary config {file} (fix: "
                          f"give the folder it is in, --config-dir DIR --config-name {name})")
-    if not (Path(folder) / file).is_file():
-        raise UsageError(f"--config-name {name}: no {Path(folder) / file} (fix: the name of "
-                         f"a primary config in {folder}, without .yaml)")  # fmt: skip
 
 
 def _run_spec(run_dir: Path) -> Path:
