@@ -174,12 +174,15 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def print_error(err: NNSpecError, *, label: str | None = None) -> None:
-    """Print an nnspec error (every problem, with location and fix) to stderr."""
+    """Print an nnspec error (every problem, with location and fix) to stderr: its title (else
+    how many problems), then each problem."""
+    from rich.markup import escape
+
     out = console(stderr=True)
     head = f"{label}: " if label else ""
     count = len(err.problems)
-    out.print(f"[bold red]error[/]: {head}{count} problem{'s' if count != 1 else ''} "
-              f"({type(err).__name__})")  # fmt: skip
+    title = escape(err.title) if err.title else f"{count} problem{'s' if count != 1 else ''}"
+    out.print(f"[bold red]error[/]: {head}{title} ({type(err).__name__})")
     for problem in err.problems:
         # soft_wrap: one problem per line (plus its fix), never folded mid-message
         out.print("  " + str(problem).replace("\n", "\n  "), markup=False, soft_wrap=True)
