@@ -6,8 +6,8 @@ primary config: any of its fields can be overridden (optim.weight_decay=0.1), a 
 (optim=sgd) replaces its whole section. The run directory (Hydra's job dir,
 <train.output_dir>/<name>/<time>) receives the resolved spec, metrics, summary.json, checkpoints,
 plots and trial.json. A RUN_DIR instead of a SPEC resumes that run from its last checkpoint, with
-its own spec and in its own folder (the same as `nnspec train RUN_DIR/spec.yaml
-train.resume=RUN_DIR hydra.run.dir=RUN_DIR`).
+its own spec and in its own folder, whose .hydra record stays as it was (the same as `nnspec train
+RUN_DIR/spec.yaml train.resume=RUN_DIR hydra.run.dir=RUN_DIR hydra.output_subdir=null`).
 
 Examples:
   nnspec train                                   # the default digits CNN
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnspec.cli.common import EXIT_INVALID, PRELOAD, UsageError, print_error
-from nnspec.errors import CheckpointError, DataError, NNSpecError, SpecError
+from nnspec.errors import NNSpecError
 
 if TYPE_CHECKING:
     from nnspec.hydra.app import Invocation, TrainFn
@@ -45,10 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["run", "main", "invocation", "register_plugins"]
 
 RUN_SPEC = "spec.yaml"  # the resolved spec a run directory holds (nnspec.run writes it)
-# The user's files were wrong (spec, data, checkpoint): exit 2. Any other nnspec error of a run
-# (the NaN guard's TrainError, ...) is the run failing: exit 1.
-USER_ERRORS = (SpecError, DataError, CheckpointError)
-EXIT_RUN_FAILED = 1
+EXIT_RUN_FAILED = 1  # a run failed in training, not from a mistake (USER_ERRORS: exit 2)
 
 
 def invocation(args: Namespace) -> Invocation:
@@ -78,11 +75,12 @@ def invocation(args: Namespace) -> Invocation:
 
 
 def _resume_overrides(run_dir: Path, overrides: list[str]) -> list[str]:
-    """``train.resume`` and (unless the user set one) Hydra's run dir, both ``run_dir``, quoted."""
+    """``train.resume`` and (unless the user set one) Hydra's run dir, both ``run_dir``, quoted;
+    Hydra leaves the run's own ``.hydra`` record as it is."""
     from nnspec.hydra.configtext import quoted
 
     where = [] if any(o.startswith("hydra.run.dir=") for o in overrides) else [
-        f"hydra.run.dir={quoted(str(run_dir))}"]  # fmt: skip
+        f"hydra.run.dir={quoted(str(run_dir))}", "hydra.output_subdir=null"]  # fmt: skip
     return [f"train.resume={quoted(str(run_dir))}", *where, *overrides]
 
 
@@ -147,6 +145,7 @@ def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     are printed here like every command's; any other exception of a run is left to
     :func:`nnspec.cli.main.main` (an internal error).
     """
+    from nnspec.hydra.app import USER_ERRORS
     from nnspec.hydra.app import run as run_app
 
     inv = invocation(args)

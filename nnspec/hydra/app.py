@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.errors import NNSpecError
+from nnspec.errors import CheckpointError, DataError, NNSpecError, SpecError
 from nnspec.hydra.compose import (
     CONF_MODULE,
     PRIMARY,
@@ -42,13 +42,16 @@ from nnspec.spec import ExperimentSpec
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["TrainFn", "Invocation", "run", "Outcome", "job_preload"]
+__all__ = ["TrainFn", "Invocation", "run", "Outcome", "job_preload", "USER_ERRORS"]
 
 log = logging.getLogger("nnspec")
 # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
 TrainFn = Callable[..., Any]
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
+# The user's files were wrong (spec, data, checkpoint): exit 2, and a single run leaves no record.
+# Any other nnspec error of a run (the NaN guard's TrainError, ...) is the run failing: exit 1.
+USER_ERRORS = (SpecError, DataError, CheckpointError)
 
 
 @dataclass
@@ -232,11 +235,15 @@ def run_job(
 def _single_run_failed(
     e: Exception, run_dir: Path, overrides: list[str], bookkeeping: set[str | None]
 ) -> None:
-    """Hand the error to :func:`run`; a run dir holding only Hydra's files is removed later."""
+    """Hand the error to :func:`run`; a run dir holding only Hydra's files is removed later.
+
+    A run that got somewhere (spec, metrics, checkpoints) and then failed gets its record; a
+    user mistake writes none (a run dir resumed by mistake keeps its own).
+    """
     _OUTCOME.error = e
     if {p.name for p in run_dir.iterdir()} <= bookkeeping:
         _OUTCOME.stray_dir = run_dir
-    else:  # the run got somewhere (spec, metrics, checkpoints): its record goes with them
+    elif not isinstance(e, USER_ERRORS):
         write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
 
 

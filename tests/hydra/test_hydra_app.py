@@ -330,6 +330,8 @@ def test_a_resumed_run_trains_in_its_own_folder(in_tmp: Path) -> None:
     run_dir = in_tmp / "runs" / "a b,c=d" / "r1"
     run_dir.mkdir(parents=True)
     (run_dir / "spec.yaml").write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("the original run's\n")
     seen: list[Any] = []
     assert run([str(run_dir), "train.epochs=7"], train_fn=_recording(seen)) == 0
     (spec,) = seen
@@ -337,7 +339,22 @@ def test_a_resumed_run_trains_in_its_own_folder(in_tmp: Path) -> None:
     assert [p.name for p in in_tmp.iterdir()] == ["runs"]  # no new runs/<name>/<time>/
     assert [p.name for p in (in_tmp / "runs").iterdir()] == ["a b,c=d"]
     assert json.loads((run_dir / "trial.json").read_text())["status"] == "ok"
-    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == "the original run's\n"
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(in_tmp: Path) -> None:
+    from nnspec.errors import CheckpointError, Problem
+
+    def refusing(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        raise CheckpointError(Problem(("train", "resume"), "written by a different spec"))
+
+    run_dir = in_tmp / "r1"
+    run_dir.mkdir()
+    (run_dir / "spec.yaml").write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    (run_dir / "trial.json").write_text('{"status": "ok"}')
+    assert run([str(run_dir), "train.epochs=9"], train_fn=refusing) == 2
+    assert (run_dir / "trial.json").read_text() == '{"status": "ok"}'
+    assert sorted(p.name for p in run_dir.iterdir()) == ["app.log", "spec.yaml", "trial.json"]
 
 
 @pytest.mark.parametrize("value", ["a b,c=d", "it's", "back\\slash\\", "${x}", "[1,2]", ""])
