@@ -50,8 +50,9 @@ def run_name_override(
     if not chosen or not all(_ONE_OPTION.fullmatch(v) for v in chosen.values()):
         return None
     if len(chosen) < 2:  # the other option is the primary config's
-        user = {"search_dirs": search_dirs, "config_name": config_name}
-        full = compose_container([f"{g}={v}" for g, v in chosen.items()], with_hydra=True, **user)
+        picks = [f"{g}={v}" for g, v in chosen.items()]
+        full = compose_container(picks, with_hydra=True, search_dirs=search_dirs,
+                                 config_name=config_name)  # fmt: skip
         picked = full["hydra"]["runtime"]["choices"]
         chosen = {g: chosen.get(g, picked.get(g)) for g in ("data", "model")}
     return f"name={chosen['data']}-{chosen['model']}"
