@@ -34,6 +34,7 @@ from nnspec.errors import (
     TrainError,
 )
 from nnspec.io import dump, load, loads
+from nnspec.run.callbacks import Callback, FitState  # imports torch for type checkers only
 from nnspec.spec.blocks import ParamDef, ResidualSpec
 from nnspec.spec.data import DataSpec, SplitSpec
 from nnspec.spec.experiment import ExperimentSpec, LintSpec
@@ -138,6 +139,9 @@ __all__ = [
     # base classes of user-registered layers
     "LayerBase",
     "WeightLayer",
+    # training callbacks (nnspec.train(..., callbacks=[...]))
+    "Callback",
+    "FitState",
     # YAML in and out
     "load",
     "loads",

@@ -16,6 +16,9 @@ forked from it) and at most once per process. Anywhere else (``import nnspec`` i
 test session, a loky worker) :func:`warm` only imports. ``NNSPEC_WARM_START=0`` turns the warm
 start off (``bench/bench_startup.py`` compares both).
 
+This module names no module to import: its callers pass their lists (each command's is in
+``nnspec.cli.common.PRELOAD``), so the import arrows stay with the code that owns them.
+
 Holding full passes off relies on a generational collector whose full passes wait for the third
 threshold (CPython 3.11-3.13); where the collector ignores that threshold (3.14's incremental one)
 only the freeze remains.
@@ -29,30 +32,11 @@ import logging
 import os
 from collections.abc import Iterable
 
-__all__ = [
-    "EVAL_STACK",
-    "OPTIMIZER_STACK",
-    "PLOT_STACK",
-    "SKLEARN_STACK",
-    "TRAINING_STACK",
-    "WARM_START_ENV",
-    "own_process",
-    "warm",
-]
+__all__ = ["WARM_START_ENV", "own_process", "warm"]
 
 log = logging.getLogger(__name__)
 
 WARM_START_ENV = "NNSPEC_WARM_START"
-
-# The heavy modules commands import before their work is done (each command's list is in
-# nnspec.cli.common.PRELOAD; tests/test_heap.py runs every command and checks that nothing heavy is
-# imported after its warm start). `nnspec.run` itself is a lazy package: name its modules.
-SKLEARN_STACK: tuple[str, ...] = ("sklearn.datasets", "sklearn.model_selection", "sklearn.metrics")
-PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")
-# torch imports torch._dynamo at the first optimizer construction
-OPTIMIZER_STACK: tuple[str, ...] = ("torch._dynamo",)
-TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK)
-EVAL_STACK: tuple[str, ...] = ("nnspec.run.predict", *SKLEARN_STACK)
 
 _owned = False
 _frozen = False

@@ -21,7 +21,7 @@ from nnspec.check.lrfind import resolve_auto_lr
 from nnspec.check.monitors import make_monitor
 from nnspec.lint import announce
 from nnspec.run.api import RunResult, SpecInput, fit, resolve_spec
-from nnspec.run.callbacks import Callback
+from nnspec.run.callbacks import Callback, check_callbacks
 from nnspec.run.data import user_data
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -52,9 +52,10 @@ def train(
         spec_or_path: an ExperimentSpec, a dict, or a YAML path/text.
         overrides: ``key.path=value`` overrides (``["optim.lr=1e-3"]``).
         data: the user's own ``(x, y)`` arrays, ``{"x":..., "y":...}`` or a Dataset.
-        callbacks: your :class:`nnspec.run.Callback` objects, called after nnspec's own at each
-            hook (see :mod:`nnspec.run.callbacks`); one may stop the run with
-            ``state.stop(reason)``.
+        callbacks: instances of your :class:`nnspec.Callback` subclasses, called after nnspec's
+            own at each hook (see :mod:`nnspec.run.callbacks`); one may stop the run with
+            ``state.stop(reason)``. Anything else, or an ``every_n_steps`` that is not a positive
+            int, raises TypeError / ValueError before any work.
         run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
         base_dir: folder relative data paths resolve against (default: the spec file's folder,
             or the working directory for spec objects).
@@ -65,6 +66,7 @@ def train(
         0.97
     """
     started = time.perf_counter()
+    check_callbacks(callbacks)  # before the LR range test and any file
     spec, base = resolve_spec(spec_or_path, overrides)
     base = Path(base_dir) if base_dir is not None else base
     if spec.optim.lr == "auto":  # LR-3: the LR range test picks the rate

@@ -461,3 +461,15 @@ def test_schema_into_a_closed_pipe_exits_141_without_a_message() -> None:
         os.close(write)
     assert res.returncode == 141, res.stderr
     assert res.stderr == ""
+
+
+def test_the_error_printer_heads_with_the_errors_title(capsys: pytest.CaptureFixture[str]) -> None:
+    from nnspec.cli.common import print_error
+    from nnspec.errors import DataError, Problem
+
+    problems = [Problem(("data", "source"), "bad cell"), Problem(("data", "source"), "bad name")]
+    print_error(DataError(problems, title="t[1].csv: 2 problems in the data file"))
+    print_error(DataError(problems))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "error: t[1].csv: 2 problems in the data file (DataError)"
+    assert err[3] == "error: 2 problems (DataError)" and "bad name" in err[5]

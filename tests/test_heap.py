@@ -227,3 +227,44 @@ def test_a_command_preloads_only_what_it_imports_anyway(run_folder: Path, name: 
     out = _run_command(run_folder, name, own=False)
     assert out[:3] == ["0", "1", "False"]  # no warm start, nothing frozen
     assert set(PRELOAD[name]) <= set(out[5:])
+
+
+def test_the_heap_module_names_no_module_to_import() -> None:
+    """Its callers pass their lists: an import by name in nnspec._heap would be an arrow the
+    layering test cannot see (a rank-0 helper importing the training stack)."""
+    import ast
+
+    from nnspec import _heap
+
+    tree = ast.parse(Path(_heap.__file__).read_text(encoding="utf-8"))
+    documented = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef)) and ast.get_docstring(node)
+    }
+    names = [
+        c.value
+        for c in ast.walk(tree)
+        if isinstance(c, ast.Constant) and isinstance(c.value, str) and id(c) not in documented
+        and c.value.partition(".")[0] in ("nnspec", *HEAVY)
+    ]  # fmt: skip
+    assert names == []
+
+
+def test_the_pool_launcher_preloads_what_nnspec_train_preloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydra_plugins.nnspec_pool_launcher.launcher import NNSpecPoolLauncher
+    from nnspec.cli.train import main as train
+    from nnspec.hydra.app import job_preload
+    from nnspec.run.api import RunResult
+
+    def fake(spec: object, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return RunResult(run_dir, {}, {}, 1, "val_loss", 0.1, "min", 0.01, 10, 1)
+
+    monkeypatch.chdir(tmp_path)
+    assert train(["train.epochs=1", "hydra.run.dir=out"], train_fn=fake) == 0
+    assert job_preload() == PRELOAD["train"]
+    assert NNSpecPoolLauncher().preload == list(PRELOAD["train"])  # the default: the app's list
+    assert NNSpecPoolLauncher(preload=["json"]).preload == ["json"]

@@ -1,13 +1,15 @@
 """Package order: imports only go down the layer table, and no two files import each other.
 
 An *arrow* is an import of a module of this repository (``nnspec`` or ``hydra_plugins``), at module
-level or inside a function. Not arrows: imports under ``if TYPE_CHECKING:``, and a package
-``__init__``'s imports of names it only re-exports (an ``__init__`` import counts when the
-``__init__``'s own code uses the name). ``from pkg import name`` where ``pkg``'s ``__init__``
-re-exports ``name`` (an import or a PEP 562 ``_EXPORTS`` table) is an arrow to the module that
-defines ``name``, plus one to ``pkg`` itself when its ``__init__`` has arrows of its own. The top
-package ``nnspec`` is the public facade and ranks above everything: code inside nnspec imports
-from where a name is defined, never ``from nnspec import ...``.
+level or inside a function, or a call ``importlib.import_module("literal.name")`` (also as a bare
+``import_module(...)``): a module imported by a name written in the code. Not arrows: imports
+under ``if TYPE_CHECKING:``, and a package ``__init__``'s imports of names it only re-exports (an
+``__init__`` import counts when the ``__init__``'s own code uses the name). ``from pkg import
+name`` where ``pkg``'s ``__init__`` re-exports ``name`` (an import or a PEP 562 ``_EXPORTS``
+table) is an arrow to the module that defines ``name``, plus one to ``pkg`` itself when its
+``__init__`` has arrows of its own. The top package ``nnspec`` is the public facade and ranks
+above everything: code inside nnspec imports from where a name is defined, never ``from nnspec
+import ...``.
 
 Violations are arrows up the table and the arrows inside a file cycle of one rank (a cycle across
 ranks always contains an up arrow, which is reported on its own). There are none.
@@ -131,9 +133,25 @@ def _tree(module: str) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
+def _import_module_calls(tree: ast.AST) -> Iterator[_Import]:
+    """``importlib.import_module("a.b")`` / ``import_module("a.b")`` with a literal absolute name,
+    anywhere in ``tree`` (always an arrow: the call runs code, it re-exports nothing)."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func, name = node.func, node.args[0]
+        called = (isinstance(func, ast.Attribute) and func.attr == "import_module") or (
+            isinstance(func, ast.Name) and func.id == "import_module"
+        )
+        if called and isinstance(name, ast.Constant) and isinstance(name.value, str):
+            if not name.value.startswith("."):
+                yield _Import(name.value, (), (), node.lineno, in_function=True)
+
+
 @cache
 def _imports(module: str) -> tuple[_Import, ...]:
-    return tuple(_statements(module, _tree(module).body, in_function=False))
+    tree = _tree(module)
+    return (*_statements(module, tree.body, in_function=False), *_import_module_calls(tree))
 
 
 def _own_code_names(module: str) -> set[str]:
@@ -346,6 +364,17 @@ def test_walker_sees_known_arrows() -> None:
     assert ("nnspec.run.predict", "nnspec.io") in pairs
     # under ``if TYPE_CHECKING:`` only
     assert ("nnspec.compile.model", "nnspec.spec.experiment") not in pairs
+
+
+def test_walker_sees_import_module_calls_with_a_literal_name() -> None:
+    """A module imported by name is an arrow like an import statement; a computed name is not."""
+    tree = ast.parse(
+        "import importlib\nfrom importlib import import_module\n"
+        "def f(name):\n    importlib.import_module('nnspec.run.api')\n"
+        "    import_module('nnspec.check.runner')\n    importlib.import_module(name)\n"
+    )
+    found = [(i.target, i.line) for i in _import_module_calls(tree)]
+    assert found == [("nnspec.run.api", 4), ("nnspec.check.runner", 5)]
 
 
 def test_every_module_is_ranked() -> None:

@@ -51,6 +51,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnspec._heap import warm
+from nnspec.hydra.app import job_preload
 from nnspec.hydra.plugins import effective_jobs
 
 __all__ = ["NNSpecPoolLauncher", "default_start_method"]
@@ -162,7 +163,7 @@ class NNSpecPoolLauncher(Launcher):
         self,
         n_jobs: int = -1,
         start_method: str | None = None,
-        preload: Sequence[str] = (),
+        preload: Sequence[str] | None = None,
     ) -> None:
         method = start_method or default_start_method()
         if method not in multiprocessing.get_all_start_methods():
@@ -174,7 +175,7 @@ class NNSpecPoolLauncher(Launcher):
             )
         self.n_jobs = effective_jobs(n_jobs)
         self.start_method = method
-        self.preload = list(preload)
+        self.preload = list(job_preload() if preload is None else preload)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

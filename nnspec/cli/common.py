@@ -14,13 +14,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from nnspec._heap import (
-    EVAL_STACK,
-    OPTIMIZER_STACK,
-    PLOT_STACK,
-    SKLEARN_STACK,
-    TRAINING_STACK,
-)
 from nnspec.errors import NNSpecError, Problem
 
 if TYPE_CHECKING:
@@ -181,12 +174,15 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def print_error(err: NNSpecError, *, label: str | None = None) -> None:
-    """Print an nnspec error (every problem, with location and fix) to stderr."""
+    """Print an nnspec error (every problem, with location and fix) to stderr: its title (else
+    how many problems), then each problem."""
+    from rich.markup import escape
+
     out = console(stderr=True)
     head = f"{label}: " if label else ""
     count = len(err.problems)
-    out.print(f"[bold red]error[/]: {head}{count} problem{'s' if count != 1 else ''} "
-              f"({type(err).__name__})")  # fmt: skip
+    title = escape(err.title) if err.title else f"{count} problem{'s' if count != 1 else ''}"
+    out.print(f"[bold red]error[/]: {head}{title} ({type(err).__name__})")
     for problem in err.problems:
         # soft_wrap: one problem per line (plus its fix), never folded mid-message
         out.print("  " + str(problem).replace("\n", "\n  "), markup=False, soft_wrap=True)
@@ -207,7 +203,19 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
-# The heavy modules each command imports before its work (see nnspec._heap).
+# The heavy modules commands import before their work (nnspec._heap.warm; tests/test_heap.py runs
+# every command and checks that nothing heavy is imported after its warm start). `nnspec.run`
+# itself is a lazy package: name its modules.
+SKLEARN_STACK: tuple[str, ...] = ("sklearn.datasets", "sklearn.model_selection", "sklearn.metrics")
+PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend_agg")
+# torch imports its compiler front end, torch._dynamo (hundreds of modules), the first time an
+# optimizer is built, i.e. in every run anyway; naming it here moves that import into the warm
+# start, with full collections held off and its objects frozen, instead of into the run with the
+# collector on.
+OPTIMIZER_STACK: tuple[str, ...] = ("torch._dynamo",)
+TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK)
+EVAL_STACK: tuple[str, ...] = ("nnspec.run.predict", *SKLEARN_STACK)
+# Each command's list.
 PRELOAD: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "train": TRAINING_STACK,
     "plan": ("nnspec.run.model", "nnspec.run.plots", *OPTIMIZER_STACK, *SKLEARN_STACK,

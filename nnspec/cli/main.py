@@ -1,7 +1,9 @@
 """The ``nnspec`` command: parse with the one tree of :mod:`nnspec.cli.parser`, run, map errors.
 
-Exit codes: 0 success; 2 invalid spec or bad arguments (every problem printed, never a
-traceback); 1 an internal error (a one-line message; ``NNSPEC_DEBUG=1`` shows the traceback);
+Exit codes: 0 success; 2 invalid spec, data or arguments (every problem printed, never a
+traceback); 1 an internal error (a one-line message; ``NNSPEC_DEBUG=1`` shows the traceback), and
+for the commands that say so in their ``--help`` a failure of their own (a lint finding, a failed
+check, a training run or sweep trial that failed);
 130 interrupted; 141 (128 + SIGPIPE, what a shell reports for ``yes | head``) when the reader of
 stdout went away, as in ``nnspec schema | head``: nothing more is printed, not even to stderr.
 """

@@ -1,16 +1,18 @@
 """The grammar of the ``nnspec`` command: one argparse tree for every command.
 
 ``nnspec COMMAND [POSITIONALS] [key=value ...] [--options]``: options may come anywhere after the
-command; a positional with ``=`` (or starting with ``~``) is a Hydra-style override, any other
-positional names a spec file (or, per command, a run or sweep directory). Commands are a table
-(:data:`COMMANDS`): each names the module whose ``run(args)`` does the work, imported only when
-that command runs, so ``nnspec --help`` stays fast. New commands add a row and a function that
-declares their arguments here.
+command; a positional ``key=value`` (or ``~key``) is a Hydra-style override, any other positional
+(or a file or folder that exists) names a spec file (or, per command, a run or sweep directory).
+Commands are a table (:data:`COMMANDS`): each names the module whose ``run(args)`` does the work,
+imported only when that command runs, so ``nnspec --help`` stays fast. New commands add a row and
+a function that declares their arguments here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,9 @@ LIST_KINDS: tuple[str, ...] = (
 )  # fmt: skip
 
 Adder = Callable[[argparse.ArgumentParser], None]
+# Hydra's override: `key=value` (key a dotted path or a group like hydra/launcher, + or ++ to add),
+# or `~key` to delete
+_OVERRIDE = re.compile(r"~|\+{0,2}[\w./@-]+=")
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,14 @@ class Command:
 
 
 def split_positionals(tokens: list[str]) -> tuple[list[str], list[str]]:
-    """(paths, overrides): a token with ``=`` or a leading ``~`` is an override.
+    """(paths, overrides): ``key=value`` or ``~key`` is an override, unless it names a file or
+    folder that exists (a run folder may be called ``lr=0.1,seed=2``).
 
     Example:
-        >>> split_positionals(["a.yaml", "optim.lr=0.1", "~seed"])
-        (['a.yaml'], ['optim.lr=0.1', '~seed'])
+        >>> split_positionals(["a.yaml", "optim.lr=0.1", "~seed", "runs/a b,c=d"])
+        (['a.yaml', 'runs/a b,c=d'], ['optim.lr=0.1', '~seed'])
     """
-    overrides = [t for t in tokens if "=" in t or t.startswith("~")]
+    overrides = [t for t in tokens if _OVERRIDE.match(t) and not os.path.exists(t)]
     return [t for t in tokens if t not in overrides], overrides
 
 

@@ -6,7 +6,8 @@ primary config: any of its fields can be overridden (optim.weight_decay=0.1), a 
 (optim=sgd) replaces its whole section. The run directory (Hydra's job dir,
 <train.output_dir>/<name>/<time>) receives the resolved spec, metrics, summary.json, checkpoints,
 plots and trial.json. A RUN_DIR instead of a SPEC resumes that run from its last checkpoint, with
-its own spec (the same as `nnspec train RUN_DIR/spec.yaml train.resume=RUN_DIR`).
+its own spec and in its own folder, whose .hydra record stays as it was (the same as `nnspec train
+RUN_DIR/spec.yaml train.resume=RUN_DIR hydra.run.dir=RUN_DIR hydra.output_subdir=null`).
 
 Examples:
   nnspec train                                   # the default digits CNN
@@ -22,8 +23,11 @@ Examples:
   nnspec train --cfg job optim=sgd               # print the composed config
   nnspec train --hydra-help                      # Hydra's help: config groups and options
 
-Exit status: 0 on success; 1 when a run or any sweep trial failed (NaN guard, bad data, ...);
-2 on an invalid spec or override (nothing is written).
+Exit status: 0 on success; 2 on a user mistake: an invalid spec, override or option, data that
+cannot be read or do not fit, a checkpoint that cannot be resumed (every problem printed; a run
+that fails this way leaves no folder behind); 1 when a run failed in training (the NaN guard, ...)
+or any sweep trial failed (each trial's reason is in its trial.json), and on an internal error
+(NNSPEC_DEBUG=1 prints its traceback).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnspec.cli.common import UsageError
+from nnspec.cli.common import EXIT_INVALID, PRELOAD, UsageError, print_error
+from nnspec.errors import NNSpecError
 
 if TYPE_CHECKING:
     from nnspec.hydra.app import Invocation, TrainFn
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["run", "main", "invocation", "register_plugins"]
 
 RUN_SPEC = "spec.yaml"  # the resolved spec a run directory holds (nnspec.run writes it)
+EXIT_RUN_FAILED = 1  # a run failed in training, not from a mistake (USER_ERRORS: exit 2)
 
 
 def invocation(args: Namespace) -> Invocation:
@@ -53,8 +59,8 @@ def invocation(args: Namespace) -> Invocation:
     spec_path, base_dir = None, None
     if paths:
         path = Path(paths[0])
-        if path.is_dir():  # a run to resume, with its own spec
-            spec_path, overrides = _run_spec(path), [f"train.resume={path}", *overrides]
+        if path.is_dir():  # a run to resume, with its own spec, in its own folder
+            spec_path, overrides = _run_spec(path), _resume_overrides(path, overrides)
         elif path.suffix in (".yaml", ".yml") or path.exists():
             spec_path, base_dir = path, path.resolve().parent
         else:
@@ -63,8 +69,43 @@ def invocation(args: Namespace) -> Invocation:
         if args.config_name is not None:
             raise UsageError(f"--config-name {args.config_name} names a primary config, and so "
                              f"does {path}: give one of them")  # fmt: skip
+    _check_config_flags(args)
     return Invocation(spec_path, overrides, _hydra_flags(args), args.multirun, args.dry_run,
                       args.dry_run_trials, base_dir)  # fmt: skip
+
+
+def _resume_overrides(run_dir: Path, overrides: list[str]) -> list[str]:
+    """``train.resume`` and (unless the user set one) Hydra's run dir, both ``run_dir``, quoted;
+    Hydra leaves the run's own ``.hydra`` record as it is."""
+    from nnspec.hydra.configtext import quoted
+
+    where = [] if any(o.startswith("hydra.run.dir=") for o in overrides) else [
+        f"hydra.run.dir={quoted(str(run_dir))}", "hydra.output_subdir=null"]  # fmt: skip
+    return [f"train.resume={quoted(str(run_dir))}", *where, *overrides]
+
+
+def _check_config_flags(args: Namespace) -> None:
+    """``--config-dir`` is a folder; ``--config-name`` a YAML file in it (without the folder: one
+    of nnspec's primary configs)."""
+    folder, name = args.config_dir, args.config_name
+    if folder is not None and not Path(folder).is_dir():
+        raise UsageError(f"--config-dir {folder}: no such folder (fix: the folder that "
+                         "holds your group options, e.g. myconf for myconf/optim/fast.yaml)")
+    if name is None:
+        return
+    file = name if name.endswith(".yaml") else f"{name}.yaml"
+    if folder is not None:
+        if not (Path(folder) / file).is_file():
+            raise UsageError(f"--config-name {name}: no {Path(folder) / file} (fix: the name of "
+                             f"a primary config in {folder}, without .yaml)")  # fmt: skip
+        return
+    from importlib import resources
+
+    from nnspec.hydra.compose import CONF_MODULE
+
+    if not resources.files(CONF_MODULE).joinpath(file).is_file():
+        raise UsageError(f"--config-name {name}: nnspec has no primary config {file} (fix: "
+                         f"give the folder it is in, --config-dir DIR --config-name {name})")
 
 
 def _run_spec(run_dir: Path) -> Path:
@@ -100,13 +141,20 @@ def register_plugins() -> None:
 def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     """``nnspec train``: compose with Hydra, validate, train (one run or a sweep).
 
-    ``train_fn`` replaces :func:`nnspec.workflow.train` (tests and benchmarks).
+    ``train_fn`` replaces :func:`nnspec.workflow.train` (tests and benchmarks). nnspec's errors
+    are printed here like every command's; any other exception of a run is left to
+    :func:`nnspec.cli.main.main` (an internal error).
     """
+    from nnspec.hydra.app import USER_ERRORS
     from nnspec.hydra.app import run as run_app
 
     inv = invocation(args)
     register_plugins()
-    return run_app(inv, train_fn=train_fn)
+    try:
+        return run_app(inv, train_fn=train_fn, preload=PRELOAD["train"])
+    except NNSpecError as e:
+        print_error(e)
+        return EXIT_INVALID if isinstance(e, USER_ERRORS) else EXIT_RUN_FAILED
 
 
 def main(argv: list[str], *, train_fn: TrainFn | None = None) -> int:

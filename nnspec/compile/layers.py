@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
 
 import torch
 from torch import nn
@@ -39,18 +38,6 @@ __all__ = [
 Builder = Callable[[LayerBase, LayerInfo], nn.Module]
 LAYER_BUILDERS: Registry[Builder] = Registry("layer builder")
 """layer kind -> builder; user kinds are added by :func:`nnspec.compile.register_layer`."""
-
-
-def _without_default_init(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
-    """``cls(*args, **kwargs)`` without torch's default init (``torch.nn.utils.skip_init``).
-
-    nnspec sets every parameter of a built-in layer right after construction (INIT-11), so torch's
-    fill would be wasted: for a wide layer, most of the build (a 4096 x 4096 linear layer takes
-    about as long to fill as nnspec's own init). The parameters hold uninitialised memory until
-    :func:`nnspec.compile.initialize.initialize_layer` runs, so this is for built-in kinds only (a
-    user builder leaves its parameters initialised).
-    """
-    return nn.utils.skip_init(cls, *args, **kwargs)
 
 
 class WeightBlock(nn.Sequential):
@@ -164,7 +151,10 @@ def weight_block(op: nn.Module, layer: L.WeightLayer, info: LayerInfo) -> Weight
 
 def _linear(layer: L.Linear, info: LayerInfo) -> nn.Module:
     bias = bool(info.settings and info.settings.bias)
-    op = _without_default_init(nn.Linear, info.in_shape[-1], layer.out_features, bias=bias)
+    # torch fills the weights, then nnspec sets every parameter again (INIT-11): plain
+    # construction, because skipping torch's fill (meta device + to_empty) imports ~500 more torch
+    # and sympy modules in every process that builds a model.
+    op = nn.Linear(info.in_shape[-1], layer.out_features, bias=bias)
     return weight_block(op, layer, info)
 
 
@@ -183,8 +173,7 @@ def _padding(layer: L._ConvBase, nd: int) -> object:
 
 def _conv(conv: type[nn.Module], nd: int) -> Builder:
     def build(layer: L._ConvBase, info: LayerInfo) -> nn.Module:  # type: ignore[override]
-        op = _without_default_init(
-            conv,
+        op = conv(
             info.in_shape[0],
             layer.out_channels,
             layer.kernel_size,
@@ -224,9 +213,7 @@ def _norm_layer(layer: LayerBase, info: LayerInfo) -> nn.Module:
 
 
 def _embedding(layer: L.Embedding, info: LayerInfo) -> nn.Module:
-    return _without_default_init(
-        nn.Embedding, layer.num_embeddings, layer.embedding_dim, padding_idx=layer.padding_idx
-    )
+    return nn.Embedding(layer.num_embeddings, layer.embedding_dim, padding_idx=layer.padding_idx)
 
 
 for _kind, _builder in {

@@ -3,15 +3,18 @@
 The command line is parsed by :mod:`nnspec.cli.parser` into an :class:`Invocation`. Before Hydra
 sees the arguments, nnspec reads the user's spec with its own loader, checks every ``key=value``
 names a real field (did-you-mean instead of Hydra's "Could not override") and, for a single run,
-validates the composed spec, so an invalid run leaves nothing on disk. Inside a job, a failure is
-recorded in the job directory (``trial.json``) and never ends the process: in a multirun the other
-trials go on and the sweep exits non-zero at the end.
+validates the composed spec and checks its data file and the run it resumes, so such a mistake
+leaves nothing on disk. Inside a job, a failure never ends the process: in a multirun it is
+recorded in the trial's folder (``trial.json``), the other trials go on and the sweep exits
+non-zero at the end; a single run's failure is raised by :func:`run` once Hydra has returned (the
+caller prints it), after its job folder is removed if it holds only Hydra's own files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,13 +42,16 @@ from nnspec.spec import ExperimentSpec
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["TrainFn", "Invocation", "run", "Outcome"]
+__all__ = ["TrainFn", "Invocation", "run", "Outcome", "job_preload", "USER_ERRORS"]
 
 log = logging.getLogger("nnspec")
 # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
 TrainFn = Callable[..., Any]
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
+# The user's files were wrong (spec, data, checkpoint): exit 2, and a single run leaves no record.
+# Any other nnspec error of a run (the NaN guard's TrainError, ...) is the run failing: exit 1.
+USER_ERRORS = (SpecError, DataError, CheckpointError)
 
 
 @dataclass
@@ -53,7 +59,9 @@ class Outcome:
     """What the jobs of one invocation reported back (filled by the task and the callback)."""
 
     base_dir: Path | None = None  # relative data paths resolve against the spec file's folder
-    error: NNSpecError | None = None
+    error: Exception | None = None  # a single run's failure, raised by `run` after Hydra returns
+    stray_dir: Path | None = None  # that run's job dir when it holds only Hydra's bookkeeping
+    preload: tuple[str, ...] = ()  # what a job imports before it trains (nnspec._heap.warm)
     sweep_dir: Path | None = None
     failed: int = 0
     trials: int = 0
@@ -103,6 +111,8 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
 
     Raises:
         SpecError: an unknown key or group option, or (single run) an invalid composed spec.
+        DataError: (single run) the data file does not exist.
+        CheckpointError: (single run) ``train.resume`` names no run directory.
     """
     from nnspec.hydra.groups import check_group_options, first_choice
 
@@ -116,8 +126,25 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
     plain = [*first_choice(args.groups), *args.keys]
     full = compose_container(plain, spec=spec, with_hydra=True, **user)
     choices = full.pop("hydra")["runtime"]["choices"]
-    resume = validate_container(full, args.keys, choices).train.resume
-    if resume is not None and resume != "auto":  # before Hydra creates the job directory
+    checked = validate_container(full, args.keys, choices)
+    _check_files(checked, inv.base_dir)
+
+
+def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
+    """The run's data file and the run it resumes exist, before Hydra creates the job directory.
+
+    Raises:
+        DataError: ``data.source`` names a file that does not exist.
+        CheckpointError: ``train.resume`` names no run directory.
+    """
+    from nnspec.run.sources import data_file
+    from nnspec.run.tables import TABLE_FORMATS
+
+    prefix, _, path = spec.data.source.partition(":")
+    if prefix in ("npz", "npy", *TABLE_FORMATS):  # the sources whose argument is a file
+        data_file(path, base_dir)
+    resume = spec.train.resume
+    if resume is not None and resume != "auto":
         from nnspec.run.rundir import resume_dir
 
         resume_dir(resume)
@@ -166,12 +193,15 @@ def _spec_for_job(cfg: Any) -> ExperimentSpec:
 
 
 def run_job(
-    cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None
-) -> float | None:
+    cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None,
+    preload: tuple[str, ...] = (),
+) -> float | None:  # fmt: skip
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
 
     ``base_dir`` (the spec file's folder, for relative data paths) comes as an argument, not from
-    this process's globals: a parallel launcher runs the job in a fresh worker process.
+    this process's globals: a parallel launcher runs the job in a fresh worker process. In a
+    sweep a failure is recorded (``trial.json``) and logged; a single run's failure is handed to
+    :func:`run`, which raises it once Hydra has returned.
 
     Returns:
         The objective (the monitored metric's best value), or ``None`` when the job failed.
@@ -186,21 +216,45 @@ def run_job(
     try:
         spec = _spec_for_job(cfg)
         if train_fn is None:  # the training stack, once per process (nnspec._heap)
-            from nnspec._heap import TRAINING_STACK, warm
+            from nnspec._heap import warm
 
-            warm(TRAINING_STACK, what="nnspec train")
+            warm(preload, what="nnspec train")
         result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=base_dir)
     except Exception as e:  # a trial's failure is data for the report, never a crash
-        reason = _one_line(e)
-        write_record(run_dir, TrialRecord.failed(overrides, reason))
         if hc.mode == RunMode.MULTIRUN:
-            log.error("trial failed: %s", reason)
-        else:  # a single run: `run` prints the error once, as the run's error (no "trial")
-            _OUTCOME.error = e if isinstance(e, NNSpecError) else NNSpecError(reason)
+            write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
+            log.error("trial failed: %s", _one_line(e))
+        else:  # a single run: `run` raises it once Hydra is done (no "trial" in the message)
+            _single_run_failed(e, run_dir, overrides, {hc.output_subdir, f"{hc.job.name}.log"})
         return None
     elapsed = time.perf_counter() - t0
     write_record(run_dir, TrialRecord.from_result(overrides, result, elapsed))
     return float(result.best_value)
+
+
+def _single_run_failed(
+    e: Exception, run_dir: Path, overrides: list[str], bookkeeping: set[str | None]
+) -> None:
+    """Hand the error to :func:`run`; a run dir holding only Hydra's files is removed later.
+
+    A run that got somewhere (spec, metrics, checkpoints) and then failed gets its record; a
+    user mistake writes none (a run dir resumed by mistake keeps its own).
+    """
+    _OUTCOME.error = e
+    if {p.name for p in run_dir.iterdir()} <= bookkeeping:
+        _OUTCOME.stray_dir = run_dir
+    elif not isinstance(e, USER_ERRORS):
+        write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
+
+
+def _remove_stray(run_dir: Path) -> None:
+    """Remove a failed single run's job dir and the empty folders Hydra made above it."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cwd = Path.cwd().resolve()
+    for parent in run_dir.resolve().parents:
+        if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+            return
+        parent.rmdir()
 
 
 def _one_line(e: BaseException) -> str:
@@ -228,9 +282,10 @@ class _Task:
 
     train_fn: TrainFn | None
     base_dir: Path | None  # the spec file's folder, for relative data paths in any process
+    preload: tuple[str, ...] = ()
 
     def __call__(self, cfg: Any) -> float | None:
-        return run_job(cfg, self.train_fn, self.base_dir)
+        return run_job(cfg, self.train_fn, self.base_dir, self.preload)
 
 
 def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) -> None:
@@ -244,34 +299,41 @@ def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) ->
 
     path, name = (str(spec_dir), SPEC_PRIMARY) if spec_dir else (f"pkg://{CONF_MODULE}", PRIMARY)
     task = hydra.main(config_path=path, config_name=name, version_base="1.3")(
-        _Task(train_fn, _OUTCOME.base_dir)
+        _Task(train_fn, _OUTCOME.base_dir, _OUTCOME.preload)
     )
     with _argv(["nnspec train", *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]):
         task()
 
 
-def run(inv: Invocation, *, train_fn: TrainFn | None = None) -> int:
-    """``nnspec train``: returns the exit code (0 ok, 1 failed trial or run, 2 invalid input).
+def run(
+    inv: Invocation, *, train_fn: TrainFn | None = None, preload: tuple[str, ...] = ()
+) -> int:
+    """``nnspec train``: returns the exit code (0 ok, 1 a sweep trial failed) or raises.
 
-    nnspec's sweeper and launcher must be registered with Hydra's ``Plugins`` first where
-    Hydra's own scan misses them (the CLI does it).
+    ``preload`` is what a job imports before it trains (the caller's list; see
+    :mod:`nnspec._heap`). nnspec's sweeper and launcher must be registered with Hydra's
+    ``Plugins`` first where Hydra's own scan misses them (the CLI does it).
+
+    Raises:
+        SpecError: an unknown key or an invalid spec (nothing is written).
+        DataError: the data file does not exist (nothing is written).
+        CheckpointError: ``train.resume`` names no run (nothing is written).
+        Exception: whatever a single run failed with, once Hydra has returned; its job dir is
+            removed when it holds nothing but Hydra's own files.
     """
     global _OUTCOME
-    _OUTCOME = Outcome(base_dir=inv.base_dir)
-    try:
-        spec = load_spec(inv.spec_path) if inv.spec_path else None
-        named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides))
-        if named is not None:  # the run's folder is named after what the user chose
-            inv = replace(inv, overrides=[named, *inv.overrides])
-        args = split_overrides(inv.overrides)
-        precheck(inv, spec, args)
-        if inv.dry_run:
-            from nnspec.hydra.dryrun import dry_run
+    _OUTCOME = Outcome(base_dir=inv.base_dir, preload=tuple(preload))
+    spec = load_spec(inv.spec_path) if inv.spec_path else None
+    precheck(inv, spec, split_overrides(inv.overrides))
+    named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides),
+                              search_dirs=inv.search_dirs, config_name=inv.config_name)  # fmt: skip
+    if named is not None:  # the run's folder is named after what the user chose
+        inv = replace(inv, overrides=[named, *inv.overrides])
+    args = split_overrides(inv.overrides)
+    if inv.dry_run:
+        from nnspec.hydra.dryrun import dry_run
 
-            return dry_run(inv, spec)
-    except (SpecError, CheckpointError) as e:
-        print(str(e), file=sys.stderr)
-        return 2
+        return dry_run(inv, spec)
     with contextlib.ExitStack() as stack:
         cdir = None
         if spec is not None:
@@ -287,12 +349,20 @@ def run(inv: Invocation, *, train_fn: TrainFn | None = None) -> int:
 
 def _exit_code() -> int:
     if _OUTCOME.error is not None:
-        print(str(_OUTCOME.error), file=sys.stderr)
-        return 2 if isinstance(_OUTCOME.error, (SpecError, DataError)) else 1
+        if _OUTCOME.stray_dir is not None:
+            _remove_stray(_OUTCOME.stray_dir)
+        error, _OUTCOME.error = _OUTCOME.error, None  # the module keeps no traceback alive
+        raise error
     if _OUTCOME.failed:
         print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
         return 1
     return 0
+
+
+def job_preload() -> tuple[str, ...]:
+    """What a job imports before it trains (the list :func:`run` was given): a launcher that
+    starts trials in fresh processes imports it once up front."""
+    return _OUTCOME.preload
 
 
 def record_sweep(sweep_dir: Path, trials: int, failed: int) -> None:

@@ -2,17 +2,18 @@
 
 The chosen experiment names the run (its ``name``); else the spec file does (its ``name``, or its
 stem when it sets none); else the data and model options chosen on the command line
-(``data=csv model=mlp`` -> ``csv-mlp``, the other one from ``config.yaml``'s defaults); else the
-default config's ``name``. A ``name=...`` override always wins.
+(``data=csv model=mlp`` -> ``csv-mlp``, the other one from the primary config's defaults: nnspec's
+``config.yaml`` or the user's ``--config-name``); else the primary config's ``name``. A
+``name=...`` override always wins.
 """
 
 from __future__ import annotations
 
 import re
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 
-from nnspec.hydra.compose import CONF_MODULE, PRIMARY, ParsedArgs
+from nnspec.hydra.compose import ParsedArgs, compose_container
 from nnspec.spec import ExperimentSpec
 
 __all__ = ["run_name_override"]
@@ -22,9 +23,17 @@ _ONE_OPTION = re.compile(r"[\w.-]+")
 
 
 def run_name_override(
-    spec_path: Path | None, spec: ExperimentSpec | None, args: ParsedArgs
+    spec_path: Path | None,
+    spec: ExperimentSpec | None,
+    args: ParsedArgs,
+    *,
+    search_dirs: Sequence[Path] = (),
+    config_name: str | None = None,
 ) -> str | None:
     """The ``name=...`` override that names the run, or ``None`` when the name already fits.
+
+    ``search_dirs`` and ``config_name`` are the user's ``--config-dir`` and ``--config-name``: the
+    option a run does not choose is the one their primary config's defaults list picks.
 
     Example:
         >>> from nnspec.hydra.compose import split_overrides
@@ -40,18 +49,14 @@ def run_name_override(
     chosen = {g: args.groups[g] for g in ("data", "model") if g in args.groups}
     if not chosen or not all(_ONE_OPTION.fullmatch(v) for v in chosen.values()):
         return None
-    defaults = _default_options()
-    return f"name={chosen.get('data', defaults['data'])}-{chosen.get('model', defaults['model'])}"
+    if len(chosen) < 2:  # the other option is the primary config's
+        picks = [f"{g}={v}" for g, v in chosen.items()]
+        full = compose_container(picks, with_hydra=True, search_dirs=search_dirs,
+                                 config_name=config_name)  # fmt: skip
+        picked = full["hydra"]["runtime"]["choices"]
+        chosen = {g: chosen.get(g, picked.get(g)) for g in ("data", "model")}
+    return f"name={chosen['data']}-{chosen['model']}"
 
 
 def _key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
-
-
-def _default_options() -> dict[str, str]:
-    """``group -> option`` of the packaged primary config's defaults list."""
-    from ruamel.yaml import YAML
-
-    text = resources.files(CONF_MODULE).joinpath(f"{PRIMARY}.yaml").read_text()
-    entries = YAML(typ="safe", pure=True).load(text).get("defaults", [])
-    return {k: str(v) for e in entries if isinstance(e, dict) for k, v in e.items()}

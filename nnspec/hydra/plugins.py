@@ -13,9 +13,6 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
-# what a trial imports the first time it trains; nnspec._heap imports nothing heavy
-from nnspec._heap import TRAINING_STACK
-
 __all__ = ["NNSpecOptunaSweeperConf", "NNSpecPoolLauncherConf", "effective_jobs"]
 
 
@@ -51,8 +48,9 @@ class NNSpecPoolLauncherConf:
     # fork (default on Linux), forkserver (default elsewhere) or spawn
     start_method: str | None = None
     # modules imported once before the first trial (fork: by this process; forkserver: by the
-    # server), so each trial starts with them loaded
-    preload: list[str] = field(default_factory=lambda: list(TRAINING_STACK))
+    # server), so each trial starts with them loaded; None = what the app imports before a run
+    # (nnspec train's PRELOAD list)
+    preload: list[str] | None = None
 
 
 def effective_jobs(n_jobs: int | None) -> int:

@@ -33,7 +33,7 @@ import torch
 from nnspec.compile.plan import TrainingPlan, compile_plan
 from nnspec.errors import CheckpointError, Problem, SpecError
 from nnspec.run import checkpoint as ck
-from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard
+from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard, check_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
 from nnspec.run.loop import Trainer
 from nnspec.run.metrics import class_report, compute_metrics
@@ -158,10 +158,10 @@ def _plot_all(
     ``plot_errors``, never a failed run: the model and the metrics are saved by then."""
     bundle, state = trainer.bundle, trainer.state
     metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None
-    plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
-        (CURVES_PNG, plot_curves, (writer, state.rows, metric)),
-        (LR_PNG, plot_lr, (writer, state.lrs)),
-    ]
+    plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = []
+    if state.rows:  # none when a callback stopped the run before its first epoch
+        plots.append((CURVES_PNG, plot_curves, (writer, state.rows, metric)))
+        plots.append((LR_PNG, plot_lr, (writer, state.lrs)))
     if report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
         plots.append((CONFUSION_PNG, plot_confusion, args))
@@ -190,7 +190,9 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         test_metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
         report = class_report(out, bundle.test.y, bundle.info)
     stopping = trainer.early_stopping
-    best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), state.rows[-1])
+    # no rows: a callback stopped the run before its first epoch
+    last = state.rows[-1] if state.rows else {}
+    best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), last)
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
     save_model(writer, trainer.model, bundle.info)
     plot_errors = _plot_all(trainer, plan, writer, report)
@@ -207,7 +209,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         n_params=sum(p.numel() for p in trainer.model.parameters()),
         epochs_run=state.epoch,
     )
-    extra = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped, "steps": state.step}
+    extra: dict[str, Any] = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped}
+    extra.update(steps=state.step)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
@@ -234,7 +237,9 @@ def fit(
     Args:
         spec: A validated spec with a numeric ``optim.lr``.
         data: the user's own ``(x, y)`` arrays, ``{"x":..., "y":...}`` or a Dataset.
-        callbacks: Called after the run layer's own (progress, metric files, TensorBoard).
+        callbacks: :class:`~nnspec.run.callbacks.Callback` instances, called after the run
+            layer's own (progress, metric files, TensorBoard); others, or an ``every_n_steps``
+            that is not a positive int, raise TypeError / ValueError before any work.
         run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
         base_dir: folder relative data paths resolve against (default: the working directory).
         started: ``time.perf_counter()`` when the caller began, so ``wall_time`` covers its
@@ -246,6 +251,7 @@ def fit(
         0.97
     """
     t0 = time.perf_counter() if started is None else started
+    check_callbacks(callbacks)  # before any work: TypeError/ValueError naming each bad callback
     if spec.optim.lr == "auto":
         raise SpecError(
             Problem(
@@ -293,15 +299,17 @@ def _run(
     plan = compile_plan(spec)
     tensorboard = _tensorboard(spec)
     out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
-    writer = RunWriter(out_dir)
-    _write_start(writer, spec)
+    writer = RunWriter(out_dir)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
     progress = make_progress(spec.train.progress)
     own: list[Callback] = [progress, MetricFiles(writer), *tensorboard]
     try:
+        # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
+        # folder behind, none that train.resume=auto could match by its hash.txt
         trainer = Trainer(model, plan, _to_device(bundle, device), writer,
                           callbacks=[*own, *callbacks], message=progress.message,
                           spec_meta=meta, device=device)  # fmt: skip
+        _write_start(writer, spec)
         if resume is not None:
             _resume(trainer, resume, spec, progress)
         t_fit = time.perf_counter()

@@ -9,19 +9,35 @@ list order, at these points::
         on_before_optimizer_step      every ``every_n_steps`` optimizer steps: gradients are
                                       accumulated, not yet clipped
         on_step_end                   every ``every_n_steps`` optimizer steps, after the step
-      on_validation_end               the epoch's row is in ``state.metrics`` (``state.log`` adds
-                                      columns to it); before early stopping and the schedule
+      on_validation_end               the epoch's row is complete in ``state.metrics`` (with the
+                                      ``val_`` columns when there is a validation split; called
+                                      every epoch, also without one) and ``state.log`` adds
+                                      columns to it; before early stopping and the schedule
       on_epoch_end                    the row is final and in ``state.history``
       on_checkpoint                   a checkpoint of this epoch was queued for writing
     on_fit_end                        the loop ended normally (background writes are on disk)
     on_exception                      the loop raised (then the error propagates)
 
-A callback subclasses :class:`Callback` and overrides only the hooks it needs; the loop calls the
-per-step hooks only of callbacks that override them, so a callback without them costs nothing per
-step. Steps are optimizer steps (with ``train.accumulate: k`` one step takes ``k`` batches).
-A callback stops training cleanly with :meth:`FitState.stop`: the current epoch ends (a stop asked
-for during an epoch skips its remaining batches), is validated and recorded, its checkpoint is
-saved, and the reason lands in ``summary.json`` as ``stopped``, as early stopping's does.
+A callback subclasses :class:`Callback` (every ``callbacks=`` parameter takes its instances) and
+overrides only the hooks it needs; the loop calls the per-step hooks only of callbacks that
+override them, so a callback without them costs nothing per step. Steps are optimizer steps (with
+``train.accumulate: k`` one step takes ``k`` batches).
+
+A callback stops training cleanly with :meth:`FitState.stop`: no optimizer step starts after the
+hook that asked (the one an ``on_before_optimizer_step`` precedes still runs), and the reason
+lands in ``summary.json`` as ``stopped``, as early stopping's does:
+
+* from a per-step hook, ``on_validation_end`` or ``on_epoch_end``: the current epoch ends (a stop
+  during an epoch skips its remaining batches), is validated and recorded, and its checkpoint is
+  saved;
+* from ``on_fit_start``: no epoch runs (``epochs_run`` stays 0, or the resumed epoch);
+* from ``on_epoch_start``: that epoch ends before its first step, with no row, validation or
+  ``on_epoch_end``; ``state.epoch`` goes back to the last finished epoch;
+* from ``on_checkpoint``: the next epoch does not start (after the last epoch the run ends as
+  it would have, and ``stopped`` stays ``max_epochs``).
+
+In the last three cases the last finished epoch gets its checkpoint if its periodic one was not
+due, and ``on_fit_end`` follows.
 
 Built for more than one process: ``state.metrics`` are the epoch's values (reduced across ranks
 when training is distributed), and a callback that writes files checks ``state.is_main_process``.
@@ -43,7 +59,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import torch
@@ -55,6 +71,7 @@ __all__ = [
     "Callback",
     "FitState",
     "HOOKS",
+    "check_callbacks",
     "STEP_HOOKS",
     "EarlyStopping",
     "MetricFiles",
@@ -127,32 +144,38 @@ class FitState:
     history: Sequence[Mapping[str, Any]] = ()
     should_stop: bool = False
     stop_reason: str = ""
-    row_in_progress: dict[str, Any] | None = field(default=None, repr=False)
-    """The loop's row that :meth:`log` extends (set during ``on_validation_end`` only)."""
+    # the loop's row that :meth:`log` extends (set during ``on_validation_end`` only)
+    _row: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def stop(self, reason: str) -> None:
-        """Stop after the current epoch; ``reason`` (e.g. ``"pruned"``) goes to ``summary.json``."""
+        """Stop training: no optimizer step starts after the current hook (the module docstring
+        says how each hook's stop ends the run); ``reason`` (e.g. ``"pruned"``) goes to
+        ``summary.json``."""
         if not self.should_stop:
             self.should_stop, self.stop_reason = True, reason
 
     def log(self, values: Mapping[str, float]) -> None:
         """Add columns to the current epoch's row (``on_validation_end`` only): they reach the
         metric files, the progress line, TensorBoard and the checkpoints like the loop's own."""
-        if self.row_in_progress is None:
+        if self._row is None:
             raise RuntimeError("FitState.log is only available in on_validation_end")
-        self.row_in_progress.update(values)
+        self._row.update(values)
 
 
 class Callback:
     """Base class of training callbacks: every hook is a no-op; override what you need.
 
+    Every ``callbacks=`` parameter takes instances of subclasses of this class (the loop refuses
+    other objects with a TypeError before any file is written).
+
     Attributes:
         every_n_steps: How often the per-step hooks (:data:`STEP_HOOKS`) run, in optimizer steps:
             ``on_before_optimizer_step`` before steps 1, n+1, 2n+1, ... and ``on_step_end`` after
-            steps n, 2n, ... (counted from the start of the run).
+            steps n, 2n, ... (counted from the start of the run). A class attribute or one set in
+            ``__init__``; read once, when training starts.
     """
 
-    every_n_steps: ClassVar[int] = 1
+    every_n_steps: int = 1
 
     def on_fit_start(self, state: FitState) -> None:
         """Training begins (after a resume restored the state)."""
@@ -167,8 +190,8 @@ class Callback:
         """An optimizer step was taken (``state.step`` counts it)."""
 
     def on_validation_end(self, state: FitState) -> None:
-        """The epoch was validated: ``state.metrics`` holds its row; :meth:`FitState.log` adds
-        to it."""
+        """The epoch's row is complete (validated when there is a validation split; called every
+        epoch): ``state.metrics`` holds it; :meth:`FitState.log` adds to it."""
 
     def on_epoch_end(self, state: FitState) -> None:
         """The epoch's row is final (early stopping and the schedule have seen it)."""
@@ -184,6 +207,33 @@ class Callback:
         """Training raised ``error`` (it propagates after every callback saw it)."""
 
 
+def check_callbacks(callbacks: Sequence[object]) -> None:
+    """Refuse what the loop cannot call, every problem at once: objects that are not
+    :class:`Callback` instances, and an ``every_n_steps`` that is not a positive int.
+
+    Raises:
+        TypeError: a wrong type among the problems; ValueError: only ``every_n_steps`` < 1.
+    """
+    problems: list[str] = []
+    wrong_type = False
+    for i, callback in enumerate(callbacks):
+        name = f"callbacks[{i}] ({type(callback).__name__})"
+        if not isinstance(callback, Callback):
+            wrong_type = True
+            problems.append(
+                f"{name}: expected an instance of a nnspec.run.Callback subclass; found "
+                f"{callback!r}; fix: subclass Callback and override the hooks you need"
+            )
+            continue
+        every = callback.every_n_steps
+        if isinstance(every, int) and not isinstance(every, bool) and every >= 1:
+            continue
+        wrong_type = wrong_type or not isinstance(every, int) or isinstance(every, bool)
+        problems.append(f"{name}.every_n_steps: expected a positive int; found {every!r}")
+    if problems:
+        raise (TypeError if wrong_type else ValueError)("\n".join(problems))
+
+
 def overrides(callback: object, hook: str) -> bool:
     """Whether ``callback`` implements ``hook`` (a method other than :class:`Callback`'s no-op)."""
     method = getattr(type(callback), hook, None)
@@ -193,19 +243,10 @@ def overrides(callback: object, hook: str) -> bool:
 StepHooks = list[tuple[int, Callable[[FitState], None]]]
 
 
-def step_hooks(callbacks: Sequence[object], hook: str) -> StepHooks:
-    """``(every_n_steps, method)`` of the callbacks that implement a per-step ``hook``."""
-    out: StepHooks = []
-    for callback in callbacks:
-        if overrides(callback, hook):
-            every = getattr(callback, "every_n_steps", 1)
-            if not isinstance(every, int) or every < 1:
-                raise ValueError(
-                    f"{type(callback).__name__}.every_n_steps: expected a positive int; "
-                    f"found {every!r}"
-                )
-            out.append((every, getattr(callback, hook)))
-    return out
+def step_hooks(callbacks: Sequence[Callback], hook: str) -> StepHooks:
+    """``(every_n_steps, method)`` of the callbacks that implement a per-step ``hook`` (checked
+    by :func:`check_callbacks`)."""
+    return [(c.every_n_steps, getattr(c, hook)) for c in callbacks if overrides(c, hook)]
 
 
 def next_due(hooks: StepHooks, step: int) -> float:

@@ -3,11 +3,10 @@ and the calls of the training callbacks (:mod:`nnspec.run.callbacks`).
 
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
 clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
-That read is free on CPU; on CUDA it is the one sync per step. The guards stay in the loop (not
-callbacks): they are the loop's own contract (a run whose loss is NaN stops with a TrainError and
-its last good checkpoint), they need the loss of every step, and a callback call per step would
-cost what they save. Callbacks' per-step hooks run only for callbacks that implement them, every
-``every_n_steps`` steps. Metrics are computed once per epoch on whole splits, with torch ops
+That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
+(:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
+Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
+steps. Metrics are computed once per epoch on whole splits, with torch ops
 (``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
 in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
 so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
@@ -16,11 +15,9 @@ so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_f
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -30,7 +27,6 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
-from nnspec.errors import Problem, TrainError
 from nnspec.run.callbacks import (
     HOOKS,
     STEP_HOOKS,
@@ -44,25 +40,12 @@ from nnspec.run.callbacks import (
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
+from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.tasks import TASKS
 
 __all__ = ["Trainer", "LoopState", "target_stats"]
-
-
-@dataclass
-class LoopState:
-    """Counters and history of a run (all plain data, stored in every checkpoint)."""
-
-    epoch: int = 0
-    step: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
-    initial_loss: float | None = None
-    smoothed_loss: float = 0.0
-    high_steps: int = 0
-    stopped: str = "max_epochs"
 
 
 def target_stats(bundle: DataBundle) -> TargetStats:
@@ -115,6 +98,7 @@ class Trainer:
         self.bf16 = train.precision == "bf16"
         self.no_cast = contextlib.nullcontext()
         self.clip = train.clip_grad if train.clip_grad.kind != "none" else None
+        self.divergence = (train.divergence_factor, train.divergence_steps)
         self.saved_epochs: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
@@ -149,14 +133,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.early_stopping.state_dict(),
-            "loop": {
-                # one string and one tensor instead of thousands of small objects to pickle
-                "rows": json.dumps(self.state.rows),
-                "lrs": torch.tensor(self.state.lrs, dtype=torch.float64),
-                "initial_loss": self.state.initial_loss,
-                "smoothed_loss": self.state.smoothed_loss,
-                "high_steps": self.state.high_steps,
-            },
+            "loop": self.state.payload(),
             "rng": rng_state(),
         }
 
@@ -166,11 +143,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
-        loop = ckpt["loop"]
-        self.state = LoopState(
-            ckpt["epoch"], ckpt["step"], json.loads(loop["rows"]), loop["lrs"].tolist(),
-            loop["initial_loss"], loop["smoothed_loss"], loop["high_steps"],
-        )  # fmt: skip
+        self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
             self.best_state = best["model"]
         on_disk = sorted(int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir))
@@ -199,52 +172,6 @@ class Trainer:
         self.writer.save_torch_background(rels, self.checkpoint(), prune)
         return [self.writer.path(rel) for rel in rels]
 
-    # ---- guards ----
-
-    def _nan_error(self, loss: float) -> TrainError:
-        bad = next(
-            (
-                n
-                for n, p in self.model.named_parameters()
-                if p.grad is not None and not torch.isfinite(p.grad).all()
-            ),
-            None,
-        )
-        last = self.state.epoch
-        return TrainError(
-            Problem(
-                ("optim", "lr"),
-                f"NaN guard: non-finite loss {loss} at step {self.state.step + 1} "
-                f"(epoch {last + 1}); first parameter with a non-finite gradient: "
-                f"{bad or 'none (the loss itself overflowed)'}",
-                fix="lower optim.lr (LR-1), check the inputs for NaN/Inf, or enable "
-                "train.clip_grad; the checkpoints of the last good epoch are kept"
-                + (f" (epoch {last})" if last else ""),
-            )
-        )
-
-    def _diverged(self, loss: float) -> None:
-        state, train = self.state, self.plan.train
-        if state.initial_loss is None:
-            state.initial_loss = state.smoothed_loss = loss
-            return
-        # An EMA (0.9) of the loss, so one lucky batch does not reset the count.
-        state.smoothed_loss = 0.9 * state.smoothed_loss + 0.1 * loss
-        too_high = state.smoothed_loss > train.divergence_factor * max(state.initial_loss, 1e-12)
-        state.high_steps = state.high_steps + 1 if too_high else 0
-        if state.high_steps >= train.divergence_steps:
-            raise TrainError(
-                Problem(
-                    ("optim", "lr"),
-                    f"divergence guard: the smoothed loss ({state.smoothed_loss:.4g}) stayed "
-                    f"above {train.divergence_factor:g}x its initial value "
-                    f"({state.initial_loss:.4g}) for {train.divergence_steps} consecutive steps "
-                    f"(step {state.step})",
-                    fix="lower optim.lr (LR-1) or add warmup (schedule.warmup); raise "
-                    "train.divergence_factor if such a rise is expected",
-                )
-            )
-
     # ---- the epoch ----
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -263,13 +190,13 @@ class Trainer:
         else:
             torch.nn.utils.clip_grad_value_(self.params, clip.value)
         if not math.isfinite(loss):
-            raise self._nan_error(loss)
+            raise nan_error(self.model, loss, self.state)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step_batch()
         self.state.step += 1
         self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
-        self._diverged(loss)
+        check_divergence(self.state, loss, *self.divergence)
         if self.state.step >= self.step_end_due:
             self.step_end_due = self._step_hooks(self.step_end_hooks, batch, loss)
 
@@ -287,15 +214,17 @@ class Trainer:
         return next_due(hooks, step + 1)
 
     def train_epoch(self, epoch: int) -> float:
-        """One pass over the training split; returns the mean training loss."""
+        """One pass over the training split; returns the mean training loss.
+
+        Batches are drawn one at a time (an epoch is never collected); a last group of fewer than
+        ``accumulate`` batches still makes an optimizer step.
+        """
         self.model.train()
-        order = epoch_order(self.plan.seed, epoch, len(self.bundle.train))
-        if not self.plan.data.shuffle:
-            order = None
+        n = len(self.bundle.train)
+        order = epoch_order(self.plan.seed, epoch, n) if self.plan.data.shuffle else None
         total, seen, accumulate = 0.0, 0, self.accumulate
-        batches = list(self._batches(order))
-        last, fit_state = len(batches) - 1, self.fit_state
-        for index, (xb, yb) in enumerate(batches):
+        fit_state, batch, value = self.fit_state, 0, math.nan
+        for batch, (xb, yb) in enumerate(self._batches(order), start=1):
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
@@ -304,10 +233,13 @@ class Trainer:
             value = loss.item()  # the guards' one read per step
             total += value * len(xb)
             seen += len(xb)
-            if index == last or (index + 1) % accumulate == 0:
-                self._optimizer_step(value, index + 1)
+            if batch % accumulate == 0:
+                self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
                     break
+        else:
+            if batch % accumulate:  # the epoch's last, partial group of batches
+                self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -361,6 +293,9 @@ class Trainer:
             try:
                 self._call("on_fit_start")
                 for epoch in range(self.state.epoch + 1, self.plan.train.epochs + 1):
+                    if fit_state.should_stop:  # asked in on_fit_start or on_checkpoint
+                        self._stop_between_epochs()
+                        break
                     if self._run_epoch(epoch):
                         break
             finally:
@@ -373,11 +308,15 @@ class Trainer:
         return self.state
 
     def _run_epoch(self, epoch: int) -> bool:
-        """Train, validate and close one epoch; True = stop."""
+        """Train, validate and close one epoch; True = stop (also when a callback stopped the
+        run in ``on_epoch_start``: the epoch then ends before its first step)."""
         started = time.perf_counter()
         fit_state = self.fit_state
         fit_state.epoch, fit_state.batch, fit_state.metrics = epoch, 0, MappingProxyType({})
         self._call("on_epoch_start")
+        if fit_state.should_stop:
+            self._stop_between_epochs()
+            return True
         train_loss = self.train_epoch(epoch)
         fit_state.step = self.state.step
         return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
@@ -386,11 +325,11 @@ class Trainer:
         """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""
         state, fit_state = self.state, self.fit_state
         fit_state.metrics = MappingProxyType(row)
-        fit_state.row_in_progress = row  # FitState.log's target, only during on_validation_end
+        fit_state._row = row  # FitState.log's target, only during on_validation_end
         try:
             self._call("on_validation_end")
         finally:
-            fit_state.row_in_progress = None
+            fit_state._row = None
         state.epoch = epoch
         is_best = self.early_stopping.update(row[self.plan.monitor], epoch)
         if is_best:
@@ -402,13 +341,26 @@ class Trainer:
             fit_state.should_stop or self.early_stopping.should_stop
             or state.step >= self.total_steps
         )  # fmt: skip
-        paths = self._save(is_best, done or epoch == self.plan.train.epochs)
-        if paths:
-            for method in self.hooks["on_checkpoint"]:
-                method(fit_state, paths)
+        self._checkpoint_hooks(self._save(is_best, done or epoch == self.plan.train.epochs))
         if done:
             state.stopped = self._stop_reason()
         return done
+
+    def _stop_between_epochs(self) -> None:
+        """A stop asked for outside an epoch's steps (``on_fit_start``, ``on_epoch_start``,
+        ``on_checkpoint`` of an epoch before the last): no further step runs; the last finished
+        epoch gets its checkpoint when its periodic one was not due, and the reason is
+        recorded."""
+        state = self.state
+        self.fit_state.epoch = state.epoch
+        if state.epoch and state.epoch not in self.saved_epochs:
+            self._checkpoint_hooks(self._save(False, last_epoch=True))
+        state.stopped = self._stop_reason()
+
+    def _checkpoint_hooks(self, paths: list[Path]) -> None:
+        if paths:
+            for method in self.hooks["on_checkpoint"]:
+                method(self.fit_state, paths)
 
     def _stop_reason(self) -> str:
         if self.fit_state.should_stop:

@@ -70,24 +70,31 @@ class BarProgress(Progress):
         )
         self.task: Any = None
         self.first_step = 0  # the run's step count when the epoch began
+        self.total = 0  # the epoch's steps
+        self.info = ""  # the last epoch's metrics
         self.bar.start()
 
     def on_epoch_start(self, state: FitState) -> None:
         label = f"{state.epoch}/{state.max_epochs}"
         total, self.first_step = state.steps_per_epoch, state.step
+        self.total = total
         if self.task is None:
             self.task = self.bar.add_task("train", total=total, epoch=label, info="")
         else:
-            self.bar.reset(self.task, total=total, epoch=label)
+            # reset replaces the task's fields: the last epoch's metrics go with it again
+            self.bar.reset(self.task, total=total, epoch=label, info=self.info)
 
     def on_step_end(self, state: FitState) -> None:
-        self.bar.advance(self.task, BAR_EVERY)
+        # the steps done this epoch (hooks fire at multiples of the run's step count, not the
+        # epoch's, and an epoch's steps need not be a multiple of BAR_EVERY)
+        self.bar.update(self.task, completed=min(state.step - self.first_step, self.total))
 
     def on_epoch_end(self, state: FitState) -> None:
         row = state.metrics
         info = "  ".join(
             f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float) and k != "time"
         )
+        self.info = info
         self.bar.update(self.task, completed=state.step - self.first_step, info=info)
         self.console.print(format_row(row), highlight=False)
 

@@ -220,3 +220,159 @@ def test_the_users_primary_config(in_tmp: Path, capsys: pytest.CaptureFixture[st
     spec_file.write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
     with pytest.raises(UsageError, match="give one of them"):
         run([str(spec_file), "-cd", "myconf", "-cn", "mine"], train_fn=fake_train)
+
+
+# ---- errors: printed like every command's; internal ones reach the CLI's internal-error path ----
+
+
+def test_train_errors_are_printed_like_every_commands(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["optim.lrr=1"], train_fn=fake_train) == 2
+    err = capsys.readouterr().err
+    assert "error: 1 problem (SpecError)" in err and "did you mean 'lr'?" in err
+    assert run(["optim.lr=0.9", "hydra.run.dir=out"], train_fn=fake_train) == 1
+    err = capsys.readouterr().err
+    assert "error: 1 problem (TrainError)" in err and err.count("loss became NaN") == 1
+
+
+def _kaput(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+    raise RuntimeError("kaput")
+
+
+def test_an_internal_error_of_a_run_is_the_clis_internal_error(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnspec.cli.main import main as nnspec_main
+
+    monkeypatch.setattr("nnspec.hydra.app._trainer", lambda: _kaput)
+    monkeypatch.delenv("NNSPEC_DEBUG", raising=False)
+    assert nnspec_main(["train", "train.epochs=1"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError: kaput)" in err and "NNSPEC_DEBUG=1" in err
+    assert "Traceback" not in err and err.strip().count("\n") == 0
+    monkeypatch.setenv("NNSPEC_DEBUG", "1")
+    assert nnspec_main(["train", "train.epochs=1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "_kaput" in err and 'RuntimeError("kaput")' in err
+    assert list(in_tmp.iterdir()) == []  # the job folders held only Hydra's files: removed
+
+
+def test_a_sweep_records_an_internal_error_as_a_failed_trial(in_tmp: Path) -> None:
+    def flaky(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        if spec.seed == 1:
+            return _kaput(spec, run_dir=run_dir)
+        return fake_train(spec, run_dir=run_dir)
+
+    assert run(["-m", "seed=0,1", "hydra.sweep.dir=sweep"], train_fn=flaky) == 1
+    rows = _rows(in_tmp / "sweep")
+    assert sorted((r["status"], r["reason"]) for r in rows) == [
+        ("failed", "RuntimeError: kaput"), ("ok", "")]  # fmt: skip
+
+
+def test_a_failed_run_keeps_its_folder_only_when_it_wrote_something(in_tmp: Path) -> None:
+    from nnspec.errors import DataError, Problem
+
+    def bad_data(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        raise DataError(Problem(("data", "source"), "no such file data.csv"))
+
+    def diverging(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        (run_dir / "spec.yaml").write_text("name: x\n")
+        raise TrainError("loss became NaN at step 3")
+
+    assert run(["train.output_dir=runs"], train_fn=bad_data) == 2
+    assert list(in_tmp.iterdir()) == []
+    assert run(["hydra.run.dir=runs/r1"], train_fn=diverging) == 1
+    record = json.loads((in_tmp / "runs" / "r1" / "trial.json").read_text())
+    assert record["status"] == "failed" and "loss became NaN" in record["reason"]
+
+
+# ---- --config-dir / --config-name mistakes: nnspec's words, exit 2 ----
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--config-name", "mine"], "nnspec has no primary config mine.yaml"),
+        (["--config-dir", "nonexist", "optim=sgd"], "--config-dir nonexist: no such folder"),
+        (["-cd", "myconf", "-cn", "nothere"], "no myconf/nothere.yaml"),
+    ],
+)
+def test_a_missing_config_folder_or_file_is_a_usage_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from nnspec.cli.main import main as nnspec_main
+
+    (in_tmp / "myconf").mkdir()
+    with pytest.raises(UsageError, match=message.replace(".", r"\.")):
+        run(argv, train_fn=fake_train)
+    assert nnspec_main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "fix:" in err and "Hydra" not in err
+    assert [p.name for p in in_tmp.iterdir()] == ["myconf"]
+
+
+def test_the_users_primary_config_names_the_run(in_tmp: Path) -> None:
+    (in_tmp / "myconf").mkdir()
+    (in_tmp / "myconf" / "mine.yaml").write_text(
+        "defaults:\n  - config\n  - override model: iris_mlp\n  - _self_\n"
+    )
+    argv = ["-cd", "myconf", "-cn", "mine", "data=iris", "train.output_dir=runs"]
+    assert run(argv, train_fn=fake_train) == 0
+    assert [p.name for p in (in_tmp / "runs").iterdir()] == ["iris-iris_mlp"]
+    assert run(["-cn", "config", "hydra.run.dir=out"], train_fn=fake_train) == 0  # nnspec's own
+
+
+# ---- resuming a run directory: in that folder, whatever its name ----
+
+
+def test_a_resumed_run_trains_in_its_own_folder(in_tmp: Path) -> None:
+    run_dir = in_tmp / "runs" / "a b,c=d" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.yaml").write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("the original run's\n")
+    seen: list[Any] = []
+    assert run([str(run_dir), "train.epochs=7"], train_fn=_recording(seen)) == 0
+    (spec,) = seen
+    assert spec.train.resume == str(run_dir) and spec.train.epochs == 7
+    assert [p.name for p in in_tmp.iterdir()] == ["runs"]  # no new runs/<name>/<time>/
+    assert [p.name for p in (in_tmp / "runs").iterdir()] == ["a b,c=d"]
+    assert json.loads((run_dir / "trial.json").read_text())["status"] == "ok"
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == "the original run's\n"
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(in_tmp: Path) -> None:
+    from nnspec.errors import CheckpointError, Problem
+
+    def refusing(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+        raise CheckpointError(Problem(("train", "resume"), "written by a different spec"))
+
+    run_dir = in_tmp / "r1"
+    run_dir.mkdir()
+    (run_dir / "spec.yaml").write_text((EXAMPLES_DIR / "iris_mlp.yaml").read_text())
+    (run_dir / "trial.json").write_text('{"status": "ok"}')
+    assert run([str(run_dir), "train.epochs=9"], train_fn=refusing) == 2
+    assert (run_dir / "trial.json").read_text() == '{"status": "ok"}'
+    assert sorted(p.name for p in run_dir.iterdir()) == ["app.log", "spec.yaml", "trial.json"]
+
+
+@pytest.mark.parametrize("value", ["a b,c=d", "it's", "back\\slash\\", "${x}", "[1,2]", ""])
+def test_quoted_values_read_back_unchanged(value: str) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from nnspec.hydra.configtext import quoted
+
+    parsed = OverridesParser.create().parse_override(f"key={quoted(value)}")
+    assert OmegaConf.create({"key": parsed.value()}).key == value
+
+
+def test_a_missing_data_file_is_found_before_any_folder_is_made(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[Any] = []
+    assert run(["data=csv", "data.source=csv:nope.csv"], train_fn=_recording(seen)) == 2
+    err = capsys.readouterr().err
+    assert "error: 1 problem (DataError)" in err and "data file not found" in err
+    assert seen == [] and list(in_tmp.iterdir()) == []

@@ -140,15 +140,16 @@ def test_an_error_in_a_callback_reaches_on_exception_and_propagates(tmp_path: Pa
     assert not any(c[0] == "fit_end" for c in recorder.calls)
 
 
-def test_duck_typed_callbacks_and_per_step_hooks_only_where_implemented() -> None:
-    class Duck:  # no base class: only the hooks it defines are called
-        every_n_steps = 5
+def test_per_step_hooks_only_where_implemented() -> None:
+    class Every5(Callback):
+        def __init__(self) -> None:
+            self.every_n_steps = 5  # an instance attribute works as well as a class one
 
         def on_step_end(self, state: FitState) -> None: ...
 
-    duck, recorder = Duck(), Recorder()
-    assert step_hooks([duck, Progress(None), recorder], "on_step_end") == [
-        (5, duck.on_step_end),
+    every5, recorder = Every5(), Recorder()
+    assert step_hooks([every5, Progress(None), recorder], "on_step_end") == [
+        (5, every5.on_step_end),
         (3, recorder.on_step_end),
     ]
     # plain progress and the metric files add nothing per step; the bar every few steps
@@ -157,13 +158,180 @@ def test_duck_typed_callbacks_and_per_step_hooks_only_where_implemented() -> Non
     assert next_due([], 0) == math.inf
     assert next_due([(3, None), (5, None)], 7) == 9  # type: ignore[list-item]
 
-    class Bad(Callback):
-        every_n_steps = 0
 
+class EveryN(Callback):
+    def __init__(self, n: Any) -> None:
+        self.every_n_steps = n
+
+    def on_step_end(self, state: FitState) -> None: ...
+
+
+def test_bad_callbacks_are_refused_all_at_once_before_any_file(tmp_path: Path) -> None:
+    class Duck:  # not a Callback
         def on_step_end(self, state: FitState) -> None: ...
 
-    with pytest.raises(ValueError, match=r"Bad\.every_n_steps: expected a positive int"):
-        step_hooks([Bad()], "on_step_end")
+    with pytest.raises(ValueError) as e:
+        train(tiny(tmp_path), callbacks=[EveryN(0), EveryN(-2)])
+    assert str(e.value).splitlines() == [
+        "callbacks[0] (EveryN).every_n_steps: expected a positive int; found 0",
+        "callbacks[1] (EveryN).every_n_steps: expected a positive int; found -2",
+    ]
+    with pytest.raises(TypeError) as t:
+        fit(tiny(tmp_path), callbacks=[EveryN(2.5), Duck(), EveryN(True)])  # type: ignore[list-item]
+    lines = str(t.value).splitlines()
+    assert lines[0] == "callbacks[0] (EveryN).every_n_steps: expected a positive int; found 2.5"
+    assert lines[1].startswith("callbacks[1] (Duck): expected an instance of a nnspec.run.Callback")
+    assert lines[2].endswith("found True") and len(lines) == 3
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_failure_building_the_trainer_leaves_no_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nnspec.run import loop
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("no loss for you")
+
+    monkeypatch.setattr(loop.Trainer, "_set_callbacks", broken)
+    spec = tiny(tmp_path, train={"resume": "auto"})
+    with pytest.raises(RuntimeError, match="no loss for you"):
+        train(spec)
+    assert list((tmp_path / "runs" / "tiny").glob("*/hash.txt")) == []  # resume=auto finds none
+
+
+class StopIn(Recorder):
+    """Stops in ``hook`` at ``epoch`` (recording every call, as Recorder)."""
+
+    def __init__(self, hook: str, epoch: int) -> None:
+        super().__init__()
+        self.hook, self.epoch = hook, epoch
+
+    def _maybe_stop(self, hook: str, state: FitState) -> None:
+        if hook == self.hook and state.epoch == self.epoch:
+            state.stop(f"stop in {hook}")
+
+    def on_fit_start(self, state: FitState) -> None:
+        super().on_fit_start(state)
+        self._maybe_stop("on_fit_start", state)
+
+    def on_epoch_start(self, state: FitState) -> None:
+        super().on_epoch_start(state)
+        self._maybe_stop("on_epoch_start", state)
+
+    def on_checkpoint(self, state: FitState, paths: Any) -> None:
+        super().on_checkpoint(state, paths)
+        self._maybe_stop("on_checkpoint", state)
+
+
+@pytest.mark.parametrize(
+    ("hook", "epoch", "epochs_run"),
+    [("on_fit_start", 0, 0), ("on_epoch_start", 2, 1), ("on_checkpoint", 1, 1)],
+)
+def test_a_stop_outside_an_epochs_steps_runs_no_further_step(
+    tmp_path: Path, hook: str, epoch: int, epochs_run: int
+) -> None:
+    callback = StopIn(hook, epoch)
+    result = train(tiny(tmp_path), callbacks=[callback])
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert (summary["steps"], summary["stopped"]) == (epochs_run * STEPS, f"stop in {hook}")
+    assert result.epochs_run == epochs_run
+    assert callback.calls[-1] == ("fit_end", epochs_run, epochs_run * STEPS)
+    ends = [c for c in callback.calls if c[0] in ("validation_end", "epoch_end")]
+    assert len(ends) == 2 * epochs_run  # the stopped epoch has no row and no on_epoch_end
+    rows = (result.run_dir / "metrics.csv").read_text().splitlines() if epochs_run else []
+    assert len(rows) == (1 + epochs_run if epochs_run else 0)
+    saved = sorted(p.name for p in (result.run_dir / "checkpoints").glob("epoch-*.pt"))
+    assert saved == [f"epoch-{e:04d}.pt" for e in range(1, epochs_run + 1)]
+    assert (result.run_dir / "model.pt").is_file()
+
+
+def test_a_stop_at_epoch_start_saves_the_last_epochs_checkpoint_when_not_due(
+    tmp_path: Path,
+) -> None:
+    spec = tiny(tmp_path, train={"checkpoint": {"every_epochs": 3}})
+    result = train(spec, callbacks=[StopIn("on_epoch_start", 3)])
+    saved = sorted(p.name for p in (result.run_dir / "checkpoints").glob("epoch-*.pt"))
+    assert saved == ["epoch-0002.pt"] and result.epochs_run == 2
+
+
+def test_an_epoch_is_drawn_one_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nnspec.run.loop import Trainer
+
+    drawn: list[int] = []
+    batches = Trainer._batches
+
+    def counting(self: Trainer, order: Any) -> Any:
+        drawn.clear()
+        for batch in batches(self, order):
+            drawn.append(1)
+            yield batch
+
+    class Check(Callback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int]] = []
+
+        def on_before_optimizer_step(self, state: FitState) -> None:
+            self.seen.append((state.batch, len(drawn)))
+
+    monkeypatch.setattr(Trainer, "_batches", counting)
+    check = Check()
+    result = train(tiny(tmp_path, train={"epochs": 1, "accumulate": 2}), callbacks=[check])
+    # 7 batches, accumulate 2: steps after batches 2, 4, 6 and the partial group ending at 7
+    assert check.seen == [(2, 2), (4, 4), (6, 6), (7, 7)]
+    assert json.loads((result.run_dir / "summary.json").read_text())["steps"] == 4
+
+
+def test_the_bar_advances_by_the_steps_done_never_past_the_epoch() -> None:
+    bar = BarProgress()
+    try:
+        state = FitState(None, None, Path("."), 3, 7)  # type: ignore[arg-type]
+        state.epoch, state.step = 1, 0
+        bar.on_epoch_start(state)
+        state.epoch, state.step = 2, 7
+        bar.on_epoch_start(state)
+        state.step = 8  # the bar's hook is due at run steps 8, 16, ...
+        bar.on_step_end(state)
+        assert bar.bar.tasks[0].completed == 1
+        state.step = 16  # in epoch 3 of 7 steps: two steps in
+        state.epoch = 3
+        bar.on_epoch_start(FitState(None, None, Path("."), 3, 7, epoch=3, step=14))  # type: ignore[arg-type]
+        bar.on_step_end(state)
+        assert bar.bar.tasks[0].completed == 2
+        bar.on_step_end(FitState(None, None, Path("."), 3, 7, step=99))  # type: ignore[arg-type]
+        assert bar.bar.tasks[0].completed == 7  # clamped to the epoch
+    finally:
+        bar.close()
+
+
+def test_validation_end_runs_every_epoch_also_without_a_validation_split(tmp_path: Path) -> None:
+    seen: list[bool] = []
+
+    class Val(Callback):
+        def on_validation_end(self, state: FitState) -> None:
+            seen.append("val_loss" in state.metrics)
+
+    split = {"train": 0.8, "val": 0, "test": 0.2}
+    spec = tiny(
+        tmp_path,
+        data={"split": split},
+        train={"epochs": 2, "early_stopping": {"enabled": False, "monitor": "train_loss"}},
+    )
+    train(spec, callbacks=[Val()])
+    assert seen == [False, False]
+
+
+def test_callback_and_fit_state_are_public_and_internal_state_is_no_field() -> None:
+    import dataclasses
+
+    import nnspec
+    from nnspec import run
+
+    assert nnspec.Callback is run.Callback and nnspec.FitState is run.FitState
+    init = [f.name for f in dataclasses.fields(FitState) if f.init]
+    assert all(not name.startswith("_") for name in init) and "row_in_progress" not in init
 
 
 def test_per_step_hooks_keep_their_schedule_across_a_resume(tmp_path: Path) -> None:

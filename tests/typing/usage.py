@@ -13,11 +13,13 @@ from torch import nn
 import nnspec
 from nnspec import (
     BlockDef,
+    Callback,
     CheckpointSpec,
     ClipGradSpec,
     DataSpec,
     EarlyStoppingSpec,
     ExperimentSpec,
+    FitState,
     LayerBase,
     LayerDefaults,
     LintSpec,
@@ -186,3 +188,21 @@ def build_scale(spec: LayerBase, info: LayerInfo) -> nn.Module:
 
 
 nnspec.register_layer("scale", ScaleSpec, build_scale)
+
+
+class PrintEvery(Callback):
+    """A user callback (README: Callbacks) whose step interval is set per instance."""
+
+    def __init__(self, every: int) -> None:
+        self.every_n_steps = every
+
+    def on_step_end(self, state: FitState) -> None:
+        state.message(f"step {state.step}: loss {state.loss:.3f}")
+        if state.step >= 1000:
+            state.stop("enough steps")
+
+
+def train_printing(spec: ExperimentSpec) -> float:
+    """Not called here (it would train): type-checked only."""
+    result = nnspec.train(spec, callbacks=[PrintEvery(50)])
+    return result.best_value
