@@ -1,4 +1,5 @@
-"""NumPy array files: ``.npz`` archives (arrays ``x`` and ``y``) and ``.npy`` tables.
+"""Samples as NumPy arrays (:class:`RawData`) and NumPy array files: ``.npz`` archives (arrays
+``x`` and ``y``) and ``.npy`` tables.
 
 Loaded without pickles: object arrays and files that are not NumPy files are refused with a
 clear message. NaN or inf features are named by sample index, and a NaN label never becomes a
@@ -7,6 +8,7 @@ class of its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,18 @@ import numpy as np
 
 from nnspec.errors import DataError, Problem
 
-__all__ = ["load_npz", "load_npy", "check_finite"]
+__all__ = ["RawData", "load_npz", "load_npy", "check_finite"]
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Samples before splitting: features ``x`` (N, ...) and targets ``y`` (N,) or (N, K)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:

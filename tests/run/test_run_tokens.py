@@ -16,7 +16,8 @@ import nnspec
 from nnspec.check.context import input_probe
 from nnspec.errors import DataError
 from nnspec.run.data import prepare_data, user_data
-from nnspec.run.sources import RawData, load_source, place_tokens
+from nnspec.run.sources import RawData, load_source
+from nnspec.run.synthetic import place_tokens
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec import ExperimentSpec, ModelSpec
 from nnspec.spec.data import DataSpec
