@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from nnspec.errors import Problem, SpecError
 from nnspec.registry import Registry
-from nnspec.spec.optim import LossKind, LossSpec
+from nnspec.spec.optim import LossBase, LossKind, LossSpec
 
 __all__ = ["TargetStats", "LOSSES", "build_loss"]
 
@@ -32,7 +33,7 @@ class TargetStats:
     n: int
 
 
-LossBuilder = Callable[[LossSpec, "TargetStats | None", int], nn.Module]
+LossBuilder = Callable[[Any, "TargetStats | None", int], nn.Module]
 LOSSES: Registry[LossBuilder] = Registry("loss")
 
 
@@ -83,10 +84,11 @@ LOSSES.register("mse", lambda spec, stats, n: nn.MSELoss())
 LOSSES.register("mae", lambda spec, stats, n: nn.L1Loss())
 LOSSES.register("huber", lambda spec, stats, n: nn.HuberLoss(delta=spec.delta))
 LOSSES.register("smooth_l1", lambda spec, stats, n: nn.SmoothL1Loss(beta=spec.delta))
+LOSSES.seal()  # user kinds: nnspec.register_loss (nnspec.compile.components)
 
 
 def build_loss(
-    kind: LossKind, spec: LossSpec, n_out: int, stats: TargetStats | None = None
+    kind: LossKind | str, spec: LossBase, n_out: int, stats: TargetStats | None = None
 ) -> nn.Module:
     """Build the loss module for a resolved loss kind.
 

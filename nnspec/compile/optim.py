@@ -13,13 +13,13 @@ implementation to rounding (not bitwise); runs stay bitwise reproducible and res
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
+from nnspec.registry import Registry
 from nnspec.spec.layers import LayerBase
 from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import OptimKind
@@ -33,19 +33,27 @@ __all__ = [
     "l1_penalty",
 ]
 
-OPTIMIZERS: Mapping[OptimKind, type[torch.optim.Optimizer]] = MappingProxyType(
-    {
-        "sgd": torch.optim.SGD,
-        "adam": torch.optim.Adam,
-        "adamw": torch.optim.AdamW,
-        "nadam": torch.optim.NAdam,
-        "radam": torch.optim.RAdam,
-        "rmsprop": torch.optim.RMSprop,
-        "adamax": torch.optim.Adamax,
-        "adagrad": torch.optim.Adagrad,
-    }
-)
-"""Optimizer kind -> torch class; every other spec field has the torch keyword's name."""
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
+"""Optimizer kind -> torch class (or factory) called ``(param_groups, lr=..., **fields)``: every
+spec field but nnspec's own (``kind``, ``l1``, ...) has the torch keyword's name. User kinds are
+added by :func:`nnspec.register_optimizer`."""
+for _kind, _cls in (
+    ("sgd", torch.optim.SGD),
+    ("adam", torch.optim.Adam),
+    ("adamw", torch.optim.AdamW),
+    ("nadam", torch.optim.NAdam),
+    ("radam", torch.optim.RAdam),
+    ("rmsprop", torch.optim.RMSprop),
+    ("adamax", torch.optim.Adamax),
+    ("adagrad", torch.optim.Adagrad),
+    ("adadelta", torch.optim.Adadelta),
+    ("asgd", torch.optim.ASGD),
+    ("rprop", torch.optim.Rprop),
+    ("adafactor", torch.optim.Adafactor),
+):
+    OPTIMIZERS.register(_kind, _cls)
+OPTIMIZERS.seal()
 
 FUSED: frozenset[OptimKind] = frozenset({"sgd", "adam", "adamw", "adagrad"})
 """Optimizer kinds built with ``fused=True`` when every parameter is on a fused-capable device."""
@@ -141,8 +149,10 @@ def build_optimizer(
         decay_all=optim_spec.decay_norm_and_bias,
     )
     kwargs = optim_spec.model_dump(exclude=_NOT_TORCH)
-    if "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    if optim_spec.kind == "rprop":
+        for group in groups:  # torch's Rprop has no weight decay (the spec refuses one)
+            group.pop("weight_decay")
     if optim_spec.kind in FUSED and _fusable(groups):
         kwargs["fused"] = True
     return OPTIMIZERS[optim_spec.kind](groups, lr=base_lr, **kwargs)

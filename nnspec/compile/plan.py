@@ -27,7 +27,7 @@ from nnspec.io import as_spec
 from nnspec.spec.data import DataSpec
 from nnspec.spec.experiment import ExperimentSpec, Task
 from nnspec.spec.model import ModelSpec
-from nnspec.spec.optim import LossKind, LossSpec, resolve_loss_kind
+from nnspec.spec.optim import LossBase, resolve_loss_kind
 from nnspec.spec.train import TASK_METRICS, TrainSpec, resolve_mode
 
 __all__ = ["TrainingPlan", "Compiled", "compile_plan", "compile_spec", "steps_per_epoch"]
@@ -57,8 +57,8 @@ class TrainingPlan:
     """
 
     task: Task
-    loss_kind: LossKind
-    loss: LossSpec
+    loss_kind: str
+    loss: LossBase
     optim: Any
     schedule: Any
     train: TrainSpec

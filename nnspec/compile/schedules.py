@@ -104,6 +104,7 @@ SCHEDULES.register(
 SCHEDULES.register("cosine", _cosine)
 SCHEDULES.register("one_cycle", _one_cycle)
 SCHEDULES.register("reduce_on_plateau", _plateau)
+SCHEDULES.seal()  # user kinds: nnspec.register_schedule (nnspec.compile.components)
 
 
 class LRSchedule:

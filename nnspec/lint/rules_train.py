@@ -16,8 +16,12 @@ from nnspec.spec.schedule import ReduceOnPlateau
 USUAL_LR: Final[Mapping[OptimKind, tuple[float, float]]] = MappingProxyType(
     {
         "sgd": (1e-4, 1.0),
+        "asgd": (1e-4, 1.0),
         "adagrad": (1e-4, 1.0),
+        "adadelta": (1e-2, 10.0),  # its lr scales a self-normalised step; 1.0 is torch's default
         "rmsprop": (1e-5, 1e-1),
+        "rprop": (1e-5, 1e-1),
+        "adafactor": (1e-5, 1e-1),
         **dict.fromkeys(("adam", "adamw", "nadam", "radam", "adamax"), (1e-5, 1e-2)),
     }
 )
@@ -83,7 +87,9 @@ def very_high_momentum(ctx: LintContext) -> Iterator[Hit]:
 def lr_out_of_range(ctx: LintContext) -> Iterator[Hit]:
     """A learning rate far outside the optimizer's usual range."""
     optim = ctx.spec.optim
-    low, high = USUAL_LR[optim.kind]  # every kind has a range (drift-tested)
+    if optim.kind not in USUAL_LR:
+        return  # a user-registered optimizer: nnspec knows no usual range (built-ins: drift-tested)
+    low, high = USUAL_LR[optim.kind]
     lr = optim.lr
     if isinstance(lr, float) and not low <= lr <= high:
         effect = "will diverge or bounce around" if lr > high else "will barely move the weights"
@@ -203,7 +209,8 @@ def class_imbalance(ctx: LintContext) -> Iterator[Hit]:
     counts = [c for c in stats.class_counts if c > 0]
     if len(counts) < 2 or max(counts) / min(counts) <= IMBALANCE_RATIO:
         return
-    if loss.class_weights != "none" or loss.pos_weight != "none":
+    weighted = (getattr(loss, f, "none") != "none" for f in ("class_weights", "pos_weight"))
+    if any(weighted):  # a user-registered loss has neither field
         return
     if _head_has_bias(ctx):
         return  # the trainer starts a head bias at the log class prior (INIT-8)

@@ -12,7 +12,7 @@ from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from nnspec.spec.base import NonNegInt, Spec
 from nnspec.spec.data import DataSpec
 from nnspec.spec.model import ModelSpec
-from nnspec.spec.optim import AdamW, LossSpec, OptimSpec
+from nnspec.spec.optim import AdamW, LossField, LossSpec, OptimSpec
 from nnspec.spec.schedule import Constant, ScheduleSpec
 from nnspec.spec.sequence import needs_clipping
 from nnspec.spec.train import ClipGradSpec, TrainSpec, check_training_rules, training_rule_errors
@@ -46,7 +46,7 @@ class ExperimentSpec(Spec):
     )
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec
-    loss: LossSpec = Field(default_factory=LossSpec)
+    loss: LossField = Field(default_factory=LossSpec)
     optim: OptimSpec = Field(default_factory=AdamW, description="Optimizer (OPT-1: AdamW).")
     schedule: ScheduleSpec = Field(default_factory=Constant, description="LR schedule.")
     train: TrainSpec = Field(default_factory=TrainSpec)

@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, model_validator
 
+from nnspec.registry import Registry
+
 from nnspec.spec.base import (
     Fraction,
     NonNegFloat,
@@ -21,8 +23,16 @@ from nnspec.spec.base import (
     Spec,
     field_error,
 )
+from nnspec.spec.kinds import registered
 
-__all__ = ["WarmupSpec", "ScheduleSpec", "SCHEDULE_CLASSES", "ScheduleKind"]
+__all__ = [
+    "WarmupSpec",
+    "ScheduleBase",
+    "ScheduleSpec",
+    "SCHEDULE_CLASSES",
+    "SCHEDULE_SPECS",
+    "ScheduleKind",
+]
 
 
 class WarmupSpec(Spec):
@@ -50,15 +60,18 @@ class WarmupSpec(Spec):
         return bool(self.epochs or self.fraction)
 
 
-class _Schedule(Spec):
+class ScheduleBase(Spec):
+    """Fields every schedule has; user-registered schedule specs subclass it
+    (``nnspec.register_schedule``)."""
+
     warmup: WarmupSpec = Field(default_factory=WarmupSpec, description="Linear warmup.")
 
 
-class Constant(_Schedule):
+class Constant(ScheduleBase):
     kind: Literal["constant"] = "constant"
 
 
-class Step(_Schedule):
+class Step(ScheduleBase):
     kind: Literal["step"] = "step"
     step_epochs: PosFloat = Field(
         default=10, description="Multiply the LR by gamma every this many epochs."
@@ -66,7 +79,7 @@ class Step(_Schedule):
     gamma: PosFloat = Field(default=0.1, le=1, description="Decay factor.")
 
 
-class MultiStep(_Schedule):
+class MultiStep(ScheduleBase):
     kind: Literal["multistep"] = "multistep"
     milestones: tuple[Fraction, ...] = Field(
         default=(0.5, 0.75),
@@ -75,12 +88,12 @@ class MultiStep(_Schedule):
     gamma: PosFloat = Field(default=0.1, le=1, description="Decay factor.")
 
 
-class Exponential(_Schedule):
+class Exponential(ScheduleBase):
     kind: Literal["exponential"] = "exponential"
     gamma: PosFloat = Field(default=0.95, le=1, description="Per-epoch decay factor.")
 
 
-class Cosine(_Schedule):
+class Cosine(ScheduleBase):
     kind: Literal["cosine"] = "cosine"
     min_lr_ratio: Prob = Field(default=0.0, description="Final LR as a fraction of the peak LR.")
     restarts: NonNegInt = Field(
@@ -91,7 +104,7 @@ class Cosine(_Schedule):
     )
 
 
-class OneCycle(_Schedule):
+class OneCycle(ScheduleBase):
     kind: Literal["one_cycle"] = "one_cycle"
     pct_start: Fraction = Field(
         default=0.3, description="Fraction of the run spent increasing the LR."
@@ -116,7 +129,7 @@ class OneCycle(_Schedule):
         return self
 
 
-class ReduceOnPlateau(_Schedule):
+class ReduceOnPlateau(ScheduleBase):
     kind: Literal["reduce_on_plateau"] = "reduce_on_plateau"
     monitor: str = Field(default="val_loss", description="Metric watched (per epoch).")
     mode: Literal["min", "max", "auto"] = Field(
@@ -137,7 +150,15 @@ SCHEDULE_CLASSES = {
 ScheduleKind = Literal[
     "constant", "step", "multistep", "exponential", "cosine", "one_cycle", "reduce_on_plateau"
 ]
+SCHEDULE_SPECS: Registry[type[ScheduleBase]] = Registry("schedule")
+"""Schedule kind -> spec class: nnspec's (sealed) and those registered by user code."""
+for _kind, _cls in SCHEDULE_CLASSES.items():
+    SCHEDULE_SPECS.register(_kind, _cls)
+SCHEDULE_SPECS.seal()
+
 ScheduleSpec = Annotated[
     Union[Constant, Step, MultiStep, Exponential, Cosine, OneCycle, ReduceOnPlateau],
     Discriminator("kind"),
+    *registered(SCHEDULE_SPECS, "schedule"),
 ]
+"""The LR schedule, or a kind registered with ``register_schedule``."""

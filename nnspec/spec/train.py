@@ -11,7 +11,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from nnspec.errors import did_you_mean
 from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
 from nnspec.spec.model import head_index
-from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
+from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, LossSpec, resolve_loss_kind
 
 if TYPE_CHECKING:  # experiment.py imports this module
     from nnspec.spec.experiment import ExperimentSpec
@@ -172,6 +172,8 @@ def _loss_weights(exp: Any) -> list[InitErrorDetails]:
     # bce_with_logits takes pos_weight (where `class_weights: balanced` means the same as
     # `pos_weight: balanced`), and the regression losses take neither.
     loss, spec = resolve_loss_kind(exp.task, exp.loss), exp.loss
+    if not isinstance(spec, LossSpec):
+        return []  # a user-registered loss has its own fields
     weights, pos = spec.class_weights, spec.pos_weight
     on = f"loss '{loss}' (task '{exp.task}')"
     if loss == "cross_entropy" and pos != "none":

@@ -9,11 +9,11 @@ from nnspec.compile.optim import FUSED, OPTIMIZERS, build_optimizer
 from nnspec.spec import ExperimentSpec
 
 
-def _spec(kind: str) -> ExperimentSpec:
+def _spec(kind: str, weight_decay: float = 0.01) -> ExperimentSpec:
     return ExperimentSpec.model_validate(
         {
             "model": {"input_shape": [4], "layers": [{"linear": 8}, {"linear": 3}]},
-            "optim": {"kind": kind, "weight_decay": 0.01},
+            "optim": {"kind": kind, "weight_decay": weight_decay},
         }
     )
 
@@ -22,11 +22,12 @@ def _spec(kind: str) -> ExperimentSpec:
 def test_fused_exactly_where_torch_has_a_kernel(kind: str) -> None:
     from nnspec.compile import build_model
 
-    spec = _spec(kind)
+    spec = _spec(kind, 0.0 if kind == "rprop" else 0.01)  # torch's Rprop has no weight decay
     opt = build_optimizer(spec.optim, build_model(spec.model), spec.model)
     assert bool(opt.defaults.get("fused")) == (kind in FUSED)
     # the REG-8 groups are kept: decayed weights and undecayed biases
-    assert sorted(g["weight_decay"] for g in opt.param_groups) == [0.0, 0.01]
+    decays = sorted(g.get("weight_decay", 0.0) for g in opt.param_groups)
+    assert decays == ([0.0, 0.0] if kind == "rprop" else [0.0, 0.01])
 
 
 def test_fused_adamw_matches_the_default_kernel_to_rounding() -> None:
