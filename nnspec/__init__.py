@@ -36,6 +36,7 @@ from nnspec.errors import (
 from nnspec.io import dump, load, loads
 from nnspec.run.callbacks import Callback, FitState  # imports torch for type checkers only
 from nnspec.spec.blocks import ParamDef, ResidualSpec
+from nnspec.spec.callbacks import CallbackBase
 from nnspec.spec.data import DataSpec, SplitSpec
 from nnspec.spec.experiment import ExperimentSpec, LintSpec
 from nnspec.spec.layers import LayerBase, WeightLayer
@@ -62,6 +63,12 @@ _HEAVY: dict[str, tuple[str, str]] = {
     "build_model": ("nnspec.compile.model", "build_model"),
     "infer_shapes": ("nnspec.compile.inference", "infer_shapes"),
     "register_layer": ("nnspec.compile.custom", "register_layer"),
+    "register_loss": ("nnspec.compile.components", "register_loss"),
+    "register_optimizer": ("nnspec.compile.components", "register_optimizer"),
+    "register_schedule": ("nnspec.compile.components", "register_schedule"),
+    "register_source": ("nnspec.run.components", "register_source"),
+    "register_callback": ("nnspec.run.components", "register_callback"),
+    "load_plugins": ("nnspec.run.plugins", "load_plugins"),
     "train": ("nnspec.workflow", "train"),
     "load_run": ("nnspec.run.predict", "load_run"),
     "compose": ("nnspec.hydra.compose", "compose"),
@@ -95,10 +102,16 @@ if not TYPE_CHECKING:  # hidden from type checkers, which would type every unkno
         return value
 
 else:  # what __getattr__ returns, for type checkers
+    from nnspec.compile.components import register_loss as register_loss
+    from nnspec.compile.components import register_optimizer as register_optimizer
+    from nnspec.compile.components import register_schedule as register_schedule
     from nnspec.compile.custom import register_layer as register_layer
     from nnspec.compile.inference import infer_shapes as infer_shapes
     from nnspec.compile.model import build_model as build_model
     from nnspec.hydra.compose import compose as compose
+    from nnspec.run.components import register_callback as register_callback
+    from nnspec.run.components import register_source as register_source
+    from nnspec.run.plugins import load_plugins as load_plugins
     from nnspec.run.predict import load_run as load_run
     from nnspec.workflow import train as train
 
@@ -142,6 +155,7 @@ __all__ = [
     # training callbacks (nnspec.train(..., callbacks=[...]))
     "Callback",
     "FitState",
+    "CallbackBase",
     # YAML in and out
     "load",
     "loads",
@@ -150,6 +164,12 @@ __all__ = [
     "build_model",
     "infer_shapes",
     "register_layer",
+    "register_loss",
+    "register_optimizer",
+    "register_schedule",
+    "register_source",
+    "register_callback",
+    "load_plugins",
     "compile",
     "train",
     "load_run",

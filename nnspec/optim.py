@@ -7,19 +7,31 @@ Example:
 """
 
 from nnspec.spec.optim import (
+    ASGD,
     SGD,
+    Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
     AdamW,
+    LossBase,
     NAdam,
+    OptimBase,
     OptimSpec,
     RAdam,
     RMSprop,
+    Rprop,
 )
 
 __all__ = [
     "OptimSpec",
+    "OptimBase",
+    "LossBase",
+    "Adadelta",
+    "ASGD",
+    "Rprop",
+    "Adafactor",
     "SGD",
     "Adam",
     "AdamW",

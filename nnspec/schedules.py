@@ -13,6 +13,7 @@ from nnspec.spec.schedule import (
     MultiStep,
     OneCycle,
     ReduceOnPlateau,
+    ScheduleBase,
     ScheduleSpec,
     Step,
     WarmupSpec,
@@ -20,6 +21,7 @@ from nnspec.spec.schedule import (
 
 __all__ = [
     "ScheduleSpec",
+    "ScheduleBase",
     "WarmupSpec",
     "Constant",
     "Step",

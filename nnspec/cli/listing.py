@@ -1,9 +1,11 @@
-"""nnspec list [KIND]
+"""nnspec list [KIND] [--plugins MODULE]
 
-List what a spec can name: layer kinds (built in and registered by imported code), activations,
-init presets, optimizers, LR schedules, losses, data sources, and the config groups' options
-(group=option on the command line). KIND is one of layers, activations, init, optimizers,
-schedules, losses, data, groups; without it, everything is listed.
+List what a spec can name: layer kinds, activations, init presets, optimizers, LR schedules,
+losses, data sources, callbacks and trackers, and the config groups' options (group=option on the
+command line). Names that user code registered (a plugin: --plugins MODULE, or an installed
+package's nnspec.plugins entry point) are listed too, marked "(registered)". KIND is one of
+layers, activations, init, optimizers, schedules, losses, data, callbacks, trackers, groups;
+without it, everything is listed.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from argparse import Namespace
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, get_args
+from typing import Any
 
 from nnspec.cli.common import EXIT_OK
+from nnspec.registry import Registry
 
 __all__ = ["run", "LISTERS"]
 
@@ -44,31 +47,56 @@ def _init() -> Rows:
     return [(name, "") for name in INIT_PRESETS]
 
 
-def _optimizers() -> Rows:
-    from nnspec.spec.optim import OPTIM_CLASSES
+def _registered(table: Registry[Any]) -> Rows:
+    """A table's names, user-registered ones marked, with their class's first doc line."""
+    return [
+        (name, ("(registered) " if not table.is_builtin(name) else "") + _first_line(value))
+        for name, value in table.items()
+    ]
 
-    return [(kind, _first_line(cls)) for kind, cls in OPTIM_CLASSES.items()]
+
+def _optimizers() -> Rows:
+    from nnspec.spec.optim import OPTIM_SPECS
+
+    return _registered(OPTIM_SPECS)
 
 
 def _schedules() -> Rows:
-    from nnspec.spec.schedule import SCHEDULE_CLASSES
+    from nnspec.spec.schedule import SCHEDULE_SPECS
 
-    return [(kind, _first_line(cls)) for kind, cls in SCHEDULE_CLASSES.items()]
+    return _registered(SCHEDULE_SPECS)
 
 
 def _losses() -> Rows:
-    from nnspec.spec.optim import LossKind
+    from nnspec.spec.optim import LOSS_SPECS, LOSS_TASKS
 
-    return [(kind, "") for kind in get_args(LossKind)]
+    return [
+        (kind, ("(registered) " if not LOSS_SPECS.is_builtin(kind) else "")
+         + (", ".join(sorted(LOSS_TASKS[kind])) if kind in LOSS_TASKS else "from the task"))
+        for kind in LOSS_SPECS
+    ]  # fmt: skip
 
 
 def _data() -> Rows:
-    from nnspec.run.sources import SKLEARN_SETS, SOURCES, SYNTHETIC
+    from nnspec.spec.data import SOURCE_NAMES
 
-    rows = [(f"sklearn:{name}", "bundled with scikit-learn") for name in SKLEARN_SETS]
-    rows += [(f"synthetic:{kind}", "generated from the seed") for kind in SYNTHETIC]
-    files = [p for p in SOURCES if p not in ("sklearn", "synthetic")]
-    return rows + [(f"{p}:PATH", f"a .{p} file") for p in files]
+    rows = [(f"sklearn:{name}", "bundled with scikit-learn") for name in SOURCE_NAMES["sklearn"]]
+    rows += [(f"synthetic:{kind}", "generated from the seed") for kind in SOURCE_NAMES["synthetic"]]
+    files = [p for p in SOURCE_NAMES if SOURCE_NAMES.is_builtin(p) and SOURCE_NAMES[p] is None]
+    rows += [(f"{p}:PATH", f"a .{p} file") for p in files]
+    return rows + [(f"{p}[:ARG]", "(registered)") for p in SOURCE_NAMES.user_names()]
+
+
+def _callbacks() -> Rows:
+    from nnspec.spec.callbacks import CALLBACK_SPECS
+
+    return _registered(CALLBACK_SPECS) or [("(none)", "register one: nnspec.register_callback")]
+
+
+def _trackers() -> Rows:
+    from nnspec.spec.callbacks import TRACKERS
+
+    return [(name, f"needs: {install}") for name, install in TRACKERS.items()]
 
 
 def _groups() -> Rows:
@@ -86,6 +114,8 @@ LISTERS: Mapping[str, Callable[[], Rows]] = MappingProxyType({
     "schedules": _schedules,
     "losses": _losses,
     "data": _data,
+    "callbacks": _callbacks,
+    "trackers": _trackers,
     "groups": _groups,
 })  # fmt: skip
 

@@ -63,7 +63,19 @@ def run_command(args: list[str]) -> int:
         hint = did_you_mean(name, list(COMMANDS))
         raise UsageError(f"unknown command '{name}'" + (f"; {hint}" if hint else ""))
     module = importlib.import_module(COMMANDS[name].module)
-    return int(module.run(parse(args[at:], _description(module.__doc__))))
+    ns = parse(args[at:], _description(module.__doc__))
+    ns.plugin_list = _load_plugins(ns.plugins or ())
+    return int(module.run(ns))
+
+
+def _load_plugins(explicit: list[str]) -> tuple[str, ...]:
+    """Import the user's plugins (entry points, then ``--plugins``) before the command reads a
+    spec; returns what was loaded, for sweep trials to load in their own processes."""
+    from nnspec.run.plugins import load_plugins, plugin_list
+
+    plugins = plugin_list(explicit)
+    load_plugins(plugins)
+    return plugins
 
 
 def _description(doc: str | None) -> str:

@@ -23,7 +23,8 @@ __all__ = ["COMMANDS", "Command", "build_parser", "parse", "split_positionals", 
 SPEC_ARGS = "[SPEC.yaml] [key=value ...]"
 # `nnspec list KIND`: what can be listed (implemented in nnspec.cli.listing).
 LIST_KINDS: tuple[str, ...] = (
-    "layers", "activations", "init", "optimizers", "schedules", "losses", "data", "groups",
+    "layers", "activations", "init", "optimizers", "schedules", "losses", "data", "callbacks",
+    "trackers", "groups",
 )  # fmt: skip
 
 Adder = Callable[[argparse.ArgumentParser], None]
@@ -188,6 +189,13 @@ def _list(p: argparse.ArgumentParser) -> None:
                    help=f"one of: {', '.join(LIST_KINDS)} (default: all)")  # fmt: skip
 
 
+def _plugins(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugins", action="append", metavar="MODULE",
+                   help="import this module (a name, or a path to a .py file) first: its "
+                   "registered losses, optimizers, sources, callbacks, ... become usable in the "
+                   "spec (repeatable or comma-separated; nnspec.plugins entry points load too)")
+
+
 COMMANDS: Mapping[str, Command] = MappingProxyType({
     "validate": Command("nnspec.cli.validate", "check specs: schema and shapes; exit 2 if invalid",
                         _validate),
@@ -245,6 +253,7 @@ def build_parser(
         )  # fmt: skip
         if descriptions is None or name in descriptions:  # only the command that runs
             command.arguments(p)
+            _plugins(p)
         parsers[name] = p
     return top, parsers
 

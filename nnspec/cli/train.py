@@ -150,8 +150,14 @@ def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
 
     inv = invocation(args)
     register_plugins()
+    plugins = getattr(args, "plugin_list", None)
+    if plugins is None:  # parsed by `main` below, not by the CLI's entry (which loads them)
+        from nnspec.run.plugins import load_plugins, plugin_list
+
+        plugins = plugin_list(args.plugins or ())
+        load_plugins(plugins)
     try:
-        return run_app(inv, train_fn=train_fn, preload=PRELOAD["train"])
+        return run_app(inv, train_fn=train_fn, preload=PRELOAD["train"], plugins=plugins)
     except NNSpecError as e:
         print_error(e)
         return EXIT_INVALID if isinstance(e, USER_ERRORS) else EXIT_RUN_FAILED

@@ -62,6 +62,7 @@ class Outcome:
     error: Exception | None = None  # a single run's failure, raised by `run` after Hydra returns
     stray_dir: Path | None = None  # that run's job dir when it holds only Hydra's bookkeeping
     preload: tuple[str, ...] = ()  # what a job imports before it trains (nnspec._heap.warm)
+    plugins: tuple[str, ...] = ()  # the user's plugins, loaded by every job (nnspec.run.plugins)
     sweep_dir: Path | None = None
     failed: int = 0
     trials: int = 0
@@ -194,7 +195,7 @@ def _spec_for_job(cfg: Any) -> ExperimentSpec:
 
 def run_job(
     cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None,
-    preload: tuple[str, ...] = (),
+    preload: tuple[str, ...] = (), plugins: tuple[str, ...] = (),
 ) -> float | None:  # fmt: skip
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
 
@@ -214,6 +215,10 @@ def run_job(
     run_dir = Path(hc.runtime.output_dir)
     overrides = _job_overrides()
     try:
+        if plugins:  # a trial in a fresh process (forkserver, loky, submitit, Ray) needs them too
+            from nnspec.run.plugins import load_plugins
+
+            load_plugins(plugins)
         spec = _spec_for_job(cfg)
         if train_fn is None:  # the training stack, once per process (nnspec._heap)
             from nnspec._heap import warm
@@ -283,9 +288,10 @@ class _Task:
     train_fn: TrainFn | None
     base_dir: Path | None  # the spec file's folder, for relative data paths in any process
     preload: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()  # the user's plugin modules, imported by each job first
 
     def __call__(self, cfg: Any) -> float | None:
-        return run_job(cfg, self.train_fn, self.base_dir, self.preload)
+        return run_job(cfg, self.train_fn, self.base_dir, self.preload, self.plugins)
 
 
 def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) -> None:
@@ -299,19 +305,21 @@ def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) ->
 
     path, name = (str(spec_dir), SPEC_PRIMARY) if spec_dir else (f"pkg://{CONF_MODULE}", PRIMARY)
     task = hydra.main(config_path=path, config_name=name, version_base="1.3")(
-        _Task(train_fn, _OUTCOME.base_dir, _OUTCOME.preload)
+        _Task(train_fn, _OUTCOME.base_dir, _OUTCOME.preload, _OUTCOME.plugins)
     )
     with _argv(["nnspec train", *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]):
         task()
 
 
 def run(
-    inv: Invocation, *, train_fn: TrainFn | None = None, preload: tuple[str, ...] = ()
-) -> int:
+    inv: Invocation, *, train_fn: TrainFn | None = None, preload: tuple[str, ...] = (),
+    plugins: tuple[str, ...] = (),
+) -> int:  # fmt: skip
     """``nnspec train``: returns the exit code (0 ok, 1 a sweep trial failed) or raises.
 
     ``preload`` is what a job imports before it trains (the caller's list; see
-    :mod:`nnspec._heap`). nnspec's sweeper and launcher must be registered with Hydra's
+    :mod:`nnspec._heap`); ``plugins`` are the user's plugin modules, already loaded here and
+    loaded again by each job in its own process (:mod:`nnspec.run.plugins`). nnspec's sweeper and launcher must be registered with Hydra's
     ``Plugins`` first where Hydra's own scan misses them (the CLI does it).
 
     Raises:
@@ -322,7 +330,7 @@ def run(
             removed when it holds nothing but Hydra's own files.
     """
     global _OUTCOME
-    _OUTCOME = Outcome(base_dir=inv.base_dir, preload=tuple(preload))
+    _OUTCOME = Outcome(base_dir=inv.base_dir, preload=tuple(preload), plugins=tuple(plugins))
     spec = load_spec(inv.spec_path) if inv.spec_path else None
     precheck(inv, spec, split_overrides(inv.overrides))
     named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides),

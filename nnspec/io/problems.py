@@ -31,7 +31,7 @@ _TYPE_LABELS = frozenset({"int", "float", "str", "bool", "none", "list", "tuple"
 _WHAT: Mapping[str, str] = MappingProxyType(
     {"activation": "activation", "init": "init rule", "optim": "optimizer", "schedule": "schedule",
      "loss": "loss", "task": "task", "norm": "norm", "source": "data source",
-     "spec_version": "spec version"}
+     "spec_version": "spec version", "callbacks": "callback"}
 )  # fmt: skip
 
 

@@ -3,7 +3,8 @@ caller's callbacks, and returns its :class:`RunResult`.
 
 ``nnspec.train`` (:mod:`nnspec.workflow`) is the user-facing wrapper: it resolves the spec, runs
 ``lr: auto`` and the lint announcement, adds the monitors, then calls :func:`fit`. The run layer
-adds its own callbacks first: progress display, metric files, TensorBoard (``train.tensorboard``).
+adds its own callbacks first: progress display, metric files, trackers (``train.trackers``), then
+the callbacks ``train.callbacks`` names.
 
 ``summary.json`` keys (stable; the sweep report reads them): ``run_dir``, ``test_metrics``,
 ``val_metrics`` (at the best epoch), ``best_epoch``, ``monitor``, ``best_value``, ``mode``,
@@ -33,7 +34,8 @@ import torch
 from nnspec.compile.plan import TrainingPlan, compile_plan
 from nnspec.errors import CheckpointError, Problem, SpecError
 from nnspec.run import checkpoint as ck
-from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard, check_callbacks
+from nnspec.run.callbacks import Callback, MetricFiles, check_callbacks
+from nnspec.run.components import spec_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
 from nnspec.run.loop import Trainer
 from nnspec.run.metrics import class_report, compute_metrics
@@ -49,6 +51,7 @@ from nnspec.run.plots import (
 )
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.trackers import end_trackers, run_trackers
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "fit", "resolve_spec", "seed_everything"]
@@ -297,12 +300,12 @@ def _run(
     device = _device(spec.train.device)
     model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
     plan = compile_plan(spec)
-    tensorboard = _tensorboard(spec)
+    trackers = run_trackers(spec)  # a missing extra is refused before any file is written
     out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
     writer = RunWriter(out_dir)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
     progress = make_progress(spec.train.progress)
-    own: list[Callback] = [progress, MetricFiles(writer), *tensorboard]
+    own: list[Callback] = [progress, MetricFiles(writer), *trackers, *spec_callbacks(spec)]
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
         # folder behind, none that train.resume=auto could match by its hash.txt
@@ -316,28 +319,14 @@ def _run(
         trainer.fit()
         trainer.fit_time = time.perf_counter() - t_fit
         result = _finish(trainer, plan, t0, writer)
+        end_trackers(trackers, result.run_dir, None)  # uploads the run's complete files
         progress.message(_final_line(result))
+    except BaseException as e:
+        end_trackers(trackers, None, e)
+        raise
     finally:
         progress.close()
     return result
-
-
-def _tensorboard(spec: ExperimentSpec) -> list[Callback]:
-    """The TensorBoard callback when ``train.tensorboard`` is on (checked before any file is
-    written: the optional ``tensorboard`` package must be installed)."""
-    if not spec.train.tensorboard:
-        return []
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise SpecError(
-            Problem(
-                ("train", "tensorboard"),
-                "train.tensorboard needs the tensorboard package",
-                fix="pip install tensorboard, or set train.tensorboard: false",
-            )
-        ) from e
-    return [TensorBoard(SummaryWriter)]
 
 
 def _fields_json(spec: ExperimentSpec) -> str:

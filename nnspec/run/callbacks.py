@@ -1,5 +1,5 @@
 """The training loop's callback protocol: :class:`Callback`, the :class:`FitState` it receives, and
-the run layer's own callbacks (metric files, TensorBoard).
+the run layer's own callbacks (metric files; the trackers are in :mod:`nnspec.run.trackers`).
 
 The loop (:class:`nnspec.run.loop.Trainer`) calls the ``on_*`` methods of a list of callbacks, in
 list order, at these points::
@@ -75,7 +75,6 @@ __all__ = [
     "STEP_HOOKS",
     "EarlyStopping",
     "MetricFiles",
-    "TensorBoard",
     "overrides",
     "step_hooks",
     "next_due",
@@ -316,38 +315,3 @@ class MetricFiles(Callback):
 
     def on_epoch_end(self, state: FitState) -> None:
         self.writer.write_metrics(state.history, background=True)
-
-
-class TensorBoard(Callback):
-    """Per-epoch scalars of the metric rows in TensorBoard (``<run_dir>/tensorboard``).
-
-    Args:
-        summary_writer: A factory ``log_dir -> torch.utils.tensorboard.SummaryWriter``, called at
-            the start of training on the main process only.
-    """
-
-    def __init__(self, summary_writer: Callable[[str], Any]) -> None:
-        self.make_writer = summary_writer
-        self.writer: Any = None
-
-    def on_fit_start(self, state: FitState) -> None:
-        if state.is_main_process:
-            self.writer = self.make_writer(str(state.run_dir / "tensorboard"))
-
-    def on_epoch_end(self, state: FitState) -> None:
-        if self.writer is None:
-            return
-        for key, value in state.metrics.items():
-            if isinstance(value, float) and key not in ("epoch", "epochs"):
-                self.writer.add_scalar(key, value, state.epoch)
-
-    def on_fit_end(self, state: FitState) -> None:
-        self._close()
-
-    def on_exception(self, state: FitState, error: BaseException) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None

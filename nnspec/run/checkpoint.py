@@ -47,7 +47,7 @@ HASH_EXCLUDED: tuple[str, ...] = (
     "train.device",  # CPU vs CUDA results differ in the last bits, but a user moving a run is fine
     "train.progress",
     "train.output_dir",
-    "train.tensorboard",
+    "train.trackers",  # where the run is also logged
     "train.num_threads",
     "train.checkpoint",
     "data.num_workers",

@@ -242,6 +242,7 @@ for _prefix, _loader in (
     ("npy", _npy),
 ):
     SOURCES.register(_prefix, _loader)
+SOURCES.seal()  # user sources: nnspec.register_source (nnspec.run.components)
 
 
 def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData | TableData:

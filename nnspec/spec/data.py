@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
 from nnspec.errors import did_you_mean
+from nnspec.registry import Registry
 from nnspec.spec.base import Fraction, NonNegInt, PosInt, Spec, field_error
 
 __all__ = [
@@ -21,22 +20,20 @@ __all__ = [
     "SOURCE_PREFIXES",
 ]
 
-# The data sources by prefix: the names a prefix accepts (None: a file path). The run layer's
-# loader registry (nnspec.run.sources.SOURCES) has one loader per entry; a test keeps them equal,
-# so `nnspec validate` refuses an unknown source without importing the loaders.
-SOURCE_NAMES: Final[Mapping[str, tuple[str, ...] | None]] = MappingProxyType(
-    {
-        "sklearn": ("digits", "breast_cancer", "wine", "iris", "diabetes"),
-        "synthetic": ("classification", "regression", "sequence_count", "sequence_compare"),
-        "csv": None,
-        "parquet": None,
-        "arrow": None,
-        "feather": None,
-        "npz": None,
-        "npy": None,
-    }
-)
+# The data sources by prefix: the names a prefix accepts (None: any argument, e.g. a file path).
+# The run layer's loader registry (nnspec.run.sources.SOURCES) has one loader per entry; a test
+# keeps them equal, so `nnspec validate` refuses an unknown source without importing the loaders.
+# User sources (nnspec.register_source) add a prefix to both.
+SOURCE_NAMES: Final[Registry[tuple[str, ...] | None]] = Registry("data source")
+for _prefix, _names in (
+    ("sklearn", ("digits", "breast_cancer", "wine", "iris", "diabetes")),
+    ("synthetic", ("classification", "regression", "sequence_count", "sequence_compare")),
+    *((_p, None) for _p in ("csv", "parquet", "arrow", "feather", "npz", "npy")),
+):
+    SOURCE_NAMES.register(_prefix, _names)
+SOURCE_NAMES.seal()
 SOURCE_PREFIXES: Final = (*(f"{p}:" for p in SOURCE_NAMES), "user")
+"""The built-in prefixes as a spec writes them (user sources are added by registration)."""
 
 ColumnType = Literal["auto", "numeric", "categorical", "binary", "ignore"]
 ImputeName = Literal["mean", "median", "most_frequent", "constant"]
@@ -160,7 +157,8 @@ class DataSpec(Spec):
     @model_validator(mode="after")
     def _known_source(self) -> DataSpec:
         prefix, colon, name = self.source.partition(":")
-        if self.source == "user" or (colon and prefix in SOURCE_NAMES):
+        user_source = prefix in SOURCE_NAMES.user_names()  # `my_source` or `my_source:ARG`
+        if self.source == "user" or user_source or (colon and prefix in SOURCE_NAMES):
             names = SOURCE_NAMES.get(prefix)
             if names is None or name in names:
                 return self
@@ -172,9 +170,13 @@ class DataSpec(Spec):
                 + f"; expected one of {', '.join(names)}",
                 self.source,
             )
+        hint = did_you_mean(prefix, [*SOURCE_NAMES, "user"])
+        prefixes = [*SOURCE_PREFIXES, *SOURCE_NAMES.user_names()]
         raise field_error(
             ("source",),
-            f"unknown data source '{self.source}'; expected one of "
-            + ", ".join(p + ("..." if p.endswith(":") else "") for p in SOURCE_PREFIXES),
+            f"unknown data source '{self.source}'"
+            + (f"; {hint}" if hint and hint != f"did you mean '{prefix}'?" else "")
+            + "; expected one of "
+            + ", ".join(p + ("..." if p.endswith(":") else "") for p in prefixes),
             self.source,
         )

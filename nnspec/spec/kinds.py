@@ -27,6 +27,13 @@ __all__ = ["registered", "check_spec_class"]
 
 def _unknown(kind: object, table: Registry[Any], what: str) -> PydanticCustomError:
     names = sorted(table)
+    if not names:
+        return PydanticCustomError(
+            "nnspec_rule",
+            "unknown {what} '{tag}': no {what} is registered; fix: register it from Python "
+            "(nnspec.register_{what}) in a module the run imports (--plugins MODULE)",
+            {"what": what, "tag": kind},
+        )
     hint = did_you_mean(kind, names)
     # the union's own error type: nnspec.io.problems renders it with the choices and the hint
     return PydanticCustomError(

@@ -167,7 +167,7 @@ class Rprop(OptimBase):
     )
 
     @model_validator(mode="after")
-    def _no_decay(self) -> "Rprop":
+    def _no_decay(self) -> Rprop:
         # torch's Rprop has no weight decay: a value here would be silently ignored
         if self.weight_decay:
             raise field_error(
@@ -189,7 +189,9 @@ class Adafactor(OptimBase):
     d: PosFloat = Field(default=1.0, description="Clipping threshold of the update's RMS.")
 
 
-_OPTIMS = (SGD, Adam, AdamW, NAdam, RAdam, RMSprop, Adamax, Adagrad, Adadelta, ASGD, Rprop, Adafactor)
+_OPTIMS = (
+    SGD, Adam, AdamW, NAdam, RAdam, RMSprop, Adamax, Adagrad, Adadelta, ASGD, Rprop, Adafactor,
+)  # fmt: skip
 OPTIM_CLASSES = {c.model_fields["kind"].default: c for c in _OPTIMS}
 """nnspec's own optimizer kinds -> spec class: every ``torch.optim`` optimizer the loop can drive
 (a test checks this table against ``torch.optim``)."""

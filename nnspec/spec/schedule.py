@@ -12,7 +12,6 @@ from typing import Annotated, Literal, Union
 from pydantic import Discriminator, Field, model_validator
 
 from nnspec.registry import Registry
-
 from nnspec.spec.base import (
     Fraction,
     NonNegFloat,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.errors import did_you_mean
-from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
+from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec, field_error
+from nnspec.spec.callbacks import CallbackField, TrackerName, unique
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, LossSpec, resolve_loss_kind
 
@@ -71,6 +72,14 @@ class MonitorsSpec(Spec):
     )
 
 
+def _unique_trackers(names: tuple[str, ...]) -> tuple[str, ...]:
+    return unique(names, "tracker")
+
+
+def _unique_callbacks(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    return unique(items, "callback")
+
+
 class TrainSpec(Spec):
     """How the model is trained."""
 
@@ -101,7 +110,16 @@ class TrainSpec(Spec):
         description="Progress display: bar on a terminal, one line per epoch otherwise.",
     )
     output_dir: str = Field(default="runs", description="Folder that receives run directories.")
-    tensorboard: bool = Field(default=False, description="Also log to TensorBoard.")
+    trackers: Annotated[tuple[TrackerName, ...], AfterValidator(_unique_trackers)] = Field(
+        default=(),
+        description="Experiment trackers the run logs to: tensorboard, mlflow, wandb (each an "
+        "extra: pip install 'nnspec[NAME]').",
+    )
+    callbacks: Annotated[tuple[CallbackField, ...], AfterValidator(_unique_callbacks)] = Field(
+        default=(),
+        description="Callbacks registered by user code (nnspec.register_callback), each a name "
+        "or {kind: NAME, field: value}.",
+    )
     divergence_factor: PosFloat = Field(
         default=10.0,
         description="Stop when the loss stays above this many times its initial value.",
@@ -110,6 +128,18 @@ class TrainSpec(Spec):
     max_steps: NonNegInt | None = Field(
         default=None, description="Stop after this many optimizer steps."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tensorboard" in data:
+            raise field_error(
+                ("tensorboard",),
+                "train.tensorboard was replaced by train.trackers; fix: write "
+                "`trackers: [tensorboard]` (or remove the key)",
+                data["tensorboard"],
+            )
+        return data
 
 
 # ---- metric names (DATA-14): pure data shared by the spec rules, the plan and the runner ----

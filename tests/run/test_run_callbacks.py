@@ -14,7 +14,7 @@ from runhelp import tiny
 
 from nnspec.errors import SpecError
 from nnspec.run import fit
-from nnspec.run.callbacks import Callback, FitState, TensorBoard, next_due, step_hooks
+from nnspec.run.callbacks import Callback, FitState, next_due, step_hooks
 from nnspec.run.progress import BarProgress, Progress
 from nnspec.workflow import train
 
@@ -344,26 +344,6 @@ def test_per_step_hooks_keep_their_schedule_across_a_resume(tmp_path: Path) -> N
     assert second.calls[0] == ("fit_start", 1, STEPS)
     steps = [c for c in first.calls + second.calls if c[0] in ("before_step", "step_end")]
     assert steps == [c for c in expected_calls(2) if c[0] in ("before_step", "step_end")]
-
-
-def test_tensorboard_logs_each_epochs_floats_and_closes(tmp_path: Path) -> None:
-    class FakeWriter:
-        def __init__(self, log_dir: str) -> None:
-            self.log_dir, self.scalars, self.closed = log_dir, [], False
-            made.append(self)
-
-        def add_scalar(self, key: str, value: float, step: int) -> None:
-            self.scalars.append((key, step))
-
-        def close(self) -> None:
-            self.closed = True
-
-    made: list[FakeWriter] = []
-    result = train(tiny(tmp_path, train={"epochs": 2}), callbacks=[TensorBoard(FakeWriter)])
-    (writer,) = made
-    assert writer.log_dir == str(result.run_dir / "tensorboard") and writer.closed
-    assert ("val_loss", 2) in writer.scalars and ("train_loss", 1) in writer.scalars
-    assert not any(key in ("epoch", "epochs", "step") for key, _ in writer.scalars)
 
 
 def test_the_run_layer_refuses_lr_auto(tmp_path: Path) -> None:

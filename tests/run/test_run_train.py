@@ -224,18 +224,6 @@ def test_global_torch_settings_are_restored(tmp_path: Path) -> None:
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-def test_tensorboard_without_the_package_is_a_spec_error(tmp_path: Path) -> None:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        with pytest.raises(SpecError, match="needs the tensorboard package"):
-            train(tiny(tmp_path, train={"tensorboard": True}))
-        assert not (tmp_path / "runs").exists()
-    else:  # pragma: no cover - depends on the environment
-        result = train(tiny(tmp_path, train={"tensorboard": True, "epochs": 1}))
-        assert (result.run_dir / "tensorboard").is_dir()
-
-
 def test_multilabel_run_with_user_arrays(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 8)).astype(np.float32)
