@@ -319,8 +319,9 @@ def run(
 
     ``preload`` is what a job imports before it trains (the caller's list; see
     :mod:`nnspec._heap`); ``plugins`` are the user's plugin modules, already loaded here and
-    loaded again by each job in its own process (:mod:`nnspec.run.plugins`). nnspec's sweeper and launcher must be registered with Hydra's
-    ``Plugins`` first where Hydra's own scan misses them (the CLI does it).
+    loaded again by each job in its own process (:mod:`nnspec.run.plugins`). nnspec's sweeper and
+    launcher must be registered with Hydra's ``Plugins`` first where Hydra's own scan misses them
+    (the CLI does it).
 
     Raises:
         SpecError: an unknown key or an invalid spec (nothing is written).

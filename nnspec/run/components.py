@@ -75,11 +75,11 @@ def register_source(prefix: str, loader: SourceLoader) -> SourceLoader:
                     ("data", "source"),
                     f"data source '{prefix}' failed: {type(e).__name__}: {e}",
                     found=spec.source,
-                )  # fmt: skip
+                )
             ) from e
         if not isinstance(raw, RawData):
-            raise DataError(Problem(("data", "source"), f"data source '{prefix}' must return "
-                                    "(x, y) arrays", found=type(raw).__name__))  # fmt: skip
+            message = f"data source '{prefix}' must return (x, y) arrays"
+            raise DataError(Problem(("data", "source"), message, found=type(raw).__name__))
         return raw
 
     SOURCE_NAMES.register(prefix, None)

@@ -292,7 +292,7 @@ def run_trackers(spec: ExperimentSpec) -> list[Tracker]:
             ("train", "trackers", i),
             f"tracker '{name}' needs the {module} package",
             fix=f"{TRACKERS[name]}, or remove {name} from train.trackers",
-        )  # fmt: skip
+        )
         for i, name in enumerate(spec.train.trackers)
         for module in [TRACKER_CLASSES[name][0]]
         if importlib.util.find_spec(module) is None
