@@ -35,8 +35,10 @@ def spec_json_schema() -> dict[str, Any]:
     from nnspec.spec.layers import LAYER_SPECS
 
     layers = dict(LAYER_SPECS.items())
+    user = _user_kinds()
     pairs: list[Any] = [(ExperimentSpec, "validation")]
     pairs += [(cls, "validation") for cls in layers.values()]
+    pairs += [(cls, "validation") for classes in user.values() for cls in classes]
     keys, top = models_json_schema(pairs, ref_template="#/$defs/{model}")
     defs = top["$defs"]
     refs = {kind: keys[(cls, "validation")]["$ref"] for kind, cls in layers.items()}
@@ -51,7 +53,41 @@ def spec_json_schema() -> dict[str, Any]:
     schema = {"$schema": SCHEMA_DIALECT, **defs[root], "$defs": defs}
     schema["title"] = "nnspec experiment spec"
     _allow_bare_names(schema, defs)
+    _add_user_kinds(schema, defs, {k: [keys[(c, "validation")]["$ref"] for c in v]
+                                   for k, v in user.items()})  # fmt: skip
     return schema
+
+
+def _user_kinds() -> dict[str, list[Any]]:
+    """Spec classes that user code registered, by the field that takes them."""
+    from nnspec.spec.callbacks import CALLBACK_SPECS
+    from nnspec.spec.optim import LOSS_SPECS, OPTIM_SPECS
+    from nnspec.spec.schedule import SCHEDULE_SPECS
+
+    tables = {"loss": LOSS_SPECS, "optim": OPTIM_SPECS, "schedule": SCHEDULE_SPECS,
+              "callbacks": CALLBACK_SPECS}  # fmt: skip
+    return {field: [t[n] for n in t.user_names()] for field, t in tables.items()}
+
+
+def _add_user_kinds(schema: dict[str, Any], defs: dict[str, Any], refs: dict[str, list[str]]
+                    ) -> None:  # fmt: skip
+    """User-registered kinds join the choices of their field; trackers are a closed list."""
+    from nnspec.spec.callbacks import CALLBACK_SPECS, TRACKERS
+
+    for field in ("loss", "optim", "schedule"):
+        extra = [{"$ref": ref} for ref in refs[field]]
+        prop = schema["properties"][field]
+        if not extra:
+            continue
+        if "anyOf" in prop or "oneOf" in prop:
+            prop.setdefault("anyOf", [{"oneOf": prop.pop("oneOf")}] if "oneOf" in prop else [])
+            prop["anyOf"] += extra
+        else:  # a plain reference (loss): the built-in class or a user one
+            schema["properties"][field] = {"anyOf": [{"$ref": prop.pop("$ref")}, *extra], **prop}
+    train = defs["TrainSpec"]["properties"]
+    train["trackers"]["items"] = {"type": "string", "enum": list(TRACKERS)}
+    names = {"type": "string", "enum": list(CALLBACK_SPECS)}
+    defs["CallbackBase"] = {"anyOf": [names, *({"$ref": r} for r in refs["callbacks"])]}
 
 
 def _require_kind(definition: dict[str, Any]) -> None:

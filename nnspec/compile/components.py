@@ -71,8 +71,10 @@ def spec_class(kind: str, base: type[BaseModel], given: type[BaseModel] | None, 
 def _free(kind: str, tables: Iterable[Registry[Any]], what: str) -> None:
     for table in tables:  # all checked first: a registration is all or nothing
         if kind in table:
-            origin = "built in" if table.is_builtin(kind) else "already registered"
-            raise RegistryError(f"{what} '{kind}' is {origin}; choose another name")
+            builtin = " (built in)" if table.is_builtin(kind) else ""
+            raise RegistryError(
+                f"{what} '{kind}' is already registered{builtin}; choose another name"
+            )
 
 
 def _fields(spec: BaseModel, skip: frozenset[str]) -> dict[str, Any]:

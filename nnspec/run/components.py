@@ -47,8 +47,10 @@ CALLBACK_FACTORIES.seal()
 def _free(name: str, tables: tuple[Registry[Any], ...], what: str) -> None:
     for table in tables:  # all checked first: a registration is all or nothing
         if name in table:
-            origin = "built in" if table.is_builtin(name) else "already registered"
-            raise RegistryError(f"{what} '{name}' is {origin}; choose another name")
+            builtin = " (built in)" if table.is_builtin(name) else ""
+            raise RegistryError(
+                f"{what} '{name}' is already registered{builtin}; choose another name"
+            )
 
 
 def register_source(prefix: str, loader: SourceLoader) -> SourceLoader:

@@ -68,7 +68,9 @@ def epoch_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in metrics.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step")
+        if isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and k not in ("epoch", "epochs", "step")
     }
 
 
@@ -284,6 +286,14 @@ TRACKER_CLASSES: Mapping[str, tuple[str, Callable[[ExperimentSpec], Tracker]]] =
 }
 
 
+def _missing(module: str) -> bool:
+    """Whether ``module`` cannot be imported (found without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):  # a finder refused it, or a stub in sys.modules
+        return True
+
+
 def run_trackers(spec: ExperimentSpec) -> list[Tracker]:
     """The trackers ``train.trackers`` names, checked before any file is written: a missing extra
     is a :class:`SpecError` naming the install command (every missing one at once)."""
@@ -295,7 +305,7 @@ def run_trackers(spec: ExperimentSpec) -> list[Tracker]:
         )
         for i, name in enumerate(spec.train.trackers)
         for module in [TRACKER_CLASSES[name][0]]
-        if importlib.util.find_spec(module) is None
+        if _missing(module)
     ]
     if missing:
         raise SpecError(missing)
