@@ -141,7 +141,9 @@ def test_tensorboard_event_file_reads_back(tmp_path: Path) -> None:
     events.Reload()
     val_loss = events.Scalars("val_loss")
     assert [e.step for e in val_loss] == [1, 2, 3]
-    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [e.value for e in val_loss] == pytest.approx([r["val_loss"] for r in rows], rel=1e-6)
 
 
