@@ -162,8 +162,12 @@ def _predict(p: argparse.ArgumentParser) -> None:
 def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="RUN_DIR", type=Path, help="a finished run")
     # the names of nnspec.run.export.EXPORT_FORMATS (not imported here: it needs torch)
-    p.add_argument("--format", default="onnx", choices=("onnx", "exported-program", "torchscript"),
-                   help="onnx (default; needs the onnx extra), exported-program or torchscript")
+    p.add_argument(
+        "--format",
+        default="onnx",
+        choices=("onnx", "exported-program", "torchscript"),
+        help="onnx (default; needs the onnx extra), exported-program or torchscript",
+    )
     p.add_argument("--out", metavar="DIR", type=Path, help="default: RUN_DIR/export")
 
 

@@ -3,8 +3,9 @@
 Predict with a finished run, or with an ONNX file written by `nnspec export` (onnxruntime runs
 the model; the run's preprocessing comes from the preprocess.json next to it). The CSV's
 feature columns (the run's feature names, or every non-target column) are standardised with the
-run's training statistics. Writes one row per input row: the prediction (class name or value) and, for classification, one probability column per
-class. Default output: RUN_DIR/predictions.csv.
+run's training statistics. Writes one row per input row: the prediction (class name or value)
+and, for classification, one probability column per class. Default output:
+RUN_DIR/predictions.csv.
 """
 
 from __future__ import annotations
