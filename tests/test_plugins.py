@@ -49,6 +49,7 @@ def spec_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # runs nnspec in a subprocess
 def test_without_the_plugin_every_user_name_is_refused(spec_file: Path) -> None:
     done = _nnspec("validate", str(spec_file), cwd=spec_file.parent)
     assert done.returncode == 2
@@ -57,6 +58,7 @@ def test_without_the_plugin_every_user_name_is_refused(spec_file: Path) -> None:
         assert f"unknown {name}" in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # runs nnspec in a subprocess
 def test_with_the_plugin_the_spec_validates_and_names_are_listed(spec_file: Path) -> None:
     done = _nnspec("validate", str(spec_file), "--plugins", str(PLUGIN), cwd=spec_file.parent)
     assert done.returncode == 0, done.stderr
@@ -68,6 +70,7 @@ def test_with_the_plugin_the_spec_validates_and_names_are_listed(spec_file: Path
     assert done.returncode == 2 and "unknown loss 'focl'; did you mean 'focal'?" in done.stderr
 
 
+@pytest.mark.slow  # runs nnspec in a subprocess
 def test_a_missing_or_failing_plugin_is_a_user_error(tmp_path: Path) -> None:
     done = _nnspec("list", "losses", "--plugins", "no_such_plugin_module", cwd=tmp_path)
     assert done.returncode == 2
@@ -97,6 +100,7 @@ def _entry_point_dist(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # runs nnspec in a subprocess
 def test_an_installed_entry_point_plugin_is_loaded_without_flags(tmp_path: Path) -> None:
     site = _entry_point_dist(tmp_path / "site")
     done = _nnspec("list", "optimizers", cwd=tmp_path, env={"PYTHONPATH": str(site)})
@@ -119,12 +123,19 @@ def test_nnspec_train_uses_every_plugin_component(spec_file: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", ["fork", "forkserver"])
-def test_a_pool_sweep_sees_the_plugin_in_every_trial(spec_file: Path, start: str) -> None:
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=nnspec_pool", "hydra.launcher.start_method=fork"],
+        ["hydra/launcher=nnspec_pool", "hydra.launcher.start_method=forkserver"],
+        ["hydra/launcher=joblib"],  # loky: every trial a fresh interpreter
+    ],
+    ids=["pool-fork", "pool-forkserver", "joblib-loky"],
+)
+def test_a_sweep_sees_the_plugin_in_every_trial(spec_file: Path, launcher: list[str]) -> None:
     done = _nnspec(
-        "train", str(spec_file), "--plugins", str(PLUGIN), "-m", "hydra/launcher=nnspec_pool",
-        "hydra.launcher.n_jobs=2", f"hydra.launcher.start_method={start}", "seed=0,1",
-        cwd=spec_file.parent,
+        "train", str(spec_file), "--plugins", str(PLUGIN), "-m", *launcher,
+        "hydra.launcher.n_jobs=2", "seed=0,1", cwd=spec_file.parent,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     trials = sorted((spec_file.parent / "runs" / "plug").glob("multirun_*/[01]"))

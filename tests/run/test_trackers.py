@@ -63,6 +63,7 @@ def test_a_missing_extra_names_the_install_command_before_any_file(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # runs nnspec in a subprocess
 def test_the_cli_exits_2_on_a_missing_extra(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
     spec.write_text("model: {input_shape: [64], layers: [{linear: 10}]}\n"
