@@ -103,11 +103,13 @@ def test_each_builtin_optimizer_trains_a_step(kind: str) -> None:
     x, y = torch.randn(8, 4, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 3
     torch.nn.functional.cross_entropy(compiled.model(x), y).backward()
     opt.step()
-    assert any(not torch.equal(a, b) for a, b in zip(before, compiled.model.parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(before, compiled.model.parameters(), strict=True)
+    )
 
 
 def test_an_optimizer_torch_has_but_the_loop_cannot_drive_says_why() -> None:
-    with pytest.raises(SpecError, match="'lbfgs' is not offered: torch.optim.LBFGS .* closure"):
+    with pytest.raises(SpecError, match=r"'lbfgs' is not offered: torch\.optim\.LBFGS .* closure"):
         validate(_spec(optim={"kind": "lbfgs"}))
 
 
