@@ -15,7 +15,7 @@ process RNG state: resuming a killed run replays exactly the same batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem, SpecError
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, epoch_order
 from nnspec.run.columns import Columns, fit_columns
 from nnspec.run.sources import RawData, TableData, load_source, user_table
 from nnspec.run.tasks import TASKS
@@ -36,21 +37,68 @@ __all__ = [
     "DataBundle",
     "prepare_data",
     "epoch_order",
-    "iter_batches",
-    "loader_batches",
     "UserTable",
 ]
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split as tensors: inputs shaped ``(N, *input_shape)`` and encoded targets."""
+    """One split held in memory: inputs shaped ``(N, *input_shape)`` and encoded targets.
+
+    The fast path of the batch design (:mod:`nnspec.run.batches`): batches are views of one
+    gather per epoch, with the order and rank share of :class:`EpochBatches`. ``loader=True``
+    (``data.in_memory: no``) collates the same batches through a ``DataLoader`` instead.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def head(self, k: int) -> Batch:
+        """The first ``k`` samples (split order) as one batch."""
+        return {INPUT: self.x[:k], TARGET: self.y[:k]}
+
+    def batches(
+        self, sampler: EpochBatches, device: torch.device, *, workers: int = 0, loader: bool = False
+    ) -> Iterable[Batch]:
+        """The batches of ``sampler``'s current epoch, every time the result is iterated."""
+        if loader:
+            return _loader(torch.utils.data.TensorDataset(self.x, self.y), sampler, workers)
+        return _Slices(self, sampler)
+
+
+class _Slices:
+    """Re-iterable batches of an in-memory split: one gather per epoch, then views."""
+
+    def __init__(self, split: Split, sampler: EpochBatches) -> None:
+        self.split, self.sampler = split, sampler
+
+    def __iter__(self) -> Iterator[Batch]:
+        x, y, sampler = self.split.x, self.split.y, self.sampler
+        positions, sizes = sampler.local()
+        if sampler.shuffle or sampler.world_size > 1:
+            x, y = x[positions], y[positions]
+        start = 0
+        for size in sizes:
+            yield {INPUT: x[start : start + size], TARGET: y[start : start + size]}
+            start += size
+
+
+def _batch_dict(items: tuple[torch.Tensor, torch.Tensor]) -> Batch:
+    return {INPUT: items[0], TARGET: items[1]}
+
+
+def _loader(dataset: Any, sampler: EpochBatches, workers: int) -> Iterable[Batch]:
+    from torch.utils.data.dataloader import default_collate
+
+    def collate(items: list[Any]) -> Batch:
+        return _batch_dict(default_collate(items))
+
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate
+    )
 
 
 @dataclass(frozen=True)
@@ -359,42 +407,3 @@ def user_data(data: Any) -> RawData | UserTable:
     x, y = (np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in data)
     # Integer arrays stay integers (token ids for an embedding); prepare_data makes the rest float.
     return RawData(x if x.dtype.kind in "iu" else x.astype(np.float32), y)
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The training order of ``epoch``: a permutation that depends only on (seed, epoch).
-
-    Example:
-        >>> bool((epoch_order(0, 3, 10) == epoch_order(0, 3, 10)).all())
-        True
-    """
-    mixed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])
-    gen = torch.Generator().manual_seed(mixed & 0x7FFF_FFFF_FFFF_FFFF)
-    return torch.randperm(n, generator=gen)
-
-
-def iter_batches(
-    split: Split, batch_size: int, order: torch.Tensor | None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches by slicing (one gather per epoch, then views); a last batch of 1 is dropped."""
-    x, y = (split.x[order], split.y[order]) if order is not None else (split.x, split.y)
-    n = len(split)
-    stop = n - 1 if n % batch_size == 1 and n > 1 else n
-    for i in range(0, stop, batch_size):
-        yield x[i : i + batch_size], y[i : i + batch_size]
-
-
-def loader_batches(
-    split: Split, batch_size: int, order: torch.Tensor | None, num_workers: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The DataLoader path (``data.in_memory: no``): same batches, same order as
-    :func:`iter_batches`, collated by a ``DataLoader`` (with ``num_workers`` processes)."""
-    idx = order.tolist() if order is not None else list(range(len(split)))
-    stop = len(idx) - 1 if len(idx) % batch_size == 1 and len(idx) > 1 else len(idx)
-    chunks = [idx[i : i + batch_size] for i in range(0, stop, batch_size)]
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(split.x, split.y),
-        batch_sampler=chunks,
-        num_workers=num_workers,
-    )
-    yield from loader
