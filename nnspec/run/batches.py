@@ -27,7 +27,8 @@ on one sample): with one process, that is a last batch of one sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -35,6 +36,7 @@ import torch
 
 __all__ = [
     "Batch",
+    "Split",
     "INPUT",
     "TARGET",
     "EpochBatches",
@@ -154,3 +156,47 @@ def shard_of(rank: int, world_size: int) -> tuple[int, int]:
     info = torch.utils.data.get_worker_info()
     workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
     return rank * workers + worker, world_size * workers
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split held in memory: inputs shaped ``(N, *input_shape)`` and encoded targets.
+
+    The fast path of the batch design: batches are views of one gather per epoch, in the order
+    and rank share of :class:`EpochBatches`. A streamed split
+    (:class:`nnspec.run.streams.StreamSplit`) has the same ``y``, ``head`` and ``batches``.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def head(self, k: int) -> Batch:
+        """The first ``k`` samples (split order) as one batch."""
+        return {INPUT: self.x[:k], TARGET: self.y[:k]}
+
+    def batches(
+        self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
+    ) -> Iterable[Batch]:
+        """The batches of ``sampler``'s current epoch, each time the result is iterated (the
+        tensors are already on ``device``; ``workers`` is for streamed splits only)."""
+        return _Slices(self, sampler)
+
+
+class _Slices:
+    """Re-iterable batches of an in-memory split: one gather per epoch, then views."""
+
+    def __init__(self, split: Split, sampler: EpochBatches) -> None:
+        self.split, self.sampler = split, sampler
+
+    def __iter__(self) -> Iterator[Batch]:
+        x, y, sampler = self.split.x, self.split.y, self.sampler
+        positions, sizes = sampler.local()
+        if sampler.shuffle or sampler.world_size > 1:
+            x, y = x[positions], y[positions]
+        start = 0
+        for size in sizes:
+            yield {INPUT: x[start : start + size], TARGET: y[start : start + size]}
+            start += size

@@ -44,6 +44,7 @@ from nnspec.run.data import DataBundle, Split
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
+from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
 
 __all__ = ["Trainer", "LoopState", "target_stats"]
@@ -116,18 +117,20 @@ class Trainer:
         self.train_sampler = EpochBatches(len(self.bundle.train), data.batch_size,
                                           seed=self.plan.seed, shuffle=data.shuffle)  # fmt: skip
         self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
+        self._eval_batches: dict[int, Iterable[Batch]] = {}
 
-    def _split_batches(self, split: Split, sampler: EpochBatches) -> Iterable[Batch]:
+    def _split_batches(self, split: Split | StreamSplit, sampler: EpochBatches) -> Iterable[Batch]:
         data = self.plan.data
-        return split.batches(sampler, self.device, workers=data.num_workers,
-                             loader=data.in_memory == "no")  # fmt: skip
+        return split.batches(sampler, self.device, workers=data.num_workers)
 
-    def eval_batches(self, split: Split) -> Iterable[Batch]:
+    def eval_batches(self, split: Split | StreamSplit) -> Iterable[Batch]:
         """A split's batches in split order (``eval_batch_size``, every sample kept)."""
-        size = self.plan.data.eval_batch_size
-        sampler = EpochBatches(len(split), size, seed=self.plan.seed, shuffle=False,
-                               drop_last_single=False)  # fmt: skip
-        return self._split_batches(split, sampler)
+        if id(split) not in self._eval_batches:  # one loader per split (persistent workers)
+            size = self.plan.data.eval_batch_size
+            sampler = EpochBatches(len(split), size, seed=self.plan.seed, shuffle=False,
+                                   drop_last_single=False)  # fmt: skip
+            self._eval_batches[id(split)] = self._split_batches(split, sampler)
+        return self._eval_batches[id(split)]
 
     def _set_callbacks(self, callbacks: Sequence[Callback], message: Callable[[str], None]) -> None:
         """The state callbacks see and, per hook, the methods to call (only overridden ones)."""
@@ -265,7 +268,7 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
+    def evaluate(self, split: Split | StreamSplit) -> tuple[float, torch.Tensor]:
         """Loss and outputs on a whole split (eval mode, no grad), batch by batch."""
         self.model.eval()
         outs, ys = [], []
