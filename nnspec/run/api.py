@@ -49,6 +49,7 @@ from nnspec.run.plots import (
 )
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.streams import StreamSplit
 from nnspec.run.weights import load_init_from
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -139,8 +140,10 @@ def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
     if device.type == "cpu":
         return bundle
 
-    def move(split: Split | None) -> Split | None:
-        return None if split is None else Split(split.x.to(device), split.y.to(device))
+    def move(split: Split | StreamSplit | None) -> Split | StreamSplit | None:
+        if not isinstance(split, Split):  # streamed batches go to the device one by one
+            return split
+        return Split(split.x.to(device), split.y.to(device))
 
     return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
 
