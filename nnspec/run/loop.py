@@ -6,8 +6,8 @@ clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and
 That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
 (:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
-steps. Metrics are computed once per epoch on whole splits, with torch ops
-(``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
+steps. Validation streams a split's batches into mergeable metric states
+(:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch checkpoint is pickled
 in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
 so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -41,9 +41,10 @@ from nnspec.run.callbacks import (
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
 from nnspec.run.guards import LoopState, check_divergence, nan_error
-from nnspec.run.metrics import epoch_metrics, sklearn_metrics
+from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.tasks import TASKS
+from nnspec.spec.metrics import metric_column
 
 __all__ = ["Trainer", "LoopState", "target_stats"]
 
@@ -248,15 +249,29 @@ class Trainer:
             return loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
         return iter_batches(self.bundle.train, data.batch_size, order)
 
-    def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
-        """Loss and outputs on a whole split (eval mode, no grad)."""
-        self.model.eval()
+    def metric_set(self, *, report: bool = False) -> MetricSet:
+        """Empty states for the plan's metrics (and the loss) of one split."""
+        return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
+                         report=report)  # fmt: skip
+
+    def eval_batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A split's batches for evaluation: every sample once, in order."""
         size = self.plan.data.eval_batch_size
+        for i in range(0, len(split), size):
+            yield split.x[i : i + size], split.y[i : i + size]
+
+    def evaluate(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], metrics: MetricSet
+    ) -> MetricSet:
+        """Update ``metrics`` (and its loss) with the model's outputs on each ``(inputs,
+        targets)`` batch (eval mode, no grad); nothing of the split is kept but the states."""
+        self.model.eval()
+        loss_fn = self.loss_fn
         with torch.inference_mode(), self._autocast():
-            outs = [self.forward(split.x[i : i + size]) for i in range(0, len(split), size)]
-            out = torch.cat(outs).float()
-            loss = float(self.loss_fn(out, split.y))
-        return loss, out
+            for xb, yb in batches:
+                out = self.forward(xb).float()
+                metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
+        return metrics
 
     def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}
@@ -265,10 +280,10 @@ class Trainer:
         row["train_loss"] = train_loss
         val = self.bundle.val
         if val is not None:
-            val_loss, out = self.evaluate(val)
-            row["val_loss"] = val_loss
-            metrics = epoch_metrics(out, val.y, self.bundle.info, self.plan.metrics)
-            row.update({f"val_{k}": v for k, v in metrics.items()})
+            metrics = self.evaluate(self.eval_batches(val), self.metric_set())
+            metrics.sync()  # across ranks, when a process group is set up
+            row[metric_column("val", "loss")] = metrics.compute_loss()
+            row.update({metric_column("val", k): v for k, v in metrics.compute().items()})
         row["time"] = time.perf_counter() - started
         return row
 
