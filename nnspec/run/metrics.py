@@ -24,7 +24,14 @@ import torch
 from torch import nn
 
 from nnspec.run.data import DataInfo
-from nnspec.run.metric_states import ConfusionMatrix, LabelCounts, MeanLoss, Metric, Moments
+from nnspec.run.metric_states import (
+    ConfusionMatrix,
+    LabelCounts,
+    MeanLoss,
+    Metric,
+    MetricContext,
+    Moments,
+)
 from nnspec.run.metric_table import (
     METRIC_IMPLS,
     context_for,
@@ -38,6 +45,7 @@ from nnspec.run.tasks import TASKS
 __all__ = [
     "MetricSet",
     "Metric",
+    "MetricContext",
     "METRIC_IMPLS",
     "compute_metrics",
     "loss_weight",

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from nnspec.errors import did_you_mean
 from nnspec.registry import Registry
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "metric_names",
     "metric_column",
     "register_metric_name",
+    "suggest",
     "unregister_metric_name",
 ]
 
@@ -125,6 +127,20 @@ def metric_names(task: str | None = None) -> tuple[str, ...]:
     if task is None or task in _TOP_K_INFO.tasks:
         names.append("top_<k>_accuracy")
     return tuple(names)
+
+
+def suggest(found: str, choices: Iterable[str]) -> str | None:
+    """``did you mean ...?`` preferring a choice that ``found`` abbreviates (acc -> accuracy).
+
+    Example:
+        >>> suggest("val_acc", ["val_auroc", "val_accuracy"])
+        "did you mean 'val_accuracy'?"
+    """
+    names = [c for c in choices if "<" not in c]
+    prefixed = [c for c in names if c.startswith(found)]
+    if prefixed:
+        return f"did you mean '{min(prefixed, key=len)}'?"
+    return did_you_mean(found, names)
 
 
 def metric_column(split: str, metric: str, output: str | None = None) -> str:

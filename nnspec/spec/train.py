@@ -10,7 +10,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.errors import did_you_mean
 from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
-from nnspec.spec.metrics import LOWER_IS_BETTER, TASK_METRICS, metric_column, metric_info
+from nnspec.spec.metrics import (
+    LOWER_IS_BETTER,
+    TASK_METRICS,
+    metric_column,
+    metric_info,
+    suggest,
+)
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
 
@@ -140,7 +146,7 @@ class TrainSpec(Spec):
 def _unknown_metric(name: str) -> str:
     from nnspec.spec.metrics import metric_names
 
-    hint = did_you_mean(name, [n for n in metric_names() if "<" not in n])
+    hint = suggest(name, metric_names())
     return (
         f"unknown metric '{name}'" + (f"; {hint}" if hint else "")
         + f" (choices: {', '.join(metric_names())})"
@@ -168,7 +174,8 @@ def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[st
     task (a monitored metric is computed even when ``train.metrics`` does not list it)."""
     from nnspec.spec.metrics import METRIC_INFO
 
-    listed = metrics if metrics is not None else TASK_METRICS[task]
+    listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
+              if _is_monitor(task, metric_column("val", m))]  # fmt: skip
     others = [n for n, info in METRIC_INFO.items() if task in info.tasks and n not in listed]
     return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
 
@@ -294,16 +301,14 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
         watchers.append((("schedule",), sch.monitor, sch.mode, True))
     for loc, monitor, mode, _ in watchers:
         if not _is_monitor(exp.task, monitor):
-            hint = did_you_mean(monitor, [n for n in names if "<" not in n])
-            found.append(
-                _rule(
-                    (*loc, "monitor"),
-                    f"unknown metric '{monitor}' for task '{exp.task}'"
-                    + (f"; {hint}" if hint else "")
-                    + f" (choices: {', '.join(names)})",
-                    monitor,
-                )
-            )
+            info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
+            hint = suggest(monitor, names)
+            why = (
+                f"'{monitor}' is defined for {', '.join(sorted(info.tasks))}, not for task "
+                f"'{exp.task}'" if info is not None else
+                f"unknown metric '{monitor}' for task '{exp.task}'" + (f"; {hint}" if hint else "")
+            )  # fmt: skip
+            found.append(_rule((*loc, "monitor"), f"{why} (choices: {', '.join(names)})", monitor))
         elif mode != "auto" and mode != resolve_mode(monitor, "auto"):
             found.append(
                 _rule(
