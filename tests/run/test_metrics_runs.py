@@ -160,3 +160,24 @@ def test_streamed_metrics_equal_the_whole_split_path_on_the_examples(
         old = reference(out, y, bundle.info, metric)
         new = result.test_metrics[metric]
         assert math.isclose(new, old, rel_tol=1e-6, abs_tol=1e-6), (metric, new, old)
+
+
+@pytest.mark.slow
+def test_readme_metric_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text()
+    section = text[text.index("### Metrics") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    (tmp_path / "examples").mkdir()
+    shutil.copy(root / "examples" / "breast_cancer_mlp.yaml", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)  # the snippet's relative paths and its runs/ folder
+    try:
+        exec(compile(code, "README.md", "exec", dont_inherit=True), {"__name__": "readme"})
+    finally:
+        unregister_metric("brier")
+    (summary,) = (tmp_path / "runs").glob("*/*/summary.json")
+    recorded = json.loads(summary.read_text())
+    assert {"pr_auc", "brier", "accuracy"} <= set(recorded["test_metrics"])
+    assert recorded["monitor"] == "val_pr_auc" and recorded["test_report"]["threshold"] == 0.4
