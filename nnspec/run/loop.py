@@ -7,9 +7,10 @@ That read is free on CPU; on CUDA it is the one sync per step. The guards are th
 (:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
 steps. Validation streams a split's batches into mergeable metric states
-(:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch checkpoint is pickled
-in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
-so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
+(:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch
+checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's thread, as
+are the metric files, so the next epoch does not wait for the disk; ``fit`` flushes them before
+``on_fit_end``.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ class Metric:
         3.0
     """
 
-    def __init__(self) -> None:
+    def __init__(self, context: MetricContext | None = None) -> None:
+        # ``context``: what the metric was built for; subclasses keep what they need of it
         self._reduce: dict[str, Literal["sum", "cat"]] = {}
 
     def add_state(
@@ -161,6 +162,9 @@ class MeanLoss(Metric):
     """The loss of a split as the loss function's own mean over all of it: each batch's mean
     weighted by its normaliser (samples, elements, or the class weights of its targets)."""
 
+    total: torch.Tensor
+    weight: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.add_state("total", _zeros(dtype=torch.float64), "sum")
@@ -178,6 +182,8 @@ class MeanLoss(Metric):
 
 class ConfusionMatrix(Metric):
     """Counts of (true class, predicted class); binary: two classes at the threshold."""
+
+    matrix: torch.Tensor
 
     def __init__(self, context: MetricContext) -> None:
         super().__init__()
@@ -202,6 +208,9 @@ class ConfusionMatrix(Metric):
 class TopK(Metric):
     """Samples whose target is among the ``k`` most probable classes."""
 
+    correct: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, context: MetricContext, k: int) -> None:
         super().__init__()
         self.k = min(k, context.n_outputs)
@@ -220,14 +229,17 @@ class TopK(Metric):
 class Scores(Metric):
     """Every (target, score) row, for ranking metrics and functions of whole splits."""
 
+    target: list[torch.Tensor]
+    score: list[torch.Tensor]
+
     def __init__(self, context: MetricContext | None = None) -> None:
         super().__init__()
         self.add_state("target", None, "cat")
         self.add_state("score", None, "cat")
 
     def update(self, target: torch.Tensor, prediction: torch.Tensor) -> None:
-        self.target.append(target.detach())  # type: ignore[attr-defined]
-        self.score.append(prediction.detach())  # type: ignore[attr-defined]
+        self.target.append(target.detach())
+        self.score.append(prediction.detach())
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(targets, scores) as float64/int64 NumPy arrays on the CPU."""
@@ -239,6 +251,13 @@ class Scores(Metric):
 
 class LabelCounts(Metric):
     """Multilabel: per-label true/false positives and false negatives, and exact rows."""
+
+    tp: torch.Tensor
+    fp: torch.Tensor
+    fn: torch.Tensor
+    support: torch.Tensor
+    exact: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self, context: MetricContext) -> None:
         super().__init__()
@@ -265,6 +284,12 @@ class LabelCounts(Metric):
 
 class Moments(Metric):
     """Regression: per-output sums of errors and of (shifted) targets, in float64."""
+
+    count: torch.Tensor
+    abs_err: torch.Tensor
+    sq_err: torch.Tensor
+    y: torch.Tensor
+    yy: torch.Tensor
 
     def __init__(self, context: MetricContext) -> None:
         super().__init__()

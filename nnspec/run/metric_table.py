@@ -1,8 +1,9 @@
 """The metric table: each metric of each task as (the state it reads, its value from that state).
 
-States are shared by key (accuracy and macro F1 read one confusion matrix). Definitions follow scikit-learn's (``zero_division=0``; a macro average
-over the labels seen in the targets or the predictions; a uniform average over regression
-outputs), and the tests compare each metric with scikit-learn on the same outputs.
+States are shared by key (accuracy and macro F1 read one confusion matrix). Definitions follow
+scikit-learn's (``zero_division=0``; a macro average over the labels seen in the targets or the
+predictions; a uniform average over regression outputs), and the tests compare each metric with
+scikit-learn on the same outputs.
 
 A user metric is registered from Python with :func:`register_metric`: a function of a whole
 split's NumPy arrays, or a :class:`~nnspec.run.metric_states.Metric` subclass that streams.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -30,7 +31,6 @@ from nnspec.run.metric_states import (
     Scores,
     TopK,
 )
-from nnspec.run.tasks import TASKS
 from nnspec.spec.metrics import TOP_K, register_metric_name, unregister_metric_name
 
 __all__ = [
@@ -188,10 +188,19 @@ for _name, _score in (("f1", _f1), ("precision", _precision), ("recall", _recall
 _builtin("binary", "auroc", "scores", Scores, _binary_ranking("roc_auc_score"))
 _builtin("binary", "pr_auc", "scores", Scores, _binary_ranking("average_precision_score"))
 _builtin("multilabel", "accuracy", "labels", LabelCounts, LabelCounts.compute)
-_builtin("multilabel", "micro_f1", "labels", LabelCounts,
-         lambda s: float(_f1(s.tp.sum().double(), s.fp.sum().double(), s.fn.sum().double())))  # fmt: skip
-_builtin("multilabel", "macro_f1", "labels", LabelCounts,
-         lambda s: float(_f1(s.tp.double(), s.fp.double(), s.fn.double()).mean()))  # fmt: skip
+
+
+def _micro_f1(s: LabelCounts) -> float:
+    return float(_f1(s.tp.sum().double(), s.fp.sum().double(), s.fn.sum().double()))
+
+
+def _label_macro_f1(s: LabelCounts) -> float:
+    """Multilabel macro F1: every label counts (sklearn's label set is all columns)."""
+    return float(_f1(s.tp.double(), s.fp.double(), s.fn.double()).mean())
+
+
+_builtin("multilabel", "micro_f1", "labels", LabelCounts, _micro_f1)
+_builtin("multilabel", "macro_f1", "labels", LabelCounts, _label_macro_f1)
 _builtin("multilabel", "auroc", "scores", Scores, _macro_ranking("roc_auc_score"))
 _builtin("multilabel", "pr_auc", "scores", Scores, _macro_ranking("average_precision_score"))
 _builtin("regression", "mae", "moments", Moments, Moments.compute)
@@ -211,6 +220,21 @@ def impl(task: str, name: str) -> MetricImpl:
 
 
 M = TypeVar("M")
+
+
+def _own_value(state: Metric) -> float:
+    return float(state.compute())
+
+
+def _factory(name: str, obj: object) -> Callable[[MetricContext], Metric]:
+    """The state of a user metric: its own ``Metric`` class, or rows kept for its function."""
+    if isinstance(obj, type) and issubclass(obj, Metric):
+        metric_cls: type[Metric] = obj
+        return lambda context: metric_cls(context)
+    if callable(obj):
+        fn = cast(Callable[[np.ndarray, np.ndarray], float], obj)
+        return lambda context: FunctionMetric(fn)
+    raise TypeError(f"register_metric('{name}') needs a function or a Metric subclass")
 
 
 def register_metric(
@@ -237,14 +261,9 @@ def register_metric(
     chosen = tuple(tasks)
 
     def wrap(obj: M) -> M:
-        if isinstance(obj, type) and issubclass(obj, Metric):
-            state: Callable[[MetricContext], Metric] = obj
-        elif callable(obj):
-            state = lambda context, fn=obj: FunctionMetric(fn)  # noqa: E731
-        else:
-            raise TypeError(f"register_metric('{name}') needs a function or a Metric subclass")
+        state = _factory(name, obj)
         register_metric_name(name, chosen, higher_is_better, description)
-        METRIC_IMPLS.register(f"*/{name}", MetricImpl(f"user:{name}", state, lambda s: s.compute()))
+        METRIC_IMPLS.register(f"*/{name}", MetricImpl(f"user:{name}", state, _own_value))
         return obj
 
     return wrap
@@ -259,4 +278,3 @@ def unregister_metric(name: str) -> None:
 def context_for(info: DataInfo, threshold: float = 0.5) -> MetricContext:
     """The :class:`MetricContext` of a run's data (the training target mean as regression shift)."""
     return MetricContext(info.task, info.n_outputs, threshold, info.y_mean)
-

@@ -160,10 +160,11 @@ class MetricSet:
         """The test report (``summary.json``'s ``test_report``); empty for regression."""
         from nnspec.run.metric_report import class_report, label_report
 
-        if self.report_key == "confusion":
-            return class_report(self.states["confusion"], self.info, self.context)
-        if self.report_key == "labels":
-            return label_report(self.states["labels"], self.info, self.context)
+        state = self.states.get(self.report_key or "")
+        if isinstance(state, ConfusionMatrix):
+            return class_report(state, self.info, self.context)
+        if isinstance(state, LabelCounts):
+            return label_report(state, self.info, self.context)
         return {}
 
 

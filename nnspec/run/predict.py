@@ -185,6 +185,6 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     with torch.inference_mode():
         out = predictor.model(bundle.test.x).float()
         metrics = {"loss": float(loss_fn(out, bundle.test.y))}
-    metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics,
-                                   plan.train.threshold))
+    threshold = plan.train.threshold
+    metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics, threshold))
     return metrics

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from nnspec.errors import did_you_mean
 from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,

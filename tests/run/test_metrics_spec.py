@@ -78,7 +78,7 @@ def test_monitor_suggestion_prefers_the_name_it_abbreviates() -> None:
 
 @pytest.mark.parametrize("value", [0.0, 1.0, 1.5])
 def test_threshold_is_a_probability(value: float) -> None:
-    with pytest.raises(SpecError, match="train.threshold"):
+    with pytest.raises(SpecError, match=r"train\.threshold"):
         nnspec.loads(spec_text("binary", f"{{threshold: {value}}}"))
 
 

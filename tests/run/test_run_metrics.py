@@ -63,7 +63,9 @@ REFERENCE: dict[str, Ref] = {
 }
 
 
-def case(task: str, seed: int, n: int = 97, k: int = 5) -> tuple[torch.Tensor, torch.Tensor, DataInfo]:
+def case(
+    task: str, seed: int, n: int = 97, k: int = 5
+) -> tuple[torch.Tensor, torch.Tensor, DataInfo]:
     g = torch.Generator().manual_seed(seed)
     if task == "classification":
         # few samples, classes missing from the predictions exercise sklearn's label set
@@ -147,7 +149,9 @@ def test_merged_sets_equal_one_set_over_every_batch() -> None:
 
 def test_macro_f1_with_an_absent_class_and_zero_division() -> None:
     info = DataInfo(task="classification", input_shape=(1,), n_outputs=3)
-    out = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0]])  # class 2 neither true nor predicted
+    out = torch.tensor(
+        [[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0]]
+    )  # class 2 neither true nor predicted
     y = torch.tensor([0, 1, 1])
     got = compute_metrics(out, y, info, ("accuracy", "macro_f1"))
     assert got["macro_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)
@@ -192,9 +196,10 @@ def test_threshold_moves_binary_decisions() -> None:
     [
         torch.nn.CrossEntropyLoss(),
         torch.nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0, 1.0, 3.0, 0.1])),
-        torch.nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0, 1.0, 3.0, 0.1]),
-                                  label_smoothing=0.1),
-    ],  # fmt: skip
+        torch.nn.CrossEntropyLoss(
+            weight=torch.tensor([0.5, 2.0, 1.0, 3.0, 0.1]), label_smoothing=0.1
+        ),
+    ],
 )
 def test_streamed_loss_equals_the_whole_split_loss(loss_fn: torch.nn.Module) -> None:
     out, y, info = case("classification", 6)
@@ -207,7 +212,10 @@ def test_streamed_loss_equals_the_whole_split_loss(loss_fn: torch.nn.Module) -> 
 
 def test_streamed_loss_of_elementwise_losses() -> None:
     out, y, info = case("multilabel", 7)
-    for loss_fn in (torch.nn.BCEWithLogitsLoss(pos_weight=torch.full((5,), 3.0)), torch.nn.MSELoss()):
+    for loss_fn in (
+        torch.nn.BCEWithLogitsLoss(pos_weight=torch.full((5,), 3.0)),
+        torch.nn.MSELoss(),
+    ):
         metrics = MetricSet((), info)
         for i in range(0, len(y), 20):
             ob, yb = out[i : i + 20], y[i : i + 20]
@@ -228,7 +236,9 @@ def test_class_report_equals_sklearn() -> None:
     )
     for i, name in enumerate("abcde"):
         row = report["per_class"][name]
-        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx((prec[i], rec[i], f1[i]))
+        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx(
+            (prec[i], rec[i], f1[i])
+        )
         assert row["support"] == support[i]
     expected = skm.confusion_matrix(y.numpy(), pred, labels=list(range(5)))
     assert report["confusion_matrix"] == expected.tolist()
