@@ -94,7 +94,8 @@ class Predictor:
 
         Labels come back as the training targets had them: the same values and dtype for the
         user's own labels (ints stay ints, strings strings, bools bools; CSV labels are text), the
-        class names for datasets that name their classes. Multilabel: one 0/1 per label.
+        class names for datasets that name their classes. Multilabel: one 0/1 per label. Binary and
+        multilabel decide at the run's ``train.threshold``, as its metrics did.
         """
         kind = TASKS[self.info.task]
         if kind.labels is None:  # regression: values in the targets' units
@@ -102,7 +103,8 @@ class Predictor:
             if self.info.y_mean is not None and self.info.y_std is not None:
                 out = out * self.info.y_std + self.info.y_mean
             return out.numpy()
-        idx = kind.labels(torch.from_numpy(self._probabilities(x))).numpy()
+        p = torch.from_numpy(self._probabilities(x))
+        idx = kind.labels(p, self.spec.train.threshold).numpy()  # the threshold the run scored
         if not kind.single_label:  # multilabel: one 0/1 per label
             return idx
         if self.info.class_values:

@@ -125,12 +125,18 @@ def test_multilabel_run_writes_a_per_label_report(tmp_path: Path) -> None:
                 model={"input_shape": [6], "layers": [{"linear": 16}, {"linear": 3}]},
                 train={"metrics": ["macro_f1", "pr_auc"], "threshold": 0.6})  # fmt: skip
     result = nnspec.train(spec, data=(x, y), run_dir=tmp_path / "run")
-    report = json.loads((tmp_path / "run" / "summary.json").read_text())["test_report"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    report = summary["test_report"]
+    assert summary["plot_errors"] == []
     assert set(report) == {"per_label", "micro_f1", "macro_f1", "threshold"}
     assert len(report["per_label"]) == 3 and report["threshold"] == 0.6
     assert report["macro_f1"] == pytest.approx(result.test_metrics["macro_f1"], abs=1e-12)
     assert sum(r["support"] for r in report["per_label"].values()) > 0
-    assert not (tmp_path / "run" / "confusion.png").exists()
+    assert not (tmp_path / "run" / "plots" / "confusion.png").exists()
+    predictor = load_run(tmp_path / "run")  # predictions decide at the run's threshold too
+    proba = predictor.predict_proba(x)
+    assert ((proba > 0.5) != (proba > 0.6)).any()
+    assert (predictor.predict(x) == (proba > 0.6)).all()
 
 
 # ---- the streamed values equal the whole-split computation nnspec used before ----
