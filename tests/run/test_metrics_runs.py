@@ -187,3 +187,28 @@ def test_readme_metric_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     recorded = json.loads(summary.read_text())
     assert {"pr_auc", "brier", "accuracy"} <= set(recorded["test_metrics"])
     assert recorded["monitor"] == "val_pr_auc" and recorded["test_report"]["threshold"] == 0.4
+
+
+@pytest.mark.slow
+def test_a_chosen_metric_is_a_sweep_objective(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    args = ["train", "-m", "experiment=iris_mlp", "train.epochs=2",
+            "train.checkpoint.enabled=false", "train.metrics=[top_2_accuracy,macro_recall]",
+            "train.early_stopping.monitor=val_macro_recall", "optim.lr=1e-3,3e-2",
+            "hydra.sweep.dir=sweep"]  # fmt: skip
+    res = subprocess.run([sys.executable, "-m", "nnspec.cli.main", *args], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "sweep" / "sweep_summary.csv").read_text()
+    table = list(csv.DictReader(text.splitlines()))
+    objectives = [float(r["objective"]) for r in table]
+    assert len(table) == 2 and objectives == sorted(objectives, reverse=True)  # max first
+    for row in table:
+        summary = json.loads((tmp_path / "sweep" / row["trial"] / "summary.json").read_text())
+        assert summary["monitor"] == "val_macro_recall"
+        assert float(row["objective"]) == pytest.approx(summary["best_value"], abs=1e-4)
+        assert "top_2_accuracy" in summary["test_metrics"]
