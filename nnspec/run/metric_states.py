@@ -20,6 +20,7 @@ and probabilities (classification, binary, multilabel) or values (regression).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -213,6 +214,13 @@ class TopK(Metric):
 
     def __init__(self, context: MetricContext, k: int) -> None:
         super().__init__()
+        if k >= context.n_outputs:  # as scikit-learn warns: the score is 1 whatever the model
+            warnings.warn(
+                f"top_{k}_accuracy with {context.n_outputs} classes is always 1; fix: choose "
+                f"k < {context.n_outputs} in train.metrics",
+                UserWarning,
+                stacklevel=2,
+            )
         self.k = min(k, context.n_outputs)
         self.add_state("correct", _zeros(), "sum")
         self.add_state("count", _zeros(), "sum")

@@ -267,3 +267,9 @@ def test_regression_has_no_report() -> None:
     metrics = MetricSet(("mae",), info, report=True)
     metrics.update(out, y)
     assert metrics.report() == {}
+
+
+def test_top_k_with_k_at_least_the_classes_warns() -> None:
+    out, y, info = case("classification", 0, k=3)
+    with pytest.warns(UserWarning, match="top_3_accuracy with 3 classes is always 1"):
+        assert compute_metrics(out, y, info, ("top_3_accuracy",)) == {"top_3_accuracy": 1.0}
