@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +28,7 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
     HOOKS,
     STEP_HOOKS,
@@ -40,14 +41,28 @@ from nnspec.run.callbacks import (
     step_hooks,
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
-from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
+from nnspec.run.data import DataBundle, Split
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
+from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
 from nnspec.spec.metrics import metric_column
 
-__all__ = ["Trainer", "LoopState", "target_stats"]
+__all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
+
+
+def evaluate_batches(
+    forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
+    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,),
+) -> MetricSet:  # fmt: skip
+    """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
+    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``."""
+    with torch.inference_mode():
+        for data in batches:
+            out, yb = forward(model_inputs(data, inputs)).float(), data[TARGET]
+            metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
+    return metrics
 
 
 def target_stats(bundle: DataBundle) -> TargetStats:
@@ -95,6 +110,7 @@ class Trainer:
         self.early_stopping = EarlyStopping(plan.monitor, plan.mode, stopping.patience,
                                             stopping.min_delta, stopping.enabled)  # fmt: skip
         self.state = LoopState()
+        self._set_batches()
         self.fit_time = 0.0
         # per-step settings read once (the loop's per-step overhead must stay tiny)
         self.bf16 = train.precision == "bf16"
@@ -108,12 +124,35 @@ class Trainer:
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
+    def _set_batches(self) -> None:
+        """The training batches (re-iterable: each pass is the sampler's current epoch) and the
+        model's input names, the keys :func:`model_inputs` takes from a batch."""
+        data = self.plan.data
+        self.inputs: tuple[str, ...] = (INPUT,)
+        self.train_sampler = EpochBatches(len(self.bundle.train), data.batch_size,
+                                          seed=self.plan.seed, shuffle=data.shuffle)  # fmt: skip
+        self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
+        self._eval_batches: dict[int, Iterable[Batch]] = {}
+
+    def _split_batches(self, split: Split | StreamSplit, sampler: EpochBatches) -> Iterable[Batch]:
+        data = self.plan.data
+        return split.batches(sampler, self.device, workers=data.num_workers)
+
+    def eval_batches(self, split: Split | StreamSplit) -> Iterable[Batch]:
+        """A split's batches in split order (``eval_batch_size``, every sample kept)."""
+        if id(split) not in self._eval_batches:  # one loader per split (persistent workers)
+            size = self.plan.data.eval_batch_size
+            sampler = EpochBatches(len(split), size, seed=self.plan.seed, shuffle=False,
+                                   drop_last_single=False)  # fmt: skip
+            self._eval_batches[id(split)] = self._split_batches(split, sampler)
+        return self._eval_batches[id(split)]
+
     def _set_callbacks(self, callbacks: Sequence[Callback], message: Callable[[str], None]) -> None:
         """The state callbacks see and, per hook, the methods to call (only overridden ones)."""
         self.fit_state = FitState(
             self.model, self.optimizer, self.writer.run_dir, self.plan.train.epochs,
             self.steps_per_epoch, is_main_process=self.writer.enabled,
-            probe=self.bundle.train.x[:256], message=message,
+            probe=model_inputs(self.bundle.train.head(256), self.inputs), message=message,
         )  # fmt: skip
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip
@@ -222,19 +261,19 @@ class Trainer:
         ``accumulate`` batches still makes an optimizer step.
         """
         self.model.train()
-        n = len(self.bundle.train)
-        order = epoch_order(self.plan.seed, epoch, n) if self.plan.data.shuffle else None
-        total, seen, accumulate = 0.0, 0, self.accumulate
+        self.train_sampler.set_epoch(epoch)
+        total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
-        for batch, (xb, yb) in enumerate(self._batches(order), start=1):
+        for batch, data in enumerate(self.train_batches, start=1):
+            xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             (loss / accumulate if accumulate > 1 else loss).backward()
             value = loss.item()  # the guards' one read per step
-            total += value * len(xb)
-            seen += len(xb)
+            total += value * len(yb)
+            seen += len(yb)
             if batch % accumulate == 0:
                 self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
@@ -244,35 +283,18 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        data = self.plan.data
-        if data.in_memory == "no":  # the DataLoader path: same order, collated by workers
-            return loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
-        return iter_batches(self.bundle.train, data.batch_size, order)
-
     def metric_set(self, *, report: bool = False) -> MetricSet:
         """Empty states for the plan's metrics (and the loss) of one split."""
         return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
                          report=report)  # fmt: skip
 
-    def eval_batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """A split's batches for evaluation: every sample once, in order."""
-        size = self.plan.data.eval_batch_size
-        for i in range(0, len(split), size):
-            yield split.x[i : i + size], split.y[i : i + size]
-
-    def evaluate(
-        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], metrics: MetricSet
-    ) -> MetricSet:
-        """Update ``metrics`` (and its loss) with the model's outputs on each ``(inputs,
-        targets)`` batch (eval mode, no grad); nothing of the split is kept but the states."""
+    def evaluate(self, batches: Iterable[Batch], metrics: MetricSet) -> MetricSet:
+        """Update ``metrics`` (and its loss) with the model's outputs on each batch (eval mode,
+        no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
+        split is kept but the metric states."""
         self.model.eval()
-        loss_fn = self.loss_fn
-        with torch.inference_mode(), self._autocast():
-            for xb, yb in batches:
-                out = self.forward(xb).float()
-                metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
-        return metrics
+        with self._autocast():
+            return evaluate_batches(self.forward, self.loss_fn, batches, metrics, self.inputs)
 
     def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}

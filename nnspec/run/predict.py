@@ -24,7 +24,7 @@ from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features"]
+__all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features", "info_from_json"]
 
 
 class Predictor:
@@ -132,6 +132,23 @@ def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) 
     return table_features(data_file(path, field=("data",)).resolve(), names, targets)
 
 
+def info_from_json(meta: dict[str, Any], tensors: dict[str, torch.Tensor | None]) -> DataInfo:
+    """The run's :class:`DataInfo` from ``preprocess.json`` and the standardisation tensors."""
+    return DataInfo(
+        task=meta["task"],
+        input_shape=tuple(meta["input_shape"]),
+        n_outputs=meta["n_outputs"],
+        class_names=tuple(meta["class_names"]),
+        feature_names=tuple(meta["feature_names"]),
+        extra=meta.get("extra", {}),
+        tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
+        # absent in runs saved before labels kept their type: those predict class names
+        class_values=tuple(meta.get("class_values", ())),
+        class_dtype=str(meta.get("class_dtype", "")),
+        **{k: tensors.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
+    )
+
+
 def load_run(run_dir: str | Path) -> Predictor:
     """Load a finished run's model and preprocessing (``weights_only=True``)."""
     from nnspec.compile import build_model
@@ -146,19 +163,7 @@ def load_run(run_dir: str | Path) -> Predictor:
         blob = torch.load(files[1], map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(Problem(("run_dir",), f"cannot read {files[1]}: {e}")) from e
-    info = DataInfo(
-        task=meta["task"],
-        input_shape=tuple(meta["input_shape"]),
-        n_outputs=meta["n_outputs"],
-        class_names=tuple(meta["class_names"]),
-        feature_names=tuple(meta["feature_names"]),
-        extra=meta.get("extra", {}),
-        tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
-        # absent in runs saved before labels kept their type: those predict class names
-        class_values=tuple(meta.get("class_values", ())),
-        class_dtype=str(meta.get("class_dtype", "")),
-        **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
-    )
+    info = info_from_json(meta, {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")})
     spec = resolve_sizes(spec, info)  # `auto` sizes as the run resolved them
     model = build_model(spec)
     model.load_state_dict(blob["model"])
@@ -168,9 +173,10 @@ def load_run(run_dir: str | Path) -> Predictor:
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     """Recompute the test metrics of a run: same data, same split, the saved weights."""
     from nnspec.compile.plan import compile_plan
+    from nnspec.run.batches import EpochBatches
     from nnspec.run.data import prepare_data
-    from nnspec.run.loop import target_stats
-    from nnspec.run.metrics import compute_metrics
+    from nnspec.run.loop import evaluate_batches, target_stats
+    from nnspec.run.metrics import MetricSet
 
     predictor = load_run(run_dir)
     spec = predictor.spec
@@ -184,9 +190,10 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
         raise DataError(Problem(("data", "split", "test"), "the run has no test split"))
     plan = compile_plan(spec)
     loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
-    with torch.inference_mode():
-        out = predictor.model(bundle.test.x).float()
-        metrics = {"loss": float(loss_fn(out, bundle.test.y))}
-    threshold = plan.train.threshold
-    metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics, threshold))
-    return metrics
+    data, test = plan.data, bundle.test
+    order = EpochBatches(len(test), data.eval_batch_size, seed=plan.seed, shuffle=False,
+                         drop_last_single=False)  # fmt: skip
+    batches = test.batches(order, torch.device("cpu"), workers=data.num_workers)
+    metrics = MetricSet(plan.metrics, bundle.info, plan.train.threshold)
+    evaluate_batches(predictor.model.eval(), loss_fn, batches, metrics)
+    return {"loss": metrics.compute_loss(), **metrics.compute()}
