@@ -9,8 +9,9 @@ adds its own callbacks first: progress display, metric files, TensorBoard (``tra
 ``val_metrics`` (at the best epoch), ``best_epoch``, ``monitor``, ``best_value``, ``mode``,
 ``wall_time`` (seconds), ``n_params``, ``epochs_run``, plus ``task``, ``seed``, ``spec_hash``,
 ``stopped`` (max_epochs | early_stopping | max_steps | the reason a callback gave to
-``FitState.stop``), ``steps``, ``test_report`` (per-class
-precision/recall/F1 and the confusion matrix, classification only), ``device`` and ``fit_time``
+``FitState.stop``), ``steps``, ``test_report`` (per-class precision/recall/F1 and the
+confusion matrix for classification and binary; per-label precision/recall/F1 and micro/macro F1
+for multilabel; :mod:`nnspec.run.metric_report`), ``device`` and ``fit_time``
 (seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
 ``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure).
 """
@@ -36,7 +37,6 @@ from nnspec.run import checkpoint as ck
 from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard, check_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
 from nnspec.run.loop import Trainer
-from nnspec.run.metrics import class_report, compute_metrics
 from nnspec.run.model import build_for_data, save_model
 from nnspec.run.outputs import RunWriter
 from nnspec.run.plots import (
@@ -166,7 +166,7 @@ def _plot_all(
     if state.rows:  # none when a callback stopped the run before its first epoch
         plots.append((CURVES_PNG, plot_curves, (writer, state.rows, metric)))
         plots.append((LR_PNG, plot_lr, (writer, state.lrs)))
-    if report:
+    if "confusion_matrix" in report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
         plots.append((CONFUSION_PNG, plot_confusion, args))
     errors = []
@@ -189,10 +189,10 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     test_metrics: dict[str, float] = {}
     report: dict[str, Any] = {}
     if bundle.test is not None:
-        test_loss, out = trainer.evaluate(bundle.test)
-        test_metrics = {"loss": test_loss}
-        test_metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
-        report = class_report(out, bundle.test.y, bundle.info)
+        test = trainer.metric_set(report=True)
+        trainer.evaluate(trainer.eval_batches(bundle.test), test).sync()
+        test_metrics = {"loss": test.compute_loss(), **test.compute()}
+        report = test.report()
     stopping = trainer.early_stopping
     # no rows: a callback stopped the run before its first epoch
     last = state.rows[-1] if state.rows else {}

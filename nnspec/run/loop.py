@@ -6,10 +6,11 @@ clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and
 That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
 (:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
-steps. Metrics are computed once per epoch on whole splits, with torch ops
-(``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
-in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
-so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
+steps. Validation streams a split's batches into mergeable metric states
+(:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch
+checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's thread, as
+are the metric files, so the next epoch does not wait for the disk; ``fit`` flushes them before
+``on_fit_end``.
 """
 
 from __future__ import annotations
@@ -43,12 +44,26 @@ from nnspec.run.callbacks import (
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split
 from nnspec.run.guards import LoopState, check_divergence, nan_error
-from nnspec.run.metrics import epoch_metrics, sklearn_metrics
+from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
+from nnspec.spec.metrics import metric_column
 
-__all__ = ["Trainer", "LoopState", "target_stats"]
+__all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
+
+
+def evaluate_batches(
+    forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
+    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,),
+) -> MetricSet:  # fmt: skip
+    """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
+    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``."""
+    with torch.inference_mode():
+        for data in batches:
+            out, yb = forward(model_inputs(data, inputs)).float(), data[TARGET]
+            metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
+    return metrics
 
 
 def target_stats(bundle: DataBundle) -> TargetStats:
@@ -278,18 +293,20 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def evaluate(self, split: Split | StreamSplit) -> tuple[float, torch.Tensor]:
-        """Loss and outputs on a whole split (eval mode, no grad), batch by batch."""
+    def metric_set(self, *, report: bool = False) -> MetricSet:
+        """Empty states for the plan's metrics (and the loss) of one split."""
+        return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
+                         report=report)  # fmt: skip
+
+    def evaluate(self, batches: Iterable[Batch], metrics: MetricSet) -> MetricSet:
+        """Update ``metrics`` (and its loss) with the model's outputs on each batch (eval mode,
+        no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
+        split is kept but the metric states."""
         self.model.eval()
-        outs, ys = [], []
-        with torch.inference_mode(), self._autocast():
-            forward = self._eval_forward()
-            for data in self.eval_batches(split):
-                outs.append(forward(model_inputs(data, self.inputs)))
-                ys.append(data[TARGET])
-            out = torch.cat(outs).float()
-            loss = float(self.loss_fn(out, torch.cat(ys)))
-        return loss, out
+        with self._autocast():
+            return evaluate_batches(
+                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
+            )
 
     def _averaged(self) -> nn.Module | None:
         """The averaged network once it holds an update (train.ema / train.swa)."""
@@ -312,10 +329,10 @@ class Trainer:
         row["train_loss"] = train_loss
         val = self.bundle.val
         if val is not None:
-            val_loss, out = self.evaluate(val)
-            row["val_loss"] = val_loss
-            metrics = epoch_metrics(out, val.y, self.bundle.info, self.plan.metrics)
-            row.update({f"val_{k}": v for k, v in metrics.items()})
+            metrics = self.evaluate(self.eval_batches(val), self.metric_set())
+            metrics.sync()  # across ranks, when a process group is set up
+            row[metric_column("val", "loss")] = metrics.compute_loss()
+            row.update({metric_column("val", k): v for k, v in metrics.compute().items()})
         row["time"] = time.perf_counter() - started
         return row
 

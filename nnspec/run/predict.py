@@ -94,7 +94,8 @@ class Predictor:
 
         Labels come back as the training targets had them: the same values and dtype for the
         user's own labels (ints stay ints, strings strings, bools bools; CSV labels are text), the
-        class names for datasets that name their classes. Multilabel: one 0/1 per label.
+        class names for datasets that name their classes. Multilabel: one 0/1 per label. Binary and
+        multilabel decide at the run's ``train.threshold``, as its metrics did.
         """
         kind = TASKS[self.info.task]
         if kind.labels is None:  # regression: values in the targets' units
@@ -102,7 +103,8 @@ class Predictor:
             if self.info.y_mean is not None and self.info.y_std is not None:
                 out = out * self.info.y_std + self.info.y_mean
             return out.numpy()
-        idx = kind.labels(torch.from_numpy(self._probabilities(x))).numpy()
+        p = torch.from_numpy(self._probabilities(x))
+        idx = kind.labels(p, self.spec.train.threshold).numpy()  # the threshold the run scored
         if not kind.single_label:  # multilabel: one 0/1 per label
             return idx
         if self.info.class_values:
@@ -171,9 +173,10 @@ def load_run(run_dir: str | Path) -> Predictor:
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     """Recompute the test metrics of a run: same data, same split, the saved weights."""
     from nnspec.compile.plan import compile_plan
+    from nnspec.run.batches import EpochBatches
     from nnspec.run.data import prepare_data
-    from nnspec.run.loop import target_stats
-    from nnspec.run.metrics import compute_metrics
+    from nnspec.run.loop import evaluate_batches, target_stats
+    from nnspec.run.metrics import MetricSet
 
     predictor = load_run(run_dir)
     spec = predictor.spec
@@ -187,8 +190,10 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
         raise DataError(Problem(("data", "split", "test"), "the run has no test split"))
     plan = compile_plan(spec)
     loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
-    with torch.inference_mode():
-        out = predictor.model(bundle.test.x).float()
-        metrics = {"loss": float(loss_fn(out, bundle.test.y))}
-    metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
-    return metrics
+    data, test = plan.data, bundle.test
+    order = EpochBatches(len(test), data.eval_batch_size, seed=plan.seed, shuffle=False,
+                         drop_last_single=False)  # fmt: skip
+    batches = test.batches(order, torch.device("cpu"), workers=data.num_workers)
+    metrics = MetricSet(plan.metrics, bundle.info, plan.train.threshold)
+    evaluate_batches(predictor.model.eval(), loss_fn, batches, metrics)
+    return {"loss": metrics.compute_loss(), **metrics.compute()}
