@@ -25,6 +25,7 @@ import torch
 
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.columns import Columns, fit_columns
+from nnspec.run.images import ImageFolder, image_channels, image_data, standardize_channels
 from nnspec.run.sources import RawData, TableData, load_source, user_table
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
@@ -283,6 +284,8 @@ def prepare_data(
     raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
     if isinstance(raw, UserTable):
         raw = user_table(raw.table, spec.data)
+    if isinstance(raw, ImageFolder):  # decoded to input_shape's size and colour mode
+        raw = image_data(raw, spec)
     y, names, values = _encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
     columns: Columns | None = None
@@ -293,8 +296,13 @@ def prepare_data(
     else:
         shape = _check_shape(spec, raw.x)
         (x, tokens), which = _inputs(spec, raw), None
-    # Token ids are categories, not quantities: never standardised.
-    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize and not tokens, which)
+    # Token ids are categories, not quantities: never standardised. Images and augmented inputs:
+    # per channel (run/images.py says why).
+    channels = image_channels(spec, raw, shape)
+    if channels and spec.data.standardize:
+        x, x_mean, x_std = standardize_channels(x, tr, channels)
+    else:
+        x, x_mean, x_std = _standardize(x, tr, spec.data.standardize and not tokens, which)
     y_mean = y_std = None
     if spec.task == "regression":
         y, y_mean, y_std = _standardize(y, tr, spec.data.standardize_target)

@@ -27,6 +27,7 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.augment import make_augment
 from nnspec.run.callbacks import (
     HOOKS,
     STEP_HOOKS,
@@ -103,6 +104,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # DATA-10: data.augment transforms training batches only (train_epoch), never evaluation's
+        self.augment = make_augment(plan.data.augment, plan.seed, bundle.train.x,
+                                    bundle.info.x_mean, bundle.info.x_std)  # fmt: skip
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -225,6 +229,8 @@ class Trainer:
         total, seen, accumulate = 0.0, 0, self.accumulate
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, (xb, yb) in enumerate(self._batches(order), start=1):
+            if self.augment is not None:
+                xb = self.augment(xb, epoch, batch)
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:

@@ -5,8 +5,9 @@ generators: ``classification`` and ``regression`` give float features, ``sequenc
 ``sequence_compare`` give int64 token sequences for a model that starts with an ``embedding``),
 tables ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns, see
 :mod:`nnspec.run.tables` and :mod:`nnspec.run.columns`), arrays ``npz:PATH``, ``npy:PATH``
-(:mod:`nnspec.run.arrays`); relative paths resolve against the spec file's folder. ``user`` data
-is passed to :func:`nnspec.train` directly. The prefixes and their closed name lists are
+(:mod:`nnspec.run.arrays`), image folders ``images:PATH`` (:mod:`nnspec.run.images`); relative
+paths resolve against the spec file's folder. ``user`` data is passed to :func:`nnspec.train`
+directly. The prefixes and their closed name lists are
 :data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate`` checks without loading anything.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 from nnspec.errors import DataError, Problem, did_you_mean
 from nnspec.registry import Registry
 from nnspec.run.arrays import RawData, check_finite, load_npy, load_npz
+from nnspec.run.images import ImageFolder, scan_folder
 from nnspec.run.synthetic import SYNTHETIC
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.data import SOURCE_NAMES, DataSpec
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData"]
+Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData | ImageFolder"]
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -233,6 +235,10 @@ def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
     return RawData(*load_npy(data_file(path, base)))
 
 
+def _images(path: str, spec: DataSpec, seed: int, base: Path | None) -> ImageFolder:
+    return scan_folder(path, base)  # decoded once input_shape is known (run/images.py)
+
+
 SOURCES: Registry[Loader] = Registry("data source")
 for _prefix, _loader in (
     ("sklearn", _sklearn),
@@ -240,11 +246,14 @@ for _prefix, _loader in (
     *((fmt, _table_loader(fmt)) for fmt in TABLE_FORMATS),
     ("npz", _npz),
     ("npy", _npy),
+    ("images", _images),
 ):
     SOURCES.register(_prefix, _loader)
 
 
-def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData | TableData:
+def load_source(
+    spec: DataSpec, seed: int, base: Path | None = None
+) -> RawData | TableData | ImageFolder:
     """Load the raw samples named by ``data.source``.
 
     Args:
