@@ -154,7 +154,8 @@ def _plan(p: argparse.ArgumentParser) -> None:
 
 def _predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a finished run")
-    p.add_argument("data", metavar="DATA.csv", type=Path, help="rows to predict")
+    p.add_argument("data", metavar="DATA.csv", type=Path,
+                   help="rows to predict (an image run: an image or a folder)")  # fmt: skip
     p.add_argument("--out", metavar="FILE", type=Path, help="default: RUN_DIR/predictions.csv")
 
 
