@@ -96,42 +96,13 @@ def scan_folder(path: str, base: Path | None) -> ImageFolder:
             )
         )
     classes = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
-    loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    problems = []
-    if not classes:
-        problems.append(
-            Problem(
-                SOURCE,
-                f"{root} has no class folders",
-                expected=f"one subfolder per class ({root / 'CLASS' / 'x.png'})",
-                found=f"{len(loose)} image files and no subfolder",
-                fix="put each class's images in a subfolder named after it",
-            )
-        )
-    elif loose:
-        problems.append(
-            Problem(
-                SOURCE,
-                f"{len(loose)} images lie directly in {root}, outside "
-                f"any class folder (first: {sorted(loose)[0].name})",
-                fix="move them into the subfolder of their class",
-            )
-        )
+    problems = _top_level_problems(root, classes)
     files: list[Path] = []
     labels: list[int] = []
     for index, folder in enumerate(classes):
         images, others = _images_under(folder)
         if not images:
-            found = f"{len(others)} other files (first: {others[0].name})" if others else "nothing"
-            problems.append(
-                Problem(
-                    SOURCE,
-                    f"class folder '{folder.name}' holds no images",
-                    expected=", ".join(sorted(IMAGE_SUFFIXES)) + " files",
-                    found=found,
-                    fix=f"add images or remove {folder}",
-                )
-            )
+            problems.append(_empty_class(folder, others))
         files += images
         labels += [index] * len(images)
     if problems:
@@ -140,11 +111,50 @@ def scan_folder(path: str, base: Path | None) -> ImageFolder:
     return ImageFolder(root, tuple(files), np.array(labels, dtype=np.int64), names)
 
 
+def _top_level_problems(root: Path, classes: list[Path]) -> list[Problem]:
+    """No class folder at all, or images beside the class folders."""
+    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not classes:
+        return [
+            Problem(
+                SOURCE,
+                f"{root} has no class folders",
+                expected=f"one subfolder per class ({root / 'CLASS' / 'x.png'})",
+                found=f"{len(loose)} image files and no subfolder",
+                fix="put each class's images in a subfolder named after it",
+            )
+        ]
+    if loose:
+        return [
+            Problem(
+                SOURCE,
+                f"{len(loose)} images lie directly in {root}, outside any class folder "
+                f"(first: {loose[0].name})",
+                fix="move them into the subfolder of their class",
+            )
+        ]
+    return []
+
+
+def _empty_class(folder: Path, others: list[Path]) -> Problem:
+    found = f"{len(others)} other files (first: {others[0].name})" if others else "nothing"
+    return Problem(
+        SOURCE,
+        f"class folder '{folder.name}' holds no images",
+        expected=", ".join(sorted(IMAGE_SUFFIXES)) + " files",
+        found=found,
+        fix=f"add images or remove {folder}",
+    )
+
+
 def _shape(spec: ExperimentSpec, first: Path, root: Path) -> tuple[int, int, int]:
     """(C, H, W) from ``input_shape``, or from the first image for ``auto``."""
     shape = spec.model.input_shape
     if shape == "auto":
-        image = _open(first, None, root)
+        try:
+            image = _open(first, None)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise _unreadable([(first, str(e))], root, SOURCE) from e
         return 1 if image.mode in GRAY else 3, image.height, image.width
     if shape is None or len(shape) != 3 or shape[0] not in MODES:
         raise SpecError(
@@ -158,7 +168,7 @@ def _shape(spec: ExperimentSpec, first: Path, root: Path) -> tuple[int, int, int
     return int(shape[0]), int(shape[1]), int(shape[2])
 
 
-def _open(file: Path, mode: str | None, root: Path) -> Any:
+def _open(file: Path, mode: str | None) -> Any:
     """One image, loaded (lazy decoding would hide a truncated file), in ``mode``."""
     from PIL import Image
 
@@ -192,9 +202,9 @@ def _fit(image: Any, height: int, width: int, fit: ImageFit) -> Any:
     return canvas
 
 
-def _decode(file: Path, shape: tuple[int, int, int], fit: ImageFit, root: Path) -> np.ndarray:
+def _decode(file: Path, shape: tuple[int, int, int], fit: ImageFit) -> np.ndarray:
     channels, height, width = shape
-    image = _fit(_open(file, MODES[channels], root), height, width, fit)
+    image = _fit(_open(file, MODES[channels]), height, width, fit)
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
@@ -222,17 +232,13 @@ def decode_images(
 
     out = np.empty((len(files), *shape), dtype=np.uint8)
     bad: list[tuple[Path, str]] = []
+    unreadable = (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+                  Image.DecompressionBombWarning)  # fmt: skip
 
     def one(i: int) -> None:
         try:
-            out[i] = _decode(files[i], shape, fit, root)
-        except (
-            OSError,
-            ValueError,
-            SyntaxError,
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-        ) as e:
+            out[i] = _decode(files[i], shape, fit)
+        except unreadable as e:
             bad.append((files[i], str(e) or type(e).__name__))
 
     # Pillow decodes outside the GIL; the warning filter turns an image past Pillow's pixel
@@ -242,19 +248,19 @@ def decode_images(
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             list(pool.map(one, range(len(files))))
     if bad:
-        bad.sort()
-        problems = [
-            Problem(
-                field,
-                f"cannot read image {_name(f, root)}: {why}",
-                fix="replace or delete the file",
-            )
-            for f, why in bad[:NAMED]
-        ]
-        if len(bad) > NAMED:
-            problems.append(Problem(field, f"... and {len(bad) - NAMED} more unreadable images"))
-        raise DataError(problems, title=f"{len(bad)} unreadable images under {root}")
+        raise _unreadable(sorted(bad), root, field)
     return out.astype(np.float32) / 255.0
+
+
+def _unreadable(bad: list[tuple[Path, str]], root: Path, field: tuple[str, ...]) -> DataError:
+    problems = [
+        Problem(field, f"cannot read image {_name(f, root)}: {why}",
+                fix="replace or delete the file")
+        for f, why in bad[:NAMED]
+    ]  # fmt: skip
+    if len(bad) > NAMED:
+        problems.append(Problem(field, f"... and {len(bad) - NAMED} more unreadable images"))
+    return DataError(problems, title=f"{len(bad)} unreadable images under {root}")
 
 
 def image_data(folder: ImageFolder, spec: ExperimentSpec) -> RawData:

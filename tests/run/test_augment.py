@@ -165,7 +165,7 @@ def test_augment_on_a_flat_input_is_refused_before_training(tmp_path: Path) -> N
     from runhelp import tiny
 
     spec = tiny(tmp_path, data={"augment": {"hflip": True}})
-    with pytest.raises(SpecError, match="data.augment transforms images"):
+    with pytest.raises(SpecError, match=r"data\.augment transforms images"):
         train(spec)
     assert not (tmp_path / "runs").exists()  # nothing written
 

@@ -240,7 +240,7 @@ def test_nnspec_predict_writes_one_row_per_image_file(digits_run: Path, tmp_path
 
 
 def test_predict_names_a_missing_image(digits_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="image not found: .*nope.png"):
+    with pytest.raises(DataError, match=r"image not found: .*nope\.png"):
         load_run(digits_run).predict([tmp_path / "nope.png"])
 
 
