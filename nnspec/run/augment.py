@@ -186,7 +186,7 @@ class Augment:
 
 
 def make_augment(
-    spec: AugmentSpec | None,
+    spec: AugmentSpec,
     seed: int,
     train_x: torch.Tensor,
     mean: torch.Tensor | None,
@@ -194,7 +194,7 @@ def make_augment(
 ) -> Augment | None:
     """The run's augmentation for training inputs ``train_x`` (N, C, H, W) standardised with
     per-feature ``mean`` and ``std`` (or None); None when ``data.augment`` transforms nothing."""
-    if spec is None or not spec.active:
+    if not spec.active:
         return None
     check_augment(spec, tuple(train_x.shape[1:]))
     shape, device = (1, *train_x.shape[1:]), train_x.device

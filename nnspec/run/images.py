@@ -335,7 +335,7 @@ def image_channels(spec: ExperimentSpec, raw: object, shape: tuple[int, ...]) ->
     from nnspec.run.augment import check_augment
 
     augment = spec.data.augment
-    if augment is not None and augment.active:
+    if augment.active:
         check_augment(augment, shape)
         return shape[0]
     if isinstance(raw, RawData) and "channels" in raw.meta:

@@ -163,10 +163,10 @@ class DataSpec(Spec):
     images: ImageSpec = Field(
         default_factory=ImageSpec, description="images: sources: how each file fits input_shape."
     )
-    augment: AugmentSpec | None = Field(
-        default=None,
+    augment: AugmentSpec = Field(
+        default_factory=AugmentSpec,
         description="Random transformations of the training batches (DATA-10; inputs shaped "
-        "(C, H, W)); never applied to validation, test or predict.",
+        "(C, H, W); all off by default); never applied to validation, test or predict.",
     )
 
     @model_validator(mode="after")

@@ -140,7 +140,6 @@ def test_standardised_inputs_are_transformed_in_original_intensities() -> None:
 
 def test_an_augmentation_that_does_nothing_is_none() -> None:
     x = torch.rand(4, 1, 4, 4)
-    assert make_augment(None, 0, x, None, None) is None
     assert make_augment(AugmentSpec(), 0, x, None, None) is None
     assert make_augment(AugmentSpec(rotate_degrees=0.0, hflip=False), 0, x, None, None) is None
 
@@ -206,7 +205,7 @@ def test_augmentation_touches_training_batches_only(
 
     bundle = prepare_data(spec)  # the decode, as training made it
     unaugmented = prepare_data(spec.model_copy(update={"data": spec.data.model_copy(
-        update={"augment": None})}))  # fmt: skip
+        update={"augment": AugmentSpec()})}))  # fmt: skip
     assert bundle.val is not None and bundle.test is not None
     assert unaugmented.val is not None and unaugmented.test is not None
     assert torch.equal(bundle.val.x, unaugmented.val.x)
@@ -227,3 +226,16 @@ def test_augmentation_touches_training_batches_only(
     assert torch.equal(evaluated[0], unaugmented.val.x)
     assert torch.equal(evaluated[1], unaugmented.val.x)
     assert torch.equal(evaluated[2], unaugmented.test.x)
+
+
+def test_any_image_shaped_input_takes_augmentation_and_is_standardised_per_channel() -> None:
+    from nnspec.hydra.compose import compose
+
+    spec = compose(
+        ["experiment=digits_cnn", "data.augment.hflip=true", "data.augment.scale=[0.9,1.1]"]
+    )
+    assert spec.data.augment.hflip and spec.data.augment.scale == (0.9, 1.1)
+    bundle = prepare_data(spec)
+    assert bundle.info.x_std is not None and len(set(bundle.info.x_std.tolist())) == 1
+    plain_bundle = prepare_data(compose(["experiment=digits_cnn"]))  # per pixel, as before
+    assert plain_bundle.info.x_std is not None and len(set(plain_bundle.info.x_std.tolist())) > 1

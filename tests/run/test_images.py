@@ -261,3 +261,16 @@ def test_digits_images_example_reaches_095_over_three_seeds(tmp_path: Path) -> N
     scores = [train(spec, [*FAST, f"seed={s}"], run_dir=tmp_path / str(s)).test_metrics["accuracy"]
               for s in (0, 1, 2)]  # fmt: skip
     assert sum(scores) / 3 >= 0.95, scores
+
+
+def test_readme_images_snippet_is_a_valid_spec() -> None:
+    import re
+
+    from nnspec.io import loads
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme[readme.index("### Images\n") : readme.index("### Callbacks\n")]
+    (block,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    spec = loads(block)
+    assert spec.data.source == "images:photos" and spec.data.images.fit == "crop"
+    assert spec.data.augment is not None and spec.data.augment.crop_padding == 4
