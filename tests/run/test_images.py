@@ -274,3 +274,20 @@ def test_readme_images_snippet_is_a_valid_spec() -> None:
     spec = loads(block)
     assert spec.data.source == "images:photos" and spec.data.images.fit == "crop"
     assert spec.data.augment is not None and spec.data.augment.crop_padding == 4
+
+
+@pytest.mark.slow  # composes and launches through Hydra
+def test_nnspec_train_reports_a_bad_tree_with_exit_2_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnspec.io import dump
+
+    monkeypatch.chdir(tmp_path)
+    write_digits(tmp_path / "tree", per_class=10)
+    (tmp_path / "tree" / "7" / "bad.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    spec = image_spec(Path("tree"), train={"output_dir": "runs"})
+    (tmp_path / "s.yaml").write_text(dump(spec))
+    assert main(["train", "s.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read image 7/bad.jpg" in err and "fix: replace or delete the file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "tree"]
