@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +22,9 @@ SIZES = (12, 16, 20, 24)  # the side of each written image, drawn per image
 def write(folder: str | Path, seed: int = SEED) -> Path:
     """Write the PNG tree under ``folder`` (created; existing files are overwritten)."""
     from PIL import Image
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
-    digits = load_digits()
+    digits: Any = load_digits()  # a Bunch (sklearn's stubs also allow a tuple)
     rng = np.random.default_rng(seed)
     root = Path(folder)
     for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):

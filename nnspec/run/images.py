@@ -66,7 +66,8 @@ def _visible(p: Path) -> bool:
 
 def _images_under(folder: Path) -> tuple[list[Path], list[Path]]:
     """Image files under ``folder`` (nested folders too) and the other visible files, sorted."""
-    images, others = [], []
+    images: list[Path] = []
+    others: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -172,12 +173,12 @@ def _open(file: Path, mode: str | None) -> Any:
     """One image, loaded (lazy decoding would hide a truncated file), in ``mode``."""
     from PIL import Image
 
-    with Image.open(file) as image:
-        image.load()
-        if image.mode in ("I", "F") or image.mode.startswith("I;"):  # 16-bit or float grayscale
-            image = Image.fromarray(
-                (np.asarray(image, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8)
-            )
+    with Image.open(file) as opened:
+        opened.load()
+        image: Any = opened
+        if image.mode == "I" or image.mode.startswith("I;"):  # 16-bit grayscale: to 8 bits
+            wide = np.asarray(image, dtype=np.float64) / 257
+            image = Image.fromarray(wide.round().clip(0, 255).astype(np.uint8))
         return image.convert(mode) if mode is not None and image.mode != mode else image.copy()
 
 
