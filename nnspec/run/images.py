@@ -68,7 +68,8 @@ def _images_under(folder: Path) -> tuple[list[Path], list[Path]]:
     """Image files under ``folder`` (nested folders too) and the other visible files, sorted."""
     images: list[Path] = []
     others: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+    # links to folders below a class folder are not followed: a link cycle would never end
+    for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath, name)

@@ -256,10 +256,14 @@ def _example(folder: Path) -> Path:
 @pytest.mark.slow
 def test_digits_images_example_reaches_095_over_three_seeds(tmp_path: Path) -> None:
     spec = _example(tmp_path)
-    sizes = {Image.open(p).size for p in (tmp_path / "digits_images").rglob("*.png")}
+    sizes = set()
+    for png in (tmp_path / "digits_images").rglob("*.png"):
+        with Image.open(png) as image:
+            sizes.add(image.size)
     assert len(sizes) > 1  # the example's tree mixes sizes
     scores = [train(spec, [*FAST, f"seed={s}"], run_dir=tmp_path / str(s)).test_metrics["accuracy"]
               for s in (0, 1, 2)]  # fmt: skip
+    print("test accuracy per seed:", scores)
     assert sum(scores) / 3 >= 0.95, scores
 
 
