@@ -1,10 +1,12 @@
-"""nnspec predict RUN_DIR DATA.csv|IMAGES [--out=PREDICTIONS.csv]
+"""nnspec predict RUN_DIR|MODEL.onnx DATA.csv|IMAGES [--out=PREDICTIONS.csv]
 
-Predict with a finished run: the CSV's feature columns (the run's feature names, or every
-non-target column) are standardised with the run's training statistics. Writes one row per input
-row: the prediction (class name or value) and, for classification, one probability column per
-class. Default output: RUN_DIR/predictions.csv. A run trained on an image folder predicts an image
-file or a folder of images (nested folders too), one row per file, its path in a `file` column.
+Predict with a finished run, or with an ONNX file written by `nnspec export` (onnxruntime runs
+the model; the run's preprocessing comes from the preprocess.json next to it). The CSV's
+feature columns (the run's feature names, or every non-target column) are standardised with the
+run's training statistics. Writes one row per input row: the prediction (class name or value)
+and, for classification, one probability column per class. Default output:
+RUN_DIR/predictions.csv. A run trained on an image folder predicts an image file or a folder of
+images (nested folders too), one row per file, its path in a `file` column.
 """
 
 from __future__ import annotations
@@ -28,15 +30,24 @@ __all__ = ["run"]
 def run(args: Namespace) -> int:
     """``nnspec predict``: write predictions for a CSV file (or images)."""
     run_dir, data = args.run_dir, args.data
-    finished_run(run_dir)  # wrong paths are reported before the heavy imports
+    onnx = run_dir.suffix == ".onnx"
+    if not onnx:
+        finished_run(run_dir)  # wrong paths are reported before the heavy imports
     if not data.is_dir():  # a folder: the images of a run trained on an image folder
         data_file(data, field=("data",))
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
-    from nnspec.run.predict import load_run
     from nnspec.run.tasks import TASKS
 
-    predictor = load_run(run_dir)
+    if onnx:
+        from nnspec.run.export import load_exported
+
+        predictor = load_exported(run_dir)
+        run_dir = run_dir.parent
+    else:
+        from nnspec.run.predict import load_run
+
+        predictor = load_run(run_dir)
     files = _image_files(predictor.spec, data)
     if files:  # decoded once, as the run's training images were
         from nnspec.run.images import read_images

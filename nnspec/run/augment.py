@@ -10,7 +10,7 @@ on the CPU and copied to the batch's device, so a CPU and a GPU run draw the sam
 
 The transformations work on the inputs' original intensities (un-standardised with the run's
 training statistics, then standardised again), so black padding is black and brightness scales
-intensities, whatever the standardisation; results are clamped to each channel's training range.
+intensities, whatever the standardisation; an ``images:`` source's intensities stay in [0, 1].
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from nnspec.errors import Problem, SpecError
+from nnspec.run.batches import INPUT, Batch
+from nnspec.spec.data import DataSpec
 from nnspec.spec.images import AugmentSpec
 
 __all__ = ["Augment", "check_augment", "make_augment", "batch_generator"]
@@ -84,18 +86,19 @@ def _uniform(n: int, half: float, gen: torch.Generator, center: float = 0.0) -> 
 
 
 class Augment:
-    """The ``data.augment`` transformations of one run, applied to a batch by calling it.
+    """The ``data.augment`` transformations of one run; calling it augments a training batch.
 
     Args:
         spec: the augmentation section (checked with :func:`check_augment`).
         seed: the run's seed.
-        mean, std: the standardisation of the inputs, broadcastable to (C, H, W), or None.
-        low, high: each channel's range of original intensities, shape (C,).
+        mean, std: the standardisation of the inputs, broadcastable to (1, C, H, W), or None.
+        pixel_range: the range original intensities are clamped to (an ``images:`` source's
+            [0, 1]), or None.
 
     Example:
-        >>> aug = Augment(AugmentSpec(hflip=True), 0, None, None, torch.zeros(1), torch.ones(1))
+        >>> aug = Augment(AugmentSpec(hflip=True), 0, None, None, (0.0, 1.0))
         >>> x = torch.rand(4, 1, 2, 3)
-        >>> bool(torch.equal(aug(x, 1, 1), aug(x, 1, 1)))  # same (seed, epoch, batch)
+        >>> bool(torch.equal(aug.transform(x, 1, 1), aug.transform(x, 1, 1)))
         True
     """
 
@@ -105,17 +108,19 @@ class Augment:
         seed: int,
         mean: torch.Tensor | None,
         std: torch.Tensor | None,
-        low: torch.Tensor,
-        high: torch.Tensor,
+        pixel_range: tuple[float, float] | None,
     ) -> None:
-        self.spec, self.seed, self.mean, self.std = spec, seed, mean, std
-        self.low, self.high = low.reshape(1, -1, 1, 1), high.reshape(1, -1, 1, 1)
+        self.spec, self.seed, self.pixel_range = spec, seed, pixel_range
+        self.stats = (mean, std) if mean is not None and std is not None else None
 
-    def __call__(self, x: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
-        """The augmented copy of training batch ``batch`` (1-based) of ``epoch``; ``x`` is left
-        unchanged."""
+    def __call__(self, data: Batch, epoch: int, batch: int) -> Batch:
+        """Training batch ``batch`` (1-based) of ``epoch`` with its input augmented."""
+        return {**data, INPUT: self.transform(data[INPUT], epoch, batch)}
+
+    def transform(self, x: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
+        """The augmented copy of inputs ``x`` (N, C, H, W); ``x`` is left unchanged."""
         s, gen, n = self.spec, batch_generator(self.seed, epoch, batch), x.shape[0]
-        raw = x * self.std + self.mean if self.std is not None and self.mean is not None else x
+        raw = x * self.stats[1] + self.stats[0] if self.stats is not None else x
         if s.crop_padding:
             raw = self._crop(raw, torch.randint(0, 2 * s.crop_padding + 1, (2, n), generator=gen))
         for on, dim in ((s.hflip, -1), (s.vflip, -2)):
@@ -125,10 +130,9 @@ class Augment:
         if s.geometric:
             raw = self._affine(raw, gen)
         raw = self._colour(raw, gen)
-        raw = torch.maximum(torch.minimum(raw, self.high), self.low)
-        if self.std is None or self.mean is None:
-            return raw
-        return (raw - self.mean) / self.std
+        if self.pixel_range is not None:
+            raw = raw.clamp(*self.pixel_range)
+        return (raw - self.stats[0]) / self.stats[1] if self.stats is not None else raw
 
     def _crop(self, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Pad with black, then cut each sample's H x W window at its own offset (exact pixels)."""
@@ -186,23 +190,25 @@ class Augment:
 
 
 def make_augment(
-    spec: AugmentSpec,
+    data: DataSpec,
     seed: int,
-    train_x: torch.Tensor,
-    mean: torch.Tensor | None,
-    std: torch.Tensor | None,
+    shape: Sequence[int],
+    stats: tuple[torch.Tensor | None, torch.Tensor | None],
+    device: torch.device,
 ) -> Augment | None:
-    """The run's augmentation for training inputs ``train_x`` (N, C, H, W) standardised with
-    per-feature ``mean`` and ``std`` (or None); None when ``data.augment`` transforms nothing."""
+    """The run's augmentation (``data.augment``) for inputs of ``shape`` standardised with the
+    per-feature ``stats`` (mean, std; or None); None when it transforms nothing.
+
+    Raises:
+        SpecError: an augmentation inputs of ``shape`` cannot take.
+    """
+    spec = data.augment
     if not spec.active:
         return None
-    check_augment(spec, tuple(train_x.shape[1:]))
-    shape, device = (1, *train_x.shape[1:]), train_x.device
-    low, high = train_x.amin(dim=(0, 2, 3)), train_x.amax(dim=(0, 2, 3))
+    check_augment(spec, shape)
+    mean, std = stats
     if mean is not None and std is not None:
-        # per-channel statistics (run/images.py standardises augmented inputs per channel), so
-        # the range maps back through one positive scale per channel, without a copy of the data
-        mean, std = mean.to(device).reshape(shape), std.to(device).reshape(shape)
-        scale, shift = std[0, :, 0, 0], mean[0, :, 0, 0]
-        low, high = low * scale + shift, high * scale + shift
-    return Augment(spec, seed, mean, std, low, high)
+        view = (1, *shape)
+        mean, std = mean.to(device).reshape(view), std.to(device).reshape(view)
+    pixels = (0.0, 1.0) if data.source.startswith("images:") else None  # decoded to [0, 1]
+    return Augment(spec, seed, mean, std, pixels)

@@ -8,7 +8,7 @@ channel count names (1 = grayscale, 3 = RGB) and fitted to its height and width
 (``data.images.fit``). An unreadable file is named with its path. ``predict`` decodes a folder,
 a file or a list of files the same way (:func:`read_images`).
 
-Images are standardised per channel, not per pixel (:func:`standardize_channels`): a shift or
+Images are standardised per channel, not per pixel (:func:`channel_moments`): a shift or
 rotation moves a pixel's content to a position whose statistics differ, which per-pixel
 statistics would turn into a large spurious input.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.arrays import RawData
@@ -37,7 +38,8 @@ __all__ = [
     "image_data",
     "image_files",
     "read_images",
-    "standardize_channels",
+    "channel_moments",
+    "image_channels",
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -309,22 +311,26 @@ def read_images(source: Any, input_shape: Sequence[int], fit: ImageFit) -> np.nd
     return decode_images(files, (c, h, w), fit, root, field=("data",))
 
 
-def standardize_channels(
-    x: np.ndarray, train: np.ndarray, channels: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardise (N, features) inputs per channel with training statistics (DATA-5).
+def channel_moments(
+    rows: Any, train: np.ndarray, channels: int, check: Any, workers: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std per channel of the training rows (DATA-5), repeated per feature, so the run
+    saves and ``predict`` applies them as per-feature statistics.
 
-    The statistics are computed in float64 over every training pixel of a channel and returned
-    repeated per feature, so the run saves and ``predict`` applies them as per-feature ones.
+    They come exactly from the per-feature float64 moments of one pass over the rows: a
+    channel's mean is the mean of its pixels' means, its variance the mean of their second
+    moments minus the squared mean.
     """
-    per_channel = x.reshape(len(x), channels, -1)[train]
-    mean = per_channel.mean(axis=(0, 2), dtype=np.float64)
-    std = per_channel.std(axis=(0, 2), dtype=np.float64)
-    std = np.where(std > 1e-8, std, 1.0)
-    pixels = x.shape[1] // channels
-    mean_f = np.repeat(mean, pixels).astype(np.float32)
-    std_f = np.repeat(std, pixels).astype(np.float32)
-    return ((x - mean_f) / std_f).astype(np.float32), mean_f, std_f
+    from nnspec.run.streams import fit_moments
+
+    mean, std = fit_moments(rows, train, check or (lambda chunk, start: None), workers)
+    mean, std = mean.reshape(channels, -1), std.reshape(channels, -1)
+    c_mean = mean.mean(axis=1)
+    c_var = np.maximum((std**2 + mean**2).mean(axis=1) - c_mean**2, 0.0)
+    c_std = np.where(np.sqrt(c_var) > 1e-8, np.sqrt(c_var), 1.0)  # a constant channel keeps 1
+    pixels = mean.shape[1]
+    return (torch.from_numpy(np.repeat(c_mean, pixels).astype(np.float32)),
+            torch.from_numpy(np.repeat(c_std, pixels).astype(np.float32)))  # fmt: skip
 
 
 def image_channels(spec: ExperimentSpec, raw: object, shape: tuple[int, ...]) -> int | None:

@@ -15,35 +15,36 @@ from test_images import image_spec, write_digits
 from nnspec.errors import SpecError
 from nnspec.run import augment as augment_module
 from nnspec.run.augment import Augment, check_augment, make_augment
+from nnspec.run.batches import INPUT, TARGET, Batch, epoch_order
 from nnspec.run.callbacks import Callback, FitState
-from nnspec.run.data import epoch_order, prepare_data
+from nnspec.run.data import prepare_data
+from nnspec.spec.data import DataSpec
 from nnspec.spec.images import AugmentSpec
 from nnspec.workflow import train
 
 
 def plain(**fields: Any) -> Augment:
-    """An augmentation on inputs in [0, 1] that are not standardised."""
-    spec = AugmentSpec(**fields)
-    return Augment(spec, 0, None, None, torch.zeros(3), torch.ones(3))
+    """An augmentation on image inputs in [0, 1] that are not standardised."""
+    return Augment(AugmentSpec(**fields), 0, None, None, (0.0, 1.0))
 
 
 def test_same_seed_epoch_and_batch_draw_the_same_and_the_input_is_untouched() -> None:
     aug = plain(crop_padding=2, hflip=True, rotate_degrees=15, brightness=0.3)
     x = torch.rand(16, 3, 8, 8)
     before = x.clone()
-    a = aug(x, 2, 5)
-    assert torch.equal(a, aug(x, 2, 5)) and torch.equal(x, before)
-    assert not torch.equal(a, aug(x, 2, 6)) and not torch.equal(a, aug(x, 3, 5))
-    other_seed = Augment(aug.spec, 1, None, None, torch.zeros(3), torch.ones(3))
-    assert not torch.equal(a, other_seed(x, 2, 5))
+    a = aug.transform(x, 2, 5)
+    assert torch.equal(a, aug.transform(x, 2, 5)) and torch.equal(x, before)
+    assert not torch.equal(a, aug.transform(x, 2, 6)) and not torch.equal(a, aug.transform(x, 3, 5))
+    other_seed = Augment(aug.spec, 1, None, None, (0.0, 1.0))
+    assert not torch.equal(a, other_seed.transform(x, 2, 5))
 
 
 def test_process_rng_has_no_say() -> None:
     aug, x = plain(rotate_degrees=30, hflip=True), torch.rand(8, 1, 6, 6)
     torch.manual_seed(1)
-    a = aug(x, 1, 1)
+    a = aug.transform(x, 1, 1)
     torch.manual_seed(2)
-    assert torch.equal(a, aug(x, 1, 1))
+    assert torch.equal(a, aug.transform(x, 1, 1))
 
 
 def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -58,7 +59,7 @@ def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 def test_crop_padding_shifts_each_sample_by_whole_pixels_within_the_padding() -> None:
     x = torch.rand(32, 3, 6, 7) * 0.9 + 0.1  # no black pixel: a shift shows as black rows/columns
-    out = plain(crop_padding=2)(x, 1, 1)
+    out = plain(crop_padding=2).transform(x, 1, 1)
     shifts = set()
     for i in range(len(x)):
         found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
@@ -71,7 +72,7 @@ def test_crop_padding_shifts_each_sample_by_whole_pixels_within_the_padding() ->
 @pytest.mark.parametrize(("field", "dim"), [("hflip", -1), ("vflip", -2)])
 def test_flips_mirror_about_half_of_the_samples(field: str, dim: int) -> None:
     x = torch.rand(64, 3, 4, 5)
-    out = plain(**{field: True})(x, 1, 1)
+    out = plain(**{field: True}).transform(x, 1, 1)
     mirrored = [torch.equal(o, s.flip(dim)) for o, s in zip(out, x, strict=True)]
     kept = [torch.equal(o, s) for o, s in zip(out, x, strict=True)]
     assert all(m != k for m, k in zip(mirrored, kept, strict=True))
@@ -85,7 +86,7 @@ def test_rotation_turns_about_the_centre_in_pixels(h: int, w: int) -> None:
     x = torch.zeros(32, 1, h, w)
     cy, cx = (h - 1) / 2, (w - 1) / 2
     x[:, :, int(cy), int(cx) + 6] = 1.0  # 6 pixels right of the centre
-    out = plain(rotate_degrees=40)(x, 1, 1)
+    out = plain(rotate_degrees=40).transform(x, 1, 1)
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     mass = out[:, 0].sum(dim=(1, 2))
     y = (out[:, 0] * ys).sum(dim=(1, 2)) / mass - cy
@@ -99,19 +100,19 @@ def test_rotation_turns_about_the_centre_in_pixels(h: int, w: int) -> None:
 def test_zoom_and_shift_move_a_dot_as_declared() -> None:
     x = torch.zeros(16, 1, 21, 21)
     x[:, :, 10, 14] = 1.0  # 4 pixels right of the centre
-    out = plain(scale=(2.0, 2.0))(x, 1, 1)  # zoom x2: 8 pixels right
+    out = plain(scale=(2.0, 2.0)).transform(x, 1, 1)  # zoom x2: 8 pixels right
     cols = (out[:, 0].sum(dim=1) * torch.arange(21)).sum(dim=1) / out[:, 0].sum(dim=(1, 2))
     assert torch.allclose(cols, torch.full_like(cols, 18.0), atol=0.3)
-    moved = plain(translate=0.2)(x, 1, 1)  # up to 0.2 x 21 = 4.2 pixels either way
+    moved = plain(translate=0.2).transform(x, 1, 1)  # up to 0.2 x 21 = 4.2 pixels either way
     rows = (moved[:, 0].sum(dim=2) * torch.arange(21)).sum(dim=1) / moved[:, 0].sum(dim=(1, 2))
     assert float((rows - 10).abs().max()) <= 4.3 and float((rows - 10).abs().max()) > 1
 
 
-def test_colour_jitter_stays_in_the_training_range() -> None:
+def test_colour_jitter_keeps_image_intensities_in_0_1() -> None:
     x = torch.rand(64, 3, 4, 4)
-    out = plain(brightness=0.5, contrast=0.5, saturation=0.5)(x, 1, 1)
+    out = plain(brightness=0.5, contrast=0.5, saturation=0.5).transform(x, 1, 1)
     assert float(out.min()) >= 0 and float(out.max()) <= 1 and not torch.equal(out, x)
-    bright = plain(brightness=0.5)(x * 0.5, 1, 1) / (x * 0.5)  # one factor per sample
+    bright = plain(brightness=0.5).transform(x * 0.5, 1, 1) / (x * 0.5)  # one factor per sample
     per_sample = bright.flatten(1)
     assert torch.allclose(per_sample, per_sample[:, :1].expand_as(per_sample), atol=1e-5)
     assert float(per_sample.min()) >= 0.5 - 1e-6 and float(per_sample.max()) <= 1.5 + 1e-6
@@ -119,29 +120,49 @@ def test_colour_jitter_stays_in_the_training_range() -> None:
 
 def test_saturation_keeps_the_grey_value_of_each_pixel() -> None:
     x = torch.rand(8, 3, 4, 4) * 0.2 + 0.4  # deviations from grey stay < 0.3: nothing clamped
-    out = plain(saturation=0.5)(x, 1, 1)
+    out = plain(saturation=0.5).transform(x, 1, 1)
     luma = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
     assert torch.allclose((x * luma).sum(1), (out * luma).sum(1), atol=1e-6)
     assert not torch.allclose(x, out, atol=1e-3)
 
 
+def _data(source: str = "images:x", **augment: Any) -> DataSpec:
+    return DataSpec(source=source, augment=AugmentSpec(**augment))
+
+
 def test_standardised_inputs_are_transformed_in_original_intensities() -> None:
     """Black padding is black: zero in pixel values, not in standardised ones."""
     raw = torch.rand(8, 1, 5, 5)
-    raw[0, 0, 0, :2] = torch.tensor([0.0, 1.0])  # the training range: [0, 1]
     mean, std = torch.full((25,), 0.4), torch.full((25,), 0.2)
     z = (raw - 0.4) / 0.2
-    aug = make_augment(AugmentSpec(crop_padding=1), 0, z, mean, std)
+    aug = make_augment(_data(crop_padding=1), 0, (1, 5, 5), (mean, std), torch.device("cpu"))
     assert aug is not None
-    out = aug(z, 1, 1) * 0.2 + 0.4
-    assert torch.allclose(out, plain(crop_padding=1)(raw, 1, 1), atol=1e-6)
+    out = aug.transform(z, 1, 1) * 0.2 + 0.4
+    assert torch.allclose(out, plain(crop_padding=1).transform(raw, 1, 1), atol=1e-6)
     assert int((out.abs().amin(dim=(1, 2, 3)) < 1e-6).sum()) >= 4  # shifted ones: black edges
 
 
+def test_only_image_sources_clamp_to_0_1() -> None:
+    x = torch.full((4, 1, 2, 2), 0.9)
+    cpu = torch.device("cpu")
+    images = make_augment(_data(brightness=0.5), 0, (1, 2, 2), (None, None), cpu)
+    other = make_augment(_data("sklearn:digits", brightness=0.5), 0, (1, 2, 2), (None, None), cpu)
+    assert images is not None and other is not None
+    assert float(images.transform(x, 1, 1).max()) <= 1.0
+    assert float(other.transform(x, 1, 1).max()) > 1.0  # digits' 0-16 has no [0, 1] bound
+
+
+def test_the_augmentation_of_a_batch_replaces_its_input_only() -> None:
+    batch = {INPUT: torch.rand(4, 1, 3, 3), TARGET: torch.arange(4)}
+    out = plain(hflip=True)(batch, 1, 1)
+    assert out[TARGET] is batch[TARGET]
+    assert torch.equal(out[INPUT], plain(hflip=True).transform(batch[INPUT], 1, 1))
+
+
 def test_an_augmentation_that_does_nothing_is_none() -> None:
-    x = torch.rand(4, 1, 4, 4)
-    assert make_augment(AugmentSpec(), 0, x, None, None) is None
-    assert make_augment(AugmentSpec(rotate_degrees=0.0, hflip=False), 0, x, None, None) is None
+    cpu, stats = torch.device("cpu"), (None, None)
+    assert make_augment(_data(), 0, (1, 4, 4), stats, cpu) is None
+    assert make_augment(_data(rotate_degrees=0.0, hflip=False), 0, (1, 4, 4), stats, cpu) is None
 
 
 def test_shapes_the_augmentation_cannot_take_are_refused() -> None:
@@ -194,9 +215,9 @@ def test_augmentation_touches_training_batches_only(
     calls: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []
     original = augment_module.Augment.__call__
 
-    def spy(self: Augment, x: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
-        out = original(self, x, epoch, batch)
-        calls.append((epoch, batch, x.clone(), out))
+    def spy(self: Augment, data: Batch, epoch: int, batch: int) -> Batch:
+        out = original(self, data, epoch, batch)
+        calls.append((epoch, batch, data[INPUT].clone(), out[INPUT]))
         return out
 
     monkeypatch.setattr(augment_module.Augment, "__call__", spy)
