@@ -28,6 +28,7 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
@@ -126,6 +127,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # DATA-10: data.augment transforms training batches only (train_epoch), never evaluation's
+        self.augment = make_augment(plan.data, plan.seed, bundle.info.input_shape,
+                                    (bundle.info.x_mean, bundle.info.x_std), device)  # fmt: skip
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -275,6 +279,8 @@ class Trainer:
         total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, data in enumerate(self.train_batches, start=1):
+            if self.augment is not None:  # DATA-10: training batches only
+                data = self.augment(data, epoch, batch)
             xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)

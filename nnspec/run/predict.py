@@ -19,6 +19,7 @@ import torch
 from nnspec.errors import CheckpointError, DataError, Problem
 from nnspec.run.columns import Columns, encode_rows
 from nnspec.run.data import DataInfo
+from nnspec.run.images import read_images
 from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
@@ -42,6 +43,8 @@ class Predictor:
     def _inputs(self, x: Any) -> torch.Tensor:
         if self.info.extra.get("columns"):  # a table: encoded with the run's fitted columns
             x = encode_rows(x, Columns.from_json(self.info.extra["columns"]))
+        elif self.spec.data.source.startswith("images:") and isinstance(x, (str, Path, list)):
+            x = read_images(x, self.info.input_shape, self.spec.data.images.fit)  # as trained
         elif isinstance(x, (str, Path)):
             x = read_csv_features(Path(x), self.info.feature_names, self.spec)
         arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x)
@@ -67,7 +70,9 @@ class Predictor:
         return t.reshape(len(t), *self.info.input_shape)
 
     def raw(self, x: Any) -> torch.Tensor:
-        """Model outputs (logits / standardised values) for inputs ``x`` (array or CSV path)."""
+        """Model outputs (logits / standardised values) for inputs ``x``: an array, a CSV path,
+        or for a run trained on an image folder, an image file, a folder of images (in the
+        order of :func:`nnspec.run.images.image_files`) or a list of image files."""
         with torch.inference_mode():
             return self.model(self._inputs(x)).float()
 
