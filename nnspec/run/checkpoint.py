@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from nnspec.errors import CheckpointError, Problem
+from nnspec.files import read_regular
 from nnspec.run.manifest import verified_bytes
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -280,22 +281,29 @@ NO_MATCH_FIX = (
 )
 
 
-def auto_resume_dir(spec: ExperimentSpec) -> Path | None:
+def auto_resume_dir(spec: ExperimentSpec, *, report: bool = True) -> Path | None:
     """``train.resume=auto``: the newest run of ``spec.name`` written by this spec (same hash).
 
     When none matches, the run starts from scratch, and stderr says which runs were considered and
     why each did not match (the fields that differ, ``optim.lr: 0.01 -> 0.003``), unless the spec
-    turns progress output off.
+    turns progress output off or ``report`` is False.
     """
     root = Path(spec.train.output_dir) / spec.name
     runs = _earlier_runs(root)
     want = spec_hash(spec)
     for run in runs:
-        if (run / "hash.txt").read_text().strip() == want:
+        if _read_hash(run) == want:
             return run
-    if spec.train.progress != "none":
+    if report and spec.train.progress != "none":
         print(_no_match_report(spec, root, runs), file=sys.stderr)
     return None
+
+
+def _read_hash(run: Path) -> str | None:
+    try:
+        return read_regular(run / "hash.txt", 4096).decode("ascii", "replace").strip()
+    except (OSError, ValueError):
+        return None
 
 
 def _earlier_runs(root: Path) -> list[Path]:

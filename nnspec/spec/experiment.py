@@ -26,18 +26,20 @@ Task = Literal["classification", "binary", "multilabel", "regression"]
 MAX_NAME = 100
 """Longest experiment ``name``: it becomes a folder name, and a sweep's job folders and Hydra's
 files are nested below it [nnspec choice]."""
-_SAFE_NAME = re.compile(r"\w[\w.+=@-]*")  # letters/digits of any script, no separators
+# letters/digits of any script and a few marks; inner spaces; no separators or control characters
+_SAFE_NAME = re.compile(r"\w(?:[\w .+=@-]*[\w.+=@-])?")
 
 
 def _safe_name(name: str) -> str:
     """The experiment name is one folder: no path separators, ``..``, control characters (NUL,
-    newlines, ANSI escapes) or spaces, and not too long for the file system."""
+    newlines, ANSI escapes) or edge spaces, and not too long for the file system."""
     if len(name) > MAX_NAME or not _SAFE_NAME.fullmatch(name):
         shown = ascii(name[:40]) + ("..." if len(name) > 40 else "")
         raise ValueError(
             f"the name {shown} ({len(name)} characters) cannot be a run folder's name; expected "
-            f"1 to {MAX_NAME} letters, digits or _ . - + = @, starting with a letter, digit or _ "
-            "(no '/', '..', spaces or control characters). fix: e.g. name: my_experiment"
+            f"1 to {MAX_NAME} letters, digits, inner spaces or _ . - + = @, starting with a "
+            "letter, digit or _ (no '/', '..' or control characters). fix: e.g. name: "
+            "my_experiment"
         )
     return name
 
@@ -63,7 +65,7 @@ class ExperimentSpec(Spec):
         default="experiment",
         min_length=1,
         description=f"Experiment name: the run folder's parent (1 to {MAX_NAME} letters, digits "
-        "or _ . - + = @).",
+        "inner spaces or _ . - + = @).",
     )
     seed: NonNegInt = Field(
         default=0, lt=2**32, description="Seeds every generator (REPRO-1; NumPy's limit: < 2^32)."
