@@ -35,7 +35,9 @@ MAX_RUN_NAME = 200
 collision suffix and the temp files' ``.NAME.HEX.tmp`` need the rest) [nnspec choice]."""
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, fsync: bool = True, make_parents: bool = True
+) -> None:
     """Write ``data`` to ``path`` through a temp file, an optional fsync and a rename.
 
     Args:
@@ -43,8 +45,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
         data: the whole new content.
         fsync: flush to disk before the rename (``False`` keeps atomicity against a killed
             process but not against a power cut; for files rewritten often).
+        make_parents: create missing folders (``False``: a missing folder is an error; a run
+            writer never re-creates a run folder deleted under it).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)  # folders: 0o777 less the umask
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)  # folders: 0o777 less the umask
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:

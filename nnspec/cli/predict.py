@@ -12,7 +12,7 @@ import csv
 import io
 from argparse import Namespace
 
-from nnspec.cli.common import EXIT_OK, warm_start
+from nnspec.cli.common import EXIT_OK, UsageError, warm_start
 from nnspec.run.rundir import finished_run
 from nnspec.run.sources import data_file
 
@@ -24,6 +24,9 @@ def run(args: Namespace) -> int:
     run_dir, data = args.run_dir, args.data
     finished_run(run_dir)  # wrong paths are reported before the heavy imports
     data_file(data, field=("data",))
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; name the file to write (fix: --out "
+                         f"{args.out / 'predictions.csv'})")  # fmt: skip
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.predict import load_run
@@ -44,6 +47,11 @@ def run(args: Namespace) -> int:
         row = list(label) if getattr(label, "ndim", 0) else [label]
         writer.writerow(row + ([f"{p:.6g}" for p in proba[i]] if proba is not None else []))
     out = args.out or run_dir / "predictions.csv"
-    atomic_write_bytes(out, buf.getvalue().encode())
+    try:
+        atomic_write_bytes(out, buf.getvalue().encode())
+    except OSError as e:
+        from nnspec.run.outputs import write_error
+
+        raise write_error(out, e) from e
     print(f"wrote {len(labels)} predictions to {out}")
     return EXIT_OK

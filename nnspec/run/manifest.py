@@ -91,7 +91,7 @@ class Manifest:
         """Write ``data`` to ``run_dir/rel`` atomically, listed in the manifest."""
         new = digest(data)
         self._update(rel, add=new)
-        atomic_write_bytes(self.run_dir / rel, data, fsync=fsync)
+        atomic_write_bytes(self.run_dir / rel, data, fsync=fsync, make_parents=False)
         self._update(rel, keep=new)
 
     def record(self, paths: Iterable[Path]) -> None:
@@ -119,7 +119,7 @@ class Manifest:
                 self._files[rel] = [keep]
             body = {"format": _FORMAT, "algorithm": "sha256", "files": self._files}
             text = json.dumps(body, indent=1, sort_keys=True) + "\n"
-            atomic_write_bytes(self.run_dir / MANIFEST, text.encode())
+            atomic_write_bytes(self.run_dir / MANIFEST, text.encode(), make_parents=False)
 
 
 def _read(run_dir: Path) -> dict[str, list[str]] | None:

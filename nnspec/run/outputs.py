@@ -58,6 +58,7 @@ class RunWriter:
         self._pending: list[Future[None]] = []
         self.manifest = Manifest(self.run_dir)
         self._identity: tuple[int, int] | None = None  # the run folder's (device, inode)
+        self._anchored = False  # this writer wrote the run's spec.yaml
 
     def path(self, rel: str) -> Path:
         """Absolute path of a file of the run."""
@@ -73,13 +74,23 @@ class RunWriter:
         if self.enabled:
             self._check_alive()
             try:
+                self._make_folders(rel)
                 if is_tracked(rel):
                     self.manifest.write(rel, data, fsync=fsync)
                 else:
-                    atomic_write_bytes(self.path(rel), data, fsync=fsync)
+                    atomic_write_bytes(self.path(rel), data, fsync=fsync, make_parents=False)
+                self._anchored = self._anchored or rel == "spec.yaml"
             except OSError as e:
+                self._check_alive()  # a folder deleted under the write says so first
                 raise write_error(self.path(rel), e) from e
         return self.path(rel)
+
+    def _make_folders(self, rel: str) -> None:
+        """The folders of ``rel`` below the run folder (never the run folder itself)."""
+        folder = self.run_dir
+        for part in Path(rel).parts[:-1]:
+            folder = folder / part
+            folder.mkdir(exist_ok=True)  # FileNotFoundError when the run folder is gone
 
     def record_files(self, paths: Sequence[Path]) -> None:
         """List files another writer put in the run (a sharded checkpoint's shards and
@@ -109,12 +120,14 @@ class RunWriter:
             st = os.stat(self.run_dir)
             self._identity = (st.st_dev, st.st_ino)
             return
-        if st is None or (st.st_dev, st.st_ino) != self._identity:
+        # spec.yaml is a run's first file: gone means the folder was (partly) deleted
+        gone = st is None or (self._anchored and not (self.run_dir / "spec.yaml").exists())
+        if gone or (st.st_dev, st.st_ino) != self._identity:  # type: ignore[union-attr]
             raise OutputError(
                 Problem(
                     ("run_dir",),
                     f"the run directory {self.run_dir} was "
-                    + ("deleted" if st is None else "replaced by another folder")
+                    + ("deleted" if gone else "replaced by another folder")
                     + " while the run was writing to it; the run stops here",
                     fix="leave a run's folder alone until it finishes; train again (or resume "
                     "from a copy of the folder)",
@@ -230,6 +243,8 @@ class RunWriter:
 
 
 _WRITE_FIXES = {
+    errno.ENOENT: "the run folder (or part of it) was deleted while the run wrote to it; leave "
+    "it alone until the run ends, and train again",
     errno.ENOSPC: "free space on that disk (or point train.output_dir elsewhere), then resume "
     "the run: its checkpoints on disk are intact",
     errno.EDQUOT: "free space within your quota, then resume the run",
