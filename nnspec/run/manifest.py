@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -91,7 +92,12 @@ class Manifest:
         """Write ``data`` to ``run_dir/rel`` atomically, listed in the manifest."""
         new = digest(data)
         self._update(rel, add=new)
-        atomic_write_bytes(self.run_dir / rel, data, fsync=fsync, make_parents=False)
+        try:
+            atomic_write_bytes(self.run_dir / rel, data, fsync=fsync, make_parents=False)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the file is unchanged: so is its entry
+                self._update(rel, restore=True)
+            raise
         self._update(rel, keep=new)
 
     def record(self, paths: Iterable[Path]) -> None:
@@ -106,12 +112,19 @@ class Manifest:
         self._update(rel, drop=True)
 
     def _update(
-        self, rel: str, *, add: str | None = None, keep: str | None = None, drop: bool = False
-    ) -> None:
+        self, rel: str, *, add: str | None = None, keep: str | None = None, drop: bool = False,
+        restore: bool = False,
+    ) -> None:  # fmt: skip
         with self._lock:
             if self._files is None:
                 self._files = _read(self.run_dir) or {}
-            if drop:
+            if restore:  # undo `add`: the digest before it, or no entry
+                old = self._files.get(rel, [])[:-1]
+                if old:
+                    self._files[rel] = old
+                else:
+                    self._files.pop(rel, None)
+            elif drop:
                 self._files.pop(rel, None)
             elif add is not None:
                 self._files[rel] = [*self._files.get(rel, [])[-1:], add]
