@@ -338,6 +338,10 @@ def run(
 
         return dry_run(inv, spec)
     made = None
+    if inv.multirun:
+        from nnspec.hydra.rundirs import check_sweep_overrides
+
+        check_sweep_overrides(inv.overrides)
     if checked is not None and inv.config_name is None:
         from nnspec.hydra.rundirs import job_dir_overrides
 

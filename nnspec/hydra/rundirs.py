@@ -18,7 +18,7 @@ from nnspec.files import create_run_dir
 from nnspec.hydra.configtext import quoted
 from nnspec.spec import ExperimentSpec
 
-__all__ = ["job_dir_overrides", "STAMP"]
+__all__ = ["STAMP", "check_sweep_overrides", "drop_if_empty", "job_dir_overrides"]
 
 STAMP = "%Y-%m-%d_%H-%M-%S"  # the folder name Hydra's own default gives a run
 
@@ -64,3 +64,20 @@ def drop_if_empty(folder: Path | None) -> None:
             folder.rmdir()
         except OSError:
             pass  # not empty: the run wrote something there
+
+
+def check_sweep_overrides(overrides: list[str]) -> None:
+    """Refuse a sweep that cannot run a trial before Hydra starts (Hydra would report the
+    sweeper's own refusal as its error, exit 1).
+
+    Raises:
+        SpecError: ``hydra.sweeper.n_trials`` is not a whole number >= 1.
+    """
+    from nnspec.errors import SpecError
+
+    for o in overrides:
+        key, _, value = o.lstrip("+").partition("=")
+        if key == "hydra.sweeper.n_trials" and not (value.strip().isdigit() and int(value) >= 1):
+            raise SpecError(Problem(("hydra", "sweeper", "n_trials"), "a sweep needs trials",
+                                    expected="a whole number >= 1", found=value,
+                                    fix="e.g. hydra.sweeper.n_trials=20"))  # fmt: skip
