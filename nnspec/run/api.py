@@ -51,6 +51,8 @@ from nnspec.run.plots import (
 from nnspec.run.predict import split_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.streams import StreamSplit
+from nnspec.run.weights import load_init_from
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "fit", "resolve_spec", "seed_everything"]
@@ -141,8 +143,10 @@ def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
     if device.type == "cpu":
         return bundle
 
-    def move(split: Split | None) -> Split | None:
-        return None if split is None else Split(split.x.to(device), split.y.to(device))
+    def move(split: Split | StreamSplit | None) -> Split | StreamSplit | None:
+        if not isinstance(split, Split):  # streamed batches go to the device one by one
+            return split
+        return Split(split.x.to(device), split.y.to(device))
 
     return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
 
@@ -216,7 +220,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     extra.update(steps=state.step)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
-    if bundle.test is not None:  # what `nnspec eval` checks it recomputes on
+    if isinstance(bundle.test, Split):  # in memory: what `nnspec eval` checks it recomputes on
         extra.update(test_data_sha256=split_digest(bundle.test.x, bundle.test.y))
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     return result
@@ -300,7 +304,10 @@ def _run(
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = _device(spec.train.device)
-    model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
+    model = build_for_data(spec, bundle.info, bundle.train.y)
+    init_from = spec.model.init_from
+    loaded = load_init_from(model, init_from, base) if init_from is not None else None
+    model = model.to(device)
     plan = compile_plan(spec)
     tensorboard = _tensorboard(spec)
     new = resume is None and run_dir is None
@@ -308,6 +315,8 @@ def _run(
     writer = RunWriter(out_dir)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
     progress = make_progress(spec.train.progress)
+    if loaded is not None:
+        progress.message(loaded.summary())
     own: list[Callback] = [progress, MetricFiles(writer), *tensorboard]
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run

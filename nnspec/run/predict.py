@@ -34,6 +34,7 @@ __all__ = [
     "Predictor",
     "evaluate_run",
     "evaluate_run_data",
+    "info_from_json",
     "load_run",
     "read_csv_features",
     "read_run_json",
@@ -144,6 +145,23 @@ def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) 
     return table_features(data_file(path, field=("data",)).resolve(), names, targets)
 
 
+def info_from_json(meta: dict[str, Any], tensors: dict[str, torch.Tensor | None]) -> DataInfo:
+    """The run's :class:`DataInfo` from ``preprocess.json`` and the standardisation tensors."""
+    return DataInfo(
+        task=meta["task"],
+        input_shape=tuple(meta["input_shape"]),
+        n_outputs=meta["n_outputs"],
+        class_names=tuple(meta["class_names"]),
+        feature_names=tuple(meta["feature_names"]),
+        extra=meta.get("extra", {}),
+        tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
+        # absent in runs saved before labels kept their type: those predict class names
+        class_values=tuple(meta.get("class_values", ())),
+        class_dtype=str(meta.get("class_dtype", "")),
+        **{k: tensors.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
+    )
+
+
 def load_run(run_dir: str | Path) -> Predictor:
     """Load a finished run's model and preprocessing (``weights_only=True``).
 
@@ -217,19 +235,7 @@ def read_run_json(run: Path, path: Path) -> dict[str, Any]:
 
 def _info(path: Path, meta: dict[str, Any], blob: dict[str, Any]) -> DataInfo:
     try:
-        return DataInfo(
-            task=meta["task"],
-            input_shape=tuple(meta["input_shape"]),
-            n_outputs=meta["n_outputs"],
-            class_names=tuple(meta["class_names"]),
-            feature_names=tuple(meta["feature_names"]),
-            extra=meta.get("extra", {}),
-            tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
-            # absent in runs saved before labels kept their type: those predict class names
-            class_values=tuple(meta.get("class_values", ())),
-            class_dtype=str(meta.get("class_dtype", "")),
-            **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
-        )
+        return info_from_json(meta, {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")})
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(
             Problem(("run_dir",), f"{path} lacks the run's preprocessing ({type(e).__name__}: "
