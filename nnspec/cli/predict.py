@@ -17,7 +17,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnspec.cli.common import EXIT_OK, warm_start
+from nnspec.cli.common import EXIT_OK, UsageError, warm_start
 from nnspec.run.rundir import finished_run
 from nnspec.run.sources import data_file
 
@@ -35,6 +35,9 @@ def run(args: Namespace) -> int:
         finished_run(run_dir)  # wrong paths are reported before the heavy imports
     if not data.is_dir():  # a folder: the images of a run trained on an image folder
         data_file(data, field=("data",))
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; name the file to write (fix: --out "
+                         f"{args.out / 'predictions.csv'})")  # fmt: skip
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.tasks import TASKS
@@ -69,7 +72,12 @@ def run(args: Namespace) -> int:
         row = [str(files[i]), *row] if files else row
         writer.writerow(row + ([f"{p:.6g}" for p in proba[i]] if proba is not None else []))
     out = args.out or run_dir / "predictions.csv"
-    atomic_write_bytes(out, buf.getvalue().encode())
+    try:
+        atomic_write_bytes(out, buf.getvalue().encode())
+    except OSError as e:
+        from nnspec.run.outputs import write_error
+
+        raise write_error(out, e) from e
     print(f"wrote {len(labels)} predictions to {out}")
     return EXIT_OK
 

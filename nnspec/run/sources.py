@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nnspec.errors import DataError, Problem, did_you_mean
+from nnspec.files import file_kind
 from nnspec.registry import Registry
 from nnspec.run.arrays import RawData, check_finite, load_npz, open_npy
 from nnspec.run.images import ImageFolder, scan_folder
@@ -110,8 +111,11 @@ def data_file(
     p = Path(path).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
-    if not p.is_file():
+    kind = file_kind(p)
+    if kind == "missing":
         raise _problem(field, f"data file not found: {p}", fix="check the path")
+    if kind is not None:  # a FIFO or a device would block the reader or never end
+        raise _problem(field, f"{p} is {kind}, not a data file", fix="name a regular file")
     return p
 
 

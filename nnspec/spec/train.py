@@ -114,8 +114,8 @@ class TrainSpec(Spec):
         description="Stop when the loss stays above this many times its initial value.",
     )
     divergence_steps: PosInt = Field(default=20, description="...for this many consecutive steps.")
-    max_steps: NonNegInt | None = Field(
-        default=None, description="Stop after this many optimizer steps."
+    max_steps: PosInt | None = Field(
+        default=None, description="Stop after this many optimizer steps (at least 1; null: no limit)."
     )
     ema: EmaSpec | None = Field(
         default=None,
