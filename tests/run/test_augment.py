@@ -260,3 +260,18 @@ def test_any_image_shaped_input_takes_augmentation_and_is_standardised_per_chann
     assert bundle.info.x_std is not None and len(set(bundle.info.x_std.tolist())) == 1
     plain_bundle = prepare_data(compose(["experiment=digits_cnn"]))  # per pixel, as before
     assert plain_bundle.info.x_std is not None and len(set(plain_bundle.info.x_std.tolist())) > 1
+
+
+@pytest.mark.slow  # two trainings, one through a DataLoader
+def test_streamed_batches_are_augmented_the_same_way(tmp_path: Path) -> None:
+    """data.in_memory: no reads batches through a DataLoader; the same batches get the same
+    draws, so both paths train to the same weights."""
+    tree = write_digits(tmp_path / "tree", per_class=10)
+    augment = {"crop_padding": 1, "rotate_degrees": 10}
+    losses = []
+    for in_memory in ("yes", "no"):
+        spec = image_spec(tree, data={"augment": augment, "in_memory": in_memory},
+                          train={"epochs": 1})  # fmt: skip
+        result = train(spec, run_dir=tmp_path / in_memory)
+        losses.append(result.test_metrics["loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)

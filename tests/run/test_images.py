@@ -295,3 +295,15 @@ def test_nnspec_train_reports_a_bad_tree_with_exit_2_and_writes_nothing(
     err = capsys.readouterr().err
     assert "cannot read image 7/bad.jpg" in err and "fix: replace or delete the file" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "tree"]
+
+
+def test_input_shape_auto_keeps_the_per_sample_shape_of_image_arrays(tmp_path: Path) -> None:
+    """User arrays shaped (N, C, H, W) give input_shape (C, H, W), as an image folder does."""
+    from nnspec.run.sources import user_data
+
+    layers = [{"kind": "flatten"}, {"linear": 2}]
+    spec = image_spec(tmp_path, data={"source": "user"},
+                      model={"input_shape": "auto", "layers": layers})  # fmt: skip
+    x = np.random.default_rng(0).random((60, 1, 4, 4)).astype(np.float32)
+    bundle = prepare_data(spec, raw=user_data((x, np.arange(60) % 2)))
+    assert bundle.info.input_shape == (1, 4, 4) and bundle.train.x.shape[1:] == (1, 4, 4)
