@@ -49,6 +49,7 @@ from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
+from nnspec.run.topk import top_k_change, top_k_file
 from nnspec.spec.metrics import metric_column
 
 __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
@@ -210,15 +211,18 @@ class Trainer:
             return []
         epoch = self.state.epoch
         periodic = epoch % policy.every_epochs == 0 or last_epoch
-        if not (periodic or (is_best and policy.keep_best)):
+        top, dropped = top_k_change(self.state.rows, self.plan.monitor, self.plan.mode,
+                                    policy.keep_top_k)  # fmt: skip
+        if not (periodic or (is_best and policy.keep_best) or top):
             return []
         rels = ["checkpoints/best.pt"] if is_best and policy.keep_best else []
-        prune: list[str] = []
+        rels += [top_k_file(epoch)] if top else []
+        prune: list[str] = [top_k_file(e) for e in dropped]
         if periodic:
             rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
             self.saved_epochs.append(epoch)
             keep = policy.keep_last
-            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
+            prune += [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.

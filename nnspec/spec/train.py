@@ -64,6 +64,11 @@ class CheckpointSpec(Spec):
     )
     keep_last: PosInt = Field(default=2, description="How many recent checkpoints to keep.")
     keep_best: bool = Field(default=True, description="Keep the best checkpoint as best.pt.")
+    keep_top_k: int = Field(
+        default=0, ge=0,
+        description="Also keep the checkpoints of the k best epochs by the monitored metric "
+        "(checkpoints/top-epoch-NNNN.pt; 0: none).",
+    )  # fmt: skip
 
 
 class MonitorsSpec(Spec):
