@@ -69,6 +69,8 @@ _HEAVY: dict[str, tuple[str, str]] = {
     "register_source": ("nnspec.run.components", "register_source"),
     "register_callback": ("nnspec.run.components", "register_callback"),
     "load_plugins": ("nnspec.run.plugins", "load_plugins"),
+    "register_metric": ("nnspec.run.metrics", "register_metric"),
+    "Metric": ("nnspec.run.metrics", "Metric"),
     "train": ("nnspec.workflow", "train"),
     "load_run": ("nnspec.run.predict", "load_run"),
     "compose": ("nnspec.hydra.compose", "compose"),
@@ -111,6 +113,8 @@ else:  # what __getattr__ returns, for type checkers
     from nnspec.hydra.compose import compose as compose
     from nnspec.run.components import register_callback as register_callback
     from nnspec.run.components import register_source as register_source
+    from nnspec.run.metrics import Metric as Metric
+    from nnspec.run.metrics import register_metric as register_metric
     from nnspec.run.plugins import load_plugins as load_plugins
     from nnspec.run.predict import load_run as load_run
     from nnspec.workflow import train as train
@@ -170,6 +174,8 @@ __all__ = [
     "register_source",
     "register_callback",
     "load_plugins",
+    "register_metric",
+    "Metric",
     "compile",
     "train",
     "load_run",

@@ -7,7 +7,7 @@ module, which may import both, does a user's training run in order:
 2. ``optim.lr: auto``: the LR range test picks the rate (LR-3, :mod:`nnspec.check.lrfind`);
 3. announce the spec's lint findings as warnings (:func:`nnspec.lint.announce`);
 4. train with the monitors of ``train.monitors`` (:mod:`nnspec.check.monitors`) and the user's
-   callbacks, after the run layer's own (progress, metric files, TensorBoard).
+   callbacks, after the run layer's own (progress, metric files, trackers).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ train:
   num_threads: 1
   output_dir: runs
   callbacks: [{kind: mark_epochs, file: marks.txt}]
+  metrics: [accuracy, error_rate]
 """
 
 
@@ -56,6 +57,7 @@ def test_without_the_plugin_every_user_name_is_refused(spec_file: Path) -> None:
     for name in ("loss 'focal'", "optimizer 'heavy_ball'", "schedule 'halving'",
                  "data source 'blobs:240'", "callback 'mark_epochs'"):  # fmt: skip
         assert f"unknown {name}" in done.stdout + done.stderr
+    assert "error_rate" in done.stderr  # the metric, unknown too
 
 
 @pytest.mark.slow  # runs nnspec in a subprocess
@@ -118,8 +120,11 @@ def test_nnspec_train_uses_every_plugin_component(spec_file: Path) -> None:
     assert "kind: focal" in spec and "kind: heavy_ball" in spec and "blobs:240" in spec
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["test_metrics"]["accuracy"] > 0.8  # blobs, focal loss, heavy_ball all ran
-    lrs = [line.split(",")[3] for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
-    assert float(lrs[0]) < 0.05  # halving ran
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert "val_error_rate" in header  # the metric
+    lrs = [float(line.split(",")[header.index("lr")]) for line in lines[1:]]
+    assert lrs[0] < 0.05  # halving ran
 
 
 @pytest.mark.slow
@@ -143,3 +148,4 @@ def test_a_sweep_sees_the_plugin_in_every_trial(spec_file: Path, launcher: list[
     for trial in trials:
         assert json.loads((trial / "trial.json").read_text())["status"] == "ok"
         assert (trial / "marks.txt").read_text().split() == ["1", "2"]
+        assert "val_error_rate" in (trial / "metrics.csv").read_text().splitlines()[0]

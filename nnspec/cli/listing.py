@@ -1,11 +1,11 @@
 """nnspec list [KIND] [--plugins MODULE]
 
 List what a spec can name: layer kinds, activations, init presets, optimizers, LR schedules,
-losses, data sources, callbacks and trackers, and the config groups' options (group=option on the
-command line). Names that user code registered (a plugin: --plugins MODULE, or an installed
-package's nnspec.plugins entry point) are listed too, marked "(registered)". KIND is one of
-layers, activations, init, optimizers, schedules, losses, data, callbacks, trackers, groups;
-without it, everything is listed.
+losses, metrics, data sources, callbacks and trackers, and the config groups' options
+(group=option on the command line). Names that user code registered (a plugin: --plugins MODULE,
+or an installed package's nnspec.plugins entry point) are listed too, marked "(registered)". KIND
+is one of layers, activations, init, optimizers, schedules, losses, metrics, data, callbacks,
+trackers, groups; without it, everything is listed.
 """
 
 from __future__ import annotations
@@ -77,6 +77,16 @@ def _losses() -> Rows:
     ]  # fmt: skip
 
 
+def _metrics() -> Rows:
+    from nnspec.spec.metrics import METRIC_INFO
+
+    return [
+        (name, ("(registered) " if not METRIC_INFO.is_builtin(name) else "")
+         + f"{', '.join(sorted(info.tasks))}: {info.description}".rstrip(": "))
+        for name, info in METRIC_INFO.items()
+    ]  # fmt: skip
+
+
 def _data() -> Rows:
     from nnspec.spec.data import SOURCE_NAMES
 
@@ -113,6 +123,7 @@ LISTERS: Mapping[str, Callable[[], Rows]] = MappingProxyType({
     "optimizers": _optimizers,
     "schedules": _schedules,
     "losses": _losses,
+    "metrics": _metrics,
     "data": _data,
     "callbacks": _callbacks,
     "trackers": _trackers,

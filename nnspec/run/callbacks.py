@@ -155,7 +155,7 @@ class FitState:
 
     def log(self, values: Mapping[str, float]) -> None:
         """Add columns to the current epoch's row (``on_validation_end`` only): they reach the
-        metric files, the progress line, TensorBoard and the checkpoints like the loop's own."""
+        metric files, the progress line, the trackers and the checkpoints like the loop's own."""
         if self._row is None:
             raise RuntimeError("FitState.log is only available in on_validation_end")
         self._row.update(values)

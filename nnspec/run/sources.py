@@ -5,8 +5,10 @@ generators: ``classification`` and ``regression`` give float features, ``sequenc
 ``sequence_compare`` give int64 token sequences for a model that starts with an ``embedding``),
 tables ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns, see
 :mod:`nnspec.run.tables` and :mod:`nnspec.run.columns`), arrays ``npz:PATH``, ``npy:PATH``
-(:mod:`nnspec.run.arrays`); relative paths resolve against the spec file's folder. ``user`` data
-is passed to :func:`nnspec.train` directly. The prefixes and their closed name lists are
+and ``npy:FOLDER`` of shards (:mod:`nnspec.run.arrays`; memory-mapped, streamed by
+:mod:`nnspec.run.streams` when large), image folders ``images:PATH`` (:mod:`nnspec.run.images`);
+relative paths resolve against the spec file's folder. ``user`` data is passed to
+:func:`nnspec.train` directly (:func:`user_data`). The prefixes and their closed name lists are
 :data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate`` checks without loading anything.
 """
 
@@ -21,8 +23,11 @@ from typing import Any
 import numpy as np
 
 from nnspec.errors import DataError, Problem, did_you_mean
+from nnspec.files import file_kind
 from nnspec.registry import Registry
-from nnspec.run.arrays import RawData, check_finite, load_npy, load_npz
+from nnspec.run.arrays import RawData, check_finite, load_npz, open_npy
+from nnspec.run.images import ImageFolder, scan_folder
+from nnspec.run.streams import DatasetRows, StreamData
 from nnspec.run.synthetic import SYNTHETIC
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.data import SOURCE_NAMES, DataSpec
@@ -38,10 +43,16 @@ __all__ = [
     "load_table",
     "user_table",
     "table_features",
+    "UserTable",
+    "UserDataset",
+    "user_data",
+    "user_dataset",
 ]
 
 
-Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData"]
+Loader = Callable[
+    [str, DataSpec, int, "Path | None"], "RawData | TableData | StreamData | ImageFolder"
+]
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -100,9 +111,19 @@ def data_file(
     p = Path(path).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
-    if not p.is_file():
+    kind = file_kind(p)
+    if kind == "missing":
         raise _problem(field, f"data file not found: {p}", fix="check the path")
+    if kind is not None:  # a FIFO or a device would block the reader or never end
+        raise _problem(field, f"{p} is {kind}, not a data file", fix="name a regular file")
     return p
+
+
+def data_folder_or_file(path: str, base: Path | None) -> Path:
+    """``path`` (relative ones against ``base``): a folder of shards, or else a file."""
+    p = Path(path).expanduser()
+    folder = p if p.is_absolute() or base is None else base / p
+    return folder if folder.is_dir() else data_file(path, base)
 
 
 def _targets(spec: DataSpec) -> tuple[str, ...]:
@@ -229,8 +250,12 @@ def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
     return RawData(x, y)
 
 
-def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    return RawData(*load_npy(data_file(path, base)))
+def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> StreamData:
+    return open_npy(data_folder_or_file(path, base))
+
+
+def _images(path: str, spec: DataSpec, seed: int, base: Path | None) -> ImageFolder:
+    return scan_folder(path, base)  # decoded once input_shape is known (run/images.py)
 
 
 SOURCES: Registry[Loader] = Registry("data source")
@@ -240,12 +265,15 @@ for _prefix, _loader in (
     *((fmt, _table_loader(fmt)) for fmt in TABLE_FORMATS),
     ("npz", _npz),
     ("npy", _npy),
+    ("images", _images),
 ):
     SOURCES.register(_prefix, _loader)
 SOURCES.seal()  # user sources: nnspec.register_source (nnspec.run.components)
 
 
-def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData | TableData:
+def load_source(
+    spec: DataSpec, seed: int, base: Path | None = None
+) -> RawData | TableData | StreamData | ImageFolder:
     """Load the raw samples named by ``data.source``.
 
     Args:
@@ -255,10 +283,75 @@ def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData 
     """
     prefix, _, arg = spec.source.partition(":")
     raw = SOURCES[prefix](arg, spec, seed, base)
-    if isinstance(raw, RawData) and raw.x.shape[0] != raw.y.shape[0]:
+    if isinstance(raw, RawData) and raw.x.shape[0] != raw.y.shape[0]:  # (StreamData: by design)
         raise _problem(
             ("data", "source"),
             "features and targets have different numbers of samples",
             found=f"{raw.x.shape[0]} vs {raw.y.shape[0]}",
         )
     return raw
+
+
+@dataclass(frozen=True)
+class UserTable:
+    """A user's pyarrow table or pandas DataFrame; ``data.target`` names its target columns."""
+
+    table: Any
+
+
+def _is_table(data: Any) -> bool:
+    # pyarrow.Table or pandas.DataFrame, told apart without importing either
+    return type(data).__module__.split(".")[0] in ("pyarrow", "pandas") and hasattr(data, "columns")
+
+
+@dataclass(frozen=True)
+class UserDataset:
+    """A user's map-style ``torch.utils.data.Dataset`` of ``(x, y)`` items, read as it is."""
+
+    dataset: Any
+
+
+def user_data(data: Any) -> RawData | UserTable | UserDataset:
+    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}``, a map-style ``Dataset`` of
+    ``(x, y)`` items (never copied: read item by item, see :mod:`nnspec.run.streams`) or a table
+    (pyarrow / pandas, with the target column named by ``data.target``) into what
+    :func:`~nnspec.run.data.prepare_data` takes."""
+    import torch
+
+    if _is_table(data):
+        return UserTable(data)
+    if isinstance(data, dict):
+        data = (data.get("x"), data.get("y"))
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):
+        if not hasattr(data, "__len__"):
+            raise DataError(
+                Problem(
+                    ("data",),
+                    f"{type(data).__name__} has no len(): nnspec reads a map-style Dataset",
+                    expected="a Dataset with __len__ and __getitem__ returning (x, y)",
+                    fix="add __len__, or pass (x, y) arrays",
+                )
+            )
+        return UserDataset(data)
+    if not isinstance(data, (tuple, list)) or len(data) != 2 or data[0] is None:
+        raise DataError(
+            Problem(
+                ("data",),
+                "user data must be (x, y) arrays, {'x': ..., 'y': ...} or a Dataset of (x, y)",
+                found=type(data).__name__,
+            )
+        )
+    x, y = (np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in data)
+    # Integer arrays stay integers (token ids for an embedding); prepare_data makes the rest float.
+    return RawData(x if x.dtype.kind in "iu" else x.astype(np.float32), y)
+
+
+def user_dataset(dataset: Any, workers: int) -> StreamData:
+    """A user's map-style Dataset as a lazily read source; its targets are read in one pass
+    (``workers`` DataLoader processes), or taken from its ``targets`` attribute when it has one."""
+    rows = DatasetRows.of(dataset)
+    y = rows.labels(workers)
+    if len(y) != len(rows):
+        raise _problem(("data",), "the Dataset's targets and items differ in number",
+                       found=f"{len(y)} vs {len(rows)}")  # fmt: skip
+    return StreamData(rows, y)

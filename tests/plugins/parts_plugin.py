@@ -86,3 +86,11 @@ nnspec.register_optimizer("heavy_ball", heavy_ball, HeavyBallSpec)
 nnspec.register_schedule("halving", halving, HalvingSpec)
 nnspec.register_source("blobs", blobs)
 nnspec.register_callback("mark_epochs", MarkEpochs, MarkSpec)
+
+
+def error_rate(y: np.ndarray, p: np.ndarray) -> float:
+    """Share of wrong predictions (``p``: class probabilities)."""
+    return float((p.argmax(axis=1) != y).mean())
+
+
+nnspec.register_metric("error_rate", tasks=["classification"], higher_is_better=False)(error_rate)

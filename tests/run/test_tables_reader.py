@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nnspec.errors import DataError
-from nnspec.run.arrays import load_npy, load_npz
+from nnspec.run.arrays import load_npz, open_npy
 from nnspec.run.tables import MAX_FIELD_CHARS, read_table
 
 FIVE_PROBLEMS = (
@@ -168,7 +168,7 @@ def test_npz_nan_labels_never_become_a_class(tmp_path: Path) -> None:
 def test_object_arrays_and_non_numpy_files_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="holds object arrays"):
-        load_npy(tmp_path / "o.npy")
+        open_npy(tmp_path / "o.npy")
     (tmp_path / "t.npz").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"is not a NumPy \.npy/\.npz file"):
         load_npz(tmp_path / "t.npz", None)
