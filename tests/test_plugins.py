@@ -84,9 +84,16 @@ def test_a_missing_or_failing_plugin_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_plugins_load_once_and_paths_become_absolute(tmp_path: Path) -> None:
-    names = plugin_list([f"{PLUGIN},json"], entry_points=False)
-    assert names == (str(PLUGIN.resolve()), "json")
-    assert load_plugins(names) == load_plugins(names) == ("parts_plugin", "json")
+    counter = tmp_path / "count_loads_plugin.py"  # registers nothing: no other test sees it
+    counter.write_text("import builtins\nbuiltins.nnspec_test_loads = "
+                       "getattr(builtins, 'nnspec_test_loads', 0) + 1\n")  # fmt: skip
+    names = plugin_list([f"{counter},json"], entry_points=False)
+    assert names == (str(counter.resolve()), "json")
+    assert load_plugins(names) == load_plugins(names) == ("count_loads_plugin", "json")
+    import builtins
+
+    assert builtins.nnspec_test_loads == 1  # type: ignore[attr-defined]
+    del builtins.nnspec_test_loads  # type: ignore[attr-defined]
     with pytest.raises(PluginError, match="no such file"):
         load_plugins([str(tmp_path / "absent.py")])
 
