@@ -1,9 +1,10 @@
 """nnspec list [KIND]
 
 List what a spec can name: layer kinds (built in and registered by imported code), activations,
-init presets, optimizers, LR schedules, losses, data sources, and the config groups' options
-(group=option on the command line). KIND is one of layers, activations, init, optimizers,
-schedules, losses, data, groups; without it, everything is listed.
+init presets, optimizers, LR schedules, losses, data sources, metrics (tasks, direction; user
+metrics marked registered), and the config groups' options (group=option on the command line).
+KIND is one of layers, activations, init, optimizers, schedules, losses, data, metrics, groups;
+without it, everything is listed.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def _groups() -> Rows:
     return [(group, ", ".join(group_options(group))) for group in GROUP_NAMES]
 
 
+def _metrics() -> Rows:
+    from nnspec.spec.metrics import metric_rows
+
+    return metric_rows()
+
+
 LISTERS: Mapping[str, Callable[[], Rows]] = MappingProxyType({
     "layers": _layers,
     "activations": _activations,
@@ -86,6 +93,7 @@ LISTERS: Mapping[str, Callable[[], Rows]] = MappingProxyType({
     "schedules": _schedules,
     "losses": _losses,
     "data": _data,
+    "metrics": _metrics,
     "groups": _groups,
 })  # fmt: skip
 

@@ -23,7 +23,8 @@ __all__ = ["COMMANDS", "Command", "build_parser", "parse", "split_positionals", 
 SPEC_ARGS = "[SPEC.yaml] [key=value ...]"
 # `nnspec list KIND`: what can be listed (implemented in nnspec.cli.listing).
 LIST_KINDS: tuple[str, ...] = (
-    "layers", "activations", "init", "optimizers", "schedules", "losses", "data", "groups",
+    "layers", "activations", "init", "optimizers", "schedules", "losses", "data", "metrics",
+    "groups",
 )  # fmt: skip
 
 Adder = Callable[[argparse.ArgumentParser], None]

@@ -34,6 +34,7 @@ __all__ = [
     "metric_column",
     "register_metric_name",
     "suggest",
+    "metric_rows",
     "unregister_metric_name",
 ]
 
@@ -141,6 +142,26 @@ def suggest(found: str, choices: Iterable[str]) -> str | None:
     if prefixed:
         return f"did you mean '{min(prefixed, key=len)}'?"
     return did_you_mean(found, names)
+
+
+def metric_rows() -> list[tuple[str, str]]:
+    """``nnspec list metrics``: each name with its tasks, direction and description; a user
+    metric is marked ``(registered)``.
+
+    Example:
+        >>> dict(metric_rows())["mae"]
+        'regression; lower is better; mean absolute error, original units'
+    """
+    rows = [(name, info) for name, info in METRIC_INFO.items()]
+    rows.insert(
+        next(i for i, (n, _) in enumerate(rows) if n == "mae"), ("top_<k>_accuracy", _TOP_K_INFO)
+    )
+    return [
+        (name, ("(registered) " if name not in BUILTIN_METRICS and "<" not in name else "")
+         + f"{', '.join(sorted(info.tasks))}; "
+         + f"{'higher' if info.higher_is_better else 'lower'} is better; {info.description}")
+        for name, info in rows
+    ]  # fmt: skip
 
 
 def metric_column(split: str, metric: str, output: str | None = None) -> str:
