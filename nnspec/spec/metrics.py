@@ -8,8 +8,8 @@ process that registered it.
 ``top_<k>_accuracy`` (k >= 2) is a family, not a table entry: any k is valid for classification.
 
 Example:
-    >>> metric_info("pr_auc").tasks
-    frozenset({'binary', 'multilabel'})
+    >>> sorted(metric_info("pr_auc").tasks)
+    ['binary', 'multilabel']
     >>> metric_column("val", "accuracy")
     'val_accuracy'
 """
@@ -108,6 +108,9 @@ TASK_METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 """Each task's metrics when ``train.metrics`` is not given."""
 
+THRESHOLD_TASKS: frozenset[str] = frozenset({"binary", "multilabel"})
+"""Tasks whose predictions are probabilities compared with ``train.threshold``."""
+
 LOWER_IS_BETTER: frozenset[str] = frozenset(
     {"loss", *(name for name, info in METRIC_INFO.items() if not info.higher_is_better)}
 )
@@ -202,4 +205,4 @@ def unregister_metric_name(name: str) -> None:
 
 BUILTIN_METRICS: frozenset[str] = frozenset(METRIC_INFO)
 """The names nnspec defines itself."""
-__all__ += ["BUILTIN_METRICS", "TOP_K", "TASK_NAMES"]
+__all__ += ["BUILTIN_METRICS", "TOP_K", "TASK_NAMES", "THRESHOLD_TASKS"]

@@ -12,8 +12,10 @@ from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
+    THRESHOLD_TASKS,
     metric_column,
     metric_info,
+    metric_names,
     suggest,
 )
 from nnspec.spec.model import head_index
@@ -143,8 +145,6 @@ class TrainSpec(Spec):
 
 
 def _unknown_metric(name: str) -> str:
-    from nnspec.spec.metrics import metric_names
-
     hint = suggest(name, metric_names())
     return (
         f"unknown metric '{name}'" + (f"; {hint}" if hint else "")
@@ -170,12 +170,15 @@ def chosen_metrics(task: str, train: TrainSpec, monitors: tuple[str, ...] = ()) 
 def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The names a monitor (early stopping, plateau) may watch: the losses, then
     ``val_<metric>`` for ``metrics`` (default: the task's) and for every other metric of the
-    task (a monitored metric is computed even when ``train.metrics`` does not list it)."""
-    from nnspec.spec.metrics import METRIC_INFO
+    task (a monitored metric is computed even when ``train.metrics`` does not list it).
 
+    Example:
+        >>> monitor_names("regression", ("r2",))
+        ('val_loss', 'train_loss', 'val_r2', 'val_mae', 'val_mse', 'val_rmse')
+    """
     listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
               if _is_monitor(task, metric_column("val", m))]  # fmt: skip
-    others = [n for n, info in METRIC_INFO.items() if task in info.tasks and n not in listed]
+    others = [n for n in metric_names(task) if n not in listed]
     return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
 
 
@@ -289,8 +292,6 @@ def _double_activation(exp: Any) -> list[InitErrorDetails]:
 def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     found: list[InitErrorDetails] = []
     names = monitor_names(exp.task, exp.train.metrics)
-    if exp.task == "classification":
-        names = (*names, "val_top_<k>_accuracy")
     watchers: list[tuple[tuple[str, ...], str, str, bool]] = []
     es = exp.train.early_stopping
     if es.enabled:
@@ -332,8 +333,6 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
 
 def _metric_rules(exp: Any) -> list[InitErrorDetails]:
     """Each listed metric is defined for the task; a threshold is set only where one applies."""
-    from nnspec.spec.metrics import metric_names
-
     found: list[InitErrorDetails] = []
     for i, name in enumerate(exp.train.metrics or ()):
         info = metric_info(name)
@@ -346,7 +345,7 @@ def _metric_rules(exp: Any) -> list[InitErrorDetails]:
                     name,
                 )
             )
-    if exp.train.threshold != 0.5 and exp.task not in ("binary", "multilabel"):
+    if exp.train.threshold != 0.5 and exp.task not in THRESHOLD_TASKS:
         found.append(
             _rule(
                 ("train", "threshold"),
