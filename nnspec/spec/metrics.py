@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from nnspec.errors import did_you_mean
 from nnspec.registry import Registry
@@ -203,6 +204,60 @@ def unregister_metric_name(name: str) -> None:
         METRIC_INFO.unregister(name)
 
 
+def chosen_metrics(
+    task: str, metrics: tuple[str, ...] | None, monitors: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """``train.metrics`` (or the task's defaults), then each monitored metric not listed.
+
+    Example:
+        >>> chosen_metrics("binary", None, ("val_pr_auc", "val_loss"))
+        ('accuracy', 'f1', 'auroc', 'pr_auc')
+    """
+    names = metrics if metrics is not None else TASK_METRICS[task]
+    extra = (m[len("val_") :] for m in monitors if m.startswith("val_") and m != "val_loss")
+    return (*names, *(m for m in dict.fromkeys(extra) if m not in names))
+
+
+def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The names a monitor (early stopping, plateau) may watch: the losses, then
+    ``val_<metric>`` for ``metrics`` (default: the task's) and for every other metric of the
+    task (a monitored metric is computed even when ``train.metrics`` does not list it).
+
+    Example:
+        >>> monitor_names("regression", ("r2",))
+        ('val_loss', 'train_loss', 'val_r2', 'val_mae', 'val_mse', 'val_rmse')
+    """
+    listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
+              if is_monitor(task, metric_column("val", m))]  # fmt: skip
+    others = [n for n in metric_names(task) if n not in listed]
+    return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
+
+
+def is_monitor(task: str, monitor: str) -> bool:
+    """Whether a monitor may watch ``monitor`` for ``task``: a loss or ``val_<a task metric>``."""
+    if monitor in ("val_loss", "train_loss"):
+        return True
+    info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
+    return info is not None and task in info.tasks
+
+
+def resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
+    """``auto`` -> min for losses and errors, max for scores (TRAIN-4).
+
+    Example:
+        >>> resolve_mode("val_accuracy", "auto"), resolve_mode("val_mae", "auto")
+        ('max', 'min')
+    """
+    if mode != "auto":
+        return mode  # type: ignore[return-value]
+    name = monitor.split("_", 1)[-1]
+    info = metric_info(name)
+    if info is not None:
+        return "max" if info.higher_is_better else "min"
+    return "min" if name in LOWER_IS_BETTER else "max"
+
+
 BUILTIN_METRICS: frozenset[str] = frozenset(METRIC_INFO)
 """The names nnspec defines itself."""
-__all__ += ["BUILTIN_METRICS", "TOP_K", "TASK_NAMES", "THRESHOLD_TASKS"]
+__all__ += ["BUILTIN_METRICS", "TOP_K", "TASK_NAMES", "THRESHOLD_TASKS", "chosen_metrics"]
+__all__ += ["monitor_names", "is_monitor", "resolve_mode"]

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
+from nnspec.spec.averaging import EmaSpec, SwaSpec
+from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
     THRESHOLD_TASKS,
-    metric_column,
+    chosen_metrics,
+    is_monitor,
     metric_info,
     metric_names,
+    monitor_names,
+    resolve_mode,
     suggest,
 )
 from nnspec.spec.model import head_index
@@ -129,6 +133,16 @@ class TrainSpec(Spec):
         description="binary/multilabel: a probability above this is a positive prediction "
         "(accuracy, precision, recall, F1 and the test report).",
     )  # fmt: skip
+    ema: EmaSpec | None = Field(
+        default=None,
+        description="Exponential moving average of the weights, used for validation, the best "
+        "epoch, test metrics and model.pt (torch.optim.swa_utils).",
+    )
+    swa: SwaSpec | None = Field(
+        default=None,
+        description="Stochastic weight averaging from `start_epoch` with the SWALR schedule; its "
+        "average is validated, tested and saved (torch.optim.swa_utils).",
+    )
 
     @field_validator("metrics")
     @classmethod
@@ -143,6 +157,20 @@ class TrainSpec(Spec):
             raise ValueError("; ".join(problems))
         return names
 
+    @model_validator(mode="after")
+    def _one_average(self) -> Self:
+        if self.ema is not None and self.swa is not None:
+            raise field_error(("swa",), "train.ema and train.swa each keep an averaged model; "
+                              "choose one (fix: remove one of them)")  # fmt: skip
+        if self.swa is not None and self.swa.start_epoch > self.epochs:
+            raise field_error(
+                ("swa", "start_epoch"),
+                f"start_epoch {self.swa.start_epoch} is after the last epoch ({self.epochs}): "
+                "nothing would be averaged (fix: an epoch within train.epochs)",
+                self.swa.start_epoch,
+            )
+        return self
+
 
 def _unknown_metric(name: str) -> str:
     hint = suggest(name, metric_names())
@@ -152,59 +180,7 @@ def _unknown_metric(name: str) -> str:
     )  # fmt: skip
 
 
-# ---- metric names (DATA-14): the table lives in spec/metrics.py ----
-
-
-def chosen_metrics(task: str, train: TrainSpec, monitors: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """``train.metrics`` (or the task's defaults), then each monitored metric not listed.
-
-    Example:
-        >>> chosen_metrics("binary", TrainSpec(), ("val_pr_auc", "val_loss"))
-        ('accuracy', 'f1', 'auroc', 'pr_auc')
-    """
-    names = train.metrics if train.metrics is not None else TASK_METRICS[task]
-    extra = (m[len("val_") :] for m in monitors if m.startswith("val_") and m != "val_loss")
-    return (*names, *(m for m in dict.fromkeys(extra) if m not in names))
-
-
-def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The names a monitor (early stopping, plateau) may watch: the losses, then
-    ``val_<metric>`` for ``metrics`` (default: the task's) and for every other metric of the
-    task (a monitored metric is computed even when ``train.metrics`` does not list it).
-
-    Example:
-        >>> monitor_names("regression", ("r2",))
-        ('val_loss', 'train_loss', 'val_r2', 'val_mae', 'val_mse', 'val_rmse')
-    """
-    listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
-              if _is_monitor(task, metric_column("val", m))]  # fmt: skip
-    others = [n for n in metric_names(task) if n not in listed]
-    return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
-
-
-def _is_monitor(task: str, monitor: str) -> bool:
-    if monitor in ("val_loss", "train_loss"):
-        return True
-    info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
-    return info is not None and task in info.tasks
-
-
-def resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
-    """``auto`` -> min for losses and errors, max for scores (TRAIN-4).
-
-    Example:
-        >>> resolve_mode("val_accuracy", "auto"), resolve_mode("val_mae", "auto")
-        ('max', 'min')
-    """
-    if mode != "auto":
-        return mode  # type: ignore[return-value]
-    name = monitor.split("_", 1)[-1]
-    info = metric_info(name)
-    if info is not None:
-        return "max" if info.higher_is_better else "min"
-    return "min" if name in LOWER_IS_BETTER else "max"
-
-
+# re-exported: the metric names moved to spec/metrics.py
 __all__ += ["TASK_METRICS", "LOWER_IS_BETTER", "chosen_metrics", "monitor_names", "resolve_mode"]
 
 
@@ -300,7 +276,7 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
         sch = exp.schedule
         watchers.append((("schedule",), sch.monitor, sch.mode, True))
     for loc, monitor, mode, _ in watchers:
-        if not _is_monitor(exp.task, monitor):
+        if not is_monitor(exp.task, monitor):
             info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
             hint = suggest(monitor, names)
             why = (
