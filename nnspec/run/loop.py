@@ -28,6 +28,7 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
@@ -48,6 +49,7 @@ from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
+from nnspec.run.topk import top_k_change, top_k_file
 from nnspec.spec.metrics import metric_column
 
 __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
@@ -126,6 +128,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # DATA-10: data.augment transforms training batches only (train_epoch), never evaluation's
+        self.augment = make_augment(plan.data, plan.seed, bundle.info.input_shape,
+                                    (bundle.info.x_mean, bundle.info.x_std), device)  # fmt: skip
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -206,15 +211,18 @@ class Trainer:
             return []
         epoch = self.state.epoch
         periodic = epoch % policy.every_epochs == 0 or last_epoch
-        if not (periodic or (is_best and policy.keep_best)):
+        top, dropped = top_k_change(self.state.rows, self.plan.monitor, self.plan.mode,
+                                    policy.keep_top_k)  # fmt: skip
+        if not (periodic or (is_best and policy.keep_best) or top):
             return []
         rels = ["checkpoints/best.pt"] if is_best and policy.keep_best else []
-        prune: list[str] = []
+        rels += [top_k_file(epoch)] if top else []
+        prune: list[str] = [top_k_file(e) for e in dropped]
         if periodic:
             rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
             self.saved_epochs.append(epoch)
             keep = policy.keep_last
-            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
+            prune += [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
@@ -275,6 +283,8 @@ class Trainer:
         total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, data in enumerate(self.train_batches, start=1):
+            if self.augment is not None:  # DATA-10: training batches only
+                data = self.augment(data, epoch, batch)
             xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
@@ -303,9 +313,10 @@ class Trainer:
         no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
         split is kept but the metric states."""
         self.model.eval()
-        with self._autocast():  # the averaged weights once they exist (train.ema / train.swa)
-            forward = self._eval_forward()
-            return evaluate_batches(forward, self.loss_fn, batches, metrics, self.inputs)
+        with self._autocast():
+            return evaluate_batches(
+                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
+            )
 
     def _averaged(self) -> nn.Module | None:
         """The averaged network once it holds an update (train.ema / train.swa)."""

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.spec.averaging import EmaSpec, SwaSpec
-from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec, field_error
+from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
@@ -69,6 +69,11 @@ class CheckpointSpec(Spec):
     )
     keep_last: PosInt = Field(default=2, description="How many recent checkpoints to keep.")
     keep_best: bool = Field(default=True, description="Keep the best checkpoint as best.pt.")
+    keep_top_k: int = Field(
+        default=0, ge=0,
+        description="Also keep the checkpoints of the k best epochs by the monitored metric "
+        "(checkpoints/top-epoch-NNNN.pt; 0: none).",
+    )  # fmt: skip
 
 
 class MonitorsSpec(Spec):
@@ -119,20 +124,10 @@ class TrainSpec(Spec):
         description="Stop when the loss stays above this many times its initial value.",
     )
     divergence_steps: PosInt = Field(default=20, description="...for this many consecutive steps.")
-    max_steps: NonNegInt | None = Field(
-        default=None, description="Stop after this many optimizer steps."
-    )
-    metrics: tuple[str, ...] | None = Field(
+    max_steps: PosInt | None = Field(
         default=None,
-        description="Metrics logged per epoch as val_<name> and at the end as test_<name>, e.g. "
-        "[accuracy, top_5_accuracy, macro_f1, auroc, pr_auc]; null: the task's defaults "
-        "(nnspec list metrics). A monitored metric is computed even when not listed.",
+        description="Stop after this many optimizer steps (at least 1; null: no limit).",
     )
-    threshold: float = Field(
-        default=0.5, gt=0, lt=1,
-        description="binary/multilabel: a probability above this is a positive prediction "
-        "(accuracy, precision, recall, F1 and the test report).",
-    )  # fmt: skip
     ema: EmaSpec | None = Field(
         default=None,
         description="Exponential moving average of the weights, used for validation, the best "
@@ -143,19 +138,6 @@ class TrainSpec(Spec):
         description="Stochastic weight averaging from `start_epoch` with the SWALR schedule; its "
         "average is validated, tested and saved (torch.optim.swa_utils).",
     )
-
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if names is None:
-            return None
-        problems = [_unknown_metric(n) for n in names if metric_info(n) is None]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            problems.append(f"listed twice: {', '.join(repeated)}; fix: list each metric once")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return names
 
     @model_validator(mode="after")
     def _one_average(self) -> Self:
@@ -170,6 +152,31 @@ class TrainSpec(Spec):
                 self.swa.start_epoch,
             )
         return self
+
+    metrics: tuple[str, ...] | None = Field(
+        default=None,
+        description="Metrics logged per epoch as val_<name> and at the end as test_<name>, e.g. "
+        "[accuracy, top_5_accuracy, macro_f1, auroc, pr_auc]; null: the task's defaults "
+        "(nnspec list metrics). A monitored metric is computed even when not listed.",
+    )
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1,
+        description="binary/multilabel: a probability above this is a positive prediction "
+        "(accuracy, precision, recall, F1 and the test report).",
+    )  # fmt: skip
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if names is None:
+            return None
+        problems = [_unknown_metric(n) for n in names if metric_info(n) is None]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            problems.append(f"listed twice: {', '.join(repeated)}; fix: list each metric once")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return names
 
 
 def _unknown_metric(name: str) -> str:
