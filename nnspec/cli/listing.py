@@ -77,16 +77,6 @@ def _losses() -> Rows:
     ]  # fmt: skip
 
 
-def _metrics() -> Rows:
-    from nnspec.spec.metrics import METRIC_INFO
-
-    return [
-        (name, ("(registered) " if not METRIC_INFO.is_builtin(name) else "")
-         + f"{', '.join(sorted(info.tasks))}: {info.description}".rstrip(": "))
-        for name, info in METRIC_INFO.items()
-    ]  # fmt: skip
-
-
 def _data() -> Rows:
     from nnspec.spec.data import SOURCE_NAMES
 
@@ -114,6 +104,12 @@ def _groups() -> Rows:
     from nnspec.hydra.groups import group_options
 
     return [(group, ", ".join(group_options(group))) for group in GROUP_NAMES]
+
+
+def _metrics() -> Rows:
+    from nnspec.spec.metrics import metric_rows
+
+    return metric_rows()
 
 
 LISTERS: Mapping[str, Callable[[], Rows]] = MappingProxyType({

@@ -147,7 +147,7 @@ def compile_plan(spec: ExperimentSpec) -> TrainingPlan:
         data=spec.data,
         model_spec=spec.model,
         seed=spec.seed,
-        metrics=chosen_metrics(spec.task, spec.train, watched),
+        metrics=chosen_metrics(spec.task, spec.train.metrics, watched),
         monitor=monitor,
         mode=resolve_mode(monitor, es.mode if es.enabled else "auto"),
     )

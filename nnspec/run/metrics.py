@@ -30,7 +30,6 @@ from nnspec.run.metric_states import (
     MeanLoss,
     Metric,
     MetricContext,
-    Moments,
 )
 from nnspec.run.metric_table import (
     METRIC_IMPLS,
@@ -56,7 +55,10 @@ __all__ = [
 
 # the state a split's test report reads, by task (regression has no per-class report)
 _REPORT_STATES = {"classification": "confusion", "binary": "confusion", "multilabel": "labels"}
-_REPORT_FACTORIES = {"confusion": ConfusionMatrix, "labels": LabelCounts, "moments": Moments}
+_REPORT_FACTORIES: dict[str, type[ConfusionMatrix | LabelCounts]] = {
+    "confusion": ConfusionMatrix,  # the keys the metric table shares these states under
+    "labels": LabelCounts,
+}
 
 
 def loss_weight(loss_fn: nn.Module, targets: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,8 @@ process that registered it.
 ``top_<k>_accuracy`` (k >= 2) is a family, not a table entry: any k is valid for classification.
 
 Example:
-    >>> metric_info("pr_auc").tasks
-    frozenset({'binary', 'multilabel'})
+    >>> sorted(metric_info("pr_auc").tasks)
+    ['binary', 'multilabel']
     >>> metric_column("val", "accuracy")
     'val_accuracy'
 """
@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from nnspec.errors import did_you_mean
 from nnspec.registry import Registry
@@ -34,6 +35,7 @@ __all__ = [
     "metric_column",
     "register_metric_name",
     "suggest",
+    "metric_rows",
     "unregister_metric_name",
 ]
 
@@ -108,6 +110,9 @@ TASK_METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 """Each task's metrics when ``train.metrics`` is not given."""
 
+THRESHOLD_TASKS: frozenset[str] = frozenset({"binary", "multilabel"})
+"""Tasks whose predictions are probabilities compared with ``train.threshold``."""
+
 LOWER_IS_BETTER: frozenset[str] = frozenset(
     {"loss", *(name for name, info in METRIC_INFO.items() if not info.higher_is_better)}
 )
@@ -142,6 +147,26 @@ def suggest(found: str, choices: Iterable[str]) -> str | None:
     if prefixed:
         return f"did you mean '{min(prefixed, key=len)}'?"
     return did_you_mean(found, names)
+
+
+def metric_rows() -> list[tuple[str, str]]:
+    """``nnspec list metrics``: each name with its tasks, direction and description; a user
+    metric is marked ``(registered)``.
+
+    Example:
+        >>> dict(metric_rows())["mae"]
+        'regression; lower is better; mean absolute error, original units'
+    """
+    rows = [(name, info) for name, info in METRIC_INFO.items()]
+    rows.insert(
+        next(i for i, (n, _) in enumerate(rows) if n == "mae"), ("top_<k>_accuracy", _TOP_K_INFO)
+    )
+    return [
+        (name, ("(registered) " if name not in BUILTIN_METRICS and "<" not in name else "")
+         + f"{', '.join(sorted(info.tasks))}; "
+         + f"{'higher' if info.higher_is_better else 'lower'} is better; {info.description}")
+        for name, info in rows
+    ]  # fmt: skip
 
 
 def metric_column(split: str, metric: str, output: str | None = None) -> str:
@@ -180,6 +205,60 @@ def unregister_metric_name(name: str) -> None:
         METRIC_INFO.unregister(name)
 
 
+def chosen_metrics(
+    task: str, metrics: tuple[str, ...] | None, monitors: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """``train.metrics`` (or the task's defaults), then each monitored metric not listed.
+
+    Example:
+        >>> chosen_metrics("binary", None, ("val_pr_auc", "val_loss"))
+        ('accuracy', 'f1', 'auroc', 'pr_auc')
+    """
+    names = metrics if metrics is not None else TASK_METRICS[task]
+    extra = (m[len("val_") :] for m in monitors if m.startswith("val_") and m != "val_loss")
+    return (*names, *(m for m in dict.fromkeys(extra) if m not in names))
+
+
+def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The names a monitor (early stopping, plateau) may watch: the losses, then
+    ``val_<metric>`` for ``metrics`` (default: the task's) and for every other metric of the
+    task (a monitored metric is computed even when ``train.metrics`` does not list it).
+
+    Example:
+        >>> monitor_names("regression", ("r2",))
+        ('val_loss', 'train_loss', 'val_r2', 'val_mae', 'val_mse', 'val_rmse')
+    """
+    listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
+              if is_monitor(task, metric_column("val", m))]  # fmt: skip
+    others = [n for n in metric_names(task) if n not in listed]
+    return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
+
+
+def is_monitor(task: str, monitor: str) -> bool:
+    """Whether a monitor may watch ``monitor`` for ``task``: a loss or ``val_<a task metric>``."""
+    if monitor in ("val_loss", "train_loss"):
+        return True
+    info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
+    return info is not None and task in info.tasks
+
+
+def resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
+    """``auto`` -> min for losses and errors, max for scores (TRAIN-4).
+
+    Example:
+        >>> resolve_mode("val_accuracy", "auto"), resolve_mode("val_mae", "auto")
+        ('max', 'min')
+    """
+    if mode != "auto":
+        return mode  # type: ignore[return-value]
+    name = monitor.split("_", 1)[-1]
+    info = metric_info(name)
+    if info is not None:
+        return "max" if info.higher_is_better else "min"
+    return "min" if name in LOWER_IS_BETTER else "max"
+
+
 BUILTIN_METRICS: frozenset[str] = frozenset(METRIC_INFO)
 """The names nnspec defines itself."""
-__all__ += ["BUILTIN_METRICS", "TOP_K", "TASK_NAMES"]
+__all__ += ["BUILTIN_METRICS", "TOP_K", "TASK_NAMES", "THRESHOLD_TASKS", "chosen_metrics"]
+__all__ += ["monitor_names", "is_monitor", "resolve_mode"]

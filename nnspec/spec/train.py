@@ -14,8 +14,13 @@ from nnspec.spec.callbacks import CallbackField, TrackerName, unique
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
-    metric_column,
+    THRESHOLD_TASKS,
+    chosen_metrics,
+    is_monitor,
     metric_info,
+    metric_names,
+    monitor_names,
+    resolve_mode,
     suggest,
 )
 from nnspec.spec.model import head_index
@@ -138,7 +143,8 @@ class TrainSpec(Spec):
     )
     divergence_steps: PosInt = Field(default=20, description="...for this many consecutive steps.")
     max_steps: PosInt | None = Field(
-        default=None, description="Stop after this many optimizer steps (at least 1; null: no limit)."
+        default=None,
+        description="Stop after this many optimizer steps (at least 1; null: no limit).",
     )
     ema: EmaSpec | None = Field(
         default=None,
@@ -204,8 +210,6 @@ class TrainSpec(Spec):
 
 
 def _unknown_metric(name: str) -> str:
-    from nnspec.spec.metrics import metric_names
-
     hint = suggest(name, metric_names())
     return (
         f"unknown metric '{name}'" + (f"; {hint}" if hint else "")
@@ -213,56 +217,7 @@ def _unknown_metric(name: str) -> str:
     )  # fmt: skip
 
 
-# ---- metric names (DATA-14): the table lives in spec/metrics.py ----
-
-
-def chosen_metrics(task: str, train: TrainSpec, monitors: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """``train.metrics`` (or the task's defaults), then each monitored metric not listed.
-
-    Example:
-        >>> chosen_metrics("binary", TrainSpec(), ("val_pr_auc", "val_loss"))
-        ('accuracy', 'f1', 'auroc', 'pr_auc')
-    """
-    names = train.metrics if train.metrics is not None else TASK_METRICS[task]
-    extra = (m[len("val_") :] for m in monitors if m.startswith("val_") and m != "val_loss")
-    return (*names, *(m for m in dict.fromkeys(extra) if m not in names))
-
-
-def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The names a monitor (early stopping, plateau) may watch: the losses, then
-    ``val_<metric>`` for ``metrics`` (default: the task's) and for every other metric of the
-    task (a monitored metric is computed even when ``train.metrics`` does not list it)."""
-    from nnspec.spec.metrics import METRIC_INFO
-
-    listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
-              if _is_monitor(task, metric_column("val", m))]  # fmt: skip
-    others = [n for n, info in METRIC_INFO.items() if task in info.tasks and n not in listed]
-    return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
-
-
-def _is_monitor(task: str, monitor: str) -> bool:
-    if monitor in ("val_loss", "train_loss"):
-        return True
-    info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
-    return info is not None and task in info.tasks
-
-
-def resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
-    """``auto`` -> min for losses and errors, max for scores (TRAIN-4).
-
-    Example:
-        >>> resolve_mode("val_accuracy", "auto"), resolve_mode("val_mae", "auto")
-        ('max', 'min')
-    """
-    if mode != "auto":
-        return mode  # type: ignore[return-value]
-    name = monitor.split("_", 1)[-1]
-    info = metric_info(name)
-    if info is not None:
-        return "max" if info.higher_is_better else "min"
-    return "min" if name in LOWER_IS_BETTER else "max"
-
-
+# re-exported: the metric names moved to spec/metrics.py
 __all__ += ["TASK_METRICS", "LOWER_IS_BETTER", "chosen_metrics", "monitor_names", "resolve_mode"]
 
 
@@ -352,8 +307,6 @@ def _double_activation(exp: Any) -> list[InitErrorDetails]:
 def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     found: list[InitErrorDetails] = []
     names = monitor_names(exp.task, exp.train.metrics)
-    if exp.task == "classification":
-        names = (*names, "val_top_<k>_accuracy")
     watchers: list[tuple[tuple[str, ...], str, str, bool]] = []
     es = exp.train.early_stopping
     if es.enabled:
@@ -362,7 +315,7 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
         sch = exp.schedule
         watchers.append((("schedule",), sch.monitor, sch.mode, True))
     for loc, monitor, mode, _ in watchers:
-        if not _is_monitor(exp.task, monitor):
+        if not is_monitor(exp.task, monitor):
             info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
             hint = suggest(monitor, names)
             why = (
@@ -395,8 +348,6 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
 
 def _metric_rules(exp: Any) -> list[InitErrorDetails]:
     """Each listed metric is defined for the task; a threshold is set only where one applies."""
-    from nnspec.spec.metrics import metric_names
-
     found: list[InitErrorDetails] = []
     for i, name in enumerate(exp.train.metrics or ()):
         info = metric_info(name)
@@ -409,7 +360,7 @@ def _metric_rules(exp: Any) -> list[InitErrorDetails]:
                     name,
                 )
             )
-    if exp.train.threshold != 0.5 and exp.task not in ("binary", "multilabel"):
+    if exp.train.threshold != 0.5 and exp.task not in THRESHOLD_TASKS:
         found.append(
             _rule(
                 ("train", "threshold"),

@@ -136,3 +136,15 @@ def test_user_metric_names_are_checked(max_error: str) -> None:
     with pytest.raises(TypeError, match="a function or a Metric subclass"):
         nnspec.register_metric("ok_name", tasks=["binary"])(42)
     assert "ok_name" not in METRIC_INFO  # nothing half-registered
+
+
+def test_list_metrics_shows_builtins_the_family_and_user_metrics(
+    max_error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnspec.cli.main import main
+
+    assert main(["list", "metrics"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert {"pr_auc", "top_<k>_accuracy", "mae", max_error} <= set(lines)
+    assert "(registered) regression; lower is better; largest absolute error" in lines[max_error]
+    assert "binary, multilabel; higher is better" in lines["pr_auc"]

@@ -273,3 +273,17 @@ def test_top_k_with_k_at_least_the_classes_warns() -> None:
     out, y, info = case("classification", 0, k=3)
     with pytest.warns(UserWarning, match="top_3_accuracy with 3 classes is always 1"):
         assert compute_metrics(out, y, info, ("top_3_accuracy",)) == {"top_3_accuracy": 1.0}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("task", ["classification", "binary", "multilabel", "regression"])
+def test_states_on_cuda_equal_the_cpu_values(task: str) -> None:
+    out, y, info = case(task, 12)
+    names = tuple(k.split("/")[1] for k in REFERENCE if k.startswith(f"{task}/"))
+    on_cpu = streamed(out, y, info, names)
+    gpu = MetricSet(names, info, report=True)
+    for i in range(0, len(y), 30):
+        gpu.update(out[i : i + 30].cuda(), y[i : i + 30].cuda())
+    assert gpu.device is not None and gpu.device.type == "cuda"  # the states stay on the GPU
+    assert gpu.compute() == pytest.approx(on_cpu, abs=1e-9)
