@@ -32,13 +32,13 @@ import torch
 
 from nnspec.compile.plan import TrainingPlan, compile_plan
 from nnspec.errors import Problem, SpecError
+from nnspec.files import create_run_dir
 from nnspec.run import checkpoint as ck
 from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard, check_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
 from nnspec.run.loop import Trainer
 from nnspec.run.metrics import class_report, compute_metrics
 from nnspec.run.model import build_for_data, save_model
-from nnspec.files import create_run_dir
 from nnspec.run.outputs import RunWriter, write_error
 from nnspec.run.plots import (
     CONFUSION_PNG,

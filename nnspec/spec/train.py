@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.errors import did_you_mean
-from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
+from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
 
@@ -108,7 +108,8 @@ class TrainSpec(Spec):
     )
     divergence_steps: PosInt = Field(default=20, description="...for this many consecutive steps.")
     max_steps: PosInt | None = Field(
-        default=None, description="Stop after this many optimizer steps (at least 1; null: no limit)."
+        default=None,
+        description="Stop after this many optimizer steps (at least 1; null: no limit).",
     )
 
 
