@@ -12,7 +12,9 @@ adds its own callbacks first: progress display, metric files, TensorBoard (``tra
 ``FitState.stop``), ``steps``, ``test_report`` (per-class
 precision/recall/F1 and the confusion matrix, classification only), ``device`` and ``fit_time``
 (seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
-``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure).
+``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure)
+and ``test_data_sha256`` (the in-memory test split's digest: ``nnspec eval`` compares metrics
+only on the same data).
 """
 
 from __future__ import annotations
