@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +27,7 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.averaging import PausedSchedule, make_averaging
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
     HOOKS,
@@ -90,6 +91,10 @@ class Trainer:
                                                train.accumulate)  # fmt: skip
         self.total_steps = plan.horizon(self.steps_per_epoch).total_steps
         self.schedule = plan.make_schedule(self.optimizer, self.steps_per_epoch)
+        # train.ema / train.swa: an averaged copy validated, tested and saved instead
+        self.averaging = make_averaging(model, train, self.optimizer)
+        if self.averaging is not None:
+            self.schedule = PausedSchedule(self.schedule, self.averaging)
         self.warmup = plan.warmup_steps(self.steps_per_epoch)
         stopping = train.early_stopping
         self.early_stopping = EarlyStopping(plan.monitor, plan.mode, stopping.patience,
@@ -161,6 +166,7 @@ class Trainer:
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
             "rng": rng_state(),
+            **({"averaging": self.averaging.state_dict()} if self.averaging is not None else {}),
         }
 
     def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
@@ -168,6 +174,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
+        if self.averaging is not None and "averaging" in ckpt:
+            self.averaging.load_state_dict(ckpt["averaging"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
@@ -221,6 +229,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step_batch()
         self.state.step += 1
+        if self.averaging is not None:
+            self.averaging.after_step(self.model, self.state.step)
         self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
         check_divergence(self.state, loss, *self.divergence)
         if self.state.step >= self.step_end_due:
@@ -273,12 +283,27 @@ class Trainer:
         self.model.eval()
         outs, ys = [], []
         with torch.inference_mode(), self._autocast():
+            forward = self._eval_forward()
             for data in self.eval_batches(split):
-                outs.append(self.forward(model_inputs(data, self.inputs)))
+                outs.append(forward(model_inputs(data, self.inputs)))
                 ys.append(data[TARGET])
             out = torch.cat(outs).float()
             loss = float(self.loss_fn(out, torch.cat(ys)))
         return loss, out
+
+    def _averaged(self) -> nn.Module | None:
+        """The averaged network once it holds an update (train.ema / train.swa)."""
+        averaging = self.averaging
+        return averaging.module if averaging is not None and averaging.active else None
+
+    def _eval_forward(self) -> Callable[..., torch.Tensor]:
+        """What validation runs: the averaged weights once they exist, else the model."""
+        averaged = self._averaged()
+        return averaged.eval() if averaged is not None else self.forward
+
+    def _bn_inputs(self) -> Iterator[Any]:
+        """The training split's model inputs, for SWA's batch-norm statistics."""
+        return (model_inputs(data, self.inputs) for data in self.train_batches)
 
     def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}
@@ -339,7 +364,11 @@ class Trainer:
         if fit_state.should_stop:
             self._stop_between_epochs()
             return True
+        if self.averaging is not None:
+            self.averaging.begin_epoch(epoch)
         train_loss = self.train_epoch(epoch)
+        if self.averaging is not None:
+            self.averaging.end_epoch(self.model, epoch, self._bn_inputs)
         fit_state.step = self.state.step
         return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
 
@@ -355,7 +384,8 @@ class Trainer:
         state.epoch = epoch
         is_best = self.early_stopping.update(row[self.plan.monitor], epoch)
         if is_best:
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            weights = self._averaged() or self.model
+            self.best_state = {k: v.detach().clone() for k, v in weights.state_dict().items()}
         self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
         state.rows.append(row)
         self._call("on_epoch_end")
@@ -390,6 +420,10 @@ class Trainer:
         return "early_stopping" if self.early_stopping.should_stop else "max_steps"
 
     def restore_best(self) -> None:
-        """Load the best epoch's weights (TRAIN-4 ``restore_best``)."""
+        """Load the best epoch's weights (TRAIN-4 ``restore_best``), else the final average
+        (``train.ema`` / ``train.swa``); from then on the model itself is evaluated."""
+        averaging, self.averaging = self.averaging, None
         if self.plan.train.early_stopping.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        elif averaging is not None and averaging.active:
+            self.model.load_state_dict(averaging.module.state_dict())
