@@ -235,8 +235,12 @@ def test_validate_runs_shape_inference_with_lines(
 
 
 def test_validate_huge_width_without_allocating(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["validate", "model.layers.4.out_features=1000000000"], capsys)
-    assert code == 0 and "parameters" in out  # shape functions only: no 10**9-wide weight
+    # 5e10 parameters (200 GB): shape functions only, no such weight is allocated
+    code, out, _ = run(["validate", "model.layers.4.out_features=100000000"], capsys)
+    assert code == 0 and "parameters" in out
+    # 5e11 parameters are more than 1 TiB of fp32 weights: refused (exit 2) before any allocation
+    code, _, err = run(["validate", "model.layers.4.out_features=1000000000"], capsys)
+    assert code == 2 and "1 TiB" in err
 
 
 def test_validate_json(good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

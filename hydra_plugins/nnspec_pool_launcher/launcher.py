@@ -25,6 +25,7 @@ child.
 import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import sys
@@ -50,6 +51,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydra_plugins.nnspec_pool_launcher.lifeline import die_with_parent
 from nnspec._heap import warm
 from nnspec.hydra.app import job_preload
 from nnspec.hydra.plugins import effective_jobs
@@ -107,7 +109,7 @@ def _execute(shared: _Shared, job: _Job) -> JobReturn:
     )
 
 
-def _child(conn: Connection, shared: "_Shared | bytes", job: _Job) -> None:
+def _child(conn: Connection, shared: "_Shared | bytes", job: _Job, parent: int = 0) -> None:
     """Body of a trial's process: run the job, send its JobReturn back through the pipe."""
     # The launching process handles Ctrl-C (it terminates the trials); a child that also raised
     # KeyboardInterrupt would print a second traceback per trial. First, before the (slow)
@@ -115,6 +117,7 @@ def _child(conn: Connection, shared: "_Shared | bytes", job: _Job) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forked trial inherits the launcher's SIGTERM handler; terminate() must end it, plainly.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent)  # a launcher killed with SIGKILL takes its (forked) trials along
     if isinstance(shared, bytes):
         shared = pickle.loads(shared)  # our own payload, from the launching process
     assert isinstance(shared, _Shared)
@@ -242,7 +245,8 @@ def _run_all(
                     pos, job = pending.popleft()
                     recv, send = ctx.Pipe(duplex=False)
                     proc = ctx.Process(
-                        target=_child, args=(send, payload, job), name=f"nnspec-trial-{job.idx}"
+                        target=_child, args=(send, payload, job, os.getpid() if forked else 0),
+                        name=f"nnspec-trial-{job.idx}",
                     )
                     proc.start()
                     send.close()  # the child holds the only write end: EOF means it died

@@ -156,10 +156,11 @@ def data_report(
 def check_shapes(spec: ExperimentSpec, source: SourceMap | None) -> list[LayerInfo]:
     """Run shape inference (no weights allocated); shape errors get ``file:line:col`` attached."""
     from nnspec.compile import infer_shapes
+    from nnspec.compile.inference import check_param_memory
     from nnspec.io import attach_source
 
-    try:
-        return list(infer_shapes(spec.model))
+    try:  # a model no machine holds (a typo such as 1e29) is refused here, as train refuses it
+        return check_param_memory(list(infer_shapes(spec.model)))
     except NNSpecError as e:
         raise attach_source(e, source) from e
 

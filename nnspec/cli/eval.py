@@ -33,7 +33,7 @@ def run(args: Namespace) -> int:
     warm_start("eval")
     from rich.table import Table
 
-    from nnspec.run.predict import EVAL_ATOL, EVAL_RTOL, read_run_json, evaluate_run_data
+    from nnspec.run.predict import EVAL_ATOL, EVAL_RTOL, evaluate_run_data, read_run_json
 
     summary = read_run_json(run_dir, run_dir / "summary.json")
     metrics, data_digest = evaluate_run_data(run_dir)

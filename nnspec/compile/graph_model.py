@@ -17,6 +17,7 @@ from torch import nn
 
 from nnspec.compile.graph import NodeInfo, infer_graph_nodes, projection_stride
 from nnspec.compile.infer import Shape
+from nnspec.compile.inference import check_param_memory
 from nnspec.compile.initialize import (
     LAYER_INITIALIZERS,
     ONE_SCALE,
@@ -144,6 +145,7 @@ def build_graph_model(spec: ModelSpec, generator: torch.Generator) -> GraphModel
         torch.Size([3, 2])
     """
     infos = infer_graph_nodes(spec)
+    check_param_memory([ni.info for ni in infos])  # before any allocation
     graph = spec.graph()
     shapes = {ni.node.id: ni.info.out_shape for ni in infos}
     modules: dict[str, nn.Module] = {}

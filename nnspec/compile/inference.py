@@ -18,7 +18,13 @@ from nnspec.spec.model import ModelSpec, auto_sizes, head_index
 if TYPE_CHECKING:
     from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["MAX_PARAM_BYTES", "check_param_memory", "infer_shapes", "infer_sequential", "model_spec_of"]
+__all__ = [
+    "MAX_PARAM_BYTES",
+    "check_param_memory",
+    "infer_shapes",
+    "infer_sequential",
+    "model_spec_of",
+]
 
 
 def model_spec_of(spec: object) -> ModelSpec:
@@ -54,7 +60,7 @@ def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
     """
     model = model_spec_of(model)
     if model.is_graph:  # blocks, residuals, branches, named inputs/outputs
-        return check_param_memory(infer_graph_shapes(model))
+        return infer_graph_shapes(model)
     return infer_sequential(model)
 
 
@@ -65,7 +71,8 @@ choice]."""
 
 
 def check_param_memory(infos: list[LayerInfo]) -> list[LayerInfo]:
-    """``infos`` when the model's fp32 parameters fit in :data:`MAX_PARAM_BYTES`.
+    """``infos`` when the model's fp32 parameters fit in :data:`MAX_PARAM_BYTES` (checked by
+    ``build_model`` and the CLI's shape check; :func:`infer_shapes` itself counts any size).
 
     Raises:
         SpecError: naming the largest layer, its parameter count and the total.
@@ -110,4 +117,4 @@ def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
         )
         shape_problem = out is None or any(p.path[-1] not in ("init", "name") for p in problems)
         raise (ShapeError if shape_problem else SpecError)(problems)
-    return check_param_memory(infos)
+    return infos

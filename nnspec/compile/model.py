@@ -18,7 +18,7 @@ from torch import nn
 from nnspec.compile import sequence_modules, topology_modules  # noqa: F401  (register their kinds)
 from nnspec.compile.graph_model import build_graph_model
 from nnspec.compile.infer import LayerInfo
-from nnspec.compile.inference import infer_sequential, model_spec_of
+from nnspec.compile.inference import check_param_memory, infer_sequential, model_spec_of
 from nnspec.compile.initialize import (
     LAYER_INITIALIZERS,
     InitRecord,
@@ -109,7 +109,7 @@ def build_model(
 
 
 def _build_sequential(spec: ModelSpec, g: torch.Generator) -> NNSpecModel:
-    infos = infer_sequential(spec)
+    infos = check_param_memory(infer_sequential(spec))  # before any allocation
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     records: dict[str, InitRecord] = {}
     with global_rng_from(g):  # torch's default init and user builders draw from it

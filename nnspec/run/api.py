@@ -14,7 +14,9 @@ the callbacks ``train.callbacks`` names.
 confusion matrix for classification and binary; per-label precision/recall/F1 and micro/macro F1
 for multilabel; :mod:`nnspec.run.metric_report`), ``device`` and ``fit_time``
 (seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
-``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure).
+``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure)
+and ``test_data_sha256`` (the in-memory test split's digest: ``nnspec eval`` compares metrics
+only on the same data).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Example:
     >>> verified_bytes(run, run / "spec.yaml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    nnspec.errors.CheckpointError: ...spec.yaml: the file's content changed since the run wrote it...
+    nnspec.errors.CheckpointError: ...spec.yaml: the file's content changed since the run...
 """
 
 from __future__ import annotations
@@ -198,12 +198,19 @@ def verified_bytes(run_dir: Path, path: Path, *, limit: int = MAX_LOADED_BYTES) 
         return data
     rel = _relative(Path(run_dir), path)
     if rel not in files:
-        raise _file_problem(path, f"is not listed in {MANIFEST}: the run never finished writing "
-                            "it, or it was put there by hand", "use a checkpoint the run wrote")
+        raise _file_problem(
+            path,
+            f"is not listed in {MANIFEST}: the run never finished writing "
+            "it, or it was put there by hand",
+            "use a checkpoint the run wrote",
+        )
     if digest(data) not in files[rel]:
-        raise _file_problem(path, "the file's content changed since the run wrote it (sha256 "
-                            f"differs from {MANIFEST}): damaged or edited",
-                            "restore it from a copy, or use another checkpoint of the run")
+        raise _file_problem(
+            path,
+            "the file's content changed since the run wrote it (sha256 "
+            f"differs from {MANIFEST}): damaged or edited",
+            "restore it from a copy, or use another checkpoint of the run",
+        )
     return data
 
 

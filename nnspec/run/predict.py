@@ -242,7 +242,8 @@ def read_run_json(run: Path, path: Path) -> dict[str, Any]:
 
 def _info(path: Path, meta: dict[str, Any], blob: dict[str, Any]) -> DataInfo:
     try:
-        return info_from_json(meta, {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")})
+        tensors = {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")}
+        return info_from_json(meta, tensors)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(
             Problem(("run_dir",), f"{path} lacks the run's preprocessing ({type(e).__name__}: "

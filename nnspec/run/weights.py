@@ -10,6 +10,7 @@ init), so what is not loaded keeps its rule-based values.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -93,8 +94,13 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise _problem(f"cannot load weights from {file}",
                        expected=f"a file ending in {', '.join(WEIGHT_SUFFIXES)}",
                        found=file.suffix or "no suffix")  # fmt: skip
+    source: Path | io.BytesIO = file
+    if path.is_dir():  # a run's model.pt: checked against its manifest.json first
+        from nnspec.run.manifest import verified_bytes
+
+        source = io.BytesIO(verified_bytes(path, file))
     try:
-        blob = torch.load(file, map_location="cpu", weights_only=True)
+        blob = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses pickled code; damaged zips raise RuntimeError
         raise _problem(f"cannot read {file} as weights (weights_only=True): {e}") from e
     return _tensors(blob, file)

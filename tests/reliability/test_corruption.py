@@ -23,8 +23,15 @@ import nnspec
 from nnspec.cli.main import main
 from nnspec.errors import CheckpointError
 
-FILES = ["checkpoints/best.pt", "checkpoints/epoch-0003.pt", "model.pt", "summary.json",
-         "preprocess.json", "spec.yaml", "manifest.json"]  # fmt: skip
+FILES = [
+    "checkpoints/best.pt",
+    "checkpoints/epoch-0003.pt",
+    "model.pt",
+    "summary.json",
+    "preprocess.json",
+    "spec.yaml",
+    "manifest.json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +83,12 @@ def loader(run: Path, rel: str) -> Callable[[], Any]:
     return lambda: main(["eval", str(run)])
 
 
-CASES = [(rel, how, seed) for rel in FILES for how in ("truncate", "zero-block", "empty", "flip")
-         for seed in range(2 if how in ("flip", "truncate") else 1)]  # fmt: skip
+CASES = [
+    (rel, how, seed)
+    for rel in FILES
+    for how in ("truncate", "zero-block", "empty", "flip")
+    for seed in range(2 if how in ("flip", "truncate") else 1)
+]
 
 
 @pytest.mark.parametrize(("rel", "how", "seed"), CASES, ids=[f"{r}-{h}-{s}" for r, h, s in CASES])

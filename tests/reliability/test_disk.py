@@ -132,8 +132,13 @@ except OutputError as e:
 @pytest.mark.slow
 def test_a_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
     code = CHILD.format(tests=str(ROOT / "tests"), tmp=str(tmp_path))
-    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT / "tests")})  # fmt: skip
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
     count("disk_faults")
     assert "OUTPUT-ERROR" in child.stdout, child.stderr[-2000:]
     assert "ulimit" in child.stdout

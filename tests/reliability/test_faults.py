@@ -1,6 +1,6 @@
-"""One regression test per fault the adversarial run found (each fails on the code before the fix).
+"""One regression test per fault the adversarial run found (each fails on the code before it).
 
-Run folders, checkpoint integrity, bounded inputs, names, and the user mistakes that ended in exit 1.
+Run folders, checkpoint integrity, bounded inputs, names, and user mistakes that ended in exit 1.
 """
 
 from __future__ import annotations
@@ -80,8 +80,11 @@ def test_the_run_folder_deleted_mid_run_fails_the_run(tmp_path: Path) -> None:
     # the writer thread may be mid-write when the folder goes: either message names the cause
     from nnspec.errors import OutputError
 
-    with pytest.raises(OutputError, match="(deleted|replaced by another folder) while the run|"
-                       "was deleted while the run wrote"):  # fmt: skip
+    with pytest.raises(
+        OutputError,
+        match=r"(deleted|replaced by another folder) while the run|"
+        "was deleted while the run wrote",
+    ):
         nnspec.train(tiny(tmp_path), callbacks=[Delete()])
     # never a run folder without its spec.yaml that looks finished
     assert not list((tmp_path / "runs" / "tiny").glob("*/summary.json"))
@@ -121,8 +124,14 @@ def test_every_run_file_is_in_the_manifest(finished: Path) -> None:
     from nnspec.run.manifest import manifest_table
 
     listed = set(manifest_table(finished))
-    assert {"spec.yaml", "model.pt", "preprocess.json", "summary.json",
-            "checkpoints/best.pt", "checkpoints/epoch-0004.pt"} <= listed  # fmt: skip
+    assert {
+        "spec.yaml",
+        "model.pt",
+        "preprocess.json",
+        "summary.json",
+        "checkpoints/best.pt",
+        "checkpoints/epoch-0004.pt",
+    } <= listed
     on_disk = {p.relative_to(finished).as_posix() for p in finished.rglob("*.pt")}
     assert on_disk <= listed
 
@@ -168,14 +177,15 @@ def test_lost_best_weights_fail_the_resume_instead_of_a_wrong_model_pt(tmp_path:
     """best.pt unreadable and the best epoch's checkpoint pruned: model.pt would hold the last
     epoch while summary.json names the best, so the resume refuses."""
     # lr 0.3 overshoots: the best epoch (3) is not the last one
-    spec = tiny(tmp_path, optim={"kind": "adamw", "lr": 0.3},
-                train={"epochs": 6, "checkpoint": {"keep_last": 1}})  # fmt: skip
+    spec = tiny(
+        tmp_path,
+        optim={"kind": "adamw", "lr": 0.3},
+        train={"epochs": 6, "checkpoint": {"keep_last": 1}},
+    )
     run = nnspec.train(spec).run_dir
     assert json.loads((run / "summary.json").read_text())["best_epoch"] < 6
     flip(run / "checkpoints" / "best.pt")
-    resumed = spec.model_copy(
-        update={"train": spec.train.model_copy(update={"resume": str(run)})}
-    )
+    resumed = spec.model_copy(update={"train": spec.train.model_copy(update={"resume": str(run)})})
     with pytest.warns(CheckpointWarning), pytest.raises(CheckpointError, match="are lost"):
         nnspec.train(resumed)
 
@@ -194,7 +204,9 @@ def test_prune_waits_for_the_new_checkpoint(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "checkpoints" / "epoch-0001.pt").is_file()
 
 
-def test_a_fifo_planted_as_a_checkpoint_does_not_hang_resume(finished: Path, tmp_path: Path) -> None:
+def test_a_fifo_planted_as_a_checkpoint_does_not_hang_resume(
+    finished: Path, tmp_path: Path
+) -> None:
     run = copy_run(finished, tmp_path)
     spec = nnspec.load(run / "spec.yaml")
     os.mkfifo(run / "checkpoints" / "epoch-0009.pt")
@@ -210,7 +222,9 @@ def test_eval_of_a_damaged_model_pt_is_exit_2(finished: Path, tmp_path: Path, ca
     assert "sha256" in capsys.readouterr().err
 
 
-def test_eval_fails_when_the_runs_own_data_give_other_metrics(finished: Path, tmp_path: Path) -> None:
+def test_eval_fails_when_the_runs_own_data_give_other_metrics(
+    finished: Path, tmp_path: Path
+) -> None:
     from nnspec.run.outputs import RunWriter
 
     run = copy_run(finished, tmp_path)
@@ -263,7 +277,17 @@ def test_deep_nesting_is_a_spec_error_not_a_recursion_error(tmp_path: Path, caps
 
 @pytest.mark.parametrize(
     "name",
-    ["../x", "/abs/path", "a/b", "a\x00b", "x" * 300, "a\x1b[31mred", "two\nlines", ".hidden", ".."],
+    [
+        "../x",
+        "/abs/path",
+        "a/b",
+        "a\x00b",
+        "x" * 300,
+        "a\x1b[31mred",
+        "two\nlines",
+        ".hidden",
+        "..",
+    ],
 )
 def test_unsafe_experiment_names_are_refused(tmp_path: Path, name: str, capsys) -> None:  # type: ignore[no-untyped-def]
     spec = write_spec(tmp_path / "s.yaml", json.dumps({**SMALL, "name": name}))
@@ -280,10 +304,15 @@ def test_unsafe_experiment_names_are_refused(tmp_path: Path, name: str, capsys) 
         ("optim.weight_decay", "optim: {kind: adamw, weight_decay: .inf}"),
         ("loss.pos_weight", "task: binary\nloss: {pos_weight: .inf}"),
         ("train.max_steps", "train: {max_steps: 0}"),
-        ("model.layers.0", "model: {input_shape: [4], layers: [{linear: 100000000000000000000000000000}]}"),
+        (
+            "model.layers.0",
+            "model: {input_shape: [4], layers: [{linear: 100000000000000000000000000000}]}",
+        ),
     ],
 )
-def test_user_mistakes_that_were_exit_1_are_exit_2(tmp_path: Path, field: str, text: str, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_user_mistakes_that_were_exit_1_are_exit_2(
+    tmp_path: Path, field: str, text: str, capsys
+) -> None:  # type: ignore[no-untyped-def]
     body = text if "model:" in text else "model: {input_shape: [4], layers: [{linear: 1}]}\n" + text
     spec = write_spec(tmp_path / "s.yaml", body + "\n")
     assert cli("validate", str(spec)) == 2
@@ -309,7 +338,8 @@ def test_bad_npz_files_are_exit_2(tmp_path: Path, kind: str) -> None:
         path.write_bytes(pickle.dumps({"x": [1, 2]}))
     spec = write_spec(
         tmp_path / "s.yaml",
-        f"data: {{source: 'npz:{path}'}}\nmodel: {{input_shape: auto, layers: [{{linear: auto}}]}}\n"
+        f"data: {{source: 'npz:{path}'}}\n"
+        "model: {input_shape: auto, layers: [{linear: auto}]}\n"
         f"train: {{epochs: 1, progress: none, output_dir: '{tmp_path}/runs'}}\n",
     )
     assert cli("train", str(spec)) == 2

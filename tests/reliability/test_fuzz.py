@@ -32,22 +32,82 @@ def cases(default: int, long: int) -> int:
 FUZZ = settings(
     max_examples=cases(150, 3000),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                           HealthCheck.data_too_large],
-)  # fmt: skip
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 _LOCATED = re.compile(r"(:\d+(:\d+)?[: ])|(\b[a-z_]+(\.[\w]+)+:)|(data\.source)|(\bspec\b)")
 
-KEYS = ["model", "data", "train", "optim", "loss", "schedule", "lint", "name", "seed", "task",
-        "layers", "input_shape", "kind", "linear", "conv2d", "activation", "epochs", "lr",
-        "batch_size", "source", "dropout", "out_features", "modle", "optm", "epocs", "<<",
-        "spec_version", "early_stopping", "checkpoint", "resume", "output_dir", "metrics"]  # fmt: skip
-WEIRD = st.sampled_from([
-    float("nan"), float("inf"), -float("inf"), 10**30, -(10**30), 2**63, 1e308, -0.0, 0, -1,
-    True, None, "", "auto", "relu", "\x00", "\x1b[31m", "../../etc", "a" * 300, [], {}, [[[]]],
-    "${oc.env:HOME}", "!!python/name:os.system", "1e29", "yes", "0x10",
-])  # fmt: skip
-SCALARS = st.one_of(st.integers(), st.floats(), st.text(max_size=20), st.booleans(), st.none(),
-                    WEIRD)  # fmt: skip
+KEYS = [
+    "model",
+    "data",
+    "train",
+    "optim",
+    "loss",
+    "schedule",
+    "lint",
+    "name",
+    "seed",
+    "task",
+    "layers",
+    "input_shape",
+    "kind",
+    "linear",
+    "conv2d",
+    "activation",
+    "epochs",
+    "lr",
+    "batch_size",
+    "source",
+    "dropout",
+    "out_features",
+    "modle",
+    "optm",
+    "epocs",
+    "<<",
+    "spec_version",
+    "early_stopping",
+    "checkpoint",
+    "resume",
+    "output_dir",
+    "metrics",
+]
+WEIRD = st.sampled_from(
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        10**30,
+        -(10**30),
+        2**63,
+        1e308,
+        -0.0,
+        0,
+        -1,
+        True,
+        None,
+        "",
+        "auto",
+        "relu",
+        "\x00",
+        "\x1b[31m",
+        "../../etc",
+        "a" * 300,
+        [],
+        {},
+        [[[]]],
+        "${oc.env:HOME}",
+        "!!python/name:os.system",
+        "1e29",
+        "yes",
+        "0x10",
+    ]
+)
+SCALARS = st.one_of(
+    st.integers(), st.floats(), st.text(max_size=20), st.booleans(), st.none(), WEIRD
+)
 
 
 def values(depth: int = 3) -> st.SearchStrategy[Any]:
@@ -84,9 +144,9 @@ def mutate(data: dict[str, Any], draw: Any) -> dict[str, Any]:
 
 
 def to_yaml(data: Any) -> str:
-    from ruamel.yaml import YAML
-
     import io
+
+    from ruamel.yaml import YAML
 
     buf = io.StringIO()
     yaml = YAML(typ="safe", pure=True)
@@ -119,8 +179,11 @@ def mutated_specs(draw: Any) -> str:
 def damaged_text(draw: Any) -> str:
     """Valid spec text, then truncated, spliced, re-indented, tagged or aliased."""
     text = to_yaml(json.loads(json.dumps(draw(experiment_data()), default=str)))
-    how = draw(st.sampled_from(["truncate", "splice", "tab", "tag", "alias", "deep", "anchor",
-                                "bytes", "dup"]))  # fmt: skip
+    how = draw(
+        st.sampled_from(
+            ["truncate", "splice", "tab", "tag", "alias", "deep", "anchor", "bytes", "dup"]
+        )
+    )
     at = draw(st.integers(0, max(len(text) - 1, 0)))
     if how == "truncate":
         return text[:at]
@@ -129,8 +192,19 @@ def damaged_text(draw: Any) -> str:
     if how == "tab":
         return text.replace("  ", "\t", 1)
     if how == "tag":
-        tag = draw(st.sampled_from(["!!python/object/apply:os.system", "!!binary", "!x",
-                                    "!!str", "!!float", "!!set", "!!omap"]))  # fmt: skip
+        tag = draw(
+            st.sampled_from(
+                [
+                    "!!python/object/apply:os.system",
+                    "!!binary",
+                    "!x",
+                    "!!str",
+                    "!!float",
+                    "!!set",
+                    "!!omap",
+                ]
+            )
+        )
         return text.replace(": ", f": {tag} ", 1)
     if how == "alias":
         return "a: &a [1, 2]\n" + text.replace("seed: ", "seed: *a #", 1)
@@ -175,15 +249,22 @@ def test_mutated_specs_through_lint(tmp_path: Path, capsys: Any, text: str) -> N
     assert code in (0, 1, 2)
 
 
-CELLS = st.one_of(st.integers(), st.floats(), st.text(max_size=6), st.sampled_from(
-    ["", "NaN", "inf", "-", '"', "a,b", "\x00", "1e400", "true", "\r"]))  # fmt: skip
+CELLS = st.one_of(
+    st.integers(),
+    st.floats(),
+    st.text(max_size=6),
+    st.sampled_from(["", "NaN", "inf", "-", '"', "a,b", "\x00", "1e400", "true", "\r"]),
+)
 
 
 @st.composite
 def csv_text(draw: Any) -> str:
     width = draw(st.integers(1, 4))
-    header = draw(st.lists(st.sampled_from(["a", "b", "y", "", "a", "é", "x y"]),
-                           min_size=width, max_size=width))  # fmt: skip
+    header = draw(
+        st.lists(
+            st.sampled_from(["a", "b", "y", "", "a", "é", "x y"]), min_size=width, max_size=width
+        )
+    )
     if draw(st.booleans()):
         header[-1] = "y"
     rows = draw(st.lists(st.lists(CELLS, min_size=width - 1, max_size=width + 1), max_size=12))
@@ -197,13 +278,30 @@ def test_fuzzed_csv_through_data(tmp_path: Path, capsys: Any, text: str) -> None
     data = tmp_path / "d.csv"
     data.write_text(text, encoding="utf-8", errors="surrogateescape")
     spec = tmp_path / "s.yaml"
-    spec.write_text(f"data: {{source: 'csv:{data}', target: y}}\n"
-                    "model: {input_shape: auto, layers: [{linear: 4}, {linear: auto}]}\n")  # fmt: skip
+    spec.write_text(
+        f"data: {{source: 'csv:{data}', target: y}}\n"
+        "model: {input_shape: auto, layers: [{linear: 4}, {linear: auto}]}\n"
+    )
     check(spec, capsys, "data")
 
 
-@pytest.mark.parametrize("text", ["", "\n", "---\n", "~\n", "[]\n", "1\n", "a\n", "model:\n",
-                                  "model: [\n", "\ufeffmodel: {}\n", "--- !!map\n", "? \n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n",
+        "---\n",
+        "~\n",
+        "[]\n",
+        "1\n",
+        "a\n",
+        "model:\n",
+        "model: [\n",
+        "\ufeffmodel: {}\n",
+        "--- !!map\n",
+        "? \n",
+    ],
+)
 def test_degenerate_documents(tmp_path: Path, capsys: Any, text: str) -> None:
     path = tmp_path / "fuzz.yaml"
     path.write_text(text)

@@ -118,8 +118,9 @@ def test_kill_then_resume_is_bitwise_the_uninterrupted_run(
 ) -> None:
     expected, calls = reference
     n = max(1, int(at * calls[mode]))
-    code = CHILD.format(tests=str(ROOT / "tests"), mode=mode, n=n, tmp=str(tmp_path),
-                        sections=SECTIONS)  # fmt: skip
+    code = CHILD.format(
+        tests=str(ROOT / "tests"), mode=mode, n=n, tmp=str(tmp_path), sections=SECTIONS
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
     child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
     count("kills")
@@ -128,7 +129,9 @@ def test_kill_then_resume_is_bitwise_the_uninterrupted_run(
     spec = tiny(tmp_path, **SECTIONS)
     resumed = spec.model_copy(update={"train": spec.train.model_copy(update={"resume": str(run)})})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a checkpoint the kill left behind is skipped, with a warning
+        warnings.simplefilter(
+            "ignore"
+        )  # a checkpoint the kill left behind is skipped, with a warning
         nnspec.train(resumed)
     assert same(outcome(run), expected), f"{mode} #{n}: the resumed run differs"
     count("kills_bitwise")

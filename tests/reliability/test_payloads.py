@@ -78,37 +78,64 @@ SPEC_PAYLOADS: list[tuple[str, str]] = [
     ("python-module", MODEL + "name: !!python/module:os\n"),
     ("object-new", MODEL + "name: !!python/object/new:os.system ['touch {c}']\n"),
     ("apply-exec", MODEL + "name: !!python/object/apply:builtins.exec [\"open('{c}','w')\"]\n"),
-    ("apply-eval", MODEL + "name: !!python/object/apply:builtins.eval "
-     "[\"__import__('os').system('touch {c}')\"]\n"),
-    ("verbatim-tag", MODEL + "name: !<tag:yaml.org,2002:python/object/apply:os.system> "
-     "['touch {c}']\n"),
-    ("tag-directive", "%TAG !p! tag:yaml.org,2002:python/\n---\n" + MODEL
-     + "name: !p!object/apply:os.system ['touch {c}']\n"),
+    (
+        "apply-eval",
+        MODEL + "name: !!python/object/apply:builtins.eval "
+        "[\"__import__('os').system('touch {c}')\"]\n",
+    ),
+    (
+        "verbatim-tag",
+        MODEL + "name: !<tag:yaml.org,2002:python/object/apply:os.system> ['touch {c}']\n",
+    ),
+    (
+        "tag-directive",
+        "%TAG !p! tag:yaml.org,2002:python/\n---\n"
+        + MODEL
+        + "name: !p!object/apply:os.system ['touch {c}']\n",
+    ),
     ("tag-on-key", MODEL + "? !!python/object/apply:os.system ['touch {c}']\n: 1\n"),
     ("local-tag", MODEL + "name: !os.system 'touch {c}'\n"),
-    ("tag-behind-alias", MODEL + "name: &a !!python/object/apply:os.system ['touch {c}']\n"
-     "seed: *a\n"),
-    ("tag-in-merge-key", "model: {<<: !!python/object/apply:os.system ['touch {c}'], "
-     "input_shape: [8], layers: [{linear: 3}]}\n"),
+    (
+        "tag-behind-alias",
+        MODEL + "name: &a !!python/object/apply:os.system ['touch {c}']\nseed: *a\n",
+    ),
+    (
+        "tag-in-merge-key",
+        "model: {<<: !!python/object/apply:os.system ['touch {c}'], "
+        "input_shape: [8], layers: [{linear: 3}]}\n",
+    ),
     ("binary-tag", MODEL + "name: !!binary aGVsbG8=\n"),
     ("set-tag", MODEL + "lint: {ignore: !!set {a, b}}\n"),
     ("target-top", MODEL + "_target_: os.system\n_args_: ['touch {c}']\n"),
-    ("target-in-layer", "model: {input_shape: [8], layers: [{_target_: os.system, "
-     "_args_: ['touch {c}']}]}\n"),
-    ("target-in-options", MODEL + "data: {source: 'synthetic:classification', "
-     "options: {_target_: subprocess.call, args: ['touch', '{c}']}}\n"),
+    (
+        "target-in-layer",
+        "model: {input_shape: [8], layers: [{_target_: os.system, _args_: ['touch {c}']}]}\n",
+    ),
+    (
+        "target-in-options",
+        MODEL + "data: {source: 'synthetic:classification', "
+        "options: {_target_: subprocess.call, args: ['touch', '{c}']}}\n",
+    ),
     ("target-in-optim", MODEL + "optim: {kind: adamw, _target_: os.system}\n"),
-    ("target-via-merge", "base: &b {_target_: os.system, _args_: ['touch {c}']}\n"
-     "model: {<<: *b, input_shape: [8], layers: [{linear: 3}]}\n"),
-    ("target-via-merge-list", "b1: &b1 {_target_: os.system}\n"
-     "model: {<<: [*b1], input_shape: [8], layers: [{linear: 3}]}\n"),
+    (
+        "target-via-merge",
+        "base: &b {_target_: os.system, _args_: ['touch {c}']}\n"
+        "model: {<<: *b, input_shape: [8], layers: [{linear: 3}]}\n",
+    ),
+    (
+        "target-via-merge-list",
+        "b1: &b1 {_target_: os.system}\n"
+        "model: {<<: [*b1], input_shape: [8], layers: [{linear: 3}]}\n",
+    ),
     ("component", MODEL + "loss: {_component_: os.system}\n"),
     ("partial", MODEL + "optim: {kind: adamw, _partial_: true}\n"),
     ("recursive", MODEL + "train: {_recursive_: false}\n"),
     ("convert", MODEL + "train: {_convert_: all}\n"),
     ("target-in-list", MODEL + "lint: {ignore: [{_target_: os.system}]}\n"),
-    ("hydra-section", MODEL + "hydra: {callbacks: {x: {_target_: os.system, "
-     "_args_: ['touch {c}']}}}\n"),
+    (
+        "hydra-section",
+        MODEL + "hydra: {callbacks: {x: {_target_: os.system, _args_: ['touch {c}']}}}\n",
+    ),
     ("hydra-launcher", MODEL + "hydra: {launcher: {_target_: os.system}}\n"),
     ("quoted-target-key", MODEL + "'_target_': os.system\n"),
 ]
@@ -119,8 +146,12 @@ RESOLVER_PAYLOADS: list[tuple[str, str]] = [
     ("oc-env-output-dir", BASE + MODEL + "train: {output_dir: '${oc.env:HOME}/x'}\n"),
     ("oc-env-source", MODEL + "data: {source: 'csv:${oc.env:HOME}/x.csv', target: y}\n"),
     ("hydra-resolver", BASE + MODEL + "train: {output_dir: '${hydra:runtime.cwd}'}\n"),
-    ("eval-resolver", BASE + MODEL
-     + "train: {output_dir: \"${eval:'__import__(\\\"os\\\").system(\\\"touch {c}\\\")'}\"}\n"),
+    (
+        "eval-resolver",
+        BASE
+        + MODEL
+        + 'train: {output_dir: "${eval:\'__import__(\\"os\\").system(\\"touch {c}\\")\'}"}\n',
+    ),
     ("oc-decode", BASE + MODEL + "lint: {ignore: ['${oc.decode:\"[1]\"}']}\n"),
 ]
 
@@ -141,7 +172,9 @@ def warm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     recorder's windows."""
     tmp = tmp_path_factory.mktemp("warm")
     good = tmp / "good.yaml"
-    good.write_text(BASE + MODEL + f"train: {{epochs: 1, progress: none, output_dir: '{tmp}/runs'}}\n")
+    good.write_text(
+        BASE + MODEL + f"train: {{epochs: 1, progress: none, output_dir: '{tmp}/runs'}}\n"
+    )
     assert main(["validate", str(good)]) == 0
     assert main(["train", str(good), "train.epochs=1"]) == 0
     return good
@@ -194,14 +227,25 @@ def test_resolver_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, tex
     spec.write_text(text.replace("{c}", str(canary)))
     codes = [
         handled(canary, lambda: main(["validate", str(spec)])),
-        handled(canary, lambda: main(["train", str(spec), "train.epochs=1", "train.progress=none",
-                                      f"train.output_dir={tmp_path}/runs"])),  # fmt: skip
+        handled(
+            canary,
+            lambda: main(
+                [
+                    "train",
+                    str(spec),
+                    "train.epochs=1",
+                    "train.progress=none",
+                    f"train.output_dir={tmp_path}/runs",
+                ]
+            ),
+        ),
     ]
     refused(all(code == 2 for code, _ in codes), [e for _, ev in codes for e in ev])
 
 
-@pytest.mark.parametrize(("pid", "override"), OVERRIDE_PAYLOADS,
-                         ids=[p for p, _ in OVERRIDE_PAYLOADS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("pid", "override"), OVERRIDE_PAYLOADS, ids=[p for p, _ in OVERRIDE_PAYLOADS]
+)
 def test_override_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, override: str) -> None:
     canary = tmp_path / "canary"
     arg = override.replace("{c}", str(canary))
@@ -281,12 +325,17 @@ def test_pickled_run_files_never_execute(
     if rel == "checkpoints/epoch-0009.pt":  # skipped, the run's own checkpoint used instead
         ok = isinstance(result, tuple) and result[0] is not None and result[0]["epoch"] == 2
     else:
-        ok = isinstance(result, NNSpecError) or result == 2 or (
-            isinstance(result, tuple) and result[0] is not None and result[0]["epoch"] == 2)
+        ok = (
+            isinstance(result, NNSpecError)
+            or result == 2
+            or (isinstance(result, tuple) and result[0] is not None and result[0]["epoch"] == 2)
+        )
     refused(ok, events)
 
 
-def test_a_planted_dcp_metadata_is_refused_before_it_is_unpickled(finished: Path, tmp_path: Path) -> None:
+def test_a_planted_dcp_metadata_is_refused_before_it_is_unpickled(
+    finished: Path, tmp_path: Path
+) -> None:
     from nnspec.errors import CheckpointError
     from nnspec.run.manifest import verify_files
 
@@ -320,8 +369,10 @@ def test_pickled_data_files_never_execute(warm: Path, tmp_path: Path, kind: str)
         path.write_bytes(pickle.dumps(_Evil(shell(canary))))
     prefix = "npy" if kind == "npy-object" else "npz"
     spec = tmp_path / "s.yaml"
-    spec.write_text(f"data: {{source: '{prefix}:{path}'}}\nmodel: {{input_shape: auto, layers: "
-                    f"[{{linear: auto}}]}}\ntrain: {{output_dir: '{tmp_path}/runs'}}\n")  # fmt: skip
+    spec.write_text(
+        f"data: {{source: '{prefix}:{path}'}}\nmodel: {{input_shape: auto, layers: "
+        f"[{{linear: auto}}]}}\ntrain: {{output_dir: '{tmp_path}/runs'}}\n"
+    )
     code, events = handled(canary, lambda: main(["train", str(spec)]))
     refused(code == 2, events)
 
@@ -331,7 +382,7 @@ def test_the_recorder_sees_a_real_payload(tmp_path: Path) -> None:
     canary = tmp_path / "canary"
     _RECORDING.append([])
     try:
-        pickle.loads(evil_pickle(canary))  # noqa: S301 - the point of the test
+        pickle.loads(evil_pickle(canary))
     finally:
         events = _RECORDING.pop()
     assert "os.system" in events and canary.exists()
@@ -346,5 +397,5 @@ def test_json_run_files_are_only_data(finished: Path, tmp_path: Path) -> None:
     from nnspec.run.outputs import RunWriter
 
     RunWriter(run).write_json("preprocess.json", meta)
-    result, events = handled(canary, lambda: nnspec.load_run(run))
+    _, events = handled(canary, lambda: nnspec.load_run(run))
     refused(not canary.exists(), events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -58,12 +59,86 @@ def test_without_the_repair_the_torn_journal_breaks_for_good(tmp_path: Path) -> 
 
 def test_a_sweep_of_no_trials_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("model: {input_shape: [4], layers: [{linear: 3}]}\n"
-                    f"train: {{output_dir: '{tmp_path}/runs'}}\n")  # fmt: skip
+    spec.write_text(
+        "model: {input_shape: [4], layers: [{linear: 3}]}\n"
+        f"train: {{output_dir: '{tmp_path}/runs'}}\n"
+    )
     count("sweep_faults")
-    code = main(["train", str(spec), "-m", "hydra/sweeper=nnspec_optuna",
-                 "hydra.sweeper.n_trials=-5", "optim.lr=interval(1e-3,1e-2)"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            str(spec),
+            "-m",
+            "hydra/sweeper=nnspec_optuna",
+            "hydra.sweeper.n_trials=-5",
+            "optim.lr=interval(1e-3,1e-2)",
+        ]
+    )
     assert code == 2
     assert "n_trials" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+    count("sweep_faults_ok")
+
+
+def _children(pid: int) -> list[int]:
+    """The trial processes of a launcher: its forked children (same command line; not
+    multiprocessing's helper processes)."""
+    own = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            same = (stat.parent / "cmdline").read_bytes() == own
+        except OSError:
+            continue
+        if int(fields[1]) == pid and same:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_trials_die_with_their_launcher(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "data: {source: 'synthetic:classification', n_samples: 2000, "
+        "options: {n_features: 8, n_informative: 5, n_classes: 3}}\n"
+        "model: {input_shape: [8], layers: [{linear: 64}, {linear: 3}]}\n"
+        f"train: {{epochs: 1000, progress: none, output_dir: '{tmp_path}/runs'}}\n"
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "nnspec", "train", str(spec), "-m",
+         "hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2", "seed=0,1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    count("sweep_faults")
+    try:
+        deadline = time.monotonic() + 120
+        while len(trials := _children(launcher.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(trials) >= 2, "the trials did not start"
+        time.sleep(2)  # the trials are training
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(t) for t in trials) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(_alive(t) for t in trials), "trials outlived their launcher"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
     count("sweep_faults_ok")
