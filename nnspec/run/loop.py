@@ -125,7 +125,7 @@ class Trainer:
 
     def eval_batches(self, split: Split | StreamSplit) -> Iterable[Batch]:
         """A split's batches in split order (``eval_batch_size``, every sample kept)."""
-        if id(split) not in self._eval_batches:  # one loader per split (persistent workers)
+        if id(split) not in self._eval_batches:  # one loader per split
             size = self.plan.data.eval_batch_size
             sampler = EpochBatches(len(split), size, seed=self.plan.seed, shuffle=False,
                                    drop_last_single=False)  # fmt: skip
@@ -137,7 +137,7 @@ class Trainer:
         self.fit_state = FitState(
             self.model, self.optimizer, self.writer.run_dir, self.plan.train.epochs,
             self.steps_per_epoch, is_main_process=self.writer.enabled,
-            probe=model_inputs(self.bundle.train.head(256), self.inputs), message=message,
+            probe=self.bundle.train.head(256).get(INPUT), message=message,
         )  # fmt: skip
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip

@@ -11,7 +11,7 @@ encoding and the metrics need them); features never are.
 :class:`StreamSplit` is one split of such a source: its positions, its encoded targets, and the
 preprocessing fitted on the training split. Its batches come from a ``DataLoader`` whose batch
 sampler is the split's :class:`~nnspec.run.batches.EpochBatches`, with ``num_workers`` worker
-processes (persistent across epochs), pinned memory when the device is CUDA, and each batch read
+processes (started for each pass), pinned memory when the device is CUDA, and each batch read
 and standardised inside the worker with one call (``__getitems__``).
 
 :func:`fit_moments` is the one full pass over the data, in storage order and fixed chunks: it
@@ -268,8 +268,8 @@ class _SplitReader(torch.utils.data.Dataset[Batch]):
         return self.__getitems__([position])
 
 
-def _whole(batch: Batch) -> Batch:
-    return batch  # __getitems__ already returns the collated batch
+def _whole(batch: Any) -> Any:
+    return batch  # __getitems__ already returns the collated batch mapping
 
 
 class StreamSplit:
@@ -314,8 +314,8 @@ class StreamSplit:
             num_workers=workers,
             collate_fn=_whole,
             pin_memory=device.type == "cuda",
-            persistent_workers=workers > 0,
-        )
+        )  # workers live for one pass (torch's default): an evaluation's and a training epoch's
+        # never run at once, so memory is that of one pass's workers
         return data if device.type == "cpu" else _OnDevice(data, device)
 
 
