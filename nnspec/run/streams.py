@@ -34,6 +34,8 @@ from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches
 
 __all__ = [
     "SCAN_ROWS",
+    "IN_MEMORY_BYTES",
+    "streams",
     "Rows",
     "ArrayRows",
     "read_rows",
@@ -42,9 +44,19 @@ __all__ = [
     "StreamSplit",
     "Prep",
     "fit_moments",
+    "Moments",
 ]
 
 SCAN_ROWS: Final = 8192  # rows per chunk of a full pass (statistics, checks) [nnspec choice]
+# in_memory: auto loads a lazily read source up to this size of float32 features [nnspec choice:
+# a quarter of a small 4 GiB worker's memory, leaving room for the model and the loader]
+IN_MEMORY_BYTES: Final = 1 << 30
+
+
+def streams(in_memory: str, nbytes: int) -> bool:
+    """Whether a lazily read source of ``nbytes`` float32 features is streamed under
+    ``data.in_memory`` (``auto``: above :data:`IN_MEMORY_BYTES`)."""
+    return in_memory == "no" or (in_memory == "auto" and nbytes > IN_MEMORY_BYTES)
 
 
 class Rows(Protocol):
@@ -172,38 +184,52 @@ class StreamData:
         return len(self.rows) * int(np.prod(self.rows.sample_shape)) * 4
 
 
+class Moments:
+    """Running float64 mean and sum of squared deviations per feature, merged chunk by chunk
+    with Chan et al.'s pairwise update (the result depends only on the chunks' contents and
+    order)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, part: np.ndarray) -> None:
+        """Add the rows of a 2-D chunk (converted to float64)."""
+        if not len(part):
+            return
+        part = part.astype(np.float64)
+        n_b, mean_b = len(part), part.mean(axis=0)
+        m2_b = ((part - mean_b) ** 2).sum(axis=0)
+        if self.mean is None or self.m2 is None:
+            self.count, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        delta, total = mean_b - self.mean, self.count + n_b
+        self.mean = self.mean + delta * (n_b / total)
+        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / total)
+        self.count = total
+
+    def result(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and population standard deviation (zeros and ones when no row was added)."""
+        if self.mean is None or self.m2 is None:
+            return np.zeros(width), np.ones(width)
+        return self.mean, np.sqrt(self.m2 / self.count)
+
+
 def fit_moments(
     rows: Any, train: np.ndarray, check: Callable[[np.ndarray, int], None], workers: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (population, float64) of the rows in ``train``, flattened
-    per sample, in one pass over every row in storage order; ``check(chunk, first_row)`` sees
-    every chunk (finite features, token ids).
-
-    Chunks are merged with Chan et al.'s pairwise update, so the result depends only on the data
-    and :data:`SCAN_ROWS`, not on where the rows live.
-    """
+    per sample, in one pass over every row in storage order (chunks of :data:`SCAN_ROWS`);
+    ``check(chunk, first_row)`` sees every chunk (finite features, token ids)."""
     mask = np.zeros(len(rows), dtype=bool)
     mask[train] = True
-    count, mean, m2 = 0, None, None
+    moments = Moments()
     for start, chunk in _chunks(rows, workers):
         flat = chunk.reshape(len(chunk), -1)
         check(flat, start)
-        part = flat[mask[start : start + len(flat)]].astype(np.float64)
-        if not len(part):
-            continue
-        n_b, mean_b = len(part), part.mean(axis=0)
-        m2_b = ((part - mean_b) ** 2).sum(axis=0)
-        if mean is None or m2 is None:
-            count, mean, m2 = n_b, mean_b, m2_b
-            continue
-        delta, total = mean_b - mean, count + n_b
-        mean = mean + delta * (n_b / total)
-        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
-        count = total
-    if mean is None or m2 is None:
-        width = int(np.prod(rows.sample_shape))
-        return np.zeros(width), np.ones(width)
-    return mean, np.sqrt(m2 / count)
+        moments.add(flat[mask[start : start + len(flat)]])
+    return moments.result(int(np.prod(rows.sample_shape)))
 
 
 def _chunks(rows: Any, workers: int) -> Iterator[tuple[int, np.ndarray]]:

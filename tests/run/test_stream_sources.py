@@ -13,7 +13,7 @@ from runhelp import tiny
 
 from nnspec import train
 from nnspec.errors import DataError
-from nnspec.run import data as data_module
+from nnspec.run import streams as streams_module
 from nnspec.run.batches import INPUT, TARGET, EpochBatches
 from nnspec.run.callbacks import Callback, FitState
 from nnspec.run.data import prepare_data, user_data
@@ -128,7 +128,7 @@ def test_auto_streams_above_the_documented_size(
     np.save(tmp_path / "t.npy", _table(200, 0))
     spec = _npy_spec(tmp_path, f"npy:{tmp_path / 't.npy'}", "auto")
     assert not isinstance(prepare_data(spec).train, StreamSplit)  # 200 x 4 float32: loaded
-    monkeypatch.setattr(data_module, "IN_MEMORY_BYTES", 200 * 4 * 4 - 1)
+    monkeypatch.setattr(streams_module, "IN_MEMORY_BYTES", 200 * 4 * 4 - 1)
     assert isinstance(prepare_data(spec).train, StreamSplit)
 
 
