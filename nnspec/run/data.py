@@ -366,6 +366,15 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
     """An iterable source: one pass (targets of each split, training statistics), then splits
     that read it again per epoch (:mod:`nnspec.run.iterables`)."""
     pieces = raw.pieces
+    if spec.data.split.stratify:
+        raise DataError(
+            Problem(
+                ("data", "split", "stratify"),
+                "an iterable source is split by the hold-out rule (row i % 100), which cannot "
+                "stratify",
+                fix="leave split.stratify unset, or pass a map-style Dataset",
+            )
+        )
     scanned = scan(raw, _stream_check(spec, pieces, {}))
     counts = [len(part) for part in scanned.y]
     if not counts[0]:
