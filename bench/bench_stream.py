@@ -78,7 +78,7 @@ def spec(args: argparse.Namespace, tmp: str, source: str) -> Any:
     return ExperimentSpec.model_validate({
         "name": "stream", "seed": 0, "task": "classification",
         "data": {"source": source, "batch_size": args.batch, "num_workers": args.workers,
-                 "eval_batch_size": 8192, "in_memory": args.in_memory},
+                 "in_memory": args.in_memory},
         "model": {"input_shape": [FEATURES], "layers": [{"linear": 64}, {"linear": 10}]},
         "optim": {"kind": "adamw", "lr": 0.003},
         "train": {"epochs": 1, "progress": "none", "output_dir": tmp, "num_threads": 1},

@@ -36,7 +36,7 @@ import torch
 
 from nnspec.errors import DataError, Problem
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, epoch_order, shard_of
-from nnspec.run.streams import SCAN_ROWS, Moments, Prep
+from nnspec.run.streams import SCAN_ROWS, Moments, Prep, release_freed_buffers
 
 __all__ = ["HOLDOUT", "IterData", "IterSplit", "UserIterable", "holdout_parts", "scan"]
 
@@ -225,6 +225,7 @@ class IterSplit:
             num_workers=workers if training else 0,  # evaluation: source order (module doc)
             collate_fn=_whole,
             pin_memory=device.type == "cuda",
+            worker_init_fn=release_freed_buffers,
         )
         size = max(1, sampler.batch_size // sampler.world_size)
         return _Rebatched(loader, size, len(sampler) if training else None, device)

@@ -45,6 +45,7 @@ __all__ = [
     "Prep",
     "fit_moments",
     "Moments",
+    "release_freed_buffers",
 ]
 
 SCAN_ROWS: Final = 8192  # rows per chunk of a full pass (statistics, checks) [nnspec choice]
@@ -143,8 +144,9 @@ class DatasetRows:
         if targets is not None and len(targets) == len(self):
             return np.asarray(targets)
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=SCAN_ROWS, num_workers=workers, collate_fn=_targets_only
-        )
+            self.dataset, batch_size=SCAN_ROWS, num_workers=workers, collate_fn=_targets_only,
+            worker_init_fn=release_freed_buffers,
+        )  # fmt: skip
         return np.concatenate([np.asarray(part) for part in loader])
 
 
@@ -236,7 +238,9 @@ def _chunks(rows: Any, workers: int) -> Iterator[tuple[int, np.ndarray]]:
     n = len(rows)
     if isinstance(rows, DatasetRows) and workers > 0:  # read items in parallel
         ds = _Chunked(rows)
-        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=None, num_workers=workers, worker_init_fn=release_freed_buffers
+        )
         for start, chunk in zip(range(0, n, SCAN_ROWS), loader, strict=True):
             yield start, np.asarray(chunk)
         return
@@ -298,6 +302,27 @@ def _whole(batch: Any) -> Any:
     return batch  # __getitems__ already returns the collated batch mapping
 
 
+def release_freed_buffers(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn`` of the streamed splits: batch-sized buffers go back to the
+    operating system when freed.
+
+    glibc's malloc raises its mmap threshold to the size of the first large block freed; every
+    batch buffer after that comes from the heap, whose freed blocks a worker keeps, so a worker's
+    memory grows with the batch size (docs/benchmarks.md, streamed data). A fixed threshold
+    (``mallopt(M_MMAP_THRESHOLD)``) keeps them mapped and returned. Elsewhere than glibc: no-op.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        libc = None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
+
+
 class StreamSplit:
     """One split of a map-style source, read batch by batch (see the module doc).
 
@@ -340,6 +365,7 @@ class StreamSplit:
             num_workers=workers,
             collate_fn=_whole,
             pin_memory=device.type == "cuda",
+            worker_init_fn=release_freed_buffers,
         )  # workers live for one pass (torch's default): an evaluation's and a training epoch's
         # never run at once, so memory is that of one pass's workers
         return data if device.type == "cpu" else _OnDevice(data, device)
