@@ -27,7 +27,7 @@ on one sample): with one process, that is a last batch of one sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,6 +37,7 @@ import torch
 __all__ = [
     "Batch",
     "Split",
+    "SeededEpochs",
     "INPUT",
     "TARGET",
     "EpochBatches",
@@ -136,6 +137,24 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
         for size in sizes:
             yield flat[start : start + size]
             start += size
+
+
+class SeededEpochs:
+    """A DataLoader iterated once per epoch with its own generator, reseeded from
+    ``(sampler.seed, sampler.epoch)`` before each pass: the loader's draw of the workers' base
+    seed never touches the global RNG (so dropout sees the same stream streamed or in memory),
+    and the workers' seeds are a function of the epoch (so a resumed run reseeds them alike)."""
+
+    def __init__(
+        self, make: Callable[[torch.Generator], Iterable[Batch]], sampler: EpochBatches
+    ) -> None:
+        self.generator = torch.Generator()
+        self.loader, self.sampler = make(self.generator), sampler
+
+    def __iter__(self) -> Iterator[Batch]:
+        mixed = np.random.SeedSequence([self.sampler.seed, self.sampler.epoch, 1])
+        self.generator.manual_seed(int(mixed.generate_state(1, dtype=np.uint64)[0] >> 1))
+        return iter(self.loader)
 
 
 def model_inputs(batch: Batch, names: tuple[str, ...]) -> torch.Tensor | dict[str, torch.Tensor]:

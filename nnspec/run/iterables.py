@@ -35,7 +35,15 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, epoch_order, shard_of
+from nnspec.run.batches import (
+    INPUT,
+    TARGET,
+    Batch,
+    EpochBatches,
+    SeededEpochs,
+    epoch_order,
+    shard_of,
+)
 from nnspec.run.streams import SCAN_ROWS, Moments, Prep, release_freed_buffers
 
 __all__ = ["HOLDOUT", "IterData", "IterSplit", "UserIterable", "holdout_parts", "scan"]
@@ -219,16 +227,21 @@ class IterSplit:
     ) -> Iterable[Batch]:
         """Batches of exactly ``sampler.batch_size // world_size`` rows, each time iterated."""
         training = sampler.shuffle
-        loader = torch.utils.data.DataLoader(
-            _PartReader(self, sampler),
-            batch_size=None,
-            num_workers=workers if training else 0,  # evaluation: source order (module doc)
-            collate_fn=_whole,
-            pin_memory=device.type == "cuda",
-            worker_init_fn=release_freed_buffers,
-        )
+
+        def loader(generator: torch.Generator) -> Iterable[Batch]:
+            return torch.utils.data.DataLoader(
+                _PartReader(self, sampler),
+                batch_size=None,
+                num_workers=workers if training else 0,  # evaluation: source order (module doc)
+                collate_fn=_whole,
+                pin_memory=device.type == "cuda",
+                worker_init_fn=release_freed_buffers,
+                generator=generator,
+            )
+
         size = max(1, sampler.batch_size // sampler.world_size)
-        return _Rebatched(loader, size, len(sampler) if training else None, device)
+        chunks = SeededEpochs(loader, sampler)
+        return _Rebatched(chunks, size, len(sampler) if training else None, device)
 
 
 class _Rebatched:

@@ -1,5 +1,6 @@
-"""The training loop: in-memory batches by tensor slicing, guards, early stopping, checkpoints,
-and the calls of the training callbacks (:mod:`nnspec.run.callbacks`).
+"""The training loop: batches (mappings of named tensors, :mod:`nnspec.run.batches`, sliced from
+memory or streamed), guards, early stopping, checkpoints, and the calls of the training callbacks
+(:mod:`nnspec.run.callbacks`).
 
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
 clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, SeededEpochs
 
 __all__ = [
     "SCAN_ROWS",
@@ -145,9 +145,15 @@ class DatasetRows:
             return np.asarray(targets)
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=SCAN_ROWS, num_workers=workers, collate_fn=_targets_only,
-            worker_init_fn=release_freed_buffers,
+            worker_init_fn=release_freed_buffers, generator=_own_generator(),
         )  # fmt: skip
         return np.concatenate([np.asarray(part) for part in loader])
+
+
+def _own_generator() -> torch.Generator:
+    """A one-pass loader's own generator: its draw of the workers' base seed leaves the global
+    RNG (dropout's) alone, so passes with and without workers train alike."""
+    return torch.Generator().manual_seed(0)
 
 
 def _item(dataset: Any, i: int) -> tuple[np.ndarray, Any]:
@@ -239,8 +245,9 @@ def _chunks(rows: Any, workers: int) -> Iterator[tuple[int, np.ndarray]]:
     if isinstance(rows, DatasetRows) and workers > 0:  # read items in parallel
         ds = _Chunked(rows)
         loader = torch.utils.data.DataLoader(
-            ds, batch_size=None, num_workers=workers, worker_init_fn=release_freed_buffers
-        )
+            ds, batch_size=None, num_workers=workers, worker_init_fn=release_freed_buffers,
+            generator=_own_generator(),
+        )  # fmt: skip
         for start, chunk in zip(range(0, n, SCAN_ROWS), loader, strict=True):
             yield start, np.asarray(chunk)
         return
@@ -359,15 +366,20 @@ class StreamSplit:
         self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
     ) -> Iterable[Batch]:
         """The batches of ``sampler``'s current epoch, each time the result is iterated."""
-        data = torch.utils.data.DataLoader(
-            self.reader,
-            batch_sampler=sampler,
-            num_workers=workers,
-            collate_fn=_whole,
-            pin_memory=device.type == "cuda",
-            worker_init_fn=release_freed_buffers,
-        )  # workers live for one pass (torch's default): an evaluation's and a training epoch's
-        # never run at once, so memory is that of one pass's workers
+
+        def loader(generator: torch.Generator) -> Iterable[Batch]:
+            return torch.utils.data.DataLoader(
+                self.reader,
+                batch_sampler=sampler,
+                num_workers=workers,
+                collate_fn=_whole,
+                pin_memory=device.type == "cuda",
+                worker_init_fn=release_freed_buffers,
+                generator=generator,
+            )  # workers live for one pass (torch's default): an evaluation's and a training
+            # epoch's never run at once, so memory is that of one pass's workers
+
+        data = SeededEpochs(loader, sampler)
         return data if device.type == "cpu" else _OnDevice(data, device)
 
 

@@ -48,7 +48,10 @@ class Losses(Callback):
 
 
 def _user_spec(tmp: Path, in_memory: str, **data: Any) -> Any:
-    return tiny(tmp, data={"source": "user", "in_memory": in_memory, **data})
+    # dropout: the streamed loader must leave the global RNG's stream to the model
+    layers = [{"linear": 16}, {"dropout": 0.2}, {"linear": 3}]
+    return tiny(tmp, data={"source": "user", "in_memory": in_memory, **data},
+                model={"input_shape": [8], "layers": layers})  # fmt: skip
 
 
 def test_streamed_and_in_memory_runs_have_the_same_losses_per_step(tmp_path: Path) -> None:
