@@ -76,9 +76,9 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
             (training); False keeps every sample (evaluation).
 
     Example:
-        >>> s = EpochBatches(10, 4, seed=0, shuffle=False, rank=1, world_size=2)
-        >>> list(s)
-        [[1, 3], [5, 7], [9]]
+        >>> s = EpochBatches(12, 4, seed=0, shuffle=False, rank=1, world_size=2)
+        >>> list(s)  # rank 1's share of the global batches [0..3], [4..7], [8..11]
+        [[1, 3], [5, 7], [9, 11]]
         >>> len(EpochBatches(9, 4, seed=0, shuffle=False))  # 4 + 4 + a last batch of one: dropped
         2
     """
