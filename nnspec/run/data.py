@@ -242,17 +242,13 @@ def prepare_data(
         raw: user data (``nnspec.train(spec, data=...)``); default: ``data.source``.
         base: folder relative file paths resolve against.
     """
-    raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
-    if isinstance(raw, UserTable):
-        raw = user_table(raw.table, spec.data)
-    elif isinstance(raw, UserDataset):
-        raw = user_dataset(raw.dataset, spec.data)
+    raw = _source(spec, raw, base)
     if isinstance(raw, IterData):
         return _iterable_bundle(spec, raw, base)
     stream = _streamed(spec, raw)
-    if isinstance(raw, StreamData) and not stream:
-        raw = RawData(raw.rows.read(np.arange(len(raw.rows))), raw.y, raw.feature_names,
-                      raw.class_names, raw.meta)  # fmt: skip
+    if isinstance(raw, StreamData) and not stream:  # loaded: the fast path
+        rows = raw.rows.read(np.arange(len(raw.rows)))
+        raw = RawData(rows, raw.y, raw.feature_names, raw.class_names, raw.meta)
     y, names, values = encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
     rows, tokens, which, columns = _features(spec, raw, tr)
@@ -280,6 +276,16 @@ def prepare_data(
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info
     )
+
+
+def _source(spec: ExperimentSpec, raw: Any, base: Path | None) -> Raw | IterData:
+    """``data.source`` loaded, or the user's data made a source."""
+    raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
+    if isinstance(raw, UserTable):
+        return user_table(raw.table, spec.data)
+    if isinstance(raw, UserDataset):
+        return user_dataset(raw.dataset, spec.data)
+    return raw  # type: ignore[no-any-return]
 
 
 def _streamed(spec: ExperimentSpec, raw: Raw) -> bool:
