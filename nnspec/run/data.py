@@ -63,6 +63,7 @@ from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
     "Split",
+    "DataSplit",
     "DataInfo",
     "DataBundle",
     "prepare_data",
@@ -71,6 +72,11 @@ __all__ = [
     "UserTable",
     "user_data",
 ]
+
+
+DataSplit = Split | StreamSplit | IterSplit
+"""A split in memory, streamed from a map-style source, or from an iterable one: each has ``y``
+(the encoded targets), ``len``, ``head(k)`` and ``batches(sampler, device, workers=...)``."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,9 @@ class DataInfo:
 class DataBundle:
     """Train/val/test splits plus the preprocessing that produced them."""
 
-    train: Split | StreamSplit | IterSplit
-    val: Split | StreamSplit | IterSplit | None
-    test: Split | StreamSplit | IterSplit | None
+    train: DataSplit
+    val: DataSplit | None
+    test: DataSplit | None
     info: DataInfo
 
 
@@ -270,7 +276,7 @@ def prepare_data(
     extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
     if columns is not None:
         extra["columns"] = columns.to_json()
-    features = columns.names if columns is not None else raw.feature_names
+    features = columns.names if columns is not None else getattr(raw, "feature_names", ())
     info = _info(spec, shape, (y, names, values), raw, features, (x_mean, x_std, y_mean, y_std),
                  extra, tokens)  # fmt: skip
     return DataBundle(
@@ -285,7 +291,7 @@ def _source(spec: ExperimentSpec, raw: Any, base: Path | None) -> Raw | IterData
         return user_table(raw.table, spec.data)
     if isinstance(raw, UserDataset):
         return user_dataset(raw.dataset, spec.data)
-    return raw  # type: ignore[no-any-return]
+    return raw
 
 
 def _streamed(spec: ExperimentSpec, raw: Raw) -> bool:

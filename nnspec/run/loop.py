@@ -41,11 +41,10 @@ from nnspec.run.callbacks import (
     step_hooks,
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
-from nnspec.run.data import DataBundle, Split
+from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
-from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
 
 __all__ = ["Trainer", "LoopState", "target_stats"]
@@ -120,11 +119,11 @@ class Trainer:
         self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
         self._eval_batches: dict[int, Iterable[Batch]] = {}
 
-    def _split_batches(self, split: Split | StreamSplit, sampler: EpochBatches) -> Iterable[Batch]:
+    def _split_batches(self, split: DataSplit, sampler: EpochBatches) -> Iterable[Batch]:
         data = self.plan.data
         return split.batches(sampler, self.device, workers=data.num_workers)
 
-    def eval_batches(self, split: Split | StreamSplit) -> Iterable[Batch]:
+    def eval_batches(self, split: DataSplit) -> Iterable[Batch]:
         """A split's batches in split order (``eval_batch_size``, every sample kept)."""
         if id(split) not in self._eval_batches:  # one loader per split
             size = self.plan.data.eval_batch_size
@@ -269,7 +268,7 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def evaluate(self, split: Split | StreamSplit) -> tuple[float, torch.Tensor]:
+    def evaluate(self, split: DataSplit) -> tuple[float, torch.Tensor]:
         """Loss and outputs on a whole split (eval mode, no grad), batch by batch."""
         self.model.eval()
         outs, ys = [], []

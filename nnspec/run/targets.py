@@ -53,14 +53,14 @@ def _numeric_targets(raw: Raw, task: str) -> np.ndarray:
         pass
     # Name the first bad cell: table row and target column.
     flat = raw.y.reshape(len(raw.y), -1)
-    table = isinstance(raw, TableData)
-    cols = raw.target_columns if table else tuple(str(i) for i in range(flat.shape[1]))
+    table = raw if isinstance(raw, TableData) else None
+    cols = table.target_columns if table else tuple(str(i) for i in range(flat.shape[1]))
     for n, row in enumerate(flat):
         for c, cell in enumerate(row):
             try:
                 float(cell)
             except ValueError:
-                where = _target_row(raw, n) if table else f"sample {n}"
+                where = _target_row(table, n) if table else f"sample {n}"
                 raise DataError(
                     Problem(
                         ("data", "target"),
