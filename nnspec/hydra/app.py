@@ -106,7 +106,9 @@ class Invocation:
         return self.flags[self.flags.index(flag) + 1] if flag in self.flags else None
 
 
-def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> None:
+def precheck(
+    inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs
+) -> ExperimentSpec | None:
     """Fail fast, in nnspec's words, on unknown keys; validate a single run completely.
 
     Raises:
@@ -122,12 +124,13 @@ def precheck(inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs) -> 
         plain = first_choice(args.groups)
         check_override_keys(args.keys, compose_container(plain, spec=spec, **user))
     if inv.multirun or inv.inspect_only:
-        return  # sweep values are validated per trial (or by --dry-run)
+        return None  # sweep values are validated per trial (or by --dry-run)
     plain = [*first_choice(args.groups), *args.keys]
     full = compose_container(plain, spec=spec, with_hydra=True, **user)
     choices = full.pop("hydra")["runtime"]["choices"]
     checked = validate_container(full, args.keys, choices)
     _check_files(checked, inv.base_dir)
+    return checked
 
 
 def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
@@ -324,7 +327,7 @@ def run(
     global _OUTCOME
     _OUTCOME = Outcome(base_dir=inv.base_dir, preload=tuple(preload))
     spec = load_spec(inv.spec_path) if inv.spec_path else None
-    precheck(inv, spec, split_overrides(inv.overrides))
+    checked = precheck(inv, spec, split_overrides(inv.overrides))
     named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides),
                               search_dirs=inv.search_dirs, config_name=inv.config_name)  # fmt: skip
     if named is not None:  # the run's folder is named after what the user chose
@@ -334,6 +337,29 @@ def run(
         from nnspec.hydra.dryrun import dry_run
 
         return dry_run(inv, spec)
+    made = None
+    if inv.multirun:
+        from nnspec.hydra.rundirs import check_sweep_overrides
+
+        check_sweep_overrides(inv.overrides)
+    if checked is not None and inv.config_name is None:
+        from nnspec.hydra.rundirs import job_dir_overrides
+
+        if named is not None:
+            checked = checked.model_copy(update={"name": named.partition("=")[2]})
+        where, made = job_dir_overrides(checked, inv.overrides)  # created exclusively
+        inv = replace(inv, overrides=[*inv.overrides, *where])
+    try:
+        return _launch_all(inv, spec, args, train_fn)
+    finally:
+        from nnspec.hydra.rundirs import drop_if_empty
+
+        drop_if_empty(made)
+
+
+def _launch_all(
+    inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs, train_fn: TrainFn | None
+) -> int:
     with contextlib.ExitStack() as stack:
         cdir = None
         if spec is not None:

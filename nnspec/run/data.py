@@ -36,6 +36,7 @@ import torch
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
+from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.sources import (
     RawData,
@@ -261,7 +262,11 @@ def prepare_data(
     shape = _check_shape(spec, rows.sample_shape)
     check = _stream_check(spec, raw.rows, raw.meta) if isinstance(raw, StreamData) else None
     on = spec.data.standardize and not tokens  # token ids are categories: never standardised
-    x_mean, x_std = _moments(rows, tr, on, which, check, spec.data.num_workers)
+    channels = image_channels(spec, raw, shape)  # images, augmented inputs: per channel
+    if channels and on:
+        x_mean, x_std = channel_moments(rows, tr, channels, check, spec.data.num_workers)
+    else:
+        x_mean, x_std = _moments(rows, tr, on, which, check, spec.data.num_workers)
     y_mean = y_std = None
     if spec.task == "regression":
         y, y_mean, y_std = _target_moments(y, tr, spec.data.standardize_target)
@@ -291,6 +296,8 @@ def _source(spec: ExperimentSpec, raw: Any, base: Path | None) -> Raw | IterData
         return user_table(raw.table, spec.data)
     if isinstance(raw, UserDataset):
         return user_dataset(raw.dataset, spec.data)
+    if isinstance(raw, ImageFolder):  # decoded to input_shape's size and colour mode
+        return image_data(raw, spec)
     return raw
 
 
@@ -316,7 +323,8 @@ def _features(
             raise DataError(Problem(("data",), "features must be numbers", found=str(rows.dtype)))
         return rows, bool(input_embeddings(spec.model)), None, None
     x, tokens = _inputs(spec, raw)
-    return ArrayRows(x), tokens, None, None
+    # the data's own per-sample shape (input_shape: auto keeps an image's (C, H, W))
+    return ArrayRows(x.reshape(raw.x.shape)), tokens, None, None
 
 
 def _stream_check(spec: ExperimentSpec, rows: Any, meta: dict[str, Any]) -> Any:

@@ -7,10 +7,11 @@ clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and
 That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
 (:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
-steps. Metrics are computed once per epoch on whole splits, with torch ops
-(``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
-in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
-so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
+steps. Validation streams a split's batches into mergeable metric states
+(:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch
+checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's thread, as
+are the metric files, so the next epoch does not wait for the disk; ``fit`` flushes them before
+``on_fit_end``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +29,8 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.augment import make_augment
+from nnspec.run.averaging import PausedSchedule, make_averaging
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
     HOOKS,
@@ -43,11 +46,26 @@ from nnspec.run.callbacks import (
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.guards import LoopState, check_divergence, nan_error
-from nnspec.run.metrics import epoch_metrics, sklearn_metrics
+from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.tasks import TASKS
+from nnspec.run.topk import top_k_change, top_k_file
+from nnspec.spec.metrics import metric_column
 
-__all__ = ["Trainer", "LoopState", "target_stats"]
+__all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
+
+
+def evaluate_batches(
+    forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
+    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,),
+) -> MetricSet:  # fmt: skip
+    """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
+    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``."""
+    with torch.inference_mode():
+        for data in batches:
+            out, yb = forward(model_inputs(data, inputs)).float(), data[TARGET]
+            metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
+    return metrics
 
 
 def target_stats(bundle: DataBundle) -> TargetStats:
@@ -90,6 +108,10 @@ class Trainer:
                                                train.accumulate)  # fmt: skip
         self.total_steps = plan.horizon(self.steps_per_epoch).total_steps
         self.schedule = plan.make_schedule(self.optimizer, self.steps_per_epoch)
+        # train.ema / train.swa: an averaged copy validated, tested and saved instead
+        self.averaging = make_averaging(model, train, self.optimizer)
+        if self.averaging is not None:
+            self.schedule = PausedSchedule(self.schedule, self.averaging)
         self.warmup = plan.warmup_steps(self.steps_per_epoch)
         stopping = train.early_stopping
         self.early_stopping = EarlyStopping(plan.monitor, plan.mode, stopping.patience,
@@ -106,6 +128,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # DATA-10: data.augment transforms training batches only (train_epoch), never evaluation's
+        self.augment = make_augment(plan.data, plan.seed, bundle.info.input_shape,
+                                    (bundle.info.x_mean, bundle.info.x_std), device)  # fmt: skip
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -161,6 +186,7 @@ class Trainer:
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
             "rng": rng_state(),
+            **({"averaging": self.averaging.state_dict()} if self.averaging is not None else {}),
         }
 
     def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
@@ -168,6 +194,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
+        if self.averaging is not None and "averaging" in ckpt:
+            self.averaging.load_state_dict(ckpt["averaging"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
@@ -183,15 +211,18 @@ class Trainer:
             return []
         epoch = self.state.epoch
         periodic = epoch % policy.every_epochs == 0 or last_epoch
-        if not (periodic or (is_best and policy.keep_best)):
+        top, dropped = top_k_change(self.state.rows, self.plan.monitor, self.plan.mode,
+                                    policy.keep_top_k)  # fmt: skip
+        if not (periodic or (is_best and policy.keep_best) or top):
             return []
         rels = ["checkpoints/best.pt"] if is_best and policy.keep_best else []
-        prune: list[str] = []
+        rels += [top_k_file(epoch)] if top else []
+        prune: list[str] = [top_k_file(e) for e in dropped]
         if periodic:
             rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
             self.saved_epochs.append(epoch)
             keep = policy.keep_last
-            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
+            prune += [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
@@ -221,6 +252,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step_batch()
         self.state.step += 1
+        if self.averaging is not None:
+            self.averaging.after_step(self.model, self.state.step)
         self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
         check_divergence(self.state, loss, *self.divergence)
         if self.state.step >= self.step_end_due:
@@ -250,6 +283,8 @@ class Trainer:
         total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, data in enumerate(self.train_batches, start=1):
+            if self.augment is not None:  # DATA-10: training batches only
+                data = self.augment(data, epoch, batch)
             xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
@@ -268,17 +303,34 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def evaluate(self, split: DataSplit) -> tuple[float, torch.Tensor]:
-        """Loss and outputs on a whole split (eval mode, no grad), batch by batch."""
+    def metric_set(self, *, report: bool = False) -> MetricSet:
+        """Empty states for the plan's metrics (and the loss) of one split."""
+        return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
+                         report=report)  # fmt: skip
+
+    def evaluate(self, batches: Iterable[Batch], metrics: MetricSet) -> MetricSet:
+        """Update ``metrics`` (and its loss) with the model's outputs on each batch (eval mode,
+        no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
+        split is kept but the metric states."""
         self.model.eval()
-        outs, ys = [], []
-        with torch.inference_mode(), self._autocast():
-            for data in self.eval_batches(split):
-                outs.append(self.forward(model_inputs(data, self.inputs)))
-                ys.append(data[TARGET])
-            out = torch.cat(outs).float()
-            loss = float(self.loss_fn(out, torch.cat(ys)))
-        return loss, out
+        with self._autocast():
+            return evaluate_batches(
+                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
+            )
+
+    def _averaged(self) -> nn.Module | None:
+        """The averaged network once it holds an update (train.ema / train.swa)."""
+        averaging = self.averaging
+        return averaging.module if averaging is not None and averaging.active else None
+
+    def _eval_forward(self) -> Callable[..., torch.Tensor]:
+        """What validation runs: the averaged weights once they exist, else the model."""
+        averaged = self._averaged()
+        return averaged.eval() if averaged is not None else self.forward
+
+    def _bn_inputs(self) -> Iterator[Any]:
+        """The training split's model inputs, for SWA's batch-norm statistics."""
+        return (model_inputs(data, self.inputs) for data in self.train_batches)
 
     def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}
@@ -287,10 +339,10 @@ class Trainer:
         row["train_loss"] = train_loss
         val = self.bundle.val
         if val is not None:
-            val_loss, out = self.evaluate(val)
-            row["val_loss"] = val_loss
-            metrics = epoch_metrics(out, val.y, self.bundle.info, self.plan.metrics)
-            row.update({f"val_{k}": v for k, v in metrics.items()})
+            metrics = self.evaluate(self.eval_batches(val), self.metric_set())
+            metrics.sync()  # across ranks, when a process group is set up
+            row[metric_column("val", "loss")] = metrics.compute_loss()
+            row.update({metric_column("val", k): v for k, v in metrics.compute().items()})
         row["time"] = time.perf_counter() - started
         return row
 
@@ -339,7 +391,11 @@ class Trainer:
         if fit_state.should_stop:
             self._stop_between_epochs()
             return True
+        if self.averaging is not None:
+            self.averaging.begin_epoch(epoch)
         train_loss = self.train_epoch(epoch)
+        if self.averaging is not None:
+            self.averaging.end_epoch(self.model, epoch, self._bn_inputs)
         fit_state.step = self.state.step
         return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
 
@@ -355,7 +411,8 @@ class Trainer:
         state.epoch = epoch
         is_best = self.early_stopping.update(row[self.plan.monitor], epoch)
         if is_best:
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            weights = self._averaged() or self.model
+            self.best_state = {k: v.detach().clone() for k, v in weights.state_dict().items()}
         self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
         state.rows.append(row)
         self._call("on_epoch_end")
@@ -390,6 +447,10 @@ class Trainer:
         return "early_stopping" if self.early_stopping.should_stop else "max_steps"
 
     def restore_best(self) -> None:
-        """Load the best epoch's weights (TRAIN-4 ``restore_best``)."""
+        """Load the best epoch's weights (TRAIN-4 ``restore_best``), else the final average
+        (``train.ema`` / ``train.swa``); from then on the model itself is evaluated."""
+        averaging, self.averaging = self.averaging, None
         if self.plan.train.early_stopping.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        elif averaging is not None and averaging.active:
+            self.model.load_state_dict(averaging.module.state_dict())

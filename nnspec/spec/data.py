@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from nnspec.errors import did_you_mean
 from nnspec.spec.base import Fraction, NonNegInt, PosInt, Spec, field_error
+from nnspec.spec.images import AugmentSpec, ImageSpec
 
 __all__ = [
     "SplitSpec",
@@ -34,6 +35,7 @@ SOURCE_NAMES: Final[Mapping[str, tuple[str, ...] | None]] = MappingProxyType(
         "feather": None,
         "npz": None,
         "npy": None,
+        "images": None,
     }
 )
 SOURCE_PREFIXES: Final = (*(f"{p}:" for p in SOURCE_NAMES), "user")
@@ -102,10 +104,11 @@ class DataSpec(Spec):
     ``impute``, ``max_categories``; ``parquet:FOLDER`` reads every ``*.parquet`` below it as one
     dataset), ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by ``target``),
     ``npy:PATH`` (a 2-D table whose last column is the target; ``npy:FOLDER``: its ``*.npy``
-    shards in name order, memory-mapped); relative paths resolve against the spec file's
-    folder. ``user``: arrays, a ``Dataset`` or an ``IterableDataset`` passed to
-    :func:`nnspec.train`. Iterable sources (Parquet streamed by row group, an
-    ``IterableDataset``) split by a hold-out rule: row ``i`` is test when
+    shards in name order, memory-mapped), ``images:PATH`` (a folder with one subfolder of
+    PNG/JPEG files per class; ``images`` says how they fit ``input_shape``); relative paths
+    resolve against the spec file's folder. ``user``: arrays, a ``Dataset`` or an
+    ``IterableDataset`` passed to :func:`nnspec.train`. Iterable sources (Parquet streamed by
+    row group, an ``IterableDataset``) split by a hold-out rule: row ``i`` is test when
     ``i % 100 < 100 * split.test``, validation below ``100 * (split.test + split.val)``.
     """
 
@@ -163,6 +166,15 @@ class DataSpec(Spec):
         "split streamed batch by batch through a DataLoader (same batches, same order for "
         "map-style sources); auto: stream npy files and folders, Parquet datasets and a user's "
         "Dataset whose features take more than 1 GiB as float32, load the rest.",
+    )
+
+    images: ImageSpec = Field(
+        default_factory=ImageSpec, description="images: sources: how each file fits input_shape."
+    )
+    augment: AugmentSpec = Field(
+        default_factory=AugmentSpec,
+        description="Random transformations of the training batches (DATA-10; inputs shaped "
+        "(C, H, W); all off by default); never applied to validation, test or predict.",
     )
 
     @model_validator(mode="after")
