@@ -27,7 +27,7 @@ on one sample): with one process, that is a last batch of one sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,6 +37,7 @@ import torch
 __all__ = [
     "Batch",
     "Split",
+    "SeededEpochs",
     "INPUT",
     "TARGET",
     "EpochBatches",
@@ -75,9 +76,9 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
             (training); False keeps every sample (evaluation).
 
     Example:
-        >>> s = EpochBatches(10, 4, seed=0, shuffle=False, rank=1, world_size=2)
-        >>> list(s)
-        [[1, 3], [5, 7], [9]]
+        >>> s = EpochBatches(12, 4, seed=0, shuffle=False, rank=1, world_size=2)
+        >>> list(s)  # rank 1's share of the global batches [0..3], [4..7], [8..11]
+        [[1, 3], [5, 7], [9, 11]]
         >>> len(EpochBatches(9, 4, seed=0, shuffle=False))  # 4 + 4 + a last batch of one: dropped
         2
     """
@@ -136,6 +137,24 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
         for size in sizes:
             yield flat[start : start + size]
             start += size
+
+
+class SeededEpochs:
+    """A DataLoader iterated once per epoch with its own generator, reseeded from
+    ``(sampler.seed, sampler.epoch)`` before each pass: the loader's draw of the workers' base
+    seed never touches the global RNG (so dropout sees the same stream streamed or in memory),
+    and the workers' seeds are a function of the epoch (so a resumed run reseeds them alike)."""
+
+    def __init__(
+        self, make: Callable[[torch.Generator], Iterable[Batch]], sampler: EpochBatches
+    ) -> None:
+        self.generator = torch.Generator()
+        self.loader, self.sampler = make(self.generator), sampler
+
+    def __iter__(self) -> Iterator[Batch]:
+        mixed = np.random.SeedSequence([self.sampler.seed, self.sampler.epoch, 1])
+        self.generator.manual_seed(int(mixed.generate_state(1, dtype=np.uint64)[0] >> 1))
+        return iter(self.loader)
 
 
 def model_inputs(batch: Batch, names: tuple[str, ...]) -> torch.Tensor | dict[str, torch.Tensor]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, assert_never
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
+from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -47,13 +48,23 @@ from nnspec.run.sources import (
     user_dataset,
     user_table,
 )
-from nnspec.run.streams import ArrayRows, Prep, StreamData, StreamSplit, fit_moments
+from nnspec.run.streams import (
+    IN_MEMORY_BYTES,
+    ArrayRows,
+    Prep,
+    StreamData,
+    StreamSplit,
+    fit_moments,
+    streams,
+)
+from nnspec.run.targets import Raw, encode_targets, n_outputs, target_encoder
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
     "Split",
+    "DataSplit",
     "DataInfo",
     "DataBundle",
     "prepare_data",
@@ -63,11 +74,10 @@ __all__ = [
     "user_data",
 ]
 
-# in_memory: auto loads a lazily read source up to this size of float32 features [nnspec choice:
-# a quarter of a small 4 GiB worker's memory, leaving room for the model and the loader]
-IN_MEMORY_BYTES: Final = 1 << 30
 
-Raw = RawData | TableData | StreamData
+DataSplit = Split | StreamSplit | IterSplit
+"""A split in memory, streamed from a map-style source, or from an iterable one: each has ``y``
+(the encoded targets), ``len``, ``head(k)`` and ``batches(sampler, device, workers=...)``."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,9 @@ class DataInfo:
 class DataBundle:
     """Train/val/test splits plus the preprocessing that produced them."""
 
-    train: Split | StreamSplit
-    val: Split | StreamSplit | None
-    test: Split | StreamSplit | None
+    train: DataSplit
+    val: DataSplit | None
+    test: DataSplit | None
     info: DataInfo
 
 
@@ -130,72 +140,6 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
         rest_labels = labels[rest] if labels is not None else None
         parts.append(part)
     return [rest, parts[1], parts[0]]  # train, val, test
-
-
-def _encode_targets(raw: Raw, task: str) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    """Encoded targets, class names and the original value of each class (empty when the data
-    names its classes, or for numeric targets)."""
-    y = raw.y
-    if task == "classification" or (task == "binary" and y.ndim == 1):
-        classes, codes = np.unique(y, return_inverse=True)
-        names = raw.class_names if not isinstance(raw, TableData) else ()
-        if not names or len(names) < len(classes) or y.dtype.kind not in "iu":
-            names, values = tuple(str(c) for c in classes), classes
-        else:
-            names, values = tuple(names[int(c)] for c in classes), classes[:0]
-        if task == "binary":
-            if len(classes) != 2:
-                raise DataError(
-                    Problem(
-                        ("task",),
-                        "task 'binary' needs exactly two target values",
-                        found=f"{len(classes)}: {', '.join(map(str, classes[:5]))}",
-                        fix="use task: classification",
-                    )
-                )
-            return codes.astype(np.float32).reshape(-1, 1), names, values
-        return codes.astype(np.int64), names, values
-    numbers = _numeric_targets(raw, task)
-    return (numbers.reshape(-1, 1) if numbers.ndim == 1 else numbers), (), y[:0]
-
-
-def _numeric_targets(raw: Raw, task: str) -> np.ndarray:
-    try:
-        return raw.y.astype(np.float32)
-    except ValueError:
-        pass
-    # Name the first bad cell: table row and target column.
-    flat = raw.y.reshape(len(raw.y), -1)
-    table = isinstance(raw, TableData)
-    cols = raw.target_columns if table else tuple(str(i) for i in range(flat.shape[1]))
-    for n, row in enumerate(flat):
-        for c, cell in enumerate(row):
-            try:
-                float(cell)
-            except ValueError:
-                where = _target_row(raw, n) if table else f"sample {n}"
-                raise DataError(
-                    Problem(
-                        ("data", "target"),
-                        f"{where}, column '{cols[c]}': task '{task}' needs numeric targets",
-                        expected="a number",
-                        found=repr(str(cell)),
-                    )
-                ) from None
-    raise AssertionError("unreachable: astype failed but every cell parsed")  # pragma: no cover
-
-
-def _target_row(raw: TableData, n: int) -> str:
-    # File rows count the header as row 1; once rows without a target were left out, only the
-    # position among the remaining rows is known.
-    return f"{raw.file}: row {n + 2}" if not raw.dropped else f"{raw.file}: data row {n + 1}"
-
-
-def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: Raw) -> int:
-    if task == "classification":
-        meta = raw.meta if not isinstance(raw, TableData) else {}
-        return int(meta.get("n_classes", len(names)))
-    return int(y.shape[1])
 
 
 def _moments(
@@ -295,7 +239,7 @@ def _inputs(spec: ExperimentSpec, raw: RawData) -> tuple[np.ndarray, bool]:
 def prepare_data(
     spec: ExperimentSpec,
     *,
-    raw: RawData | TableData | StreamData | UserTable | UserDataset | None = None,
+    raw: RawData | TableData | StreamData | IterData | UserTable | UserDataset | None = None,
     base: Path | None = None,
 ) -> DataBundle:
     """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
@@ -305,22 +249,18 @@ def prepare_data(
         raw: user data (``nnspec.train(spec, data=...)``); default: ``data.source``.
         base: folder relative file paths resolve against.
     """
-    raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
-    if isinstance(raw, UserTable):
-        raw = user_table(raw.table, spec.data)
-    elif isinstance(raw, UserDataset):
-        raw = user_dataset(raw.dataset, spec.data.num_workers)
-    elif isinstance(raw, ImageFolder):  # decoded to input_shape's size and colour mode
-        raw = image_data(raw, spec)
+    raw = _source(spec, raw, base)
+    if isinstance(raw, IterData):
+        return _iterable_bundle(spec, raw, base)
     stream = _streamed(spec, raw)
-    if isinstance(raw, StreamData) and not stream:
-        raw = RawData(raw.rows.read(np.arange(len(raw.rows))), raw.y, raw.feature_names,
-                      raw.class_names, raw.meta)  # fmt: skip
-    y, names, values = _encode_targets(raw, spec.task)
+    if isinstance(raw, StreamData) and not stream:  # loaded: the fast path
+        rows = raw.rows.read(np.arange(len(raw.rows)))
+        raw = RawData(rows, raw.y, raw.feature_names, raw.class_names, raw.meta)
+    y, names, values = encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
     rows, tokens, which, columns = _features(spec, raw, tr)
     shape = _check_shape(spec, rows.sample_shape)
-    check = _stream_check(spec, raw) if isinstance(raw, StreamData) else None
+    check = _stream_check(spec, raw.rows, raw.meta) if isinstance(raw, StreamData) else None
     on = spec.data.standardize and not tokens  # token ids are categories: never standardised
     channels = image_channels(spec, raw, shape)  # images, augmented inputs: per channel
     if channels and on:
@@ -341,37 +281,31 @@ def prepare_data(
     extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
     if columns is not None:
         extra["columns"] = columns.to_json()
-    info = DataInfo(
-        task=spec.task,
-        input_shape=shape,
-        n_outputs=_n_outputs(spec.task, y, names, raw),
-        class_names=names,
-        feature_names=columns.names if columns is not None else raw.feature_names,
-        x_mean=x_mean,
-        x_std=x_std,
-        y_mean=y_mean,
-        y_std=y_std,
-        extra=extra,
-        tokens=tokens,
-        class_values=tuple(values.tolist()),
-        class_dtype=values.dtype.str if len(values) else "",
-    )
+    features = columns.names if columns is not None else getattr(raw, "feature_names", ())
+    info = _info(spec, shape, (y, names, values), raw, features, (x_mean, x_std, y_mean, y_std),
+                 extra, tokens)  # fmt: skip
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info
     )
 
 
+def _source(spec: ExperimentSpec, raw: Any, base: Path | None) -> Raw | IterData:
+    """``data.source`` loaded, or the user's data made a source."""
+    raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
+    if isinstance(raw, UserTable):
+        return user_table(raw.table, spec.data)
+    if isinstance(raw, UserDataset):
+        return user_dataset(raw.dataset, spec.data)
+    if isinstance(raw, ImageFolder):  # decoded to input_shape's size and colour mode
+        return image_data(raw, spec)
+    return raw
+
+
 def _streamed(spec: ExperimentSpec, raw: Raw) -> bool:
     """Whether the splits are read batch by batch (``data.in_memory``, see the module doc)."""
-    match spec.data.in_memory:
-        case "yes":
-            return False
-        case "no":
-            return True
-        case "auto":
-            return isinstance(raw, StreamData) and raw.nbytes > IN_MEMORY_BYTES
-        case _ as never:
-            assert_never(never)
+    if spec.data.in_memory == "no":
+        return True
+    return isinstance(raw, StreamData) and streams(spec.data.in_memory, raw.nbytes)
 
 
 def _features(
@@ -393,11 +327,11 @@ def _features(
     return ArrayRows(x.reshape(raw.x.shape)), tokens, None, None
 
 
-def _stream_check(spec: ExperimentSpec, raw: StreamData) -> Any:
+def _stream_check(spec: ExperimentSpec, rows: Any, meta: dict[str, Any]) -> Any:
     """What the one pass over a lazily read source checks: token ids against the embeddings,
     or finite features (named by file and row)."""
     embeddings = input_embeddings(spec.model)
-    rows, vocab = raw.rows, raw.meta.get("vocab_size")
+    vocab = meta.get("vocab_size")
 
     def check(chunk: np.ndarray, start: int) -> None:
         if embeddings:
@@ -417,3 +351,76 @@ def _stream_check(spec: ExperimentSpec, raw: StreamData) -> Any:
             )
 
     return check
+
+
+def _info(
+    spec: ExperimentSpec,
+    shape: tuple[int, ...],
+    targets: tuple[np.ndarray, tuple[str, ...], np.ndarray],
+    raw: Any,
+    features: tuple[str, ...],
+    moments: tuple[torch.Tensor | None, ...],
+    extra: dict[str, Any],
+    tokens: bool,
+) -> DataInfo:
+    y, names, values = targets
+    x_mean, x_std, y_mean, y_std = moments
+    return DataInfo(
+        task=spec.task,
+        input_shape=shape,
+        n_outputs=n_outputs(spec.task, y, names, raw),
+        class_names=names,
+        feature_names=features,
+        x_mean=x_mean,
+        x_std=x_std,
+        y_mean=y_mean,
+        y_std=y_std,
+        extra=extra,
+        tokens=tokens,
+        class_values=tuple(values.tolist()),
+        class_dtype=values.dtype.str if len(values) else "",
+    )
+
+
+def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> DataBundle:
+    """An iterable source: one pass (targets of each split, training statistics), then splits
+    that read it again per epoch (:mod:`nnspec.run.iterables`)."""
+    pieces = raw.pieces
+    if spec.data.split.stratify:
+        raise DataError(
+            Problem(
+                ("data", "split", "stratify"),
+                "an iterable source is split by the hold-out rule (row i % 100), which cannot "
+                "stratify",
+                fix="leave split.stratify unset, or pass a map-style Dataset",
+            )
+        )
+    scanned = scan(raw, _stream_check(spec, pieces, {}))
+    counts = [len(part) for part in scanned.y]
+    if not counts[0]:
+        raise DataError(Problem(("data", "split"), "the hold-out rule left no training rows",
+                                found=f"{sum(counts)} rows"))  # fmt: skip
+    y_all = np.concatenate(scanned.y)
+    flat = RawData(np.empty((len(y_all), 0)), y_all, raw.feature_names, raw.class_names)
+    y, names, values = encode_targets(flat, spec.task)
+    shape = _check_shape(spec, pieces.sample_shape)
+    tokens = bool(input_embeddings(spec.model))
+    x_mean = x_std = y_mean = y_std = None
+    if spec.data.standardize and not tokens:
+        std = np.where(scanned.std > 1e-8, scanned.std, 1.0)
+        x_mean = torch.from_numpy(scanned.mean.astype(np.float32))
+        x_std = torch.from_numpy(std.astype(np.float32))
+    if spec.task == "regression":
+        y, y_mean, y_std = _target_moments(y, np.arange(counts[0]), spec.data.standardize_target)
+    encode = target_encoder(spec.task, y_all, y_mean, y_std)
+    prep = Prep(x_mean, x_std, shape, tokens)
+    bounds = np.cumsum([0, *counts])
+    splits = [
+        IterSplit(raw, p, torch.from_numpy(y[bounds[p] : bounds[p + 1]]), prep, encode)
+        if counts[p] else None
+        for p in range(3)
+    ]  # fmt: skip
+    extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
+    moments = (x_mean, x_std, y_mean, y_std)
+    info = _info(spec, shape, (y, names, values), flat, raw.feature_names, moments, extra, tokens)
+    return DataBundle(splits[0], splits[1], splits[2], info)  # type: ignore[arg-type]

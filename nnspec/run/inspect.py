@@ -11,7 +11,14 @@ from pathlib import Path
 from nnspec.run.columns import Columns
 from nnspec.run.data import DataBundle, prepare_data
 from nnspec.run.model import check_output_width, resolve_sizes
-from nnspec.run.sources import RawData, TableData, data_file, load_source, load_table
+from nnspec.run.sources import (
+    RawData,
+    TableData,
+    data_file,
+    data_folder_or_file,
+    load_source,
+    load_table,
+)
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -84,7 +91,11 @@ def inspect_data(
 
 def _load(spec: ExperimentSpec, base: Path | None, sample: int | None) -> RawData | TableData:
     prefix, _, path = spec.data.source.partition(":")
-    if prefix in TABLE_FORMATS and sample is not None:
+    if (
+        prefix in TABLE_FORMATS
+        and sample is not None
+        and not data_folder_or_file(path, base).is_dir()
+    ):
         return load_table(data_file(path, base), prefix, spec.data, max_rows=sample)
     return load_source(spec.data, spec.seed, base)
 

@@ -1,5 +1,6 @@
-"""The training loop: in-memory batches by tensor slicing, guards, early stopping, checkpoints,
-and the calls of the training callbacks (:mod:`nnspec.run.callbacks`).
+"""The training loop: batches (mappings of named tensors, :mod:`nnspec.run.batches`, sliced from
+memory or streamed), guards, early stopping, checkpoints, and the calls of the training callbacks
+(:mod:`nnspec.run.callbacks`).
 
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
 clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
@@ -43,11 +44,10 @@ from nnspec.run.callbacks import (
     step_hooks,
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
-from nnspec.run.data import DataBundle, Split
+from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
-from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
 from nnspec.run.topk import top_k_change, top_k_file
 from nnspec.spec.metrics import metric_column
@@ -144,13 +144,13 @@ class Trainer:
         self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
         self._eval_batches: dict[int, Iterable[Batch]] = {}
 
-    def _split_batches(self, split: Split | StreamSplit, sampler: EpochBatches) -> Iterable[Batch]:
+    def _split_batches(self, split: DataSplit, sampler: EpochBatches) -> Iterable[Batch]:
         data = self.plan.data
         return split.batches(sampler, self.device, workers=data.num_workers)
 
-    def eval_batches(self, split: Split | StreamSplit) -> Iterable[Batch]:
+    def eval_batches(self, split: DataSplit) -> Iterable[Batch]:
         """A split's batches in split order (``eval_batch_size``, every sample kept)."""
-        if id(split) not in self._eval_batches:  # one loader per split (persistent workers)
+        if id(split) not in self._eval_batches:  # one loader per split
             size = self.plan.data.eval_batch_size
             sampler = EpochBatches(len(split), size, seed=self.plan.seed, shuffle=False,
                                    drop_last_single=False)  # fmt: skip
@@ -162,7 +162,7 @@ class Trainer:
         self.fit_state = FitState(
             self.model, self.optimizer, self.writer.run_dir, self.plan.train.epochs,
             self.steps_per_epoch, is_main_process=self.writer.enabled,
-            probe=model_inputs(self.bundle.train.head(256), self.inputs), message=message,
+            probe=self.bundle.train.head(256).get(INPUT), message=message,
         )  # fmt: skip
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip

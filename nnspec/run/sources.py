@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,10 +27,13 @@ from nnspec.files import file_kind
 from nnspec.registry import Registry
 from nnspec.run.arrays import RawData, check_finite, load_npz, open_npy
 from nnspec.run.images import ImageFolder, scan_folder
-from nnspec.run.streams import DatasetRows, StreamData
+from nnspec.run.streams import DatasetRows, StreamData, streams
 from nnspec.run.synthetic import SYNTHETIC
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.data import SOURCE_NAMES, DataSpec
+
+if TYPE_CHECKING:
+    from nnspec.run.iterables import IterData
 
 __all__ = [
     "RawData",
@@ -50,9 +53,8 @@ __all__ = [
 ]
 
 
-Loader = Callable[
-    [str, DataSpec, int, "Path | None"], "RawData | TableData | StreamData | ImageFolder"
-]
+Loader = Callable[[str, DataSpec, int, "Path | None"], Any]  # RawData, TableData, StreamData,
+# IterData or ImageFolder
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -224,6 +226,40 @@ def _table_loader(fmt: str) -> Loader:
     return load
 
 
+def _parquet(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableData | IterData:
+    """A Parquet file or a folder of them (a dataset: every ``*.parquet`` below it): read whole
+    into one table, or streamed by row groups (:mod:`nnspec.run.iterables`) when
+    ``data.in_memory`` says so for its size (from the files' metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnspec.run.iterables import IterData, parquet_files, parquet_pieces
+
+    p = data_folder_or_file(path, base)
+    files = parquet_files(p)
+    targets = _targets(spec)
+    if files and spec.in_memory != "yes":
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        width = len(spec.features or pq.read_schema(files[0]).names) - len(targets)
+        if streams(spec.in_memory, rows * max(width, 1) * 4):
+            pieces = parquet_pieces(p, targets[0], spec.features)
+            return IterData(pieces, spec.split.val, spec.split.test, pieces.features)
+    if len(files) == 1:
+        return load_table(files[0], "parquet", spec)
+    parts = [load_table(f, "parquet", spec) for f in files]
+    first = parts[0].table.schema
+    odd = [
+        Problem(("data", "source"), f"{f.name}: its columns differ from {files[0].name}'s",
+                expected=str(first.names), found=str(t.table.schema.names))
+        for f, t in zip(files, parts, strict=True) if not t.table.schema.equals(first)
+    ]  # fmt: skip
+    if odd or not files:
+        raise DataError(odd or [Problem(("data", "source"), f"{p}: no .parquet files here")])
+    y = np.concatenate([t.y for t in parts])
+    table = pa.concat_tables([t.table for t in parts])
+    return TableData(table, y, p.name, targets, sum(t.dropped for t in parts))
+
+
 def table_features(file: Path, names: tuple[str, ...], exclude: tuple[str, ...]) -> np.ndarray:
     """Numeric feature columns of a table file for prediction: ``names`` in order, or every
     column except ``exclude`` (the targets) when the run's features were unnamed."""
@@ -262,7 +298,8 @@ SOURCES: Registry[Loader] = Registry("data source")
 for _prefix, _loader in (
     ("sklearn", _sklearn),
     ("synthetic", _synthetic),
-    *((fmt, _table_loader(fmt)) for fmt in TABLE_FORMATS),
+    *((fmt, _table_loader(fmt)) for fmt in TABLE_FORMATS if fmt != "parquet"),
+    ("parquet", _parquet),
     ("npz", _npz),
     ("npy", _npy),
     ("images", _images),
@@ -306,7 +343,8 @@ def _is_table(data: Any) -> bool:
 
 @dataclass(frozen=True)
 class UserDataset:
-    """A user's map-style ``torch.utils.data.Dataset`` of ``(x, y)`` items, read as it is."""
+    """A user's ``torch.utils.data.Dataset`` (map-style) or ``IterableDataset`` of ``(x, y)``
+    items, read as it is."""
 
     dataset: Any
 
@@ -322,6 +360,8 @@ def user_data(data: Any) -> RawData | UserTable | UserDataset:
         return UserTable(data)
     if isinstance(data, dict):
         data = (data.get("x"), data.get("y"))
+    if isinstance(data, torch.utils.data.IterableDataset):
+        return UserDataset(data)
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):
         if not hasattr(data, "__len__"):
             raise DataError(
@@ -346,11 +386,18 @@ def user_data(data: Any) -> RawData | UserTable | UserDataset:
     return RawData(x if x.dtype.kind in "iu" else x.astype(np.float32), y)
 
 
-def user_dataset(dataset: Any, workers: int) -> StreamData:
-    """A user's map-style Dataset as a lazily read source; its targets are read in one pass
-    (``workers`` DataLoader processes), or taken from its ``targets`` attribute when it has one."""
+def user_dataset(dataset: Any, spec: DataSpec) -> StreamData | IterData:
+    """A user's Dataset as a lazily read source. Map-style: its targets are read in one pass
+    (``data.num_workers`` DataLoader processes), or taken from its ``targets`` attribute when it
+    has one. Iterable: its splits follow the hold-out rule of :mod:`nnspec.run.iterables`."""
+    import torch
+
+    from nnspec.run.iterables import IterData, UserIterable
+
+    if isinstance(dataset, torch.utils.data.IterableDataset):
+        return IterData(UserIterable.of(dataset), spec.split.val, spec.split.test)
     rows = DatasetRows.of(dataset)
-    y = rows.labels(workers)
+    y = rows.labels(spec.num_workers)
     if len(y) != len(rows):
         raise _problem(("data",), "the Dataset's targets and items differ in number",
                        found=f"{len(y)} vs {len(rows)}")  # fmt: skip

@@ -11,7 +11,7 @@ encoding and the metrics need them); features never are.
 :class:`StreamSplit` is one split of such a source: its positions, its encoded targets, and the
 preprocessing fitted on the training split. Its batches come from a ``DataLoader`` whose batch
 sampler is the split's :class:`~nnspec.run.batches.EpochBatches`, with ``num_workers`` worker
-processes (persistent across epochs), pinned memory when the device is CUDA, and each batch read
+processes (started for each pass), pinned memory when the device is CUDA, and each batch read
 and standardised inside the worker with one call (``__getitems__``).
 
 :func:`fit_moments` is the one full pass over the data, in storage order and fixed chunks: it
@@ -30,10 +30,12 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, SeededEpochs
 
 __all__ = [
     "SCAN_ROWS",
+    "IN_MEMORY_BYTES",
+    "streams",
     "Rows",
     "ArrayRows",
     "read_rows",
@@ -42,9 +44,20 @@ __all__ = [
     "StreamSplit",
     "Prep",
     "fit_moments",
+    "Moments",
+    "release_freed_buffers",
 ]
 
 SCAN_ROWS: Final = 8192  # rows per chunk of a full pass (statistics, checks) [nnspec choice]
+# in_memory: auto loads a lazily read source up to this size of float32 features [nnspec choice:
+# a quarter of a small 4 GiB worker's memory, leaving room for the model and the loader]
+IN_MEMORY_BYTES: Final = 1 << 30
+
+
+def streams(in_memory: str, nbytes: int) -> bool:
+    """Whether a lazily read source of ``nbytes`` float32 features is streamed under
+    ``data.in_memory`` (``auto``: above :data:`IN_MEMORY_BYTES`)."""
+    return in_memory == "no" or (in_memory == "auto" and nbytes > IN_MEMORY_BYTES)
 
 
 class Rows(Protocol):
@@ -131,9 +144,16 @@ class DatasetRows:
         if targets is not None and len(targets) == len(self):
             return np.asarray(targets)
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=SCAN_ROWS, num_workers=workers, collate_fn=_targets_only
-        )
+            self.dataset, batch_size=SCAN_ROWS, num_workers=workers, collate_fn=_targets_only,
+            worker_init_fn=release_freed_buffers, generator=_own_generator(),
+        )  # fmt: skip
         return np.concatenate([np.asarray(part) for part in loader])
+
+
+def _own_generator() -> torch.Generator:
+    """A one-pass loader's own generator: its draw of the workers' base seed leaves the global
+    RNG (dropout's) alone, so passes with and without workers train alike."""
+    return torch.Generator().manual_seed(0)
 
 
 def _item(dataset: Any, i: int) -> tuple[np.ndarray, Any]:
@@ -172,45 +192,62 @@ class StreamData:
         return len(self.rows) * int(np.prod(self.rows.sample_shape)) * 4
 
 
+class Moments:
+    """Running float64 mean and sum of squared deviations per feature, merged chunk by chunk
+    with Chan et al.'s pairwise update (the result depends only on the chunks' contents and
+    order)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, part: np.ndarray) -> None:
+        """Add the rows of a 2-D chunk (converted to float64)."""
+        if not len(part):
+            return
+        part = part.astype(np.float64)
+        n_b, mean_b = len(part), part.mean(axis=0)
+        m2_b = ((part - mean_b) ** 2).sum(axis=0)
+        if self.mean is None or self.m2 is None:
+            self.count, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        delta, total = mean_b - self.mean, self.count + n_b
+        self.mean = self.mean + delta * (n_b / total)
+        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / total)
+        self.count = total
+
+    def result(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and population standard deviation (zeros and ones when no row was added)."""
+        if self.mean is None or self.m2 is None:
+            return np.zeros(width), np.ones(width)
+        return self.mean, np.sqrt(self.m2 / self.count)
+
+
 def fit_moments(
     rows: Any, train: np.ndarray, check: Callable[[np.ndarray, int], None], workers: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (population, float64) of the rows in ``train``, flattened
-    per sample, in one pass over every row in storage order; ``check(chunk, first_row)`` sees
-    every chunk (finite features, token ids).
-
-    Chunks are merged with Chan et al.'s pairwise update, so the result depends only on the data
-    and :data:`SCAN_ROWS`, not on where the rows live.
-    """
+    per sample, in one pass over every row in storage order (chunks of :data:`SCAN_ROWS`);
+    ``check(chunk, first_row)`` sees every chunk (finite features, token ids)."""
     mask = np.zeros(len(rows), dtype=bool)
     mask[train] = True
-    count, mean, m2 = 0, None, None
+    moments = Moments()
     for start, chunk in _chunks(rows, workers):
         flat = chunk.reshape(len(chunk), -1)
         check(flat, start)
-        part = flat[mask[start : start + len(flat)]].astype(np.float64)
-        if not len(part):
-            continue
-        n_b, mean_b = len(part), part.mean(axis=0)
-        m2_b = ((part - mean_b) ** 2).sum(axis=0)
-        if mean is None or m2 is None:
-            count, mean, m2 = n_b, mean_b, m2_b
-            continue
-        delta, total = mean_b - mean, count + n_b
-        mean = mean + delta * (n_b / total)
-        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
-        count = total
-    if mean is None or m2 is None:
-        width = int(np.prod(rows.sample_shape))
-        return np.zeros(width), np.ones(width)
-    return mean, np.sqrt(m2 / count)
+        moments.add(flat[mask[start : start + len(flat)]])
+    return moments.result(int(np.prod(rows.sample_shape)))
 
 
 def _chunks(rows: Any, workers: int) -> Iterator[tuple[int, np.ndarray]]:
     n = len(rows)
     if isinstance(rows, DatasetRows) and workers > 0:  # read items in parallel
         ds = _Chunked(rows)
-        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=None, num_workers=workers, worker_init_fn=release_freed_buffers,
+            generator=_own_generator(),
+        )  # fmt: skip
         for start, chunk in zip(range(0, n, SCAN_ROWS), loader, strict=True):
             yield start, np.asarray(chunk)
         return
@@ -268,8 +305,29 @@ class _SplitReader(torch.utils.data.Dataset[Batch]):
         return self.__getitems__([position])
 
 
-def _whole(batch: Batch) -> Batch:
-    return batch  # __getitems__ already returns the collated batch
+def _whole(batch: Any) -> Any:
+    return batch  # __getitems__ already returns the collated batch mapping
+
+
+def release_freed_buffers(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn`` of the streamed splits: batch-sized buffers go back to the
+    operating system when freed.
+
+    glibc's malloc raises its mmap threshold to the size of the first large block freed; every
+    batch buffer after that comes from the heap, whose freed blocks a worker keeps, so a worker's
+    memory grows with the batch size (docs/benchmarks.md, streamed data). A fixed threshold
+    (``mallopt(M_MMAP_THRESHOLD)``) keeps them mapped and returned. Elsewhere than glibc: no-op.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        libc = None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
 
 
 class StreamSplit:
@@ -308,14 +366,20 @@ class StreamSplit:
         self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
     ) -> Iterable[Batch]:
         """The batches of ``sampler``'s current epoch, each time the result is iterated."""
-        data = torch.utils.data.DataLoader(
-            self.reader,
-            batch_sampler=sampler,
-            num_workers=workers,
-            collate_fn=_whole,
-            pin_memory=device.type == "cuda",
-            persistent_workers=workers > 0,
-        )
+
+        def loader(generator: torch.Generator) -> Iterable[Batch]:
+            return torch.utils.data.DataLoader(
+                self.reader,
+                batch_sampler=sampler,
+                num_workers=workers,
+                collate_fn=_whole,
+                pin_memory=device.type == "cuda",
+                worker_init_fn=release_freed_buffers,
+                generator=generator,
+            )  # workers live for one pass (torch's default): an evaluation's and a training
+            # epoch's never run at once, so memory is that of one pass's workers
+
+        data = SeededEpochs(loader, sampler)
         return data if device.type == "cpu" else _OnDevice(data, device)
 
 

@@ -97,11 +97,15 @@ class DataSpec(Spec):
     ``source``: ``sklearn:digits|breast_cancer|wine|iris|diabetes`` (bundled, no download),
     ``synthetic:classification|regression|sequence_count|sequence_compare``, tables
     ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns: ``columns``,
-    ``impute``, ``max_categories``), ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by
-    ``target``), ``npy:PATH`` (a 2-D table whose last column is the target), ``images:PATH`` (a
-    folder with one subfolder of PNG/JPEG files per class; ``images`` says how they fit
-    ``input_shape``); relative paths resolve against the spec file's folder. ``user``: arrays
-    passed to :func:`nnspec.train`.
+    ``impute``, ``max_categories``; ``parquet:FOLDER`` reads every ``*.parquet`` below it as one
+    dataset), ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by ``target``),
+    ``npy:PATH`` (a 2-D table whose last column is the target; ``npy:FOLDER``: its ``*.npy``
+    shards in name order, memory-mapped), ``images:PATH`` (a folder with one subfolder of
+    PNG/JPEG files per class; ``images`` says how they fit ``input_shape``); relative paths
+    resolve against the spec file's folder. ``user``: arrays, a ``Dataset`` or an
+    ``IterableDataset`` passed to :func:`nnspec.train`. Iterable sources (Parquet streamed by
+    row group, an ``IterableDataset``) split by a hold-out rule: row ``i`` is test when
+    ``i % 100 < 100 * split.test``, validation below ``100 * (split.test + split.val)``.
     """
 
     source: str = Field(default="sklearn:digits", description="Data source (see the class doc).")
@@ -148,12 +152,16 @@ class DataSpec(Spec):
         "max_categories training values plus one `unknown` slot (rarer and unseen values).",
     )
     num_workers: NonNegInt = Field(
-        default=0, description="DataLoader workers for the out-of-memory path."
+        default=0,
+        description="DataLoader worker processes that read streamed batches (and the one pass "
+        "over a user's Dataset); 0 reads in the training process.",
     )
     in_memory: Literal["auto", "yes", "no"] = Field(
         default="auto",
-        description="auto/yes: batch by slicing in-memory tensors (fast); no: collate through a "
-        "DataLoader with num_workers (same batch order).",
+        description="yes: every split in memory, batches by tensor slicing (fastest); no: every "
+        "split streamed batch by batch through a DataLoader (same batches, same order for "
+        "map-style sources); auto: stream npy files and folders, Parquet datasets and a user's "
+        "Dataset whose features take more than 1 GiB as float32, load the rest.",
     )
 
     images: ImageSpec = Field(
@@ -164,6 +172,17 @@ class DataSpec(Spec):
         description="Random transformations of the training batches (DATA-10; inputs shaped "
         "(C, H, W); all off by default); never applied to validation, test or predict.",
     )
+
+    @model_validator(mode="after")
+    def _streamed_split(self) -> DataSpec:
+        if self.split.stratify and self.in_memory == "no" and self.source.startswith("parquet:"):
+            raise field_error(
+                ("split", "stratify"),
+                "a streamed Parquet source is split by the hold-out rule (row i % 100), which "
+                "cannot stratify; set in_memory: yes, or leave split.stratify unset",
+                True,
+            )
+        return self
 
     @model_validator(mode="after")
     def _known_source(self) -> DataSpec:

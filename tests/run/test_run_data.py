@@ -13,6 +13,7 @@ from nnspec.errors import DataError
 from nnspec.run.batches import INPUT, TARGET, EpochBatches
 from nnspec.run.data import epoch_order, prepare_data, user_data
 from nnspec.run.sources import SKLEARN_SETS, SYNTHETIC, RawData, user_dataset
+from nnspec.spec.data import DataSpec
 
 
 def test_default_split_is_70_20_10_disjoint_and_seeded(tmp_path: Path) -> None:
@@ -172,7 +173,9 @@ def test_user_arrays_and_dataset() -> None:
     x, y = np.zeros((10, 3)), np.arange(10) % 2
     assert user_data((x, y)).x.shape == (10, 3)
     ds = torch.utils.data.TensorDataset(torch.zeros(10, 3), torch.arange(10) % 2)
-    assert user_dataset(user_data(ds).dataset, 0).y.shape == (10,)  # read as it is, not copied
+    assert user_dataset(user_data(ds).dataset, DataSpec()).y.shape == (
+        10,
+    )  # read as it is, not copied
     with pytest.raises(DataError):
         user_data("nope")
 

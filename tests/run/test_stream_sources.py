@@ -13,7 +13,7 @@ from runhelp import tiny
 
 from nnspec import train
 from nnspec.errors import DataError
-from nnspec.run import data as data_module
+from nnspec.run import streams as streams_module
 from nnspec.run.batches import INPUT, TARGET, EpochBatches
 from nnspec.run.callbacks import Callback, FitState
 from nnspec.run.data import prepare_data, user_data
@@ -48,7 +48,10 @@ class Losses(Callback):
 
 
 def _user_spec(tmp: Path, in_memory: str, **data: Any) -> Any:
-    return tiny(tmp, data={"source": "user", "in_memory": in_memory, **data})
+    # dropout: the streamed loader must leave the global RNG's stream to the model
+    layers = [{"linear": 16}, {"dropout": 0.2}, {"linear": 3}]
+    return tiny(tmp, data={"source": "user", "in_memory": in_memory, **data},
+                model={"input_shape": [8], "layers": layers})  # fmt: skip
 
 
 def test_streamed_and_in_memory_runs_have_the_same_losses_per_step(tmp_path: Path) -> None:
@@ -128,7 +131,7 @@ def test_auto_streams_above_the_documented_size(
     np.save(tmp_path / "t.npy", _table(200, 0))
     spec = _npy_spec(tmp_path, f"npy:{tmp_path / 't.npy'}", "auto")
     assert not isinstance(prepare_data(spec).train, StreamSplit)  # 200 x 4 float32: loaded
-    monkeypatch.setattr(data_module, "IN_MEMORY_BYTES", 200 * 4 * 4 - 1)
+    monkeypatch.setattr(streams_module, "IN_MEMORY_BYTES", 200 * 4 * 4 - 1)
     assert isinstance(prepare_data(spec).train, StreamSplit)
 
 

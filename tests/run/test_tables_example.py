@@ -52,13 +52,14 @@ def _hgb_accuracy(spec_path: Path, seed: int) -> float:
     from sklearn.preprocessing import OrdinalEncoder
 
     from nnspec.io import load
-    from nnspec.run.data import _encode_targets, _split_indices
+    from nnspec.run.data import _split_indices
     from nnspec.run.sources import TableData, load_source
+    from nnspec.run.targets import encode_targets
 
     spec = load(spec_path).model_copy(update={"seed": seed})
     raw = load_source(spec.data, seed, spec_path.parent)
     assert isinstance(raw, TableData)
-    y, _, _ = _encode_targets(raw, spec.task)
+    y, _, _ = encode_targets(raw, spec.task)
     train_rows, val_rows, test_rows = _split_indices(len(y), y, spec)
     fit_rows = np.concatenate([train_rows, val_rows])
     num = np.stack([raw.table.column(c).to_numpy(zero_copy_only=False) for c in NUMERIC], 1)
