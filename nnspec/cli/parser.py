@@ -60,6 +60,13 @@ def _spec_args(p: argparse.ArgumentParser, *, many: bool = False) -> None:
         help=f"{what} (default: the built-in experiment) and overrides such as optim.lr=0.01 "
         "or optim=sgd",
     )  # fmt: skip
+    _config_dir(p)
+
+
+def _config_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-cd", "--config-dir", metavar="DIR",
+                   help="your config folder: its group options (optim/fast.yaml) join nnspec's "
+                   "and win over one of the same name")  # fmt: skip
 
 
 def _validate(p: argparse.ArgumentParser) -> None:
@@ -100,9 +107,7 @@ def _train(p: argparse.ArgumentParser) -> None:
         help="proposals an Optuna study shows in a dry run (default 8)",
     )
     hydra = p.add_argument_group("Hydra options (passed to Hydra)")
-    hydra.add_argument("-cd", "--config-dir", metavar="DIR",
-                       help="your config folder: its group options (optim/fast.yaml) join "
-                       "nnspec's")  # fmt: skip
+    _config_dir(hydra)  # type: ignore[arg-type]
     hydra.add_argument(
         "-cn", "--config-name", metavar="NAME", help="primary config of --config-dir"
     )

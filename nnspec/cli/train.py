@@ -89,8 +89,10 @@ def _check_config_flags(args: Namespace) -> None:
     of nnspec's primary configs)."""
     folder, name = args.config_dir, args.config_name
     if folder is not None and not Path(folder).is_dir():
-        raise UsageError(f"--config-dir {folder}: no such folder (fix: the folder that "
-                         "holds your group options, e.g. myconf for myconf/optim/fast.yaml)")
+        raise UsageError(
+            f"--config-dir {folder}: no such folder (fix: the folder that "
+            "holds your group options, e.g. myconf for myconf/optim/fast.yaml)"
+        )
     if name is None:
         return
     file = name if name.endswith(".yaml") else f"{name}.yaml"
@@ -104,8 +106,10 @@ def _check_config_flags(args: Namespace) -> None:
     from nnspec.hydra.compose import CONF_MODULE
 
     if not resources.files(CONF_MODULE).joinpath(file).is_file():
-        raise UsageError(f"--config-name {name}: nnspec has no primary config {file} (fix: "
-                         f"give the folder it is in, --config-dir DIR --config-name {name})")
+        raise UsageError(
+            f"--config-name {name}: nnspec has no primary config {file} (fix: "
+            f"give the folder it is in, --config-dir DIR --config-name {name})"
+        )
 
 
 def _run_spec(run_dir: Path) -> Path:

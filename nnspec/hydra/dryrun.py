@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnspec.errors import NNSpecError
 from nnspec.hydra.compose import compose, compose_container, split_overrides
+from nnspec.hydra.sources import Sources
 from nnspec.spec import ExperimentSpec
 
 if TYPE_CHECKING:
@@ -76,15 +76,15 @@ def expand_optuna(
 
 def check_trial(
     overrides: list[str],
-    spec: ExperimentSpec | None,
-    search_dirs: Sequence[Path] = (),
+    spec: ExperimentSpec | Mapping[str, Any] | None,
+    sources: Sources = Sources(),
     config_name: str | None = None,
 ) -> TrialCheck:
     """Compose, validate and shape-check one trial."""
     from nnspec.compile import infer_shapes
 
     try:
-        trial = compose(overrides, spec, search_dirs=search_dirs, config_name=config_name)
+        trial = compose(overrides, spec, sources=sources, config_name=config_name)
         n_params = sum(info.params for info in infer_shapes(trial.model) if info.depth == 0)
     except NNSpecError as e:
         first = [str(p).splitlines()[0] for p in e.problems]
@@ -92,14 +92,16 @@ def check_trial(
     return TrialCheck(overrides, n_params)
 
 
-def _sweeper_node(inv: Invocation, spec: ExperimentSpec | None) -> tuple[dict[str, Any], int]:
+def _sweeper_node(
+    inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None
+) -> tuple[dict[str, Any], int]:
     """The composed ``hydra.sweeper`` node (unresolved: params are grammar text) and the seed."""
     from nnspec.hydra.groups import first_choice
 
     args = split_overrides(inv.overrides)
     plain = [*first_choice(args.groups), *args.hydra]
-    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
-    full = compose_container(plain, spec=spec, with_hydra=True, **user)
+    full = compose_container(plain, spec=spec, with_hydra=True, sources=inv.sources,
+                             config_name=inv.config_name)  # fmt: skip
     return full["hydra"].get("sweeper", {}), int(full.get("seed", 0))
 
 
@@ -117,7 +119,7 @@ def _render(checks: list[TrialCheck]) -> None:
     Console(soft_wrap=True).print(table)
 
 
-def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
+def dry_run(inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None) -> int:
     """Print the trial table; 0 when every trial is valid, 2 otherwise."""
     args = split_overrides(inv.overrides)
     sweeper, seed = _sweeper_node(inv, spec)
@@ -126,6 +128,6 @@ def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
         trials = expand_optuna(job_args, sweeper, seed, inv.dry_run_trials)
     else:
         trials = expand_grid(job_args, sweeper.get("params") or {})
-    checks = [check_trial(t, spec, inv.search_dirs, inv.config_name) for t in trials]
+    checks = [check_trial(t, spec, inv.sources, inv.config_name) for t in trials]
     _render(checks)
     return 0 if all(c.valid for c in checks) else 2

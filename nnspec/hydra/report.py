@@ -275,10 +275,7 @@ class SweepReportCallback(Callback):  # type: ignore[misc]
     """Hydra callback: writes the sweep report when a multirun ends (any sweeper, any launcher)."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from nnspec.hydra.app import record_sweep
-
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        report = build_report(sweep_dir)
-        record_sweep(sweep_dir, len(report.rows), len(report.failed))
+        build_report(sweep_dir)
