@@ -97,7 +97,7 @@ def load_spec(
         spec_input(path, overrides) if path else (None, SourceMap(spec_label(None, overrides)))
     )
     try:
-        spec, used = composed(list(overrides), spec, sources=Sources.of(config_dir))
+        spec, used = composed(list(overrides), spec, sources=Sources.of(config_dir), spec_path=path)
     except NNSpecError as e:  # what no override or group file explains is the spec file's
         raise attach_source(e, source) from e
     return spec, source.with_origins(override_origins(used))

@@ -29,7 +29,6 @@ from nnspec.hydra.compose import (
     split_overrides,
     validate_container,
 )
-from nnspec.hydra.naming import run_name_override
 from nnspec.hydra.sources import Sources, session
 from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.io import attach_source
@@ -106,11 +105,9 @@ def precheck(inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None) -
         CheckpointError: (single run) ``train.resume`` names no run directory.
     """
     sources, name = inv.sources, inv.config_name
-    overrides = prepare(inv.overrides, spec, sources=sources, config_name=name, sweep=inv.multirun)
+    overrides = prepare(inv.overrides, spec, sources=sources, config_name=name,
+                        sweep=inv.multirun, spec_path=inv.spec_path)  # fmt: skip
     args = split_overrides(overrides)
-    named = run_name_override(inv.spec_path, spec, args, sources=sources, config_name=name)
-    if named is not None:  # the run's folder is named after what the user chose
-        overrides = [named, *overrides]
     if inv.multirun or inv.inspect_only:
         return overrides  # sweep values are validated per trial (or by --dry-run)
     full = compose_container([*overrides], spec=spec, with_hydra=True, sources=sources,

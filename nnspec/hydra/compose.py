@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nnspec.errors import Problem, SpecError, did_you_mean
+from nnspec.hydra.naming import run_name_override
 from nnspec.hydra.sources import CONF_MODULE, GROUP_NAMES, Sources, session
 from nnspec.io.overrides import parse_overrides, rewrite_names
 from nnspec.spec import ExperimentSpec
@@ -350,10 +351,14 @@ def compose(
 def composed(
     overrides: list[str], spec: ExperimentSpec | str | Path | Mapping[str, Any] | None = None, *,
     sources: Sources = Sources(), config_name: str | None = None,
+    spec_path: str | Path | None = None,
 ) -> tuple[ExperimentSpec, list[str]]:  # fmt: skip
     """:func:`compose`, also returning the overrides as Hydra got them (layer names rewritten
     to indices), so problems found later (shapes) can name the override they came from."""
-    overrides = prepare(overrides, spec, sources=sources, config_name=config_name)
+    path = spec_path or (spec if isinstance(spec, (str, Path)) else None)
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    overrides = prepare(overrides, spec, sources=sources, config_name=config_name, spec_path=path)
     full = compose_container(overrides, spec=spec, with_hydra=True, sources=sources,
                              config_name=config_name)  # fmt: skip
     hydra_node = full.pop("hydra", {})
@@ -371,13 +376,15 @@ def override_origins(overrides: Sequence[str]) -> dict[tuple[str | int, ...], st
 def prepare(
     overrides: list[str], spec: ExperimentSpec | str | Path | Mapping[str, Any] | None, *,
     sources: Sources = Sources(), config_name: str | None = None, sweep: bool = False,
+    spec_path: str | Path | None = None,
 ) -> list[str]:  # fmt: skip
     """Check group options and keys, and rewrite layer names to indices, before Hydra composes.
 
     The config the keys are checked against is composed from the group choices alone (a
     sweep's first option), so ``optim.lrr=1`` gets nnspec's did-you-mean instead of Hydra's
     "Could not override", and ``model.layers.hidden.out_features=64`` finds the layer named
-    ``hidden`` of the model those choices give.
+    ``hidden`` of the model those choices give. The run's ``name`` is added where the choices
+    name it (:mod:`nnspec.hydra.naming`), for every command alike.
 
     Raises:
         SpecError: every unknown option, key or layer name at once.
@@ -389,10 +396,16 @@ def prepare(
         tuple(dict.fromkeys([*sources.user, *Sources.of(None, args.searchpath).user]))
     )
     check_group_options(args.groups, sweep=sweep, sources=sources)
-    if not args.keys:
-        return overrides
-    base = compose_container(first_choice(args.groups), spec=spec, sources=sources,
-                             config_name=config_name)  # fmt: skip
-    renamed = rewrite_names(args.keys, base)
-    check_override_keys([renamed.get(k, k) for k in args.keys], base)
-    return [renamed.get(o, o) for o in overrides]
+    if args.keys:
+        base = compose_container(first_choice(args.groups), spec=spec, sources=sources,
+                                 config_name=config_name)  # fmt: skip
+        renamed = rewrite_names(args.keys, base)
+        check_override_keys([renamed.get(k, k) for k in args.keys], base)
+        overrides = [renamed.get(o, o) for o in overrides]
+
+    def picked(choices: list[str]) -> Mapping[str, str]:
+        full = compose_container(choices, with_hydra=True, sources=sources, config_name=config_name)
+        return full["hydra"]["runtime"]["choices"]  # type: ignore[no-any-return]
+
+    named = run_name_override(Path(spec_path) if spec_path else None, spec, args, picked)
+    return [named, *overrides] if named is not None else overrides

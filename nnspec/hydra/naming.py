@@ -10,13 +10,14 @@ stem when it sets none); else the data and model options chosen on the command l
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nnspec.hydra.compose import ParsedArgs, compose_container
-from nnspec.hydra.sources import Sources
 from nnspec.spec import ExperimentSpec
+
+if TYPE_CHECKING:
+    from nnspec.hydra.compose import ParsedArgs
 
 __all__ = ["run_name_override"]
 
@@ -28,14 +29,12 @@ def run_name_override(
     spec_path: Path | None,
     spec: ExperimentSpec | Mapping[str, Any] | None,
     args: ParsedArgs,
-    *,
-    sources: Sources = Sources(),
-    config_name: str | None = None,
+    picked: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> str | None:
     """The ``name=...`` override that names the run, or ``None`` when the name already fits.
 
-    ``sources`` and ``config_name`` are the user's ``--config-dir`` and ``--config-name``: the
-    option a run does not choose is the one their primary config's defaults list picks.
+    ``picked`` composes group choices and returns the options Hydra picked: the option a run does
+    not choose is the one the primary config's defaults list picks.
 
     Example:
         >>> from nnspec.hydra.compose import split_overrides
@@ -53,11 +52,10 @@ def run_name_override(
     if not chosen or not all(_ONE_OPTION.fullmatch(v) for v in chosen.values()):
         return None
     if len(chosen) < 2:  # the other option is the primary config's
-        picks = [f"{g}={v}" for g, v in chosen.items()]
-        full = compose_container(picks, with_hydra=True, sources=sources,
-                                 config_name=config_name)  # fmt: skip
-        picked = full["hydra"]["runtime"]["choices"]
-        chosen = {g: chosen.get(g, picked.get(g)) for g in ("data", "model")}
+        if picked is None:
+            return None
+        options = picked([f"{g}={v}" for g, v in chosen.items()])
+        chosen = {g: chosen.get(g, options.get(g)) for g in ("data", "model")}
     return f"name={chosen['data']}-{chosen['model']}"
 
 
