@@ -190,6 +190,8 @@ def lint_spec(
     return LintResult(active, silenced=silenced)
 
 
+
+
 def _silence(f: Finding) -> Finding:
     return replace(f, silenced=True)
 

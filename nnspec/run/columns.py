@@ -82,11 +82,9 @@ class Column:
             return f"standardised, missing -> {self.impute} ({self.fill:.4g})" + extra
         if self.kind == "binary":
             return f"0/1 ({self.categories[0]} / {self.categories[1]})" + extra
-        return (
-            f"one-hot {len(self.categories)} + unknown"
-            + (" + missing" if self._missing_slot else "")
-            + extra
-        )
+        return f"one-hot {len(self.categories)} + unknown" + (
+            " + missing" if self._missing_slot else ""
+        ) + extra
 
 
 @dataclass(frozen=True)
@@ -238,12 +236,11 @@ def check_names(
     header: list[str], spec: DataSpec, targets: tuple[str, ...], file: str
 ) -> list[Problem]:
     """Problems of the column names the spec gives that ``header`` lacks."""
-    named = (
-        [(("data", "columns", n), n) for n in spec.columns]
-        + [(("data", "impute", "columns", n), n) for n in spec.impute.columns]
-        + [(("data", "features", i), n) for i, n in enumerate(spec.features or ())]
-        + [(("data", "target"), t) for t in targets]
-    )
+    named = [
+        (("data", "columns", n), n) for n in spec.columns
+    ] + [(("data", "impute", "columns", n), n) for n in spec.impute.columns] + [
+        (("data", "features", i), n) for i, n in enumerate(spec.features or ())
+    ] + [(("data", "target"), t) for t in targets]
     problems = []
     for path, name in named:
         if name not in header:

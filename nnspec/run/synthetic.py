@@ -19,6 +19,7 @@ from nnspec.spec.data import DataSpec
 __all__ = ["SYNTHETIC", "TOKEN_DEFAULTS", "place_tokens"]
 
 
+
 def _opt(spec: DataSpec, key: str, default: Any) -> Any:
     # data.options is free-form per generator; each generator documents its keys and defaults here.
     return spec.options.get(key, default)

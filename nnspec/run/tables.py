@@ -366,7 +366,7 @@ def _check_text(
                 f"column '{name}': a field of {lengths[row].as_py()} bytes",
                 rows(row),
                 expected=f"at most {MAX_FIELD_CHARS} bytes per field",
-                fix='look for an unclosed quote (") above this row',
+                fix="look for an unclosed quote (\") above this row",
             )
         )
         return col
