@@ -170,12 +170,15 @@ def input_probe(model: nn.Module, x: torch.Tensor) -> Iterator[InputProbe]:
 
 def cycle_batches(ctx: CheckContext, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple]:
     """Endless shuffled training batches (order from the trainer's ``epoch_order``)."""
-    from nnspec.run.data import Split, epoch_order, iter_batches
+    from nnspec.run.batches import INPUT, TARGET, EpochBatches
+    from nnspec.run.data import Split
 
     split = Split(x, y)
+    sampler = EpochBatches(len(split), ctx.spec.data.batch_size, seed=ctx.spec.seed, shuffle=True)
+    batches = split.batches(sampler, x.device)
     for epoch in itertools.count():
-        order = epoch_order(ctx.spec.seed, epoch, len(split))
-        yield from iter_batches(split, ctx.spec.data.batch_size, order)
+        sampler.set_epoch(epoch)
+        yield from ((b[INPUT], b[TARGET]) for b in batches)
 
 
 def train_steps(

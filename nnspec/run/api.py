@@ -49,6 +49,8 @@ from nnspec.run.plots import (
 )
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.streams import StreamSplit
+from nnspec.run.weights import load_init_from
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "fit", "resolve_spec", "seed_everything"]
@@ -138,8 +140,10 @@ def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
     if device.type == "cpu":
         return bundle
 
-    def move(split: Split | None) -> Split | None:
-        return None if split is None else Split(split.x.to(device), split.y.to(device))
+    def move(split: Split | StreamSplit | None) -> Split | StreamSplit | None:
+        if not isinstance(split, Split):  # streamed batches go to the device one by one
+            return split
+        return Split(split.x.to(device), split.y.to(device))
 
     return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
 
@@ -295,13 +299,18 @@ def _run(
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = _device(spec.train.device)
-    model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
+    model = build_for_data(spec, bundle.info, bundle.train.y)
+    init_from = spec.model.init_from
+    loaded = load_init_from(model, init_from, base) if init_from is not None else None
+    model = model.to(device)
     plan = compile_plan(spec)
     tensorboard = _tensorboard(spec)
     out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
     writer = RunWriter(out_dir)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
     progress = make_progress(spec.train.progress)
+    if loaded is not None:
+        progress.message(loaded.summary())
     own: list[Callback] = [progress, MetricFiles(writer), *tensorboard]
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run

@@ -1,5 +1,6 @@
 """Samples as NumPy arrays (:class:`RawData`) and NumPy array files: ``.npz`` archives (arrays
-``x`` and ``y``) and ``.npy`` tables.
+``x`` and ``y``), ``.npy`` tables and folders of ``.npy`` shards (memory-mapped, read batch by
+batch: :func:`open_npy`).
 
 Loaded without pickles: object arrays and files that are not NumPy files are refused with a
 clear message. NaN or inf features are named by sample index, and a NaN label never becomes a
@@ -16,7 +17,7 @@ import numpy as np
 
 from nnspec.errors import DataError, Problem
 
-__all__ = ["RawData", "load_npz", "load_npy", "check_finite"]
+__all__ = ["RawData", "ShardRows", "load_npz", "open_npy", "check_finite"]
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,17 @@ def check_finite(x: np.ndarray, path: tuple[str, ...], file: str) -> None:
         )
 
 
-def _arrays(file: Path) -> Any:
-    """np.load without pickles: object arrays and files that are not .npy/.npz are refused."""
+def _arrays(file: Path, mmap: bool = False) -> Any:
+    """np.load without pickles: object arrays and files that are not .npy/.npz are refused.
+    ``mmap``: an .npy is memory-mapped (only its header is read now)."""
     with file.open("rb") as fh:
         magic = fh.read(6)
     try:
         if not magic.startswith((b"\x93NUMPY", b"PK\x03\x04")):  # neither .npy nor a zip
             raise ValueError("not a NumPy file")
-        return np.load(file, allow_pickle=False)  # never unpickle
+        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)  # never unpickle
     except (ValueError, OSError, EOFError) as e:
-        pickled = "pickle" in str(e)
+        pickled = "pickle" in str(e) or "Python objects" in str(e)
         raise _problem(
             ("data", "source"),
             f"{file.name}: " + ("holds object arrays (pickled Python objects), which nnspec "
@@ -72,6 +74,12 @@ def _checked(x: np.ndarray, y: np.ndarray, file: str) -> tuple[np.ndarray, np.nd
                        found=f"dtype {x.dtype}")  # fmt: skip
     if x.dtype.kind == "f":
         check_finite(x, ("data", "source"), file)
+    _checked_targets(y, file)
+    # Integer features stay integers (token ids for an embedding); the rest become float32.
+    return x if x.dtype.kind in "iu" else x.astype(np.float32), y
+
+
+def _checked_targets(y: np.ndarray, file: str) -> None:
     if y.dtype.kind == "f":  # a NaN label would become a class of its own
         bad = np.isnan(y.reshape(len(y), -1)).any(axis=1)
         if bad.any():
@@ -81,8 +89,6 @@ def _checked(x: np.ndarray, y: np.ndarray, file: str) -> tuple[np.ndarray, np.nd
                 expected="a value for every sample",
                 fix="drop those samples",
             )
-    # Integer features stay integers (token ids for an embedding); the rest become float32.
-    return x if x.dtype.kind in "iu" else x.astype(np.float32), y
 
 
 def load_npz(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -114,13 +120,89 @@ def load_npz(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
             ) from e
 
 
-def load_npy(file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A 2-D .npy table whose LAST column is the target (a separate target needs .npz)."""
-    table = _arrays(file)
+@dataclass(frozen=True)
+class ShardRows:
+    """The rows of a folder of memory-mapped ``.npy`` shards, one after another in file-name
+    order (a :class:`~nnspec.run.streams.Rows`)."""
+
+    shards: tuple[np.ndarray, ...]  # each shard's feature columns (a view of its memory map)
+    files: tuple[str, ...]
+    offsets: np.ndarray  # the first row of each shard, then the total
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.shards[0].shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.shards[0].dtype
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        from nnspec.run.streams import read_rows
+
+        which = np.searchsorted(self.offsets, idx, side="right") - 1
+        out = np.empty((len(idx), *self.sample_shape), dtype=self.dtype)
+        for s in np.unique(which).tolist():
+            hit = which == s
+            out[hit] = read_rows(self.shards[s], idx[hit] - self.offsets[s])
+        return out
+
+    def where(self, row: int) -> str:
+        s = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return f"{self.files[s]}: row {row - int(self.offsets[s])}"
+
+
+def _mapped_table(file: Path) -> np.ndarray:
+    """A 2-D numeric .npy table, memory-mapped (nothing read yet); refused otherwise."""
+    table = _arrays(file, mmap=True)
     if not isinstance(table, np.ndarray) or table.ndim != 2 or table.shape[1] < 2:
+        if hasattr(table, "close"):
+            table.close()
         raise _problem(
             ("data", "source"),
-            "an .npy source must be a 2-D table whose last column is the target",
+            f"{file.name}: an .npy source must be a 2-D table whose last column is the target",
             found=f"shape {getattr(table, 'shape', 'an .npz archive')}",
+            fix="a separate target array needs an .npz archive (npz:PATH)",
         )
-    return _checked(table[:, :-1], table[:, -1], file.name)
+    if table.dtype.kind not in "iufb":
+        raise _problem(("data", "source"), f"{file.name}: features must be numbers",
+                       found=f"dtype {table.dtype}")  # fmt: skip
+    return table
+
+
+def open_npy(path: Path) -> Any:
+    """An ``.npy`` table, or a folder of ``.npy`` shards (same columns and dtype), memory-mapped:
+    features are read batch by batch, the target column (the last) once, into memory.
+
+    Raises:
+        DataError: every shard whose shape or dtype differs from the first's, at once.
+    """
+    from nnspec.run.streams import ArrayRows, StreamData
+
+    files = sorted(path.glob("*.npy")) if path.is_dir() else [path]
+    if not files:
+        raise _problem(("data", "source"), f"{path}: no .npy files in this folder",
+                       expected="shards named *.npy")  # fmt: skip
+    tables = [_mapped_table(f) for f in files]
+    first, problems = tables[0], []
+    for f, t in zip(files[1:], tables[1:], strict=True):
+        if t.shape[1] != first.shape[1] or t.dtype != first.dtype:
+            problems.append(Problem(
+                ("data", "source"),
+                f"{f.name}: the shards of {path.name} must share their columns and dtype",
+                expected=f"{first.shape[1]} columns of {first.dtype} (as {files[0].name})",
+                found=f"{t.shape[1]} columns of {t.dtype}",
+            ))  # fmt: skip
+    if problems:
+        raise DataError(problems)
+    y = np.concatenate([np.asarray(t[:, -1]) for t in tables])
+    _checked_targets(y, path.name)
+    if len(tables) == 1:
+        rows: Any = ArrayRows(first[:, :-1], files[0].name)
+    else:
+        offsets = np.cumsum([0, *(len(t) for t in tables)])
+        rows = ShardRows(tuple(t[:, :-1] for t in tables), tuple(f.name for f in files), offsets)
+    return StreamData(rows, y)

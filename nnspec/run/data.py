@@ -1,5 +1,13 @@
 """Data preparation: split (DATA-7/8), encode targets, standardise with training statistics only
-(DATA-4/5), reshape to the model's ``input_shape``, and batch in memory by tensor slicing.
+(DATA-4/5), reshape to the model's ``input_shape``; each split is then held in memory
+(:class:`~nnspec.run.batches.Split`, batches by tensor slicing) or streamed
+(:class:`~nnspec.run.streams.StreamSplit`, batches read through a DataLoader).
+
+``data.in_memory``: ``yes`` loads every split; ``no`` streams every split; ``auto`` streams a
+source that is read lazily (``npy:`` files and shard folders, a user's map-style ``Dataset``) when
+its features would take more than :data:`IN_MEMORY_BYTES` as float32, and loads the rest. Either
+way the statistics are fitted by the same pass (:func:`~nnspec.run.streams.fit_moments`, float64),
+so a streamed and an in-memory run of one spec train on the same numbers.
 
 Tables (CSV, Parquet, Arrow/Feather sources) are split first; then their columns are typed,
 imputed and encoded with statistics of the training split only (:mod:`nnspec.run.columns`), and
@@ -11,21 +19,34 @@ they are int64 token ids, never standardised, checked against the embedding's ``
 
 The per-epoch data order is a pure function of ``(seed, epoch)`` (:func:`epoch_order`), never of
 process RNG state: resuming a killed run replays exactly the same batches.
+
+Targets are always read into memory (one value per sample), for the index split (stratified for
+classification), the class encoding and the metrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, assert_never
 
 import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem, SpecError
+from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
-from nnspec.run.sources import RawData, TableData, load_source, user_table
+from nnspec.run.sources import (
+    RawData,
+    TableData,
+    UserDataset,
+    UserTable,
+    load_source,
+    user_data,
+    user_dataset,
+    user_table,
+)
+from nnspec.run.streams import ArrayRows, Prep, StreamData, StreamSplit, fit_moments
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
@@ -36,21 +57,16 @@ __all__ = [
     "DataBundle",
     "prepare_data",
     "epoch_order",
-    "iter_batches",
-    "loader_batches",
+    "IN_MEMORY_BYTES",
     "UserTable",
+    "user_data",
 ]
 
+# in_memory: auto loads a lazily read source up to this size of float32 features [nnspec choice:
+# a quarter of a small 4 GiB worker's memory, leaving room for the model and the loader]
+IN_MEMORY_BYTES: Final = 1 << 30
 
-@dataclass(frozen=True)
-class Split:
-    """One split as tensors: inputs shaped ``(N, *input_shape)`` and encoded targets."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
+Raw = RawData | TableData | StreamData
 
 
 @dataclass(frozen=True)
@@ -78,9 +94,9 @@ class DataInfo:
 class DataBundle:
     """Train/val/test splits plus the preprocessing that produced them."""
 
-    train: Split
-    val: Split | None
-    test: Split | None
+    train: Split | StreamSplit
+    val: Split | StreamSplit | None
+    test: Split | StreamSplit | None
     info: DataInfo
 
 
@@ -115,15 +131,13 @@ def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarr
     return [rest, parts[1], parts[0]]  # train, val, test
 
 
-def _encode_targets(
-    raw: RawData | TableData, task: str
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+def _encode_targets(raw: Raw, task: str) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Encoded targets, class names and the original value of each class (empty when the data
     names its classes, or for numeric targets)."""
     y = raw.y
     if task == "classification" or (task == "binary" and y.ndim == 1):
         classes, codes = np.unique(y, return_inverse=True)
-        names = raw.class_names if isinstance(raw, RawData) else ()
+        names = raw.class_names if not isinstance(raw, TableData) else ()
         if not names or len(names) < len(classes) or y.dtype.kind not in "iu":
             names, values = tuple(str(c) for c in classes), classes
         else:
@@ -144,7 +158,7 @@ def _encode_targets(
     return (numbers.reshape(-1, 1) if numbers.ndim == 1 else numbers), (), y[:0]
 
 
-def _numeric_targets(raw: RawData | TableData, task: str) -> np.ndarray:
+def _numeric_targets(raw: Raw, task: str) -> np.ndarray:
     try:
         return raw.y.astype(np.float32)
     except ValueError:
@@ -176,30 +190,45 @@ def _target_row(raw: TableData, n: int) -> str:
     return f"{raw.file}: row {n + 2}" if not raw.dropped else f"{raw.file}: data row {n + 1}"
 
 
-def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: RawData | TableData) -> int:
+def _n_outputs(task: str, y: np.ndarray, names: tuple[str, ...], raw: Raw) -> int:
     if task == "classification":
-        meta = raw.meta if isinstance(raw, RawData) else {}
+        meta = raw.meta if not isinstance(raw, TableData) else {}
         return int(meta.get("n_classes", len(names)))
     return int(y.shape[1])
 
 
-def _standardize(
-    x: np.ndarray, train: np.ndarray, on: bool, which: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _moments(
+    rows: Any, train: np.ndarray, on: bool, which: np.ndarray | None, check: Any, workers: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Float32 mean and std of the training rows (DATA-5: training split only), or None when
+    off; constant features keep std 1, and only ``which`` inputs are standardised (a table's 0/1
+    inputs keep mean 0, std 1). The pass runs anyway when ``check`` must see every row."""
+    if not on and check is None:
+        return None, None
+    mean, std = fit_moments(rows, train, check or _no_check, workers)
     if not on:
-        return x, None, None
-    # DATA-5: statistics of the training split only; constant features keep std 1. `which`:
-    # the inputs to standardise (a table's 0/1 inputs keep mean 0, std 1).
-    mean = x[train].mean(axis=0)
-    std = x[train].std(axis=0)
+        return None, None
     std = np.where(std > 1e-8, std, 1.0)
     if which is not None:
         mean, std = np.where(which, mean, 0.0), np.where(which, std, 1.0)
-    mean, std = mean.astype(np.float32), std.astype(np.float32)
-    return ((x - mean) / std).astype(np.float32), mean.astype(np.float32), std
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
 
 
-def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
+def _no_check(chunk: np.ndarray, start: int) -> None:
+    return None
+
+
+def _target_moments(y: np.ndarray, train: np.ndarray, on: bool) -> tuple[np.ndarray, Any, Any]:
+    """Regression targets standardised with the training split's float64 mean and std."""
+    if not on:
+        return y, None, None
+    part = y[train].astype(np.float64)
+    mean, std = part.mean(axis=0), part.std(axis=0)
+    mean, std = mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+    return ((y - mean) / std).astype(np.float32), torch.from_numpy(mean), torch.from_numpy(std)
+
+
+def _check_shape(spec: ExperimentSpec, data_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The model's input shape: the data's per-sample shape for ``auto``, else checked."""
     if spec.model.input_shape is None or spec.model.outputs is not None:
         # Multi-input / multi-output graphs compile, but nnspec.train does not train them yet.
@@ -213,9 +242,8 @@ def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
                 fix="build it with nnspec.build_model and train it with your own loop",
             )
         )
-    data_shape = [int(d) for d in x.shape[1:]]
     if spec.model.input_shape == "auto":
-        return tuple(data_shape)
+        return data_shape
     shape = tuple(spec.model.input_shape)
     per_sample = int(np.prod(data_shape))
     if int(np.prod(shape)) != per_sample:
@@ -226,10 +254,10 @@ def _check_shape(spec: ExperimentSpec, x: np.ndarray) -> tuple[int, ...]:
                 ("model", "input_shape"),
                 f"input_shape does not fit the data: {spec.data.source} has {per_sample} values "
                 "per sample",
-                expected=f"{data_shape} (the per-sample shape of the data)",
+                expected=f"{list(data_shape)} (the per-sample shape of the data)",
                 found=f"{list(shape)} = {int(np.prod(shape))} values",
-                fix=f"set model.input_shape: {data_shape} and adapt the layers to it, or choose "
-                "a model made for this data",
+                fix=f"set model.input_shape: {list(data_shape)} and adapt the layers to it, or "
+                "choose a model made for this data",
             )
         )
     return shape
@@ -263,14 +291,10 @@ def _inputs(spec: ExperimentSpec, raw: RawData) -> tuple[np.ndarray, bool]:
         ) from e
 
 
-def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
-    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
-
-
 def prepare_data(
     spec: ExperimentSpec,
     *,
-    raw: RawData | TableData | UserTable | None = None,
+    raw: RawData | TableData | StreamData | UserTable | UserDataset | None = None,
     base: Path | None = None,
 ) -> DataBundle:
     """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
@@ -283,24 +307,29 @@ def prepare_data(
     raw = raw if raw is not None else load_source(spec.data, spec.seed, base)
     if isinstance(raw, UserTable):
         raw = user_table(raw.table, spec.data)
+    elif isinstance(raw, UserDataset):
+        raw = user_dataset(raw.dataset, spec.data.num_workers)
+    stream = _streamed(spec, raw)
+    if isinstance(raw, StreamData) and not stream:
+        raw = RawData(raw.rows.read(np.arange(len(raw.rows))), raw.y, raw.feature_names,
+                      raw.class_names, raw.meta)  # fmt: skip
     y, names, values = _encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
-    columns: Columns | None = None
-    if isinstance(raw, TableData):  # typed columns, fitted on the training rows only (DATA-5)
-        columns = fit_columns(raw.table, tr, spec.data, raw.target_columns, raw.file)
-        x, tokens, which = columns.encode(raw.table, raw.file), False, columns.standardised()
-        shape = _check_shape(spec, x)
-    else:
-        shape = _check_shape(spec, raw.x)
-        (x, tokens), which = _inputs(spec, raw), None
-    # Token ids are categories, not quantities: never standardised.
-    x, x_mean, x_std = _standardize(x, tr, spec.data.standardize and not tokens, which)
+    rows, tokens, which, columns = _features(spec, raw, tr)
+    shape = _check_shape(spec, rows.sample_shape)
+    check = _stream_check(spec, raw) if isinstance(raw, StreamData) else None
+    on = spec.data.standardize and not tokens  # token ids are categories: never standardised
+    x_mean, x_std = _moments(rows, tr, on, which, check, spec.data.num_workers)
     y_mean = y_std = None
     if spec.task == "regression":
-        y, y_mean, y_std = _standardize(y, tr, spec.data.standardize_target)
+        y, y_mean, y_std = _target_moments(y, tr, spec.data.standardize_target)
+    prep = Prep(x_mean, x_std, shape, tokens)
 
-    def split(ix: np.ndarray) -> Split:
-        return Split(torch.from_numpy(x[ix].reshape(len(ix), *shape)), torch.from_numpy(y[ix]))
+    def split(ix: np.ndarray) -> Split | StreamSplit:
+        targets = torch.from_numpy(y[ix])
+        if stream:
+            return StreamSplit(rows, ix, targets, prep)
+        return Split(prep(rows.read(ix)), targets)
 
     extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
     if columns is not None:
@@ -311,10 +340,10 @@ def prepare_data(
         n_outputs=_n_outputs(spec.task, y, names, raw),
         class_names=names,
         feature_names=columns.names if columns is not None else raw.feature_names,
-        x_mean=_tensor(x_mean),
-        x_std=_tensor(x_std),
-        y_mean=_tensor(y_mean),
-        y_std=_tensor(y_std),
+        x_mean=x_mean,
+        x_std=x_std,
+        y_mean=y_mean,
+        y_std=y_std,
         extra=extra,
         tokens=tokens,
         class_values=tuple(values.tolist()),
@@ -325,76 +354,58 @@ def prepare_data(
     )
 
 
-@dataclass(frozen=True)
-class UserTable:
-    """A user's pyarrow table or pandas DataFrame; ``data.target`` names its target columns."""
+def _streamed(spec: ExperimentSpec, raw: Raw) -> bool:
+    """Whether the splits are read batch by batch (``data.in_memory``, see the module doc)."""
+    match spec.data.in_memory:
+        case "yes":
+            return False
+        case "no":
+            return True
+        case "auto":
+            return isinstance(raw, StreamData) and raw.nbytes > IN_MEMORY_BYTES
+        case _ as never:
+            assert_never(never)
 
-    table: Any
+
+def _features(
+    spec: ExperimentSpec, raw: Raw, train: np.ndarray
+) -> tuple[Any, bool, np.ndarray | None, Columns | None]:
+    """The features as rows (flat per sample), whether they are token ids, which of them are
+    standardised (None: all), and a table's fitted columns."""
+    if isinstance(raw, TableData):  # typed columns, fitted on the training rows only (DATA-5)
+        columns = fit_columns(raw.table, train, spec.data, raw.target_columns, raw.file)
+        x = columns.encode(raw.table, raw.file)
+        return ArrayRows(x, raw.file), False, columns.standardised(), columns
+    if isinstance(raw, StreamData):
+        rows = raw.rows
+        if rows.dtype.kind not in "iufb":
+            raise DataError(Problem(("data",), "features must be numbers", found=str(rows.dtype)))
+        return rows, bool(input_embeddings(spec.model)), None, None
+    x, tokens = _inputs(spec, raw)
+    return ArrayRows(x), tokens, None, None
 
 
-def _is_table(data: Any) -> bool:
-    # pyarrow.Table or pandas.DataFrame, told apart without importing either
-    return type(data).__module__.split(".")[0] in ("pyarrow", "pandas") and hasattr(data, "columns")
+def _stream_check(spec: ExperimentSpec, raw: StreamData) -> Any:
+    """What the one pass over a lazily read source checks: token ids against the embeddings,
+    or finite features (named by file and row)."""
+    embeddings = input_embeddings(spec.model)
+    rows, vocab = raw.rows, raw.meta.get("vocab_size")
 
-
-def user_data(data: Any) -> RawData | UserTable:
-    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}`` or a table (pyarrow / pandas,
-    with the target column named by ``data.target``) into what :func:`prepare_data` takes."""
-    if _is_table(data):
-        return UserTable(data)
-    if isinstance(data, dict):
-        data = (data.get("x"), data.get("y"))
-    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):
-        items = [data[i] for i in range(len(data))]  # type: ignore[arg-type]
-        data = (torch.stack([torch.as_tensor(a) for a, _ in items]),
-                torch.stack([torch.as_tensor(b) for _, b in items]))  # fmt: skip
-    if not isinstance(data, (tuple, list)) or len(data) != 2 or data[0] is None:
-        raise DataError(
-            Problem(
-                ("data",),
-                "user data must be (x, y) arrays, {'x': ..., 'y': ...} or a Dataset of (x, y)",
-                found=type(data).__name__,
+    def check(chunk: np.ndarray, start: int) -> None:
+        if embeddings:
+            token_array(chunk, embeddings, vocab_size=vocab)
+            return
+        if chunk.dtype.kind != "f":
+            return
+        bad = ~np.isfinite(chunk).all(axis=1)
+        if bad.any():
+            raise DataError(
+                Problem(
+                    ("data", "source"),
+                    f"{rows.where(start + int(np.argmax(bad)))}: NaN or inf features",
+                    expected="finite numbers",
+                    fix="clean or drop that sample",
+                )
             )
-        )
-    x, y = (np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in data)
-    # Integer arrays stay integers (token ids for an embedding); prepare_data makes the rest float.
-    return RawData(x if x.dtype.kind in "iu" else x.astype(np.float32), y)
 
-
-def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The training order of ``epoch``: a permutation that depends only on (seed, epoch).
-
-    Example:
-        >>> bool((epoch_order(0, 3, 10) == epoch_order(0, 3, 10)).all())
-        True
-    """
-    mixed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])
-    gen = torch.Generator().manual_seed(mixed & 0x7FFF_FFFF_FFFF_FFFF)
-    return torch.randperm(n, generator=gen)
-
-
-def iter_batches(
-    split: Split, batch_size: int, order: torch.Tensor | None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches by slicing (one gather per epoch, then views); a last batch of 1 is dropped."""
-    x, y = (split.x[order], split.y[order]) if order is not None else (split.x, split.y)
-    n = len(split)
-    stop = n - 1 if n % batch_size == 1 and n > 1 else n
-    for i in range(0, stop, batch_size):
-        yield x[i : i + batch_size], y[i : i + batch_size]
-
-
-def loader_batches(
-    split: Split, batch_size: int, order: torch.Tensor | None, num_workers: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The DataLoader path (``data.in_memory: no``): same batches, same order as
-    :func:`iter_batches`, collated by a ``DataLoader`` (with ``num_workers`` processes)."""
-    idx = order.tolist() if order is not None else list(range(len(split)))
-    stop = len(idx) - 1 if len(idx) % batch_size == 1 and len(idx) > 1 else len(idx)
-    chunks = [idx[i : i + batch_size] for i in range(0, stop, batch_size)]
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(split.x, split.y),
-        batch_sampler=chunks,
-        num_workers=num_workers,
-    )
-    yield from loader
+    return check

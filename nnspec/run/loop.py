@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +27,8 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.averaging import PausedSchedule, make_averaging
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
     HOOKS,
     STEP_HOOKS,
@@ -39,10 +41,11 @@ from nnspec.run.callbacks import (
     step_hooks,
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
-from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
+from nnspec.run.data import DataBundle, Split
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
+from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
 
 __all__ = ["Trainer", "LoopState", "target_stats"]
@@ -88,11 +91,16 @@ class Trainer:
                                                train.accumulate)  # fmt: skip
         self.total_steps = plan.horizon(self.steps_per_epoch).total_steps
         self.schedule = plan.make_schedule(self.optimizer, self.steps_per_epoch)
+        # train.ema / train.swa: an averaged copy validated, tested and saved instead
+        self.averaging = make_averaging(model, train, self.optimizer)
+        if self.averaging is not None:
+            self.schedule = PausedSchedule(self.schedule, self.averaging)
         self.warmup = plan.warmup_steps(self.steps_per_epoch)
         stopping = train.early_stopping
         self.early_stopping = EarlyStopping(plan.monitor, plan.mode, stopping.patience,
                                             stopping.min_delta, stopping.enabled)  # fmt: skip
         self.state = LoopState()
+        self._set_batches()
         self.fit_time = 0.0
         # per-step settings read once (the loop's per-step overhead must stay tiny)
         self.bf16 = train.precision == "bf16"
@@ -106,12 +114,35 @@ class Trainer:
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
+    def _set_batches(self) -> None:
+        """The training batches (re-iterable: each pass is the sampler's current epoch) and the
+        model's input names, the keys :func:`model_inputs` takes from a batch."""
+        data = self.plan.data
+        self.inputs: tuple[str, ...] = (INPUT,)
+        self.train_sampler = EpochBatches(len(self.bundle.train), data.batch_size,
+                                          seed=self.plan.seed, shuffle=data.shuffle)  # fmt: skip
+        self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
+        self._eval_batches: dict[int, Iterable[Batch]] = {}
+
+    def _split_batches(self, split: Split | StreamSplit, sampler: EpochBatches) -> Iterable[Batch]:
+        data = self.plan.data
+        return split.batches(sampler, self.device, workers=data.num_workers)
+
+    def eval_batches(self, split: Split | StreamSplit) -> Iterable[Batch]:
+        """A split's batches in split order (``eval_batch_size``, every sample kept)."""
+        if id(split) not in self._eval_batches:  # one loader per split (persistent workers)
+            size = self.plan.data.eval_batch_size
+            sampler = EpochBatches(len(split), size, seed=self.plan.seed, shuffle=False,
+                                   drop_last_single=False)  # fmt: skip
+            self._eval_batches[id(split)] = self._split_batches(split, sampler)
+        return self._eval_batches[id(split)]
+
     def _set_callbacks(self, callbacks: Sequence[Callback], message: Callable[[str], None]) -> None:
         """The state callbacks see and, per hook, the methods to call (only overridden ones)."""
         self.fit_state = FitState(
             self.model, self.optimizer, self.writer.run_dir, self.plan.train.epochs,
             self.steps_per_epoch, is_main_process=self.writer.enabled,
-            probe=self.bundle.train.x[:256], message=message,
+            probe=model_inputs(self.bundle.train.head(256), self.inputs), message=message,
         )  # fmt: skip
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip
@@ -135,6 +166,7 @@ class Trainer:
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
             "rng": rng_state(),
+            **({"averaging": self.averaging.state_dict()} if self.averaging is not None else {}),
         }
 
     def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
@@ -142,6 +174,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
+        if self.averaging is not None and "averaging" in ckpt:
+            self.averaging.load_state_dict(ckpt["averaging"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
@@ -195,6 +229,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step_batch()
         self.state.step += 1
+        if self.averaging is not None:
+            self.averaging.after_step(self.model, self.state.step)
         self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
         check_divergence(self.state, loss, *self.divergence)
         if self.state.step >= self.step_end_due:
@@ -220,19 +256,19 @@ class Trainer:
         ``accumulate`` batches still makes an optimizer step.
         """
         self.model.train()
-        n = len(self.bundle.train)
-        order = epoch_order(self.plan.seed, epoch, n) if self.plan.data.shuffle else None
-        total, seen, accumulate = 0.0, 0, self.accumulate
+        self.train_sampler.set_epoch(epoch)
+        total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
-        for batch, (xb, yb) in enumerate(self._batches(order), start=1):
+        for batch, data in enumerate(self.train_batches, start=1):
+            xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             (loss / accumulate if accumulate > 1 else loss).backward()
             value = loss.item()  # the guards' one read per step
-            total += value * len(xb)
-            seen += len(xb)
+            total += value * len(yb)
+            seen += len(yb)
             if batch % accumulate == 0:
                 self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
@@ -242,21 +278,32 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        data = self.plan.data
-        if data.in_memory == "no":  # the DataLoader path: same order, collated by workers
-            return loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
-        return iter_batches(self.bundle.train, data.batch_size, order)
-
-    def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
-        """Loss and outputs on a whole split (eval mode, no grad)."""
+    def evaluate(self, split: Split | StreamSplit) -> tuple[float, torch.Tensor]:
+        """Loss and outputs on a whole split (eval mode, no grad), batch by batch."""
         self.model.eval()
-        size = self.plan.data.eval_batch_size
+        outs, ys = [], []
         with torch.inference_mode(), self._autocast():
-            outs = [self.forward(split.x[i : i + size]) for i in range(0, len(split), size)]
+            forward = self._eval_forward()
+            for data in self.eval_batches(split):
+                outs.append(forward(model_inputs(data, self.inputs)))
+                ys.append(data[TARGET])
             out = torch.cat(outs).float()
-            loss = float(self.loss_fn(out, split.y))
+            loss = float(self.loss_fn(out, torch.cat(ys)))
         return loss, out
+
+    def _averaged(self) -> nn.Module | None:
+        """The averaged network once it holds an update (train.ema / train.swa)."""
+        averaging = self.averaging
+        return averaging.module if averaging is not None and averaging.active else None
+
+    def _eval_forward(self) -> Callable[..., torch.Tensor]:
+        """What validation runs: the averaged weights once they exist, else the model."""
+        averaged = self._averaged()
+        return averaged.eval() if averaged is not None else self.forward
+
+    def _bn_inputs(self) -> Iterator[Any]:
+        """The training split's model inputs, for SWA's batch-norm statistics."""
+        return (model_inputs(data, self.inputs) for data in self.train_batches)
 
     def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}
@@ -317,7 +364,11 @@ class Trainer:
         if fit_state.should_stop:
             self._stop_between_epochs()
             return True
+        if self.averaging is not None:
+            self.averaging.begin_epoch(epoch)
         train_loss = self.train_epoch(epoch)
+        if self.averaging is not None:
+            self.averaging.end_epoch(self.model, epoch, self._bn_inputs)
         fit_state.step = self.state.step
         return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
 
@@ -333,7 +384,8 @@ class Trainer:
         state.epoch = epoch
         is_best = self.early_stopping.update(row[self.plan.monitor], epoch)
         if is_best:
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            weights = self._averaged() or self.model
+            self.best_state = {k: v.detach().clone() for k, v in weights.state_dict().items()}
         self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
         state.rows.append(row)
         self._call("on_epoch_end")
@@ -368,6 +420,10 @@ class Trainer:
         return "early_stopping" if self.early_stopping.should_stop else "max_steps"
 
     def restore_best(self) -> None:
-        """Load the best epoch's weights (TRAIN-4 ``restore_best``)."""
+        """Load the best epoch's weights (TRAIN-4 ``restore_best``), else the final average
+        (``train.ema`` / ``train.swa``); from then on the model itself is evaluated."""
+        averaging, self.averaging = self.averaging, None
         if self.plan.train.early_stopping.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        elif averaging is not None and averaging.active:
+            self.model.load_state_dict(averaging.module.state_dict())

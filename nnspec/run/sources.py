@@ -5,9 +5,11 @@ generators: ``classification`` and ``regression`` give float features, ``sequenc
 ``sequence_compare`` give int64 token sequences for a model that starts with an ``embedding``),
 tables ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns, see
 :mod:`nnspec.run.tables` and :mod:`nnspec.run.columns`), arrays ``npz:PATH``, ``npy:PATH``
-(:mod:`nnspec.run.arrays`); relative paths resolve against the spec file's folder. ``user`` data
-is passed to :func:`nnspec.train` directly. The prefixes and their closed name lists are
-:data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate`` checks without loading anything.
+and ``npy:FOLDER`` of shards (:mod:`nnspec.run.arrays`; memory-mapped, streamed by
+:mod:`nnspec.run.streams` when large); relative paths resolve against the spec file's folder.
+``user`` data is passed to :func:`nnspec.train` directly (:func:`user_data`). The prefixes and
+their closed name lists are :data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate``
+checks without loading anything.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 
 from nnspec.errors import DataError, Problem, did_you_mean
 from nnspec.registry import Registry
-from nnspec.run.arrays import RawData, check_finite, load_npy, load_npz
+from nnspec.run.arrays import RawData, check_finite, load_npz, open_npy
+from nnspec.run.streams import DatasetRows, StreamData
 from nnspec.run.synthetic import SYNTHETIC
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.data import SOURCE_NAMES, DataSpec
@@ -38,10 +41,14 @@ __all__ = [
     "load_table",
     "user_table",
     "table_features",
+    "UserTable",
+    "UserDataset",
+    "user_data",
+    "user_dataset",
 ]
 
 
-Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData"]
+Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData | StreamData"]
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -103,6 +110,13 @@ def data_file(
     if not p.is_file():
         raise _problem(field, f"data file not found: {p}", fix="check the path")
     return p
+
+
+def data_folder_or_file(path: str, base: Path | None) -> Path:
+    """``path`` (relative ones against ``base``): a folder of shards, or else a file."""
+    p = Path(path).expanduser()
+    folder = p if p.is_absolute() or base is None else base / p
+    return folder if folder.is_dir() else data_file(path, base)
 
 
 def _targets(spec: DataSpec) -> tuple[str, ...]:
@@ -229,8 +243,8 @@ def _npz(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
     return RawData(x, y)
 
 
-def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> RawData:
-    return RawData(*load_npy(data_file(path, base)))
+def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> StreamData:
+    return open_npy(data_folder_or_file(path, base))
 
 
 SOURCES: Registry[Loader] = Registry("data source")
@@ -244,7 +258,9 @@ for _prefix, _loader in (
     SOURCES.register(_prefix, _loader)
 
 
-def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData | TableData:
+def load_source(
+    spec: DataSpec, seed: int, base: Path | None = None
+) -> RawData | TableData | StreamData:
     """Load the raw samples named by ``data.source``.
 
     Args:
@@ -254,10 +270,75 @@ def load_source(spec: DataSpec, seed: int, base: Path | None = None) -> RawData 
     """
     prefix, _, arg = spec.source.partition(":")
     raw = SOURCES[prefix](arg, spec, seed, base)
-    if isinstance(raw, RawData) and raw.x.shape[0] != raw.y.shape[0]:
+    if isinstance(raw, RawData) and raw.x.shape[0] != raw.y.shape[0]:  # (StreamData: by design)
         raise _problem(
             ("data", "source"),
             "features and targets have different numbers of samples",
             found=f"{raw.x.shape[0]} vs {raw.y.shape[0]}",
         )
     return raw
+
+
+@dataclass(frozen=True)
+class UserTable:
+    """A user's pyarrow table or pandas DataFrame; ``data.target`` names its target columns."""
+
+    table: Any
+
+
+def _is_table(data: Any) -> bool:
+    # pyarrow.Table or pandas.DataFrame, told apart without importing either
+    return type(data).__module__.split(".")[0] in ("pyarrow", "pandas") and hasattr(data, "columns")
+
+
+@dataclass(frozen=True)
+class UserDataset:
+    """A user's map-style ``torch.utils.data.Dataset`` of ``(x, y)`` items, read as it is."""
+
+    dataset: Any
+
+
+def user_data(data: Any) -> RawData | UserTable | UserDataset:
+    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}``, a map-style ``Dataset`` of
+    ``(x, y)`` items (never copied: read item by item, see :mod:`nnspec.run.streams`) or a table
+    (pyarrow / pandas, with the target column named by ``data.target``) into what
+    :func:`~nnspec.run.data.prepare_data` takes."""
+    import torch
+
+    if _is_table(data):
+        return UserTable(data)
+    if isinstance(data, dict):
+        data = (data.get("x"), data.get("y"))
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):
+        if not hasattr(data, "__len__"):
+            raise DataError(
+                Problem(
+                    ("data",),
+                    f"{type(data).__name__} has no len(): nnspec reads a map-style Dataset",
+                    expected="a Dataset with __len__ and __getitem__ returning (x, y)",
+                    fix="add __len__, or pass (x, y) arrays",
+                )
+            )
+        return UserDataset(data)
+    if not isinstance(data, (tuple, list)) or len(data) != 2 or data[0] is None:
+        raise DataError(
+            Problem(
+                ("data",),
+                "user data must be (x, y) arrays, {'x': ..., 'y': ...} or a Dataset of (x, y)",
+                found=type(data).__name__,
+            )
+        )
+    x, y = (np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in data)
+    # Integer arrays stay integers (token ids for an embedding); prepare_data makes the rest float.
+    return RawData(x if x.dtype.kind in "iu" else x.astype(np.float32), y)
+
+
+def user_dataset(dataset: Any, workers: int) -> StreamData:
+    """A user's map-style Dataset as a lazily read source; its targets are read in one pass
+    (``workers`` DataLoader processes), or taken from its ``targets`` attribute when it has one."""
+    rows = DatasetRows.of(dataset)
+    y = rows.labels(workers)
+    if len(y) != len(rows):
+        raise _problem(("data",), "the Dataset's targets and items differ in number",
+                       found=f"{len(y)} vs {len(rows)}")  # fmt: skip
+    return StreamData(rows, y)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.errors import did_you_mean
-from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
+from nnspec.spec.averaging import EmaSpec, SwaSpec
+from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
 
@@ -110,6 +111,30 @@ class TrainSpec(Spec):
     max_steps: NonNegInt | None = Field(
         default=None, description="Stop after this many optimizer steps."
     )
+    ema: EmaSpec | None = Field(
+        default=None,
+        description="Exponential moving average of the weights, used for validation, the best "
+        "epoch, test metrics and model.pt (torch.optim.swa_utils).",
+    )
+    swa: SwaSpec | None = Field(
+        default=None,
+        description="Stochastic weight averaging from `start_epoch` with the SWALR schedule; its "
+        "average is validated, tested and saved (torch.optim.swa_utils).",
+    )
+
+    @model_validator(mode="after")
+    def _one_average(self) -> Self:
+        if self.ema is not None and self.swa is not None:
+            raise field_error(("swa",), "train.ema and train.swa each keep an averaged model; "
+                              "choose one (fix: remove one of them)")  # fmt: skip
+        if self.swa is not None and self.swa.start_epoch > self.epochs:
+            raise field_error(
+                ("swa", "start_epoch"),
+                f"start_epoch {self.swa.start_epoch} is after the last epoch ({self.epochs}): "
+                "nothing would be averaged (fix: an epoch within train.epochs)",
+                self.swa.start_epoch,
+            )
+        return self
 
 
 # ---- metric names (DATA-14): pure data shared by the spec rules, the plan and the runner ----

@@ -261,13 +261,20 @@ def test_an_epoch_is_drawn_one_batch_at_a_time(
     from nnspec.run.loop import Trainer
 
     drawn: list[int] = []
-    batches = Trainer._batches
+    split_batches = Trainer._split_batches
 
-    def counting(self: Trainer, order: Any) -> Any:
-        drawn.clear()
-        for batch in batches(self, order):
-            drawn.append(1)
-            yield batch
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __iter__(self) -> Any:
+            drawn.clear()
+            for batch in self.inner:
+                drawn.append(1)
+                yield batch
+
+    def counting(self: Trainer, split: Any, sampler: Any) -> Any:
+        return Counting(split_batches(self, split, sampler))
 
     class Check(Callback):
         def __init__(self) -> None:
@@ -276,7 +283,7 @@ def test_an_epoch_is_drawn_one_batch_at_a_time(
         def on_before_optimizer_step(self, state: FitState) -> None:
             self.seen.append((state.batch, len(drawn)))
 
-    monkeypatch.setattr(Trainer, "_batches", counting)
+    monkeypatch.setattr(Trainer, "_split_batches", counting)
     check = Check()
     result = train(tiny(tmp_path, train={"epochs": 1, "accumulate": 2}), callbacks=[check])
     # 7 batches, accumulate 2: steps after batches 2, 4, 6 and the partial group ending at 7

@@ -10,8 +10,9 @@ import torch
 from runhelp import tiny
 
 from nnspec.errors import DataError
-from nnspec.run.data import epoch_order, iter_batches, prepare_data, user_data
-from nnspec.run.sources import SKLEARN_SETS, SYNTHETIC, RawData
+from nnspec.run.batches import INPUT, TARGET, EpochBatches
+from nnspec.run.data import epoch_order, prepare_data, user_data
+from nnspec.run.sources import SKLEARN_SETS, SYNTHETIC, RawData, user_dataset
 
 
 def test_default_split_is_70_20_10_disjoint_and_seeded(tmp_path: Path) -> None:
@@ -171,7 +172,7 @@ def test_user_arrays_and_dataset() -> None:
     x, y = np.zeros((10, 3)), np.arange(10) % 2
     assert user_data((x, y)).x.shape == (10, 3)
     ds = torch.utils.data.TensorDataset(torch.zeros(10, 3), torch.arange(10) % 2)
-    assert user_data(ds).y.shape == (10,)
+    assert user_dataset(user_data(ds).dataset, 0).y.shape == (10,)  # read as it is, not copied
     with pytest.raises(DataError):
         user_data("nope")
 
@@ -187,9 +188,15 @@ def test_epoch_order_is_a_pure_function_of_seed_and_epoch() -> None:
 
 def test_batches_are_slices_and_a_single_leftover_is_dropped(tmp_path: Path) -> None:
     bundle = prepare_data(tiny(tmp_path, data={"n_samples": 300}))
-    sizes = [
-        len(xb) for xb, _ in iter_batches(bundle.train, 32, epoch_order(0, 1, len(bundle.train)))
-    ]
+    cpu = torch.device("cpu")
+    sampler = EpochBatches(len(bundle.train), 32, seed=0, shuffle=True)
+    sampler.set_epoch(1)
+    batches = list(bundle.train.batches(sampler, cpu))
+    assert set(batches[0]) == {INPUT, TARGET}  # a batch is a mapping of named tensors
+    sizes = [len(b[INPUT]) for b in batches]
     assert sum(sizes) == 210 and sizes[-1] == 210 % 32
+    order = epoch_order(0, 1, 210)
+    assert torch.equal(batches[0][INPUT], bundle.train.x[order[:32]])
     split = bundle.train.__class__(bundle.train.x[:65], bundle.train.y[:65])
-    assert [len(xb) for xb, _ in iter_batches(split, 32, None)] == [32, 32]  # 1 left: dropped
+    plain = EpochBatches(65, 32, seed=0, shuffle=False)
+    assert [len(b[TARGET]) for b in split.batches(plain, cpu)] == [32, 32]  # 1 left: dropped
