@@ -99,6 +99,9 @@ def _train(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="list, validate and shape-check the trials of a sweep; train nothing",
     )
+    p.add_argument("--reveal-test", action="store_true",
+                   help="a sweep's summary also shows the trials' test metrics (the test-set "
+                   "lock keeps them out: choose on validation metrics)")  # fmt: skip
     p.add_argument(
         "--dry-run-trials",
         type=_positive,
@@ -150,6 +153,12 @@ def _one_dir(metavar: str, help_: str) -> Adder:
         p.add_argument("path", metavar=metavar, type=Path, help=help_)
 
     return add
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    _one_dir("SWEEP_DIR", "the sweep's directory")(p)
+    p.add_argument("--reveal-test", action="store_true",
+                   help="also show the trials' test metrics (lifts the test-set lock)")
 
 
 def _plan(p: argparse.ArgumentParser) -> None:
@@ -220,7 +229,7 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "train": Command("nnspec.cli.train", "train an experiment (or sweep with -m); resume a run",
                      _train),
     "report": Command("nnspec.cli.report", "rebuild a sweep's summary, best spec and plot",
-                      _one_dir("SWEEP_DIR", "the sweep's directory")),
+                      _report),
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot",
                     _plan),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run", _predict),

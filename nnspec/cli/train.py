@@ -70,6 +70,8 @@ def invocation(args: Namespace) -> Invocation:
             raise UsageError(f"--config-name {args.config_name} names a primary config, and so "
                              f"does {path}: give one of them")  # fmt: skip
     _check_config_flags(args)
+    if args.reveal_test and args.multirun:  # the sweep report's test-set lock is lifted
+        overrides = [*overrides, "hydra.callbacks.nnspec_sweep_report.reveal_test=true"]
     return Invocation(spec_path, overrides, _hydra_flags(args), args.multirun, args.dry_run,
                       args.dry_run_trials, base_dir)  # fmt: skip
 
