@@ -157,8 +157,11 @@ def _one_dir(metavar: str, help_: str) -> Adder:
 
 def _report(p: argparse.ArgumentParser) -> None:
     _one_dir("SWEEP_DIR", "the sweep's directory")(p)
-    p.add_argument("--reveal-test", action="store_true",
-                   help="also show the trials' test metrics (lifts the test-set lock)")
+    p.add_argument(
+        "--reveal-test",
+        action="store_true",
+        help="also show the trials' test metrics (lifts the test-set lock)",
+    )
 
 
 def _plan(p: argparse.ArgumentParser) -> None:

@@ -230,10 +230,12 @@ HYDRA_SETTINGS: dict[str, Any] = {
     # nnspec writes into the job directory explicitly; the process keeps the user's cwd so
     # relative data paths keep working.
     "job": {"chdir": False},
-    "callbacks": {"nnspec_sweep_report": {
-        "_target_": "nnspec.hydra.report.SweepReportCallback",
-        "reveal_test": False,  # test metrics stay out of the sweep summary (test-set lock)
-    }},  # fmt: skip
+    "callbacks": {
+        "nnspec_sweep_report": {
+            "_target_": "nnspec.hydra.report.SweepReportCallback",
+            "reveal_test": False,  # test metrics stay out of the sweep summary (test-set lock)
+        }
+    },
     # no `help`: `nnspec train --help` is nnspec's (its groups included), not Hydra's app help
 }
 
