@@ -155,6 +155,10 @@ def _one_dir(metavar: str, help_: str) -> Adder:
     return add
 
 
+def _init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="the project folder to create (new or empty)")
+
+
 def _report(p: argparse.ArgumentParser) -> None:
     _one_dir("SWEEP_DIR", "the sweep's directory")(p)
     p.add_argument(
@@ -244,6 +248,8 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
                     _lint),
     "check": Command("nnspec.cli.check", "sanity checks on real data (init loss, overfit, ...)",
                      _check),
+    "init": Command("nnspec.cli.init", "scaffold a project: conf/ groups, experiment, sweep",
+                    _init),
     "lr-find": Command("nnspec.cli.lrfind", "LR range test: suggested lr, plot, --apply override",
                        _lr_find),
 })  # fmt: skip
