@@ -320,6 +320,7 @@ def _hydra_call(inv: Invocation, hydra: Any, config_name: str, task: _Task, ov: 
             hydra.hydra_help(config_name=config_name, args_parser=parser,
                              args=parser.parse_args(ov))  # fmt: skip
         elif inv.flag("--cfg") is not None:
+            _print_group_files(hydra, config_name, ov, task.sources)
             hydra.show_cfg(
                 config_name=config_name,
                 overrides=ov,
@@ -328,6 +329,7 @@ def _hydra_call(inv: Invocation, hydra: Any, config_name: str, task: _Task, ov: 
                 resolve="--resolve" in inv.flags,
             )
         elif inv.flag("--info") is not None:
+            _print_group_files(hydra, config_name, ov, task.sources)
             hydra.show_info(inv.flag("--info"), config_name=config_name, overrides=ov)
         elif inv.multirun:
             returns = hydra.multirun(config_name, task, [*ov, "hydra.mode=MULTIRUN"])
@@ -342,6 +344,18 @@ def _hydra_call(inv: Invocation, hydra: Any, config_name: str, task: _Task, ov: 
         msg = " ".join(str(e).split()) or type(e).__name__
         raise SpecError(Problem((), f"Hydra: {msg}")) from e
     return 0
+
+
+def _print_group_files(hydra: Any, config_name: str, ov: list[str], sources: Sources) -> None:
+    """``# group: file`` for each group choice (YAML comments, so ``--cfg`` output stays YAML):
+    which file was used, the user's or nnspec's."""
+    from hydra.types import RunMode
+
+    cfg = hydra.compose_config(config_name, ov, run_mode=RunMode.RUN)
+    for group, option in cfg.hydra.runtime.choices.items():
+        found = sources.option_file(group, option) if option and "/" not in group else None
+        if found is not None:
+            print(f"# {group}: {found[0]}")
 
 
 def _sweep_exit(returns: Any) -> int:

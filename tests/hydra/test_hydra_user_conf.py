@@ -85,6 +85,20 @@ def test_a_user_option_named_like_a_built_in_one_wins(conf: Path) -> None:
     assert [s.optim.kind for s in seen] == ["sgd", "sgd", "adam"]
 
 
+def test_cfg_and_info_show_which_file_was_used(
+    conf: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (conf / "optim" / "adam.yaml").write_text("kind: sgd\nlr: 0.3\n")
+    capsys.readouterr()
+    assert train(["--config-dir", "conf", "optim=adam", "model=wide", "--cfg", "job"]) == 0
+    out = capsys.readouterr().out
+    assert f"# optim: {conf / 'optim' / 'adam.yaml'}" in out
+    assert f"# model: {conf / 'model' / 'wide.yaml'}" in out
+    assert "# data: nnspec:data/digits.yaml" in out
+    assert train(["--config-dir", "conf", "optim=fast", "--info", "defaults"]) == 0
+    assert f"# optim: {conf / 'optim' / 'fast.yaml'}" in capsys.readouterr().out
+
+
 def test_layers_are_addressed_by_name_in_every_command(
     conf: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
