@@ -85,6 +85,8 @@ class NNSpecOptunaSweeper(Sweeper):
         storage: str | None = None,
         seed: int | None = None,
         params: Mapping[str, Any] | None = None,
+        pruner: str | None = None,
+        pruner_warmup_epochs: int = 0,
     ) -> None:
         self.sampler_name = sampler
         self.n_trials = n_trials
@@ -94,6 +96,13 @@ class NNSpecOptunaSweeper(Sweeper):
         self.storage = storage
         self.seed = seed
         self.params = dict(params or {})
+        if pruner is not None:
+            from nnspec.hydra.pruning import make_pruner
+
+            make_pruner(pruner)  # an unknown name fails before any trial
+        self.pruner = pruner
+        self.pruner_warmup_epochs = pruner_warmup_epochs
+        self.journal: Path | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
         self.hydra_context: HydraContext | None = None
@@ -123,6 +132,7 @@ class NNSpecOptunaSweeper(Sweeper):
 
         assert self.config is not None
         path = Path(self.storage) if self.storage else sweep_dir / JOURNAL
+        self.journal = path.resolve()
         storage = JournalStorage(JournalFileBackend(str(path)))
         base = self.seed if self.seed is not None else int(self.config.get("seed", 0))
         study = optuna.create_study(
@@ -130,6 +140,7 @@ class NNSpecOptunaSweeper(Sweeper):
             storage=storage,
             direction=_direction(self.config, self.direction),
             load_if_exists=True,
+            pruner=self._pruner(),
         )
         stale = fail_stale_running(study)
         if stale:
@@ -148,18 +159,36 @@ class NNSpecOptunaSweeper(Sweeper):
         returns: list[Sequence[JobReturn]] = []
         while (left := self._left(study, space)) > 0:
             trials = [study.ask(space.distributions) for _ in range(min(left, self._batch_size()))]
-            batch = [space.overrides(t.params) for t in trials]
+            batch = [[*space.overrides(t.params), *self._link(t.number)] for t in trials]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, results, strict=True):
                 value = _objective(ret)
-                if value is None:
+                if _pruned(ret):
+                    study.tell(trial, state=_pruned_state())
+                elif value is None:
                     study.tell(trial, state=_fail_state())
                 else:
                     study.tell(trial, value)
             returns.append(results)
         self._log_best(study)
         return returns
+
+    def _pruner(self) -> Any:
+        from nnspec.hydra.pruning import make_pruner
+
+        return make_pruner(self.pruner, self.pruner_warmup_epochs) if self.pruner else None
+
+    def _link(self, number: int) -> list[str]:
+        """The hidden override that lets a trial of a pruned study report to it."""
+        from nnspec.hydra.pruning import TrialLink
+
+        if self.pruner is None:
+            return []
+        assert self.journal is not None
+        link = TrialLink(str(self.journal), self.study_name, number, self.pruner,
+                         self.pruner_warmup_epochs)  # fmt: skip
+        return [link.override()]
 
     def _left(self, study: Any, space: SearchSpace) -> int:
         """Trials still to launch: up to ``n_trials``, and never more than a grid's size."""
@@ -175,6 +204,18 @@ class NNSpecOptunaSweeper(Sweeper):
         if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             best = study.best_trial
             log.info("best trial #%d: value %.6g, params %s", best.number, best.value, best.params)
+
+
+def _pruned(ret: JobReturn) -> bool:
+    from nnspec.hydra.pruning import Pruned
+
+    return ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, Pruned)
+
+
+def _pruned_state() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState.PRUNED
 
 
 def _fail_state() -> Any:

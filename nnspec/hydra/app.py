@@ -197,7 +197,7 @@ class _Task:
         return run_job(cfg, self)
 
 
-def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | None:
+def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | Any | None:
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
 
     ``task.base_dir`` (the spec file's folder, for relative data paths) comes with the task, not
@@ -222,7 +222,10 @@ def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | None:
             from nnspec._heap import warm
 
             warm(task.preload, what="nnspec train")
-        result = (task.train_fn or _trainer())(spec, run_dir=run_dir, base_dir=task.base_dir)
+        pruning = _prune_callback(hc, spec)
+        extra = {"callbacks": [pruning]} if pruning is not None else {}
+        train = task.train_fn or _trainer()
+        result = train(spec, run_dir=run_dir, base_dir=task.base_dir, **extra)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         if sweep:
             write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
@@ -230,8 +233,27 @@ def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | None:
             return None
         return _single_run_failed(e, run_dir, overrides, {hc.output_subdir, f"{hc.job.name}.log"})
     elapsed = time.perf_counter() - t0
-    write_record(run_dir, TrialRecord.from_result(overrides, result, elapsed))
+    record = TrialRecord.from_result(overrides, result, elapsed)
+    if pruning is not None and pruning.pruned_at is not None:
+        from nnspec.hydra.pruning import Pruned
+
+        record = replace(record, reason=f"pruned at epoch {pruning.pruned_at}")
+        write_record(run_dir, record)
+        return Pruned(float(result.best_value))
+    write_record(run_dir, record)
     return float(result.best_value) if sweep else JobOutcome()
+
+
+def _prune_callback(hc: Any, spec: ExperimentSpec) -> Any:
+    """The pruning callback of a trial of a pruned Optuna study (its hidden link), else None."""
+    from nnspec.hydra.pruning import LINK_KEY
+
+    text = (hc.job.env_set or {}).get(LINK_KEY)
+    if not text:
+        return None
+    from nnspec.hydra.pruning import PruneCallback, TrialLink
+
+    return PruneCallback(TrialLink.from_text(str(text)), spec.train.early_stopping.monitor)
 
 
 def _single_run_failed(

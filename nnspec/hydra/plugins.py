@@ -36,6 +36,11 @@ class NNSpecOptunaSweeperConf:
     seed: int | None = None
     # search space in Hydra's override grammar, key -> expression
     params: dict[str, Any] = field(default_factory=dict)
+    # median, successive_halving or hyperband: trials report each epoch and stop when pruned
+    # (single-objective studies only); None = every trial runs to its end
+    pruner: str | None = None
+    # epochs every trial runs before the median pruner may stop it
+    pruner_warmup_epochs: int = 0
 
 
 @dataclass

@@ -1,0 +1,87 @@
+"""Pruned Optuna studies: each epoch reported through the trainer's callbacks, PRUNED not FAIL."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nnspec.cli.train import main as train
+from nnspec.hydra.pruning import PruneCallback, make_pruner
+from nnspec.run.api import RunResult
+from nnspec.run.callbacks import Callback, FitState
+
+EPOCHS = 10
+
+
+def _curve(lr: float, epoch: int) -> float:
+    """A learning curve whose level rises with the distance of log10(lr) from -2."""
+    return abs(math.log10(lr) + 2) + 1.0 / epoch
+
+
+def fake_train(
+    spec: Any, *, run_dir: Path, base_dir: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:  # fmt: skip
+    """The trainer's callback calls, epoch by epoch, without a model."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = FitState(model=None, optimizer=None, run_dir=run_dir,  # type: ignore[arg-type]
+                     max_epochs=EPOCHS, steps_per_epoch=1)  # fmt: skip
+    values = []
+    for epoch in range(1, EPOCHS + 1):
+        state.epoch, state.metrics = epoch, {"val_loss": _curve(spec.optim.lr, epoch)}
+        values.append(state.metrics["val_loss"])
+        for cb in callbacks:
+            cb.on_validation_end(state)
+        if state.should_stop:
+            break
+    best = min(values)
+    return RunResult(run_dir, {}, {"loss": best}, values.index(best) + 1, "val_loss", best,
+                     "min", 0.01, 10, len(values))  # fmt: skip
+
+
+def _study(path: Path) -> Any:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.load_study(
+        study_name="nnspec", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband"])
+def test_a_pruned_study_stops_bad_trials_and_tells_them_pruned(in_tmp: Path, pruner: str) -> None:
+    argv = ["-m", "hydra/sweeper=nnspec_optuna", "hydra.sweeper.sampler=random",
+            "hydra.sweeper.seed=0", "hydra.sweeper.n_trials=12", f"hydra.sweeper.pruner={pruner}",
+            "optim.lr=tag(log, interval(1e-5, 1))", "hydra.sweep.dir=sw"]  # fmt: skip
+    assert train(argv, train_fn=fake_train) == 0
+    trials = _study(in_tmp / "sw" / "optuna_journal.log").trials
+    states = [t.state.name for t in trials]
+    assert "FAIL" not in states and states.count("PRUNED") >= 1, states
+    for t in trials:
+        assert len(t.intermediate_values) >= 1  # every epoch reported, until pruned
+        if t.state.name == "PRUNED":
+            assert len(t.intermediate_values) < EPOCHS
+            record = json.loads((in_tmp / "sw" / str(t.number) / "trial.json").read_text())
+            assert record["reason"].startswith("pruned at epoch") and record["status"] == "ok"
+    overrides = (in_tmp / "sw" / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert "NNSPEC_OPTUNA_TRIAL" not in overrides  # the link is hidden from the trial's own
+
+
+def test_without_a_pruner_every_trial_runs_to_its_end(in_tmp: Path) -> None:
+    argv = ["-m", "hydra/sweeper=nnspec_optuna", "hydra.sweeper.n_trials=3",
+            "optim.lr=tag(log, interval(1e-5, 1))", "hydra.sweep.dir=sw"]  # fmt: skip
+    assert train(argv, train_fn=fake_train) == 0
+    trials = _study(in_tmp / "sw" / "optuna_journal.log").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+
+
+def test_an_unknown_pruner_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected one of median, successive_halving, hyperband"):
+        make_pruner("medain")
+    assert issubclass(PruneCallback, Callback)
