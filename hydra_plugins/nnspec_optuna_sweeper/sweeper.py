@@ -87,6 +87,8 @@ class NNSpecOptunaSweeper(Sweeper):
         params: Mapping[str, Any] | None = None,
         pruner: str | None = None,
         pruner_warmup_epochs: int = 0,
+        objectives: Sequence[str] | None = None,
+        directions: Sequence[str] | None = None,
     ) -> None:
         self.sampler_name = sampler
         self.n_trials = n_trials
@@ -101,6 +103,12 @@ class NNSpecOptunaSweeper(Sweeper):
 
             make_pruner(pruner)  # an unknown name fails before any trial
         self.pruner = pruner
+        self.objectives = list(objectives or [])
+        self.directions = list(directions or [])
+        if self.objectives:
+            from nnspec.hydra.objectives import check_objectives
+
+            check_objectives(self.objectives, self.directions, pruner)
         self.pruner_warmup_epochs = pruner_warmup_epochs
         self.journal: Path | None = None
         self.config: DictConfig | None = None
@@ -138,7 +146,7 @@ class NNSpecOptunaSweeper(Sweeper):
         study = optuna.create_study(
             study_name=self.study_name,
             storage=storage,
-            direction=_direction(self.config, self.direction),
+            **self._directions(),
             load_if_exists=True,
             pruner=self._pruner(),
         )
@@ -163,7 +171,7 @@ class NNSpecOptunaSweeper(Sweeper):
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, results, strict=True):
-                value = _objective(ret)
+                value = self._values(ret) if self._multi else _objective(ret)
                 if _pruned(ret):
                     study.tell(trial, state=_pruned_state())
                 elif value is None:
@@ -171,8 +179,34 @@ class NNSpecOptunaSweeper(Sweeper):
                 else:
                     study.tell(trial, value)
             returns.append(results)
-        self._log_best(study)
+        if self._multi:
+            from nnspec.hydra.objectives import write_pareto
+
+            write_pareto(sweep_dir, study, self.objectives)
+        else:
+            self._log_best(study)
         return returns
+
+    @property
+    def _multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    def _directions(self) -> dict[str, Any]:
+        """``direction=`` of a single-objective study, ``directions=`` of a multi-objective one."""
+        from nnspec.hydra.objectives import default_direction
+
+        assert self.config is not None
+        if not self._multi:
+            return {"direction": _direction(self.config, self.direction)}
+        return {"directions": self.directions or [default_direction(n) for n in self.objectives]}
+
+    def _values(self, ret: JobReturn) -> list[float] | None:
+        from nnspec.hydra.objectives import trial_values
+
+        if ret.status != JobStatus.COMPLETED or ret.return_value is None or ret.hydra_cfg is None:
+            return None
+        job_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))  # the trial's own folder
+        return trial_values(job_dir, self.objectives)
 
     def _pruner(self) -> Any:
         from nnspec.hydra.pruning import make_pruner

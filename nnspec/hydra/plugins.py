@@ -41,6 +41,11 @@ class NNSpecOptunaSweeperConf:
     pruner: str | None = None
     # epochs every trial runs before the median pruner may stop it
     pruner_warmup_epochs: int = 0
+    # several objectives (a multi-objective study, Pareto front in the report): n_params,
+    # objective or validation metrics, e.g. [val_loss, n_params]; empty = the monitored metric
+    objectives: list[str] = field(default_factory=list)
+    # one per objective; empty = minimize losses and n_params, maximize the rest
+    directions: list[str] = field(default_factory=list)
 
 
 @dataclass

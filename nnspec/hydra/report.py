@@ -225,6 +225,7 @@ def render_markdown(report: SweepReport) -> str:
     if not report.reveal_test:
         parts += ["", "Test metrics are hidden (test-set lock): the best is chosen on validation "
                   "metrics only. `nnspec report SWEEP_DIR --reveal-test` shows them."]  # fmt: skip
+    parts += _pareto_section(report.sweep_dir)
     reps = replicates(report)
     if reps:
         metrics = [c for c, _ in _metrics(report)]
@@ -236,6 +237,21 @@ def render_markdown(report: SweepReport) -> str:
             _md_table(["configuration", "seeds", "objective", *metrics], rows),
         ]
     return "\n".join(parts) + "\n"
+
+
+def _pareto_section(sweep_dir: Path) -> list[str]:
+    """A multi-objective study's Pareto front (``pareto_front.json``), best trials by number."""
+    from nnspec.hydra.objectives import read_pareto
+
+    front = read_pareto(sweep_dir)
+    if not front:
+        return []
+    names = list(front[0]["values"])
+    rows = [[str(p["trial"]), *(_fmt(p["values"][n]) for n in names),
+             " ".join(f"{k}={v}" for k, v in p["params"].items())]
+            for p in sorted(front, key=lambda p: p["trial"])]  # fmt: skip
+    head = f"## Pareto front ({', '.join(names)}): no trial here is beaten on every objective"
+    return ["", head, "", _md_table(["trial", *names, "params"], rows)]
 
 
 def _csv_text(report: SweepReport) -> str:

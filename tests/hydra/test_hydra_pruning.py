@@ -85,3 +85,38 @@ def test_an_unknown_pruner_is_refused() -> None:
     with pytest.raises(ValueError, match="expected one of median, successive_halving, hyperband"):
         make_pruner("medain")
     assert issubclass(PruneCallback, Callback)
+
+
+def fake_train_sized(
+    spec: Any, *, run_dir: Path, base_dir: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:  # fmt: skip
+    """Loss falls with the first layer's width: a trade-off between val_loss and n_params."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    width = spec.model.layers[0].out_features
+    loss = 1.0 / width + abs(math.log10(spec.optim.lr) + 2) / 10
+    return RunResult(run_dir, {"loss": loss}, {"loss": loss}, 1, "val_loss", loss, "min", 0.01,
+                     width * 100, 1)  # fmt: skip
+
+
+def test_a_two_objective_study_reports_its_pareto_front(in_tmp: Path) -> None:
+    argv = ["-m", "experiment=breast_cancer_mlp", "hydra/sweeper=nnspec_optuna",
+            "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=8",
+            "hydra.sweeper.objectives=[val_loss,n_params]",
+            "optim.lr=tag(log, interval(1e-4, 1))", "model.layers.0.out_features=choice(4, 16, 64)",
+            "hydra.sweep.dir=sw"]  # fmt: skip
+    assert train(argv, train_fn=fake_train_sized) == 0
+    front = json.loads((in_tmp / "sw" / "pareto_front.json").read_text())
+    study = _study(in_tmp / "sw" / "optuna_journal.log")
+    assert {p["trial"] for p in front} == {t.number for t in study.best_trials} != set()
+    values = [(p["values"]["val_loss"], p["values"]["n_params"]) for p in front]
+    for a in values:  # no point of the front dominates another
+        assert not any(b != a and b[0] <= a[0] and b[1] <= a[1] for b in values)
+    md = (in_tmp / "sw" / "sweep_summary.md").read_text()
+    assert "## Pareto front (val_loss, n_params)" in md
+
+
+def test_a_multi_objective_study_cannot_be_pruned(in_tmp: Path) -> None:
+    argv = ["-m", "hydra/sweeper=nnspec_optuna", "hydra.sweeper.objectives=[val_loss,n_params]",
+            "hydra.sweeper.pruner=median", "optim.lr=tag(log, interval(1e-4, 1))"]  # fmt: skip
+    assert train(argv, train_fn=fake_train_sized) == 2
