@@ -89,6 +89,7 @@ class NNSpecOptunaSweeper(Sweeper):
         pruner_warmup_epochs: int = 0,
         objectives: Sequence[str] | None = None,
         directions: Sequence[str] | None = None,
+        max_params: int | None = None,
     ) -> None:
         self.sampler_name = sampler
         self.n_trials = n_trials
@@ -103,6 +104,7 @@ class NNSpecOptunaSweeper(Sweeper):
 
             make_pruner(pruner)  # an unknown name fails before any trial
         self.pruner = pruner
+        self.max_params = max_params
         self.objectives = list(objectives or [])
         self.directions = list(directions or [])
         if self.objectives:
@@ -167,6 +169,9 @@ class NNSpecOptunaSweeper(Sweeper):
         returns: list[Sequence[JobReturn]] = []
         while (left := self._left(study, space)) > 0:
             trials = [study.ask(space.distributions) for _ in range(min(left, self._batch_size()))]
+            trials = [t for t in trials if self._fits(study, t, space)]
+            if not trials:
+                continue
             batch = [[*space.overrides(t.params), *self._link(t.number)] for t in trials]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
@@ -186,6 +191,30 @@ class NNSpecOptunaSweeper(Sweeper):
         else:
             self._log_best(study)
         return returns
+
+    def _fits(self, study: Any, trial: Any, space: SearchSpace) -> bool:
+        """A trial over ``max_params`` never starts: it is told FAIL (and logged) here."""
+        if self.max_params is None:
+            return True
+        from nnspec.errors import NNSpecError
+        from nnspec.hydra.budget import budget, over_budget
+        from nnspec.hydra.compose import validate_container
+
+        assert self.hydra_context is not None and self.config is not None
+        overrides = space.overrides(trial.params)
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+            data = OmegaConf.to_container(job, resolve=True)
+            reason = over_budget(budget(validate_container(data)), self.max_params)  # type: ignore[arg-type]
+        except (NNSpecError, OmegaConfBaseException):
+            return True  # an invalid trial starts, fails and says why in its trial.json
+        if reason:
+            log.warning("trial #%d not started, %s: %s", trial.number, reason, " ".join(overrides))
+            study.tell(trial, state=_fail_state())
+        return not reason
 
     @property
     def _multi(self) -> bool:

@@ -46,6 +46,8 @@ class NNSpecOptunaSweeperConf:
     objectives: list[str] = field(default_factory=list)
     # one per objective; empty = minimize losses and n_params, maximize the rest
     directions: list[str] = field(default_factory=list)
+    # a trial whose model has more parameters never starts (told FAIL; --dry-run marks it)
+    max_params: int | None = None
 
 
 @dataclass

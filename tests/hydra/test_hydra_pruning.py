@@ -120,3 +120,21 @@ def test_a_multi_objective_study_cannot_be_pruned(in_tmp: Path) -> None:
     argv = ["-m", "hydra/sweeper=nnspec_optuna", "hydra.sweeper.objectives=[val_loss,n_params]",
             "hydra.sweeper.pruner=median", "optim.lr=tag(log, interval(1e-4, 1))"]  # fmt: skip
     assert train(argv, train_fn=fake_train_sized) == 2
+
+
+def test_trials_over_max_params_never_start(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["-m", "experiment=breast_cancer_mlp", "hydra/sweeper=nnspec_optuna",
+            "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.max_params=1000", "model.layers.0.out_features=choice(4, 64)",
+            "hydra.sweep.dir=sw"]  # fmt: skip
+    assert train([*argv, "--dry-run"]) == 2  # 30*64+64 + ... > 1000: invalid in the dry run
+    out = capsys.readouterr().out
+    assert "over budget" in out and "param memory" in out and "activations" in out
+    assert train(argv, train_fn=fake_train_sized) == 0
+    study = _study(in_tmp / "sw" / "optuna_journal.log")
+    started = {int(p.name) for p in (in_tmp / "sw").iterdir() if p.name.isdigit()}
+    wide = {t.number for t in study.trials if t.params["model.layers.0.out_features"] == "64"}
+    assert wide and not wide & started  # no over-budget trial got a job directory
+    assert all(study.trials[n].state.name == "FAIL" for n in wide)
