@@ -62,6 +62,8 @@ _HEAVY: dict[str, tuple[str, str]] = {
     "build_model": ("nnspec.compile.model", "build_model"),
     "infer_shapes": ("nnspec.compile.inference", "infer_shapes"),
     "register_layer": ("nnspec.compile.custom", "register_layer"),
+    "register_metric": ("nnspec.run.metrics", "register_metric"),
+    "Metric": ("nnspec.run.metrics", "Metric"),
     "train": ("nnspec.workflow", "train"),
     "load_run": ("nnspec.run.predict", "load_run"),
     "compose": ("nnspec.hydra.compose", "compose"),
@@ -99,6 +101,8 @@ else:  # what __getattr__ returns, for type checkers
     from nnspec.compile.inference import infer_shapes as infer_shapes
     from nnspec.compile.model import build_model as build_model
     from nnspec.hydra.compose import compose as compose
+    from nnspec.run.metrics import Metric as Metric
+    from nnspec.run.metrics import register_metric as register_metric
     from nnspec.run.predict import load_run as load_run
     from nnspec.workflow import train as train
 
@@ -150,6 +154,8 @@ __all__ = [
     "build_model",
     "infer_shapes",
     "register_layer",
+    "register_metric",
+    "Metric",
     "compile",
     "train",
     "load_run",

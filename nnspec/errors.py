@@ -19,6 +19,7 @@ __all__ = [
     "DataError",
     "TrainError",
     "CheckpointError",
+    "OutputError",
     "Problem",
     "did_you_mean",
     "format_path",
@@ -148,3 +149,8 @@ class TrainError(NNSpecError, RuntimeError):
 
 class CheckpointError(NNSpecError):
     """A checkpoint is missing, corrupt, or belongs to a different spec."""
+
+
+class OutputError(CheckpointError):
+    """A run's files cannot be written: a read-only or full disk, an unwritable output folder, or
+    a run directory deleted while the run was writing to it."""

@@ -71,6 +71,13 @@ RULES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType({
         "Shuffle the samples, within splits and again every epoch.",
         "Default `data.shuffle: true` (a new order each epoch, from the seed).",
     ),
+    "DATA-10": (
+        "Augment the training data (random crops, flips, rotations, colour jitter): the most "
+        "effective regulariser; the training split only.",
+        "`data.augment` (off by default) transforms training batches only, drawn from (seed, "
+        "epoch, batch); validation, test and `nnspec predict` never see it. Validation: an "
+        "augmentation the input shape cannot take is refused.",
+    ),
     "DATA-14": (
         "Pick established, human-readable metrics for the task up front and watch them besides "
         "the loss.",

@@ -26,6 +26,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.nnspec_optuna_sweeper.journal import repair_journal
 from nnspec.hydra.plugins import effective_jobs
 from nnspec.hydra.space import SearchSpace, make_sampler, parse_space
 
@@ -91,6 +92,12 @@ class NNSpecOptunaSweeper(Sweeper):
         directions: Sequence[str] | None = None,
         max_params: int | None = None,
     ) -> None:
+        if not isinstance(n_trials, int) or n_trials < 1:  # -5 ran nothing and exited 0
+            from nnspec.errors import Problem, SpecError
+
+            raise SpecError(Problem(("hydra", "sweeper", "n_trials"), "a sweep needs trials",
+                                    expected="an integer >= 1", found=repr(n_trials),
+                                    fix="e.g. hydra.sweeper.n_trials=20"))  # fmt: skip
         self.sampler_name = sampler
         self.n_trials = n_trials
         self.n_jobs = n_jobs
@@ -143,6 +150,8 @@ class NNSpecOptunaSweeper(Sweeper):
         assert self.config is not None
         path = Path(self.storage) if self.storage else sweep_dir / JOURNAL
         self.journal = path.resolve()
+        if repair_journal(path):  # a record torn by a killed sweep: cut off before appending
+            log.warning("cut an incomplete last record off %s (kept in %s.torn)", path, path.name)
         storage = JournalStorage(JournalFileBackend(str(path)))
         base = self.seed if self.seed is not None else int(self.config.get("seed", 0))
         study = optuna.create_study(

@@ -176,7 +176,8 @@ def _plan(p: argparse.ArgumentParser) -> None:
 def _predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR|MODEL.onnx", type=Path,
                    help="a finished run, or an ONNX file written by `nnspec export`")  # fmt: skip
-    p.add_argument("data", metavar="DATA.csv", type=Path, help="rows to predict")
+    p.add_argument("data", metavar="DATA.csv", type=Path,
+                   help="rows to predict (an image run: an image or a folder)")  # fmt: skip
     p.add_argument("--out", metavar="FILE", type=Path, help="default: RUN_DIR/predictions.csv")
 
 

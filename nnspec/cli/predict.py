@@ -1,11 +1,12 @@
-"""nnspec predict RUN_DIR|MODEL.onnx DATA.csv [--out=PREDICTIONS.csv]
+"""nnspec predict RUN_DIR|MODEL.onnx DATA.csv|IMAGES [--out=PREDICTIONS.csv]
 
 Predict with a finished run, or with an ONNX file written by `nnspec export` (onnxruntime runs
 the model; the run's preprocessing comes from the preprocess.json next to it). The CSV's
 feature columns (the run's feature names, or every non-target column) are standardised with the
 run's training statistics. Writes one row per input row: the prediction (class name or value)
 and, for classification, one probability column per class. Default output:
-RUN_DIR/predictions.csv.
+RUN_DIR/predictions.csv. A run trained on an image folder predicts an image file or a folder of
+images (nested folders too), one row per file, its path in a `file` column.
 """
 
 from __future__ import annotations
@@ -13,21 +14,30 @@ from __future__ import annotations
 import csv
 import io
 from argparse import Namespace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nnspec.cli.common import EXIT_OK, warm_start
+from nnspec.cli.common import EXIT_OK, UsageError, warm_start
 from nnspec.run.rundir import finished_run
 from nnspec.run.sources import data_file
+
+if TYPE_CHECKING:
+    from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["run"]
 
 
 def run(args: Namespace) -> int:
-    """``nnspec predict``: write predictions for a CSV file."""
+    """``nnspec predict``: write predictions for a CSV file (or images)."""
     run_dir, data = args.run_dir, args.data
     onnx = run_dir.suffix == ".onnx"
     if not onnx:
         finished_run(run_dir)  # wrong paths are reported before the heavy imports
-    data_file(data, field=("data",))
+    if not data.is_dir():  # a folder: the images of a run trained on an image folder
+        data_file(data, field=("data",))
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; name the file to write (fix: --out "
+                         f"{args.out / 'predictions.csv'})")  # fmt: skip
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
     from nnspec.run.tasks import TASKS
@@ -41,8 +51,14 @@ def run(args: Namespace) -> int:
         from nnspec.run.predict import load_run
 
         predictor = load_run(run_dir)
+    files = _image_files(predictor.spec, data)
+    if files:  # decoded once, as the run's training images were
+        from nnspec.run.images import read_images
+
+        spec = predictor.spec
+        data = read_images(files, predictor.info.input_shape, spec.data.images.fit)
     labels = predictor.predict(data)
-    columns = ["prediction"]
+    columns = ["file", "prediction"] if files else ["prediction"]
     proba = None
     if TASKS[predictor.info.task].single_label:
         proba = predictor.predict_proba(data)
@@ -53,8 +69,24 @@ def run(args: Namespace) -> int:
     writer.writerow(columns)
     for i, label in enumerate(labels):
         row = list(label) if getattr(label, "ndim", 0) else [label]
+        row = [str(files[i]), *row] if files else row
         writer.writerow(row + ([f"{p:.6g}" for p in proba[i]] if proba is not None else []))
     out = args.out or run_dir / "predictions.csv"
-    atomic_write_bytes(out, buf.getvalue().encode())
+    try:
+        atomic_write_bytes(out, buf.getvalue().encode())
+    except OSError as e:
+        from nnspec.run.outputs import write_error
+
+        raise write_error(out, e) from e
     print(f"wrote {len(labels)} predictions to {out}")
     return EXIT_OK
+
+
+def _image_files(spec: ExperimentSpec, data: Path) -> list[Path]:
+    """The image files to predict (one row each, named in the output), for a run trained on an
+    image folder; empty for the other runs."""
+    if not spec.data.source.startswith("images:"):
+        return []
+    from nnspec.run.images import image_files
+
+    return image_files(data)

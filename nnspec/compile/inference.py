@@ -18,7 +18,7 @@ from nnspec.spec.model import ModelSpec, auto_sizes, head_index
 if TYPE_CHECKING:
     from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["infer_shapes", "infer_sequential", "model_spec_of"]
+__all__ = ["MAX_PARAM_BYTES", "check_param_memory", "infer_shapes", "infer_sequential", "model_spec_of"]
 
 
 def model_spec_of(spec: object) -> ModelSpec:
@@ -54,8 +54,36 @@ def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
     """
     model = model_spec_of(model)
     if model.is_graph:  # blocks, residuals, branches, named inputs/outputs
-        return infer_graph_shapes(model)
+        return check_param_memory(infer_graph_shapes(model))
     return infer_sequential(model)
+
+
+MAX_PARAM_BYTES = 2**40
+"""Parameter memory (fp32) above which a spec is refused before anything is allocated: no
+machine trains it, and torch's allocation error would come after the run started [nnspec
+choice]."""
+
+
+def check_param_memory(infos: list[LayerInfo]) -> list[LayerInfo]:
+    """``infos`` when the model's fp32 parameters fit in :data:`MAX_PARAM_BYTES`.
+
+    Raises:
+        SpecError: naming the largest layer, its parameter count and the total.
+    """
+    total = sum(i.params for i in infos)
+    if total * 4 <= MAX_PARAM_BYTES:
+        return infos
+    big = max(infos, key=lambda i: i.params)
+    raise SpecError(
+        Problem(
+            big.path,
+            f"the model has {total:,} parameters ({total * 4 / 2**40:,.3g} TiB in fp32); this "
+            f"layer alone has {big.params:,}",
+            expected=f"at most {MAX_PARAM_BYTES // 4:,} parameters (1 TiB)",
+            found=f"{total:,}",
+            fix="check the layer sizes (a typo such as 1e29 for 128?)",
+        )
+    )
 
 
 def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
@@ -82,4 +110,4 @@ def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
         )
         shape_problem = out is None or any(p.path[-1] not in ("init", "name") for p in problems)
         raise (ShapeError if shape_problem else SpecError)(problems)
-    return infos
+    return check_param_memory(infos)

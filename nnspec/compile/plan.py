@@ -28,7 +28,7 @@ from nnspec.spec.data import DataSpec
 from nnspec.spec.experiment import ExperimentSpec, Task
 from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import LossKind, LossSpec, resolve_loss_kind
-from nnspec.spec.train import TASK_METRICS, TrainSpec, resolve_mode
+from nnspec.spec.train import TrainSpec, chosen_metrics, resolve_mode
 
 __all__ = ["TrainingPlan", "Compiled", "compile_plan", "compile_spec", "steps_per_epoch"]
 
@@ -135,6 +135,8 @@ def compile_plan(spec: ExperimentSpec) -> TrainingPlan:
     monitor = es.monitor if es.enabled else "val_loss"
     if spec.data.split.val == 0 and monitor.startswith("val_"):
         monitor = "train_loss"  # nothing else to select the best epoch with
+    plateau = getattr(spec.schedule, "monitor", None)  # reduce_on_plateau's
+    watched = (monitor,) if plateau is None else (monitor, plateau)
     return TrainingPlan(
         task=spec.task,
         loss_kind=resolve_loss_kind(spec.task, spec.loss),
@@ -145,7 +147,7 @@ def compile_plan(spec: ExperimentSpec) -> TrainingPlan:
         data=spec.data,
         model_spec=spec.model,
         seed=spec.seed,
-        metrics=TASK_METRICS[spec.task],
+        metrics=chosen_metrics(spec.task, spec.train, watched),
         monitor=monitor,
         mode=resolve_mode(monitor, es.mode if es.enabled else "auto"),
     )

@@ -94,9 +94,12 @@ class Invocation:
         return self.flags[self.flags.index(flag) + 1] if flag in self.flags else None
 
 
-def precheck(inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None) -> list[str]:
+def precheck(
+    inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None
+) -> tuple[list[str], ExperimentSpec | None]:
     """Fail fast, in nnspec's words; validate a single run completely. Returns the overrides
-    Hydra gets (layer names rewritten to indices, the run's ``name`` added where it fits).
+    Hydra gets (layer names rewritten to indices, the run's ``name`` added where it fits) and,
+    for a single run, the spec it composes to.
 
     Raises:
         SpecError: an unknown key, layer name or group option, or (single run) an invalid
@@ -109,13 +112,13 @@ def precheck(inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None) -
                         sweep=inv.multirun, spec_path=inv.spec_path)  # fmt: skip
     args = split_overrides(overrides)
     if inv.multirun or inv.inspect_only:
-        return overrides  # sweep values are validated per trial (or by --dry-run)
+        return overrides, None  # sweep values are validated per trial (or by --dry-run)
     full = compose_container([*overrides], spec=spec, with_hydra=True, sources=sources,
                              config_name=name)  # fmt: skip
     choices = full.pop("hydra")["runtime"]["choices"]
     checked = validate_container(full, args.keys, choices, sources)
     _check_files(checked, inv.base_dir)
-    return overrides
+    return overrides, checked
 
 
 def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
@@ -308,13 +311,32 @@ def run(inv: Invocation, *, train_fn: TrainFn | None = None, preload: tuple[str,
     """
     spec, source = spec_input(inv.spec_path, inv.overrides) if inv.spec_path else (None, None)
     try:
-        overrides = precheck(inv, spec)
+        overrides, checked = precheck(inv, spec)
     except NNSpecError as e:  # what no override or group file explains is the spec file's
         raise attach_source(e, source) from e
     if inv.dry_run:
         from nnspec.hydra.dryrun import dry_run
 
         return dry_run(replace(inv, overrides=overrides), spec)
+    from nnspec.hydra.rundirs import check_sweep_overrides, drop_if_empty, job_dir_overrides
+
+    made = None
+    if inv.multirun:
+        check_sweep_overrides(overrides)
+    if checked is not None and inv.config_name is None:
+        where, made = job_dir_overrides(checked, overrides)  # created exclusively
+        overrides = [*overrides, *where]
+    try:
+        return _launch(inv, spec, overrides, train_fn, preload)
+    finally:
+        drop_if_empty(made)
+
+
+def _launch(
+    inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None, overrides: list[str],
+    train_fn: TrainFn | None, preload: tuple[str, ...],
+) -> int:  # fmt: skip
+    """Hydra's run, multirun, ``--cfg`` or ``--info`` inside one initialised session."""
     task = _Task(train_fn, inv.base_dir, tuple(preload), inv.sources)
     data = _spec_data(spec) if spec is not None else None
     args = split_overrides(overrides)

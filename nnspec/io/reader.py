@@ -16,15 +16,32 @@ from pathlib import Path
 from typing import Any
 
 from nnspec.errors import Problem, SpecError
+from nnspec.files import file_kind, read_regular
 from nnspec.io.source import FieldPath, SourceMap
 
-__all__ = ["read_yaml", "parse_yaml", "parse_value", "resolve_input", "FORBIDDEN_KEYS"]
+__all__ = [
+    "FORBIDDEN_KEYS",
+    "MAX_DEPTH",
+    "MAX_EVENTS",
+    "MAX_NODES",
+    "MAX_SPEC_BYTES",
+    "parse_value",
+    "parse_yaml",
+    "read_yaml",
+    "resolve_input",
+]
 
 FORBIDDEN_KEYS = frozenset({"_target_", "_component_", "_partial_", "_recursive_", "_convert_"})
 YAML_SUFFIXES = (".yaml", ".yml")
 # Bounds against alias bombs ("billion laughs"): aliases are expanded into plain data.
-MAX_NODES = 250_000  # a 1,000-layer spec has ~20,000
-MAX_DEPTH = 100
+MAX_NODES = 250_000  # a 1,000-layer spec has ~20,000 [nnspec choice]
+MAX_DEPTH = 100  # [nnspec choice]
+MAX_SPEC_BYTES = 256 * 1024
+"""Largest spec file or text read (a 1,000-layer spec is ~60 KB): the pure-Python YAML parser
+takes seconds per MB, so the size is checked before parsing [nnspec choice]."""
+MAX_EVENTS = 100_000
+"""Most YAML parse events (scalars, collection starts and ends) before the spec is refused; with
+the depth, checked while parsing, before any node tree is built [nnspec choice]."""
 
 
 def resolve_input(path_or_text: str | Path) -> tuple[str, str | None]:
@@ -36,18 +53,30 @@ def resolve_input(path_or_text: str | Path) -> tuple[str, str | None]:
         path = Path(path_or_text)
         name = str(path_or_text)
         try:
-            return path.read_text(encoding="utf-8"), name
+            return read_regular(path, MAX_SPEC_BYTES).decode("utf-8"), name
         except FileNotFoundError:
             raise _file_error(name, "file not found", "check the path") from None
-        except IsADirectoryError:
-            raise _file_error(
-                name, "is a directory, not a spec file", "name a .yaml file"
-            ) from None
         except UnicodeDecodeError as e:
             raise _file_error(name, f"is not UTF-8 text ({e.reason})", "save it as UTF-8") from e
+        except ValueError as e:  # a directory, FIFO or device; over MAX_SPEC_BYTES
+            kind = file_kind(path)
+            if kind is not None:
+                raise _file_error(name, f"is {kind}, not a spec file", "name a .yaml file") from e
+            raise _too_large(name, path.stat().st_size) from e
         except OSError as e:
+            if file_kind(path) == "a directory":
+                raise _file_error(name, "is a directory, not a spec file",
+                                  "name a .yaml file") from None  # fmt: skip
             raise _file_error(name, f"cannot be read: {e.strerror}", None) from e
     return path_or_text, None
+
+
+def _too_large(name: str | None, size: int) -> SpecError:
+    return SpecError(
+        Problem((), f"the spec has {size} bytes, more than nnspec reads ({MAX_SPEC_BYTES})",
+                "a spec of at most 256 KiB", fix="a spec is a short description: move data into "
+                "data files (data.source)", file=name, line=1, col=1)
+    )  # fmt: skip
 
 
 def _looks_like_path(text: str) -> bool:
@@ -136,12 +165,37 @@ def _compose(text: str, filename: str | None) -> tuple[Any, Any]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     yaml = _safe_yaml()
+    if len(text) > MAX_SPEC_BYTES and len(text.encode("utf-8")) > MAX_SPEC_BYTES:
+        raise _too_large(filename, len(text.encode("utf-8")))
     try:
+        _check_events(yaml, text, filename)
         return yaml, yaml.compose(io.StringIO(text))
     except MarkedYAMLError as e:
         raise _yaml_error(e, filename) from None
     except YAMLError as e:  # unmarked parser errors (rare): still an nnspec error
         raise SpecError(Problem((), f"invalid YAML: {e}", file=filename, line=1, col=1)) from None
+
+
+def _check_events(yaml: Any, text: str, filename: str | None) -> None:
+    """Nesting depth and size, counted on the parser's event stream (no recursion, nothing
+    built), so a 600-deep or a huge flow collection is refused before composing it."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for n, event in enumerate(yaml.parse(io.StringIO(text))):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+        if depth > MAX_DEPTH or n > MAX_EVENTS:
+            mark = event.start_mark
+            what = f"{MAX_DEPTH} levels of nesting" if depth > MAX_DEPTH else f"{MAX_EVENTS} values"
+            raise SpecError(
+                Problem((), f"the spec has more than {what}", f"at most {MAX_DEPTH} levels and "
+                        f"{MAX_EVENTS} values", fix="a spec is a short description: flatten it, "
+                        "or move data into data files", file=filename,
+                        line=mark.line + 1 if mark else 1, col=mark.column + 1 if mark else 1)
+            )  # fmt: skip
 
 
 def _construct(yaml: Any, node: Any, filename: str | None) -> Any:

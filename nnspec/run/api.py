@@ -9,8 +9,9 @@ adds its own callbacks first: progress display, metric files, TensorBoard (``tra
 ``val_metrics`` (at the best epoch), ``best_epoch``, ``monitor``, ``best_value``, ``mode``,
 ``wall_time`` (seconds), ``n_params``, ``epochs_run``, plus ``task``, ``seed``, ``spec_hash``,
 ``stopped`` (max_epochs | early_stopping | max_steps | the reason a callback gave to
-``FitState.stop``), ``steps``, ``test_report`` (per-class
-precision/recall/F1 and the confusion matrix, classification only), ``device`` and ``fit_time``
+``FitState.stop``), ``steps``, ``test_report`` (per-class precision/recall/F1 and the
+confusion matrix for classification and binary; per-label precision/recall/F1 and micro/macro F1
+for multilabel; :mod:`nnspec.run.metric_report`), ``device`` and ``fit_time``
 (seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
 ``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure).
 """
@@ -31,14 +32,14 @@ import numpy as np
 import torch
 
 from nnspec.compile.plan import TrainingPlan, compile_plan
-from nnspec.errors import CheckpointError, Problem, SpecError
+from nnspec.errors import Problem, SpecError
 from nnspec.run import checkpoint as ck
 from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard, check_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
 from nnspec.run.loop import Trainer
-from nnspec.run.metrics import class_report, compute_metrics
 from nnspec.run.model import build_for_data, save_model
-from nnspec.run.outputs import RunWriter
+from nnspec.files import create_run_dir
+from nnspec.run.outputs import RunWriter, write_error
 from nnspec.run.plots import (
     CONFUSION_PNG,
     CURVES_PNG,
@@ -47,6 +48,7 @@ from nnspec.run.plots import (
     plot_curves,
     plot_lr,
 )
+from nnspec.run.predict import split_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
 from nnspec.run.streams import StreamSplit
@@ -119,12 +121,13 @@ def _device(kind: str) -> torch.device:
 
 
 def _new_run_dir(spec: ExperimentSpec) -> Path:
+    """``<output_dir>/<name>/<time>``, created now and exclusively (two runs started in the same
+    second get two folders)."""
     root = Path(spec.train.output_dir) / spec.name
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir, n = root / stamp, 1
-    while run_dir.exists():  # two runs in the same second
-        run_dir, n = root / f"{stamp}-{n}", n + 1
-    return run_dir
+    try:
+        return create_run_dir(root, datetime.now().strftime("%Y%m%d-%H%M%S"))
+    except OSError as e:
+        raise write_error(root, e) from e
 
 
 def _resume_dir(spec: ExperimentSpec) -> Path | None:
@@ -166,7 +169,7 @@ def _plot_all(
     if state.rows:  # none when a callback stopped the run before its first epoch
         plots.append((CURVES_PNG, plot_curves, (writer, state.rows, metric)))
         plots.append((LR_PNG, plot_lr, (writer, state.lrs)))
-    if report:
+    if "confusion_matrix" in report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
         plots.append((CONFUSION_PNG, plot_confusion, args))
     errors = []
@@ -189,10 +192,10 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     test_metrics: dict[str, float] = {}
     report: dict[str, Any] = {}
     if bundle.test is not None:
-        test_loss, out = trainer.evaluate(bundle.test)
-        test_metrics = {"loss": test_loss}
-        test_metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
-        report = class_report(out, bundle.test.y, bundle.info)
+        test = trainer.metric_set(report=True)
+        trainer.evaluate(trainer.eval_batches(bundle.test), test).sync()
+        test_metrics = {"loss": test.compute_loss(), **test.compute()}
+        report = test.report()
     stopping = trainer.early_stopping
     # no rows: a callback stopped the run before its first epoch
     last = state.rows[-1] if state.rows else {}
@@ -217,6 +220,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     extra.update(steps=state.step)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
+    if isinstance(bundle.test, Split):  # in memory: what `nnspec eval` checks it recomputes on
+        extra.update(test_data_sha256=split_digest(bundle.test.x, bundle.test.y))
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     return result
 
@@ -305,6 +310,7 @@ def _run(
     model = model.to(device)
     plan = compile_plan(spec)
     tensorboard = _tensorboard(spec)
+    new = resume is None and run_dir is None
     out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
     writer = RunWriter(out_dir)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
@@ -315,9 +321,10 @@ def _run(
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
         # folder behind, none that train.resume=auto could match by its hash.txt
-        trainer = Trainer(model, plan, _to_device(bundle, device), writer,
-                          callbacks=[*own, *callbacks], message=progress.message,
-                          spec_meta=meta, device=device)  # fmt: skip
+        with _removed_on_error(out_dir if new else None):
+            trainer = Trainer(model, plan, _to_device(bundle, device), writer,
+                              callbacks=[*own, *callbacks], message=progress.message,
+                              spec_meta=meta, device=device)  # fmt: skip
         _write_start(writer, spec)
         if resume is not None:
             _resume(trainer, resume, spec, progress)
@@ -329,6 +336,18 @@ def _run(
     finally:
         progress.close()
     return result
+
+
+@contextlib.contextmanager
+def _removed_on_error(created: Path | None) -> Iterator[None]:
+    """Remove the (still empty) run folder this run created when the block fails."""
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            with contextlib.suppress(OSError):
+                created.rmdir()
+        raise
 
 
 def _tensorboard(spec: ExperimentSpec) -> list[Callback]:
@@ -358,17 +377,10 @@ def _fields_json(spec: ExperimentSpec) -> str:
 def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Progress) -> None:
     for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write the kill interrupted
         stale.unlink(missing_ok=True)
-    ckpt = ck.load_latest(run_dir, spec)
+    ckpt, best = ck.resume_point(run_dir, spec)  # verified; damaged ones skipped with a warning
     if ckpt is None:
-        progress.message(f"no usable checkpoint in {run_dir}; starting from scratch")
+        progress.message(f"no checkpoint in {run_dir}; starting from scratch")
         return
-    best_path = run_dir / "checkpoints" / "best.pt"
-    best = None
-    if best_path.is_file():
-        try:
-            best = ck.load_checkpoint(best_path)
-        except CheckpointError:
-            best = None
     trainer.restore(ckpt, best)
     progress.message(f"resumed {run_dir} at epoch {ckpt['epoch']} (step {ckpt['step']})")
 

@@ -11,6 +11,7 @@ resumed run may change them: where it writes, how it shows progress, where it ru
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import re
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 
 from nnspec.errors import CheckpointError, Problem
+from nnspec.files import read_regular
+from nnspec.run.manifest import verified_bytes
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "checkpoint_paths",
     "load_checkpoint",
     "load_latest",
+    "resume_point",
     "auto_resume_dir",
 ]
 
@@ -128,13 +132,24 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found, reverse=True)]
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load one checkpoint (weights_only); CheckpointError if it is unreadable or incomplete."""
+def load_checkpoint(path: Path, run_dir: Path | None = None) -> dict[str, Any]:
+    """Load one checkpoint (weights_only) once its bytes match the run's manifest.
+
+    ``run_dir`` defaults to the checkpoint's run (``RUN/checkpoints/x.pt``). The bytes are read
+    once, checked, and unpickled from memory, so a FIFO or a device planted as a checkpoint is
+    refused instead of blocking.
+
+    Raises:
+        CheckpointError: missing, damaged (sha256 differs from ``manifest.json``), unreadable or
+            incomplete.
+    """
+    path = Path(path)
+    data = verified_bytes(Path(run_dir) if run_dir is not None else path.parent.parent, path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, bad pickle opcode, missing file ...
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, bad pickle opcode, a global weights_only refuses ...
         raise CheckpointError(
-            Problem(("train", "resume"), f"cannot read checkpoint {path}: {e}")
+            Problem(("train", "resume"), f"cannot read checkpoint {path}: {_first_line(e)}")
         ) from e
     required = {"format", "spec_hash", "epoch", "step", "model", "optimizer"}
     if not isinstance(ckpt, dict) or not required <= set(ckpt):
@@ -144,37 +159,116 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200] if text else ''}"
+
+
+def _try_load(path: Path, skipped: list[str]) -> dict[str, Any] | None:
+    """A verified checkpoint, or None (and a warning) when ``path`` is damaged."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as e:
+        skipped.append(f"{path.name}: {e.problems[0].message}")
+        warnings.warn(
+            f"skipping checkpoint {path} ({e.problems[0].message}); trying an older one",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+        return None
+
+
 def load_latest(run_dir: Path, expected: ExperimentSpec) -> dict[str, Any] | None:
-    """Newest readable checkpoint of ``run_dir`` (corrupt ones are skipped with a warning).
+    """Newest verified checkpoint of ``run_dir``: the epoch checkpoints newest first, then
+    ``best.pt`` (damaged ones are skipped with a warning); None when the run has none.
 
     Raises:
-        CheckpointError: the checkpoint was written by a spec whose hash differs (lists the
-            differing fields).
+        CheckpointError: every checkpoint of the run is damaged (each is listed), or the one
+            found was written by a spec whose hash differs (lists the differing fields).
     """
+    return resume_point(run_dir, expected)[0]
+
+
+def resume_point(
+    run_dir: Path, expected: ExperimentSpec
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``(checkpoint, best)`` to resume ``run_dir`` from: the newest verified checkpoint (an
+    epoch checkpoint or ``best.pt``, whichever is newer) and the best weights so far.
+
+    When ``best.pt`` is damaged or missing, the best weights come from the verified epoch
+    checkpoint of the best epoch; when neither exists while the run still needs them (the best
+    epoch is not the resumed one), resuming would end with ``model.pt`` holding other weights
+    than those ``summary.json`` names, so it fails instead.
+
+    Raises:
+        CheckpointError: as :func:`load_latest`, or the best weights are lost.
+    """
+    run_dir = Path(run_dir)
+    skipped: list[str] = []
+    ckpt = None
     for path in checkpoint_paths(run_dir):
-        try:
-            ckpt = load_checkpoint(path)
-        except CheckpointError as e:
-            warnings.warn(
-                f"skipping corrupt checkpoint {path} ({e.problems[0].message}); "
-                "using the previous one",
-                CheckpointWarning,
-                stacklevel=2,
+        if (ckpt := _try_load(path, skipped)) is not None:
+            break
+    best_path = run_dir / "checkpoints" / "best.pt"
+    best = _try_load(best_path, skipped) if best_path.exists() else None
+    if best is not None and (ckpt is None or best["epoch"] > ckpt["epoch"]):
+        ckpt = best
+    if ckpt is None:
+        if skipped:
+            raise _all_damaged(run_dir, skipped)
+        return None, None
+    _check_hash(ckpt, expected, run_dir)
+    return ckpt, best if best is not None else _best_from_epochs(run_dir, ckpt)
+
+
+def _best_from_epochs(run_dir: Path, ckpt: dict[str, Any]) -> dict[str, Any] | None:
+    best_epoch = ckpt.get("early_stopping", {}).get("best_epoch", 0)
+    if not best_epoch or best_epoch == ckpt["epoch"]:
+        return ckpt if best_epoch else None  # the resumed weights are the best ones
+    path = run_dir / "checkpoints" / f"epoch-{best_epoch:04d}.pt"
+    best = _try_load(path, []) if path.exists() else None
+    if best is None:
+        raise CheckpointError(
+            Problem(
+                ("train", "resume"),
+                f"the best weights of {run_dir} (epoch {best_epoch}) are lost: "
+                "checkpoints/best.pt is missing or damaged and no verified "
+                f"checkpoints/epoch-{best_epoch:04d}.pt exists; resuming would save other "
+                "weights as model.pt than the ones summary.json names",
+                fix="restore checkpoints/best.pt from a copy, or train a new run",
             )
-            continue
-        if ckpt["spec_hash"] != spec_hash(expected):
-            diff = diff_fields(json.loads(ckpt["spec_fields"]), spec_fields(expected))
-            raise CheckpointError(
-                Problem(
-                    ("train", "resume"),
-                    f"checkpoint {path} was written by a different spec",
-                    expected=f"spec hash {spec_hash(expected)}",
-                    found=f"{ckpt['spec_hash']}; differing fields: {', '.join(diff)}",
-                    fix="resume with the original spec, or start a new run",
-                )
+        )
+    return best
+
+
+def _all_damaged(run_dir: Path, skipped: list[str]) -> CheckpointError:
+    return CheckpointError(
+        [Problem(("train", "resume"), f"{run_dir}: no verified checkpoint to resume from")]
+        + [Problem(("train", "resume"), line) for line in skipped[:10]]
+        + [
+            Problem(
+                ("train", "resume"),
+                "every checkpoint is damaged",
+                fix=f"restore {run_dir / 'checkpoints'} from a copy, or delete that folder to "
+                "train the run again from its first epoch",
             )
-        return ckpt
-    return None
+        ]
+    )
+
+
+def _check_hash(ckpt: dict[str, Any], expected: ExperimentSpec, run_dir: Path) -> None:
+    if ckpt["spec_hash"] == spec_hash(expected):
+        return
+    diff = diff_fields(json.loads(ckpt["spec_fields"]), spec_fields(expected))
+    raise CheckpointError(
+        Problem(
+            ("train", "resume"),
+            f"the checkpoints of {run_dir} were written by a different spec",
+            expected=f"spec hash {spec_hash(expected)}",
+            found=f"{ckpt['spec_hash']}; differing fields: {', '.join(diff)}",
+            fix="resume with the original spec, or start a new run",
+        )
+    )
 
 
 # How many earlier runs the `resume=auto` report lists, and how many differing fields per run.
@@ -187,22 +281,29 @@ NO_MATCH_FIX = (
 )
 
 
-def auto_resume_dir(spec: ExperimentSpec) -> Path | None:
+def auto_resume_dir(spec: ExperimentSpec, *, report: bool = True) -> Path | None:
     """``train.resume=auto``: the newest run of ``spec.name`` written by this spec (same hash).
 
     When none matches, the run starts from scratch, and stderr says which runs were considered and
     why each did not match (the fields that differ, ``optim.lr: 0.01 -> 0.003``), unless the spec
-    turns progress output off.
+    turns progress output off or ``report`` is False.
     """
     root = Path(spec.train.output_dir) / spec.name
     runs = _earlier_runs(root)
     want = spec_hash(spec)
     for run in runs:
-        if (run / "hash.txt").read_text().strip() == want:
+        if _read_hash(run) == want:
             return run
-    if spec.train.progress != "none":
+    if report and spec.train.progress != "none":
         print(_no_match_report(spec, root, runs), file=sys.stderr)
     return None
+
+
+def _read_hash(run: Path) -> str | None:
+    try:
+        return read_regular(run / "hash.txt", 4096).decode("ascii", "replace").strip()
+    except (OSError, ValueError):
+        return None
 
 
 def _earlier_runs(root: Path) -> list[Path]:

@@ -36,6 +36,7 @@ import torch
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
+from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -309,6 +310,8 @@ def prepare_data(
         raw = user_table(raw.table, spec.data)
     elif isinstance(raw, UserDataset):
         raw = user_dataset(raw.dataset, spec.data.num_workers)
+    elif isinstance(raw, ImageFolder):  # decoded to input_shape's size and colour mode
+        raw = image_data(raw, spec)
     stream = _streamed(spec, raw)
     if isinstance(raw, StreamData) and not stream:
         raw = RawData(raw.rows.read(np.arange(len(raw.rows))), raw.y, raw.feature_names,
@@ -319,7 +322,11 @@ def prepare_data(
     shape = _check_shape(spec, rows.sample_shape)
     check = _stream_check(spec, raw) if isinstance(raw, StreamData) else None
     on = spec.data.standardize and not tokens  # token ids are categories: never standardised
-    x_mean, x_std = _moments(rows, tr, on, which, check, spec.data.num_workers)
+    channels = image_channels(spec, raw, shape)  # images, augmented inputs: per channel
+    if channels and on:
+        x_mean, x_std = channel_moments(rows, tr, channels, check, spec.data.num_workers)
+    else:
+        x_mean, x_std = _moments(rows, tr, on, which, check, spec.data.num_workers)
     y_mean = y_std = None
     if spec.task == "regression":
         y, y_mean, y_std = _target_moments(y, tr, spec.data.standardize_target)
@@ -382,7 +389,8 @@ def _features(
             raise DataError(Problem(("data",), "features must be numbers", found=str(rows.dtype)))
         return rows, bool(input_embeddings(spec.model)), None, None
     x, tokens = _inputs(spec, raw)
-    return ArrayRows(x), tokens, None, None
+    # the data's own per-sample shape (input_shape: auto keeps an image's (C, H, W))
+    return ArrayRows(x.reshape(raw.x.shape)), tokens, None, None
 
 
 def _stream_check(spec: ExperimentSpec, raw: StreamData) -> Any:

@@ -6,10 +6,11 @@ clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and
 That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
 (:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
-steps. Metrics are computed once per epoch on whole splits, with torch ops
-(``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
-in the loop (CPU work under the GIL) and written on the writer's thread, as are the metric files,
-so the next epoch does not wait for the disk; ``fit`` flushes them before ``on_fit_end``.
+steps. Validation streams a split's batches into mergeable metric states
+(:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch
+checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's thread, as
+are the metric files, so the next epoch does not wait for the disk; ``fit`` flushes them before
+``on_fit_end``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import nn
 
 from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
 from nnspec.run.callbacks import (
@@ -43,12 +45,27 @@ from nnspec.run.callbacks import (
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split
 from nnspec.run.guards import LoopState, check_divergence, nan_error
-from nnspec.run.metrics import epoch_metrics, sklearn_metrics
+from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
+from nnspec.run.topk import top_k_change, top_k_file
+from nnspec.spec.metrics import metric_column
 
-__all__ = ["Trainer", "LoopState", "target_stats"]
+__all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
+
+
+def evaluate_batches(
+    forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
+    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,),
+) -> MetricSet:  # fmt: skip
+    """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
+    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``."""
+    with torch.inference_mode():
+        for data in batches:
+            out, yb = forward(model_inputs(data, inputs)).float(), data[TARGET]
+            metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
+    return metrics
 
 
 def target_stats(bundle: DataBundle) -> TargetStats:
@@ -111,6 +128,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # DATA-10: data.augment transforms training batches only (train_epoch), never evaluation's
+        self.augment = make_augment(plan.data, plan.seed, bundle.info.input_shape,
+                                    (bundle.info.x_mean, bundle.info.x_std), device)  # fmt: skip
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -191,15 +211,18 @@ class Trainer:
             return []
         epoch = self.state.epoch
         periodic = epoch % policy.every_epochs == 0 or last_epoch
-        if not (periodic or (is_best and policy.keep_best)):
+        top, dropped = top_k_change(self.state.rows, self.plan.monitor, self.plan.mode,
+                                    policy.keep_top_k)  # fmt: skip
+        if not (periodic or (is_best and policy.keep_best) or top):
             return []
         rels = ["checkpoints/best.pt"] if is_best and policy.keep_best else []
-        prune: list[str] = []
+        rels += [top_k_file(epoch)] if top else []
+        prune: list[str] = [top_k_file(e) for e in dropped]
         if periodic:
             rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
             self.saved_epochs.append(epoch)
             keep = policy.keep_last
-            prune = [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
+            prune += [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
@@ -260,6 +283,8 @@ class Trainer:
         total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, data in enumerate(self.train_batches, start=1):
+            if self.augment is not None:  # DATA-10: training batches only
+                data = self.augment(data, epoch, batch)
             xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
@@ -278,18 +303,20 @@ class Trainer:
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
 
-    def evaluate(self, split: Split | StreamSplit) -> tuple[float, torch.Tensor]:
-        """Loss and outputs on a whole split (eval mode, no grad), batch by batch."""
+    def metric_set(self, *, report: bool = False) -> MetricSet:
+        """Empty states for the plan's metrics (and the loss) of one split."""
+        return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
+                         report=report)  # fmt: skip
+
+    def evaluate(self, batches: Iterable[Batch], metrics: MetricSet) -> MetricSet:
+        """Update ``metrics`` (and its loss) with the model's outputs on each batch (eval mode,
+        no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
+        split is kept but the metric states."""
         self.model.eval()
-        outs, ys = [], []
-        with torch.inference_mode(), self._autocast():
-            forward = self._eval_forward()
-            for data in self.eval_batches(split):
-                outs.append(forward(model_inputs(data, self.inputs)))
-                ys.append(data[TARGET])
-            out = torch.cat(outs).float()
-            loss = float(self.loss_fn(out, torch.cat(ys)))
-        return loss, out
+        with self._autocast():
+            return evaluate_batches(
+                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
+            )
 
     def _averaged(self) -> nn.Module | None:
         """The averaged network once it holds an update (train.ema / train.swa)."""
@@ -312,10 +339,10 @@ class Trainer:
         row["train_loss"] = train_loss
         val = self.bundle.val
         if val is not None:
-            val_loss, out = self.evaluate(val)
-            row["val_loss"] = val_loss
-            metrics = epoch_metrics(out, val.y, self.bundle.info, self.plan.metrics)
-            row.update({f"val_{k}": v for k, v in metrics.items()})
+            metrics = self.evaluate(self.eval_batches(val), self.metric_set())
+            metrics.sync()  # across ranks, when a process group is set up
+            row[metric_column("val", "loss")] = metrics.compute_loss()
+            row.update({metric_column("val", k): v for k, v in metrics.compute().items()})
         row["time"] = time.perf_counter() - started
         return row
 

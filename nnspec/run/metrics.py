@@ -1,222 +1,184 @@
-"""Metrics by task (DATA-14), computed on whole splits (MON-5).
+"""Metrics by task (DATA-14), accumulated over a split's batches (MON-5).
 
-Model outputs are raw logits (classification) or standardised predictions (regression); the
-functions here turn them into labels/probabilities/original units first.
+Model outputs are raw logits (classification) or standardised predictions (regression);
+:class:`MetricSet` turns each batch into class ids/probabilities/original units once and updates
+the states the chosen metrics read (:mod:`nnspec.run.metric_table`, whose states are in
+:mod:`nnspec.run.metric_states`): nothing of a split is concatenated but the scores of ranking
+metrics. Sets of several workers or ranks merge (:meth:`MetricSet.merge`, :meth:`MetricSet.sync`).
 
-Two tables with the same keys and the same definitions (zero_division=0, sklearn's macro average
-over the labels present in the targets or predictions, uniform average over regression outputs):
-``METRICS`` calls scikit-learn and gives the final report (``summary.json``, ``nnspec eval``);
-``TENSOR_METRICS`` computes the same numbers with a few torch ops for the per-epoch validation
-rows, where scikit-learn's per-call input checks are slow next to a few torch ops (bench W2).
-A metric without a tensor version falls back to scikit-learn (binary AUROC). Tests check that
-both tables agree.
+Example:
+    >>> info = DataInfo(task="classification", input_shape=(2,), n_outputs=2)
+    >>> metrics = MetricSet(("accuracy",), info)
+    >>> metrics.update(torch.tensor([[2.0, 0.0]]), torch.tensor([0]))
+    >>> metrics.update(torch.tensor([[0.0, 1.0]]), torch.tensor([0]))
+    >>> metrics.compute()
+    {'accuracy': 0.5}
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
 
-from nnspec.registry import Registry
 from nnspec.run.data import DataInfo
+from nnspec.run.metric_states import (
+    ConfusionMatrix,
+    LabelCounts,
+    MeanLoss,
+    Metric,
+    MetricContext,
+    Moments,
+)
+from nnspec.run.metric_table import (
+    METRIC_IMPLS,
+    context_for,
+    impl,
+    register_metric,
+    sklearn_metrics,
+    unregister_metric,
+)
 from nnspec.run.tasks import TASKS
 
 __all__ = [
-    "METRICS",
-    "TENSOR_METRICS",
+    "MetricSet",
+    "Metric",
+    "MetricContext",
+    "METRIC_IMPLS",
     "compute_metrics",
-    "epoch_metrics",
-    "class_report",
-    "to_numpy_outputs",
+    "loss_weight",
+    "register_metric",
+    "unregister_metric",
     "sklearn_metrics",
 ]
 
-Metric = Callable[[np.ndarray, np.ndarray], float]
-METRICS: Registry[Metric] = Registry("metric")
-"""``task/name`` -> fn(y_true, prediction); prediction = labels, probabilities or values."""
+# the state a split's test report reads, by task (regression has no per-class report)
+_REPORT_STATES = {"classification": "confusion", "binary": "confusion", "multilabel": "labels"}
+_REPORT_FACTORIES = {"confusion": ConfusionMatrix, "labels": LabelCounts, "moments": Moments}
 
 
-def sklearn_metrics() -> Any:
-    """scikit-learn's metrics module (the loop calls this at set-up, not inside an epoch)."""
-    import sklearn.metrics as skm  # heavy: imported on first evaluation only
+def loss_weight(loss_fn: nn.Module, targets: torch.Tensor) -> torch.Tensor:
+    """A batch's weight in its split's mean loss: what the loss function's ``mean`` divides by.
 
-    return skm
-
-
-METRICS.register(
-    "classification/accuracy", lambda y, p: sklearn_metrics().accuracy_score(y, p.argmax(1))
-)
-METRICS.register(
-    "classification/macro_f1",
-    lambda y, p: sklearn_metrics().f1_score(y, p.argmax(1), average="macro", zero_division=0),
-)
-METRICS.register("binary/accuracy", lambda y, p: sklearn_metrics().accuracy_score(y, p[:, 0] > 0.5))
-METRICS.register(
-    "binary/f1", lambda y, p: sklearn_metrics().f1_score(y, p[:, 0] > 0.5, zero_division=0)
-)
+    Cross-entropy with class weights divides by the weights of the batch's targets; torch's
+    other built-in losses (and nnspec's default for a user loss) by the number of target
+    elements.
+    """
+    weight = getattr(loss_fn, "weight", None)
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and weight is not None:
+        return weight[targets.long()].sum()
+    return torch.tensor(targets.numel(), device=targets.device)
 
 
-def _auroc(y: np.ndarray, p: np.ndarray) -> float:
-    if len(np.unique(y)) < 2:
-        return float("nan")  # undefined on a one-class split
-    return float(sklearn_metrics().roc_auc_score(y, p[:, 0]))
+class MetricSet:
+    """The chosen metrics (and optionally the loss) of one split, updated batch by batch.
 
+    Args:
+        names: metric names (``train.metrics`` resolved by the plan).
+        info: the run's data description (task, classes, target scaling).
+        threshold: binary/multilabel decision threshold (``train.threshold``).
+        report: also keep what :meth:`report` needs (per-class or per-label counts).
+    """
 
-METRICS.register("binary/auroc", _auroc)
-METRICS.register("multilabel/accuracy", lambda y, p: sklearn_metrics().accuracy_score(y, p > 0.5))
-METRICS.register(
-    "multilabel/micro_f1",
-    lambda y, p: sklearn_metrics().f1_score(y, p > 0.5, average="micro", zero_division=0),
-)
-METRICS.register("regression/mae", lambda y, p: sklearn_metrics().mean_absolute_error(y, p))
-METRICS.register(
-    "regression/rmse", lambda y, p: float(np.sqrt(sklearn_metrics().mean_squared_error(y, p)))
-)
-METRICS.register("regression/r2", lambda y, p: sklearn_metrics().r2_score(y, p))
+    def __init__(
+        self, names: Iterable[str], info: DataInfo, threshold: float = 0.5, *,
+        report: bool = False,
+    ) -> None:  # fmt: skip
+        self.names, self.info = tuple(names), info
+        self.kind = TASKS[info.task]
+        self.context = context_for(info, threshold)
+        self.impls = {name: impl(info.task, name) for name in self.names}
+        self.states: dict[str, Metric] = {}
+        for m in self.impls.values():
+            self.states.setdefault(m.key, m.state(self.context))
+        key = _REPORT_STATES.get(info.task) if report else None
+        if key is not None and key not in self.states:
+            self.states[key] = _REPORT_FACTORIES[key](self.context)
+        self.report_key = key
+        self.loss = MeanLoss()
+        self.device: torch.device | None = None
 
+    def prepare(
+        self, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target, prediction) as metrics see them: class ids or 0/1 targets or values in the
+        user's units; probabilities (binary: the positive one) or values."""
+        out, y = outputs.detach().float(), targets.detach()
+        kind = self.kind
+        if kind.probabilities is not None:
+            p = kind.probabilities(out).double()
+            if kind.squeeze_targets:  # binary: one column
+                return y[:, 0].double(), p[:, 0]
+            return (y if kind.single_label else y.double()), p
+        info = self.info
+        if info.y_mean is not None and info.y_std is not None:  # back to the user's units
+            std, mean = info.y_std.to(out.device), info.y_mean.to(out.device)
+            out, y = out * std + mean, y * std + mean
+        return y.double(), out.double()
 
-TensorMetric = Callable[[torch.Tensor, torch.Tensor], float]
-TENSOR_METRICS: Registry[TensorMetric] = Registry("tensor metric")
-"""``task/name`` -> fn(y_true, prediction) on float64 tensors; same definitions as ``METRICS``."""
+    def update(
+        self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor | None = None,
+        weight: torch.Tensor | None = None,
+    ) -> None:  # fmt: skip
+        """Add one batch: the model's raw outputs, the encoded targets and, optionally, the
+        batch's mean loss with its :func:`loss_weight`."""
+        if self.device is None:  # states live where the outputs are (float64 needs no MPS)
+            device = outputs.device if outputs.device.type != "mps" else torch.device("cpu")
+            self.device = device
+            for state in (*self.states.values(), self.loss):
+                state.to(device)
+        y, p = self.prepare(outputs.to(self.device), targets.to(self.device))
+        for state in self.states.values():
+            state.update(y, p)
+        if loss is not None:
+            w = weight if weight is not None else torch.tensor(len(targets))
+            self.loss.update(w.to(self.device), loss.detach().to(self.device))
 
+    def merge(self, other: MetricSet) -> None:
+        """Add another set's batches (the same metrics over another share of the split)."""
+        for key, state in self.states.items():
+            state.merge(other.states[key])
+        self.loss.merge(other.loss)
 
-def _f1(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
-    denom = 2 * tp + fp + fn
-    return torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.zeros_like(denom))
+    def sync(self, group: Any = None) -> None:
+        """Reduce every state across the ranks of ``group`` (a collective: every rank calls it,
+        in the same order, after its last update). A no-op without ``torch.distributed``."""
+        for state in (*self.states.values(), self.loss):
+            state.sync(group)
 
+    def compute(self) -> dict[str, float]:
+        """Each metric's value, in the order of ``names``."""
+        return {name: float(m.value(self.states[m.key])) for name, m in self.impls.items()}
 
-def _macro_f1(y: torch.Tensor, p: torch.Tensor) -> float:
-    n = p.shape[1]
-    pred, true = p.argmax(1), y.long()
-    cm = torch.bincount(true * n + pred, minlength=n * n).reshape(n, n).double()
-    tp = cm.diagonal()
-    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
-    present = (tp + fp + fn) > 0  # sklearn averages over labels seen in y_true or y_pred
-    return float(_f1(tp, fp, fn)[present].mean()) if present.any() else 0.0
+    def compute_loss(self) -> float:
+        """The split's mean loss (NaN when no batch gave one)."""
+        return self.loss.compute() if float(self.loss.weight) > 0 else float("nan")
 
+    def report(self) -> dict[str, Any]:
+        """The test report (``summary.json``'s ``test_report``); empty for regression."""
+        from nnspec.run.metric_report import class_report, label_report
 
-def _binary_f1(y: torch.Tensor, pred: torch.Tensor) -> float:
-    true = y > 0.5
-    tp = (pred & true).sum().double()
-    fp, fn = (pred & ~true).sum().double(), (~pred & true).sum().double()
-    return float(_f1(tp, fp, fn))
-
-
-def _r2(y: torch.Tensor, p: torch.Tensor) -> float:
-    y2, p2 = y.reshape(len(y), -1), p.reshape(len(p), -1)
-    num = ((y2 - p2) ** 2).sum(0)
-    den = ((y2 - y2.mean(0)) ** 2).sum(0)
-    # sklearn's force_finite: a constant target scores 1 when predicted exactly, else 0
-    r2 = torch.where(den > 0, 1 - num / den.clamp(min=1e-300), (num == 0).double())
-    return float(r2.mean())
-
-
-TENSOR_METRICS.register(
-    "classification/accuracy", lambda y, p: float((p.argmax(1) == y.long()).double().mean())
-)
-TENSOR_METRICS.register("classification/macro_f1", _macro_f1)
-TENSOR_METRICS.register(
-    "binary/accuracy", lambda y, p: float(((p[:, 0] > 0.5) == (y > 0.5)).double().mean())
-)
-TENSOR_METRICS.register("binary/f1", lambda y, p: _binary_f1(y, p[:, 0] > 0.5))
-TENSOR_METRICS.register(
-    "multilabel/accuracy", lambda y, p: float(((p > 0.5) == (y > 0.5)).all(1).double().mean())
-)
-TENSOR_METRICS.register(
-    "multilabel/micro_f1", lambda y, p: _binary_f1(y.flatten(), (p > 0.5).flatten())
-)
-TENSOR_METRICS.register(
-    "regression/mae",
-    lambda y, p: float((y - p).abs().reshape(len(y), -1).mean(0).mean()),
-)
-TENSOR_METRICS.register(
-    "regression/rmse",
-    lambda y, p: float(((y - p) ** 2).reshape(len(y), -1).mean(0).mean().sqrt()),
-)
-TENSOR_METRICS.register("regression/r2", _r2)
-
-
-def _tensor_outputs(
-    outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`to_numpy_outputs` on tensors (float64, CPU): what ``TENSOR_METRICS`` receives."""
-    out = outputs.detach().float().cpu()
-    y = targets.detach().cpu()
-    kind = TASKS[info.task]
-    if kind.probabilities is not None:  # class indices stay integers; 0/1 targets become floats
-        labels = kind.single_label and not kind.squeeze_targets
-        return (y if labels else y.double()), kind.probabilities(out).double()
-    if info.y_mean is not None and info.y_std is not None:  # back to the user's units
-        out = out * info.y_std + info.y_mean
-        y = y * info.y_std + info.y_mean
-    return y.double(), out.double()
-
-
-def to_numpy_outputs(
-    outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo
-) -> tuple[np.ndarray, np.ndarray]:
-    """(y_true, prediction) as numpy: probabilities for classification, original units otherwise."""
-    y, prediction = _tensor_outputs(outputs, targets, info)
-    return y.numpy(), prediction.numpy()
+        state = self.states.get(self.report_key or "")
+        if isinstance(state, ConfusionMatrix):
+            return class_report(state, self.info, self.context)
+        if isinstance(state, LabelCounts):
+            return label_report(state, self.info, self.context)
+        return {}
 
 
 def compute_metrics(
-    outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo, names: tuple[str, ...]
-) -> dict[str, float]:
-    """Every metric in ``names`` for one split.
+    outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo, names: tuple[str, ...],
+    threshold: float = 0.5,
+) -> dict[str, float]:  # fmt: skip
+    """Every metric in ``names`` for whole-split tensors (one batch of a :class:`MetricSet`).
 
     Example:
         >>> info = DataInfo(task="regression", input_shape=(1,), n_outputs=1)
         >>> compute_metrics(torch.ones(4, 1), torch.ones(4, 1), info, ("mae",))
         {'mae': 0.0}
     """
-    y, p = to_numpy_outputs(outputs, targets, info)
-    if TASKS[info.task].squeeze_targets:
-        y = y[:, 0]
-    return {name: float(METRICS[f"{info.task}/{name}"](y, p)) for name in names}
-
-
-def epoch_metrics(
-    outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo, names: tuple[str, ...]
-) -> dict[str, float]:
-    """:func:`compute_metrics` for the per-epoch rows: tensor versions where they exist.
-
-    Example:
-        >>> info = DataInfo(task="classification", input_shape=(2,), n_outputs=2)
-        >>> epoch_metrics(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]), info,
-        ...               ("accuracy",))
-        {'accuracy': 0.5}
-    """
-    fast = tuple(n for n in names if f"{info.task}/{n}" in TENSOR_METRICS)
-    slow = tuple(n for n in names if n not in fast)
-    result = compute_metrics(outputs, targets, info, slow) if slow else {}
-    if fast:
-        y, p = _tensor_outputs(outputs, targets, info)
-        y = y[:, 0] if TASKS[info.task].squeeze_targets else y
-        result.update({n: TENSOR_METRICS[f"{info.task}/{n}"](y, p) for n in fast})
-    return {n: result[n] for n in names}  # the order of ``names``, as compute_metrics
-
-
-def class_report(outputs: torch.Tensor, targets: torch.Tensor, info: DataInfo) -> dict[str, Any]:
-    """Per-class precision/recall/F1 and the confusion matrix (classification and binary)."""
-    kind = TASKS[info.task]
-    if not kind.single_label or kind.labels is None:
-        return {}
-    skm = sklearn_metrics()
-    y, p = to_numpy_outputs(outputs, targets, info)
-    pred = kind.labels(torch.from_numpy(p)).numpy()
-    y = (y[:, 0] if kind.squeeze_targets else y).astype(int)
-    labels = list(range(len(info.class_names)))
-    prec, rec, f1, support = skm.precision_recall_fscore_support(
-        y, pred, labels=labels, zero_division=0
-    )
-    return {
-        "per_class": {
-            name: {"precision": float(a), "recall": float(b), "f1": float(c), "support": int(d)}
-            for name, a, b, c, d in zip(info.class_names, prec, rec, f1, support, strict=True)
-        },
-        "confusion_matrix": skm.confusion_matrix(y, pred, labels=labels).tolist(),
-    }
+    metrics = MetricSet(names, info, threshold)
+    metrics.update(outputs, targets)
+    return metrics.compute()

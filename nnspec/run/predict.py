@@ -9,6 +9,9 @@ outputs).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,25 @@ import torch
 from nnspec.errors import CheckpointError, DataError, Problem
 from nnspec.run.columns import Columns, encode_rows
 from nnspec.run.data import DataInfo
+from nnspec.run.images import read_images
+from nnspec.run.manifest import verified_bytes
 from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features", "info_from_json"]
+__all__ = [
+    "EVAL_ATOL",
+    "EVAL_RTOL",
+    "Predictor",
+    "evaluate_run",
+    "evaluate_run_data",
+    "info_from_json",
+    "load_run",
+    "read_csv_features",
+    "read_run_json",
+    "split_digest",
+]
 
 
 class Predictor:
@@ -42,6 +58,8 @@ class Predictor:
     def _inputs(self, x: Any) -> torch.Tensor:
         if self.info.extra.get("columns"):  # a table: encoded with the run's fitted columns
             x = encode_rows(x, Columns.from_json(self.info.extra["columns"]))
+        elif self.spec.data.source.startswith("images:") and isinstance(x, (str, Path, list)):
+            x = read_images(x, self.info.input_shape, self.spec.data.images.fit)  # as trained
         elif isinstance(x, (str, Path)):
             x = read_csv_features(Path(x), self.info.feature_names, self.spec)
         arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x)
@@ -67,7 +85,9 @@ class Predictor:
         return t.reshape(len(t), *self.info.input_shape)
 
     def raw(self, x: Any) -> torch.Tensor:
-        """Model outputs (logits / standardised values) for inputs ``x`` (array or CSV path)."""
+        """Model outputs (logits / standardised values) for inputs ``x``: an array, a CSV path,
+        or for a run trained on an image folder, an image file, a folder of images (in the
+        order of :func:`nnspec.run.images.image_files`) or a list of image files."""
         with torch.inference_mode():
             return self.model(self._inputs(x)).float()
 
@@ -94,7 +114,8 @@ class Predictor:
 
         Labels come back as the training targets had them: the same values and dtype for the
         user's own labels (ints stay ints, strings strings, bools bools; CSV labels are text), the
-        class names for datasets that name their classes. Multilabel: one 0/1 per label.
+        class names for datasets that name their classes. Multilabel: one 0/1 per label. Binary and
+        multilabel decide at the run's ``train.threshold``, as its metrics did.
         """
         kind = TASKS[self.info.task]
         if kind.labels is None:  # regression: values in the targets' units
@@ -102,7 +123,8 @@ class Predictor:
             if self.info.y_mean is not None and self.info.y_std is not None:
                 out = out * self.info.y_std + self.info.y_mean
             return out.numpy()
-        idx = kind.labels(torch.from_numpy(self._probabilities(x))).numpy()
+        p = torch.from_numpy(self._probabilities(x))
+        idx = kind.labels(p, self.spec.train.threshold).numpy()  # the threshold the run scored
         if not kind.single_label:  # multilabel: one 0/1 per label
             return idx
         if self.info.class_values:
@@ -148,32 +170,117 @@ def info_from_json(meta: dict[str, Any], tensors: dict[str, torch.Tensor | None]
 
 
 def load_run(run_dir: str | Path) -> Predictor:
-    """Load a finished run's model and preprocessing (``weights_only=True``)."""
+    """Load a finished run's model and preprocessing (``weights_only=True``).
+
+    ``spec.yaml``, ``preprocess.json`` and ``model.pt`` are checked against the run's
+    ``manifest.json`` (sha256) before they are parsed.
+
+    Raises:
+        CheckpointError: a file is missing, damaged, not what the run wrote, or its weights do
+            not fit the spec's model.
+    """
     from nnspec.compile import build_model
     from nnspec.io import load
     from nnspec.run.model import resolve_sizes
 
     run = Path(run_dir)
     files = finished_run(run)
+    verified_bytes(run, files[0])
     spec = load(files[0])
-    meta = json.loads(files[2].read_text())
-    try:
-        blob = torch.load(files[1], map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(Problem(("run_dir",), f"cannot read {files[1]}: {e}")) from e
-    info = info_from_json(meta, {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")})
+    blob = _weights(run, files[1])
+    info = _info(files[2], read_run_json(run, files[2]), blob)
     spec = resolve_sizes(spec, info)  # `auto` sizes as the run resolved them
     model = build_model(spec)
-    model.load_state_dict(blob["model"])
+    try:
+        model.load_state_dict(blob["model"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            Problem(
+                ("run_dir",),
+                f"{files[1]} does not fit the model of {files[0]}: {_first_line(e)}",
+                fix="keep a run's model.pt and spec.yaml together (train the spec again)",
+            )
+        ) from e
     return Predictor(spec, model, info, run)
 
 
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
+
+
+def _weights(run: Path, path: Path) -> dict[str, Any]:
+    """model.pt's tensors, verified, then loaded with ``weights_only=True``."""
+    data = verified_bytes(run, path)
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(Problem(("run_dir",), f"cannot read {path}: {_first_line(e)}")) from e
+    if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict):
+        raise CheckpointError(Problem(("run_dir",), f"{path} is not an nnspec model file"))
+    return blob
+
+
+def read_run_json(run: Path, path: Path) -> dict[str, Any]:
+    """A verified JSON object file of the run (preprocess.json, summary.json).
+
+    Raises:
+        CheckpointError: damaged, not JSON, or not an object; the message never quotes the file.
+    """
+    data = verified_bytes(run, path, limit=256 << 20)
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            Problem(("run_dir",), f"{path} is not valid JSON (at byte {getattr(e, 'pos', '?')})",
+                    fix="restore the file from a copy of the run, or train again")
+        ) from e  # fmt: skip
+    if not isinstance(obj, dict):
+        raise CheckpointError(Problem(("run_dir",), f"{path} is not a JSON object"))
+    return obj
+
+
+def _info(path: Path, meta: dict[str, Any], blob: dict[str, Any]) -> DataInfo:
+    try:
+        return info_from_json(meta, {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")})
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            Problem(("run_dir",), f"{path} lacks the run's preprocessing ({type(e).__name__}: "
+                    f"{str(e)[:80]})", fix="restore the file from a copy of the run")
+        ) from e  # fmt: skip
+
+
+EVAL_RTOL = 1e-4
+"""Relative tolerance between a run's recorded test metrics and ``nnspec eval``'s recomputation
+on the same weights and the same test data (checked by sha256) [nnspec choice]."""
+EVAL_ATOL = 1e-5
+"""Absolute tolerance of the same comparison (metrics near 0) [nnspec choice]."""
+
+
+def split_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+    """sha256 of a data split's tensors (shape, dtype and bytes): the run's test data as
+    ``summary.json`` records it, so ``nnspec eval`` knows it compares like with like."""
+    h = hashlib.sha256()
+    for t in (x, y):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
-    """Recompute the test metrics of a run: same data, same split, the saved weights."""
+    """Recompute the test metrics of a run: same data, same split, the saved weights, the same
+    batches and precision as the run's own test evaluation."""
+    return evaluate_run_data(run_dir)[0]
+
+
+def evaluate_run_data(run_dir: str | Path) -> tuple[dict[str, float], str]:
+    """:func:`evaluate_run`, and the digest (:func:`split_digest`) of the test data it used."""
     from nnspec.compile.plan import compile_plan
+    from nnspec.run.batches import EpochBatches, Split
     from nnspec.run.data import prepare_data
-    from nnspec.run.loop import target_stats
-    from nnspec.run.metrics import compute_metrics
+    from nnspec.run.loop import evaluate_batches, target_stats
+    from nnspec.run.metrics import MetricSet
 
     predictor = load_run(run_dir)
     spec = predictor.spec
@@ -187,8 +294,15 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
         raise DataError(Problem(("data", "split", "test"), "the run has no test split"))
     plan = compile_plan(spec)
     loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
-    with torch.inference_mode():
-        out = predictor.model(bundle.test.x).float()
-        metrics = {"loss": float(loss_fn(out, bundle.test.y))}
-    metrics.update(compute_metrics(out, bundle.test.y, bundle.info, plan.metrics))
-    return metrics
+    data, test = plan.data, bundle.test
+    order = EpochBatches(len(test), data.eval_batch_size, seed=plan.seed, shuffle=False,
+                         drop_last_single=False)  # fmt: skip
+    batches = test.batches(order, torch.device("cpu"), workers=data.num_workers)
+    metrics = MetricSet(plan.metrics, bundle.info, plan.train.threshold)
+    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if spec.train.precision == "bf16"
+            else contextlib.nullcontext())  # fmt: skip
+    with cast:
+        evaluate_batches(predictor.model.eval(), loss_fn, batches, metrics)
+    # the digest of an in-memory split, as the run recorded it (streamed splits record none)
+    digest = split_digest(test.x, test.y) if isinstance(test, Split) else ""
+    return {"loss": metrics.compute_loss(), **metrics.compute()}, digest

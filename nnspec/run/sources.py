@@ -6,10 +6,10 @@ generators: ``classification`` and ``regression`` give float features, ``sequenc
 tables ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns, see
 :mod:`nnspec.run.tables` and :mod:`nnspec.run.columns`), arrays ``npz:PATH``, ``npy:PATH``
 and ``npy:FOLDER`` of shards (:mod:`nnspec.run.arrays`; memory-mapped, streamed by
-:mod:`nnspec.run.streams` when large); relative paths resolve against the spec file's folder.
-``user`` data is passed to :func:`nnspec.train` directly (:func:`user_data`). The prefixes and
-their closed name lists are :data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate``
-checks without loading anything.
+:mod:`nnspec.run.streams` when large), image folders ``images:PATH`` (:mod:`nnspec.run.images`);
+relative paths resolve against the spec file's folder. ``user`` data is passed to
+:func:`nnspec.train` directly (:func:`user_data`). The prefixes and their closed name lists are
+:data:`nnspec.spec.data.SOURCE_NAMES`, which ``nnspec validate`` checks without loading anything.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from nnspec.errors import DataError, Problem, did_you_mean
+from nnspec.files import file_kind
 from nnspec.registry import Registry
 from nnspec.run.arrays import RawData, check_finite, load_npz, open_npy
+from nnspec.run.images import ImageFolder, scan_folder
 from nnspec.run.streams import DatasetRows, StreamData
 from nnspec.run.synthetic import SYNTHETIC
 from nnspec.run.tables import TABLE_FORMATS
@@ -48,7 +50,9 @@ __all__ = [
 ]
 
 
-Loader = Callable[[str, DataSpec, int, "Path | None"], "RawData | TableData | StreamData"]
+Loader = Callable[
+    [str, DataSpec, int, "Path | None"], "RawData | TableData | StreamData | ImageFolder"
+]
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -107,8 +111,11 @@ def data_file(
     p = Path(path).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
-    if not p.is_file():
+    kind = file_kind(p)
+    if kind == "missing":
         raise _problem(field, f"data file not found: {p}", fix="check the path")
+    if kind is not None:  # a FIFO or a device would block the reader or never end
+        raise _problem(field, f"{p} is {kind}, not a data file", fix="name a regular file")
     return p
 
 
@@ -247,6 +254,10 @@ def _npy(path: str, spec: DataSpec, seed: int, base: Path | None) -> StreamData:
     return open_npy(data_folder_or_file(path, base))
 
 
+def _images(path: str, spec: DataSpec, seed: int, base: Path | None) -> ImageFolder:
+    return scan_folder(path, base)  # decoded once input_shape is known (run/images.py)
+
+
 SOURCES: Registry[Loader] = Registry("data source")
 for _prefix, _loader in (
     ("sklearn", _sklearn),
@@ -254,13 +265,14 @@ for _prefix, _loader in (
     *((fmt, _table_loader(fmt)) for fmt in TABLE_FORMATS),
     ("npz", _npz),
     ("npy", _npy),
+    ("images", _images),
 ):
     SOURCES.register(_prefix, _loader)
 
 
 def load_source(
     spec: DataSpec, seed: int, base: Path | None = None
-) -> RawData | TableData | StreamData:
+) -> RawData | TableData | StreamData | ImageFolder:
     """Load the raw samples named by ``data.source``.
 
     Args:

@@ -8,7 +8,7 @@ class names, the per-class report).
 
 Example:
     >>> import torch
-    >>> TASKS["binary"].labels(TASKS["binary"].probabilities(torch.tensor([[2.0], [-1.0]])))
+    >>> TASKS["binary"].labels(TASKS["binary"].probabilities(torch.tensor([[2.0], [-1.0]])), 0.5)
     tensor([1, 0])
 """
 
@@ -27,16 +27,16 @@ def _softmax(out: torch.Tensor) -> torch.Tensor:
     return torch.softmax(out, dim=1)
 
 
-def _argmax(p: torch.Tensor) -> torch.Tensor:
-    return p.argmax(1)
+def _argmax(p: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    return p.argmax(1)  # the most probable class: no threshold
 
 
-def _first_over_half(p: torch.Tensor) -> torch.Tensor:
-    return (p[:, 0] > 0.5).long()
+def _first_over(p: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    return (p[:, 0] > threshold).long()
 
 
-def _each_over_half(p: torch.Tensor) -> torch.Tensor:
-    return (p > 0.5).long()
+def _each_over(p: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    return (p > threshold).long()
 
 
 def _class_counts(y: torch.Tensor, n_outputs: int) -> torch.Tensor:
@@ -67,7 +67,8 @@ class TaskKind:
         single_label: each target is one class label (classification, binary): stratified
             split, class names, per-class report. Multilabel targets are 0/1 per label.
         probabilities: model outputs -> probabilities; ``None`` for regression (values).
-        labels: probabilities -> predicted label per sample (multilabel: one 0/1 per output).
+        labels: (probabilities, threshold) -> predicted label per sample (multilabel: one 0/1
+            per output); binary and multilabel compare with ``train.threshold``.
         counts: (training targets, outputs) -> class (or positive) counts per output, for
             balanced loss weights and the head's bias; ``None`` for regression.
         prior_logits: (counts, samples) -> the head bias that makes the initial outputs the
@@ -77,7 +78,7 @@ class TaskKind:
 
     single_label: bool
     probabilities: Callable[[torch.Tensor], torch.Tensor] | None
-    labels: Callable[[torch.Tensor], torch.Tensor] | None
+    labels: Callable[[torch.Tensor, float], torch.Tensor] | None
     counts: Callable[[torch.Tensor, int], torch.Tensor] | None
     prior_logits: Callable[[torch.Tensor, int], torch.Tensor] | None
     squeeze_targets: bool = False
@@ -87,9 +88,9 @@ TASKS: Mapping[str, TaskKind] = MappingProxyType(
     {
         "classification": TaskKind(True, _softmax, _argmax, _class_counts, _log_priors),
         "binary": TaskKind(
-            True, torch.sigmoid, _first_over_half, _positive_counts, _log_odds, squeeze_targets=True
+            True, torch.sigmoid, _first_over, _positive_counts, _log_odds, squeeze_targets=True
         ),
-        "multilabel": TaskKind(False, torch.sigmoid, _each_over_half, _positive_counts, _log_odds),
+        "multilabel": TaskKind(False, torch.sigmoid, _each_over, _positive_counts, _log_odds),
         "regression": TaskKind(False, None, None, None, None),
     }
 )

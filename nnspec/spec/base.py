@@ -51,8 +51,8 @@ class Spec(BaseModel):
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # `.inf` is no value to train with
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Prob = Annotated[float, Field(ge=0, lt=1)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from nnspec.errors import did_you_mean
 from nnspec.spec.base import Fraction, NonNegInt, PosInt, Spec, field_error
+from nnspec.spec.images import AugmentSpec, ImageSpec
 
 __all__ = [
     "SplitSpec",
@@ -34,6 +35,7 @@ SOURCE_NAMES: Final[Mapping[str, tuple[str, ...] | None]] = MappingProxyType(
         "feather": None,
         "npz": None,
         "npy": None,
+        "images": None,
     }
 )
 SOURCE_PREFIXES: Final = (*(f"{p}:" for p in SOURCE_NAMES), "user")
@@ -100,9 +102,10 @@ class DataSpec(Spec):
     ``synthetic:classification|regression|sequence_count|sequence_compare``, tables
     ``csv:PATH``, ``parquet:PATH``, ``arrow:PATH``, ``feather:PATH`` (typed columns: ``columns``,
     ``impute``, ``max_categories``), ``npz:PATH`` (arrays ``x`` and ``y``, or the key named by
-    ``target``), ``npy:PATH`` (a 2-D table whose last column is the target); relative paths
-    resolve against the spec file's
-    folder. ``user``: arrays passed to :func:`nnspec.train`.
+    ``target``), ``npy:PATH`` (a 2-D table whose last column is the target), ``images:PATH`` (a
+    folder with one subfolder of PNG/JPEG files per class; ``images`` says how they fit
+    ``input_shape``); relative paths resolve against the spec file's folder. ``user``: arrays
+    passed to :func:`nnspec.train`.
     """
 
     source: str = Field(default="sklearn:digits", description="Data source (see the class doc).")
@@ -155,6 +158,15 @@ class DataSpec(Spec):
         default="auto",
         description="auto/yes: batch by slicing in-memory tensors (fast); no: collate through a "
         "DataLoader with num_workers (same batch order).",
+    )
+
+    images: ImageSpec = Field(
+        default_factory=ImageSpec, description="images: sources: how each file fits input_shape."
+    )
+    augment: AugmentSpec = Field(
+        default_factory=AugmentSpec,
+        description="Random transformations of the training batches (DATA-10; inputs shaped "
+        "(C, H, W); all off by default); never applied to validation, test or predict.",
     )
 
     @model_validator(mode="after")

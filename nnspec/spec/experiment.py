@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_validator
 
 from nnspec.spec.base import NonNegInt, Spec
 from nnspec.spec.data import DataSpec
@@ -21,6 +22,29 @@ __all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION", "partial_rule_e
 
 SPEC_VERSION = 1
 Task = Literal["classification", "binary", "multilabel", "regression"]
+
+MAX_NAME = 100
+"""Longest experiment ``name``: it becomes a folder name, and a sweep's job folders and Hydra's
+files are nested below it [nnspec choice]."""
+# letters/digits of any script and a few marks; inner spaces; no separators or control characters
+_SAFE_NAME = re.compile(r"\w(?:[\w .+=@-]*[\w.+=@-])?")
+
+
+def _safe_name(name: str) -> str:
+    """The experiment name is one folder: no path separators, ``..``, control characters (NUL,
+    newlines, ANSI escapes) or edge spaces, and not too long for the file system."""
+    if len(name) > MAX_NAME or not _SAFE_NAME.fullmatch(name):
+        shown = ascii(name[:40]) + ("..." if len(name) > 40 else "")
+        raise ValueError(
+            f"the name {shown} ({len(name)} characters) cannot be a run folder's name; expected "
+            f"1 to {MAX_NAME} letters, digits, inner spaces or _ . - + = @, starting with a "
+            "letter, digit or _ (no '/', '..' or control characters). fix: e.g. name: "
+            "my_experiment"
+        )
+    return name
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
 
 
 class LintSpec(Spec):
@@ -37,10 +61,15 @@ class ExperimentSpec(Spec):
     spec_version: Literal[1] = Field(
         default=SPEC_VERSION, description="Schema version of this spec."
     )
-    name: str = Field(
-        default="experiment", min_length=1, description="Experiment name (run folders)."
+    name: SafeName = Field(
+        default="experiment",
+        min_length=1,
+        description=f"Experiment name: the run folder's parent (1 to {MAX_NAME} letters, digits "
+        "inner spaces or _ . - + = @).",
     )
-    seed: NonNegInt = Field(default=0, description="Seeds every generator (REPRO-1).")
+    seed: NonNegInt = Field(
+        default=0, lt=2**32, description="Seeds every generator (REPRO-1; NumPy's limit: < 2^32)."
+    )
     task: Task = Field(
         default="classification", description="Decides head, loss and metrics (OUT/LOSS)."
     )

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from nnspec.errors import did_you_mean
 from nnspec.spec.averaging import EmaSpec, SwaSpec
 from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec, field_error
+from nnspec.spec.metrics import (
+    LOWER_IS_BETTER,
+    TASK_METRICS,
+    metric_column,
+    metric_info,
+    suggest,
+)
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
 
@@ -58,6 +64,11 @@ class CheckpointSpec(Spec):
     )
     keep_last: PosInt = Field(default=2, description="How many recent checkpoints to keep.")
     keep_best: bool = Field(default=True, description="Keep the best checkpoint as best.pt.")
+    keep_top_k: int = Field(
+        default=0, ge=0,
+        description="Also keep the checkpoints of the k best epochs by the monitored metric "
+        "(checkpoints/top-epoch-NNNN.pt; 0: none).",
+    )  # fmt: skip
 
 
 class MonitorsSpec(Spec):
@@ -108,8 +119,8 @@ class TrainSpec(Spec):
         description="Stop when the loss stays above this many times its initial value.",
     )
     divergence_steps: PosInt = Field(default=20, description="...for this many consecutive steps.")
-    max_steps: NonNegInt | None = Field(
-        default=None, description="Stop after this many optimizer steps."
+    max_steps: PosInt | None = Field(
+        default=None, description="Stop after this many optimizer steps (at least 1; null: no limit)."
     )
     ema: EmaSpec | None = Field(
         default=None,
@@ -136,38 +147,93 @@ class TrainSpec(Spec):
             )
         return self
 
+    metrics: tuple[str, ...] | None = Field(
+        default=None,
+        description="Metrics logged per epoch as val_<name> and at the end as test_<name>, e.g. "
+        "[accuracy, top_5_accuracy, macro_f1, auroc, pr_auc]; null: the task's defaults "
+        "(nnspec list metrics). A monitored metric is computed even when not listed.",
+    )
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1,
+        description="binary/multilabel: a probability above this is a positive prediction "
+        "(accuracy, precision, recall, F1 and the test report).",
+    )  # fmt: skip
 
-# ---- metric names (DATA-14): pure data shared by the spec rules, the plan and the runner ----
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if names is None:
+            return None
+        problems = [_unknown_metric(n) for n in names if metric_info(n) is None]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            problems.append(f"listed twice: {', '.join(repeated)}; fix: list each metric once")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return names
 
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "macro_f1"),
-    "binary": ("accuracy", "f1", "auroc"),
-    "multilabel": ("accuracy", "micro_f1"),
-    "regression": ("mae", "rmse", "r2"),
-}
-"""Per-epoch metrics of each task, logged as ``val_<name>`` (and ``test_<name>`` at the end)."""
-LOWER_IS_BETTER: frozenset[str] = frozenset({"loss", "mae", "rmse"})
+
+def _unknown_metric(name: str) -> str:
+    from nnspec.spec.metrics import metric_names
+
+    hint = suggest(name, metric_names())
+    return (
+        f"unknown metric '{name}'" + (f"; {hint}" if hint else "")
+        + f" (choices: {', '.join(metric_names())})"
+    )  # fmt: skip
 
 
-def monitor_names(task: str) -> tuple[str, ...]:
-    """Every name a monitor (early stopping, plateau) may watch for this task."""
-    return ("val_loss", "train_loss", *(f"val_{m}" for m in TASK_METRICS[task]))
+# ---- metric names (DATA-14): the table lives in spec/metrics.py ----
+
+
+def chosen_metrics(task: str, train: TrainSpec, monitors: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``train.metrics`` (or the task's defaults), then each monitored metric not listed.
+
+    Example:
+        >>> chosen_metrics("binary", TrainSpec(), ("val_pr_auc", "val_loss"))
+        ('accuracy', 'f1', 'auroc', 'pr_auc')
+    """
+    names = train.metrics if train.metrics is not None else TASK_METRICS[task]
+    extra = (m[len("val_") :] for m in monitors if m.startswith("val_") and m != "val_loss")
+    return (*names, *(m for m in dict.fromkeys(extra) if m not in names))
+
+
+def monitor_names(task: str, metrics: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The names a monitor (early stopping, plateau) may watch: the losses, then
+    ``val_<metric>`` for ``metrics`` (default: the task's) and for every other metric of the
+    task (a monitored metric is computed even when ``train.metrics`` does not list it)."""
+    from nnspec.spec.metrics import METRIC_INFO
+
+    listed = [m for m in (metrics if metrics is not None else TASK_METRICS[task])
+              if _is_monitor(task, metric_column("val", m))]  # fmt: skip
+    others = [n for n, info in METRIC_INFO.items() if task in info.tasks and n not in listed]
+    return ("val_loss", "train_loss", *(metric_column("val", m) for m in (*listed, *others)))
+
+
+def _is_monitor(task: str, monitor: str) -> bool:
+    if monitor in ("val_loss", "train_loss"):
+        return True
+    info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
+    return info is not None and task in info.tasks
 
 
 def resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
     """``auto`` -> min for losses and errors, max for scores (TRAIN-4).
 
     Example:
-        >>> resolve_mode("val_accuracy", "auto")
-        'max'
+        >>> resolve_mode("val_accuracy", "auto"), resolve_mode("val_mae", "auto")
+        ('max', 'min')
     """
-    natural: Literal["min", "max"] = (
-        "min" if monitor.split("_", 1)[-1] in LOWER_IS_BETTER else "max"
-    )
-    return natural if mode == "auto" else mode  # type: ignore[return-value]
+    if mode != "auto":
+        return mode  # type: ignore[return-value]
+    name = monitor.split("_", 1)[-1]
+    info = metric_info(name)
+    if info is not None:
+        return "max" if info.higher_is_better else "min"
+    return "min" if name in LOWER_IS_BETTER else "max"
 
 
-__all__ += ["TASK_METRICS", "LOWER_IS_BETTER", "monitor_names", "resolve_mode"]
+__all__ += ["TASK_METRICS", "LOWER_IS_BETTER", "chosen_metrics", "monitor_names", "resolve_mode"]
 
 
 # ---- cross-section rules of an experiment (called by ExperimentSpec's model validator) ----
@@ -253,7 +319,9 @@ def _double_activation(exp: Any) -> list[InitErrorDetails]:
 
 def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     found: list[InitErrorDetails] = []
-    names = monitor_names(exp.task)
+    names = monitor_names(exp.task, exp.train.metrics)
+    if exp.task == "classification":
+        names = (*names, "val_top_<k>_accuracy")
     watchers: list[tuple[tuple[str, ...], str, str, bool]] = []
     es = exp.train.early_stopping
     if es.enabled:
@@ -262,17 +330,15 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
         sch = exp.schedule
         watchers.append((("schedule",), sch.monitor, sch.mode, True))
     for loc, monitor, mode, _ in watchers:
-        if monitor not in names:
-            hint = did_you_mean(monitor, names)
-            found.append(
-                _rule(
-                    (*loc, "monitor"),
-                    f"unknown metric '{monitor}' for task '{exp.task}'"
-                    + (f"; {hint}" if hint else "")
-                    + f" (choices: {', '.join(names)})",
-                    monitor,
-                )
-            )
+        if not _is_monitor(exp.task, monitor):
+            info = metric_info(monitor[len("val_") :]) if monitor.startswith("val_") else None
+            hint = suggest(monitor, names)
+            why = (
+                f"'{monitor}' is defined for {', '.join(sorted(info.tasks))}, not for task "
+                f"'{exp.task}'" if info is not None else
+                f"unknown metric '{monitor}' for task '{exp.task}'" + (f"; {hint}" if hint else "")
+            )  # fmt: skip
+            found.append(_rule((*loc, "monitor"), f"{why} (choices: {', '.join(names)})", monitor))
         elif mode != "auto" and mode != resolve_mode(monitor, "auto"):
             found.append(
                 _rule(
@@ -295,6 +361,34 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     return found
 
 
+def _metric_rules(exp: Any) -> list[InitErrorDetails]:
+    """Each listed metric is defined for the task; a threshold is set only where one applies."""
+    from nnspec.spec.metrics import metric_names
+
+    found: list[InitErrorDetails] = []
+    for i, name in enumerate(exp.train.metrics or ()):
+        info = metric_info(name)
+        if info is not None and exp.task not in info.tasks:
+            found.append(
+                _rule(
+                    ("train", "metrics", i),
+                    f"metric '{name}' is defined for {', '.join(sorted(info.tasks))}, not for task "
+                    f"'{exp.task}'; fix: choose among {', '.join(metric_names(exp.task))}",
+                    name,
+                )
+            )
+    if exp.train.threshold != 0.5 and exp.task not in ("binary", "multilabel"):
+        found.append(
+            _rule(
+                ("train", "threshold"),
+                f"train.threshold applies to binary and multilabel tasks, not to '{exp.task}' "
+                "(its predictions are the most probable class or values); fix: remove it",
+                exp.train.threshold,
+            )
+        )
+    return found
+
+
 # Each cross-section rule with the top-level sections it reads. When some field of a spec is
 # invalid, pydantic skips the experiment's model validators; nnspec.io.validate then runs the rules
 # whose sections are all valid on their own (ExperimentSpec's `partial_rule_errors`), so a bad
@@ -305,6 +399,7 @@ TRAINING_RULES: tuple[TrainingRule, ...] = (
     (frozenset({"task", "loss"}), _loss_weights),
     (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
     (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
+    (frozenset({"task", "train"}), _metric_rules),
 )
 
 
@@ -325,7 +420,7 @@ def check_training_rules(exp: ExperimentSpec) -> None:
 
     Rules: task/loss compatibility (LOSS-1), class weights the loss would ignore, double
     softmax/sigmoid (OUT-3/4), known monitors and consistent modes (TRAIN-4), a validation split
-    when something monitors it (DATA-7).
+    when something monitors it (DATA-7), metrics and a threshold that fit the task.
     """
     found = training_rule_errors(exp)
     if found:
