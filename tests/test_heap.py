@@ -256,7 +256,6 @@ def test_the_pool_launcher_preloads_what_nnspec_train_preloads(
 ) -> None:
     from hydra_plugins.nnspec_pool_launcher.launcher import NNSpecPoolLauncher
     from nnspec.cli.train import main as train
-    from nnspec.hydra.app import job_preload
     from nnspec.run.api import RunResult
 
     def fake(spec: object, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
@@ -265,6 +264,14 @@ def test_the_pool_launcher_preloads_what_nnspec_train_preloads(
 
     monkeypatch.chdir(tmp_path)
     assert train(["train.epochs=1", "hydra.run.dir=out"], train_fn=fake) == 0
-    assert job_preload() == PRELOAD["train"]
-    assert NNSpecPoolLauncher().preload == list(PRELOAD["train"])  # the default: the app's list
+    launcher = NNSpecPoolLauncher()  # the default: what the app's task imports first
+    assert launcher.preload is None
+    from nnspec.hydra.app import _Task
+
+    launcher.setup(
+        hydra_context=None,
+        task_function=_Task(None, None, PRELOAD["train"]),  # type: ignore[arg-type]
+        config=None,
+    )  # type: ignore[arg-type]
+    assert launcher.preload == list(PRELOAD["train"])
     assert NNSpecPoolLauncher(preload=["json"]).preload == ["json"]

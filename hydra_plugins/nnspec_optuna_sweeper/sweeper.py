@@ -86,6 +86,11 @@ class NNSpecOptunaSweeper(Sweeper):
         storage: str | None = None,
         seed: int | None = None,
         params: Mapping[str, Any] | None = None,
+        pruner: str | None = None,
+        pruner_warmup_epochs: int = 0,
+        objectives: Sequence[str] | None = None,
+        directions: Sequence[str] | None = None,
+        max_params: int | None = None,
     ) -> None:
         if not isinstance(n_trials, int) or n_trials < 1:  # -5 ran nothing and exited 0
             from nnspec.errors import Problem, SpecError
@@ -101,6 +106,20 @@ class NNSpecOptunaSweeper(Sweeper):
         self.storage = storage
         self.seed = seed
         self.params = dict(params or {})
+        if pruner is not None:
+            from nnspec.hydra.pruning import make_pruner
+
+            make_pruner(pruner)  # an unknown name fails before any trial
+        self.pruner = pruner
+        self.max_params = max_params
+        self.objectives = list(objectives or [])
+        self.directions = list(directions or [])
+        if self.objectives:
+            from nnspec.hydra.objectives import check_objectives
+
+            check_objectives(self.objectives, self.directions, pruner)
+        self.pruner_warmup_epochs = pruner_warmup_epochs
+        self.journal: Path | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
         self.hydra_context: HydraContext | None = None
@@ -130,6 +149,7 @@ class NNSpecOptunaSweeper(Sweeper):
 
         assert self.config is not None
         path = Path(self.storage) if self.storage else sweep_dir / JOURNAL
+        self.journal = path.resolve()
         if repair_journal(path):  # a record torn by a killed sweep: cut off before appending
             log.warning("cut an incomplete last record off %s (kept in %s.torn)", path, path.name)
         storage = JournalStorage(JournalFileBackend(str(path)))
@@ -137,8 +157,9 @@ class NNSpecOptunaSweeper(Sweeper):
         study = optuna.create_study(
             study_name=self.study_name,
             storage=storage,
-            direction=_direction(self.config, self.direction),
+            **self._directions(),
             load_if_exists=True,
+            pruner=self._pruner(),
         )
         stale = fail_stale_running(study)
         if stale:
@@ -157,18 +178,89 @@ class NNSpecOptunaSweeper(Sweeper):
         returns: list[Sequence[JobReturn]] = []
         while (left := self._left(study, space)) > 0:
             trials = [study.ask(space.distributions) for _ in range(min(left, self._batch_size()))]
-            batch = [space.overrides(t.params) for t in trials]
+            trials = [t for t in trials if self._fits(study, t, space)]
+            if not trials:
+                continue
+            batch = [[*space.overrides(t.params), *self._link(t.number)] for t in trials]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, results, strict=True):
-                value = _objective(ret)
-                if value is None:
+                value = self._values(ret) if self._multi else _objective(ret)
+                if _pruned(ret):
+                    study.tell(trial, state=_pruned_state())
+                elif value is None:
                     study.tell(trial, state=_fail_state())
                 else:
                     study.tell(trial, value)
             returns.append(results)
-        self._log_best(study)
+        if self._multi:
+            from nnspec.hydra.objectives import write_pareto
+
+            write_pareto(sweep_dir, study, self.objectives)
+        else:
+            self._log_best(study)
         return returns
+
+    def _fits(self, study: Any, trial: Any, space: SearchSpace) -> bool:
+        """A trial over ``max_params`` never starts: it is told FAIL (and logged) here."""
+        if self.max_params is None:
+            return True
+        from nnspec.errors import NNSpecError
+        from nnspec.hydra.budget import budget, over_budget
+        from nnspec.hydra.compose import validate_container
+
+        assert self.hydra_context is not None and self.config is not None
+        overrides = space.overrides(trial.params)
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+            data = OmegaConf.to_container(job, resolve=True)
+            reason = over_budget(budget(validate_container(data)), self.max_params)  # type: ignore[arg-type]
+        except (NNSpecError, OmegaConfBaseException):
+            return True  # an invalid trial starts, fails and says why in its trial.json
+        if reason:
+            log.warning("trial #%d not started, %s: %s", trial.number, reason, " ".join(overrides))
+            study.tell(trial, state=_fail_state())
+        return not reason
+
+    @property
+    def _multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    def _directions(self) -> dict[str, Any]:
+        """``direction=`` of a single-objective study, ``directions=`` of a multi-objective one."""
+        from nnspec.hydra.objectives import default_direction
+
+        assert self.config is not None
+        if not self._multi:
+            return {"direction": _direction(self.config, self.direction)}
+        return {"directions": self.directions or [default_direction(n) for n in self.objectives]}
+
+    def _values(self, ret: JobReturn) -> list[float] | None:
+        from nnspec.hydra.objectives import trial_values
+
+        if ret.status != JobStatus.COMPLETED or ret.return_value is None or ret.hydra_cfg is None:
+            return None
+        job_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))  # the trial's own folder
+        return trial_values(job_dir, self.objectives)
+
+    def _pruner(self) -> Any:
+        from nnspec.hydra.pruning import make_pruner
+
+        return make_pruner(self.pruner, self.pruner_warmup_epochs) if self.pruner else None
+
+    def _link(self, number: int) -> list[str]:
+        """The hidden override that lets a trial of a pruned study report to it."""
+        from nnspec.hydra.pruning import TrialLink
+
+        if self.pruner is None:
+            return []
+        assert self.journal is not None
+        link = TrialLink(str(self.journal), self.study_name, number, self.pruner,
+                         self.pruner_warmup_epochs)  # fmt: skip
+        return [link.override()]
 
     def _left(self, study: Any, space: SearchSpace) -> int:
         """Trials still to launch: up to ``n_trials``, and never more than a grid's size."""
@@ -184,6 +276,18 @@ class NNSpecOptunaSweeper(Sweeper):
         if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             best = study.best_trial
             log.info("best trial #%d: value %.6g, params %s", best.number, best.value, best.params)
+
+
+def _pruned(ret: JobReturn) -> bool:
+    from nnspec.hydra.pruning import Pruned
+
+    return ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, Pruned)
+
+
+def _pruned_state() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState.PRUNED
 
 
 def _fail_state() -> Any:

@@ -53,7 +53,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.nnspec_pool_launcher.lifeline import die_with_parent
 from nnspec._heap import warm
-from nnspec.hydra.app import job_preload
 from nnspec.hydra.plugins import effective_jobs
 
 __all__ = ["NNSpecPoolLauncher", "default_start_method"]
@@ -178,7 +177,7 @@ class NNSpecPoolLauncher(Launcher):
             )
         self.n_jobs = effective_jobs(n_jobs)
         self.start_method = method
-        self.preload = list(job_preload() if preload is None else preload)
+        self.preload = None if preload is None else list(preload)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -190,6 +189,8 @@ class NNSpecPoolLauncher(Launcher):
         self.config = config
         self.task_function = task_function
         self.hydra_context = hydra_context
+        if self.preload is None:  # nnspec train's task carries what a job imports first
+            self.preload = list(getattr(task_function, "preload", ()))
 
     def _context(self) -> Any:
         ctx = multiprocessing.get_context(self.start_method)
@@ -198,9 +199,9 @@ class NNSpecPoolLauncher(Launcher):
                 # imported once here: trials start warm; under the console script the heap is
                 # then frozen, so their collections neither walk nor write to the inherited
                 # objects (nnspec._heap)
-                warm(self.preload, what="hydra.launcher.preload")
+                warm(self.preload or (), what="hydra.launcher.preload")
             elif self.start_method == "forkserver":
-                ctx.set_forkserver_preload(self.preload)
+                ctx.set_forkserver_preload(self.preload or [])
             self._preloaded = True
         return ctx
 

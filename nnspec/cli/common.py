@@ -64,48 +64,49 @@ def one_spec(args: Namespace, command: str) -> tuple[str | None, list[str]]:
 
 
 def load_spec(
-    path: str | None, overrides: tuple[str, ...] | list[str] = ()
-) -> tuple[ExperimentSpec, SourceMap]:
+    path: str | None, overrides: tuple[str, ...] | list[str] = (), *,
+    config_dir: str | None = None,
+) -> tuple[ExperimentSpec, SourceMap]:  # fmt: skip
     """The spec named by ``path`` (or the built-in default) with ``overrides`` applied.
 
-    ``key.path=value`` overrides are applied by :func:`nnspec.io.apply_overrides`; when a
-    ``group=option`` selection (``optim=sgd``, ``model=mlp``) is among them, the whole command line
-    goes through nnspec's Hydra composition instead (what ``nnspec train`` would compose).
-    Every error is an nnspec error with ``file:line:col`` (or the override's text) attached.
+    Overrides (``key.path=value``, ``group=option``, sweeps aside) and the user's config folder
+    go through nnspec's Hydra composition, the one ``nnspec train`` runs: the same grammar
+    (Hydra's), the same config, the same spec. Without them the file (or the built-in default)
+    is the spec. Every error is an nnspec error with ``file:line:col`` (or the override's text)
+    attached.
     """
-    from nnspec.io import (
-        SourceMap,
-        apply_overrides,
-        dump_data,
-        override_origins,
-        read_yaml,
-        validate,
-    )
+    from nnspec.io import SourceMap, read_yaml, validate
 
-    if _selects_group(overrides):
-        from nnspec.hydra.compose import compose
+    if config_dir is not None and not Path(config_dir).is_dir():
+        raise UsageError(
+            f"--config-dir {config_dir}: no such folder (fix: the folder that holds "
+            "your group options, e.g. myconf for myconf/optim/fast.yaml)"
+        )
+    if not overrides and config_dir is None:
+        if path is None:
+            from nnspec.defaults import default_experiment
 
-        source = read_yaml(Path(path))[1] if path else SourceMap(spec_label(None, overrides))
-        return compose(list(overrides), spec=Path(path) if path else None), source
-    if path is None:
-        from nnspec.defaults import default_experiment
-
-        data, source = dump_data(default_experiment()), SourceMap(DEFAULT_SPEC_LABEL)
-    else:
+            return default_experiment(), SourceMap(DEFAULT_SPEC_LABEL)
         data, source = read_yaml(Path(path))  # a CLI argument always names a file
-    data = apply_overrides(data, list(overrides))
-    source = source.with_origins(override_origins(list(overrides)))
-    return validate(data, source), source
+        return validate(data, source), source
+    from nnspec.hydra.compose import composed, override_origins, spec_input
+    from nnspec.hydra.sources import Sources
+    from nnspec.io import attach_source
+
+    spec, source = (
+        spec_input(path, overrides) if path else (None, SourceMap(spec_label(None, overrides)))
+    )
+    try:
+        spec, used = composed(list(overrides), spec, sources=Sources.of(config_dir), spec_path=path)
+    except NNSpecError as e:  # what no override or group file explains is the spec file's
+        raise attach_source(e, source) from e
+    return spec, source.with_origins(override_origins(used))
 
 
 def _group_choices(overrides: tuple[str, ...] | list[str]) -> list[str]:
-    from nnspec.hydra.compose import GROUP_NAMES
+    from nnspec.hydra.sources import GROUP_NAMES
 
     return [o.lstrip("+") for o in overrides if o.partition("=")[0].lstrip("+") in GROUP_NAMES]
-
-
-def _selects_group(overrides: tuple[str, ...] | list[str]) -> bool:
-    return bool(_group_choices(overrides))
 
 
 def spec_label(path: str | None, overrides: tuple[str, ...] | list[str] = ()) -> str:
@@ -123,7 +124,7 @@ def load_checked(args: Namespace, command: str) -> tuple[ExperimentSpec, SourceM
     from nnspec.spec.model import auto_sizes
 
     path, overrides = one_spec(args, command)
-    spec, source = load_spec(path, overrides)
+    spec, source = load_spec(path, overrides, config_dir=getattr(args, "config_dir", None))
     base = Path(path).resolve().parent if path else None
     # `auto` sizes come from the data: shapes are checked with them (the command reads it anyway)
     check_shapes(spec_for_data(spec, source, base) if auto_sizes(spec.model) else spec, source)

@@ -22,7 +22,7 @@ def run(args: Namespace) -> int:
     from rich.table import Table
 
     path, overrides = one_spec(args, "data")
-    spec, source = load_spec(path, overrides)
+    spec, source = load_spec(path, overrides, config_dir=args.config_dir)
     base = Path(path).resolve().parent if path else None
     _, report = data_report(spec, source, base, sample=None)
     table = Table(title=f"{report.source}: {report.rows:,} rows", title_justify="left")

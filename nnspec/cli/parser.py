@@ -61,6 +61,13 @@ def _spec_args(p: argparse.ArgumentParser, *, many: bool = False) -> None:
         help=f"{what} (default: the built-in experiment) and overrides such as optim.lr=0.01 "
         "or optim=sgd",
     )  # fmt: skip
+    _config_dir(p)
+
+
+def _config_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-cd", "--config-dir", metavar="DIR",
+                   help="your config folder: its group options (optim/fast.yaml) join nnspec's "
+                   "and win over one of the same name")  # fmt: skip
 
 
 def _validate(p: argparse.ArgumentParser) -> None:
@@ -93,6 +100,9 @@ def _train(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="list, validate and shape-check the trials of a sweep; train nothing",
     )
+    p.add_argument("--reveal-test", action="store_true",
+                   help="a sweep's summary also shows the trials' test metrics (the test-set "
+                   "lock keeps them out: choose on validation metrics)")  # fmt: skip
     p.add_argument(
         "--dry-run-trials",
         type=_positive,
@@ -101,9 +111,7 @@ def _train(p: argparse.ArgumentParser) -> None:
         help="proposals an Optuna study shows in a dry run (default 8)",
     )
     hydra = p.add_argument_group("Hydra options (passed to Hydra)")
-    hydra.add_argument("-cd", "--config-dir", metavar="DIR",
-                       help="your config folder: its group options (optim/fast.yaml) join "
-                       "nnspec's")  # fmt: skip
+    _config_dir(hydra)  # type: ignore[arg-type]
     hydra.add_argument(
         "-cn", "--config-name", metavar="NAME", help="primary config of --config-dir"
     )
@@ -146,6 +154,19 @@ def _one_dir(metavar: str, help_: str) -> Adder:
         p.add_argument("path", metavar=metavar, type=Path, help=help_)
 
     return add
+
+
+def _init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="the project folder to create (new or empty)")
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    _one_dir("SWEEP_DIR", "the sweep's directory")(p)
+    p.add_argument(
+        "--reveal-test",
+        action="store_true",
+        help="also show the trials' test metrics (lifts the test-set lock)",
+    )
 
 
 def _plan(p: argparse.ArgumentParser) -> None:
@@ -204,10 +225,14 @@ def _list(p: argparse.ArgumentParser) -> None:
 
 
 def _plugins(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plugins", action="append", metavar="MODULE",
-                   help="import this module (a name, or a path to a .py file) first: its "
-                   "registered losses, optimizers, sources, callbacks, ... become usable in the "
-                   "spec (repeatable or comma-separated; nnspec.plugins entry points load too)")
+    p.add_argument(
+        "--plugins",
+        action="append",
+        metavar="MODULE",
+        help="import this module (a name, or a path to a .py file) first: its "
+        "registered losses, optimizers, sources, callbacks, ... become usable in the "
+        "spec (repeatable or comma-separated; nnspec.plugins entry points load too)",
+    )
 
 
 COMMANDS: Mapping[str, Command] = MappingProxyType({
@@ -224,7 +249,7 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "train": Command("nnspec.cli.train", "train an experiment (or sweep with -m); resume a run",
                      _train),
     "report": Command("nnspec.cli.report", "rebuild a sweep's summary, best spec and plot",
-                      _one_dir("SWEEP_DIR", "the sweep's directory")),
+                      _report),
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot",
                     _plan),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run", _predict),
@@ -236,6 +261,8 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
                     _lint),
     "check": Command("nnspec.cli.check", "sanity checks on real data (init loss, overfit, ...)",
                      _check),
+    "init": Command("nnspec.cli.init", "scaffold a project: conf/ groups, experiment, sweep",
+                    _init),
     "lr-find": Command("nnspec.cli.lrfind", "LR range test: suggested lr, plot, --apply override",
                        _lr_find),
 })  # fmt: skip

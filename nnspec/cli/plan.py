@@ -38,7 +38,7 @@ def key_points(curve: list[float], warmup: int) -> list[tuple[str, int, float]]:
 def run(args: Namespace) -> int:
     """``nnspec plan``: print the plan and write the LR plot."""
     path, overrides = one_spec(args, "plan")
-    spec, _ = load_spec(path, overrides)
+    spec, _ = load_spec(path, overrides, config_dir=args.config_dir)
     warm_start("plan")
     from nnspec.compile.plan import compile_plan, steps_per_epoch
     from nnspec.run.data import prepare_data

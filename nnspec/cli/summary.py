@@ -114,7 +114,7 @@ def render_summary(
 def run(args: Namespace) -> int:
     """``nnspec summary``: print the layer table of one spec."""
     path, overrides = one_spec(args, "summary")
-    spec, source = load_spec(path, overrides)
+    spec, source = load_spec(path, overrides, config_dir=args.config_dir)
     if args.data:
         spec = spec_for_data(spec, source, Path(path).resolve().parent if path else None)
     infos = check_shapes(spec, source)

@@ -70,6 +70,8 @@ def invocation(args: Namespace) -> Invocation:
             raise UsageError(f"--config-name {args.config_name} names a primary config, and so "
                              f"does {path}: give one of them")  # fmt: skip
     _check_config_flags(args)
+    if args.reveal_test and args.multirun:  # the sweep report's test-set lock is lifted
+        overrides = [*overrides, "hydra.callbacks.nnspec_sweep_report.reveal_test=true"]
     return Invocation(spec_path, overrides, _hydra_flags(args), args.multirun, args.dry_run,
                       args.dry_run_trials, base_dir)  # fmt: skip
 
@@ -89,8 +91,10 @@ def _check_config_flags(args: Namespace) -> None:
     of nnspec's primary configs)."""
     folder, name = args.config_dir, args.config_name
     if folder is not None and not Path(folder).is_dir():
-        raise UsageError(f"--config-dir {folder}: no such folder (fix: the folder that "
-                         "holds your group options, e.g. myconf for myconf/optim/fast.yaml)")
+        raise UsageError(
+            f"--config-dir {folder}: no such folder (fix: the folder that "
+            "holds your group options, e.g. myconf for myconf/optim/fast.yaml)"
+        )
     if name is None:
         return
     file = name if name.endswith(".yaml") else f"{name}.yaml"
@@ -104,8 +108,10 @@ def _check_config_flags(args: Namespace) -> None:
     from nnspec.hydra.compose import CONF_MODULE
 
     if not resources.files(CONF_MODULE).joinpath(file).is_file():
-        raise UsageError(f"--config-name {name}: nnspec has no primary config {file} (fix: "
-                         f"give the folder it is in, --config-dir DIR --config-name {name})")
+        raise UsageError(
+            f"--config-name {name}: nnspec has no primary config {file} (fix: "
+            f"give the folder it is in, --config-dir DIR --config-name {name})"
+        )
 
 
 def _run_spec(run_dir: Path) -> Path:

@@ -39,12 +39,17 @@ __all__ = ["run", "validate_one"]
 
 
 def validate_one(
-    path: str | None, overrides: tuple[str, ...], *, shapes: bool = True, data: bool = False
+    path: str | None,
+    overrides: tuple[str, ...],
+    *,
+    shapes: bool = True,
+    data: bool = False,
+    config_dir: str | None = None,
 ) -> dict[str, Any]:
     """Validate one spec; return a record ``{spec, ok, name, layers, params, error}``."""
     label = spec_label(path, overrides)
     try:
-        spec, source = load_spec(path, overrides)
+        spec, source = load_spec(path, overrides, config_dir=config_dir)
         if data:
             spec = spec_for_data(spec, source, Path(path).resolve().parent if path else None)
         auto = bool(auto_sizes(spec.model))  # sizes the data decides: no shapes without it
@@ -68,7 +73,14 @@ def run(args: Namespace) -> int:
     specs, overrides = split_positionals(args.args)
     paths: list[str | None] = list(specs) or [None]
     records = [
-        validate_one(p, tuple(overrides), shapes=not args.no_shapes, data=args.data) for p in paths
+        validate_one(
+            p,
+            tuple(overrides),
+            shapes=not args.no_shapes,
+            data=args.data,
+            config_dir=args.config_dir,
+        )
+        for p in paths
     ]
     if args.json:
         print(dumps_json([_json_record(r) for r in records]))

@@ -12,37 +12,32 @@ caller prints it), after its job folder is removed if it holds only Hydra's own 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnspec.errors import CheckpointError, DataError, NNSpecError, SpecError
+from nnspec.errors import CheckpointError, DataError, NNSpecError, Problem, SpecError
 from nnspec.hydra.compose import (
-    CONF_MODULE,
-    PRIMARY,
-    SPEC_PRIMARY,
-    ParsedArgs,
-    check_override_keys,
+    _spec_data,
     compose_container,
-    load_spec,
-    spec_config_dir,
+    prepare,
+    spec_input,
     split_overrides,
     validate_container,
 )
-from nnspec.hydra.naming import run_name_override
+from nnspec.hydra.sources import Sources, session
 from nnspec.hydra.trial import TrialRecord, write_record
+from nnspec.io import attach_source
 from nnspec.spec import ExperimentSpec
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["TrainFn", "Invocation", "run", "Outcome", "job_preload", "USER_ERRORS"]
+__all__ = ["TrainFn", "Invocation", "run", "JobOutcome", "USER_ERRORS"]
 
 log = logging.getLogger("nnspec")
 # nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
@@ -52,31 +47,23 @@ _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
 # The user's files were wrong (spec, data, checkpoint): exit 2, and a single run leaves no record.
 # Any other nnspec error of a run (the NaN guard's TrainError, ...) is the run failing: exit 1.
 USER_ERRORS = (SpecError, DataError, CheckpointError)
+JOB_NAME = "app"  # Hydra's job name: the log file in a run's folder is app.log
 
 
-@dataclass
-class Outcome:
-    """What the jobs of one invocation reported back (filled by the task and the callback)."""
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a single run's job hands back to :func:`run` through Hydra's JobReturn."""
 
-    base_dir: Path | None = None  # relative data paths resolve against the spec file's folder
-    error: Exception | None = None  # a single run's failure, raised by `run` after Hydra returns
-    stray_dir: Path | None = None  # that run's job dir when it holds only Hydra's bookkeeping
-    preload: tuple[str, ...] = ()  # what a job imports before it trains (nnspec._heap.warm)
-    plugins: tuple[str, ...] = ()  # the user's plugins, loaded by every job (nnspec.run.plugins)
-    sweep_dir: Path | None = None
-    failed: int = 0
-    trials: int = 0
-
-
-_OUTCOME = Outcome()  # reset by run(); read back after Hydra returns (same process)
+    error: Exception | None = None  # raised by `run` once Hydra has returned
+    stray_dir: Path | None = None  # the job dir when it holds only Hydra's bookkeeping
 
 
 @dataclass(frozen=True)
 class Invocation:
     """``nnspec train`` arguments, split into nnspec's and Hydra's.
 
-    ``flags`` go to Hydra as typed (``--cfg job``, ``--config-dir DIR``); ``base_dir`` is where
-    relative data paths resolve (the spec file's folder; None: the trainer's default).
+    ``flags`` are Hydra's flags as typed (``--cfg job``, ``--config-dir DIR``); ``base_dir`` is
+    where relative data paths resolve (the spec file's folder; None: the trainer's default).
     """
 
     spec_path: Path | None
@@ -93,45 +80,45 @@ class Invocation:
         return any(f in _HYDRA_ONLY_FLAGS for f in self.flags)
 
     @property
-    def search_dirs(self) -> list[Path]:
-        """The user's ``--config-dir`` (its group options join nnspec's), if any."""
-        folder = self._flag("--config-dir")
-        return [Path(folder).resolve()] if folder else []
+    def sources(self) -> Sources:
+        """The user's ``--config-dir`` and ``hydra.searchpath`` folders (first wins)."""
+        return Sources.of(self.flag("--config-dir"), split_overrides(self.overrides).searchpath)
 
     @property
     def config_name(self) -> str | None:
         """The user's ``--config-name``: their primary config instead of nnspec's."""
-        return self._flag("--config-name")
+        return self.flag("--config-name")
 
-    def _flag(self, flag: str) -> str | None:
+    def flag(self, flag: str) -> str | None:
+        """The value of a valued Hydra flag (``--cfg job`` -> ``job``), if given."""
         return self.flags[self.flags.index(flag) + 1] if flag in self.flags else None
 
 
 def precheck(
-    inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs
-) -> ExperimentSpec | None:
-    """Fail fast, in nnspec's words, on unknown keys; validate a single run completely.
+    inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None
+) -> tuple[list[str], ExperimentSpec | None]:
+    """Fail fast, in nnspec's words; validate a single run completely. Returns the overrides
+    Hydra gets (layer names rewritten to indices, the run's ``name`` added where it fits) and,
+    for a single run, the spec it composes to.
 
     Raises:
-        SpecError: an unknown key or group option, or (single run) an invalid composed spec.
+        SpecError: an unknown key, layer name or group option, or (single run) an invalid
+            composed spec.
         DataError: (single run) the data file does not exist.
         CheckpointError: (single run) ``train.resume`` names no run directory.
     """
-    from nnspec.hydra.groups import check_group_options, first_choice
-
-    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
-    check_group_options(args.groups, sweep=inv.multirun, search_dirs=inv.search_dirs)
-    if args.keys:
-        plain = first_choice(args.groups)
-        check_override_keys(args.keys, compose_container(plain, spec=spec, **user))
+    sources, name = inv.sources, inv.config_name
+    overrides = prepare(inv.overrides, spec, sources=sources, config_name=name,
+                        sweep=inv.multirun, spec_path=inv.spec_path)  # fmt: skip
+    args = split_overrides(overrides)
     if inv.multirun or inv.inspect_only:
-        return None  # sweep values are validated per trial (or by --dry-run)
-    plain = [*first_choice(args.groups), *args.keys]
-    full = compose_container(plain, spec=spec, with_hydra=True, **user)
+        return overrides, None  # sweep values are validated per trial (or by --dry-run)
+    full = compose_container([*overrides], spec=spec, with_hydra=True, sources=sources,
+                             config_name=name)  # fmt: skip
     choices = full.pop("hydra")["runtime"]["choices"]
-    checked = validate_container(full, args.keys, choices)
+    checked = validate_container(full, args.keys, choices, sources)
     _check_files(checked, inv.base_dir)
-    return checked
+    return overrides, checked
 
 
 def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
@@ -180,7 +167,7 @@ def _parallel_launcher() -> bool:
     return True
 
 
-def _spec_for_job(cfg: Any) -> ExperimentSpec:
+def _spec_for_job(cfg: Any, sources: Sources) -> ExperimentSpec:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import OmegaConf
@@ -189,26 +176,41 @@ def _spec_for_job(cfg: Any) -> ExperimentSpec:
     data = OmegaConf.to_container(cfg, resolve=True)
     choices = OmegaConf.to_container(hc.runtime.choices)
     keys = split_overrides(_job_overrides()).keys
-    spec = validate_container(data, keys, choices)  # type: ignore[arg-type]
+    spec = validate_container(data, keys, choices, sources)  # type: ignore[arg-type]
     if hc.mode == RunMode.MULTIRUN and _parallel_launcher() and spec.train.num_threads is None:
         # Parallel workers share the cores: one torch thread each unless the user said otherwise.
         spec = spec.model_copy(update={"train": spec.train.model_copy(update={"num_threads": 1})})
     return spec
 
 
-def run_job(
-    cfg: DictConfig, train_fn: TrainFn | None, base_dir: Path | None = None,
-    preload: tuple[str, ...] = (), plugins: tuple[str, ...] = (),
-) -> float | None:  # fmt: skip
+@dataclass(frozen=True)
+class _Task:
+    """Hydra's task function: a module-level class, so it pickles to a spawned trial process.
+
+    ``preload`` is what a job imports before it trains; a launcher that starts trials in fresh
+    processes reads it here and imports it once up front.
+    """
+
+    train_fn: TrainFn | None
+    base_dir: Path | None  # the spec file's folder, for relative data paths in any process
+    preload: tuple[str, ...] = ()
+    sources: Sources = field(default_factory=Sources)
+    plugins: tuple[str, ...] = ()  # the user's plugin modules, imported by each job first
+
+    def __call__(self, cfg: Any) -> float | JobOutcome | None:
+        return run_job(cfg, self)
+
+
+def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | Any | None:
     """One Hydra job: validate, train into the job dir, record the outcome; never raises.
 
-    ``base_dir`` (the spec file's folder, for relative data paths) comes as an argument, not from
-    this process's globals: a parallel launcher runs the job in a fresh worker process. In a
-    sweep a failure is recorded (``trial.json``) and logged; a single run's failure is handed to
-    :func:`run`, which raises it once Hydra has returned.
+    ``task.base_dir`` (the spec file's folder, for relative data paths) comes with the task, not
+    from this process's globals: a parallel launcher runs the job in a fresh worker process.
 
     Returns:
-        The objective (the monitored metric's best value), or ``None`` when the job failed.
+        In a sweep, the objective (the monitored metric's best value), or ``None`` when the job
+        failed (recorded in its ``trial.json`` and logged); in a single run, a
+        :class:`JobOutcome` that :func:`run` reads back.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -217,42 +219,64 @@ def run_job(
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     overrides = _job_overrides()
+    sweep = hc.mode == RunMode.MULTIRUN
     try:
-        if plugins:  # a trial in a fresh process (forkserver, loky, submitit, Ray) needs them too
+        if task.plugins:  # a trial in a fresh process (forkserver, loky, submitit, Ray) needs them
             from nnspec.run.plugins import load_plugins
 
-            load_plugins(plugins)
-        spec = _spec_for_job(cfg)
-        if train_fn is None:  # the training stack, once per process (nnspec._heap)
+            load_plugins(task.plugins)
+        spec = _spec_for_job(cfg, task.sources)
+        if task.train_fn is None:  # the training stack, once per process (nnspec._heap)
             from nnspec._heap import warm
 
-            warm(preload, what="nnspec train")
-        result = (train_fn or _trainer())(spec, run_dir=run_dir, base_dir=base_dir)
+            warm(task.preload, what="nnspec train")
+        pruning = _prune_callback(hc, spec)
+        extra = {"callbacks": [pruning]} if pruning is not None else {}
+        train = task.train_fn or _trainer()
+        result = train(spec, run_dir=run_dir, base_dir=task.base_dir, **extra)
     except Exception as e:  # a trial's failure is data for the report, never a crash
-        if hc.mode == RunMode.MULTIRUN:
+        if sweep:
             write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
             log.error("trial failed: %s", _one_line(e))
-        else:  # a single run: `run` raises it once Hydra is done (no "trial" in the message)
-            _single_run_failed(e, run_dir, overrides, {hc.output_subdir, f"{hc.job.name}.log"})
-        return None
+            return None
+        return _single_run_failed(e, run_dir, overrides, {hc.output_subdir, f"{hc.job.name}.log"})
     elapsed = time.perf_counter() - t0
-    write_record(run_dir, TrialRecord.from_result(overrides, result, elapsed))
-    return float(result.best_value)
+    record = TrialRecord.from_result(overrides, result, elapsed)
+    if pruning is not None and pruning.pruned_at is not None:
+        from nnspec.hydra.pruning import Pruned
+
+        record = replace(record, reason=f"pruned at epoch {pruning.pruned_at}")
+        write_record(run_dir, record)
+        return Pruned(float(result.best_value))
+    write_record(run_dir, record)
+    return float(result.best_value) if sweep else JobOutcome()
+
+
+def _prune_callback(hc: Any, spec: ExperimentSpec) -> Any:
+    """The pruning callback of a trial of a pruned Optuna study (its hidden link), else None."""
+    from nnspec.hydra.pruning import LINK_KEY
+
+    text = (hc.job.env_set or {}).get(LINK_KEY)
+    if not text:
+        return None
+    from nnspec.hydra.pruning import PruneCallback, TrialLink
+
+    return PruneCallback(TrialLink.from_text(str(text)), spec.train.early_stopping.monitor)
 
 
 def _single_run_failed(
     e: Exception, run_dir: Path, overrides: list[str], bookkeeping: set[str | None]
-) -> None:
-    """Hand the error to :func:`run`; a run dir holding only Hydra's files is removed later.
+) -> JobOutcome:
+    """The error for :func:`run` to raise; a run dir holding only Hydra's files is removed then.
 
     A run that got somewhere (spec, metrics, checkpoints) and then failed gets its record; a
     user mistake writes none (a run dir resumed by mistake keeps its own).
     """
-    _OUTCOME.error = e
     if {p.name for p in run_dir.iterdir()} <= bookkeeping:
-        _OUTCOME.stray_dir = run_dir
-    elif not isinstance(e, USER_ERRORS):
+        return JobOutcome(e, run_dir)
+    if not isinstance(e, USER_ERRORS):
         write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
+    return JobOutcome(e)
 
 
 def _remove_stray(run_dir: Path) -> None:
@@ -274,53 +298,15 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
-@contextlib.contextmanager
-def _argv(args: list[str]) -> Iterator[None]:
-    saved = sys.argv
-    sys.argv = args
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
-@dataclass(frozen=True)
-class _Task:
-    """Hydra's task function: a module-level class, so it pickles to a spawned trial process."""
-
-    train_fn: TrainFn | None
-    base_dir: Path | None  # the spec file's folder, for relative data paths in any process
-    preload: tuple[str, ...] = ()
-    plugins: tuple[str, ...] = ()  # the user's plugin modules, imported by each job first
-
-    def __call__(self, cfg: Any) -> float | None:
-        return run_job(cfg, self.train_fn, self.base_dir, self.preload, self.plugins)
-
-
-def _launch(inv: Invocation, spec_dir: Path | None, train_fn: TrainFn | None) -> None:
-    """Hydra's app: nnspec's config (or the user's spec, written to ``spec_dir``) as primary.
-
-    The spec's folder is the app's config path, not a ``--config-dir``: that flag is the user's.
-    """
-    import hydra
-
-    import nnspec.hydra.plugins  # noqa: F401  (sweeper and launcher settings in the ConfigStore)
-
-    path, name = (str(spec_dir), SPEC_PRIMARY) if spec_dir else (f"pkg://{CONF_MODULE}", PRIMARY)
-    task = hydra.main(config_path=path, config_name=name, version_base="1.3")(
-        _Task(train_fn, _OUTCOME.base_dir, _OUTCOME.preload, _OUTCOME.plugins)
-    )
-    with _argv(["nnspec train", *(["-m"] if inv.multirun else []), *inv.flags, *inv.overrides]):
-        task()
-
-
 def run(
     inv: Invocation, *, train_fn: TrainFn | None = None, preload: tuple[str, ...] = (),
     plugins: tuple[str, ...] = (),
 ) -> int:  # fmt: skip
     """``nnspec train``: returns the exit code (0 ok, 1 a sweep trial failed) or raises.
 
-    ``preload`` is what a job imports before it trains (the caller's list; see
+    Hydra composes once, in its run or multirun, from the same primary config and overrides that
+    :func:`nnspec.hydra.compose.compose` uses (nothing is written to compose, ``sys.argv`` is not
+    touched). ``preload`` is what a job imports before it trains (the caller's list; see
     :mod:`nnspec._heap`); ``plugins`` are the user's plugin modules, already loaded here and
     loaded again by each job in its own process (:mod:`nnspec.run.plugins`). nnspec's sweeper and
     launcher must be registered with Hydra's ``Plugins`` first where Hydra's own scan misses them
@@ -333,73 +319,107 @@ def run(
         Exception: whatever a single run failed with, once Hydra has returned; its job dir is
             removed when it holds nothing but Hydra's own files.
     """
-    global _OUTCOME
-    _OUTCOME = Outcome(base_dir=inv.base_dir, preload=tuple(preload), plugins=tuple(plugins))
-    spec = load_spec(inv.spec_path) if inv.spec_path else None
-    checked = precheck(inv, spec, split_overrides(inv.overrides))
-    named = run_name_override(inv.spec_path, spec, split_overrides(inv.overrides),
-                              search_dirs=inv.search_dirs, config_name=inv.config_name)  # fmt: skip
-    if named is not None:  # the run's folder is named after what the user chose
-        inv = replace(inv, overrides=[named, *inv.overrides])
-    args = split_overrides(inv.overrides)
+    spec, source = spec_input(inv.spec_path, inv.overrides) if inv.spec_path else (None, None)
+    try:
+        overrides, checked = precheck(inv, spec)
+    except NNSpecError as e:  # what no override or group file explains is the spec file's
+        raise attach_source(e, source) from e
     if inv.dry_run:
         from nnspec.hydra.dryrun import dry_run
 
-        return dry_run(inv, spec)
+        return dry_run(replace(inv, overrides=overrides), spec)
+    from nnspec.hydra.rundirs import check_sweep_overrides, drop_if_empty, job_dir_overrides
+
     made = None
     if inv.multirun:
-        from nnspec.hydra.rundirs import check_sweep_overrides
-
-        check_sweep_overrides(inv.overrides)
+        check_sweep_overrides(overrides)
     if checked is not None and inv.config_name is None:
-        from nnspec.hydra.rundirs import job_dir_overrides
-
-        if named is not None:
-            checked = checked.model_copy(update={"name": named.partition("=")[2]})
-        where, made = job_dir_overrides(checked, inv.overrides)  # created exclusively
-        inv = replace(inv, overrides=[*inv.overrides, *where])
+        where, made = job_dir_overrides(checked, overrides)  # created exclusively
+        overrides = [*overrides, *where]
     try:
-        return _launch_all(inv, spec, args, train_fn)
+        return _launch(inv, spec, overrides, train_fn, preload, plugins)
     finally:
-        from nnspec.hydra.rundirs import drop_if_empty
-
         drop_if_empty(made)
 
 
-def _launch_all(
-    inv: Invocation, spec: ExperimentSpec | None, args: ParsedArgs, train_fn: TrainFn | None
-) -> int:
-    with contextlib.ExitStack() as stack:
-        cdir = None
-        if spec is not None:
-            from nnspec.hydra.configtext import canonical
+def _launch(
+    inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None, overrides: list[str],
+    train_fn: TrainFn | None, preload: tuple[str, ...], plugins: tuple[str, ...] = (),
+) -> int:  # fmt: skip
+    """Hydra's run, multirun, ``--cfg`` or ``--info`` inside one initialised session."""
+    task = _Task(train_fn, inv.base_dir, tuple(preload), inv.sources, tuple(plugins))
+    data = _spec_data(spec) if spec is not None else None
+    args = split_overrides(overrides)
+    plain = [o for o in overrides if not o.lstrip("+").startswith("hydra.searchpath=")]
+    extra = [e for e in [task.sources.searchpath_override()] if e]
+    with session(task.sources, data, args.groups, config_name=inv.config_name,
+                 job_name=JOB_NAME) as config_name:  # fmt: skip
+        from hydra.core.global_hydra import GlobalHydra
 
-            cdir = stack.enter_context(spec_config_dir(canonical(spec), args.groups))
-        try:
-            _launch(inv, cdir, train_fn)
-        except SystemExit as e:  # Hydra reports its own errors and exits
-            return int(e.code) if isinstance(e.code, int) else 1
-    return _exit_code()
+        hydra = GlobalHydra.instance().hydra
+        assert hydra is not None  # session() initialised it
+        return _hydra_call(inv, hydra, config_name, task, [*plain, *extra])
 
 
-def _exit_code() -> int:
-    if _OUTCOME.error is not None:
-        if _OUTCOME.stray_dir is not None:
-            _remove_stray(_OUTCOME.stray_dir)
-        error, _OUTCOME.error = _OUTCOME.error, None  # the module keeps no traceback alive
-        raise error
-    if _OUTCOME.failed:
-        print(f"{_OUTCOME.failed} of {_OUTCOME.trials} trials failed; see {_OUTCOME.sweep_dir}")
-        return 1
+def _hydra_call(inv: Invocation, hydra: Any, config_name: str, task: _Task, ov: list[str]) -> int:
+    """What Hydra's ``@hydra.main`` does with its flags, called with nnspec's arguments."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if "--hydra-help" in inv.flags:
+            from hydra._internal.utils import get_args_parser
+
+            parser = get_args_parser()
+            hydra.hydra_help(config_name=config_name, args_parser=parser,
+                             args=parser.parse_args(ov))  # fmt: skip
+        elif inv.flag("--cfg") is not None:
+            _print_group_files(hydra, config_name, ov, task.sources)
+            hydra.show_cfg(
+                config_name=config_name,
+                overrides=ov,
+                cfg_type=inv.flag("--cfg"),
+                package=inv.flag("--package"),
+                resolve="--resolve" in inv.flags,
+            )
+        elif inv.flag("--info") is not None:
+            _print_group_files(hydra, config_name, ov, task.sources)
+            hydra.show_info(inv.flag("--info"), config_name=config_name, overrides=ov)
+        elif inv.multirun:
+            returns = hydra.multirun(config_name, task, [*ov, "hydra.mode=MULTIRUN"])
+            return _sweep_exit(returns)
+        else:
+            outcome = hydra.run(config_name, task, [*ov, "hydra.mode=RUN"]).return_value
+            if outcome.error is not None:
+                if outcome.stray_dir is not None:
+                    _remove_stray(outcome.stray_dir)
+                raise outcome.error
+    except (HydraException, OmegaConfBaseException) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise SpecError(Problem((), f"Hydra: {msg}")) from e
     return 0
 
 
-def job_preload() -> tuple[str, ...]:
-    """What a job imports before it trains (the list :func:`run` was given): a launcher that
-    starts trials in fresh processes imports it once up front."""
-    return _OUTCOME.preload
+def _print_group_files(hydra: Any, config_name: str, ov: list[str], sources: Sources) -> None:
+    """``# group: file`` for each group choice (YAML comments, so ``--cfg`` output stays YAML):
+    which file was used, the user's or nnspec's."""
+    from hydra.types import RunMode
+
+    cfg = hydra.compose_config(config_name, ov, run_mode=RunMode.RUN)
+    for group, option in cfg.hydra.runtime.choices.items():
+        found = sources.option_file(group, option) if option and "/" not in group else None
+        if found is not None:
+            print(f"# {group}: {found[0]}")
 
 
-def record_sweep(sweep_dir: Path, trials: int, failed: int) -> None:
-    """Called by the sweep-report callback in the launching process."""
-    _OUTCOME.sweep_dir, _OUTCOME.trials, _OUTCOME.failed = sweep_dir, trials, failed
+def _sweep_exit(returns: Any) -> int:
+    """1 when a trial of this sweep failed (each says why in its ``trial.json``), else 0."""
+    from hydra.core.utils import JobStatus
+
+    flat = [r for batch in returns or [] for r in batch]
+    failed = [r for r in flat if r.status != JobStatus.COMPLETED or r.return_value is None]
+    if failed:
+        where = Path(str(flat[0].hydra_cfg.hydra.sweep.dir)) if flat[0].hydra_cfg else None
+        print(f"{len(failed)} of {len(flat)} trials failed; see {where}")
+        return 1
+    return 0

@@ -1,9 +1,10 @@
 """Hydra composition behind nnspec's schemas: the one place composed config becomes typed.
 
 ``OmegaConf.to_container(resolve=True)`` then nnspec's validator (STYLE §1). A user's spec file is
-read by nnspec's loader, validated, dumped canonically and written as the *primary* config of a
-throw-away config folder, so every field of it can be overridden without ``+`` and groups chosen on
-the command line replace whole sections.
+read by nnspec's loader, validated, dumped canonically and stored as the *primary* config in Hydra's
+ConfigStore (:mod:`nnspec.hydra.sources`), so every field of it can be overridden without ``+`` and
+groups chosen on the command line replace whole sections. Overrides are read by Hydra's override
+parser only, for every command.
 
 Example:
     >>> import nnspec
@@ -14,43 +15,35 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnspec.errors import Problem, SpecError, did_you_mean
+from nnspec.errors import Problem, SpecError
+from nnspec.hydra.keys import check_override_keys, refuse_targets
+from nnspec.hydra.naming import run_name_override
+from nnspec.hydra.sources import CONF_MODULE, GROUP_NAMES, Sources, session
+from nnspec.io.overrides import parse_overrides, rewrite_names
 from nnspec.spec import ExperimentSpec
 
 __all__ = [
     "CONF_MODULE",
     "GROUP_NAMES",
     "ParsedArgs",
+    "Sources",
     "compose",
+    "composed",
     "compose_container",
-    "spec_primary",
-    "spec_config_dir",
+    "override_origins",
+    "prepare",
     "split_overrides",
     "check_override_keys",
     "load_spec",
+    "spec_input",
     "validate_container",
 ]
 
-CONF_MODULE = "nnspec.conf"
-PRIMARY = "config"
-SPEC_PRIMARY = "nnspec_spec"
-# Config groups a user selects with `group=option` (no `+` needed: each has a defaults entry).
-GROUP_NAMES: tuple[str, ...] = (
-    "data",
-    "model",
-    "optim",
-    "schedule",
-    "train",
-    "experiment",
-    "sweep",
-)
 # Keys of the job config that come from a group whose file is package _global_.
 _GROUP_OF_KEY: Mapping[str, str] = {"task": "data"}
 
@@ -62,6 +55,7 @@ class ParsedArgs:
     groups: dict[str, str]  # group -> option text (may be a sweep, e.g. "adam,sgd")
     keys: list[str]  # key=value overrides of the job config, as typed
     hydra: list[str]  # hydra.* and hydra/... overrides, passed through untouched
+    searchpath: list[str] = field(default_factory=list)  # a `hydra.searchpath=[...]`'s entries
 
 
 def split_overrides(overrides: Sequence[str]) -> ParsedArgs:
@@ -70,54 +64,22 @@ def split_overrides(overrides: Sequence[str]) -> ParsedArgs:
     Raises:
         SpecError: an override Hydra's grammar cannot parse.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except OverrideParseException as e:
-        problem = Problem((), f"cannot parse override: {e}", fix="see `nnspec train --help`")
-        raise SpecError(problem) from e
     groups: dict[str, str] = {}
     keys: list[str] = []
     hydra: list[str] = []
-    for ov in parsed:
+    searchpath: list[str] = []
+    for ov in parse_overrides(overrides):
         key = ov.get_key_element().lstrip("+~")
-        if key.startswith(("hydra.", "hydra/")) or key == "hydra":
+        if key == "hydra.searchpath" and isinstance(ov.value(), list):
+            searchpath = [str(v) for v in ov.value()]  # the user's folders (Sources)
+        elif key.startswith(("hydra.", "hydra/")) or key == "hydra":
             hydra.append(ov.input_line or "")
-        elif ov.key_or_group in GROUP_NAMES:
+        elif ov.key_or_group in GROUP_NAMES and not ov.is_delete():
             # the value as typed: a sweep (`adam,sgd`) has no single string form
             groups[ov.key_or_group] = (ov.input_line or "=").split("=", 1)[1]
         else:
             keys.append(ov.input_line or "")
-    return ParsedArgs(groups, keys, hydra)
-
-
-def spec_primary(data: Mapping[str, Any], conf_dir: Path | None = None) -> dict[str, Any]:
-    """The primary config for a user's spec: its canonical data plus null group defaults.
-
-    ``_self_`` comes first, so a group chosen on the command line replaces the spec's section; the
-    caller removes that section from ``data`` first (a different optimizer kind must not inherit
-    the old one's fields).
-    """
-    search = f"file://{conf_dir}" if conf_dir else f"pkg://{CONF_MODULE}"
-    defaults: list[Any] = ["nnspec_hydra", "_self_", *({g: None} for g in GROUP_NAMES)]
-    return {"defaults": defaults, "hydra": {"searchpath": [search]}, **data}
-
-
-@contextlib.contextmanager
-def spec_config_dir(
-    data: Mapping[str, Any], groups: Mapping[str, str], conf_dir: Path | None = None
-) -> Iterator[Path]:
-    """A temporary config folder holding the spec as primary config ``nnspec_spec.yaml``."""
-    from nnspec.hydra.configtext import render
-
-    from_groups = set(groups) | ({"task"} if "data" in groups else set())
-    kept = {k: v for k, v in data.items() if k not in from_groups}
-    with tempfile.TemporaryDirectory(prefix="nnspec-conf-") as tmp:
-        path = Path(tmp) / f"{SPEC_PRIMARY}.yaml"
-        path.write_text(render(spec_primary(kept, conf_dir)))
-        yield Path(tmp)
+    return ParsedArgs(groups, keys, hydra, searchpath)
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
@@ -127,67 +89,67 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     return load(path)
 
 
-def _spec_data(spec: ExperimentSpec | str | Path) -> dict[str, Any]:
+def _spec_data(spec: ExperimentSpec | str | Path | Mapping[str, Any]) -> dict[str, Any]:
     from nnspec.hydra.configtext import canonical
 
+    if isinstance(spec, Mapping):
+        return dict(spec)  # a file's data that overrides are to fix (see spec_input)
     return canonical(spec if isinstance(spec, ExperimentSpec) else load_spec(spec))
+
+
+def spec_input(path: str | Path, overrides: Sequence[str]) -> tuple[Any, Any]:
+    """A spec file as composition's primary config: ``(spec or data, source map)``.
+
+    A valid file is its canonical spec; an invalid one, when overrides are given, is its plain
+    data, so an override can fix it (``bad.yaml model.layers.1.out_features=5`` validates and
+    trains alike); without overrides its problems are raised with ``file:line:col``.
+    """
+    from nnspec.io import read_yaml, validate
+
+    data, source = read_yaml(Path(path))
+    try:
+        return validate(data, source), source
+    except SpecError:
+        if not split_overrides(overrides).keys:
+            raise
+        return data, source
 
 
 def compose_container(
     overrides: Sequence[str] = (),
     *,
-    spec: ExperimentSpec | str | Path | None = None,
-    config_dir: Path | None = None,
+    spec: ExperimentSpec | str | Path | Mapping[str, Any] | None = None,
+    sources: Sources = Sources(),
     with_hydra: bool = False,
-    search_dirs: Sequence[Path] = (),
     config_name: str | None = None,
 ) -> dict[str, Any]:
     """Compose with Hydra's compose API and return the resolved job config as plain data.
 
     Args:
-        overrides: Hydra overrides (``group=option``, ``key=value``); no sweeps.
+        overrides: Hydra overrides (``group=option``, ``key=value``); no sweeps. A
+            ``hydra.searchpath`` among them is read as the user's folders (joined to
+            ``sources``).
         spec: a user's spec (object or YAML path) used as primary config instead of ``config``.
-        config_dir: a conf folder to use instead of the packaged ``nnspec.conf``.
+        sources: the user's config folders (``--config-dir``): their group options join nnspec's
+            and win over an option of the same name.
         with_hydra: also return part of the ``hydra`` node: ``runtime.choices`` (the group files)
             and ``sweeper`` (unresolved).
-        search_dirs: the user's config folders (``--config-dir``): their group options join
-            nnspec's.
-        config_name: the user's primary config (``--config-name``, in the first of
-            ``search_dirs``) instead of nnspec's ``config`` (without ``spec``).
+        config_name: the user's primary config (``--config-name``) instead of nnspec's
+            ``config`` (without ``spec``).
     """
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir, initialize_config_module
-    from omegaconf import OmegaConf
-
-    # `hydra/sweeper: nnspec_optuna` and `hydra/launcher: nnspec_pool` must be in Hydra's
-    # ConfigStore for files and overrides that select them.
-    import nnspec.hydra.plugins  # noqa: F401
 
     args = split_overrides(overrides)
-    with contextlib.ExitStack() as stack:
-        if spec is not None:
-            tmp = stack.enter_context(spec_config_dir(_spec_data(spec), args.groups, config_dir))
-            stack.enter_context(initialize_config_dir(str(tmp), version_base="1.3"))
-            name = SPEC_PRIMARY
-        elif config_dir is not None or (config_name and search_dirs):
-            # the user's primary config is found in the main folder only (search paths come later)
-            main = config_dir if config_dir is not None else Path(search_dirs[0]).resolve()
-            stack.enter_context(initialize_config_dir(str(main), version_base="1.3"))
-            name = config_name or PRIMARY
-        else:
-            stack.enter_context(initialize_config_module(CONF_MODULE, version_base="1.3"))
-            name = config_name or PRIMARY
-        extra = [_searchpath(search_dirs, config_dir)] if search_dirs else []
-        cfg = _hydra_compose(hydra_compose, name, [*overrides, *extra], with_hydra)
-        return _split_hydra(cfg) if with_hydra else OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
-def _searchpath(dirs: Sequence[Path], config_dir: Path | None) -> str:
-    """``hydra.searchpath`` naming the user's folders and nnspec's config (the override replaces
-    the primary config's list, so nnspec's own is named again)."""
-    own = f"file://{config_dir}" if config_dir else f"pkg://{CONF_MODULE}"
-    paths = [f"file://{Path(d).resolve()}" for d in dirs] + [own]
-    return "hydra.searchpath=[" + ",".join(f"'{p}'" for p in paths) + "]"
+    sources = Sources(
+        tuple(dict.fromkeys([*sources.user, *Sources.of(None, args.searchpath).user]))
+    )
+    plain = [o for o in overrides if not o.lstrip("+").startswith("hydra.searchpath=")]
+    data = _spec_data(spec) if spec is not None else None
+    with session(sources, data, args.groups, config_name=config_name) as name:
+        extra = [sources.searchpath_override()] if sources.user else []
+        cfg = _hydra_compose(hydra_compose, name,
+                             [*plain, *(e for e in extra if e)], with_hydra)  # fmt: skip
+    return _split_hydra(cfg) if with_hydra else _resolved(cfg)
 
 
 def _split_hydra(cfg: Any) -> dict[str, Any]:
@@ -202,8 +164,22 @@ def _split_hydra(cfg: Any) -> dict[str, Any]:
     sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)  # grammar text
     with open_dict(cfg):
         del cfg["hydra"]
-    job = OmegaConf.to_container(cfg, resolve=True)
-    return {**job, "hydra": {"runtime": {"choices": choices}, "sweeper": sweeper}}  # type: ignore[dict-item]
+    job = _resolved(cfg)
+    return {**job, "hydra": {"runtime": {"choices": choices}, "sweeper": sweeper}}
+
+
+def _resolved(cfg: Any) -> dict[str, Any]:
+    """``OmegaConf.to_container(resolve=True)``; an interpolation that fails is a SpecError."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError(Problem((), f"cannot resolve the config: {msg}",
+                                fix="check the ${...} interpolations of your overrides and "
+                                "config files")) from e  # fmt: skip
 
 
 def _hydra_compose(fn: Any, name: str, overrides: list[str], with_hydra: bool) -> Any:
@@ -213,84 +189,36 @@ def _hydra_compose(fn: Any, name: str, overrides: list[str], with_hydra: bool) -
     try:
         return fn(config_name=name, overrides=overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = " ".join(str(e).split()) or type(e).__name__
         raise SpecError(Problem((), f"cannot compose the config: {msg}")) from e
-
-
-def _walk(node: Any, parts: Sequence[str]) -> tuple[int, Any]:
-    """How many leading parts of a dotted key exist in ``node``, and the last node reached."""
-    for i, part in enumerate(parts):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return i, node
-    return len(parts), node
-
-
-def check_override_keys(keys: Sequence[str], container: Mapping[str, Any]) -> None:
-    """Refuse ``key=value`` overrides naming a field that does not exist, with a did-you-mean.
-
-    Runs before Hydra sees the overrides, so ``optim.lrr=1`` gets nnspec's message instead of
-    Hydra's "Could not override".
-
-    Raises:
-        SpecError: one problem per unknown key, each naming the override text.
-    """
-    problems = []
-    for text in keys:
-        if text.startswith(("+", "~")):
-            continue  # explicit adds/deletes: validation after composition judges them
-        key = text.split("=", 1)[0]
-        parts = key.split(".")
-        depth, node = _walk(container, parts)
-        if depth == len(parts):
-            continue
-        bad = parts[depth]
-        choices = list(node) if isinstance(node, Mapping) else []
-        hint = did_you_mean(bad, choices)
-        msg = f"{text}: unknown field '{bad}'" + (f"; {hint}" if hint else "")
-        fix = f"fields here: {', '.join(map(str, choices))}" if choices else None
-        problems.append(Problem(tuple(parts[: depth + 1]), msg, fix=fix))
-    if problems:
-        raise SpecError(problems)
-
-
-def _refuse_targets(node: Any, path: tuple[str | int, ...] = ()) -> list[Problem]:
-    """Configs never execute code: ``_target_``-style keys are refused wherever they appear."""
-    found: list[Problem] = []
-    items = (
-        node.items()
-        if isinstance(node, Mapping)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
-    for k, v in items:
-        if k in ("_target_", "_partial_", "_args_", "_component_"):
-            found.append(
-                Problem((*path, k), f"'{k}' is not allowed: nnspec configs never execute code")
-            )
-        found += _refuse_targets(v, (*path, k))
-    return found
 
 
 def _key_path(text: str) -> tuple[str, ...]:
     return tuple(text.lstrip("+~").split("=", 1)[0].split("."))
 
 
-def _blame(p: Problem, keys: Sequence[str], choices: Mapping[str, str]) -> Problem:
-    """Point a problem at the override (or group file) its value came from."""
+def _blame(
+    p: Problem, keys: Sequence[str], choices: Mapping[str, str], sources: Sources
+) -> Problem:
+    """Point a problem at the override, else the group file (and line) its value came from."""
+    from nnspec.hydra.locate import locate
+
     path = tuple(str(x) for x in p.path)
     for text in reversed(keys):  # the last override of a key wins
         kp = _key_path(text)
         if path[: len(kp)] == kp or kp[: len(path)] == path:
             return p.located(f"override '{text}'", None, None)
-    if path:
-        group = _GROUP_OF_KEY.get(path[0], path[0])
-        if choices.get(group):
-            return p.located(f"{group}/{choices[group]}.yaml", None, None)
+    if not path:
+        return p
+    group = _GROUP_OF_KEY.get(path[0], path[0])
+    for g in ("experiment", group):  # an experiment sets values of every section
+        option = choices.get(g)
+        found = sources.option_file(g, option) if option else None
+        if found is not None:
+            where = locate(found[1], g, path)
+            if where is not None or g == group:
+                line, col = where or (None, None)
+                return p.located(found[0], line, col)
     return p
 
 
@@ -298,6 +226,7 @@ def validate_container(
     data: Mapping[str, Any],
     keys: Sequence[str] = (),
     choices: Mapping[str, str] | None = None,
+    sources: Sources = Sources(),
 ) -> ExperimentSpec:
     """Validate composed job config data with nnspec's schema.
 
@@ -305,17 +234,18 @@ def validate_container(
         data: the resolved job config (no ``hydra`` node).
         keys: the ``key=value`` overrides applied, so problems can name them.
         choices: ``group -> option`` chosen by composition, so problems can name the group file.
+        sources: where the group files are, so a problem names the file and line it came from.
 
     Raises:
         SpecError: every problem at once, each naming the override or group file it came from.
     """
-    problems = _refuse_targets(data)
+    problems = refuse_targets(data)
     if problems:
         raise SpecError(problems)
     try:
         return _validate(dict(data))
     except SpecError as e:
-        blamed = [_blame(p, keys, choices or {}) for p in e.problems]
+        blamed = [_blame(p, keys, choices or {}, sources) for p in e.problems]
         raise SpecError(blamed, title=e.title) from e
 
 
@@ -329,38 +259,95 @@ def compose(
     overrides: Sequence[str] | None = None,
     spec: ExperimentSpec | str | Path | None = None,
     *,
-    config_dir: Path | None = None,
-    search_dirs: Sequence[Path] = (),
+    sources: Sources = Sources(),
     config_name: str | None = None,
 ) -> ExperimentSpec:
     """Compose nnspec's Hydra config (or ``spec``) with overrides and validate the result.
 
+    Every command composes through here (``nnspec train`` through Hydra's run, with the same
+    overrides): a line that validates is a line that trains.
+
     Args:
-        overrides: ``group=option`` and ``key=value`` strings, as on the command line.
+        overrides: ``group=option`` and ``key=value`` strings in Hydra's grammar, as on the
+            command line; layers may be addressed by name (``model.layers.hidden.p=0.2``).
         spec: a spec (object or YAML path) to use as the primary config instead of the default
             experiment.
-        config_dir: a conf folder to use instead of the packaged ``nnspec.conf`` (tests).
-        search_dirs: the user's config folders: their group options join nnspec's.
-        config_name: the user's primary config in one of ``search_dirs`` (without ``spec``).
+        sources: the user's config folders: their group options join nnspec's.
+        config_name: the user's primary config in one of ``sources`` (without ``spec``).
 
     Returns:
         The validated experiment.
 
     Raises:
-        SpecError: an unknown key, a bad value or an unparsable override.
+        SpecError: an unknown key, group option or layer name, a bad value or an unparsable
+            override.
 
     Example:
         >>> import nnspec
         >>> nnspec.compose(["optim=sgd", "optim.lr=0.05"]).optim.kind  # doctest: +SKIP
         'sgd'
     """
-    overrides = list(overrides or ())
-    args = split_overrides(overrides)
-    where = {"config_dir": config_dir, "search_dirs": search_dirs, "config_name": config_name}
-    if args.keys:  # unknown keys get nnspec's message, not Hydra's "Could not override"
-        plain = [f"{g}={o}" for g, o in args.groups.items()]
-        check_override_keys(args.keys, compose_container(plain, spec=spec, **where))
-    full = compose_container(overrides, spec=spec, with_hydra=True, **where)
+    return composed(list(overrides or ()), spec, sources=sources, config_name=config_name)[0]
+
+
+def composed(
+    overrides: list[str], spec: ExperimentSpec | str | Path | Mapping[str, Any] | None = None, *,
+    sources: Sources = Sources(), config_name: str | None = None,
+    spec_path: str | Path | None = None,
+) -> tuple[ExperimentSpec, list[str]]:  # fmt: skip
+    """:func:`compose`, also returning the overrides as Hydra got them (layer names rewritten
+    to indices), so problems found later (shapes) can name the override they came from."""
+    path = spec_path or (spec if isinstance(spec, (str, Path)) else None)
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    overrides = prepare(overrides, spec, sources=sources, config_name=config_name, spec_path=path)
+    full = compose_container(overrides, spec=spec, with_hydra=True, sources=sources,
+                             config_name=config_name)  # fmt: skip
     hydra_node = full.pop("hydra", {})
     choices = hydra_node.get("runtime", {}).get("choices", {})
-    return validate_container(full, args.keys, choices)
+    return validate_container(full, split_overrides(overrides).keys, choices, sources), overrides
+
+
+def override_origins(overrides: Sequence[str]) -> dict[tuple[str | int, ...], str]:
+    """``field path -> override text`` of the ``key=value`` overrides (a SourceMap's origins)."""
+    from nnspec.io.overrides import override_origins as origins
+
+    return origins(split_overrides(overrides).keys)
+
+
+def prepare(
+    overrides: list[str], spec: ExperimentSpec | str | Path | Mapping[str, Any] | None, *,
+    sources: Sources = Sources(), config_name: str | None = None, sweep: bool = False,
+    spec_path: str | Path | None = None,
+) -> list[str]:  # fmt: skip
+    """Check group options and keys, and rewrite layer names to indices, before Hydra composes.
+
+    The config the keys are checked against is composed from the group choices alone (a
+    sweep's first option), so ``optim.lrr=1`` gets nnspec's did-you-mean instead of Hydra's
+    "Could not override", and ``model.layers.hidden.out_features=64`` finds the layer named
+    ``hidden`` of the model those choices give. The run's ``name`` is added where the choices
+    name it (:mod:`nnspec.hydra.naming`), for every command alike.
+
+    Raises:
+        SpecError: every unknown option, key or layer name at once.
+    """
+    from nnspec.hydra.groups import check_group_options, first_choice
+
+    args = split_overrides(overrides)
+    sources = Sources(
+        tuple(dict.fromkeys([*sources.user, *Sources.of(None, args.searchpath).user]))
+    )
+    check_group_options(args.groups, sweep=sweep, sources=sources)
+    if args.keys:
+        base = compose_container(first_choice(args.groups), spec=spec, sources=sources,
+                                 config_name=config_name)  # fmt: skip
+        renamed = rewrite_names(args.keys, base)
+        check_override_keys([renamed.get(k, k) for k in args.keys], base)
+        overrides = [renamed.get(o, o) for o in overrides]
+
+    def picked(choices: list[str]) -> Mapping[str, str]:
+        full = compose_container(choices, with_hydra=True, sources=sources, config_name=config_name)
+        return full["hydra"]["runtime"]["choices"]  # type: ignore[no-any-return]
+
+    named = run_name_override(Path(spec_path) if spec_path else None, spec, args, picked)
+    return [named, *overrides] if named is not None else overrides

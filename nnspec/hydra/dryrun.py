@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnspec.errors import NNSpecError
 from nnspec.hydra.compose import compose, compose_container, split_overrides
+from nnspec.hydra.sources import Sources
 from nnspec.spec import ExperimentSpec
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ class TrialCheck:
     overrides: list[str]
     n_params: int | None
     reason: str = ""
+    param_bytes: int | None = None
+    activation_bytes: int | None = None  # one training batch's top-level outputs, fp32
 
     @property
     def valid(self) -> bool:
@@ -76,30 +78,34 @@ def expand_optuna(
 
 def check_trial(
     overrides: list[str],
-    spec: ExperimentSpec | None,
-    search_dirs: Sequence[Path] = (),
+    spec: ExperimentSpec | Mapping[str, Any] | None,
+    sources: Sources = Sources(),
     config_name: str | None = None,
+    max_params: int | None = None,
 ) -> TrialCheck:
-    """Compose, validate and shape-check one trial."""
-    from nnspec.compile import infer_shapes
+    """Compose, validate and shape-check one trial; one over ``max_params`` is invalid."""
+    from nnspec.hydra.budget import budget, over_budget
 
     try:
-        trial = compose(overrides, spec, search_dirs=search_dirs, config_name=config_name)
-        n_params = sum(info.params for info in infer_shapes(trial.model) if info.depth == 0)
+        trial = compose(overrides, spec, sources=sources, config_name=config_name)
+        b = budget(trial)
     except NNSpecError as e:
         first = [str(p).splitlines()[0] for p in e.problems]
         return TrialCheck(overrides, None, f"{type(e).__name__}: " + "; ".join(first))
-    return TrialCheck(overrides, n_params)
+    reason = over_budget(b, max_params)
+    return TrialCheck(overrides, b.n_params, reason, b.param_bytes, b.activation_bytes)
 
 
-def _sweeper_node(inv: Invocation, spec: ExperimentSpec | None) -> tuple[dict[str, Any], int]:
+def _sweeper_node(
+    inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None
+) -> tuple[dict[str, Any], int]:
     """The composed ``hydra.sweeper`` node (unresolved: params are grammar text) and the seed."""
     from nnspec.hydra.groups import first_choice
 
     args = split_overrides(inv.overrides)
     plain = [*first_choice(args.groups), *args.hydra]
-    user = {"search_dirs": inv.search_dirs, "config_name": inv.config_name}
-    full = compose_container(plain, spec=spec, with_hydra=True, **user)
+    full = compose_container(plain, spec=spec, with_hydra=True, sources=inv.sources,
+                             config_name=inv.config_name)  # fmt: skip
     return full["hydra"].get("sweeper", {}), int(full.get("seed", 0))
 
 
@@ -108,16 +114,22 @@ def _render(checks: list[TrialCheck]) -> None:
     from rich.table import Table
 
     table = Table(title=f"dry run: {len(checks)} trials")
-    for col in ("trial", "overrides", "parameters", "status"):
+    from nnspec.hydra.budget import mib
+
+    for col in ("trial", "overrides", "parameters", "param memory", "activations", "status"):
         table.add_column(col)
     for i, c in enumerate(checks):
         params = f"{c.n_params:,}" if c.n_params is not None else "-"
+        memory = [mib(x) if x is not None else "-" for x in (c.param_bytes, c.activation_bytes)]
         status = "[green]valid[/]" if c.valid else f"[red]invalid[/]: {c.reason}"
-        table.add_row(str(i), " ".join(c.overrides), params, status)
-    Console(soft_wrap=True).print(table)
+        table.add_row(str(i), " ".join(c.overrides), params, *memory, status)
+    import sys
+
+    # piped or captured: wide, so a row's reason is never folded mid-word
+    Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200).print(table)
 
 
-def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
+def dry_run(inv: Invocation, spec: ExperimentSpec | Mapping[str, Any] | None) -> int:
     """Print the trial table; 0 when every trial is valid, 2 otherwise."""
     args = split_overrides(inv.overrides)
     sweeper, seed = _sweeper_node(inv, spec)
@@ -126,6 +138,7 @@ def dry_run(inv: Invocation, spec: ExperimentSpec | None) -> int:
         trials = expand_optuna(job_args, sweeper, seed, inv.dry_run_trials)
     else:
         trials = expand_grid(job_args, sweeper.get("params") or {})
-    checks = [check_trial(t, spec, inv.search_dirs, inv.config_name) for t in trials]
+    limit = sweeper.get("max_params")
+    checks = [check_trial(t, spec, inv.sources, inv.config_name, limit) for t in trials]
     _render(checks)
     return 0 if all(c.valid for c in checks) else 2

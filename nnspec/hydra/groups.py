@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from importlib import resources
-from pathlib import Path
+from collections.abc import Mapping
 
 from nnspec.errors import Problem, SpecError, did_you_mean
+from nnspec.hydra.sources import Sources
 
 __all__ = ["group_options", "group_values", "first_choice", "check_group_options"]
 
@@ -23,16 +22,16 @@ def first_choice(groups: Mapping[str, str]) -> list[str]:
     return [f"{g}={group_values(o)[0]}" for g, o in groups.items()]
 
 
-def group_options(group: str, search_dirs: Sequence[Path] = ()) -> list[str]:
-    """Options of a config group: the YAML files of ``nnspec.conf/<group>/`` and of
-    ``<dir>/<group>/`` for each of the user's ``search_dirs`` (``--config-dir``)."""
-    folders = [resources.files("nnspec.conf").joinpath(group), *(d / group for d in search_dirs)]
+def group_options(group: str, sources: Sources = Sources()) -> list[str]:
+    """Options of a config group: the YAML files of ``nnspec.conf/<group>/`` and of the user's
+    folders (``--config-dir``, ``hydra.searchpath``)."""
+    folders = sources.folders(group)
     names = {p.name for f in folders if f.is_dir() for p in f.iterdir()}
     return sorted(n[: -len(".yaml")] for n in names if n.endswith(".yaml"))
 
 
 def check_group_options(
-    groups: Mapping[str, str], *, sweep: bool = False, search_dirs: Sequence[Path] = ()
+    groups: Mapping[str, str], *, sweep: bool = False, sources: Sources = Sources()
 ) -> None:
     """Refuse an unknown option (``optim=adamm``) with the list of options and a did-you-mean.
 
@@ -41,7 +40,7 @@ def check_group_options(
     """
     problems = []
     for group, value in groups.items():
-        options = group_options(group, search_dirs)
+        options = group_options(group, sources)
         wanted = group_values(value) if sweep else [value]
         for v in wanted:
             if v in options or v == "null":

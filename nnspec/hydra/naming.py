@@ -10,11 +10,14 @@ stem when it sets none); else the data and model options chosen on the command l
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from nnspec.hydra.compose import ParsedArgs, compose_container
 from nnspec.spec import ExperimentSpec
+
+if TYPE_CHECKING:
+    from nnspec.hydra.compose import ParsedArgs
 
 __all__ = ["run_name_override"]
 
@@ -24,16 +27,14 @@ _ONE_OPTION = re.compile(r"[\w.-]+")
 
 def run_name_override(
     spec_path: Path | None,
-    spec: ExperimentSpec | None,
+    spec: ExperimentSpec | Mapping[str, Any] | None,
     args: ParsedArgs,
-    *,
-    search_dirs: Sequence[Path] = (),
-    config_name: str | None = None,
+    picked: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> str | None:
     """The ``name=...`` override that names the run, or ``None`` when the name already fits.
 
-    ``search_dirs`` and ``config_name`` are the user's ``--config-dir`` and ``--config-name``: the
-    option a run does not choose is the one their primary config's defaults list picks.
+    ``picked`` composes group choices and returns the options Hydra picked: the option a run does
+    not choose is the one the primary config's defaults list picks.
 
     Example:
         >>> from nnspec.hydra.compose import split_overrides
@@ -43,18 +44,18 @@ def run_name_override(
     if "experiment" in args.groups or any(_key(k) == "name" for k in args.keys):
         return None
     if spec is not None and spec_path is not None:
-        if "name" in spec.model_fields_set or not _ONE_OPTION.fullmatch(spec_path.stem):
+        named = spec if isinstance(spec, Mapping) else spec.model_fields_set
+        if "name" in named or not _ONE_OPTION.fullmatch(spec_path.stem):
             return None  # the spec's own name; a stem Hydra's grammar would split keeps it too
         return f"name={spec_path.stem}"
     chosen = {g: args.groups[g] for g in ("data", "model") if g in args.groups}
     if not chosen or not all(_ONE_OPTION.fullmatch(v) for v in chosen.values()):
         return None
     if len(chosen) < 2:  # the other option is the primary config's
-        picks = [f"{g}={v}" for g, v in chosen.items()]
-        full = compose_container(picks, with_hydra=True, search_dirs=search_dirs,
-                                 config_name=config_name)  # fmt: skip
-        picked = full["hydra"]["runtime"]["choices"]
-        chosen = {g: chosen.get(g, picked.get(g)) for g in ("data", "model")}
+        if picked is None:
+            return None
+        options = picked([f"{g}={v}" for g, v in chosen.items()])
+        chosen = {g: chosen.get(g, options.get(g)) for g in ("data", "model")}
     return f"name={chosen['data']}-{chosen['model']}"
 
 

@@ -36,6 +36,18 @@ class NNSpecOptunaSweeperConf:
     seed: int | None = None
     # search space in Hydra's override grammar, key -> expression
     params: dict[str, Any] = field(default_factory=dict)
+    # median, successive_halving or hyperband: trials report each epoch and stop when pruned
+    # (single-objective studies only); None = every trial runs to its end
+    pruner: str | None = None
+    # epochs every trial runs before the median pruner may stop it
+    pruner_warmup_epochs: int = 0
+    # several objectives (a multi-objective study, Pareto front in the report): n_params,
+    # objective or validation metrics, e.g. [val_loss, n_params]; empty = the monitored metric
+    objectives: list[str] = field(default_factory=list)
+    # one per objective; empty = minimize losses and n_params, maximize the rest
+    directions: list[str] = field(default_factory=list)
+    # a trial whose model has more parameters never starts (told FAIL; --dry-run marks it)
+    max_params: int | None = None
 
 
 @dataclass

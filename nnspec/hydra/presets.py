@@ -230,7 +230,12 @@ HYDRA_SETTINGS: dict[str, Any] = {
     # nnspec writes into the job directory explicitly; the process keeps the user's cwd so
     # relative data paths keep working.
     "job": {"chdir": False},
-    "callbacks": {"nnspec_sweep_report": {"_target_": "nnspec.hydra.report.SweepReportCallback"}},
+    "callbacks": {
+        "nnspec_sweep_report": {
+            "_target_": "nnspec.hydra.report.SweepReportCallback",
+            "reveal_test": False,  # test metrics stay out of the sweep summary (test-set lock)
+        }
+    },
     # no `help`: `nnspec train --help` is nnspec's (its groups included), not Hydra's app help
 }
 
@@ -238,6 +243,7 @@ HYDRA_SETTINGS: dict[str, Any] = {
 def generate(conf_dir: Path = CONF_DIR, examples_dir: Path = EXAMPLES_DIR) -> dict[Path, str]:
     """Every generated file of ``conf/`` and its text (nothing is written)."""
     from nnspec.hydra.compose import compose_container
+    from nnspec.hydra.sources import Sources
 
     examples = example_specs(examples_dir)
     groups = group_files(examples)
@@ -252,7 +258,9 @@ def generate(conf_dir: Path = CONF_DIR, examples_dir: Path = EXAMPLES_DIR) -> di
         out[conf_dir / f"sweep/{name}.yaml"] = render(sweep, "_global_")
     _write(out)  # experiments compose against the group files just generated (in conf_dir)
     for name, spec in examples.items():
-        data = experiment_file(spec, name, lambda ov: compose_container(ov, config_dir=conf_dir))
+        data = experiment_file(
+            spec, name, lambda ov: compose_container(ov, sources=Sources.of(conf_dir))
+        )
         out[conf_dir / f"experiment/{name}.yaml"] = render(data, "_global_")
     return out
 

@@ -4,7 +4,12 @@
 an ``incomplete`` trial, e.g. from an interrupted sweep) and writes ``sweep_summary.csv``,
 ``sweep_summary.md``, ``best_spec.yaml`` (the best trial's resolved spec) and ``sweep_plot.png``
 (the objective against each swept parameter). Seed replicates (``seed=0,1,2``) are aggregated into
-mean ± std per configuration. Hydra calls it at the end of a multirun through
+mean ± std per configuration, and the best configuration is then the one with the best mean.
+
+Test-set lock: tables, plot and the best choice use validation metrics only; the trials' test
+metrics are left out of ``sweep_summary.*`` unless ``reveal_test`` is set (``nnspec train -m
+--reveal-test``, ``nnspec report --reveal-test``), so a sweep cannot be tuned on the test set.
+Hydra calls it at the end of a multirun through
 :class:`SweepReportCallback`; ``nnspec report SWEEP_DIR`` calls it by hand.
 """
 
@@ -59,6 +64,7 @@ class SweepReport:
     rows: list[Row]
     mode: str
     swept: list[str]
+    reveal_test: bool = False
 
     @property
     def failed(self) -> list[Row]:
@@ -66,8 +72,28 @@ class SweepReport:
 
     @property
     def best(self) -> Row | None:
+        """The best trial; with seed replicates, the best trial of the configuration whose
+        objective has the best mean over its seeds."""
         ok = [r for r in self.rows if r.record.status == "ok" and r.record.objective is not None]
-        return ok[0] if ok else None
+        if not ok:
+            return None
+        groups = _configurations(self, ok)
+        if len(groups) == len(ok):
+            return ok[0]
+        sign = -1.0 if self.mode == "max" else 1.0
+        rows = min(groups.values(), key=lambda g: sign * statistics.fmean(
+            r.record.objective for r in g if r.record.objective is not None))  # fmt: skip
+        return rows[0]
+
+
+def _configurations(report: SweepReport, rows: list[Row]) -> dict[str, list[Row]]:
+    """Rows grouped by what tells configurations apart (every swept key but ``seed``)."""
+    axes = [k for k in report.swept if k != "seed"]
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        config = " ".join(f"{k}={r.params.get(k, '')}" for k in axes)
+        groups.setdefault(config or "(base)", []).append(r)
+    return groups
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
@@ -87,7 +113,7 @@ def _sort_key(mode: str) -> Any:
     return key
 
 
-def collect(sweep_dir: Path) -> SweepReport:
+def collect(sweep_dir: Path, *, reveal_test: bool = False) -> SweepReport:
     """Read every trial of a sweep directory (finished, failed or never finished)."""
     rows = [Row(p.name, p, read_record(p)) for p in _job_dirs(Path(sweep_dir))]
     modes = [r.record.mode for r in rows if r.record.status == "ok"]
@@ -97,14 +123,21 @@ def collect(sweep_dir: Path) -> SweepReport:
         for k, v in r.params.items():
             values.setdefault(k, set()).add(v)
     swept = sorted(k for k, vs in values.items() if len(vs) > 1)
-    return SweepReport(Path(sweep_dir), sorted(rows, key=_sort_key(mode)), mode, swept)
+    rows = sorted(rows, key=_sort_key(mode))
+    return SweepReport(Path(sweep_dir), rows, mode, swept, reveal_test)
 
 
-def _metric_names(report: SweepReport) -> list[str]:
-    names: set[str] = set()
-    for r in report.rows:
-        names |= set(r.record.test_metrics)
-    return sorted(names)
+def _metrics(report: SweepReport) -> list[tuple[str, str]]:
+    """``(column, metric)`` pairs shown: validation metrics, test metrics only when revealed."""
+    val = sorted({m for r in report.rows for m in r.record.val_metrics})
+    test = sorted({m for r in report.rows for m in r.record.test_metrics})
+    return [*((f"val_{m}", m) for m in val),
+            *((f"test_{m}", m) for m in (test if report.reveal_test else []))]  # fmt: skip
+
+
+def _value(record: TrialRecord, column: str, metric: str) -> float | None:
+    source = record.val_metrics if column.startswith("val_") else record.test_metrics
+    return source.get(metric)
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -126,15 +159,15 @@ def common_overrides(report: SweepReport) -> list[str]:
 
 def table(report: SweepReport, swept_only: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-trial table (CSV: every override; Markdown: swept ones)."""
-    metrics = _metric_names(report)
-    header = ["trial", "overrides", "status", "objective", *(f"test_{m}" for m in metrics)]
+    metrics = _metrics(report)
+    header = ["trial", "overrides", "status", "objective", *(c for c, _ in metrics)]
     header += ["time_s", "best_epoch", "reason"]
     body = []
     for r in report.rows:
         rec = r.record
         body.append(
             [r.trial, _shown(report, r, swept_only), rec.status, _fmt(rec.objective)]
-            + [_fmt(rec.test_metrics.get(m)) for m in metrics]
+            + [_fmt(_value(rec, c, m)) for c, m in metrics]
             + [_fmt(rec.wall_time, 3), "" if rec.best_epoch is None else str(rec.best_epoch)]
             + [rec.reason]
         )
@@ -142,20 +175,16 @@ def table(report: SweepReport, swept_only: bool = False) -> tuple[list[str], lis
 
 
 def replicates(report: SweepReport) -> list[tuple[str, int, str, dict[str, str]]]:
-    """Mean ± std of the objective and test metrics per configuration over ``seed`` values."""
+    """Mean ± std of the objective and shown metrics per configuration over ``seed`` values."""
     if "seed" not in report.swept:
         return []
-    groups: dict[str, list[TrialRecord]] = {}
-    axes = [k for k in report.swept if k != "seed"]  # what tells configurations apart
-    for r in report.rows:
-        if r.record.status == "ok":
-            config = " ".join(f"{k}={r.params.get(k, '')}" for k in axes)
-            groups.setdefault(config or "(base)", []).append(r.record)
+    ok = [r for r in report.rows if r.record.status == "ok"]
     out = []
-    for config, recs in groups.items():
+    for config, rows in _configurations(report, ok).items():
+        recs = [r.record for r in rows]
         metrics = {
-            m: _mean_std([x.test_metrics[m] for x in recs if m in x.test_metrics])
-            for m in _metric_names(report)
+            c: _mean_std([v for x in recs if (v := _value(x, c, m)) is not None])
+            for c, m in _metrics(report)
         }
         out.append((config, len(recs), _mean_std([x.objective or 0.0 for x in recs]), metrics))
     return out
@@ -190,10 +219,16 @@ def render_markdown(report: SweepReport) -> str:
         _md_table(header, body),
     ]
     if report.best is not None:
-        parts += ["", f"Best: trial {report.best.trial} ({' '.join(report.best.record.overrides)})"]
+        how = " (the configuration with the best mean over seeds)" if replicates(report) else ""
+        best = report.best
+        parts += ["", f"Best: trial {best.trial}{how} ({' '.join(best.record.overrides)})"]
+    if not report.reveal_test:
+        parts += ["", "Test metrics are hidden (test-set lock): the best is chosen on validation "
+                  "metrics only. `nnspec report SWEEP_DIR --reveal-test` shows them."]  # fmt: skip
+    parts += _pareto_section(report.sweep_dir)
     reps = replicates(report)
     if reps:
-        metrics = _metric_names(report)
+        metrics = [c for c, _ in _metrics(report)]
         rows = [[c, str(n), obj, *(m[k] for k in metrics)] for c, n, obj, m in reps]
         parts += [
             "",
@@ -202,6 +237,21 @@ def render_markdown(report: SweepReport) -> str:
             _md_table(["configuration", "seeds", "objective", *metrics], rows),
         ]
     return "\n".join(parts) + "\n"
+
+
+def _pareto_section(sweep_dir: Path) -> list[str]:
+    """A multi-objective study's Pareto front (``pareto_front.json``), best trials by number."""
+    from nnspec.hydra.objectives import read_pareto
+
+    front = read_pareto(sweep_dir)
+    if not front:
+        return []
+    names = list(front[0]["values"])
+    rows = [[str(p["trial"]), *(_fmt(p["values"][n]) for n in names),
+             " ".join(f"{k}={v}" for k, v in p["params"].items())]
+            for p in sorted(front, key=lambda p: p["trial"])]  # fmt: skip
+    head = f"## Pareto front ({', '.join(names)}): no trial here is beaten on every objective"
+    return ["", head, "", _md_table(["trial", *names, "params"], rows)]
 
 
 def _csv_text(report: SweepReport) -> str:
@@ -252,9 +302,9 @@ def plot(report: SweepReport, path: Path) -> bool:
     return True
 
 
-def build_report(sweep_dir: Path | str) -> SweepReport:
+def build_report(sweep_dir: Path | str, *, reveal_test: bool = False) -> SweepReport:
     """Write the summary files of a sweep directory from its trial directories."""
-    report = collect(Path(sweep_dir))
+    report = collect(Path(sweep_dir), reveal_test=reveal_test)
     atomic_write(report.sweep_dir / SUMMARY_CSV, _csv_text(report))
     atomic_write(report.sweep_dir / SUMMARY_MD, render_markdown(report))
     if report.best is not None:
@@ -272,13 +322,16 @@ except ImportError:  # pragma: no cover - hydra is a hard dependency
 
 
 class SweepReportCallback(Callback):  # type: ignore[misc]
-    """Hydra callback: writes the sweep report when a multirun ends (any sweeper, any launcher)."""
+    """Hydra callback: writes the sweep report when a multirun ends (any sweeper, any launcher).
+
+    ``reveal_test`` (``nnspec train -m --reveal-test``) lifts the test-set lock.
+    """
+
+    def __init__(self, reveal_test: bool = False) -> None:
+        self.reveal_test = reveal_test
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from nnspec.hydra.app import record_sweep
-
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        report = build_report(sweep_dir)
-        record_sweep(sweep_dir, len(report.rows), len(report.failed))
+        build_report(sweep_dir, reveal_test=self.reveal_test)

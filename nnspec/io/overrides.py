@@ -1,15 +1,20 @@
-"""``key.path=value`` overrides on plain spec data (the CLI's ``nnspec validate SPEC k=v``).
+"""The one override grammar of nnspec: Hydra's override parser.
 
-Values are YAML scalars or flow collections read with the safe loader (``optim.lr=3e-4``,
-``model.input_shape=[1,8,8]``, ``model.layers.0.activation={kind: leaky_relu}``); list items are
-addressed by number (``model.layers.3.out_features=64``); ``~key.path`` deletes a key. Unknown
-fields are refused with the override's text and a "did you mean". Hydra composition replaces this
-for ``nnspec train``; validate/summary/schema and the tests use it directly.
+Every command line (``nnspec validate``, ``train``, ...) and the Python API's ``overrides=`` are
+read by Hydra's own parser (``optim.lr=3e-4``, ``model.input_shape=[1,8,8]``, ``~key.path``,
+``name=${optim.kind}``, quoted values), so a value means the same everywhere. Layers and blocks
+may be addressed by ``name`` as well as by index (``model.layers.hidden.out_features=64``): the
+name is rewritten to the index first (layer names are unique and never integer-like).
+
+The CLI composes through Hydra (:mod:`nnspec.hydra.compose`); :func:`apply_overrides` applies
+``key=value`` overrides to a spec's plain data for the Python API (``nnspec.train(spec,
+overrides=...)``), with nnspec's did-you-mean for unknown fields.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +22,21 @@ from nnspec.errors import Problem, SpecError, did_you_mean
 from nnspec.io.source import FieldPath
 from nnspec.io.walk import spec_class_at
 
-__all__ = ["Override", "parse_override", "apply_overrides", "override_origins"]
+__all__ = [
+    "Override",
+    "parse_overrides",
+    "parse_override",
+    "apply_overrides",
+    "override_origins",
+    "rewrite_names",
+]
+
+_FORM = "write key.path=value, group=option or ~key.path; quote a value holding spaces or commas"
 
 
 @dataclass(frozen=True)
 class Override:
-    """One parsed override: the field path, its new value, or a deletion."""
+    """One parsed ``key=value`` override: the field path, its new value, or a deletion."""
 
     text: str
     path: FieldPath
@@ -34,35 +48,53 @@ def _fail(text: str, path: FieldPath, message: str, fix: str | None = None) -> S
     return SpecError(Problem(path, message, fix=fix, file=f"override '{text}'"))
 
 
+def parse_overrides(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's parsed ``Override`` objects, one per text.
+
+    Raises:
+        SpecError: every override the grammar cannot parse at once, each naming its text.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    out, problems = [], []
+    for text in overrides:
+        try:
+            out.append(parser.parse_override(text))
+        except HydraException as e:  # the parser's own errors, and its lexer's
+            msg = " ".join(str(e).split()) or "not an override"
+            problems.append(Problem((), f"an override needs the form key.path=value: {msg}",
+                                    fix=_FORM, file=f"override '{text}'"))  # fmt: skip
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def _path(key: str) -> FieldPath:
+    return tuple(int(p) if p.lstrip("-").isdigit() else p for p in key.split("."))
+
+
 def parse_override(text: str) -> Override:
-    """Parse ``key.path=value`` (or ``~key.path``) into an :class:`Override`.
+    """Parse ``key.path=value`` (or ``~key.path``) with Hydra's grammar.
 
     Example:
         >>> o = parse_override("model.layers.3.out_features=64")
         >>> o.path, o.value
         (('model', 'layers', 3, 'out_features'), 64)
     """
-    delete = text.startswith("~")
-    key, sep, raw = text.lstrip("~+").partition("=")
-    if not delete and not sep:
-        raise _fail(text, (), "an override needs the form key.path=value",
-                    "e.g. optim.lr=3e-4 or model.layers.0.out_features=64")  # fmt: skip
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise _fail(text, (), f"empty field name in '{key}'", "write key.path=value")
-    path = tuple(int(p) if p.lstrip("-").isdigit() else p for p in parts)
-    return Override(text, path, None if delete else _parse_value(text, raw), delete)
+    (ov,) = parse_overrides([text])
+    if ov.is_sweep_override():
+        raise _fail(text, _path(ov.key_or_group), "a sweep is a value of `nnspec train -m`",
+                    "give one value here")  # fmt: skip
+    delete = ov.is_delete()
+    return Override(text, _path(ov.key_or_group), None if delete else ov.value(), delete)
 
 
-def _parse_value(text: str, raw: str) -> Any:
-    from nnspec.io.reader import parse_value
-
-    try:
-        return parse_value(raw)
-    except SpecError as e:
-        problem = e.problems[0]
-        fix = problem.fix or "quote it, e.g. key='a: b'"
-        raise _fail(text, (), f"the value is not valid: {problem.message}", fix) from None
+def override_origins(overrides: Sequence[str]) -> dict[FieldPath, str]:
+    """``path -> override text`` for a :class:`~nnspec.io.source.SourceMap`'s ``origins``."""
+    return {_path(ov.key_or_group): text
+            for text, ov in zip(overrides, parse_overrides(overrides), strict=True)}  # fmt: skip
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -77,14 +109,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             range; the problem names the override's text.
     """
     out = copy.deepcopy(data)
+    renamed = rewrite_names(list(overrides), out)
     for text in overrides:
-        _apply(out, parse_override(text))
+        ov = parse_override(renamed.get(text, text))
+        _apply(out, Override(text, ov.path, ov.value, ov.delete))
     return out
-
-
-def override_origins(overrides: list[str]) -> dict[FieldPath, str]:
-    """``path -> override text`` for a :class:`~nnspec.io.source.SourceMap`'s ``origins``."""
-    return {parse_override(text).path: text for text in overrides}
 
 
 def _apply(data: dict[str, Any], ov: Override) -> None:
@@ -152,3 +181,67 @@ def _check_field(data: dict[str, Any], ov: Override, depth: int) -> None:
     raise _fail(ov.text, ov.path[: depth + 1],
                 f"unknown field '{item}'" + (f"; {hint}" if hint else ""),
                 "fields here: " + ", ".join(sorted(cls.model_fields)))  # fmt: skip
+
+
+def rewrite_names(keys: Sequence[str], config: Mapping[str, Any]) -> dict[str, str]:
+    """``override text -> the same override with layer names replaced by indices``.
+
+    Example:
+        >>> cfg = {"model": {"layers": [{"kind": "linear", "name": "hidden"}]}}
+        >>> rewrite_names(["model.layers.hidden.out_features=64"], cfg)
+        {'model.layers.hidden.out_features=64': 'model.layers.0.out_features=64'}
+
+    Raises:
+        SpecError: every segment that names no item of its list, with the names there.
+    """
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    for text, ov in zip(keys, parse_overrides(keys), strict=True):
+        raw = ov.key_or_group
+        parts, changed = raw.split("."), False
+        node: Any = config
+        for i, part in enumerate(parts):
+            if isinstance(node, list) and not part.lstrip("-").isdigit():
+                index = _index(node, part)
+                if index is None:
+                    problems.append(_unknown(text, parts[: i + 1], node))
+                    break
+                parts[i], changed = str(index), True
+            node = _child(node, parts[i])
+        if changed:
+            start = text.index(raw)
+            out[text] = text[:start] + ".".join(parts) + text[start + len(raw) :]
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def _index(items: list[Any], name: str) -> int | None:
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping) and item.get("name") == name:
+            return i
+    return None
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, Mapping):
+        return node.get(part)
+    if (
+        isinstance(node, list)
+        and part.lstrip("-").isdigit()
+        and -len(node) <= int(part) < len(node)
+    ):
+        return node[int(part)]
+    return None
+
+
+def _unknown(text: str, path: list[str], items: list[Any]) -> Problem:
+    names = [str(x["name"]) for x in items if isinstance(x, Mapping) and x.get("name")]
+    hint = did_you_mean(path[-1], names)
+    msg = f"no item named '{path[-1]}' in {'.'.join(path[:-1])}" + (f"; {hint}" if hint else "")
+    fix = (
+        f"names here: {', '.join(names)}; or an index from 0 to {len(items) - 1}"
+        if names
+        else f"these items have no name: use an index from 0 to {len(items) - 1}"
+    )
+    return Problem(tuple(path), msg, fix=fix, file=f"override '{text}'")

@@ -302,6 +302,12 @@ class _NodeWalker:
         from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
         if isinstance(node, ScalarNode):
+            if "${" in str(node.value):
+                self._refuse(node, path, "'${' is not allowed in a spec: a spec file is data, "
+                             "never interpolated (nor read from the environment)",
+                             "repeat a value with a YAML anchor (&lr 0.1, then *lr) or a block's "
+                             "$params; Hydra interpolation belongs in your conf/ group files or "
+                             "on the command line", found=str(node.value))  # fmt: skip
             implicit = self.resolver.resolve(ScalarNode, node.value, (node.style is None, True))
             expected = _tag(implicit) if node.style is None else "tag:yaml.org,2002:str"
         elif isinstance(node, MappingNode):

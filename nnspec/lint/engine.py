@@ -190,8 +190,6 @@ def lint_spec(
     return LintResult(active, silenced=silenced)
 
 
-
-
 def _silence(f: Finding) -> Finding:
     return replace(f, silenced=True)
 

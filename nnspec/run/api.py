@@ -252,8 +252,9 @@ def fit(
         spec: A validated spec with a numeric ``optim.lr``.
         data: the user's own ``(x, y)`` arrays, ``{"x":..., "y":...}`` or a Dataset.
         callbacks: :class:`~nnspec.run.callbacks.Callback` instances, called after the run
-            layer's own (progress, metric files, trackers, train.callbacks); others, or an ``every_n_steps``
-            that is not a positive int, raise TypeError / ValueError before any work.
+            layer's own (progress, metric files, trackers, train.callbacks); others, or an
+            ``every_n_steps`` that is not a positive int, raise TypeError / ValueError before any
+            work.
         run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
         base_dir: folder relative data paths resolve against (default: the working directory).
         started: ``time.perf_counter()`` when the caller began, so ``wall_time`` covers its

@@ -96,7 +96,7 @@ def test_interpolations_are_allowed() -> None:
 
 
 def test_unknown_group_option_is_a_spec_error() -> None:
-    with pytest.raises(SpecError, match="optim/sgdd"):
+    with pytest.raises(SpecError, match="unknown optim option 'sgdd'"):
         compose(["optim=sgdd"])
 
 

@@ -46,6 +46,7 @@ def _trial(
             wall_time=1.5,
             n_params=100,
             test_metrics={"accuracy": objective - 0.01},
+            val_metrics={"accuracy": objective, "loss": 1 - objective},
         ),
     )
 
@@ -77,7 +78,7 @@ def test_files_written_and_failure_reason_in_summary(sweep: Path) -> None:
     failed = next(r for r in rows if r["status"] == "failed")
     assert failed["overrides"] == "optim.lr=-1 seed=0"
     assert failed["reason"] == "SpecError: optim.lr: must be > 0"
-    assert rows[0]["trial"] == "3" and rows[0]["test_accuracy"] == "0.96"
+    assert rows[0]["trial"] == "3" and rows[0]["val_accuracy"] == "0.97"
     assert (sweep / "sweep_plot.png").stat().st_size > 1000
     best = (sweep / "best_spec.yaml").read_text()
     assert "lr: 0.01" in best
@@ -111,3 +112,27 @@ def test_report_command_refuses_a_non_sweep(
     assert "holds no Hydra trial directories" in capsys.readouterr().err
     assert nnspec_main(["report", str(tmp_path / "nope")]) == 2
     assert f"no such directory: {tmp_path / 'nope'}" in capsys.readouterr().err
+
+
+def test_test_metrics_stay_out_of_the_summary_unless_revealed(sweep: Path) -> None:
+    build_report(sweep)
+    files = [sweep / "sweep_summary.csv", sweep / "sweep_summary.md"]
+    header = next(csv.reader(files[0].read_text().splitlines()))
+    assert [h for h in header if "test" in h] == [] and "val_accuracy" in header
+    assert "test_accuracy" not in files[1].read_text() and "0.96 |" not in files[1].read_text()
+    assert "Test metrics are hidden (test-set lock)" in files[1].read_text()
+    assert nnspec_main(["report", str(sweep), "--reveal-test"]) == 1
+    rows = list(csv.DictReader(files[0].read_text().splitlines()))
+    assert rows[0]["test_accuracy"] == "0.96" and "test_accuracy" in files[1].read_text()
+
+
+def test_the_best_of_a_seeded_grid_is_the_best_mean(tmp_path: Path) -> None:
+    d = tmp_path / "sweep"
+    _trial(d, 0, ["optim.lr=0.001", "seed=0"], 0.99)  # the single best trial...
+    _trial(d, 1, ["optim.lr=0.001", "seed=1"], 0.80)  # ...of the worse configuration
+    _trial(d, 2, ["optim.lr=0.01", "seed=0"], 0.95)
+    _trial(d, 3, ["optim.lr=0.01", "seed=1"], 0.94)
+    report = build_report(d)
+    assert report.best is not None and report.best.trial == "2"  # mean 0.945 > 0.895
+    assert "lr: 0.01" in (d / "best_spec.yaml").read_text()
+    assert "best mean over seeds" in (d / "sweep_summary.md").read_text()

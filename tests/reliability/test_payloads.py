@@ -219,7 +219,6 @@ def test_spec_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, text: s
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="needs the hydra branch: `${` refused in spec files")
 @pytest.mark.parametrize(("pid", "text"), RESOLVER_PAYLOADS, ids=[p for p, _ in RESOLVER_PAYLOADS])
 def test_resolver_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, text: str) -> None:
     canary = tmp_path / "canary"
