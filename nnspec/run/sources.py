@@ -196,8 +196,15 @@ def split_target(table: Any, targets: tuple[str, ...], name: str) -> TableData:
     for t in targets[1:]:
         keep = pc.and_(keep, pc.is_valid(table.column(t)))
     dropped = table.num_rows - pc.sum(keep).as_py()
+    if dropped and dropped == table.num_rows:  # nothing would be left to train or predict on
+        raise DataError(Problem(
+            ("data", "target"), f"{name}: no row has a target value ({', '.join(targets)})",
+            expected="a value in the target column of at least one row",
+            found=f"{table.num_rows} row{'s' * (table.num_rows != 1)}, every target cell empty",
+            fix="check that data.target names the label column",
+        ))  # fmt: skip
     if dropped:
-        rows = f"{dropped} of {table.num_rows} row{'s' * (table.num_rows != 1)}"
+        rows = f"{dropped} of {table.num_rows} rows"
         warnings.warn(
             f"{name}: {rows} have no target value ({', '.join(targets)}) and were left out",
             stacklevel=4,

@@ -135,6 +135,16 @@ def test_rows_without_a_target_are_dropped_with_a_warning(tmp_path: Path) -> Non
     assert data.y.tolist() == ["a", "b"] and data.dropped == 2
 
 
+def test_a_table_without_any_target_value_is_a_data_error(tmp_path: Path) -> None:
+    from nnspec.run.sources import load_table
+
+    f = tmp_path / "t.csv"
+    f.write_text("x,y\n1,\n2,NA\n")
+    with pytest.raises(DataError, match="no row has a target value") as err:
+        load_table(f, "csv", DataSpec(source="csv:t.csv", target="y"))
+    assert "2 rows, every target cell empty" in str(err.value)
+
+
 def test_columns_round_trip_through_json() -> None:
     cols = _fit(TABLE)
     again = Columns.from_json(json.loads(json.dumps(cols.to_json())))
