@@ -328,18 +328,21 @@ def run(
         from nnspec.hydra.dryrun import dry_run
 
         return dry_run(replace(inv, overrides=overrides), spec)
-    from nnspec.hydra.rundirs import check_sweep_overrides, drop_if_empty, job_dir_overrides
+    from nnspec.hydra import rundirs
 
-    made = None
+    where: list[str] = []
+    made: Path | None = None
     if inv.multirun:
-        check_sweep_overrides(overrides)
-    if checked is not None and inv.config_name is None:
-        where, made = job_dir_overrides(checked, overrides)  # created exclusively
-        overrides = [*overrides, *where]
+        rundirs.check_sweep_overrides(overrides)
+        if inv.config_name is None:
+            where, made = rundirs.sweep_dir_overrides(spec, overrides, inv.sources)
+    elif checked is not None and inv.config_name is None:
+        where, made = rundirs.job_dir_overrides(checked, overrides)  # created exclusively
+    overrides = [*overrides, *where]
     try:
         return _launch(inv, spec, overrides, train_fn, preload, plugins)
     finally:
-        drop_if_empty(made)
+        rundirs.drop_if_empty(made)
 
 
 def _launch(

@@ -146,3 +146,58 @@ def test_a_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
     manifest = json.loads((run / "manifest.json").read_text())["files"]
     assert all((run / rel).is_file() for rel in manifest)  # nothing listed that is not there
     count("disk_faults_ok")
+
+
+FULL_AT_EPOCH_2 = """
+import resource, sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from run.runhelp import tiny
+import nnspec
+from nnspec.errors import OutputError
+from nnspec.run.callbacks import Callback
+
+class Limit(Callback):
+    def on_epoch_end(self, state):  # before epoch 2's checkpoint is written
+        if state.epoch == 2:
+            first = state.run_dir / "checkpoints" / "epoch-0001.pt"
+            for _ in range(200):  # the writer thread may still be renaming it
+                if first.is_file():
+                    break
+                time.sleep(0.05)
+            size = first.stat().st_size // 2
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+spec = tiny(Path({tmp!r}), train={{"epochs": 4, "checkpoint": {{"keep_last": 1}}}})
+try:
+    nnspec.train(spec, callbacks=[Limit()])
+except OutputError as e:
+    print("OUTPUT-ERROR", e)
+"""
+
+
+@pytest.mark.slow
+def test_keep_last_1_under_a_file_size_limit_keeps_the_only_checkpoint(tmp_path: Path) -> None:
+    """The unprivileged twin of the full-disk test: epoch 2's checkpoint cannot be written, so
+    epoch 1's (the only one ``keep_last: 1`` keeps) must stay, verified, and resume from it."""
+    from nnspec.run.checkpoint import load_checkpoint
+
+    code = FULL_AT_EPOCH_2.format(tests=str(ROOT / "tests"), tmp=str(tmp_path))
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
+    count("disk_faults")
+    assert "OUTPUT-ERROR" in child.stdout, child.stderr[-2000:]
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert load_checkpoint(run / "checkpoints" / "epoch-0001.pt")["epoch"] == 1
+    assert not (run / "model.pt").exists()  # no finished-looking run
+    spec = tiny(tmp_path, train={"epochs": 4, "checkpoint": {"keep_last": 1}, "resume": str(run)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert nnspec.train(spec).epochs_run == 4
+    assert [p.name for p in (run / "checkpoints").glob("epoch-*.pt")] == ["epoch-0004.pt"]
+    count("disk_faults_ok")

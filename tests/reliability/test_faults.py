@@ -67,6 +67,43 @@ def test_a_single_cli_run_gets_its_own_job_folder(tmp_path: Path) -> None:
     assert first.parent == second.parent == tmp_path / "runs" / "tiny"
 
 
+def _fake_train(spec, *, run_dir: Path, base_dir: Path | None = None):  # type: ignore[no-untyped-def]
+    from nnspec.run.api import RunResult
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").write_text(json.dumps({"best_value": spec.seed}))
+    return RunResult(run_dir, {}, {"loss": 0.0}, 1, "val_loss", 0.0, "min", 0.0, 1, 1)
+
+
+def test_two_sweeps_started_in_the_same_second_get_their_own_job_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hydra's ``multirun_${now:...}/0`` was shared by two sweeps of the same second."""
+    from datetime import datetime
+
+    from nnspec.cli.train import main as train_main
+    from nnspec.hydra import rundirs
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            return datetime(2030, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(rundirs, "datetime", Frozen)
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.yaml", json.dumps({**SMALL, "name": "sw"}))
+    for seeds in ("0,1", "2,3"):
+        assert train_main([str(spec), "-m", f"seed={seeds}"], train_fn=_fake_train) == 0
+    sweeps = sorted(p.name for p in (tmp_path / "runs" / "sw").iterdir())
+    assert sweeps == ["multirun_2030-01-02_03-04-05", "multirun_2030-01-02_03-04-05-1"]
+    seeds = [
+        json.loads((tmp_path / "runs" / "sw" / s / j / "summary.json").read_text())["best_value"]
+        for s in sweeps
+        for j in ("0", "1")
+    ]
+    assert seeds == [0, 1, 2, 3]  # each job folder holds its own trial
+
+
 def test_the_run_folder_deleted_mid_run_fails_the_run(tmp_path: Path) -> None:
     import shutil
 
