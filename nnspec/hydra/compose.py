@@ -100,17 +100,21 @@ def _spec_data(spec: ExperimentSpec | str | Path | Mapping[str, Any]) -> dict[st
 def spec_input(path: str | Path, overrides: Sequence[str]) -> tuple[Any, Any]:
     """A spec file as composition's primary config: ``(spec or data, source map)``.
 
-    A valid file is its canonical spec; an invalid one, when overrides are given, is its plain
-    data, so an override can fix it (``bad.yaml model.layers.1.out_features=5`` validates and
-    trains alike); without overrides its problems are raised with ``file:line:col``.
+    A valid file is its canonical spec; an invalid one, when an override sets a key in the
+    section of one of its problems, is its plain data, so the override can fix it (``bad.yaml
+    model.layers.1.out_features=5`` validates and trains alike); otherwise its problems are
+    raised with ``file:line:col`` (an override of another section cannot fix them, and its key
+    would be checked against the file's data instead of the schema).
     """
     from nnspec.io import read_yaml, validate
 
     data, source = read_yaml(Path(path))
     try:
         return validate(data, source), source
-    except SpecError:
-        if not split_overrides(overrides).keys:
+    except SpecError as e:
+        sections = {k.lstrip("+~").split("=", 1)[0].split(".", 1)[0]
+                    for k in split_overrides(overrides).keys}  # fmt: skip
+        if not any(p.path and str(p.path[0]) in sections for p in e.problems):
             raise
         return data, source
 

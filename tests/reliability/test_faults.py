@@ -104,6 +104,22 @@ def test_two_sweeps_started_in_the_same_second_get_their_own_job_folders(
     assert seeds == [0, 1, 2, 3]  # each job folder holds its own trial
 
 
+def test_train_resume_makes_no_extra_job_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ``train.resume=DIR`` left an empty ``runs/<name>/<time>/`` behind."""
+    from nnspec.cli.train import main as train_main
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.yaml", json.dumps({**SMALL, "name": "r"}))
+    assert train_main([str(spec)], train_fn=_fake_train) == 0
+    (run,) = (tmp_path / "runs" / "r").iterdir()
+    RunWriter(run).write_text("spec.yaml", spec.read_text())  # what a real run leaves
+    for _ in range(2):
+        assert train_main([str(spec), f"train.resume={run}"], train_fn=_fake_train) == 0
+    assert list((tmp_path / "runs" / "r").iterdir()) == [run]
+
+
 def test_the_run_folder_deleted_mid_run_fails_the_run(tmp_path: Path) -> None:
     import shutil
 
@@ -312,6 +328,39 @@ def test_deep_nesting_is_a_spec_error_not_a_recursion_error(tmp_path: Path, caps
     assert "levels of nesting" in capsys.readouterr().err
 
 
+BOUNDED = """
+import resource, sys
+from nnspec.cli.main import main
+code = main(["data", sys.argv[1]])
+print("EXIT", code, "MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.slow
+def test_a_file_without_newlines_is_read_in_bounded_pieces(tmp_path: Path) -> None:
+    """A 20 GB sparse file with no newline (9.2 GB of memory when read as one line)."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "big.csv"
+    with data.open("wb") as fh:
+        fh.write(b"a," * (1 << 20))  # 2 MB of one header line, then 20 GB of holes
+        fh.truncate(20 << 30)
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        f"data: {{source: 'csv:{data}', target: y}}\n"
+        "model: {input_shape: auto, layers: [{linear: auto}]}\n",
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", BOUNDED, str(spec)], capture_output=True, text=True, timeout=120
+    )
+    count("cases")
+    exit_code, rss_kb = child.stdout.split()[1::2]
+    assert exit_code == "2", child.stderr[-2000:]
+    assert int(rss_kb) < 1_500_000  # about 0.3 GB: torch and pyarrow, not the file
+    assert "aaaa" not in child.stderr and "a,a,a,a" not in child.stderr  # names, not contents
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -328,9 +377,12 @@ def test_deep_nesting_is_a_spec_error_not_a_recursion_error(tmp_path: Path, caps
 )
 def test_unsafe_experiment_names_are_refused(tmp_path: Path, name: str, capsys) -> None:  # type: ignore[no-untyped-def]
     spec = write_spec(tmp_path / "s.yaml", json.dumps({**SMALL, "name": name}))
-    assert cli("validate", str(spec)) == 2
-    err = capsys.readouterr().err
-    assert "run folder's name" in err and "\x1b" not in err and "\x00" not in err
+    out = f"train.output_dir={tmp_path}/runs"
+    for args in (["validate", str(spec)], ["train", str(spec), out]):
+        assert cli(*args) == 2
+        err = capsys.readouterr().err
+        assert "run folder's name" in err and "\x1b" not in err and "\x00" not in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pickle
 import shutil
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -224,8 +225,12 @@ def test_resolver_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, tex
     canary = tmp_path / "canary"
     spec = tmp_path / "evil.yaml"
     spec.write_text(text.replace("{c}", str(canary)))
+    # every command that reads a spec file refuses it (train below with a real output folder)
     codes = [
-        handled(canary, lambda: main(["validate", str(spec)])),
+        handled(canary, partial(main, [command, str(spec)]))
+        for command in ("validate", "summary", "data", "plan", "lint", "check")
+    ]
+    codes += [
         handled(
             canary,
             lambda: main(
