@@ -221,7 +221,10 @@ def test_spec_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, text: s
 
 
 @pytest.mark.parametrize(("pid", "text"), RESOLVER_PAYLOADS, ids=[p for p, _ in RESOLVER_PAYLOADS])
-def test_resolver_payloads_are_refused(warm: Path, tmp_path: Path, pid: str, text: str) -> None:
+def test_resolver_payloads_are_refused(
+    warm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pid: str, text: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a payload that got through would write under the cwd
     canary = tmp_path / "canary"
     spec = tmp_path / "evil.yaml"
     spec.write_text(text.replace("{c}", str(canary)))
