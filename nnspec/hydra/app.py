@@ -13,6 +13,7 @@ caller prints it), after its job folder is removed if it holds only Hydra's own 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -196,8 +197,12 @@ class _Task:
     preload: tuple[str, ...] = ()
     sources: Sources = field(default_factory=Sources)
     plugins: tuple[str, ...] = ()  # the user's plugin modules, imported by each job first
+    launcher: int = field(default_factory=os.getpid)  # a worker process dies with it
 
     def __call__(self, cfg: Any) -> float | JobOutcome | None:
+        from nnspec.hydra.lifeline import follow_launcher
+
+        follow_launcher(self.launcher)
         return run_job(cfg, self)
 
 

@@ -80,18 +80,19 @@ def test_a_sweep_of_no_trials_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     count("sweep_faults_ok")
 
 
-def _children(pid: int) -> list[int]:
-    """The trial processes of a launcher: its forked children (same command line; not
-    multiprocessing's helper processes)."""
+def _children(pid: int, same_command: bool) -> list[int]:
+    """The trial processes of a launcher: its children with the same command line (a forked
+    pool) or every child but multiprocessing's and loky's resource trackers (loky's workers)."""
     own = (Path("/proc") / str(pid) / "cmdline").read_bytes()
     kids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            same = (stat.parent / "cmdline").read_bytes() == own
+            command = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid and same:
+        trial = command == own if same_command else b"resource_tracker" not in command
+        if int(fields[1]) == pid and trial:
             kids.append(int(stat.parent.name))
     return kids
 
@@ -104,9 +105,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+LAUNCHERS = {
+    "nnspec_pool": ["hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2"],
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
-def test_trials_die_with_their_launcher(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher_kind", list(LAUNCHERS))
+def test_trials_die_with_their_launcher(tmp_path: Path, launcher_kind: str) -> None:
     import os
     import signal
     import subprocess
@@ -121,17 +129,20 @@ def test_trials_die_with_their_launcher(tmp_path: Path) -> None:
         f"train: {{epochs: 1000, progress: none, output_dir: '{tmp_path}/runs'}}\n"
     )
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "nnspec", "train", str(spec), "-m",
-         "hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2", "seed=0,1"],
+        [sys.executable, "-m", "nnspec", "train", str(spec), "-m", *LAUNCHERS[launcher_kind],
+         "seed=0,1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     count("sweep_faults")
     try:
         deadline = time.monotonic() + 120
-        while len(trials := _children(launcher.pid)) < 2 and time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # both trials are training in their job folders
+            jobs = list(tmp_path.glob("runs/*/multirun_*/[01]/metrics.jsonl"))
+            if len(jobs) == 2:
+                break
             time.sleep(0.5)
-        assert len(trials) >= 2, "the trials did not start"
-        time.sleep(2)  # the trials are training
+        trials = _children(launcher.pid, same_command=launcher_kind == "nnspec_pool")
+        assert len(jobs) == 2 and len(trials) >= 2, "the trials did not start"
         launcher.send_signal(signal.SIGKILL)
         launcher.wait(timeout=30)
         deadline = time.monotonic() + 30
