@@ -153,8 +153,9 @@ def _as_float(col: pa.ChunkedArray, name: str, where: str) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
     try:
-        col = pc.cast(col, pa.float32())
+        col = pc.cast(col, pa.float32(), safe=not numeric)  # a wide integer: the nearest float
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise DataError(
             Problem(("data",), f"{where}: column '{name}' must hold numbers", found=str(col.type))

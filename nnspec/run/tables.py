@@ -422,7 +422,7 @@ def _check_numbers(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wide = pc.cast(col, pa.float64())
+    wide = pc.cast(col, pa.float64(), safe=False)  # integers beyond 2**53: the nearest float
     magnitude = pc.abs(wide)
     for mask, what in (
         (pc.is_inf(wide), "an infinite value"),
