@@ -3,7 +3,8 @@
 A child process trains a tiny spec and kills itself (no clean-up of any kind, as the OOM killer
 or a power cut) at the n-th call of ``os.fsync`` (a temp file written, not yet renamed), before
 or after the n-th ``os.replace`` (a rename: checkpoints, the manifest, metrics, model.pt,
-summary.json, ...), or after n optimizer steps. The test process then resumes the run and
+summary.json, ...), or after n optimizer steps; and at the rename of each kind of file the
+seeded random points may miss. The test process then resumes the run and
 compares model.pt, the summary and every metric row with an uninterrupted run of the same spec.
 """
 
@@ -47,7 +48,19 @@ def trap(real, after=False):
             os.kill(os.getpid(), signal.SIGKILL)
         return out
     return wrapper
-if mode == "fsync":
+def named(real, name, after=False):  # the first rename onto a file called `name`
+    def wrapper(src, dst, *a, **k):
+        hit = os.path.basename(os.fspath(dst)) == name
+        if hit and not after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        out = real(src, dst, *a, **k)
+        if hit and after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+    return wrapper
+if mode.startswith(("replace-of:", "after-replace-of:")):
+    os.replace = named(os.replace, mode.split(":", 1)[1], after=mode.startswith("after"))
+elif mode == "fsync":
     os.fsync = trap(os.fsync)
 elif mode == "replace":
     os.replace = trap(os.replace)
@@ -112,12 +125,24 @@ def kill_points() -> list[tuple[str, float]]:
     return [(mode, rng.random()) for mode, n in plan.items() for _ in range(n)]
 
 
-@pytest.mark.parametrize(("mode", "at"), kill_points(), ids=lambda v: str(v)[:5])
+# one kill at the rename of each kind of file the random points may miss: an epoch checkpoint,
+# model.pt, preprocess.json (before the rename), and after summary.json's (the run's last file)
+TARGETED = [
+    "replace-of:epoch-0002.pt",
+    "replace-of:model.pt",
+    "replace-of:preprocess.json",
+    "after-replace-of:summary.json",
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "at"), [*kill_points(), *((m, 0.0) for m in TARGETED)], ids=lambda v: str(v)[:22]
+)
 def test_kill_then_resume_is_bitwise_the_uninterrupted_run(
     reference: tuple[dict[str, Any], dict[str, int]], tmp_path: Path, mode: str, at: float
 ) -> None:
     expected, calls = reference
-    n = max(1, int(at * calls[mode]))
+    n = max(1, int(at * calls[mode])) if mode in calls else 1
     code = CHILD.format(
         tests=str(ROOT / "tests"), mode=mode, n=n, tmp=str(tmp_path), sections=SECTIONS
     )
