@@ -168,7 +168,19 @@ def _header(file: Path, problems: list[Problem]) -> list[str] | None:
     except UnicodeDecodeError:
         problems.append(_encoding_problem(file, 1))
         return None
-    return [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+    names = [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+    if not names:  # a blank first line: pyarrow would invent the names
+        problems.append(
+            _problem(
+                file,
+                "the first line is empty",
+                1,
+                expected="a header row of column names",
+                fix="remove the blank line(s) before the header",
+            )
+        )
+        return None
+    return names
 
 
 def _encoding_problem(file: Path, line: int | None, column: str | None = None) -> Problem:
