@@ -48,6 +48,12 @@ class NNSpecOptunaSweeperConf:
     directions: list[str] = field(default_factory=list)
     # a trial whose model has more parameters never starts (told FAIL; --dry-run marks it)
     max_params: int | None = None
+    # conditional parameters: key -> "parent=value[,value...]", e.g. {optim.momentum: optim=sgd}
+    # (sampled only in the trials whose parent has one of those values; not with sampler=grid)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    # seeds each trial trains (its seed, seed+1, ...); the trial's objective is their mean and
+    # trial.json lists each seed's result (not with a pruner)
+    seeds_per_trial: int = 1
 
 
 @dataclass
