@@ -69,6 +69,9 @@ class NNSpecPoolLauncherConf:
     # server), so each trial starts with them loaded; None = what the app imports before a run
     # (nnspec train's PRELOAD list)
     preload: list[str] | None = None
+    # where GPUs are visible, each trial gets one to itself (CUDA_VISIBLE_DEVICES in its process)
+    # and at most one trial per GPU runs at once; false: every trial sees every GPU
+    one_gpu_per_trial: bool = True
 
 
 def effective_jobs(n_jobs: int | None) -> int:
