@@ -40,6 +40,7 @@ from nnspec.run.callbacks import (
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
+from nnspec.run.distributed import SingleProcess
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
@@ -63,6 +64,7 @@ class Trainer:
         callbacks: Called in order at each hook (:mod:`nnspec.run.callbacks`).
         message: Prints a line through the run's progress display (``FitState.message``).
         spec_meta: The spec's hash and fields, stored in every checkpoint.
+        parallel: This process's part of a data-parallel run (:mod:`nnspec.run.distributed`).
     """
 
     def __init__(
@@ -76,10 +78,13 @@ class Trainer:
         message: Callable[[str], None] = print,
         spec_meta: dict[str, Any],
         device: torch.device,
+        parallel: SingleProcess | None = None,
     ) -> None:
         self.model, self.plan, self.bundle = model, plan, bundle
         self.writer, self.device, self.spec_meta = writer, device, spec_meta
-        self.forward = torch.compile(model) if plan.train.compile else model
+        self.parallel = parallel = parallel or SingleProcess()
+        wrapped = parallel.wrap(model)  # DDP's wrapper; checkpoints keep the plain module's keys
+        self.forward = torch.compile(wrapped) if plan.train.compile else wrapped
         self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
         self.optimizer = plan.make_optimizer(model)
         train = plan.train
@@ -230,9 +235,10 @@ class Trainer:
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             (loss / accumulate if accumulate > 1 else loss).backward()
-            value = loss.item()  # the guards' one read per step
-            total += value * len(xb)
-            seen += len(xb)
+            value = self.parallel.reduce_loss(loss).item()  # the guards' one read per step
+            rows = self.parallel.batch_len(xb)  # the global batch's
+            total += value * rows
+            seen += rows
             if batch % accumulate == 0:
                 self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
@@ -245,16 +251,20 @@ class Trainer:
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.plan.data
         if data.in_memory == "no":  # the DataLoader path: same order, collated by workers
-            return loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
-        return iter_batches(self.bundle.train, data.batch_size, order)
+            batches = loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
+        else:
+            batches = iter_batches(self.bundle.train, data.batch_size, order)
+        return self.parallel.shard(batches)  # this rank's part of each global batch
 
     def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
         """Loss and outputs on a whole split (eval mode, no grad)."""
         self.model.eval()
-        size = self.plan.data.eval_batch_size
+        size, n = self.plan.data.eval_batch_size, len(split)
+        x = split.x[self.parallel.eval_rows(n)]  # this rank's shard; outputs gathered below
         with torch.inference_mode(), self._autocast():
-            outs = [self.forward(split.x[i : i + size]) for i in range(0, len(split), size)]
+            outs = [self.forward(x[i : i + size]) for i in range(0, len(x), size)]
             out = torch.cat(outs).float()
+            out = self.parallel.gather(out, n)
             loss = float(self.loss_fn(out, split.y))
         return loss, out
 
@@ -319,7 +329,9 @@ class Trainer:
             return True
         train_loss = self.train_epoch(epoch)
         fit_state.step = self.state.step
-        return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
+        # rank 0's row on every rank: early stopping, the schedule and callbacks decide alike
+        return self._end_epoch(epoch, self.parallel.broadcast_row(
+            self._epoch_row(epoch, train_loss, started)))  # fmt: skip
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
         """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""
@@ -337,7 +349,7 @@ class Trainer:
         self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
         state.rows.append(row)
         self._call("on_epoch_end")
-        done = (
+        done = self.parallel.any_rank(
             fit_state.should_stop or self.early_stopping.should_stop
             or state.step >= self.total_steps
         )  # fmt: skip

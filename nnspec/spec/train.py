@@ -5,18 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.errors import did_you_mean
-from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec
+from nnspec.spec.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, resolve_loss_kind
 
 if TYPE_CHECKING:  # experiment.py imports this module
     from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec"]
+__all__ = [
+    "EarlyStoppingSpec",
+    "ClipGradSpec",
+    "CheckpointSpec",
+    "MonitorsSpec",
+    "TrainSpec",
+    "Strategy",
+    "LRScaling",
+    "scaled_lr",
+]
+
+Strategy = Literal["auto", "none", "ddp", "fsdp"]
+LRScaling = Literal["none", "linear", "sqrt"]
 
 
 class EarlyStoppingSpec(Spec):
@@ -110,6 +122,55 @@ class TrainSpec(Spec):
     max_steps: NonNegInt | None = Field(
         default=None, description="Stop after this many optimizer steps."
     )
+    strategy: Strategy = Field(
+        default="auto",
+        description="Data parallelism under torchrun/SLURM: ddp (DistributedDataParallel), fsdp "
+        "(FSDP2 fully_shard, sharded checkpoints), auto (ddp when launched with several "
+        "processes), none (one process only).",
+    )
+    sync_batchnorm: bool = Field(
+        default=False,
+        description="Under ddp, BatchNorm layers become SyncBatchNorm (statistics over the "
+        "global batch instead of each rank's part).",
+    )
+    lr_scaling: LRScaling = Field(
+        default="none",
+        description="Scale optim.lr with data.batch_size / lr_reference_batch_size: linear "
+        "(lr x ratio) or sqrt (lr x sqrt(ratio)); none keeps optim.lr as written.",
+    )
+    lr_reference_batch_size: PosInt | None = Field(
+        default=None,
+        description="The batch size optim.lr was chosen for (needed by lr_scaling).",
+    )
+
+    @model_validator(mode="after")
+    def _scaling_reference(self) -> TrainSpec:
+        if self.lr_scaling != "none" and self.lr_reference_batch_size is None:
+            raise field_error(
+                ("lr_reference_batch_size",),
+                f"lr_scaling '{self.lr_scaling}' needs the batch size optim.lr was chosen for; "
+                "fix: set train.lr_reference_batch_size (e.g. 256), or lr_scaling: none",
+                None,
+            )
+        return self
+
+
+def scaled_lr(lr: float, batch_size: int, train: TrainSpec) -> float:
+    """``optim.lr`` after ``train.lr_scaling`` for a global batch of ``batch_size``.
+
+    linear: ``lr * b / ref`` (Goyal et al., the rule for SGD); sqrt: ``lr * sqrt(b / ref)``
+    (the usual rule for Adam-type optimizers); none: ``lr``.
+
+    Example:
+        >>> t = TrainSpec(lr_scaling="linear", lr_reference_batch_size=64)
+        >>> scaled_lr(0.1, 256, t)
+        0.4
+    """
+    ref = train.lr_reference_batch_size
+    if train.lr_scaling == "none" or ref is None:
+        return lr
+    ratio = batch_size / ref
+    return lr * (ratio if train.lr_scaling == "linear" else ratio**0.5)
 
 
 # ---- metric names (DATA-14): pure data shared by the spec rules, the plan and the runner ----
@@ -270,6 +331,19 @@ def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
     return found
 
 
+def _scaling_needs_lr(exp: Any) -> list[InitErrorDetails]:
+    # The LR range test measures at the run's own batch size: scaling its result would count the
+    # batch twice.
+    if exp.train.lr_scaling == "none" or exp.optim.lr != "auto":
+        return []
+    message = (
+        f"lr_scaling '{exp.train.lr_scaling}' scales a learning rate chosen for "
+        "train.lr_reference_batch_size, and optim.lr is auto (the LR range test already runs at "
+        "data.batch_size); fix: give optim.lr a number, or set train.lr_scaling: none"
+    )
+    return [_rule(("train", "lr_scaling"), message, exp.train.lr_scaling)]
+
+
 # Each cross-section rule with the top-level sections it reads. When some field of a spec is
 # invalid, pydantic skips the experiment's model validators; nnspec.io.validate then runs the rules
 # whose sections are all valid on their own (ExperimentSpec's `partial_rule_errors`), so a bad
@@ -280,6 +354,7 @@ TRAINING_RULES: tuple[TrainingRule, ...] = (
     (frozenset({"task", "loss"}), _loss_weights),
     (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
     (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
+    (frozenset({"train", "optim"}), _scaling_needs_lr),
 )
 
 

@@ -1,0 +1,334 @@
+"""Data parallelism on PyTorch's own engine: one experiment over the processes torchrun (or a
+SLURM job through Hydra's submitit launcher) started.
+
+nnspec starts no process and opens no socket itself: :func:`session` reads the launcher's
+environment (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and ``MASTER_ADDR``/``MASTER_PORT`` from
+torchrun; a submitit job's ranks through ``submitit.helpers.TorchDistributedEnvironment``), calls
+``torch.distributed.init_process_group`` (nccl on CUDA, gloo on CPU) and, after a barrier,
+``destroy_process_group``. The training itself is PyTorch's
+``torch.nn.parallel.DistributedDataParallel`` (``train.strategy: ddp``) or FSDP2's
+``fully_shard`` (``fsdp``, :mod:`nnspec.run.fsdp`).
+
+What a rank does, and why a 2-rank run computes what one process computes:
+
+* ``data.batch_size`` is the global batch: every rank reads the same per-epoch order (a function
+  of ``(seed, epoch)``) and takes its contiguous part of each global batch
+  (``batch_size / world_size`` rows; a batch size that does not divide is refused, exit 2).
+* The epoch's last, partial batch is split as evenly as it goes (sizes differ by at most one);
+  each rank's gradient is weighted by its share of the batch, so the averaged gradient is the
+  global batch's mean. A rank with no row left gets one padding row with weight 0 (padding with
+  a mask): every rank runs the same number of steps and collectives, so none waits forever.
+* The per-step loss the guards read is the global batch's (an ``all_reduce``); validation and
+  test outputs are gathered from every rank's shard and scored whole, so metrics equal a
+  single-process run's; each epoch's row is rank 0's, broadcast, so early stopping, the plateau
+  schedule and the guards decide the same everywhere.
+* Rank 0 creates the run directory and broadcasts its path; it alone writes files, prints and
+  draws plots. Checkpoints hold the unwrapped module's ``state_dict`` (DDP's ``module.`` prefix
+  never reaches disk): a DDP run resumes a single-process checkpoint and the other way round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from nnspec.errors import NNSpecError, Problem, SpecError
+from nnspec.spec.experiment import ExperimentSpec
+from nnspec.spec.train import scaled_lr
+
+__all__ = [
+    "LaunchEnv",
+    "launch_env",
+    "SingleProcess",
+    "DataParallel",
+    "session",
+    "resolve_strategy",
+    "with_scaled_lr",
+    "is_main_process",
+]
+
+T = TypeVar("T")
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LaunchEnv:
+    """How this process was launched: its rank among ``world_size`` processes."""
+
+    launcher: Literal["none", "torchrun", "submitit"]
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def _submitit_tasks() -> int:
+    """The number of tasks of the submitit job this process runs in (0: none)."""
+    executor = os.environ.get("SUBMITIT_EXECUTOR", "")
+    if executor == "slurm":
+        return int(os.environ.get("SLURM_NTASKS", "1"))
+    if executor == "local":
+        return int(os.environ.get("SUBMITIT_LOCAL_NTASKS", "1"))
+    return 0
+
+
+def launch_env() -> LaunchEnv:
+    """Read the launcher's variables (torchrun's first, then a submitit job's); no side effect.
+
+    Example:
+        >>> launch_env().launcher in ("none", "torchrun", "submitit")
+        True
+    """
+    env = os.environ
+    if "RANK" in env and "WORLD_SIZE" in env:
+        local = int(env.get("LOCAL_RANK", env["RANK"]))
+        return LaunchEnv("torchrun", int(env["RANK"]), int(env["WORLD_SIZE"]), local)
+    if _submitit_tasks() > 1:
+        from submitit import JobEnvironment
+
+        job = JobEnvironment()
+        return LaunchEnv("submitit", job.global_rank, job.num_tasks, job.local_rank)
+    return LaunchEnv("none")
+
+
+def is_main_process() -> bool:
+    """Whether this process writes files: rank 0, or no launcher at all."""
+    return launch_env().rank == 0
+
+
+def resolve_strategy(spec: ExperimentSpec, env: LaunchEnv) -> Literal["none", "ddp", "fsdp"]:
+    """``train.strategy`` for this launch; refuses what cannot work (exit 2).
+
+    Raises:
+        SpecError: ``none`` under a multi-process launch; ``ddp``/``fsdp`` without a launcher;
+            a ``data.batch_size`` that ``world_size`` does not divide.
+    """
+    chosen, world = spec.train.strategy, env.world_size
+    launched = env.launcher != "none"
+    if chosen == "auto":
+        return "ddp" if launched and world > 1 else "none"
+    if chosen == "none" and launched and world > 1:
+        raise SpecError(Problem(("train", "strategy"),
+            f"{world} processes were launched ({env.launcher}) for a one-process run",
+            expected="ddp, fsdp or auto under a launcher", found="none",
+            fix="set train.strategy: auto, or run without torchrun"))  # fmt: skip
+    if chosen != "none" and not launched:
+        raise SpecError(Problem(("train", "strategy"),
+            f"train.strategy {chosen} needs processes started by torchrun or a SLURM job",
+            found=chosen, fix=f"torchrun --nproc_per_node=2 -m nnspec train SPEC.yaml, or "
+            "train.strategy: auto"))  # fmt: skip
+    if chosen != "none" and spec.data.batch_size % world:
+        raise SpecError(Problem(("data", "batch_size"),
+            f"data.batch_size is the global batch, split evenly over {world} processes",
+            expected=f"a multiple of the world size {world}", found=str(spec.data.batch_size),
+            fix=f"data.batch_size={_multiple(spec.data.batch_size, world)} "
+            f"({world} x {_multiple(spec.data.batch_size, world) // world} per rank)"))  # fmt: skip
+    return chosen if chosen != "auto" else "none"
+
+
+def _multiple(batch: int, world: int) -> int:
+    return max(world, round(batch / world) * world)
+
+
+def with_scaled_lr(spec: ExperimentSpec) -> ExperimentSpec:
+    """``spec`` with ``optim.lr`` after ``train.lr_scaling`` (the plan's learning rate; the
+    run's own spec.yaml keeps the rate as written)."""
+    lr = spec.optim.lr
+    if spec.train.lr_scaling == "none" or not isinstance(lr, (int, float)):
+        return spec
+    new = scaled_lr(float(lr), spec.data.batch_size, spec.train)
+    return spec.model_copy(update={"optim": spec.optim.model_copy(update={"lr": new})})
+
+
+class SingleProcess:
+    """One process: every method is the identity (the loop calls them unconditionally)."""
+
+    rank = 0
+    world_size = 1
+    strategy: Literal["none", "ddp", "fsdp"] = "none"
+    device: torch.device | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files and prints."""
+        return self.rank == 0
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """The model to train (SyncBatchNorm, FSDP sharding); before the optimizer exists."""
+        return model
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """What the loop calls for the training forward pass (DDP's wrapper)."""
+        return model
+
+    def shard(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """This rank's part of each global batch."""
+        return batches
+
+    def reduce_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """The global batch's loss (detached) from this rank's."""
+        return loss.detach()
+
+    def batch_len(self, xb: torch.Tensor) -> int:
+        """Rows of the current global batch."""
+        return len(xb)
+
+    def eval_rows(self, n: int) -> slice | torch.Tensor:
+        """The rows of an evaluation split this rank scores."""
+        return slice(0, n)
+
+    def gather(self, out: torch.Tensor, n: int) -> torch.Tensor:
+        """Every rank's outputs, in split order (``n`` rows)."""
+        return out
+
+    def broadcast_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Rank 0's epoch row, so every rank decides on the same numbers."""
+        return row
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when it is True on one."""
+        return flag
+
+    def main_first(self, fn: Callable[[], T]) -> T:
+        """``fn()`` run by rank 0 and its result (or nnspec error) given to every rank."""
+        return fn()
+
+
+class DataParallel(SingleProcess):
+    """One rank of a data-parallel run (the module docstring says what each method does)."""
+
+    def __init__(self, env: LaunchEnv, strategy: Literal["ddp", "fsdp"], device: torch.device,
+                 sync_batchnorm: bool) -> None:  # fmt: skip
+        self.rank, self.world_size, self.strategy = env.rank, env.world_size, strategy
+        self.device, self.sync_batchnorm = device, sync_batchnorm
+        self._share, self._global = 1.0 / env.world_size, 0  # the current batch's
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        if self.sync_batchnorm:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        # The partial batch's weight reaches the gradient through the model's output (a hook on
+        # its gradient), so it applies to DDP and FSDP alike and never to the L1 term, whose
+        # gradient is the same on every rank.
+        model.register_forward_hook(self._weigh_output)
+        if self.strategy == "fsdp":
+            from nnspec.run.fsdp import shard_model
+
+            shard_model(model, self.device)
+        return model
+
+    def _weigh_output(self, module: nn.Module, args: Any, out: Any) -> None:
+        factor = self._share * self.world_size  # the collective then divides by world_size
+        if factor != 1.0 and isinstance(out, torch.Tensor) and out.requires_grad:
+            out.register_hook(lambda grad: grad * factor)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        if self.strategy == "fsdp":
+            return model  # fully_shard changed the module in place
+        ids = [self.device] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def shard(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        world, rank = self.world_size, self.rank
+        for xb, yb in batches:
+            n = len(xb)
+            base, extra = divmod(n, world)
+            start, size = rank * base + min(rank, extra), base + (rank < extra)
+            self._global = n
+            if size == 0:  # padding: one row whose loss and gradient count 0
+                self._share = 0.0
+                yield xb[-1:], yb[-1:]
+            else:
+                self._share = size / n
+                yield xb[start : start + size], yb[start : start + size]
+        self._share = 1.0 / world
+
+    def reduce_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        total = loss.detach().float() * self._share
+        dist.all_reduce(total)
+        return total
+
+    def batch_len(self, xb: torch.Tensor) -> int:
+        return self._global
+
+    def eval_rows(self, n: int) -> torch.Tensor:
+        # equal shards (the last rows repeated where n does not divide): the same number of
+        # forward calls on every rank (FSDP gathers parameters in each) and equal all_gather sizes
+        per = math.ceil(n / self.world_size)
+        return torch.arange(self.rank * per, (self.rank + 1) * per).clamp(max=n - 1)
+
+    def gather(self, out: torch.Tensor, n: int) -> torch.Tensor:
+        parts = [torch.empty_like(out) for _ in range(self.world_size)]
+        dist.all_gather(parts, out.contiguous())
+        return torch.cat(parts)[:n]
+
+    def broadcast_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        box = [row]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def any_rank(self, flag: bool) -> bool:
+        t = torch.tensor([float(flag)], device=self._collective_device())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def main_first(self, fn: Callable[[], T]) -> T:
+        box: list[Any] = [None]
+        if self.rank == 0:
+            try:
+                box[0] = ("ok", fn())
+            except NNSpecError as e:  # every rank raises the user's mistake, none waits
+                box[0] = ("error", e)
+        dist.broadcast_object_list(box, src=0)
+        kind, value = box[0]
+        if kind == "error":
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _collective_device(self) -> torch.device:
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _rank_device(device: torch.device, env: LaunchEnv) -> torch.device:
+    """This rank's device: ``cuda:LOCAL_RANK`` on GPUs (one GPU per process), else the CPU."""
+    if device.type != "cuda":
+        return torch.device("cpu")
+    local = torch.device("cuda", env.local_rank)
+    torch.cuda.set_device(local)
+    return local
+
+
+@contextlib.contextmanager
+def session(spec: ExperimentSpec, device: torch.device) -> Iterator[SingleProcess]:
+    """The run's processes: a :class:`SingleProcess`, or this rank of a data-parallel run with
+    its process group (created here unless the caller made one, and then destroyed here after
+    a barrier: a rank that tears its group down while another still talks to it can make gloo
+    abort the process)."""
+    env = launch_env()
+    strategy = resolve_strategy(spec, env)
+    if strategy == "none":
+        yield SingleProcess()
+        return
+    if env.launcher == "submitit" and "MASTER_ADDR" not in os.environ:
+        from submitit.helpers import TorchDistributedEnvironment
+
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    device = _rank_device(device, env)
+    own = not dist.is_initialized()
+    if own:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    ok = False
+    try:
+        yield DataParallel(env, strategy, device, spec.train.sync_batchnorm)
+        ok = True
+    finally:
+        if own:
+            if ok:  # after an error another rank may sit in a different collective
+                dist.barrier()
+            dist.destroy_process_group()
