@@ -113,7 +113,7 @@ def resolve_strategy(spec: ExperimentSpec, env: LaunchEnv) -> Literal["none", "d
     chosen, world = spec.train.strategy, env.world_size
     launched = env.launcher != "none"
     if chosen == "auto":
-        return "ddp" if launched and world > 1 else "none"
+        chosen = "ddp" if launched and world > 1 else "none"
     if chosen == "none" and launched and world > 1:
         raise SpecError(Problem(("train", "strategy"),
             f"{world} processes were launched ({env.launcher}) for a one-process run",
@@ -126,11 +126,11 @@ def resolve_strategy(spec: ExperimentSpec, env: LaunchEnv) -> Literal["none", "d
             "train.strategy: auto"))  # fmt: skip
     if chosen != "none" and spec.data.batch_size % world:
         raise SpecError(Problem(("data", "batch_size"),
-            f"data.batch_size is the global batch, split evenly over {world} processes",
+            f"the global batch is split evenly over the {world} processes of this launch",
             expected=f"a multiple of the world size {world}", found=str(spec.data.batch_size),
             fix=f"data.batch_size={_multiple(spec.data.batch_size, world)} "
             f"({world} x {_multiple(spec.data.batch_size, world) // world} per rank)"))  # fmt: skip
-    return chosen if chosen != "auto" else "none"
+    return chosen
 
 
 def _multiple(batch: int, world: int) -> int:
