@@ -52,6 +52,7 @@ __all__ = [
     "session",
     "resolve_strategy",
     "with_scaled_lr",
+    "parallel_lines",
     "is_main_process",
 ]
 
@@ -145,6 +146,30 @@ def with_scaled_lr(spec: ExperimentSpec) -> ExperimentSpec:
         return spec
     new = scaled_lr(float(lr), spec.data.batch_size, spec.train)
     return spec.model_copy(update={"optim": spec.optim.model_copy(update={"lr": new})})
+
+
+def parallel_lines(spec: ExperimentSpec, world_size: int | None = None) -> list[str]:
+    """What ``nnspec plan`` prints about data parallelism: world size, strategy, per-rank batch
+    and the LR scaling rule (``world_size``: the launcher's when not given).
+
+    Raises:
+        SpecError: the batch does not split over ``world_size`` (as the run would refuse it).
+    """
+    env = launch_env()
+    if world_size is not None:
+        env = LaunchEnv("torchrun" if world_size > 1 else "none", 0, world_size)
+    strategy = resolve_strategy(spec, env)
+    batch, world = spec.data.batch_size, env.world_size
+    lines = [f"data parallel: world size {world}, strategy {strategy}, global batch {batch} = "
+             f"{world} x {batch // world} per rank"]  # fmt: skip
+    train, lr = spec.train, spec.optim.lr
+    if train.lr_scaling == "none" or not isinstance(lr, (int, float)):
+        lines.append("lr scaling: none (optim.lr as written)")
+    else:
+        ref, new = train.lr_reference_batch_size, scaled_lr(float(lr), batch, train)
+        ratio = f"{batch}/{ref}" if train.lr_scaling == "linear" else f"sqrt({batch}/{ref})"
+        lines.append(f"lr scaling: {train.lr_scaling}, lr {lr:g} x {ratio} = {new:.4g}")
+    return lines
 
 
 class SingleProcess:
