@@ -49,6 +49,7 @@ HASH_EXCLUDED: tuple[str, ...] = (
     "train.output_dir",
     "train.tensorboard",
     "train.num_threads",
+    "train.strategy",  # a DDP run computes what one process does (nnspec.run.distributed)
     "train.checkpoint",
     "data.num_workers",
 )
