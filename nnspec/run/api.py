@@ -195,7 +195,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     last = state.rows[-1] if state.rows else {}
     best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), last)
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
-    save_model(writer, trainer.model, bundle.info)
+    save_model(writer, trainer.model, bundle.info, trainer.parallel.full_state(trainer.model))
     plot_errors = _plot_all(trainer, plan, writer, report) if writer.enabled else []
     # summary.json last: its wall_time covers the whole run, and its presence marks a run done
     result = RunResult(

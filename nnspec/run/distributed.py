@@ -32,15 +32,17 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from nnspec.errors import NNSpecError, Problem, SpecError
+from nnspec.errors import CheckpointError, NNSpecError, Problem, SpecError
+from nnspec.run.outputs import RunWriter
 from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.train import scaled_lr
 
@@ -49,6 +51,7 @@ __all__ = [
     "launch_env",
     "SingleProcess",
     "DataParallel",
+    "FullySharded",
     "session",
     "resolve_strategy",
     "with_scaled_lr",
@@ -225,6 +228,38 @@ class SingleProcess:
         """``fn()`` run by rank 0 and its result (or nnspec error) given to every rank."""
         return fn()
 
+    # ---- checkpoints: full tensors (one process, DDP) or shards (FSDP, nnspec.run.fsdp) ----
+
+    def train_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """The checkpoint's ``model`` and ``optimizer`` entries."""
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+
+    def save_checkpoint(self, writer: RunWriter, rels: Sequence[str], ckpt: dict[str, Any],
+                        prune: Sequence[str], model: nn.Module,
+                        optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
+        """Write a checkpoint (rank 0 alone unless the weights are sharded)."""
+        writer.save_torch_background(rels, ckpt, prune)
+
+    def load_train_state(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                         ckpt: dict[str, Any], run_dir: Path) -> None:  # fmt: skip
+        """Load a checkpoint's weights and optimizer state (refuses FSDP shards)."""
+        from nnspec.run.fsdp import is_sharded
+
+        if is_sharded(ckpt):
+            raise CheckpointError(Problem(("train", "strategy"),
+                f"{run_dir} holds sharded (FSDP) checkpoints", found=self.strategy,
+                expected="fsdp", fix="resume it with torchrun and train.strategy: fsdp"))  # fmt: skip
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+
+    def best_weights(self, model: nn.Module, best: dict[str, Any], run_dir: Path) -> Any:
+        """The best epoch's weights, for ``restore_best``."""
+        return best["model"]
+
+    def full_state(self, model: nn.Module) -> dict[str, Any]:
+        """The whole model's state dict for ``model.pt`` (gathered on rank 0 under FSDP)."""
+        return model.state_dict()
+
 
 class DataParallel(SingleProcess):
     """One rank of a data-parallel run (the module docstring says what each method does)."""
@@ -320,6 +355,36 @@ class DataParallel(SingleProcess):
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
+class FullySharded(DataParallel):
+    """One rank of an FSDP2 run: sharded checkpoints through DCP (:mod:`nnspec.run.fsdp`)."""
+
+    def train_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        return {"model": {}, "optimizer": {}}  # the shards go to their own folder
+
+    def save_checkpoint(self, writer: RunWriter, rels: Sequence[str], ckpt: dict[str, Any],
+                        prune: Sequence[str], model: nn.Module,
+                        optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
+        from nnspec.run.fsdp import save_sharded
+
+        save_sharded(writer, rels, ckpt, prune, model, optimizer)
+
+    def load_train_state(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                         ckpt: dict[str, Any], run_dir: Path) -> None:  # fmt: skip
+        from nnspec.run.fsdp import load_sharded
+
+        load_sharded(run_dir / "checkpoints", ckpt, model, optimizer)
+
+    def best_weights(self, model: nn.Module, best: dict[str, Any], run_dir: Path) -> Any:
+        from nnspec.run.fsdp import load_best
+
+        return load_best(run_dir / "checkpoints", best, model)
+
+    def full_state(self, model: nn.Module) -> dict[str, Any]:
+        from nnspec.run.fsdp import full_state
+
+        return full_state(model)
+
+
 def _rank_device(device: torch.device, env: LaunchEnv) -> torch.device:
     """This rank's device: ``cuda:LOCAL_RANK`` on GPUs (one GPU per process), else the CPU."""
     if device.type != "cuda":
@@ -350,7 +415,8 @@ def session(spec: ExperimentSpec, device: torch.device) -> Iterator[SingleProces
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     ok = False
     try:
-        yield DataParallel(env, strategy, device, spec.train.sync_batchnorm)
+        kind = FullySharded if strategy == "fsdp" else DataParallel
+        yield kind(env, strategy, device, spec.train.sync_batchnorm)
         ok = True
     finally:
         if own:

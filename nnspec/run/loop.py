@@ -134,8 +134,7 @@ class Trainer:
             **self.spec_meta,
             "epoch": self.state.epoch,
             "step": self.state.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **self.parallel.train_state(self.model, self.optimizer),  # FSDP: shards apart
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
@@ -144,13 +143,13 @@ class Trainer:
 
     def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
         """Continue from a checkpoint (and the best weights so far, when saved)."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        run_dir = self.writer.run_dir
+        self.parallel.load_train_state(self.model, self.optimizer, ckpt, run_dir)
         self.schedule.load_state_dict(ckpt["schedule"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
-            self.best_state = best["model"]
+            self.best_state = self.parallel.best_weights(self.model, best, run_dir)
         on_disk = sorted(int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir))
         self.saved_epochs = [e for e in on_disk if e <= ckpt["epoch"]]
         set_rng_state(ckpt["rng"])
@@ -174,7 +173,8 @@ class Trainer:
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
-        self.writer.save_torch_background(rels, self.checkpoint(), prune)
+        self.parallel.save_checkpoint(self.writer, rels, self.checkpoint(), prune, self.model,
+                                      self.optimizer)  # fmt: skip
         return [self.writer.path(rel) for rel in rels]
 
     # ---- the epoch ----

@@ -48,6 +48,7 @@ def torchrun(*args: str, env: dict[str, str] | None = None, timeout: float = 300
 
 def ddp_runs(tmp: Path, spec: ExperimentSpec, *flags: str) -> list[dict[str, Any]]:
     spec_file, out = tmp / "spec.json", tmp / "out.json"
+    tmp.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(spec.model_dump_json())
     done = torchrun(str(WORKER), str(spec_file), str(out), *flags)
     assert done.returncode == 0, done.stderr[-3000:]
