@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -80,13 +80,16 @@ def read_table(
         ('float', 1)
     """
     problems: list[Problem] = []
-    skipped: list[int] = []  # file lines of rows left out (ragged), to number the rows right
     if fmt == "csv":
-        table = _read_csv(file, problems, skipped, max_rows)
+        table = _read_csv(file, problems, max_rows)
+        # pyarrow leaves out blank and ragged lines: a problem's row number counts them back in
+        width = table.num_columns if table is not None else 0
+        rows = _Rows(lambda: _left_out_rows(file, width))
     else:
         table = _read_binary(file, fmt, problems, max_rows)
+        rows = _Rows(list)
     if table is not None:  # only a file that parsed has columns to name
-        table = _check_columns(file, table, set(numeric), _Rows(skipped), problems)
+        table = _check_columns(file, table, set(numeric), rows, problems)
     if problems:
         title = f"{file.name}: {_plural(len(problems), 'problem')} in the data file"
         raise DataError([replace(p, path=field) for p in problems], title=title)
@@ -104,7 +107,7 @@ def check_table(table: pa.Table, name: str, *, numeric: Collection[str] = ()) ->
     """
     problems: list[Problem] = []
     where = Path(name)
-    table = _check_columns(where, table, set(numeric), _Rows([], first=1), problems)
+    table = _check_columns(where, table, set(numeric), _Rows(list, first=1), problems)
     if problems:
         title = f"{name}: {_plural(len(problems), 'problem')}"
         raise DataError([replace(p, path=()) for p in problems], title=title)
@@ -112,12 +115,19 @@ def check_table(table: pa.Table, name: str, *, numeric: Collection[str] = ()) ->
 
 
 class _Rows:
-    """File row numbers (the header is row 1) of table rows, past the rows left out."""
+    """File row numbers (the header is row 1) of table rows, past the rows left out.
 
-    def __init__(self, skipped: list[int], first: int = 2) -> None:
-        self.skipped, self.first = sorted(skipped), first
+    ``left_out`` lists the file rows the reader skipped; it is called on the first use only, so
+    a file without problems is never scanned twice.
+    """
+
+    def __init__(self, left_out: Callable[[], list[int]], first: int = 2) -> None:
+        self.left_out, self.first = left_out, first
+        self.skipped: list[int] | None = None
 
     def __call__(self, index: int) -> int:
+        if self.skipped is None:
+            self.skipped = sorted(self.left_out())
         line = index + self.first
         for s in self.skipped:
             line += s <= line
@@ -197,9 +207,7 @@ def _unique_names(file: Path, header: list[str], problems: list[Problem]) -> lis
     return names
 
 
-def _read_csv(
-    file: Path, problems: list[Problem], skipped: list[int], max_rows: int | None
-) -> pa.Table | None:
+def _read_csv(file: Path, problems: list[Problem], max_rows: int | None) -> pa.Table | None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -230,8 +238,8 @@ def _read_csv(
         )
         return None
     if ragged:
-        skipped.extend(_ragged_lines(file, len(header)))
-        problems.append(_ragged_problem(file, len(header), ragged, skipped))
+        lines = _ragged_lines(file, len(header))
+        problems.append(_ragged_problem(file, len(header), ragged, lines))
     if table.num_rows == 0:
         problems.append(_problem(file, "the file has a header but no data rows", 2))
     return table
@@ -270,6 +278,13 @@ def _ragged_lines(file: Path, width: int) -> list[int]:
     """Row numbers of the ragged rows (only on the error path: a scan with ``csv``)."""
     with file.open(newline="", encoding="utf-8", errors="replace") as fh:
         return [n for n, row in enumerate(csv.reader(fh), start=1) if row and len(row) != width]
+
+
+def _left_out_rows(file: Path, width: int) -> list[int]:
+    """Row numbers of the blank and ragged rows, which pyarrow's reader skips (only on the error
+    path: a scan with ``csv``, whose records match pyarrow's, quoted line breaks included)."""
+    with file.open(newline="", encoding="utf-8", errors="replace") as fh:
+        return [n for n, row in enumerate(csv.reader(fh), start=1) if n > 1 and len(row) != width]
 
 
 # ---- Parquet, Arrow IPC, Feather ----

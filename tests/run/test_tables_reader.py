@@ -188,3 +188,16 @@ def test_import_and_validate_do_not_import_pyarrow(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False"
+
+
+def test_rows_after_blank_lines_and_quoted_line_breaks_keep_their_file_numbers(
+    tmp_path: Path,
+) -> None:
+    # pyarrow skips blank lines; a bad cell below them is still named by its row in the file
+    f = tmp_path / "gaps.csv"
+    f.write_text('a,b\n1,x\n\n2,"two\nlines"\n\n\n3,y\nbad,z\n')
+    with pytest.raises(DataError) as err:
+        read_table(f, "csv", numeric=["a"])
+    # rows: 1 header, 2 "1,x", 3 blank, 4 quoted (two lines), 5-6 blank, 7 "3,y", 8 "bad,z"
+    (cell,) = [p for p in _problems(err) if "not a number" in p]
+    assert "gaps.csv:8 " in cell and "column 'a'" in cell and "'bad'" in cell, cell
