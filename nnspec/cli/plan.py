@@ -44,7 +44,7 @@ def run(args: Namespace) -> int:
     warm_start("plan")
     from nnspec.compile.plan import compile_plan, steps_per_epoch
     from nnspec.run.data import prepare_data
-    from nnspec.run.distributed import parallel_lines, with_scaled_lr
+    from nnspec.run.launch import parallel_lines, with_scaled_lr
     from nnspec.run.model import build_for_data
     from nnspec.run.outputs import RunWriter
     from nnspec.run.plots import plot_lr

@@ -168,18 +168,19 @@ def _rank_job(inv: Invocation) -> Iterator[Invocation]:
     """Under torchrun, every rank runs this command; rank 0's Hydra job dir is the run's, the
     other ranks' Hydra bookkeeping goes to a temporary folder removed afterwards (the run layer
     hands them rank 0's run directory and writes nothing from them)."""
-    from nnspec.run.distributed import launch_env
+    from nnspec.run.launch import launch_env
 
     env = launch_env()
     if env.launcher == "torchrun" and inv.multirun:
         raise UsageError("a sweep (-m) cannot run under torchrun: every rank would launch every "
-                         "trial (fix: sweep without torchrun, or with hydra/launcher=submitit_slurm "
-                         "and hydra.launcher.tasks_per_node set)")  # fmt: skip
+                         "trial (fix: sweep without torchrun, or through "
+                         "hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node)")
     if env.rank == 0:
         yield inv
         return
     scratch = tempfile.mkdtemp(prefix=f"nnspec-rank{env.rank}-")
-    kept = [o for o in inv.overrides if not o.startswith(("hydra.run.dir=", "hydra.output_subdir="))]
+    ours = ("hydra.run.dir=", "hydra.output_subdir=")
+    kept = [o for o in inv.overrides if not o.startswith(ours)]
     extra = [f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
     try:
         yield replace(inv, overrides=[*kept, *extra])

@@ -65,7 +65,7 @@ class TrialRecord:
 def write_record(job_dir: Path, record: TrialRecord) -> None:
     """Save ``trial.json`` into the job directory (rank 0's alone in a data-parallel job, whose
     tasks share it)."""
-    from nnspec.run.distributed import is_main_process
+    from nnspec.run.launch import is_main_process
 
     if not is_main_process():
         return

@@ -36,6 +36,7 @@ from nnspec.run import checkpoint as ck
 from nnspec.run import distributed
 from nnspec.run.callbacks import Callback, MetricFiles, TensorBoard, check_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
+from nnspec.run.launch import with_scaled_lr
 from nnspec.run.loop import Trainer
 from nnspec.run.metrics import class_report, compute_metrics
 from nnspec.run.model import build_for_data, save_model
@@ -298,7 +299,7 @@ def _run(
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = par.device or _device(spec.train.device)
     model = par.prepare(build_for_data(spec, bundle.info, bundle.train.y).to(device))
-    plan = compile_plan(distributed.with_scaled_lr(spec))
+    plan = compile_plan(with_scaled_lr(spec))
     tensorboard = _tensorboard(spec)
     given = Path(run_dir) if run_dir is not None else None
     out_dir = par.main_first(lambda: resume or given or _new_run_dir(spec))  # rank 0's path

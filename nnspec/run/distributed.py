@@ -33,7 +33,6 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -42,137 +41,14 @@ import torch.distributed as dist
 from torch import nn
 
 from nnspec.errors import CheckpointError, NNSpecError, Problem, SpecError
+from nnspec.run.launch import LaunchEnv, launch_env, resolve_strategy
 from nnspec.run.outputs import RunWriter
 from nnspec.spec.experiment import ExperimentSpec
-from nnspec.spec.train import scaled_lr
 
-__all__ = [
-    "LaunchEnv",
-    "launch_env",
-    "SingleProcess",
-    "DataParallel",
-    "FullySharded",
-    "session",
-    "resolve_strategy",
-    "with_scaled_lr",
-    "parallel_lines",
-    "is_main_process",
-]
+__all__ = ["SingleProcess", "DataParallel", "FullySharded", "session"]
 
 T = TypeVar("T")
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class LaunchEnv:
-    """How this process was launched: its rank among ``world_size`` processes."""
-
-    launcher: Literal["none", "torchrun", "submitit"]
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-
-def _submitit_tasks() -> int:
-    """The number of tasks of the submitit job this process runs in (0: none)."""
-    executor = os.environ.get("SUBMITIT_EXECUTOR", "")
-    if executor == "slurm":
-        return int(os.environ.get("SLURM_NTASKS", "1"))
-    if executor == "local":
-        return int(os.environ.get("SUBMITIT_LOCAL_NTASKS", "1"))
-    return 0
-
-
-def launch_env() -> LaunchEnv:
-    """Read the launcher's variables (torchrun's first, then a submitit job's); no side effect.
-
-    Example:
-        >>> launch_env().launcher in ("none", "torchrun", "submitit")
-        True
-    """
-    env = os.environ
-    if "RANK" in env and "WORLD_SIZE" in env:
-        local = int(env.get("LOCAL_RANK", env["RANK"]))
-        return LaunchEnv("torchrun", int(env["RANK"]), int(env["WORLD_SIZE"]), local)
-    if _submitit_tasks() > 1:
-        from submitit import JobEnvironment
-
-        job = JobEnvironment()
-        return LaunchEnv("submitit", job.global_rank, job.num_tasks, job.local_rank)
-    return LaunchEnv("none")
-
-
-def is_main_process() -> bool:
-    """Whether this process writes files: rank 0, or no launcher at all."""
-    return launch_env().rank == 0
-
-
-def resolve_strategy(spec: ExperimentSpec, env: LaunchEnv) -> Literal["none", "ddp", "fsdp"]:
-    """``train.strategy`` for this launch; refuses what cannot work (exit 2).
-
-    Raises:
-        SpecError: ``none`` under a multi-process launch; ``ddp``/``fsdp`` without a launcher;
-            a ``data.batch_size`` that ``world_size`` does not divide.
-    """
-    chosen, world = spec.train.strategy, env.world_size
-    launched = env.launcher != "none"
-    if chosen == "auto":
-        chosen = "ddp" if launched and world > 1 else "none"
-    if chosen == "none" and launched and world > 1:
-        raise SpecError(Problem(("train", "strategy"),
-            f"{world} processes were launched ({env.launcher}) for a one-process run",
-            expected="ddp, fsdp or auto under a launcher", found="none",
-            fix="set train.strategy: auto, or run without torchrun"))  # fmt: skip
-    if chosen != "none" and not launched:
-        raise SpecError(Problem(("train", "strategy"),
-            f"train.strategy {chosen} needs processes started by torchrun or a SLURM job",
-            found=chosen, fix=f"torchrun --nproc_per_node=2 -m nnspec train SPEC.yaml, or "
-            "train.strategy: auto"))  # fmt: skip
-    if chosen != "none" and spec.data.batch_size % world:
-        raise SpecError(Problem(("data", "batch_size"),
-            f"the global batch is split evenly over the {world} processes of this launch",
-            expected=f"a multiple of the world size {world}", found=str(spec.data.batch_size),
-            fix=f"data.batch_size={_multiple(spec.data.batch_size, world)} "
-            f"({world} x {_multiple(spec.data.batch_size, world) // world} per rank)"))  # fmt: skip
-    return chosen
-
-
-def _multiple(batch: int, world: int) -> int:
-    return max(world, round(batch / world) * world)
-
-
-def with_scaled_lr(spec: ExperimentSpec) -> ExperimentSpec:
-    """``spec`` with ``optim.lr`` after ``train.lr_scaling`` (the plan's learning rate; the
-    run's own spec.yaml keeps the rate as written)."""
-    lr = spec.optim.lr
-    if spec.train.lr_scaling == "none" or not isinstance(lr, (int, float)):
-        return spec
-    new = scaled_lr(float(lr), spec.data.batch_size, spec.train)
-    return spec.model_copy(update={"optim": spec.optim.model_copy(update={"lr": new})})
-
-
-def parallel_lines(spec: ExperimentSpec, world_size: int | None = None) -> list[str]:
-    """What ``nnspec plan`` prints about data parallelism: world size, strategy, per-rank batch
-    and the LR scaling rule (``world_size``: the launcher's when not given).
-
-    Raises:
-        SpecError: the batch does not split over ``world_size`` (as the run would refuse it).
-    """
-    env = launch_env()
-    if world_size is not None:
-        env = LaunchEnv("torchrun" if world_size > 1 else "none", 0, world_size)
-    strategy = resolve_strategy(spec, env)
-    batch, world = spec.data.batch_size, env.world_size
-    lines = [f"data parallel: world size {world}, strategy {strategy}, global batch {batch} = "
-             f"{world} x {batch // world} per rank"]  # fmt: skip
-    train, lr = spec.train, spec.optim.lr
-    if train.lr_scaling == "none" or not isinstance(lr, (int, float)):
-        lines.append("lr scaling: none (optim.lr as written)")
-    else:
-        ref, new = train.lr_reference_batch_size, scaled_lr(float(lr), batch, train)
-        ratio = f"{batch}/{ref}" if train.lr_scaling == "linear" else f"sqrt({batch}/{ref})"
-        lines.append(f"lr scaling: {train.lr_scaling}, lr {lr:g} x {ratio} = {new:.4g}")
-    return lines
 
 
 class SingleProcess:
@@ -248,7 +124,8 @@ class SingleProcess:
         if is_sharded(ckpt):
             raise CheckpointError(Problem(("train", "strategy"),
                 f"{run_dir} holds sharded (FSDP) checkpoints", found=self.strategy,
-                expected="fsdp", fix="resume it with torchrun and train.strategy: fsdp"))  # fmt: skip
+                expected="fsdp",
+                fix="resume it with torchrun and train.strategy: fsdp"))  # fmt: skip
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
 
@@ -394,6 +271,15 @@ def _rank_device(device: torch.device, env: LaunchEnv) -> torch.device:
     return local
 
 
+def _check_sync_batchnorm(spec: ExperimentSpec, device: torch.device) -> None:
+    if spec.train.sync_batchnorm and device.type != "cuda":
+        raise SpecError(Problem(("train", "sync_batchnorm"),
+            "torch's SyncBatchNorm runs on GPUs only (DistributedDataParallel refuses it on "
+            f"{device.type})", expected="CUDA devices (train.device: cuda or auto on GPUs)",
+            found=f"true on {device.type}", fix="train.sync_batchnorm: false: each rank then "
+            "normalises with its own part of the batch"))  # fmt: skip
+
+
 @contextlib.contextmanager
 def session(spec: ExperimentSpec, device: torch.device) -> Iterator[SingleProcess]:
     """The run's processes: a :class:`SingleProcess`, or this rank of a data-parallel run with
@@ -410,6 +296,7 @@ def session(spec: ExperimentSpec, device: torch.device) -> Iterator[SingleProces
 
         TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     device = _rank_device(device, env)
+    _check_sync_batchnorm(spec, device)
     own = not dist.is_initialized()
     if own:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

@@ -59,8 +59,11 @@ def shard_model(model: nn.Module, device: torch.device) -> None:
     from torch.distributed.device_mesh import init_device_mesh
 
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
-    owners = [m for m in model.modules() if m is not model
-              and next(m.parameters(recurse=False), None) is not None]
+    owners = [
+        m
+        for m in model.modules()
+        if m is not model and next(m.parameters(recurse=False), None) is not None
+    ]
     for module in owners:
         fully_shard(module, mesh=mesh)
     fully_shard(model, mesh=mesh)
@@ -154,4 +157,3 @@ def shard_files(checkpoint: Path) -> list[Path]:
 def is_sharded(ckpt: dict[str, Any]) -> bool:
     """Whether a loaded checkpoint's weights live in a shard folder."""
     return SHARDED in ckpt
-

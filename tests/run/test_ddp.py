@@ -34,9 +34,9 @@ def _spec(tmp: Path, **train: Any) -> ExperimentSpec:
                 train={"epochs": 4, "early_stopping": {"enabled": False}, **train})  # fmt: skip
 
 
-def torchrun(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> (
-    subprocess.CompletedProcess[str]
-):
+def torchrun(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """``torchrun --standalone --nproc_per_node=2 ARGS`` (a free port each time)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            *args]  # fmt: skip
@@ -104,7 +104,9 @@ def test_rank_zero_alone_writes_through_the_cli(tmp_path: Path, single: dict[str
     assert_same_weights(weights(run_dir), weights(single["run_dir"]))
 
 
-def test_checkpoints_move_between_ddp_and_one_process(tmp_path: Path, single: dict[str, Any]) -> None:
+def test_checkpoints_move_between_ddp_and_one_process(
+    tmp_path: Path, single: dict[str, Any]
+) -> None:
     """A single-process run stopped after 2 epochs resumes under DDP, and a DDP run stopped
     after 2 epochs resumes in one process; both end where the uninterrupted run ends."""
     one = fit(_spec(tmp_path / "a"), callbacks=[Record(stop_at=2)])

@@ -13,8 +13,8 @@ from runhelp import tiny
 from nnspec.cli.main import main
 from nnspec.errors import SpecError
 from nnspec.io import dump
-from nnspec.run.distributed import (
-    DataParallel,
+from nnspec.run.distributed import DataParallel
+from nnspec.run.launch import (
     LaunchEnv,
     launch_env,
     parallel_lines,
@@ -80,7 +80,7 @@ def test_strategy_rules(tmp_path: Path) -> None:
     assert resolve_strategy(_spec(tmp_path), LaunchEnv("none")) == "none"
     assert resolve_strategy(_spec(tmp_path), two) == "ddp"
     assert resolve_strategy(_spec(tmp_path, strategy="fsdp"), two) == "fsdp"
-    with pytest.raises(SpecError, match="train.strategy: auto, or run without torchrun"):
+    with pytest.raises(SpecError, match=r"train\.strategy: auto, or run without torchrun"):
         resolve_strategy(_spec(tmp_path, strategy="none"), two)
     with pytest.raises(SpecError, match="needs processes started by torchrun"):
         resolve_strategy(_spec(tmp_path, strategy="ddp"), LaunchEnv("none"))
@@ -108,7 +108,7 @@ def test_lr_scaling_rules() -> None:
 
 
 def test_lr_scaling_refuses_an_auto_rate(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="optim.lr is auto"):
+    with pytest.raises(ValidationError, match=r"optim\.lr is auto"):
         tiny(tmp_path, optim={"lr": "auto"},
              train={"lr_scaling": "sqrt", "lr_reference_batch_size": 64})  # fmt: skip
 
@@ -147,4 +147,20 @@ def test_a_sweep_under_torchrun_is_refused(
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["train", str(path), "-m", "seed=0,1"]) == 2
     assert "a sweep (-m) cannot run under torchrun" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sync_batchnorm_on_cpu_is_refused_before_any_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nnspec.run import fit
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    spec = tiny(tmp_path, train={"sync_batchnorm": True, "device": "cpu"})
+    with pytest.raises(SpecError) as info:
+        fit(spec)
+    problem = info.value.problems[0]
+    assert problem.path == ("train", "sync_batchnorm")
+    assert "GPUs only" in problem.message and problem.fix is not None
     assert not (tmp_path / "runs").exists()

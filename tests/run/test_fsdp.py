@@ -41,5 +41,5 @@ def test_a_sharded_checkpoint_is_refused_by_one_process(tmp_path: Path) -> None:
     (stopped,) = ddp_runs(tmp_path, _spec(tmp_path, strategy="fsdp"), "--stop-at", "1")
     from nnspec.errors import CheckpointError
 
-    with pytest.raises(CheckpointError, match="resume it with torchrun and train.strategy: fsdp"):
+    with pytest.raises(CheckpointError, match=r"resume it with torchrun and train\.strategy: fsdp"):
         fit(_spec(tmp_path, resume=stopped["run_dir"]))
