@@ -144,7 +144,8 @@ class DataParallel(SingleProcess):
     def __init__(self, env: LaunchEnv, strategy: Literal["ddp", "fsdp"], device: torch.device,
                  sync_batchnorm: bool) -> None:  # fmt: skip
         self.rank, self.world_size, self.strategy = env.rank, env.world_size, strategy
-        self.device, self.sync_batchnorm = device, sync_batchnorm
+        self.device = self.rank_device = device
+        self.sync_batchnorm = sync_batchnorm
         self._share, self._global = 1.0 / env.world_size, 0  # the current batch's
 
     def prepare(self, model: nn.Module) -> nn.Module:
@@ -157,7 +158,7 @@ class DataParallel(SingleProcess):
         if self.strategy == "fsdp":
             from nnspec.run.fsdp import shard_model
 
-            shard_model(model, self.device)
+            shard_model(model, self.rank_device)
         return model
 
     def _weigh_output(self, module: nn.Module, args: Any, out: Any) -> None:
@@ -168,7 +169,7 @@ class DataParallel(SingleProcess):
     def wrap(self, model: nn.Module) -> nn.Module:
         if self.strategy == "fsdp":
             return model  # fully_shard changed the module in place
-        ids = [self.device] if self.device.type == "cuda" else None
+        ids = [self.rank_device] if self.rank_device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     def shard(self, batches: Iterator[Batch]) -> Iterator[Batch]:
@@ -226,10 +227,10 @@ class DataParallel(SingleProcess):
         kind, value = box[0]
         if kind == "error":
             raise value
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _collective_device(self) -> torch.device:
-        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        return self.rank_device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 class FullySharded(DataParallel):

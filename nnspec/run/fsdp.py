@@ -115,7 +115,7 @@ def load_sharded(
     """
     folder = _folder(checkpoint_dir, ckpt)
     model_state, optim_state = get_state_dict(model, optimizer)
-    state = {"model": model_state, "optimizer": optim_state}
+    state: dict[str, Any] = {"model": model_state, "optimizer": optim_state}
     dcp.load(state, checkpoint_id=folder)
     set_state_dict(model, optimizer, model_state_dict=state["model"],
                    optim_state_dict=state["optimizer"])  # fmt: skip
@@ -123,9 +123,10 @@ def load_sharded(
 
 def load_best(checkpoint_dir: Path, best: dict[str, Any], model: nn.Module) -> dict[str, Any]:
     """Every rank: the best epoch's sharded weights (DTensors), for ``restore_best``."""
-    state = {"model": {k: v.detach().clone() for k, v in get_model_state_dict(model).items()}}
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state: dict[str, Any] = {"model": weights}
     dcp.load(state, checkpoint_id=_folder(checkpoint_dir, best))
-    return state["model"]
+    return weights
 
 
 def _folder(checkpoint_dir: Path, ckpt: dict[str, Any]) -> Path:
@@ -139,7 +140,7 @@ def _folder(checkpoint_dir: Path, ckpt: dict[str, Any]) -> Path:
     return folder
 
 
-def full_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def full_state(model: nn.Module) -> dict[str, Any]:
     """Every rank: gather the full state dict on rank 0 (on the CPU); the others get ``{}``."""
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     return get_model_state_dict(model, options=options)
