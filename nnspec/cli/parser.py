@@ -159,9 +159,22 @@ def _plan(p: argparse.ArgumentParser) -> None:
 
 
 def _predict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a finished run")
+    p.add_argument("run_dir", metavar="RUN_DIR|MODEL.onnx", type=Path,
+                   help="a finished run, or an ONNX file written by `nnspec export`")  # fmt: skip
     p.add_argument("data", metavar="DATA.csv", type=Path, help="rows to predict")
     p.add_argument("--out", metavar="FILE", type=Path, help="default: RUN_DIR/predictions.csv")
+
+
+def _export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="RUN_DIR", type=Path, help="a finished run")
+    # the names of nnspec.run.export.EXPORT_FORMATS (not imported here: it needs torch)
+    p.add_argument(
+        "--format",
+        default="onnx",
+        choices=("onnx", "exported-program", "torchscript"),
+        help="onnx (default; needs the onnx extra), exported-program or torchscript",
+    )
+    p.add_argument("--out", metavar="DIR", type=Path, help="default: RUN_DIR/export")
 
 
 def _lint(p: argparse.ArgumentParser) -> None:
@@ -212,6 +225,8 @@ COMMANDS: Mapping[str, Command] = MappingProxyType({
     "plan": Command("nnspec.cli.plan", "resolved training plan: steps, LR at key points, LR plot",
                     _plan),
     "predict": Command("nnspec.cli.predict", "predict a CSV with a finished run", _predict),
+    "export": Command("nnspec.cli.export", "export a run's model (ONNX, ExportedProgram, ...)",
+                      _export),
     "eval": Command("nnspec.cli.eval", "recompute a finished run's test metrics",
                     _one_dir("RUN_DIR", "a finished run")),
     "lint": Command("nnspec.cli.lint", "design doctor: findings with rule id, line, reason, fix",

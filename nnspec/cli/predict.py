@@ -1,9 +1,11 @@
-"""nnspec predict RUN_DIR DATA.csv [--out=PREDICTIONS.csv]
+"""nnspec predict RUN_DIR|MODEL.onnx DATA.csv [--out=PREDICTIONS.csv]
 
-Predict with a finished run: the CSV's feature columns (the run's feature names, or every
-non-target column) are standardised with the run's training statistics. Writes one row per input
-row: the prediction (class name or value) and, for classification, one probability column per
-class. Default output: RUN_DIR/predictions.csv.
+Predict with a finished run, or with an ONNX file written by `nnspec export` (onnxruntime runs
+the model; the run's preprocessing comes from the preprocess.json next to it). The CSV's
+feature columns (the run's feature names, or every non-target column) are standardised with the
+run's training statistics. Writes one row per input row: the prediction (class name or value)
+and, for classification, one probability column per class. Default output:
+RUN_DIR/predictions.csv.
 """
 
 from __future__ import annotations
@@ -22,14 +24,23 @@ __all__ = ["run"]
 def run(args: Namespace) -> int:
     """``nnspec predict``: write predictions for a CSV file."""
     run_dir, data = args.run_dir, args.data
-    finished_run(run_dir)  # wrong paths are reported before the heavy imports
+    onnx = run_dir.suffix == ".onnx"
+    if not onnx:
+        finished_run(run_dir)  # wrong paths are reported before the heavy imports
     data_file(data, field=("data",))
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
-    from nnspec.run.predict import load_run
     from nnspec.run.tasks import TASKS
 
-    predictor = load_run(run_dir)
+    if onnx:
+        from nnspec.run.export import load_exported
+
+        predictor = load_exported(run_dir)
+        run_dir = run_dir.parent
+    else:
+        from nnspec.run.predict import load_run
+
+        predictor = load_run(run_dir)
     labels = predictor.predict(data)
     columns = ["prediction"]
     proba = None

@@ -51,6 +51,7 @@ from nnspec.run.plots import (
 )
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.weights import load_init_from
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "fit", "resolve_spec", "seed_everything"]
@@ -298,7 +299,10 @@ def _run(
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = par.device or _device(spec.train.device)
-    model = par.prepare(build_for_data(spec, bundle.info, bundle.train.y).to(device))
+    model = build_for_data(spec, bundle.info, bundle.train.y)
+    init_from = spec.model.init_from
+    loaded = load_init_from(model, init_from, base) if init_from is not None else None
+    model = par.prepare(model.to(device))  # SyncBatchNorm, FSDP shards: after the weights are in
     plan = compile_plan(with_scaled_lr(spec))
     tensorboard = _tensorboard(spec)
     given = Path(run_dir) if run_dir is not None else None
@@ -306,6 +310,8 @@ def _run(
     writer = RunWriter(out_dir, enabled=par.is_main)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
     progress = make_progress(spec.train.progress if par.is_main else "none")
+    if loaded is not None:
+        progress.message(loaded.summary())
     own: list[Callback] = [progress, MetricFiles(writer), *tensorboard]
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run

@@ -24,7 +24,7 @@ from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features"]
+__all__ = ["Predictor", "load_run", "evaluate_run", "read_csv_features", "info_from_json"]
 
 
 class Predictor:
@@ -130,6 +130,23 @@ def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) 
     return table_features(data_file(path, field=("data",)).resolve(), names, targets)
 
 
+def info_from_json(meta: dict[str, Any], tensors: dict[str, torch.Tensor | None]) -> DataInfo:
+    """The run's :class:`DataInfo` from ``preprocess.json`` and the standardisation tensors."""
+    return DataInfo(
+        task=meta["task"],
+        input_shape=tuple(meta["input_shape"]),
+        n_outputs=meta["n_outputs"],
+        class_names=tuple(meta["class_names"]),
+        feature_names=tuple(meta["feature_names"]),
+        extra=meta.get("extra", {}),
+        tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
+        # absent in runs saved before labels kept their type: those predict class names
+        class_values=tuple(meta.get("class_values", ())),
+        class_dtype=str(meta.get("class_dtype", "")),
+        **{k: tensors.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
+    )
+
+
 def load_run(run_dir: str | Path) -> Predictor:
     """Load a finished run's model and preprocessing (``weights_only=True``)."""
     from nnspec.compile import build_model
@@ -144,19 +161,7 @@ def load_run(run_dir: str | Path) -> Predictor:
         blob = torch.load(files[1], map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(Problem(("run_dir",), f"cannot read {files[1]}: {e}")) from e
-    info = DataInfo(
-        task=meta["task"],
-        input_shape=tuple(meta["input_shape"]),
-        n_outputs=meta["n_outputs"],
-        class_names=tuple(meta["class_names"]),
-        feature_names=tuple(meta["feature_names"]),
-        extra=meta.get("extra", {}),
-        tokens=bool(meta.get("tokens", False)),  # absent in runs saved before token inputs
-        # absent in runs saved before labels kept their type: those predict class names
-        class_values=tuple(meta.get("class_values", ())),
-        class_dtype=str(meta.get("class_dtype", "")),
-        **{k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")},
-    )
+    info = info_from_json(meta, {k: blob.get(k) for k in ("x_mean", "x_std", "y_mean", "y_std")})
     spec = resolve_sizes(spec, info)  # `auto` sizes as the run resolved them
     model = build_model(spec)
     model.load_state_dict(blob["model"])

@@ -35,6 +35,7 @@ from nnspec.spec.layers import (
     auto_or,
 )
 from nnspec.spec.reserved import is_reserved, name_clash
+from nnspec.spec.weights import InitFrom
 
 __all__ = ["LayerDefaults", "BlockDef", "ModelSpec", "head_index"]
 
@@ -121,6 +122,11 @@ class ModelSpec(Spec):
     )
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks.")
     layers: tuple[LayerSpec, ...] = Field(description="The layers, input to output.")
+    init_from: InitFrom | None = Field(
+        default=None,
+        description="Load weights saved elsewhere (a run, a .pt or .safetensors file) after "
+        "nnspec's init; keys matched through `map`, a report of what was loaded.",
+    )
 
     # (graph, the sections it was expanded from): model_copy(update=...) keeps private attributes,
     # so the cache is used only while those very objects are still this spec's.
