@@ -45,6 +45,7 @@ from nnspec.run.callbacks import (
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, DataSplit
+from nnspec.run.distributed import SingleProcess
 from nnspec.run.guards import LoopState, check_divergence, nan_error
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
@@ -83,6 +84,7 @@ class Trainer:
         callbacks: Called in order at each hook (:mod:`nnspec.run.callbacks`).
         message: Prints a line through the run's progress display (``FitState.message``).
         spec_meta: The spec's hash and fields, stored in every checkpoint.
+        parallel: This process's part of a data-parallel run (:mod:`nnspec.run.distributed`).
     """
 
     def __init__(
@@ -96,10 +98,13 @@ class Trainer:
         message: Callable[[str], None] = print,
         spec_meta: dict[str, Any],
         device: torch.device,
+        parallel: SingleProcess | None = None,
     ) -> None:
         self.model, self.plan, self.bundle = model, plan, bundle
         self.writer, self.device, self.spec_meta = writer, device, spec_meta
-        self.forward = torch.compile(model) if plan.train.compile else model
+        self.parallel = parallel = parallel or SingleProcess()
+        wrapped = parallel.wrap(model)  # DDP's wrapper; checkpoints keep the plain module's keys
+        self.forward = torch.compile(wrapped) if plan.train.compile else wrapped
         self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
         self.optimizer = plan.make_optimizer(model)
         train = plan.train
@@ -180,8 +185,7 @@ class Trainer:
             **self.spec_meta,
             "epoch": self.state.epoch,
             "step": self.state.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **self.parallel.train_state(self.model, self.optimizer),  # FSDP: shards apart
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
@@ -191,15 +195,15 @@ class Trainer:
 
     def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
         """Continue from a checkpoint (and the best weights so far, when saved)."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        run_dir = self.writer.run_dir
+        self.parallel.load_train_state(self.model, self.optimizer, ckpt, run_dir)
         self.schedule.load_state_dict(ckpt["schedule"])
         if self.averaging is not None and "averaging" in ckpt:
             self.averaging.load_state_dict(ckpt["averaging"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
-            self.best_state = best["model"]
+            self.best_state = self.parallel.best_weights(self.model, best, run_dir)
         on_disk = sorted(int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir))
         self.saved_epochs = [e for e in on_disk if e <= ckpt["epoch"]]
         set_rng_state(ckpt["rng"])
@@ -226,7 +230,8 @@ class Trainer:
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
-        self.writer.save_torch_background(rels, self.checkpoint(), prune)
+        self.parallel.save_checkpoint(self.writer, rels, self.checkpoint(), prune, self.model,
+                                      self.optimizer)  # fmt: skip
         return [self.writer.path(rel) for rel in rels]
 
     # ---- the epoch ----
@@ -282,18 +287,17 @@ class Trainer:
         self.train_sampler.set_epoch(epoch)
         total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
         fit_state, batch, value = self.fit_state, 0, math.nan
-        for batch, data in enumerate(self.train_batches, start=1):
-            if self.augment is not None:  # DATA-10: training batches only
-                data = self.augment(data, epoch, batch)
+        for batch, data in enumerate(self.parallel.shard(self._augmented(epoch)), start=1):
             xb, yb = model_inputs(data, inputs), data[TARGET]
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             (loss / accumulate if accumulate > 1 else loss).backward()
-            value = loss.item()  # the guards' one read per step
-            total += value * len(yb)
-            seen += len(yb)
+            value = self.parallel.reduce_loss(loss).item()  # the guards' one read per step
+            rows = self.parallel.batch_len(len(yb))  # the global batch's
+            total += value * rows
+            seen += rows
             if batch % accumulate == 0:
                 self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
@@ -302,6 +306,13 @@ class Trainer:
             if batch % accumulate:  # the epoch's last, partial group of batches
                 self._optimizer_step(value, batch)
         return total / max(seen, 1)
+
+    def _augmented(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's global training batches, augmented (DATA-10: training batches only) before
+        a data-parallel rank takes its rows, so every world size sees the same augmented data."""
+        augment = self.augment
+        for batch, data in enumerate(self.train_batches, start=1):
+            yield data if augment is None else augment(data, epoch, batch)
 
     def metric_set(self, *, report: bool = False) -> MetricSet:
         """Empty states for the plan's metrics (and the loss) of one split."""
@@ -313,10 +324,11 @@ class Trainer:
         no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
         split is kept but the metric states."""
         self.model.eval()
-        with self._autocast():
-            return evaluate_batches(
-                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
-            )
+        forward, par = self._eval_forward(), self.parallel
+        with self._autocast():  # a data-parallel rank scores its rows of each batch
+            shards = par.eval_shards(batches, forward, self.inputs)
+            evaluate_batches(forward, self.loss_fn, shards, metrics, self.inputs)
+        return metrics  # this rank's share: the caller syncs it across ranks (MetricSet.sync)
 
     def _averaged(self) -> nn.Module | None:
         """The averaged network once it holds an update (train.ema / train.swa)."""
@@ -326,7 +338,11 @@ class Trainer:
     def _eval_forward(self) -> Callable[..., torch.Tensor]:
         """What validation runs: the averaged weights once they exist, else the model."""
         averaged = self._averaged()
-        return averaged.eval() if averaged is not None else self.forward
+        if averaged is not None:
+            return averaged.eval()
+        # DDP's wrapper is for training steps (it syncs gradients and buffers); the plain module
+        # scores a rank's rows. One process keeps the (maybe compiled) forward.
+        return self.forward if self.parallel.world_size == 1 else self.model
 
     def _bn_inputs(self) -> Iterator[Any]:
         """The training split's model inputs, for SWA's batch-norm statistics."""
@@ -397,7 +413,9 @@ class Trainer:
         if self.averaging is not None:
             self.averaging.end_epoch(self.model, epoch, self._bn_inputs)
         fit_state.step = self.state.step
-        return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
+        # rank 0's row on every rank: early stopping, the schedule and callbacks decide alike
+        return self._end_epoch(epoch, self.parallel.broadcast_row(
+            self._epoch_row(epoch, train_loss, started)))  # fmt: skip
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
         """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""
@@ -416,7 +434,7 @@ class Trainer:
         self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
         state.rows.append(row)
         self._call("on_epoch_end")
-        done = (
+        done = self.parallel.any_rank(
             fit_state.should_stop or self.early_stopping.should_stop
             or state.step >= self.total_steps
         )  # fmt: skip

@@ -25,11 +25,15 @@ from nnspec.spec.metrics import (
 )
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, LossSpec, resolve_loss_kind
+from nnspec.spec.parallel import LRScaling, Strategy, scaled_lr, scaling_needs_lr
 
 if TYPE_CHECKING:  # experiment.py imports this module
     from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec"]
+__all__ = [
+    "EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec", "Strategy",
+    "LRScaling", "scaled_lr",
+]  # fmt: skip
 
 
 class EarlyStoppingSpec(Spec):
@@ -156,6 +160,26 @@ class TrainSpec(Spec):
         description="Stochastic weight averaging from `start_epoch` with the SWALR schedule; its "
         "average is validated, tested and saved (torch.optim.swa_utils).",
     )
+    strategy: Strategy = Field(
+        default="auto",
+        description="Data parallelism under torchrun/SLURM: ddp (DistributedDataParallel), fsdp "
+        "(FSDP2 fully_shard, sharded checkpoints), auto (ddp when launched with several "
+        "processes), none (one process only).",
+    )
+    sync_batchnorm: bool = Field(
+        default=False,
+        description="Under ddp, BatchNorm layers become SyncBatchNorm (statistics over the "
+        "global batch instead of each rank's part).",
+    )
+    lr_scaling: LRScaling = Field(
+        default="none",
+        description="Scale optim.lr with data.batch_size / lr_reference_batch_size: linear "
+        "(lr x ratio) or sqrt (lr x sqrt(ratio)); none keeps optim.lr as written.",
+    )
+    lr_reference_batch_size: PosInt | None = Field(
+        default=None,
+        description="The batch size optim.lr was chosen for (needed by lr_scaling).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -168,6 +192,17 @@ class TrainSpec(Spec):
                 data["tensorboard"],
             )
         return data
+
+    @model_validator(mode="after")
+    def _scaling_reference(self) -> Self:
+        if self.lr_scaling != "none" and self.lr_reference_batch_size is None:
+            raise field_error(
+                ("lr_reference_batch_size",),
+                f"lr_scaling '{self.lr_scaling}' needs the batch size optim.lr was chosen for; "
+                "fix: set train.lr_reference_batch_size (e.g. 256), or lr_scaling: none",
+                None,
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_average(self) -> Self:
@@ -383,6 +418,7 @@ TRAINING_RULES: tuple[TrainingRule, ...] = (
     (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
     (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
     (frozenset({"task", "train"}), _metric_rules),
+    (frozenset({"train", "optim"}), scaling_needs_lr),
 )
 
 
