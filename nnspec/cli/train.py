@@ -184,9 +184,11 @@ def _rank_job(inv: Invocation) -> Iterator[Invocation]:
 
     env = launch_env()
     if env.launcher == "torchrun" and inv.multirun:
-        raise UsageError("a sweep (-m) cannot run under torchrun: every rank would launch every "
-                         "trial (fix: sweep without torchrun, or through "
-                         "hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node)")
+        raise UsageError(
+            "a sweep (-m) cannot run under torchrun: every rank would launch every "
+            "trial (fix: sweep without torchrun, or through "
+            "hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node)"
+        )
     if env.rank == 0:
         yield inv
         return
