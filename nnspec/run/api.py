@@ -49,6 +49,7 @@ from nnspec.run.plots import (
 )
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.step import resolve_device
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["RunResult", "fit", "resolve_spec", "seed_everything"]
@@ -108,12 +109,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-
-
-def _device(kind: str) -> torch.device:
-    if kind == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(kind)
 
 
 def _new_run_dir(spec: ExperimentSpec) -> Path:
@@ -210,7 +205,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         epochs_run=state.epoch,
     )
     extra: dict[str, Any] = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped}
-    extra.update(steps=state.step)
+    extra.update(steps=state.step, skipped_steps=state.skipped_steps)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
@@ -294,7 +289,7 @@ def _run(
     seed_everything(spec.seed, spec.train.deterministic)
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
-    device = _device(spec.train.device)
+    device = resolve_device(spec.train.device)
     model = build_for_data(spec, bundle.info, bundle.train.y).to(device)
     plan = compile_plan(spec)
     tensorboard = _tensorboard(spec)

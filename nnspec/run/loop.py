@@ -2,9 +2,10 @@
 and the calls of the training callbacks (:mod:`nnspec.run.callbacks`).
 
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
-clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
-That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
-(:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
+clipping, optimizer and scheduler step) and reads nothing back to the host: the losses stay on the
+device and are read every ``train.log_every_steps`` steps, when the NaN and divergence guards
+check them (:mod:`nnspec.run.guards`, the loop's own, not callbacks). Precision, device transfers
+and the memory format are :mod:`nnspec.run.step`'s. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
 steps. Metrics are computed once per epoch on whole splits, with torch ops
 (``epoch_metrics``; scikit-learn only for the final report). The per-epoch checkpoint is pickled
@@ -40,9 +41,10 @@ from nnspec.run.callbacks import (
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, Split, epoch_order, iter_batches, loader_batches
-from nnspec.run.guards import LoopState, check_divergence, nan_error
+from nnspec.run.guards import LoopState, LossLog
 from nnspec.run.metrics import epoch_metrics, sklearn_metrics
 from nnspec.run.outputs import RunWriter
+from nnspec.run.step import MixedPrecision, to_device, use_channels_last
 from nnspec.run.tasks import TASKS
 
 __all__ = ["Trainer", "LoopState", "target_stats"]
@@ -79,10 +81,13 @@ class Trainer:
     ) -> None:
         self.model, self.plan, self.bundle = model, plan, bundle
         self.writer, self.device, self.spec_meta = writer, device, spec_meta
+        train = plan.train
+        self.channels_last = use_channels_last(train, model, bundle.train.x[0], device)
+        if self.channels_last:  # 4-D weights in NHWC, before the optimizer sees the parameters
+            model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(model) if plan.train.compile else model
         self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
         self.optimizer = plan.make_optimizer(model)
-        train = plan.train
         self.accumulate = train.accumulate
         self.steps_per_epoch = steps_per_epoch(len(bundle.train), plan.data.batch_size,
                                                train.accumulate)  # fmt: skip
@@ -95,14 +100,16 @@ class Trainer:
         self.state = LoopState()
         self.fit_time = 0.0
         # per-step settings read once (the loop's per-step overhead must stay tiny)
-        self.bf16 = train.precision == "bf16"
-        self.no_cast = contextlib.nullcontext()
         self.clip = train.clip_grad if train.clip_grad.kind != "none" else None
-        self.divergence = (train.divergence_factor, train.divergence_steps)
+        self.losses = LossLog(train.log_every_steps, train.divergence_factor,
+                              train.divergence_steps)  # fmt: skip
+        # batches move (asynchronously) when they are not already on the device in its format
+        self.move_batches = device.type != "cpu" or self.channels_last
         self.saved_epochs: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.precision = MixedPrecision(train.precision, device, self.params)
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -134,6 +141,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
+            "scaler": self.precision.state_dict(),  # fp16's loss scale; None otherwise
             "rng": rng_state(),
         }
 
@@ -143,6 +151,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
+        self.precision.load_state_dict(ckpt.get("scaler"))  # absent from older checkpoints
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
             self.best_state = best["model"]
@@ -175,11 +184,10 @@ class Trainer:
     # ---- the epoch ----
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return self.no_cast  # one reusable null context: nothing allocated per step
+        return self.precision.autocast()
 
-    def _optimizer_step(self, loss: float, batch: int) -> None:
+    def _optimizer_step(self, loss: torch.Tensor, batch: int) -> None:
+        skipped = self.precision.unscale(self.optimizer)  # fp16: true gradients from here on
         if self.state.step >= self.before_step_due:  # e.g. monitors: pre-clip gradients (MON-2)
             self.before_step_due = self._step_hooks(self.before_step_hooks, batch, loss)
         clip = self.clip
@@ -189,58 +197,61 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, clip.max_norm)
         else:
             torch.nn.utils.clip_grad_value_(self.params, clip.value)
-        if not math.isfinite(loss):
-            raise nan_error(self.model, loss, self.state)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.schedule.step_batch()
-        self.state.step += 1
-        self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
-        check_divergence(self.state, loss, *self.divergence)
-        if self.state.step >= self.step_end_due:
+        state, step = self.state, self.state.step + 1
+        self.losses.end_step(skipped)
+        if self.losses.due(step):  # the guards read before this step's update
+            self.losses.read(self.model, state, step, before_update=True)
+        self.precision.step(self.optimizer, self.schedule, first=step == 1)
+        state.step = step
+        state.lrs.append(self.optimizer.param_groups[0]["lr"])
+        if step >= self.step_end_due:
             self.step_end_due = self._step_hooks(self.step_end_hooks, batch, loss)
 
-    def _step_hooks(self, hooks: StepHooks, batch: int, loss: float) -> float:
+    def _step_hooks(self, hooks: StepHooks, batch: int, loss: torch.Tensor) -> float:
         """Call the per-step hooks due at this step; returns the step the next one is due at.
 
-        The loop compares one integer per step and calls Python only when a hook is due.
+        The loop compares one integer per step and calls Python only when a hook is due; a hook
+        that reads ``state.loss`` reads it from the device then (and only then).
         """
         fit_state, step = self.fit_state, self.state.step
-        fit_state.step, fit_state.batch, fit_state.loss = step, batch, loss
+        fit_state.step, fit_state.batch, fit_state._loss = step, batch, loss.detach()
         for every, hook in hooks:
             if step % every == 0:
                 hook(fit_state)
-        fit_state.loss = math.nan
+        fit_state._loss = math.nan
         return next_due(hooks, step + 1)
 
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training split; returns the mean training loss.
 
         Batches are drawn one at a time (an epoch is never collected); a last group of fewer than
-        ``accumulate`` batches still makes an optimizer step.
+        ``accumulate`` batches still makes an optimizer step. The losses are read (and guarded)
+        every ``log_every_steps`` steps and once at the end.
         """
         self.model.train()
         n = len(self.bundle.train)
         order = epoch_order(self.plan.seed, epoch, n) if self.plan.data.shuffle else None
-        total, seen, accumulate = 0.0, 0, self.accumulate
-        fit_state, batch, value = self.fit_state, 0, math.nan
+        losses, accumulate, device = self.losses, self.accumulate, self.device
+        losses.start_epoch()
+        fit_state, batch, loss = self.fit_state, 0, torch.zeros(())
         for batch, (xb, yb) in enumerate(self._batches(order), start=1):
-            with self._autocast():
+            if self.move_batches:
+                xb, yb = to_device(xb, device, self.channels_last), to_device(yb, device)
+            with self.precision.autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
-            (loss / accumulate if accumulate > 1 else loss).backward()
-            value = loss.item()  # the guards' one read per step
-            total += value * len(xb)
-            seen += len(xb)
+            self.precision.backward(loss / accumulate if accumulate > 1 else loss)
+            losses.add(loss, len(xb))
             if batch % accumulate == 0:
-                self._optimizer_step(value, batch)
+                self._optimizer_step(loss, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
                     break
         else:
             if batch % accumulate:  # the epoch's last, partial group of batches
-                self._optimizer_step(value, batch)
-        return total / max(seen, 1)
+                self._optimizer_step(loss, batch)
+        losses.read(self.model, self.state, self.state.step, before_update=False)
+        return losses.mean()
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.plan.data
@@ -317,9 +328,14 @@ class Trainer:
         if fit_state.should_stop:
             self._stop_between_epochs()
             return True
+        skipped = self.state.skipped_steps
         train_loss = self.train_epoch(epoch)
         fit_state.step = self.state.step
-        return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
+        row = self._epoch_row(epoch, train_loss, started)
+        if self.precision.scaler is not None:  # fp16: the loss scaler's account of the epoch
+            row["skipped_steps"] = self.state.skipped_steps - skipped
+            row["loss_scale"] = self.precision.scale()
+        return self._end_epoch(epoch, row)
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
         """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""

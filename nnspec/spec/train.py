@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nnspec.errors import did_you_mean
@@ -17,6 +17,44 @@ if TYPE_CHECKING:  # experiment.py imports this module
     from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec"]
+__all__ += ["Device", "Precision", "device_error"]
+
+Precision = Literal["fp32", "bf16", "fp16"]
+_DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+
+
+def device_error(value: str) -> str | None:
+    """Why ``value`` is not a ``train.device`` (None when it is one).
+
+    Example:
+        >>> device_error("cuda:1") is None
+        True
+        >>> device_error("gpu")
+        "unknown device 'gpu'; expected auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+    """
+    kind, sep, index = value.partition(":")
+    if kind in _DEVICE_KINDS and not sep:
+        return None
+    if kind == "cuda" and sep and index.isdigit() and index.isascii():
+        return None
+    spelled = value.lower().replace("gpu", "cuda")  # GPU, gpu:1, CUDA
+    if spelled != value and device_error(spelled) is None:
+        hint: str | None = f"did you mean '{spelled}'?"
+    else:
+        digits = "".join(c for c in value if c.isdigit()) or "0"
+        hint = did_you_mean(value, [*_DEVICE_KINDS, f"cuda:{digits}"])
+    message = f"unknown device '{value}'; expected auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+    return f"{message}; {hint}" if hint else message
+
+
+def _device(value: str) -> str:
+    problem = device_error(value)
+    if problem is not None:
+        raise PydanticCustomError("nnspec_rule", problem)
+    return value
+
+
+Device = Annotated[str, AfterValidator(_device)]
 
 
 class EarlyStoppingSpec(Spec):
@@ -85,11 +123,25 @@ class TrainSpec(Spec):
     deterministic: bool = Field(
         default=False, description="torch deterministic algorithms (REPRO-1)."
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
-        default="auto", description="auto: CUDA if present."
+    device: Device = Field(
+        default="auto",
+        description="auto (CUDA if present), cpu, cuda, cuda:N (the N-th GPU) or mps.",
     )
-    precision: Literal["fp32", "bf16"] = Field(
-        default="fp32", description="bf16 autocast when supported."
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32; bf16 (autocast); fp16 (autocast with a GradScaler: steps with "
+        "non-finite gradients are skipped, counted in skipped_steps).",
+    )
+    log_every_steps: PosInt = Field(
+        default=50,
+        description="Optimizer steps between reads of the training loss from the device: the NaN "
+        "and divergence guards check then (naming the exact step); 1 reads every step (a host "
+        "sync per step on a GPU).",
+    )
+    channels_last: Literal["auto", "yes", "no"] = Field(
+        default="auto",
+        description="channels_last memory format for image models (4-D inputs): auto = on CUDA "
+        "when the model has a conv2d; yes = always; no = never.",
     )
     compile: bool = Field(default=False, description="Wrap the model in torch.compile.")
     num_threads: PosInt | None = Field(
