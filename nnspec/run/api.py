@@ -129,14 +129,17 @@ def _resume_dir(spec: ExperimentSpec) -> Path | None:
     return ck.auto_resume_dir(spec)  # says why no earlier run matched
 
 
-def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
+def _to_device(bundle: DataBundle, device: torch.device, streamed: bool) -> DataBundle:
+    """The splits on the training device; with ``streamed`` (the DataLoader path) the training
+    split stays in host memory and its batches travel pinned, one at a time."""
     if device.type == "cpu":
         return bundle
 
     def move(split: Split | None) -> Split | None:
         return None if split is None else Split(split.x.to(device), split.y.to(device))
 
-    return DataBundle(move(bundle.train), move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
+    train = bundle.train if streamed else move(bundle.train)
+    return DataBundle(train, move(bundle.val), move(bundle.test), bundle.info)  # type: ignore[arg-type]
 
 
 def _write_start(writer: RunWriter, spec: ExperimentSpec) -> None:
@@ -301,7 +304,7 @@ def _run(
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
         # folder behind, none that train.resume=auto could match by its hash.txt
-        trainer = Trainer(model, plan, _to_device(bundle, device), writer,
+        trainer = Trainer(model, plan, _to_device(bundle, device, spec.data.in_memory == "no"), writer,
                           callbacks=[*own, *callbacks], message=progress.message,
                           spec_meta=meta, device=device)  # fmt: skip
         _write_start(writer, spec)

@@ -385,10 +385,15 @@ def iter_batches(
 
 
 def loader_batches(
-    split: Split, batch_size: int, order: torch.Tensor | None, num_workers: int
+    split: Split,
+    batch_size: int,
+    order: torch.Tensor | None,
+    num_workers: int,
+    pin_memory: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The DataLoader path (``data.in_memory: no``): same batches, same order as
-    :func:`iter_batches`, collated by a ``DataLoader`` (with ``num_workers`` processes)."""
+    :func:`iter_batches`, collated by a ``DataLoader`` (with ``num_workers`` processes; in
+    pinned memory with ``pin_memory``, for asynchronous copies to a GPU)."""
     idx = order.tolist() if order is not None else list(range(len(split)))
     stop = len(idx) - 1 if len(idx) % batch_size == 1 and len(idx) > 1 else len(idx)
     chunks = [idx[i : i + batch_size] for i in range(0, stop, batch_size)]
@@ -396,5 +401,6 @@ def loader_batches(
         torch.utils.data.TensorDataset(split.x, split.y),
         batch_sampler=chunks,
         num_workers=num_workers,
+        pin_memory=pin_memory,
     )
     yield from loader

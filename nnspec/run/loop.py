@@ -255,9 +255,12 @@ class Trainer:
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.plan.data
+        split, pin = self.bundle.train, self.device.type == "cuda"
         if data.in_memory == "no":  # the DataLoader path: same order, collated by workers
-            return loader_batches(self.bundle.train, data.batch_size, order, data.num_workers)
-        return iter_batches(self.bundle.train, data.batch_size, order)
+            return loader_batches(split, data.batch_size, order, data.num_workers, pin)
+        if order is not None:  # to the data's device without a blocking copy
+            order = order.to(split.x.device, non_blocking=True)
+        return iter_batches(split, data.batch_size, order)
 
     def evaluate(self, split: Split) -> tuple[float, torch.Tensor]:
         """Loss and outputs on a whole split (eval mode, no grad)."""
