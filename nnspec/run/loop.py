@@ -118,7 +118,7 @@ class Trainer:
         self.fit_state = FitState(
             self.model, self.optimizer, self.writer.run_dir, self.plan.train.epochs,
             self.steps_per_epoch, is_main_process=self.writer.enabled,
-            probe=self.bundle.train.x[:256], message=message,
+            probe=self.bundle.train.x[:256].to(self.device), message=message,
         )  # fmt: skip
         self.hooks = {name: [getattr(c, name) for c in callbacks if overrides(c, name)]
                       for name in HOOKS if name not in STEP_HOOKS}  # fmt: skip
