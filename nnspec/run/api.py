@@ -57,6 +57,7 @@ from nnspec.run.plots import (
 from nnspec.run.predict import split_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.step import resolve_device
 from nnspec.run.streams import StreamSplit
 from nnspec.run.trackers import end_trackers, run_trackers
 from nnspec.run.weights import load_init_from
@@ -121,12 +122,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _device(kind: str) -> torch.device:
-    if kind == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(kind)
-
-
 def _new_run_dir(spec: ExperimentSpec) -> Path:
     """``<output_dir>/<name>/<time>``, created now and exclusively (two runs started in the same
     second get two folders)."""
@@ -147,6 +142,8 @@ def _resume_dir(spec: ExperimentSpec) -> Path | None:
 
 
 def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
+    """In-memory splits on the training device; streamed splits stay in host memory and their
+    batches travel pinned, one at a time (:mod:`nnspec.run.streams`)."""
     if device.type == "cpu":
         return bundle
 
@@ -224,7 +221,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         epochs_run=state.epoch,
     )
     extra: dict[str, Any] = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped}
-    extra.update(steps=state.step)
+    extra.update(steps=state.step, skipped_steps=state.skipped_steps)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     if isinstance(bundle.test, Split):  # in memory: what `nnspec eval` checks it recomputes on
@@ -280,7 +277,7 @@ def fit(
             )
         )
     base = Path(base_dir) if base_dir is not None else None
-    with _torch_settings(spec), distributed.session(spec, _device(spec.train.device)) as par:
+    with _torch_settings(spec), distributed.session(spec, resolve_device(spec.train.device)) as par:
         return _run(spec, data, base, run_dir, t0, callbacks, par)
 
 
@@ -312,7 +309,7 @@ def _run(
     seed_everything(spec.seed + par.rank, spec.train.deterministic)  # own dropout masks per rank
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
-    device = par.device or _device(spec.train.device)
+    device = par.device or resolve_device(spec.train.device)
     model = build_for_data(spec, bundle.info, bundle.train.y)
     init_from = spec.model.init_from
     loaded = load_init_from(model, init_from, base) if init_from is not None else None
@@ -321,7 +318,8 @@ def _run(
     # trackers log from rank 0 alone; a missing extra is refused before any file is written
     trackers = run_trackers(spec) if par.is_main else []
     named = spec_callbacks(spec)  # train.callbacks, built before any file is written
-    new = resume is None and run_dir is None and par.is_main  # rank 0 created it
+    new = resume is None and run_dir is None and par.is_main  # rank 0 creates it
+    fresh = _first_missing(Path(spec.train.output_dir) / spec.name) if new else None
     given = Path(run_dir) if run_dir is not None else None
     out_dir = par.main_first(lambda: resume or given or _new_run_dir(spec))  # rank 0's path
     writer = RunWriter(out_dir, enabled=par.is_main)  # writes nothing until _write_start
@@ -333,7 +331,7 @@ def _run(
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
         # folder behind, none that train.resume=auto could match by its hash.txt
-        with _removed_on_error(out_dir if new else None):
+        with _removed_on_error(out_dir if new else None, fresh):
             trainer = Trainer(model, plan, _to_device(bundle, device), writer,
                               callbacks=[*own, *callbacks], message=progress.message,
                               spec_meta=meta, device=device, parallel=par)  # fmt: skip
@@ -354,15 +352,31 @@ def _run(
     return result
 
 
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None when ``path`` exists)."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
 @contextlib.contextmanager
-def _removed_on_error(created: Path | None) -> Iterator[None]:
-    """Remove the (still empty) run folder this run created when the block fails."""
+def _removed_on_error(created: Path | None, fresh: Path | None = None) -> Iterator[None]:
+    """Remove the (still empty) run folder this run created when the block fails, and the empty
+    parents it created with it, up to ``fresh`` (nothing half-made stays on disk)."""
     try:
         yield
     except BaseException:
-        if created is not None:
-            with contextlib.suppress(OSError):
-                created.rmdir()
+        folders = [created, *created.parents] if created is not None else []
+        for folder in folders:
+            try:
+                folder.rmdir()  # only an empty folder: another run's files are never touched
+            except OSError:
+                break
+            if fresh is None or folder == fresh:
+                break
         raise
 
 

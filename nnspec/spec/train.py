@@ -11,6 +11,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from nnspec.spec.averaging import EmaSpec, SwaSpec
 from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.callbacks import CallbackField, TrackerName, unique
+from nnspec.spec.device import Device, Precision, device_error
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
@@ -34,6 +35,7 @@ __all__ = [
     "EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec", "Strategy",
     "LRScaling", "scaled_lr",
 ]  # fmt: skip
+__all__ += ["Device", "Precision", "device_error"]
 
 
 class EarlyStoppingSpec(Spec):
@@ -115,11 +117,25 @@ class TrainSpec(Spec):
     deterministic: bool = Field(
         default=False, description="torch deterministic algorithms (REPRO-1)."
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
-        default="auto", description="auto: CUDA if present."
+    device: Device = Field(
+        default="auto",
+        description="auto (CUDA if present), cpu, cuda, cuda:N (the N-th GPU) or mps.",
     )
-    precision: Literal["fp32", "bf16"] = Field(
-        default="fp32", description="bf16 autocast when supported."
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32; bf16 (autocast); fp16 (autocast with a GradScaler: steps with "
+        "non-finite gradients are skipped, counted in skipped_steps).",
+    )
+    log_every_steps: PosInt = Field(
+        default=50,
+        description="Optimizer steps between reads of the training loss from the device: the NaN "
+        "and divergence guards check then (naming the exact step); 1 reads every step (a host "
+        "sync per step on a GPU).",
+    )
+    channels_last: Literal["auto", "yes", "no"] = Field(
+        default="auto",
+        description="channels_last memory format for image models (4-D inputs): auto = on CUDA "
+        "when the model has a conv2d; yes = always; no = never.",
     )
     compile: bool = Field(default=False, description="Wrap the model in torch.compile.")
     num_threads: PosInt | None = Field(
