@@ -37,6 +37,8 @@ def test_fp16_with_a_scaler_trains_digits_to_the_fp32_accuracy(tmp_path: Path) -
     assert all("loss_scale" in r and "skipped_steps" in r for r in rows)
 
 
+# torch.compile's import of inductor touches torch.jit.script_method, deprecated in torch 2.13
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                     reason="torch.compile's CPU backend needs a C++ compiler")  # fmt: skip
 def test_compiled_training_matches_eager_training(
