@@ -10,7 +10,9 @@ off, one ``nnspec train -m`` process each, in a temporary folder. The second add
 ``hydra.sweeper.pruner=median`` (Optuna's MedianPruner: 5 startup trials, ``--warmup`` epochs
 before a trial may be stopped). Reported: the epochs the pruned study ran as a share of the
 unpruned one's (goal <= 60%), and its best validation loss relative to the unpruned best (goal:
-within 5%).
+within 5%). A third study (``--no-pareto`` skips it) has two objectives, ``val_loss`` and
+``n_params``, over the learning rate and the first hidden layer's width, and prints its Pareto
+front (``pareto_front.json``).
 """
 
 from __future__ import annotations
@@ -24,14 +26,27 @@ import time
 from pathlib import Path
 
 
+def command(trials: int, epochs: int, sweep: Path) -> list[str]:
+    return [sys.executable, "-m", "nnspec", "train", "-m", "experiment=breast_cancer_mlp",
+            "hydra/sweeper=nnspec_optuna", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=0",
+            f"hydra.sweeper.n_trials={trials}", f"train.epochs={epochs}",
+            "train.early_stopping.enabled=false", "train.checkpoint.enabled=false",
+            "train.progress=none", "optim.lr=tag(log, interval(1e-4, 3e-2))",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+
+
+def pareto(tmp: Path, trials: int, epochs: int) -> list[dict]:
+    """The Pareto front of a (val_loss, n_params) study over lr and the first layer's width."""
+    sweep = tmp / "pareto"
+    cmd = [*command(trials, epochs, sweep), "hydra.sweeper.objectives=[val_loss,n_params]",
+           "model.layers.0.out_features=choice(4, 8, 16, 32, 64)"]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=tmp, capture_output=True)
+    return json.loads((sweep / "pareto_front.json").read_text())
+
+
 def study(tmp: Path, name: str, trials: int, epochs: int, pruner: list[str]) -> dict[str, float]:
     sweep = tmp / name
-    cmd = [sys.executable, "-m", "nnspec", "train", "-m", "experiment=breast_cancer_mlp",
-           "hydra/sweeper=nnspec_optuna", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=0",
-           f"hydra.sweeper.n_trials={trials}", f"train.epochs={epochs}",
-           "train.early_stopping.enabled=false", "train.checkpoint.enabled=false",
-           "train.progress=none", "optim.lr=tag(log, interval(1e-4, 3e-2))",
-           "optim.weight_decay=tag(log, interval(1e-5, 1e-1))", f"hydra.sweep.dir={sweep}",
+    cmd = [*command(trials, epochs, sweep), "optim.weight_decay=tag(log, interval(1e-5, 1e-1))",
            *pruner]  # fmt: skip
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=tmp, capture_output=True)
@@ -52,6 +67,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--no-pareto", action="store_true", help="skip the 2-objective study")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -59,6 +75,7 @@ def main() -> None:
         pruned = study(tmp, "pruned", args.trials, args.epochs,
                        ["hydra.sweeper.pruner=median",
                         f"hydra.sweeper.pruner_warmup_epochs={args.warmup}"])  # fmt: skip
+        front = [] if args.no_pareto else pareto(tmp, args.trials, args.epochs)
     share = pruned["epochs"] / plain["epochs"]
     gap = pruned["best"] / plain["best"] - 1
     print(f"unpruned: {plain['epochs']:.0f} epochs, best val_loss {plain['best']:.4f}, "
@@ -67,6 +84,12 @@ def main() -> None:
           f"best val_loss {pruned['best']:.4f}, {pruned['wall']:.0f} s")
     print(f"epochs: {share:.0%} of the unpruned study (goal <= 60%); "
           f"best val_loss {gap:+.1%} (goal within 5%)")
+    if front:
+        print(f"2-objective study (val_loss, n_params), {args.trials} trials; Pareto front:")
+        for p in sorted(front, key=lambda p: p["values"]["n_params"]):
+            v = p["values"]
+            print(f"  trial {p['trial']:>2}: val_loss {v['val_loss']:.4f}, "
+                  f"{v['n_params']:.0f} parameters, {p['params']}")
 
 
 if __name__ == "__main__":
