@@ -29,7 +29,7 @@ from nnspec.hydra.compose import (
     split_overrides,
     validate_container,
 )
-from nnspec.hydra.seeds import seeds_of
+from nnspec.hydra.seeds import seeds_of, train_seeds
 from nnspec.hydra.sources import Sources, session
 from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.io import attach_source
@@ -233,7 +233,8 @@ def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | Any | None:
             warm(task.preload, what="nnspec train")
         pruning = _prune_callback(hc, spec)
         extra = {"callbacks": [pruning]} if pruning is not None else {}
-        result = _train(task, spec, run_dir, seeds_of(hc.job.env_set), extra)
+        train, k = task.train_fn or _trainer(), seeds_of(hc.job.env_set)
+        result = train_seeds(train, spec, k, run_dir=run_dir, base_dir=task.base_dir, **extra)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         if sweep:
             write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
@@ -250,16 +251,6 @@ def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | Any | None:
         return Pruned(float(result.best_value))
     write_record(run_dir, record)
     return float(result.best_value) if sweep else JobOutcome()
-
-
-def _train(task: _Task, spec: ExperimentSpec, run_dir: Path, k: int, extra: dict[str, Any]) -> Any:
-    """One run into the job dir, or ``k`` seeds' runs and their mean (``seeds_per_trial``)."""
-    train = task.train_fn or _trainer()
-    if k == 1:
-        return train(spec, run_dir=run_dir, base_dir=task.base_dir, **extra)
-    from nnspec.hydra.seeds import train_seeds
-
-    return train_seeds(train, spec, k, run_dir=run_dir, base_dir=task.base_dir, **extra)
 
 
 def _prune_callback(hc: Any, spec: ExperimentSpec) -> Any:

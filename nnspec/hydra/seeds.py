@@ -79,12 +79,15 @@ def train_seeds(
     run_dir: Path,
     base_dir: Path | None,
     **extra: Any,
-) -> SeedMean:
-    """Train ``spec`` with seeds ``spec.seed .. spec.seed + k - 1``, each in its own folder.
+) -> Any:
+    """Train ``spec`` with seeds ``spec.seed .. spec.seed + k - 1``, each in its own folder;
+    with ``k == 1``, the one run into ``run_dir`` itself and its own result.
 
     A seed's failure fails the trial (its exception propagates): a mean over the seeds that
     happened to work would flatter the configuration.
     """
+    if k == 1:
+        return train(spec, run_dir=run_dir, base_dir=base_dir, **extra)
     results, seeds = [], [spec.seed + i for i in range(k)]
     for seed in seeds:
         one = spec.model_copy(update={"seed": seed})
