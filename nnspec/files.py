@@ -89,8 +89,8 @@ def create_run_dir(parent: Path, stem: str) -> Path:
 
     Two processes started in the same second ask for the same stem: ``mkdir`` (atomic; it fails
     when the folder exists) decides which one gets it, and the other takes the first free
-    ``stem-1``, ``stem-2``, ... The parent folders are created when missing. A distributed run
-    must call this on rank 0 only and broadcast the path (the other ranks never create a folder).
+    ``stem-1``, ``stem-2``, ... The parent folders are created when missing. Under torchrun only
+    rank 0 calls this and broadcasts the path (the other ranks never create a folder).
 
     Raises:
         OSError: the folder cannot be created (read-only file system, permissions, full disk);
