@@ -31,7 +31,14 @@ from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import TrainingPlan, steps_per_epoch
 from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
+from nnspec.run.batches import (
+    INPUT,
+    Batch,
+    EpochBatches,
+    batch_len,
+    batch_targets,
+    model_inputs,
+)
 from nnspec.run.callbacks import (
     HOOKS,
     STEP_HOOKS,
@@ -46,6 +53,7 @@ from nnspec.run.callbacks import (
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.guards import LoopState, check_divergence, nan_error
+from nnspec.run.heads import OutputMetrics, as_float, output_loss
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.tasks import TASKS
@@ -57,13 +65,14 @@ __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
 
 def evaluate_batches(
     forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
-    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,),
+    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,), outputs: tuple[str, ...] = (),
 ) -> MetricSet:  # fmt: skip
     """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
-    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``."""
+    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``;
+    ``outputs``: the output names of a model with several (:mod:`nnspec.run.heads`)."""
     with torch.inference_mode():
         for data in batches:
-            out, yb = forward(model_inputs(data, inputs)).float(), data[TARGET]
+            out, yb = as_float(forward(model_inputs(data, inputs))), batch_targets(data, outputs)
             metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
     return metrics
 
@@ -100,7 +109,10 @@ class Trainer:
         self.model, self.plan, self.bundle = model, plan, bundle
         self.writer, self.device, self.spec_meta = writer, device, spec_meta
         self.forward = torch.compile(model) if plan.train.compile else model
-        self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
+        self.loss_fn = (
+            output_loss(plan, bundle.info, bundle.train) if plan.outputs  # several outputs
+            else plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
+        ).to(device)  # fmt: skip
         self.optimizer = plan.make_optimizer(model)
         train = plan.train
         self.accumulate = train.accumulate
@@ -138,7 +150,8 @@ class Trainer:
         """The training batches (re-iterable: each pass is the sampler's current epoch) and the
         model's input names, the keys :func:`model_inputs` takes from a batch."""
         data = self.plan.data
-        self.inputs: tuple[str, ...] = (INPUT,)
+        self.inputs: tuple[str, ...] = tuple(self.bundle.info.inputs) or (INPUT,)
+        self.outputs: tuple[str, ...] = tuple(self.plan.outputs)  # () for one output
         self.train_sampler = EpochBatches(len(self.bundle.train), data.batch_size,
                                           seed=self.plan.seed, shuffle=data.shuffle)  # fmt: skip
         self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
@@ -280,20 +293,26 @@ class Trainer:
         """
         self.model.train()
         self.train_sampler.set_epoch(epoch)
-        total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
+        total, seen, accumulate, inputs, outputs = (
+            0.0,
+            0,
+            self.accumulate,
+            self.inputs,
+            self.outputs,
+        )
         fit_state, batch, value = self.fit_state, 0, math.nan
         for batch, data in enumerate(self.train_batches, start=1):
             if self.augment is not None:  # DATA-10: training batches only
                 data = self.augment(data, epoch, batch)
-            xb, yb = model_inputs(data, inputs), data[TARGET]
+            xb, yb = model_inputs(data, inputs), batch_targets(data, outputs)
             with self._autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             (loss / accumulate if accumulate > 1 else loss).backward()
             value = loss.item()  # the guards' one read per step
-            total += value * len(yb)
-            seen += len(yb)
+            total += value * batch_len(yb)
+            seen += batch_len(yb)
             if batch % accumulate == 0:
                 self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
@@ -305,6 +324,8 @@ class Trainer:
 
     def metric_set(self, *, report: bool = False) -> MetricSet:
         """Empty states for the plan's metrics (and the loss) of one split."""
+        if self.plan.outputs:  # several outputs: one set each, and the weighted total loss
+            return OutputMetrics(self.plan, self.bundle.info, self.loss_fn, report=report)  # type: ignore[return-value]
         return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
                          report=report)  # fmt: skip
 
@@ -315,7 +336,7 @@ class Trainer:
         self.model.eval()
         with self._autocast():
             return evaluate_batches(
-                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
+                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs, self.outputs
             )
 
     def _averaged(self) -> nn.Module | None:
