@@ -41,6 +41,7 @@ __all__ = [
     "output_targets",
     "named_data_spec",
     "prepare_named",
+    "encode_named",
 ]
 
 
@@ -241,3 +242,23 @@ def _check_shapes(spec: ExperimentSpec, shapes: dict[str, tuple[int, ...]]) -> N
     ]  # fmt: skip
     if problems:
         raise DataError(problems)
+
+
+def encode_named(
+    rows: object, columns: Columns, inputs: Mapping[str, Any], moments: tuple[Any, Any]
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Prediction rows (a table file, a pyarrow Table, a DataFrame or a dict column -> values)
+    as the model's inputs, with the run's fitted columns and training statistics: a dict by
+    input name (``inputs``: the run's named inputs), or the one features tensor."""
+    from nnspec.run.columns import as_table
+
+    table = as_table(rows)
+    where = str(rows) if isinstance(rows, str) else "rows"
+    x = torch.from_numpy(columns.encode(table, where))
+    mean, std = moments
+    if mean is not None and std is not None:
+        x = (x - mean) / std
+    if not inputs:
+        return x
+    ids = {name: torch.from_numpy(v) for name, v in columns.encode_ids(table, where).items()}
+    return {name: ids[name] if name in ids else x for name in inputs}
