@@ -1,0 +1,269 @@
+"""Models with named inputs and several outputs (examples/multi_io.yaml): the spec, the weighted
+loss and per-output metrics, embedded categorical columns, and in the slow tier the example's
+training, early stopping on a named output's metric, bitwise resume after SIGKILL and predict."""
+
+from __future__ import annotations
+
+import csv
+import os
+import runpy
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from nnspec.io import dump, load, loads
+from nnspec.spec import ExperimentSpec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROWS = 1500  # the tests' table: enough for a few epochs on one thread
+FAST = ["train.num_threads=1", "train.progress=none"]
+
+
+def _model(**outputs: Any) -> dict[str, Any]:
+    return {
+        "inputs": {"tabular": "auto", "city": "auto"},
+        "outputs": outputs or {"segment": {}, "spend": {"task": "regression", "weight": 0.5}},
+        "layers": [
+            {"kind": "linear", "name": "tab", "out_features": 8, "inputs": ["tabular"]},
+            {"kind": "embedding", "name": "emb", "num_embeddings": "auto", "embedding_dim": 3,
+             "inputs": ["city"]},
+            {"kind": "flatten", "name": "flat"},
+            {"kind": "concat", "name": "joined", "inputs": ["tab", "flat"]},
+            {"kind": "linear", "name": "segment", "out_features": "auto", "inputs": ["joined"]},
+            {"kind": "linear", "name": "spend", "out_features": "auto", "inputs": ["joined"]},
+        ],
+    }  # fmt: skip
+
+
+# ---- the spec ----
+
+
+def test_declared_outputs_round_trip_and_one_output_specs_dump_as_before() -> None:
+    spec = ExperimentSpec(model=_model(), train={"early_stopping": {"monitor": "val_spend_mae"}})
+    assert loads(dump(spec)) == spec
+    text = dump(spec)
+    assert "spend:\n      task: regression" in text and "weight: 0.5" in text
+    plain = ExperimentSpec(model={"input_shape": [4], "layers": [{"linear": 3}]})
+    assert "  outputs: null\n" in dump(plain)  # the one-output form is unchanged
+
+
+def test_monitors_name_an_output_and_its_task_metrics() -> None:
+    with pytest.raises(ValidationError) as err:
+        ExperimentSpec(model=_model(), train={"early_stopping": {"monitor": "val_spend_accuracy"}})
+    text = str(err.value)
+    assert "unknown monitor 'val_spend_accuracy'" in text and "val_segment_accuracy" in text
+    with pytest.raises(ValidationError, match="unknown metric 'r2' for task 'classification'"):
+        ExperimentSpec(model=_model(segment={"metrics": ["r2"]}, spend={"task": "regression"}))
+    with pytest.raises(ValidationError, match="loss 'mse' does not fit task 'classification'"):
+        ExperimentSpec(model=_model(segment={"loss": {"kind": "mse"}}, spend={}))
+    with pytest.raises(ValidationError, match="lists metrics per output"):
+        ExperimentSpec(model=_model(), train={"metrics": ["accuracy"]})
+
+
+def test_the_plan_resolves_each_outputs_metrics_and_the_monitor_mode() -> None:
+    from nnspec.compile.plan import compile_plan
+
+    spec = ExperimentSpec(
+        model=_model(segment={"metrics": ["accuracy"]}, spend={"task": "regression"}),
+        train={"early_stopping": {"monitor": "val_spend_mae"}},
+    )
+    plan = compile_plan(spec)
+    assert plan.outputs["segment"] == ("accuracy",)
+    assert "mae" in plan.outputs["spend"] and plan.mode == "min"
+    assert plan.metrics[0] == "segment_accuracy"
+
+
+# ---- loss and metrics ----
+
+
+def test_the_loss_is_the_weighted_sum_and_val_loss_its_mean() -> None:
+    from nnspec.run.data import DataInfo
+    from nnspec.run.heads import OutputLoss, OutputMetrics
+
+    loss = OutputLoss({"a": nn.CrossEntropyLoss(), "b": nn.MSELoss()}, {"a": 1.0, "b": 0.25})
+    out = {"a": torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]]),
+           "b": torch.tensor([[1.0], [2.0], [3.0]])}  # fmt: skip
+    y = {"a": torch.tensor([0, 0, 0]), "b": torch.tensor([[1.0], [1.0], [1.0]])}
+    ce = nn.functional.cross_entropy(out["a"], y["a"])
+    assert torch.allclose(loss(out, y), ce + 0.25 * torch.tensor(5.0 / 3.0))
+
+    class _Plan:
+        outputs = {"a": ("accuracy",), "b": ("mae",)}
+        train = ExperimentSpec(model={"input_shape": [1], "layers": [{"linear": 1}]}).train
+
+    info = DataInfo(task="classification", input_shape=(1,), n_outputs=2, outputs={
+        "a": DataInfo(task="classification", input_shape=(), n_outputs=2),
+        "b": DataInfo(task="regression", input_shape=(), n_outputs=1)})  # fmt: skip
+    metrics = OutputMetrics(_Plan(), info, loss)  # type: ignore[arg-type]
+    for i in range(3):  # one sample per batch: the means must still be over all three
+        one = {k: v[i : i + 1] for k, v in out.items()}
+        yi = {k: v[i : i + 1] for k, v in y.items()}
+        metrics.update(one, yi, loss(one, yi), torch.tensor(1))
+    values = metrics.compute()
+    assert values["a_accuracy"] == pytest.approx(2 / 3)
+    assert values["b_mae"] == pytest.approx(1.0)
+    assert values["b_loss"] == pytest.approx(5 / 3)
+    assert values["a_loss"] == pytest.approx(float(ce))
+    assert metrics.compute_loss() == pytest.approx(float(ce) + 0.25 * 5 / 3)
+
+
+# ---- embedded categorical columns ----
+
+
+def _table(tmp: Path, rows: int = ROWS) -> Path:
+    path = tmp / "multi_io.csv"
+    runpy.run_path(str(EXAMPLES / "multi_io_data.py"))["write"](path, rows)
+    return path
+
+
+def test_an_embedded_column_is_ids_with_an_unknown_slot(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from nnspec.run.columns import fit_columns
+    from nnspec.spec.data import DataSpec
+
+    table = pa.table({"city": ["a", "b", "a", None, "c"], "x": [1.0, 2, 3, 4, 5]})
+    cols = fit_columns(table, np.array([0, 1, 2, 3]), DataSpec(max_categories=1), (), "t",
+                       frozenset({"city"}))  # fmt: skip
+    city = cols.embedded[0]
+    assert city.categories == ("a", "b") and city.vocab_size == 4  # a, b, unknown, missing
+    assert cols.names == ("x",)  # the dense inputs leave the embedded column out
+    ids = cols.encode_ids(pa.table({"city": ["b", "zzz", None, "a"]}))["city"]
+    assert ids[:, 0].tolist() == [1, 2, 3, 0] and ids.dtype == np.int64
+    assert "embedding input 'city'" in city.encoding()
+
+
+def test_named_inputs_are_bound_by_name_with_training_vocabulary(tmp_path: Path) -> None:
+    from nnspec.run.batches import target_key
+    from nnspec.run.data import prepare_data
+    from nnspec.run.model import resolve_sizes
+
+    _table(tmp_path, 600)
+    spec = ExperimentSpec(data={"source": "csv:multi_io.csv"}, model=_model())
+    bundle = prepare_data(spec, base=tmp_path)
+    info = bundle.info
+    assert info.inputs == {"city": (1,), "tabular": (7,)}  # 3 numbers + channel one-hot (3 + unk)
+    assert set(info.outputs) == {"segment", "spend"}
+    assert info.outputs["segment"].class_names == ("budget", "premium", "regular")
+    vocab = info.extra["vocab"]["city"]
+    train = bundle.train.tensors  # type: ignore[union-attr]
+    assert int(train["city"].max()) < vocab and train["city"].dtype == torch.int64
+    # the vocabulary is the training split's: the validation split has ids of unseen cities
+    val_ids = bundle.val.tensors["city"]  # type: ignore[union-attr]
+    assert int(train["city"].max()) + 1 == vocab - 1  # ids 0..k-1 seen, k = unknown
+    assert (val_ids == vocab - 1).any()
+    spend = train[target_key("spend")]
+    assert abs(float(spend.mean())) < 1e-5  # standardised on the training split
+    resolved = resolve_sizes(spec, info).model
+    assert resolved.layers[1].num_embeddings == vocab
+    assert resolved.layers[4].out_features == 3 and resolved.layers[5].out_features == 1
+
+
+# ---- the example (slow) ----
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("multi_io")
+    _table(folder)
+    (folder / "multi_io.yaml").write_text((EXAMPLES / "multi_io.yaml").read_text())
+    return folder / "multi_io.yaml"
+
+
+@pytest.mark.slow
+def test_the_example_early_stops_on_a_named_outputs_metric(example: Path, tmp_path: Path) -> None:
+    from nnspec.run.predict import evaluate_run
+    from nnspec.workflow import train
+
+    over = [*FAST, "train.epochs=60", "train.early_stopping.patience=2"]
+    result = train(example, over, run_dir=tmp_path / "run")
+    assert result.monitor == "val_segment_accuracy" and result.mode == "max"
+    summary = __import__("json").loads((result.run_dir / "summary.json").read_text())
+    assert summary["stopped"] == "early_stopping" and result.epochs_run < 60
+    with open(result.run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    best = max(float(r["val_segment_accuracy"]) for r in rows)
+    assert result.best_value == pytest.approx(best)
+    for r in rows:  # the total is the weighted sum of the outputs' mean losses
+        total = float(r["val_segment_loss"]) + 0.5 * float(r["val_spend_loss"])
+        assert float(r["val_loss"]) == pytest.approx(total, rel=1e-5)
+    assert result.test_metrics["segment_accuracy"] > 0.6 and result.test_metrics["spend_r2"] > 0.6
+    again = evaluate_run(result.run_dir)  # nnspec eval recomputes the same figures
+    for k, v in result.test_metrics.items():
+        assert again[k] == pytest.approx(v, rel=1e-5), k
+
+
+@pytest.mark.slow
+def test_predict_writes_every_output(example: Path, tmp_path: Path) -> None:
+    from nnspec.cli.main import main
+    from nnspec.workflow import train
+
+    run = train(example, [*FAST, "train.epochs=2"], run_dir=tmp_path / "run").run_dir
+    rows = tmp_path / "rows.csv"
+    rows.write_text("age,income,visits,channel,city\n30,20000,2,web,city_001\n"
+                    "61,90000,12,moon,atlantis\n,,,,\n")  # fmt: skip
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(rows), f"--out={out}"]) == 0
+    with open(out) as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == ["segment", "segment_p_budget", "segment_p_premium",
+                              "segment_p_regular", "spend"]  # fmt: skip
+    assert len(table) == 3 and {r["segment"] for r in table} <= {"budget", "premium", "regular"}
+    for r in table:
+        p = [float(r[k]) for k in r if k.startswith("segment_p_")]
+        assert sum(p) == pytest.approx(1.0, abs=1e-5) and np.isfinite(float(r["spend"]))
+
+
+KILL_AT = 12  # 9 optimizer steps per epoch: dies inside epoch 2, after epoch 1 was saved
+
+
+def _final(run_dir: Path) -> dict[str, Any]:
+    return torch.load(run_dir / "checkpoints" / "epoch-0003.pt", weights_only=True)
+
+
+@pytest.mark.slow
+def test_the_example_resumes_bitwise_after_sigkill(example: Path, tmp_path: Path) -> None:
+    from nnspec.workflow import train
+
+    over = [*FAST, "train.epochs=3"]  # the trunk's dropout: the RNG must be restored too
+    reference = train(example, over, run_dir=tmp_path / "ref").run_dir
+    run_dir = tmp_path / "killed"
+    code = (
+        "from runhelp import KillAt; from nnspec.workflow import train; "
+        f"train({str(example)!r}, {over!r}, run_dir={str(run_dir)!r}, "
+        f"callbacks=[KillAt({KILL_AT})])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert not (run_dir / "summary.json").exists()
+    train(example, [*over, f"train.resume={run_dir}"])
+    a, b = _final(reference), _final(run_dir)
+    for key in ("model", "optimizer"):
+        assert _same(a[key], b[key]), key
+    assert a["step"] == b["step"] and a["early_stopping"] == b["early_stopping"]
+    assert (run_dir / "metrics.csv").read_text().count("\n") == 1 + 3
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_the_example_spec_validates() -> None:
+    spec = load(EXAMPLES / "multi_io.yaml")
+    assert spec.train.early_stopping.monitor == "val_segment_accuracy"
+    assert set(spec.model.outputs) == {"segment", "spend"}  # type: ignore[arg-type]
