@@ -71,7 +71,9 @@ class Column:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Names of the encoded inputs, in order."""
+        """Names of the encoded inputs, in order (an embedded column: its one input of ids)."""
+        if self.embed:
+            return (self.name,)
         if self.kind == "categorical":
             slots = (*self.categories, UNKNOWN, *((MISSING,) if self._missing_slot else ()))
             own = tuple(f"{self.name}={c}" for c in slots)
