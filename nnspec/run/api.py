@@ -52,7 +52,7 @@ from nnspec.run.plots import (
     plot_curves,
     plot_lr,
 )
-from nnspec.run.predict import split_digest
+from nnspec.run.predict import memory_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
 from nnspec.run.streams import StreamSplit
@@ -225,8 +225,9 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     extra.update(steps=state.step)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
-    if isinstance(bundle.test, Split):  # in memory: what `nnspec eval` checks it recomputes on
-        extra.update(test_data_sha256=split_digest(bundle.test.x, bundle.test.y))
+    digest = memory_digest(bundle.test)  # in memory: what `nnspec eval` checks it recomputes on
+    if digest:
+        extra.update(test_data_sha256=digest)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     return result
 

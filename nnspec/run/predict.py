@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from nnspec.errors import CheckpointError, DataError, Problem
+from nnspec.run.batches import Split
 from nnspec.run.columns import Columns, encode_rows
 from nnspec.run.data import DataInfo
 from nnspec.run.images import read_images
 from nnspec.run.manifest import verified_bytes
-from nnspec.run.named import encode_named
+from nnspec.run.named import NamedSplit, encode_named
 from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
@@ -41,6 +42,7 @@ __all__ = [
     "read_csv_features",
     "read_run_json",
     "split_digest",
+    "memory_digest",
 ]
 
 
@@ -294,15 +296,25 @@ EVAL_ATOL = 1e-5
 """Absolute tolerance of the same comparison (metrics near 0) [nnspec choice]."""
 
 
-def split_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+def split_digest(*tensors: torch.Tensor) -> str:
     """sha256 of a data split's tensors (shape, dtype and bytes): the run's test data as
     ``summary.json`` records it, so ``nnspec eval`` knows it compares like with like."""
     h = hashlib.sha256()
-    for t in (x, y):
+    for t in tensors:
         t = t.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
     return h.hexdigest()
+
+
+def memory_digest(split: Any) -> str:
+    """:func:`split_digest` of an in-memory split (named tensors in name order); "" for a
+    streamed one (no digest recorded)."""
+    if isinstance(split, NamedSplit):
+        return split_digest(*(t for _, t in sorted(split.tensors.items())))
+    if isinstance(split, Split):
+        return split_digest(split.x, split.y)
+    return ""
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
@@ -314,7 +326,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
 def evaluate_run_data(run_dir: str | Path) -> tuple[dict[str, float], str]:
     """:func:`evaluate_run`, and the digest (:func:`split_digest`) of the test data it used."""
     from nnspec.compile.plan import compile_plan
-    from nnspec.run.batches import INPUT, EpochBatches, Split
+    from nnspec.run.batches import INPUT, EpochBatches
     from nnspec.run.data import prepare_data
     from nnspec.run.heads import OutputMetrics, output_loss
     from nnspec.run.loop import evaluate_batches, target_stats
@@ -347,5 +359,5 @@ def evaluate_run_data(run_dir: str | Path) -> tuple[dict[str, float], str]:
         evaluate_batches(predictor.model.eval(), loss_fn, batches, metrics,
                          tuple(bundle.info.inputs) or (INPUT,), tuple(plan.outputs))  # fmt: skip
     # the digest of an in-memory split, as the run recorded it (streamed splits record none)
-    digest = split_digest(test.x, test.y) if isinstance(test, Split) else ""
+    digest = memory_digest(test)
     return {"loss": metrics.compute_loss(), **metrics.compute()}, digest

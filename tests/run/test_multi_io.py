@@ -180,7 +180,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_the_example_early_stops_on_a_named_outputs_metric(example: Path, tmp_path: Path) -> None:
-    from nnspec.run.predict import evaluate_run
+    from nnspec.run.predict import evaluate_run_data
     from nnspec.workflow import train
 
     over = [*FAST, "train.epochs=60", "train.early_stopping.patience=2"]
@@ -197,7 +197,8 @@ def test_the_example_early_stops_on_a_named_outputs_metric(example: Path, tmp_pa
         assert float(r["val_loss"]) == pytest.approx(total, rel=1e-5)
     # well above chance (1/3; r2 0) although patience 2 stops early on a small table
     assert result.test_metrics["segment_accuracy"] > 0.5 and result.test_metrics["spend_r2"] > 0.5
-    again = evaluate_run(result.run_dir)  # nnspec eval recomputes the same figures
+    again, digest = evaluate_run_data(result.run_dir)  # nnspec eval: the same figures, data
+    assert digest and digest == summary["test_data_sha256"]
     for k, v in result.test_metrics.items():
         assert again[k] == pytest.approx(v, rel=1e-5), k
 
