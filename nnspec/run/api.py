@@ -41,6 +41,7 @@ from nnspec.run import checkpoint as ck
 from nnspec.run.callbacks import Callback, MetricFiles, check_callbacks
 from nnspec.run.components import spec_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
+from nnspec.run.heads import train_targets
 from nnspec.run.loop import Trainer
 from nnspec.run.model import build_for_data, save_model
 from nnspec.run.outputs import RunWriter, write_error
@@ -311,7 +312,7 @@ def _run(
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = _device(spec.train.device)
-    model = build_for_data(spec, bundle.info, bundle.train.y)
+    model = build_for_data(spec, bundle.info, bundle.train.y, train_targets(bundle))
     init_from = spec.model.init_from
     loaded = load_init_from(model, init_from, base) if init_from is not None else None
     model = model.to(device)

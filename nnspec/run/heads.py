@@ -19,7 +19,7 @@ from torch import nn
 from nnspec.compile.losses import TargetStats, build_loss
 from nnspec.compile.plan import TrainingPlan
 from nnspec.run.batches import target_key
-from nnspec.run.data import DataInfo, DataSplit
+from nnspec.run.data import DataBundle, DataInfo, DataSplit
 from nnspec.run.metric_states import MeanLoss
 from nnspec.run.metrics import MetricSet, loss_weight
 from nnspec.run.tasks import TASKS
@@ -27,7 +27,14 @@ from nnspec.spec.heads import declared_outputs
 from nnspec.spec.metrics import metric_column
 from nnspec.spec.optim import resolve_loss_kind
 
-__all__ = ["OutputLoss", "OutputMetrics", "output_loss", "as_float", "split_targets"]
+__all__ = [
+    "OutputLoss",
+    "OutputMetrics",
+    "output_loss",
+    "as_float",
+    "split_targets",
+    "train_targets",
+]
 
 Outputs = torch.Tensor | Mapping[str, torch.Tensor]
 
@@ -68,6 +75,13 @@ class OutputLoss(nn.Module):
 def split_targets(split: DataSplit, name: str) -> torch.Tensor:
     """A split's encoded targets of output ``name``."""
     return split.tensors[target_key(name)]  # type: ignore[union-attr]
+
+
+def train_targets(bundle: DataBundle) -> dict[str, torch.Tensor] | None:
+    """Each output's training targets (a model with several outputs; else None)."""
+    if not bundle.info.outputs:
+        return None
+    return {name: split_targets(bundle.train, name) for name in bundle.info.outputs}
 
 
 def output_loss(plan: TrainingPlan, info: DataInfo, train: DataSplit) -> OutputLoss:

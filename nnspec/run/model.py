@@ -5,6 +5,7 @@ training targets (INIT-7/8), and saved with its preprocessing for inference.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -149,7 +150,10 @@ def init_head_bias(model: nn.Module, info: DataInfo, y_train: torch.Tensor, loss
     finite bias (counts are clamped to 1).
     """
     head = getattr(model, "head", None)
-    bias = getattr(head, "bias", None)
+    _init_bias(getattr(head, "bias", None), info, y_train, loss)
+
+
+def _init_bias(bias: torch.Tensor | None, info: DataInfo, y_train: torch.Tensor, loss: str) -> None:
     if bias is None:
         return
     with torch.no_grad():
@@ -163,15 +167,19 @@ def init_head_bias(model: nn.Module, info: DataInfo, y_train: torch.Tensor, loss
 
 
 def build_for_data(
-    spec: ExperimentSpec, info: DataInfo, y_train: torch.Tensor | None = None
-) -> nn.Module:
-    """Build the spec's model (seeded by ``spec.seed``) and check its output width."""
+    spec: ExperimentSpec, info: DataInfo, y_train: torch.Tensor | None = None,
+    targets: Mapping[str, torch.Tensor] | None = None,
+) -> nn.Module:  # fmt: skip
+    """Build the spec's model (seeded by ``spec.seed``) and check its output width; several
+    outputs: ``targets`` (each output's training targets) set each head's bias."""
     from nnspec.compile import build_model
 
     spec = resolve_sizes(spec, info)  # `auto` sizes from the data
     model = build_model(spec)  # seeded by spec.seed, as nnspec.build_model and nnspec.compile
     if info.outputs:
         _check_output_widths(model, spec, info)
+        if y_train is not None and targets is not None:
+            _init_output_biases(model, spec, info, targets)
         return model
     _check_width(model, spec, info)
     if y_train is not None:
@@ -179,6 +187,26 @@ def build_for_data(
 
         init_head_bias(model, info, y_train, resolve_loss_kind(spec.task, spec.loss))
     return model
+
+
+def _init_output_biases(
+    model: nn.Module, spec: ExperimentSpec, info: DataInfo, targets: Mapping[str, torch.Tensor]
+) -> None:
+    """INIT-7/8 for each output whose layer (named as the output) is a head of the model."""
+    from nnspec.spec.heads import declared_outputs
+    from nnspec.spec.optim import resolve_loss_kind
+
+    declared = declared_outputs(spec.model) or {}
+    heads = set(getattr(model, "head_names", ()))
+    for layer in spec.model.layers:
+        out = declared.get(layer.name) if layer.name is not None else None
+        node = f"layers.{layer.name}"  # a named layer's module path (its graph node id)
+        if out is not None and node in heads and layer.name in targets:
+            ops = model.get_submodule(node).modules()
+            op = next((m for m in ops if isinstance(m, nn.Linear)), None)  # the weight op
+            loss = resolve_loss_kind(out.task, out.loss)
+            _init_bias(getattr(op, "bias", None), info.outputs[layer.name], targets[layer.name],
+                       loss)  # fmt: skip
 
 
 def info_to_json(info: DataInfo) -> dict[str, Any]:

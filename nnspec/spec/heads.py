@@ -96,7 +96,7 @@ def output_mode(
 
 def output_problems(exp: Any) -> list[tuple[tuple[str | int, ...], str, Any]]:
     """Cross-section problems of a model with several outputs: each loss fits its task, each
-    metric its task, the monitors name an output's metric; top-level metrics are per output."""
+    metric its task, the monitors name an output's metric; metrics and targets are per output."""
     outputs = declared_outputs(exp.model)
     if outputs is None:
         return []
@@ -113,6 +113,11 @@ def output_problems(exp: Any) -> list[tuple[tuple[str | int, ...], str, Any]]:
                 found.append(((*loc, "metrics", i), f"unknown metric '{metric}' for task "
                               f"'{out.task}'; expected one of {', '.join(metric_names(out.task))}",
                               metric))  # fmt: skip
+    data = getattr(exp, "data", None)
+    if data is not None and data.target is not None:
+        found.append((("data", "target"), "a model with several outputs names each output's "
+                      "target column in model.outputs.<name>.target (default: the output's "
+                      "name); fix: remove data.target", data.target))  # fmt: skip
     if exp.train.metrics is not None:
         found.append((("train", "metrics"), "a model with several outputs lists metrics per "
                       "output; fix: move them to model.outputs.<name>.metrics",

@@ -391,7 +391,7 @@ TRAINING_RULES: tuple[TrainingRule, ...] = (
     (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
     (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
     (frozenset({"task", "train"}), _metric_rules),
-    (frozenset({"model", "train"}), _output_rules),
+    (frozenset({"model", "train", "data"}), _output_rules),
 )
 
 

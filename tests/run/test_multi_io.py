@@ -66,6 +66,8 @@ def test_monitors_name_an_output_and_its_task_metrics() -> None:
         ExperimentSpec(model=_model(segment={"loss": {"kind": "mse"}}, spend={}))
     with pytest.raises(ValidationError, match="lists metrics per output"):
         ExperimentSpec(model=_model(), train={"metrics": ["accuracy"]})
+    with pytest.raises(ValidationError, match=r"model.outputs.<name>.target"):
+        ExperimentSpec(model=_model(), data={"target": "segment"})
 
 
 def test_the_plan_resolves_each_outputs_metrics_and_the_monitor_mode() -> None:
@@ -144,7 +146,8 @@ def test_an_embedded_column_is_ids_with_an_unknown_slot(tmp_path: Path) -> None:
 def test_named_inputs_are_bound_by_name_with_training_vocabulary(tmp_path: Path) -> None:
     from nnspec.run.batches import target_key
     from nnspec.run.data import prepare_data
-    from nnspec.run.model import resolve_sizes
+    from nnspec.run.heads import train_targets
+    from nnspec.run.model import build_for_data, resolve_sizes
 
     _table(tmp_path, 600)
     spec = ExperimentSpec(data={"source": "csv:multi_io.csv"}, model=_model())
@@ -165,6 +168,12 @@ def test_named_inputs_are_bound_by_name_with_training_vocabulary(tmp_path: Path)
     resolved = resolve_sizes(spec, info).model
     assert resolved.layers[1].num_embeddings == vocab
     assert resolved.layers[4].out_features == 3 and resolved.layers[5].out_features == 1
+    # INIT-7/8 per output: log class priors, the mean of the (standardised) targets
+    model = build_for_data(spec, info, bundle.train.y, train_targets(bundle))
+    counts = torch.bincount(train[target_key("segment")], minlength=3).double()
+    prior = (counts / counts.sum()).log().float()
+    assert torch.allclose(model.get_submodule("layers.segment.op").bias, prior)
+    assert torch.allclose(model.get_submodule("layers.spend.op").bias, spend.mean())
 
 
 # ---- the example (slow) ----
