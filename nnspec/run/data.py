@@ -141,17 +141,19 @@ def _no_check(chunk: np.ndarray, start: int) -> None:
 def _check_shape(spec: ExperimentSpec, data_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The model's input shape: the data's per-sample shape for ``auto``, else checked."""
     if spec.model.input_shape is None or spec.model.outputs is not None:
-        # Multi-input / multi-output graphs compile, but nnspec.train does not train them yet.
-        field = "inputs" if spec.model.input_shape is None else "outputs"
+        # named inputs and declared outputs go through nnspec.run.named; a list of output names
+        # says nothing of what each output is trained for
+        names = list(spec.model.outputs or ())
         raise SpecError(
             Problem(
-                ("model", field),
-                f"training a model with named {field} is not supported yet",
-                expected="one input_shape and one output",
-                found=f"model.{field}",
-                fix="build it with nnspec.build_model and train it with your own loop",
+                ("model", "outputs"),
+                "a model with several outputs needs each output's task to be trained",
+                expected="outputs as a mapping name -> {task, target, loss, weight, metrics}",
+                found=f"a list of names: {names}",
+                fix="write e.g. outputs: {" + ", ".join(f"{n}: {{task: regression}}" for n in
+                                                         names[:2]) + "}",
             )
-        )
+        )  # fmt: skip
     if spec.model.input_shape == "auto":
         return data_shape
     shape = tuple(spec.model.input_shape)
