@@ -278,3 +278,24 @@ def test_the_example_spec_validates() -> None:
     spec = load(EXAMPLES / "multi_io.yaml")
     assert spec.train.early_stopping.monitor == "val_segment_accuracy"
     assert set(spec.model.outputs) == {"segment", "spend"}  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_a_sweep_reports_each_outputs_metrics(example: Path) -> None:
+    args = ["train", "-m", str(example), "train.epochs=2", "train.progress=none",
+            "train.num_threads=1", "train.checkpoint.enabled=false", "optim.lr=1e-3,3e-3",
+            "hydra.sweep.dir=sweep"]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    res = subprocess.run([sys.executable, "-m", "nnspec.cli.main", *args], cwd=example.parent,
+                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    sweep = example.parent / "sweep"
+    with open(sweep / "sweep_summary.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 and {r["status"] for r in table} == {"ok"}
+    for r in table:  # the objective is the monitored output's metric; every output is shown
+        assert r["objective"] == r["val_segment_accuracy"]
+        assert r["val_spend_r2"] and r["val_loss"]
+    objectives = [float(r["objective"]) for r in table]
+    assert objectives == sorted(objectives, reverse=True)  # accuracy: higher first
+    assert "Objective: val_segment_accuracy (max)" in (sweep / "sweep_summary.md").read_text()
