@@ -299,3 +299,18 @@ def test_a_sweep_reports_each_outputs_metrics(example: Path) -> None:
     objectives = [float(r["objective"]) for r in table]
     assert objectives == sorted(objectives, reverse=True)  # accuracy: higher first
     assert "Objective: val_segment_accuracy (max)" in (sweep / "sweep_summary.md").read_text()
+
+
+def test_nnspec_data_shows_the_embedded_column_and_each_input_and_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnspec.cli.main import main
+
+    _table(tmp_path, 600)
+    spec = tmp_path / "multi_io.yaml"
+    spec.write_text((EXAMPLES / "multi_io.yaml").read_text())
+    assert main(["data", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "embedding input 'city': ids of" in out
+    assert "inputs: city [1], tabular [7]" in out
+    assert "outputs: segment (classification, 3), spend (regression, 1)" in out
