@@ -83,6 +83,16 @@ def test_the_plan_resolves_each_outputs_metrics_and_the_monitor_mode() -> None:
     assert plan.metrics[0] == "segment_accuracy"
 
 
+def test_checks_and_the_lr_range_test_refuse_named_models_clearly() -> None:
+    from nnspec.check.context import CheckContext
+    from nnspec.errors import SpecError
+
+    spec = ExperimentSpec(model=_model(), optim={"kind": "adamw", "lr": "auto"})
+    with pytest.raises(SpecError, match=r"optim\.lr: auto") as err:
+        CheckContext(spec)  # before any data is read
+    assert err.value.problems[0].fix and "optim.lr" in err.value.problems[0].fix
+
+
 # ---- loss and metrics ----
 
 
@@ -231,6 +241,13 @@ def test_predict_writes_every_output(example: Path, tmp_path: Path) -> None:
     for r in table:
         p = [float(r[k]) for k in r if k.startswith("segment_p_")]
         assert sum(p) == pytest.approx(1.0, abs=1e-5) and np.isfinite(float(r["spend"]))
+    # ONNX export takes one tensor in and out: refused clearly, nothing written
+    from nnspec.errors import NNSpecError
+    from nnspec.run.export import export_run
+
+    with pytest.raises(NNSpecError, match="named inputs or several outputs"):
+        export_run(run, "onnx")
+    assert not (run / "export").exists()
 
 
 KILL_AT = 12  # 9 optimizer steps per epoch: dies inside epoch 2, after epoch 1 was saved
