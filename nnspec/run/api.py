@@ -312,7 +312,7 @@ def _run(
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = par.device or resolve_device(spec.train.device)
-    model = build_for_data(spec, bundle.info, bundle.train.y, train_targets(bundle))
+    model = build_for_data(spec, bundle.info, train_targets(bundle) or bundle.train.y)
     init_from = spec.model.init_from
     loaded = load_init_from(model, init_from, base) if init_from is not None else None
     model = par.prepare(model.to(device))  # SyncBatchNorm, FSDP shards: after the weights are in

@@ -167,22 +167,22 @@ def _init_bias(bias: torch.Tensor | None, info: DataInfo, y_train: torch.Tensor,
 
 
 def build_for_data(
-    spec: ExperimentSpec, info: DataInfo, y_train: torch.Tensor | None = None,
-    targets: Mapping[str, torch.Tensor] | None = None,
+    spec: ExperimentSpec, info: DataInfo,
+    y_train: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
 ) -> nn.Module:  # fmt: skip
-    """Build the spec's model (seeded by ``spec.seed``) and check its output width; several
-    outputs: ``targets`` (each output's training targets) set each head's bias."""
+    """Build the spec's model (seeded by ``spec.seed``) and check its output width; the training
+    targets (several outputs: each output's, by name) set the head's bias."""
     from nnspec.compile import build_model
 
     spec = resolve_sizes(spec, info)  # `auto` sizes from the data
     model = build_model(spec)  # seeded by spec.seed, as nnspec.build_model and nnspec.compile
     if info.outputs:
         _check_output_widths(model, spec, info)
-        if y_train is not None and targets is not None:
-            _init_output_biases(model, spec, info, targets)
+        if isinstance(y_train, Mapping):
+            _init_output_biases(model, spec, info, y_train)
         return model
     _check_width(model, spec, info)
-    if y_train is not None:
+    if isinstance(y_train, torch.Tensor):
         from nnspec.spec.optim import resolve_loss_kind
 
         init_head_bias(model, info, y_train, resolve_loss_kind(spec.task, spec.loss))

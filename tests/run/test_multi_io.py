@@ -179,7 +179,7 @@ def test_named_inputs_are_bound_by_name_with_training_vocabulary(tmp_path: Path)
     assert resolved.layers[1].num_embeddings == vocab
     assert resolved.layers[4].out_features == 3 and resolved.layers[5].out_features == 1
     # INIT-7/8 per output: log class priors, the mean of the (standardised) targets
-    model = build_for_data(spec, info, bundle.train.y, train_targets(bundle))
+    model = build_for_data(spec, info, train_targets(bundle))
     counts = torch.bincount(train[target_key("segment")], minlength=3).double()
     prior = (counts / counts.sum()).log().float()
     assert torch.allclose(model.get_submodule("layers.segment.op").bias, prior)
