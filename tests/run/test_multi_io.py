@@ -331,3 +331,37 @@ def test_nnspec_data_shows_the_embedded_column_and_each_input_and_output(
     assert "embedding input 'city': ids of" in out
     assert "inputs: city [1], tabular [7]" in out
     assert "outputs: segment (classification, 3), spend (regression, 1)" in out
+
+
+@pytest.mark.slow
+def test_one_input_with_several_outputs_trains_and_predicts(tmp_path: Path) -> None:
+    from nnspec.run.predict import load_run
+    from nnspec.workflow import train
+
+    _table(tmp_path, 600)
+    spec = ExperimentSpec.model_validate({
+        "data": {"source": "csv:multi_io.csv", "max_categories": 8},
+        "model": {
+            "input_shape": "auto",
+            "outputs": {"segment": {}, "spend": {"task": "regression", "loss": {"kind": "mae"}}},
+            "layers": [
+                {"kind": "linear", "name": "trunk", "out_features": 16},
+                {"kind": "linear", "name": "segment", "out_features": "auto", "inputs": ["trunk"]},
+                {"kind": "linear", "name": "spend", "out_features": "auto", "inputs": ["trunk"]},
+            ],
+        },
+        "train": {"epochs": 2, "progress": "none", "num_threads": 1,
+                  "early_stopping": {"monitor": "val_spend_loss"}},
+    })  # fmt: skip
+    result = train(spec, run_dir=tmp_path / "run", base_dir=tmp_path)
+    assert result.monitor == "val_spend_loss" and result.mode == "min"
+    assert {"segment_accuracy", "spend_mae", "spend_loss"} <= set(result.test_metrics)
+    # an L1 loss on standardised targets: the output's loss is its MAE over the target's std
+    predictor = load_run(result.run_dir)
+    std = float(predictor.info.outputs["spend"].y_std)
+    spend = result.test_metrics
+    assert spend["spend_loss"] * std == pytest.approx(spend["spend_mae"], rel=1e-4)
+    rows = {"age": [40.0], "income": [50000.0], "visits": [3.0], "channel": ["web"],
+            "city": ["city_000"]}  # fmt: skip
+    out = predictor.predict(rows)
+    assert set(out) == {"segment", "spend"} and out["spend"].shape == (1, 1)  # type: ignore[union-attr]
