@@ -177,6 +177,11 @@ def _plot_all(
     if "confusion_matrix" in report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
         plots.append((CONFUSION_PNG, plot_confusion, args))
+    for name, head in bundle.info.outputs.items():  # several outputs: a report each
+        if "confusion_matrix" in report.get(name, {}):
+            rel = CONFUSION_PNG.replace(".png", f"_{name}.png")
+            args = (writer, report[name]["confusion_matrix"], head.class_names, rel)
+            plots.append((rel, plot_confusion, args))
     errors = []
     for rel, draw, draw_args in plots:
         try:

@@ -216,6 +216,11 @@ def test_the_example_early_stops_on_a_named_outputs_metric(example: Path, tmp_pa
         assert float(r["val_loss"]) == pytest.approx(total, rel=1e-5)
     # well above chance (1/3; r2 0) although patience 2 stops early on a small table
     assert result.test_metrics["segment_accuracy"] > 0.5 and result.test_metrics["spend_r2"] > 0.5
+    # the test report is per output (classification only), its confusion matrix plotted
+    assert set(summary["test_report"]) == {"segment"}
+    matrix = np.array(summary["test_report"]["segment"]["confusion_matrix"])
+    assert matrix.trace() / matrix.sum() == pytest.approx(result.test_metrics["segment_accuracy"])
+    assert (result.run_dir / "plots" / "confusion_segment.png").is_file()
     again, digest = evaluate_run_data(result.run_dir)  # nnspec eval: the same figures, data
     assert digest and digest == summary["test_data_sha256"]
     for k, v in result.test_metrics.items():
