@@ -370,3 +370,26 @@ def test_one_input_with_several_outputs_trains_and_predicts(tmp_path: Path) -> N
             "city": ["city_000"]}  # fmt: skip
     out = predictor.predict(rows)
     assert set(out) == {"segment", "spend"} and out["spend"].shape == (1, 1)  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_two_ranks_train_several_outputs(tmp_path: Path) -> None:
+    """DDP (gloo, CPU): every named tensor of a batch is sliced by rank, each output's metric
+    states are synced, and the run ends with each output's test metrics, as one process's."""
+    from test_ddp import ddp_runs
+
+    table = _table(tmp_path, 600)
+    spec = ExperimentSpec.model_validate({
+        "name": "ddp_multi", "data": {"source": f"csv:{table}", "batch_size": 32},
+        "model": _model(),
+        "train": {"epochs": 2, "progress": "none", "num_threads": 1,
+                  "early_stopping": {"enabled": False}, "output_dir": str(tmp_path / "runs")},
+    })  # fmt: skip
+    (run,) = ddp_runs(tmp_path / "ddp", spec)
+    assert len(run["losses"]) == 2 * 14  # 420 training rows: 13 global batches of 32, one of 4
+    assert set(run["test"]) == {"loss", "segment_loss", "segment_accuracy", "segment_macro_f1",
+                                "spend_loss", "spend_mae", "spend_rmse", "spend_r2"}  # fmt: skip
+    total = run["test"]["segment_loss"] + 0.5 * run["test"]["spend_loss"]
+    assert run["test"]["loss"] == pytest.approx(total, rel=1e-5)  # synced over both ranks
+    (run_dir,) = (tmp_path / "runs" / "ddp_multi").iterdir()  # rank 0 alone writes
+    assert (run_dir / "summary.json").is_file()
