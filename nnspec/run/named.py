@@ -133,7 +133,7 @@ def _input_names(spec: ExperimentSpec, columns: list[str]) -> tuple[frozenset[st
 
 
 def _encoded_targets(
-    raw: TableData, outputs: dict[str, OutputSpec], spec: ExperimentSpec
+    raw: TableData, outputs: dict[str, OutputSpec]
 ) -> dict[str, tuple[np.ndarray, tuple[str, ...], np.ndarray]]:
     """Each output's encoded targets, class names and class values."""
     y = raw.y.reshape(len(raw.y), -1)
@@ -151,6 +151,42 @@ def prepare_named(spec: ExperimentSpec, raw: Any) -> tuple[list[NamedSplit | Non
         The train, validation and test splits (None when empty) and the fields of the run's
         :class:`~nnspec.run.data.DataInfo` (``outputs``: each output's fields).
     """
+    table = _require_table(spec, raw)
+    outputs = output_targets(spec)
+    targets = _encoded_targets(table, outputs)
+    first, (y0, _, _) = next(iter(outputs.values())), next(iter(targets.values()))
+    tr, va, te = split_indices(len(y0), y0 if y0.ndim == 1 else y0[:, 0], spec, first.task)
+    embed, rest = _input_names(spec, list(table.table.column_names))
+    columns = fit_columns(table.table, tr, spec.data, table.target_columns, table.file, embed)
+    _check_embedded(columns, embed)
+    x = columns.encode(table.table, table.file)
+    x_mean, x_std = _moments(x, tr, columns, spec.data.standardize)
+    if x_mean is not None and x_std is not None:
+        x = (x - x_mean.numpy()) / x_std.numpy()
+    tensors: dict[str, np.ndarray] = dict(columns.encode_ids(table.table))
+    shapes = {c: (1,) for c in tensors}
+    if rest is not None:
+        tensors[rest], shapes[rest] = x.astype(np.float32), (x.shape[1],)
+    _check_shapes(spec, shapes)
+    heads, y_first = _heads(spec, outputs, targets, table, tr, tensors)
+
+    def split(ix: np.ndarray) -> NamedSplit | None:
+        if not len(ix):
+            return None
+        return NamedSplit({k: torch.from_numpy(np.ascontiguousarray(v[ix]))
+                           for k, v in tensors.items()}, torch.from_numpy(y_first[ix]))  # fmt: skip
+
+    one = heads.pop(TARGET, None)  # named inputs, one output: its fields are the run's
+    info = dict(one or next(iter(heads.values())))
+    vocab = {c.name: c.vocab_size for c in columns.embedded}
+    info.update(input_shape=shapes.get(rest, (0,)) if rest else (0,),
+                inputs=shapes if spec.model.inputs is not None else {}, outputs=heads,
+                feature_names=columns.names, x_mean=x_mean, x_std=x_std,
+                extra={"columns": columns.to_json(), "vocab": vocab})  # fmt: skip
+    return [split(tr), split(va), split(te)], info
+
+
+def _require_table(spec: ExperimentSpec, raw: Any) -> TableData:
     if not isinstance(raw, TableData):
         raise DataError(
             Problem(
@@ -160,50 +196,31 @@ def prepare_named(spec: ExperimentSpec, raw: Any) -> tuple[list[NamedSplit | Non
                 found=spec.data.source,
             )
         )
-    outputs = output_targets(spec)
-    targets = _encoded_targets(raw, outputs, spec)
-    first, (y0, _, _) = next(iter(outputs.values())), next(iter(targets.values()))
-    tr, va, te = split_indices(len(y0), y0 if y0.ndim == 1 else y0[:, 0], spec, first.task)
-    embed, rest = _input_names(spec, list(raw.table.column_names))
-    columns = fit_columns(raw.table, tr, spec.data, raw.target_columns, raw.file, embed)
-    _check_embedded(columns, embed)
-    x = columns.encode(raw.table, raw.file)
-    x_mean, x_std = _moments(x, tr, columns, spec.data.standardize)
-    if x_mean is not None and x_std is not None:
-        x = (x - x_mean.numpy()) / x_std.numpy()
-    tensors: dict[str, np.ndarray] = {c: ids for c, ids in columns.encode_ids(raw.table).items()}
-    shapes = {c: (1,) for c in tensors}
-    if rest is not None:
-        tensors[rest], shapes[rest] = x.astype(np.float32), (x.shape[1],)
-    heads, y_first = {}, None
+    return raw
+
+
+def _heads(
+    spec: ExperimentSpec, outputs: dict[str, OutputSpec],
+    targets: dict[str, tuple[np.ndarray, tuple[str, ...], np.ndarray]], table: TableData,
+    train: np.ndarray, tensors: dict[str, np.ndarray],
+) -> tuple[dict[str, dict[str, Any]], np.ndarray]:  # fmt: skip
+    """Each output's encoded targets into ``tensors`` (regression: standardised with training
+    statistics, DATA-5) and its DataInfo fields; the first output's targets."""
+    heads, first = {}, None
+    declared = declared_outputs(spec.model) is not None
     for name, out in outputs.items():
         y, names, values = targets[name]
         y_mean = y_std = None
         if out.task == "regression":
-            y, y_mean, y_std = target_moments(y, tr, spec.data.standardize_target)
-        key = target_key(name) if declared_outputs(spec.model) is not None else TARGET
-        tensors[key] = y
-        y_first = y if y_first is None else y_first
+            y, y_mean, y_std = target_moments(y, train, spec.data.standardize_target)
+        tensors[target_key(name) if declared else TARGET] = y
+        first = y if first is None else first
         heads[name] = dict(task=out.task, input_shape=(), class_names=names,
-                           n_outputs=n_outputs(out.task, y, names, raw), y_mean=y_mean,
+                           n_outputs=n_outputs(out.task, y, names, table), y_mean=y_mean,
                            y_std=y_std, class_values=tuple(values.tolist()),
                            class_dtype=values.dtype.str if len(values) else "")  # fmt: skip
-    _check_shapes(spec, shapes)
-
-    def split(ix: np.ndarray) -> NamedSplit | None:
-        if not len(ix):
-            return None
-        return NamedSplit({k: torch.from_numpy(np.ascontiguousarray(v[ix]))
-                           for k, v in tensors.items()}, torch.from_numpy(y_first[ix]))  # fmt: skip
-
-    one = heads.pop(TARGET, None)
-    info = dict(one or next(iter(heads.values())))
-    vocab = {c.name: c.vocab_size for c in columns.embedded}
-    info.update(input_shape=shapes.get(rest, (0,)) if rest else (0,),
-                inputs=shapes if spec.model.inputs is not None else {}, outputs=heads,
-                feature_names=columns.names, x_mean=x_mean, x_std=x_std,
-                extra={"columns": columns.to_json(), "vocab": vocab})  # fmt: skip
-    return [split(tr), split(va), split(te)], info
+    assert first is not None  # outputs is never empty
+    return heads, first
 
 
 def _moments(
