@@ -375,8 +375,12 @@ def test_one_input_with_several_outputs_trains_and_predicts(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_two_ranks_train_several_outputs(tmp_path: Path) -> None:
     """DDP (gloo, CPU): every named tensor of a batch is sliced by rank, each output's metric
-    states are synced, and the run ends with each output's test metrics, as one process's."""
-    from test_ddp import ddp_runs
+    states are synced: losses per step, final weights and each output's test metrics equal one
+    process's."""
+    from ddp_worker import Record
+    from test_ddp import assert_same_weights, ddp_runs, weights
+
+    from nnspec.run import fit
 
     table = _table(tmp_path, 600)
     spec = ExperimentSpec.model_validate({
@@ -385,11 +389,18 @@ def test_two_ranks_train_several_outputs(tmp_path: Path) -> None:
         "train": {"epochs": 2, "progress": "none", "num_threads": 1,
                   "early_stopping": {"enabled": False}, "output_dir": str(tmp_path / "runs")},
     })  # fmt: skip
+    record = Record()
+    single = fit(spec, callbacks=[record])
     (run,) = ddp_runs(tmp_path / "ddp", spec)
+    reference = torch.tensor(record.losses, dtype=torch.float64)
+    torch.testing.assert_close(torch.tensor(run["losses"], dtype=torch.float64), reference,
+                               rtol=1e-5, atol=0)  # fmt: skip
+    assert_same_weights(weights(run["run_dir"]), weights(single.run_dir))
+    for k, v in single.test_metrics.items():
+        assert run["test"][k] == pytest.approx(v, rel=1e-5), k
     assert len(run["losses"]) == 2 * 14  # 420 training rows: 13 global batches of 32, one of 4
     assert set(run["test"]) == {"loss", "segment_loss", "segment_accuracy", "segment_macro_f1",
                                 "spend_loss", "spend_mae", "spend_rmse", "spend_r2"}  # fmt: skip
     total = run["test"]["segment_loss"] + 0.5 * run["test"]["spend_loss"]
     assert run["test"]["loss"] == pytest.approx(total, rel=1e-5)  # synced over both ranks
-    (run_dir,) = (tmp_path / "runs" / "ddp_multi").iterdir()  # rank 0 alone writes
-    assert (run_dir / "summary.json").is_file()
+    assert (Path(run["run_dir"]) / "summary.json").is_file()
