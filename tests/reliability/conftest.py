@@ -1,7 +1,8 @@
 """The reliability suite's counters and its summary line.
 
-Every test of this folder adds to :data:`COUNTS` through :func:`count`; each pytest process
-(xdist workers too) writes its counts to a folder the first process made, and the process that
+Every test of this folder adds to ``COUNTS`` through ``count`` (``reliability_counts.py``: a
+module name no other test folder has, unlike ``conftest``); each pytest process (xdist workers
+too) writes its counts to a folder the first process made, and the process that
 prints the terminal summary adds them up into one line::
 
     reliability: cases tried 812, foreign exceptions 0, exit-1 answers 0, payloads refused 46/46,
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from reliability_counts import COUNTS
 
 settings.register_profile(
     "long",
@@ -29,7 +31,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
-COUNTS: Counter[str] = Counter()
 _ENV = "NNSPEC_RELIABILITY_COUNTS"
 # (key, label, the key that counts the attempts or None); printed in this order
 _LINE = (
@@ -42,11 +43,6 @@ _LINE = (
     ("disk_faults_ok", "disk faults handled", "disk_faults"),
     ("sweep_faults_ok", "sweep faults handled", "sweep_faults"),
 )
-
-
-def count(key: str, n: int = 1) -> None:
-    """Add ``n`` to one of the suite's counters."""
-    COUNTS[key] += n
 
 
 def pytest_configure(config: pytest.Config) -> None:

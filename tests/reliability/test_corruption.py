@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count
+from reliability_counts import count
 from run.runhelp import tiny
 
 import nnspec

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import count
+from reliability_counts import count
 from run.runhelp import tiny
 
 import nnspec

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import count
+from reliability_counts import count
 from run.runhelp import tiny
 
 import nnspec

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from reliability_counts import count
 from strategies import experiment_data
 
 from nnspec.cli.main import main

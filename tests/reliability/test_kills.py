@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import count
+from reliability_counts import count
 from run.runhelp import tiny
 
 import nnspec

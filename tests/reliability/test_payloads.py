@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import count
+from reliability_counts import count
 from run.runhelp import tiny
 
 import nnspec

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import count
+from reliability_counts import count
 
 from nnspec.cli.main import main
 
