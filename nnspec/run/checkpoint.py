@@ -41,6 +41,7 @@ __all__ = [
     "load_latest",
     "resume_point",
     "auto_resume_dir",
+    "continues",
 ]
 
 FORMAT = 1
@@ -257,7 +258,7 @@ def _all_damaged(run_dir: Path, skipped: list[str]) -> CheckpointError:
 
 
 def _check_hash(ckpt: dict[str, Any], expected: ExperimentSpec, run_dir: Path) -> None:
-    if ckpt["spec_hash"] == spec_hash(expected):
+    if ckpt["spec_hash"] == spec_hash(expected) or continues(ckpt, expected):
         return
     diff = diff_fields(json.loads(ckpt["spec_fields"]), spec_fields(expected))
     raise CheckpointError(
@@ -269,6 +270,14 @@ def _check_hash(ckpt: dict[str, Any], expected: ExperimentSpec, run_dir: Path) -
             fix="resume with the original spec, or start a new run",
         )
     )
+
+
+def continues(ckpt: dict[str, Any], spec: ExperimentSpec) -> bool:
+    """Whether ``ckpt`` is where the last of ``spec``'s ``train.extensions`` starts: written at
+    its ``from_epoch`` by the spec it extended (the extension's first epoch is still to train)."""
+    exts = spec.train.extensions
+    return bool(exts) and (ckpt["spec_hash"], ckpt["epoch"]) == (
+        exts[-1].from_hash, exts[-1].from_epoch)  # fmt: skip
 
 
 # How many earlier runs the `resume=auto` report lists, and how many differing fields per run.

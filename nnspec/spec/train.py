@@ -11,6 +11,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from nnspec.spec.averaging import EmaSpec, SwaSpec
 from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.callbacks import CallbackField, TrackerName, unique
+from nnspec.spec.extension import ExtensionSpec, check_extensions
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
@@ -156,6 +157,11 @@ class TrainSpec(Spec):
         description="Stochastic weight averaging from `start_epoch` with the SWALR schedule; its "
         "average is validated, tested and saved (torch.optim.swa_utils).",
     )
+    extensions: tuple[ExtensionSpec, ...] = Field(
+        default=(),
+        description="Written by `nnspec train RUN_DIR --extend`: each time the run was continued "
+        "past its plan, and the LR schedule of the added epochs (nnspec.spec.extension).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -181,6 +187,7 @@ class TrainSpec(Spec):
                 "nothing would be averaged (fix: an epoch within train.epochs)",
                 self.swa.start_epoch,
             )
+        check_extensions(self.extensions, self.epochs)
         return self
 
     metrics: tuple[str, ...] | None = Field(
