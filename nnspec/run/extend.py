@@ -27,11 +27,7 @@ from nnspec.run.manifest import verified_bytes
 from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.extension import ExtensionSpec
 
-__all__ = ["EXTENDABLE", "extended_spec", "run_spec_path"]
-
-EXTENDABLE: tuple[str, ...] = ("train.epochs", "schedule", "train.early_stopping")
-"""Dotted fields (and their sub-fields) an extension may change, besides those a resume may
-(:data:`~nnspec.run.checkpoint.HASH_EXCLUDED`)."""
+__all__ = ["extended_spec", "run_spec_path"]
 
 
 def run_spec_path(run_dir: str | Path) -> Path:
@@ -62,7 +58,8 @@ def extended_spec(new: ExperimentSpec, *, at: datetime | None = None) -> Experim
         CheckpointError: no run directory, no verified checkpoint, or checkpoints written by
             another spec.
         SpecError: ``train.epochs`` not above the epochs trained, a change outside
-            :data:`EXTENDABLE`, a changed early-stopping monitor, or ``train.max_steps`` reached.
+            :data:`~nnspec.run.checkpoint.EXTENSION_FIELDS`, a changed early-stopping monitor,
+            or ``train.max_steps`` reached.
     """
     run_dir = _run_dir(new)
     old = _run_spec(run_dir)
@@ -123,7 +120,7 @@ def _check_changes(old: ExperimentSpec, new: ExperimentSpec, done: int, steps: i
                 "this run's weights)")
         for old_fields, new_fields in [(ck.spec_fields(old), ck.spec_fields(new))]
         for key in ck.diff_fields(old_fields, new_fields)
-        if not any(key == f or key.startswith(f + ".") for f in EXTENDABLE)
+        if not any(key == f or key.startswith(f + ".") for f in ck.EXTENSION_FIELDS)
     ]  # fmt: skip
     if new.train.epochs <= done:
         problems.append(Problem(("train", "epochs"), f"the run has trained {done} epochs",
