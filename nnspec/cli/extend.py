@@ -3,7 +3,8 @@
 The run's own ``spec.yaml`` is the primary config and the overrides compose with it as for every
 command (:func:`nnspec.hydra.compose.composed`); :func:`nnspec.run.extend.extended_spec` checks
 and records the extension; the new plan is printed; then the run is resumed in its own folder
-(no Hydra job: an extension is one run, in a folder that exists).
+(no Hydra job: an extension is one run, in a folder that exists; its ``.hydra`` record stays as
+it was, its ``trial.json``, when it has one, gets the new outcome).
 """
 
 from __future__ import annotations
@@ -36,8 +37,19 @@ def extend(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     print_plan(spec, None)  # relative data paths: the working directory, as for a resume
     if train_fn is None:
         from nnspec.workflow import train as train_fn
-    train_fn(spec, run_dir=run_dir)
+    result = train_fn(spec, run_dir=run_dir)
+    _update_trial_record(run_dir, result)
     return EXIT_OK
+
+
+def _update_trial_record(run_dir: Path, result: object) -> None:
+    """A sweep trial's (or Hydra run's) ``trial.json`` gets the extended run's outcome, so
+    ``nnspec report`` reads the same figures as ``summary.json``."""
+    from nnspec.hydra.trial import TRIAL_FILE, TrialRecord, read_record, write_record
+
+    if (run_dir / TRIAL_FILE).is_file():
+        old = read_record(run_dir)
+        write_record(run_dir, TrialRecord.from_result(old.overrides, result))
 
 
 def _arguments(args: Namespace) -> tuple[Path, list[str]]:

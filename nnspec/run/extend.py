@@ -41,7 +41,8 @@ def run_spec_path(run_dir: str | Path) -> Path:
         raise CheckpointError(
             Problem(("train", "resume"), f"{run_dir} is not an nnspec run directory",
                     expected="a folder nnspec train wrote (with spec.yaml and checkpoints/)",
-                    found="no spec.yaml" if Path(run_dir).is_dir() else "no such folder")
+                    found="no spec.yaml" if Path(run_dir).is_dir() else
+                    "a file" if Path(run_dir).exists() else "no such folder")
         )  # fmt: skip
     return spec
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ import pytest
 import torch
 from runhelp import tiny
 
+import nnspec
 from nnspec.cli.main import main
 from nnspec.compile.plan import compile_plan
 from nnspec.errors import CheckpointError
+from nnspec.hydra.trial import TrialRecord, read_record, write_record
 from nnspec.io import dump, dump_data, load
 from nnspec.run.callbacks import Callback, FitState
 from nnspec.run.checkpoint import spec_hash
@@ -186,7 +189,10 @@ def test_extension_with_a_new_schedule_through_the_cli(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = _copy(base, tmp_path)
+    write_record(run_dir, TrialRecord(overrides=["seed=0"], status="ok", epochs_run=3))
     assert main(["train", str(run_dir), "--extend", "train.epochs=4", "schedule=constant"]) == 0
+    record = read_record(run_dir)  # a Hydra job's record follows the run
+    assert (record.overrides, record.epochs_run, record.status) == (["seed=0"], 4, "ok")
     out = capsys.readouterr().out
     assert "extension: epochs 4-4 (7 steps) with schedule constant" in out
     spec = load(run_dir / "spec.yaml")
@@ -246,3 +252,15 @@ def test_extensions_must_form_one_history(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not after the previous extension"):
         _spec(tmp_path, epochs=9, extensions=[ext, {**ext, "previous_epochs": 5}])
     assert "extensions" in dump(spec)
+
+
+@pytest.mark.slow
+def test_readme_python_snippet_extends_a_run(base: Path, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Extending a finished run") :]
+    section = section[: section.index("\n### ", 1)]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    run_dir = _copy(base, tmp_path)
+    code = code.replace("runs/iris_mlp/RUN", str(run_dir))
+    exec(compile(code, "README.md", "exec", dont_inherit=True), {"nnspec": nnspec})
+    assert load(run_dir / "spec.yaml").train.extensions[0].from_epoch == 3
