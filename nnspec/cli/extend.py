@@ -35,9 +35,9 @@ def extend(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     from nnspec.cli.plan import print_plan
 
     print_plan(spec, None)  # relative data paths: the working directory, as for a resume
-    if train_fn is None:
-        from nnspec.workflow import train as train_fn
-    result = train_fn(spec, run_dir=run_dir)
+    from nnspec.workflow import train
+
+    result = (train_fn or train)(spec, run_dir=run_dir)
     _update_trial_record(run_dir, result)
     return EXIT_OK
 
