@@ -60,6 +60,11 @@ def _arguments(args: Namespace) -> tuple[Path, list[str]]:
     if used:
         raise UsageError(f"--extend continues one run in its own folder; {', '.join(used)} "
                          "cannot be used with it")  # fmt: skip
+    from nnspec.run.launch import launch_env
+
+    if launch_env().world_size > 1:  # each rank would stamp its own extension record
+        raise UsageError("--extend runs in one process: extend the run without torchrun "
+                         "(then resume it under torchrun with nnspec train RUN_DIR)")  # fmt: skip
     paths, overrides = split_positionals(args.args)
     if len(paths) != 1:
         raise UsageError("--extend takes one RUN_DIR, then train.epochs=N (found "

@@ -176,6 +176,12 @@ def _report(p: argparse.ArgumentParser) -> None:
 def _plan(p: argparse.ArgumentParser) -> None:
     _spec_args(p)
     p.add_argument("--out", metavar="LR.png", help="LR plot (default: <output_dir>/<name>/...)")
+    p.add_argument(
+        "--world-size",
+        metavar="N",
+        type=_positive,
+        help="plan for N data-parallel processes (default: the launcher's, else 1)",
+    )
 
 
 def _predict(p: argparse.ArgumentParser) -> None:

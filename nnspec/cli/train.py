@@ -40,7 +40,12 @@ or any sweep trial failed (each trial's reason is in its trial.json), and on an 
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from argparse import Namespace
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -175,10 +180,38 @@ def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
             from nnspec.cli.extend import extend
 
             return extend(args, train_fn=train_fn)
-        return run_app(inv, train_fn=train_fn, preload=PRELOAD["train"], plugins=plugins)
+        with _rank_job(inv) as inv:
+            return run_app(inv, train_fn=train_fn, preload=PRELOAD["train"], plugins=plugins)
     except NNSpecError as e:
         print_error(e)
         return EXIT_INVALID if isinstance(e, USER_ERRORS) else EXIT_RUN_FAILED
+
+
+@contextlib.contextmanager
+def _rank_job(inv: Invocation) -> Iterator[Invocation]:
+    """Under torchrun, every rank runs this command; rank 0's Hydra job dir is the run's, the
+    other ranks' Hydra bookkeeping goes to a temporary folder removed afterwards (the run layer
+    hands them rank 0's run directory and writes nothing from them)."""
+    from nnspec.run.launch import launch_env
+
+    env = launch_env()
+    if env.launcher == "torchrun" and inv.multirun:
+        raise UsageError(
+            "a sweep (-m) cannot run under torchrun: every rank would launch every "
+            "trial (fix: sweep without torchrun, or through "
+            "hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node)"
+        )
+    if env.rank == 0:
+        yield inv
+        return
+    scratch = tempfile.mkdtemp(prefix=f"nnspec-rank{env.rank}-")
+    ours = ("hydra.run.dir=", "hydra.output_subdir=")
+    kept = [o for o in inv.overrides if not o.startswith(ours)]
+    extra = [f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+    try:
+        yield replace(inv, overrides=[*kept, *extra])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(argv: list[str], *, train_fn: TrainFn | None = None) -> int:

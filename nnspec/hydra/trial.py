@@ -63,7 +63,12 @@ class TrialRecord:
 
 
 def write_record(job_dir: Path, record: TrialRecord) -> None:
-    """Save ``trial.json`` into the job directory."""
+    """Save ``trial.json`` into the job directory (rank 0's alone in a data-parallel job, whose
+    tasks share it)."""
+    from nnspec.run.launch import is_main_process
+
+    if not is_main_process():
+        return
     atomic_write(job_dir / TRIAL_FILE, json.dumps(asdict(record), indent=2, allow_nan=True))
 
 

@@ -39,9 +39,11 @@ from nnspec.compile.plan import TrainingPlan, compile_plan
 from nnspec.errors import Problem, SpecError
 from nnspec.files import create_run_dir
 from nnspec.run import checkpoint as ck
+from nnspec.run import distributed
 from nnspec.run.callbacks import Callback, MetricFiles, check_callbacks
 from nnspec.run.components import spec_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
+from nnspec.run.launch import with_scaled_lr
 from nnspec.run.loop import Trainer
 from nnspec.run.model import build_for_data, save_model
 from nnspec.run.outputs import RunWriter, write_error
@@ -56,6 +58,7 @@ from nnspec.run.plots import (
 from nnspec.run.predict import split_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
+from nnspec.run.step import resolve_device
 from nnspec.run.streams import StreamSplit
 from nnspec.run.trackers import end_trackers, run_trackers
 from nnspec.run.weights import load_init_from
@@ -120,12 +123,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _device(kind: str) -> torch.device:
-    if kind == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(kind)
-
-
 def _new_run_dir(spec: ExperimentSpec) -> Path:
     """``<output_dir>/<name>/<time>``, created now and exclusively (two runs started in the same
     second get two folders)."""
@@ -146,6 +143,8 @@ def _resume_dir(spec: ExperimentSpec) -> Path | None:
 
 
 def _to_device(bundle: DataBundle, device: torch.device) -> DataBundle:
+    """In-memory splits on the training device; streamed splits stay in host memory and their
+    batches travel pinned, one at a time (:mod:`nnspec.run.streams`)."""
     if device.type == "cpu":
         return bundle
 
@@ -207,8 +206,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     last = state.rows[-1] if state.rows else {}
     best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), last)
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
-    save_model(writer, trainer.model, bundle.info)
-    plot_errors = _plot_all(trainer, plan, writer, report)
+    save_model(writer, trainer.model, bundle.info, trainer.parallel.full_state(trainer.model))
+    plot_errors = _plot_all(trainer, plan, writer, report) if writer.enabled else []
     # summary.json last: its wall_time covers the whole run, and its presence marks a run done
     result = RunResult(
         run_dir=writer.run_dir,
@@ -223,7 +222,7 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
         epochs_run=state.epoch,
     )
     extra: dict[str, Any] = {"task": plan.task, "seed": plan.seed, "stopped": state.stopped}
-    extra.update(steps=state.step)
+    extra.update(steps=state.step, skipped_steps=state.skipped_steps)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     if plan.train.extensions:
@@ -281,8 +280,8 @@ def fit(
             )
         )
     base = Path(base_dir) if base_dir is not None else None
-    with _torch_settings(spec):
-        return _run(spec, data, base, run_dir, t0, callbacks)
+    with _torch_settings(spec), distributed.session(spec, resolve_device(spec.train.device)) as par:
+        return _run(spec, data, base, run_dir, t0, callbacks, par)
 
 
 @contextlib.contextmanager
@@ -307,34 +306,38 @@ def _run(
     run_dir: str | Path | None,
     t0: float,
     callbacks: Sequence[Callback],
+    par: distributed.SingleProcess,
 ) -> RunResult:
-    resume = _resume_dir(spec)
-    seed_everything(spec.seed, spec.train.deterministic)
+    resume = par.main_first(lambda: _resume_dir(spec))  # rank 0 decides, every rank follows
+    seed_everything(spec.seed + par.rank, spec.train.deterministic)  # own dropout masks per rank
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
-    device = _device(spec.train.device)
+    device = par.device or resolve_device(spec.train.device)
     model = build_for_data(spec, bundle.info, bundle.train.y)
     init_from = spec.model.init_from
     loaded = load_init_from(model, init_from, base) if init_from is not None else None
-    model = model.to(device)
-    plan = compile_plan(spec)
-    trackers = run_trackers(spec)  # a missing extra is refused before any file is written
+    model = par.prepare(model.to(device))  # SyncBatchNorm, FSDP shards: after the weights are in
+    plan = compile_plan(with_scaled_lr(spec))
+    # trackers log from rank 0 alone; a missing extra is refused before any file is written
+    trackers = run_trackers(spec) if par.is_main else []
     named = spec_callbacks(spec)  # train.callbacks, built before any file is written
-    new = resume is None and run_dir is None
-    out_dir = resume or (Path(run_dir) if run_dir is not None else _new_run_dir(spec))
-    writer = RunWriter(out_dir)  # writes nothing until _write_start
+    new = resume is None and run_dir is None and par.is_main  # rank 0 creates it
+    fresh = _first_missing(Path(spec.train.output_dir) / spec.name) if new else None
+    given = Path(run_dir) if run_dir is not None else None
+    out_dir = par.main_first(lambda: resume or given or _new_run_dir(spec))  # rank 0's path
+    writer = RunWriter(out_dir, enabled=par.is_main)  # writes nothing until _write_start
     meta = {"spec_hash": ck.spec_hash(spec), "spec_fields": _fields_json(spec)}
-    progress = make_progress(spec.train.progress)
+    progress = make_progress(spec.train.progress if par.is_main else "none")
     if loaded is not None:
         progress.message(loaded.summary())
     own: list[Callback] = [progress, MetricFiles(writer), *trackers, *named]
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
         # folder behind, none that train.resume=auto could match by its hash.txt
-        with _removed_on_error(out_dir if new else None):
+        with _removed_on_error(out_dir if new else None, fresh):
             trainer = Trainer(model, plan, _to_device(bundle, device), writer,
                               callbacks=[*own, *callbacks], message=progress.message,
-                              spec_meta=meta, device=device)  # fmt: skip
+                              spec_meta=meta, device=device, parallel=par)  # fmt: skip
         _write_start(writer, spec)
         if resume is not None:
             _resume(trainer, resume, spec, progress)
@@ -352,15 +355,31 @@ def _run(
     return result
 
 
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None when ``path`` exists)."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
 @contextlib.contextmanager
-def _removed_on_error(created: Path | None) -> Iterator[None]:
-    """Remove the (still empty) run folder this run created when the block fails."""
+def _removed_on_error(created: Path | None, fresh: Path | None = None) -> Iterator[None]:
+    """Remove the (still empty) run folder this run created when the block fails, and the empty
+    parents it created with it, up to ``fresh`` (nothing half-made stays on disk)."""
     try:
         yield
     except BaseException:
-        if created is not None:
-            with contextlib.suppress(OSError):
-                created.rmdir()
+        folders = [created, *created.parents] if created is not None else []
+        for folder in folders:
+            try:
+                folder.rmdir()  # only an empty folder: another run's files are never touched
+            except OSError:
+                break
+            if fresh is None or folder == fresh:
+                break
         raise
 
 
@@ -372,7 +391,8 @@ def _fields_json(spec: ExperimentSpec) -> str:
 
 def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Progress) -> None:
     for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write the kill interrupted
-        stale.unlink(missing_ok=True)
+        if trainer.writer.enabled:
+            stale.unlink(missing_ok=True)
     ckpt, best = ck.resume_point(run_dir, spec)  # verified; damaged ones skipped with a warning
     if ckpt is None:
         progress.message(f"no checkpoint in {run_dir}; starting from scratch")

@@ -119,7 +119,9 @@ class FitState:
             resumed).
         step: Optimizer steps done since the start of the run (resumes included).
         batch: Batches done in the current epoch.
-        loss: The training loss of the last batch (per-step hooks only; NaN elsewhere).
+        loss: The training loss of the last batch (per-step hooks only; NaN elsewhere). It
+            stays on the device until a hook reads this attribute: on a GPU each read is a host
+            synchronisation, so a callback that needs it should run every few steps.
         metrics: The current epoch's row (``epoch``, ``step``, ``lr``, ``train_loss``,
             ``val_loss``, ``val_<metric>``, ``time``, monitor columns); empty before validation.
         history: Every finished epoch's row, oldest first.
@@ -138,13 +140,19 @@ class FitState:
     epoch: int = 0
     step: int = 0
     batch: int = 0
-    loss: float = float("nan")
     metrics: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     history: Sequence[Mapping[str, Any]] = ()
     should_stop: bool = False
     stop_reason: str = ""
     # the loop's row that :meth:`log` extends (set during ``on_validation_end`` only)
     _row: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    # the last batch's loss as the loop holds it (a device tensor during per-step hooks)
+    _loss: Any = field(default=math.nan, init=False, repr=False)
+
+    @property
+    def loss(self) -> float:
+        """The last batch's training loss (read from the device on access)."""
+        return float(self._loss)
 
     def stop(self, reason: str) -> None:
         """Stop training: no optimizer step starts after the current hook (the module docstring

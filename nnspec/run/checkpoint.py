@@ -55,6 +55,7 @@ HASH_EXCLUDED: tuple[str, ...] = (
     "train.output_dir",
     "train.trackers",  # where the run is also logged
     "train.num_threads",
+    "train.strategy",  # a DDP run computes what one process does (nnspec.run.distributed)
     "train.checkpoint",
     "data.num_workers",
 )

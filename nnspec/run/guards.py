@@ -1,16 +1,25 @@
-"""The loop's state (:class:`LoopState`, plain data in every checkpoint) and its NaN and
-divergence guards: a run whose loss is non-finite or keeps rising stops with a
-:class:`~nnspec.errors.TrainError` (its last good epoch's checkpoint stays on disk).
+"""The loop's state (:class:`LoopState`, plain data in every checkpoint), the training losses
+held on the device between reads (:class:`LossLog`) and the NaN and divergence guards: a run
+whose loss is non-finite or keeps rising stops with a :class:`~nnspec.errors.TrainError` (its
+last good epoch's checkpoint stays on disk).
 
-The guards are the loop's own contract rather than callbacks: they need the loss of every step,
-and a callback call per step would cost what they save. Their state (the initial and smoothed
-loss, the count of steps above the limit) is part of :class:`LoopState`, so it is checkpointed
-and resumed with the rest.
+The loss never leaves the device inside a step: each batch's loss tensor is kept, and every
+``train.log_every_steps`` optimizer steps (and at the end of each epoch) they are read in one
+transfer. The guards then replay those steps on the host, so they name the first non-finite step
+and the step the divergence limit was reached at exactly, as if they had read every step; they
+only act up to ``log_every_steps - 1`` steps later. A read due at a step happens before that
+step's update, so ``log_every_steps: 1`` stops a run before a non-finite loss reaches the
+weights.
+
+The guards are the loop's own contract rather than callbacks: they need the loss of every step.
+Their state (the initial and smoothed loss, the count of steps above the limit, fp16's skipped
+steps) is part of :class:`LoopState`, so it is checkpointed and resumed with the rest.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +28,12 @@ from torch import nn
 
 from nnspec.errors import Problem, TrainError
 
-__all__ = ["LoopState", "nan_error", "check_divergence"]
+__all__ = ["LoopState", "LossLog", "nan_error", "check_divergence", "SKIP_LIMIT"]
+
+SKIP_LIMIT = 40
+"""Consecutive fp16 steps the loss scaler may skip before the NaN guard stops the run: each skip
+halves the scale, and 40 halvings take the default initial scale (2^16) below fp16's smallest
+subnormal (2^-24), where no gradient is representable any more [nnspec choice]."""
 
 
 @dataclass
@@ -34,6 +48,8 @@ class LoopState:
     smoothed_loss: float = 0.0
     high_steps: int = 0
     stopped: str = "max_epochs"
+    skipped_steps: int = 0  # fp16: optimizer steps the loss scaler skipped (non-finite gradients)
+    skipped_run: int = 0  # fp16: the current run of consecutive skipped steps
 
     def payload(self) -> dict[str, Any]:
         """The checkpoint's ``loop`` entry (epoch and step are stored at its top level)."""
@@ -44,6 +60,8 @@ class LoopState:
             "initial_loss": self.initial_loss,
             "smoothed_loss": self.smoothed_loss,
             "high_steps": self.high_steps,
+            "skipped_steps": self.skipped_steps,
+            "skipped_run": self.skipped_run,
         }
 
     @classmethod
@@ -53,27 +71,139 @@ class LoopState:
         return cls(
             ckpt["epoch"], ckpt["step"], json.loads(loop["rows"]), loop["lrs"].tolist(),
             loop["initial_loss"], loop["smoothed_loss"], loop["high_steps"],
+            skipped_steps=loop.get("skipped_steps", 0), skipped_run=loop.get("skipped_run", 0),
         )  # fmt: skip
 
 
-def nan_error(model: nn.Module, loss: float, state: LoopState) -> TrainError:
-    """The NaN guard's error for a non-finite ``loss`` at the coming step, naming the first
-    parameter whose gradient is non-finite."""
-    bad = next(
-        (
-            n
-            for n, p in model.named_parameters()
-            if p.grad is not None and not torch.isfinite(p.grad).all()
-        ),
-        None,
-    )
+class LossLog:
+    """The training losses since the last read, kept on the device, and the epoch's running mean.
+
+    Per batch the loop hands over the loss tensor (:meth:`add`); per optimizer step, the step's
+    end and, in fp16, the scaler's skip flag (:meth:`end_step`). :meth:`read` moves them to the
+    host in one transfer and runs the guards over every step since the previous read.
+
+    Args:
+        every: ``train.log_every_steps``.
+        factor: ``train.divergence_factor``.
+        limit: ``train.divergence_steps``.
+    """
+
+    def __init__(self, every: int, factor: float, limit: int) -> None:
+        self.every, self.factor, self.limit = every, factor, limit
+        self.losses: list[torch.Tensor] = []  # each batch's loss since the last read
+        self.sizes: list[int] = []  # their batch sizes
+        self.ends: list[int] = []  # per step: the index in `losses` after its last batch
+        self.skipped: list[torch.Tensor] = []  # fp16, per step: True when the scaler skipped it
+        self.total, self.seen = 0.0, 0  # this epoch's loss x batch size, and samples, read so far
+
+    def add(self, loss: torch.Tensor, size: int) -> None:
+        """One batch's loss (kept on its device) and batch size."""
+        self.losses.append(loss.detach())
+        self.sizes.append(size)
+
+    def end_step(self, skipped: torch.Tensor | None) -> None:
+        """The batches added since the previous step make one optimizer step."""
+        self.ends.append(len(self.losses))
+        if skipped is not None:
+            self.skipped.append(skipped)
+
+    def due(self, step: int) -> bool:
+        """Whether the losses are read at optimizer step ``step`` (counted from 1)."""
+        return step % self.every == 0
+
+    def start_epoch(self) -> None:
+        """Reset the epoch's running mean (nothing is pending between epochs)."""
+        self.total, self.seen = 0.0, 0
+
+    def mean(self) -> float:
+        """The epoch's mean training loss over the batches read so far (weighted by size)."""
+        return self.total / max(self.seen, 1)
+
+    def read(self, model: nn.Module, state: LoopState, last: int, before_update: bool) -> None:
+        """Read the pending losses and run the guards over their steps.
+
+        Args:
+            last: The number of the last pending step (counted from 1).
+            before_update: Whether that step's optimizer update is still to come.
+
+        Raises:
+            TrainError: a non-finite loss (NaN guard), a rise above the limit (divergence
+                guard) or, in fp16, :data:`SKIP_LIMIT` consecutive skipped steps.
+        """
+        if not self.losses:
+            return
+        values = torch.stack([v.float() for v in self.losses]).tolist()  # the one transfer
+        flags = torch.stack(self.skipped).tolist() if self.skipped else None
+        sizes, ends = self.sizes, self.ends
+        self.losses, self.sizes, self.ends, self.skipped = [], [], [], []
+        for value, size in zip(values, sizes, strict=True):
+            if math.isfinite(value):  # fp16: a skipped step's non-finite loss is not averaged
+                self.total += value * size
+                self.seen += size
+        start, first = 0, last - len(ends) + 1
+        for j, end in enumerate(ends):
+            step, group = first + j, values[start:end]
+            start = end
+            if flags is not None and _skipped(state, bool(flags[j]), step):
+                continue
+            bad = next((v for v in group if not math.isfinite(v)), None)
+            if bad is not None:
+                raise nan_error(model, bad, state, step, last, before_update and step == last)
+            check_divergence(state, group[-1], self.factor, self.limit, step)
+
+
+def _skipped(state: LoopState, skipped: bool, step: int) -> bool:
+    """Count an fp16 step the scaler skipped; stop the run after :data:`SKIP_LIMIT` in a row."""
+    if not skipped:
+        state.skipped_run = 0
+        return False
+    state.skipped_steps += 1
+    state.skipped_run += 1
+    if state.skipped_run >= SKIP_LIMIT:
+        raise TrainError(
+            Problem(
+                ("train", "precision"),
+                f"NaN guard: the fp16 loss scaler skipped {SKIP_LIMIT} consecutive steps "
+                f"(steps {step - SKIP_LIMIT + 1} to {step}, epoch {state.epoch + 1}): the "
+                "gradients are non-finite at every loss scale",
+                fix="check the inputs for NaN/Inf, lower optim.lr (LR-1), or train in bf16 or "
+                "fp32 (train.precision); the checkpoints of the last good epoch are kept",
+            )
+        )
+    return True
+
+
+def _first_non_finite(model: nn.Module, grads: bool) -> str | None:
+    """The first parameter whose gradient (or value) is not finite."""
+    for name, p in model.named_parameters():
+        t = p.grad if grads else p.detach()
+        if t is not None and not bool(torch.isfinite(t).all()):
+            return name
+    return None
+
+
+def nan_error(
+    model: nn.Module, loss: float, state: LoopState, step: int, read_at: int, grads: bool
+) -> TrainError:
+    """The NaN guard's error for a non-finite ``loss`` at ``step``, found when the losses were
+    read at step ``read_at``. ``grads``: the step's gradients are still there (its update has
+    not happened): the error names the first parameter whose gradient is non-finite; otherwise
+    the first whose value is."""
     last = state.epoch
+    if grads:
+        bad = _first_non_finite(model, grads=True) or "none (the loss itself overflowed)"
+        where = f"first parameter with a non-finite gradient: {bad}"
+    else:
+        bad = _first_non_finite(model, grads=False)
+        where = (
+            f"read at step {read_at} (the loss is read every train.log_every_steps steps; 1 "
+            "stops at the bad step, before its update, and names the parameter with the bad "
+            f"gradient); first parameter with a non-finite value now: {bad or 'none'}"
+        )
     return TrainError(
         Problem(
             ("optim", "lr"),
-            f"NaN guard: non-finite loss {loss} at step {state.step + 1} "
-            f"(epoch {last + 1}); first parameter with a non-finite gradient: "
-            f"{bad or 'none (the loss itself overflowed)'}",
+            f"NaN guard: non-finite loss {loss} at step {step} (epoch {last + 1}); {where}",
             fix="lower optim.lr (LR-1), check the inputs for NaN/Inf, or enable "
             "train.clip_grad; the checkpoints of the last good epoch are kept"
             + (f" (epoch {last})" if last else ""),
@@ -81,9 +211,9 @@ def nan_error(model: nn.Module, loss: float, state: LoopState) -> TrainError:
     )
 
 
-def check_divergence(state: LoopState, loss: float, factor: float, steps: int) -> None:
-    """Track the step's ``loss``; raise when its smoothed value stayed above ``factor`` times the
-    first loss for ``steps`` consecutive steps."""
+def check_divergence(state: LoopState, loss: float, factor: float, steps: int, step: int) -> None:
+    """Track step ``step``'s ``loss``; raise when its smoothed value stayed above ``factor``
+    times the first loss for ``steps`` consecutive steps."""
     if state.initial_loss is None:
         state.initial_loss = state.smoothed_loss = loss
         return
@@ -97,7 +227,7 @@ def check_divergence(state: LoopState, loss: float, factor: float, steps: int) -
                 ("optim", "lr"),
                 f"divergence guard: the smoothed loss ({state.smoothed_loss:.4g}) stayed "
                 f"above {factor:g}x its initial value ({state.initial_loss:.4g}) for {steps} "
-                f"consecutive steps (step {state.step})",
+                f"consecutive steps (step {step})",
                 fix="lower optim.lr (LR-1) or add warmup (schedule.warmup); raise "
                 "train.divergence_factor if such a rise is expected",
             )

@@ -3,9 +3,10 @@ memory or streamed), guards, early stopping, checkpoints, and the calls of the t
 (:mod:`nnspec.run.callbacks`).
 
 Per step the loop does what a minimal hand-written loop does (forward, loss, backward, optional
-clipping, optimizer and scheduler step) plus one ``float(loss)`` for the NaN and divergence guards.
-That read is free on CPU; on CUDA it is the one sync per step. The guards are the loop's own
-(:mod:`nnspec.run.guards`), not callbacks. An epoch's batches are drawn one at a time.
+clipping, optimizer and scheduler step) and reads nothing back to the host: the losses stay on the
+device and are read every ``train.log_every_steps`` steps, when the NaN and divergence guards
+check them (:mod:`nnspec.run.guards`, the loop's own, not callbacks). Precision, device transfers
+and the memory format are :mod:`nnspec.run.step`'s. An epoch's batches are drawn one at a time.
 Callbacks' per-step hooks run only for callbacks that implement them, every ``every_n_steps``
 steps. Validation streams a split's batches into mergeable metric states
 (:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch
@@ -45,9 +46,11 @@ from nnspec.run.callbacks import (
 )
 from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, DataSplit
-from nnspec.run.guards import LoopState, check_divergence, nan_error
+from nnspec.run.distributed import SingleProcess
+from nnspec.run.guards import LoopState, LossLog
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
+from nnspec.run.step import MixedPrecision, to_device, use_channels_last
 from nnspec.run.tasks import TASKS
 from nnspec.run.topk import top_k_change, top_k_file
 from nnspec.spec.metrics import metric_column
@@ -83,6 +86,7 @@ class Trainer:
         callbacks: Called in order at each hook (:mod:`nnspec.run.callbacks`).
         message: Prints a line through the run's progress display (``FitState.message``).
         spec_meta: The spec's hash and fields, stored in every checkpoint.
+        parallel: This process's part of a data-parallel run (:mod:`nnspec.run.distributed`).
     """
 
     def __init__(
@@ -96,13 +100,21 @@ class Trainer:
         message: Callable[[str], None] = print,
         spec_meta: dict[str, Any],
         device: torch.device,
+        parallel: SingleProcess | None = None,
     ) -> None:
         self.model, self.plan, self.bundle = model, plan, bundle
         self.writer, self.device, self.spec_meta = writer, device, spec_meta
-        self.forward = torch.compile(model) if plan.train.compile else model
+        train = plan.train
+        # channels_last: 4-D weights in NHWC, before the optimizer sees the parameters
+        sample = torch.empty(bundle.info.input_shape, device="meta")
+        self.channels_last = use_channels_last(train, model, sample, device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.parallel = parallel = parallel or SingleProcess()
+        wrapped = parallel.wrap(model)  # DDP's wrapper; checkpoints keep the plain module's keys
+        self.forward = torch.compile(wrapped) if train.compile else wrapped
         self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
         self.optimizer = plan.make_optimizer(model)
-        train = plan.train
         self.accumulate = train.accumulate
         self.steps_per_epoch = steps_per_epoch(len(bundle.train), plan.data.batch_size,
                                                train.accumulate)  # fmt: skip
@@ -119,10 +131,9 @@ class Trainer:
         self._set_batches()
         self.fit_time = 0.0
         # per-step settings read once (the loop's per-step overhead must stay tiny)
-        self.bf16 = train.precision == "bf16"
-        self.no_cast = contextlib.nullcontext()
         self.clip = train.clip_grad if train.clip_grad.kind != "none" else None
-        self.divergence = (train.divergence_factor, train.divergence_steps)
+        self.losses = LossLog(train.log_every_steps, train.divergence_factor,
+                              train.divergence_steps)  # fmt: skip
         self.saved_epochs: list[int] = []  # epochs with a checkpoint on disk (keep_last pruning)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.l1_params = plan.penalty(model)
@@ -130,6 +141,7 @@ class Trainer:
         # DATA-10: data.augment transforms training batches only (train_epoch), never evaluation's
         self.augment = make_augment(plan.data, plan.seed, bundle.info.input_shape,
                                     (bundle.info.x_mean, bundle.info.x_std), device)  # fmt: skip
+        self.precision = MixedPrecision(train.precision, device, self.params)
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
 
@@ -201,11 +213,11 @@ class Trainer:
             **self.spec_meta,
             "epoch": self.state.epoch,
             "step": self.state.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **self.parallel.train_state(self.model, self.optimizer),  # FSDP: shards apart
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.early_stopping.state_dict(),
             "loop": self.state.payload(),
+            "scaler": self.precision.state_dict(),  # fp16's loss scale; None otherwise
             "rng": rng_state(),
             **({"averaging": self.averaging.state_dict()} if self.averaging is not None else {}),
         }
@@ -221,15 +233,16 @@ class Trainer:
         if segment.start > 0:
             restart_lrs(self.optimizer, self.base_lrs)
             self._set_schedule(segment)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        run_dir = self.writer.run_dir
+        self.parallel.load_train_state(self.model, self.optimizer, ckpt, run_dir)
         self.schedule.load_state_dict(ckpt["schedule"])
         if self.averaging is not None and "averaging" in ckpt:
             self.averaging.load_state_dict(ckpt["averaging"])
         self.early_stopping.load_state_dict(ckpt["early_stopping"])
+        self.precision.load_state_dict(ckpt.get("scaler"))  # absent from older checkpoints
         self.state = LoopState.from_checkpoint(ckpt)
         if best is not None:
-            self.best_state = best["model"]
+            self.best_state = self.parallel.best_weights(self.model, best, run_dir)
         on_disk = sorted(int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir))
         self.saved_epochs = [e for e in on_disk if e <= ckpt["epoch"]]
         set_rng_state(ckpt["rng"])
@@ -256,17 +269,17 @@ class Trainer:
             self.saved_epochs = self.saved_epochs[-keep:]
         # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
         # thread while the next epoch trains.
-        self.writer.save_torch_background(rels, self.checkpoint(), prune)
+        self.parallel.save_checkpoint(self.writer, rels, self.checkpoint(), prune, self.model,
+                                      self.optimizer)  # fmt: skip
         return [self.writer.path(rel) for rel in rels]
 
     # ---- the epoch ----
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return self.no_cast  # one reusable null context: nothing allocated per step
+        return self.precision.autocast()
 
-    def _optimizer_step(self, loss: float, batch: int) -> None:
+    def _optimizer_step(self, loss: torch.Tensor, batch: int) -> None:
+        skipped = self.precision.unscale(self.optimizer)  # fp16: true gradients from here on
         if self.state.step >= self.before_step_due:  # e.g. monitors: pre-clip gradients (MON-2)
             self.before_step_due = self._step_hooks(self.before_step_hooks, batch, loss)
         clip = self.clip
@@ -276,62 +289,71 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, clip.max_norm)
         else:
             torch.nn.utils.clip_grad_value_(self.params, clip.value)
-        if not math.isfinite(loss):
-            raise nan_error(self.model, loss, self.state)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.schedule.step_batch()
-        self.state.step += 1
+        state, step = self.state, self.state.step + 1
+        self.losses.end_step(skipped)
+        if self.losses.due(step):  # the guards read before this step's update
+            self.losses.read(self.model, state, step, before_update=True)
+        self.precision.step(self.optimizer, self.schedule, first=step == 1)
+        state.step = step
         if self.averaging is not None:
-            self.averaging.after_step(self.model, self.state.step)
-        self.state.lrs.append(self.optimizer.param_groups[0]["lr"])
-        check_divergence(self.state, loss, *self.divergence)
-        if self.state.step >= self.step_end_due:
+            self.averaging.after_step(self.model, step)
+        state.lrs.append(self.optimizer.param_groups[0]["lr"])
+        if step >= self.step_end_due:
             self.step_end_due = self._step_hooks(self.step_end_hooks, batch, loss)
 
-    def _step_hooks(self, hooks: StepHooks, batch: int, loss: float) -> float:
+    def _step_hooks(self, hooks: StepHooks, batch: int, loss: torch.Tensor) -> float:
         """Call the per-step hooks due at this step; returns the step the next one is due at.
 
-        The loop compares one integer per step and calls Python only when a hook is due.
+        The loop compares one integer per step and calls Python only when a hook is due; a hook
+        that reads ``state.loss`` reads it from the device then (and only then).
         """
         fit_state, step = self.fit_state, self.state.step
-        fit_state.step, fit_state.batch, fit_state.loss = step, batch, loss
+        fit_state.step, fit_state.batch, fit_state._loss = step, batch, loss.detach()
         for every, hook in hooks:
             if step % every == 0:
                 hook(fit_state)
-        fit_state.loss = math.nan
+        fit_state._loss = math.nan
         return next_due(hooks, step + 1)
 
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training split; returns the mean training loss.
 
         Batches are drawn one at a time (an epoch is never collected); a last group of fewer than
-        ``accumulate`` batches still makes an optimizer step.
+        ``accumulate`` batches still makes an optimizer step. The losses are read (and guarded)
+        every ``log_every_steps`` steps and once at the end.
         """
         self.model.train()
         self.train_sampler.set_epoch(epoch)
-        total, seen, accumulate, inputs = 0.0, 0, self.accumulate, self.inputs
-        fit_state, batch, value = self.fit_state, 0, math.nan
-        for batch, data in enumerate(self.train_batches, start=1):
-            if self.augment is not None:  # DATA-10: training batches only
-                data = self.augment(data, epoch, batch)
+        losses, accumulate, inputs, par = self.losses, self.accumulate, self.inputs, self.parallel
+        losses.start_epoch()
+        fit_state, batch, loss = self.fit_state, 0, torch.zeros(())
+        for batch, data in enumerate(par.shard(self._augmented(epoch)), start=1):
             xb, yb = model_inputs(data, inputs), data[TARGET]
-            with self._autocast():
+            if self.channels_last:  # image inputs in NHWC, copied without waiting
+                xb = to_device(xb, self.device, channels_last=True)  # type: ignore[arg-type]
+            with self.precision.autocast():
                 loss = self.loss_fn(self.forward(xb), yb)
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
-            (loss / accumulate if accumulate > 1 else loss).backward()
-            value = loss.item()  # the guards' one read per step
-            total += value * len(yb)
-            seen += len(yb)
+            self.precision.backward(loss / accumulate if accumulate > 1 else loss)
+            # on the device: the global batch's loss (an all_reduce under DDP) and its rows
+            losses.add(par.reduce_loss(loss), par.batch_len(len(yb)))
             if batch % accumulate == 0:
-                self._optimizer_step(value, batch)
+                self._optimizer_step(loss, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
                     break
         else:
             if batch % accumulate:  # the epoch's last, partial group of batches
-                self._optimizer_step(value, batch)
-        return total / max(seen, 1)
+                self._optimizer_step(loss, batch)
+        losses.read(self.model, self.state, self.state.step, before_update=False)
+        return losses.mean()
+
+    def _augmented(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's global training batches, augmented (DATA-10: training batches only) before
+        a data-parallel rank takes its rows, so every world size sees the same augmented data."""
+        augment = self.augment
+        for batch, data in enumerate(self.train_batches, start=1):
+            yield data if augment is None else augment(data, epoch, batch)
 
     def metric_set(self, *, report: bool = False) -> MetricSet:
         """Empty states for the plan's metrics (and the loss) of one split."""
@@ -343,10 +365,11 @@ class Trainer:
         no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
         split is kept but the metric states."""
         self.model.eval()
-        with self._autocast():
-            return evaluate_batches(
-                self._eval_forward(), self.loss_fn, batches, metrics, self.inputs
-            )
+        forward, par = self._eval_forward(), self.parallel
+        with self._autocast():  # a data-parallel rank scores its rows of each batch
+            shards = par.eval_shards(batches, forward, self.inputs)
+            evaluate_batches(forward, self.loss_fn, shards, metrics, self.inputs)
+        return metrics  # this rank's share: the caller syncs it across ranks (MetricSet.sync)
 
     def _averaged(self) -> nn.Module | None:
         """The averaged network once it holds an update (train.ema / train.swa)."""
@@ -356,7 +379,11 @@ class Trainer:
     def _eval_forward(self) -> Callable[..., torch.Tensor]:
         """What validation runs: the averaged weights once they exist, else the model."""
         averaged = self._averaged()
-        return averaged.eval() if averaged is not None else self.forward
+        if averaged is not None:
+            return averaged.eval()
+        # DDP's wrapper is for training steps (it syncs gradients and buffers); the plain module
+        # scores a rank's rows. One process keeps the (maybe compiled) forward.
+        return self.forward if self.parallel.world_size == 1 else self.model
 
     def _bn_inputs(self) -> Iterator[Any]:
         """The training split's model inputs, for SWA's batch-norm statistics."""
@@ -426,11 +453,17 @@ class Trainer:
             return True
         if self.averaging is not None:
             self.averaging.begin_epoch(epoch)
+        skipped = self.state.skipped_steps
         train_loss = self.train_epoch(epoch)
         if self.averaging is not None:
             self.averaging.end_epoch(self.model, epoch, self._bn_inputs)
         fit_state.step = self.state.step
-        return self._end_epoch(epoch, self._epoch_row(epoch, train_loss, started))
+        row = self._epoch_row(epoch, train_loss, started)
+        if self.precision.scaler is not None:  # fp16: the loss scaler's account of the epoch
+            row["skipped_steps"] = self.state.skipped_steps - skipped
+            row["loss_scale"] = self.precision.scale()
+        # rank 0's row on every rank: early stopping, the schedule and callbacks decide alike
+        return self._end_epoch(epoch, self.parallel.broadcast_row(row))
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
         """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""
@@ -449,7 +482,7 @@ class Trainer:
         self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
         state.rows.append(row)
         self._call("on_epoch_end")
-        done = (
+        done = self.parallel.any_rank(
             fit_state.should_stop or self.early_stopping.should_stop
             or state.step >= self.total_steps
         )  # fmt: skip

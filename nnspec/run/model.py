@@ -150,11 +150,14 @@ def info_to_json(info: DataInfo) -> dict[str, Any]:
     }
 
 
-def save_model(writer: RunWriter, model: nn.Module, info: DataInfo) -> None:
-    """Write model.pt (weights + standardisation tensors) and preprocess.json."""
+def save_model(
+    writer: RunWriter, model: nn.Module, info: DataInfo, state: dict[str, Any] | None = None
+) -> None:
+    """Write model.pt (weights + standardisation tensors) and preprocess.json; ``state``: the
+    weights when ``model.state_dict()`` is not the full one (FSDP's gathered state)."""
     tensors = {k: getattr(info, k) for k in ("x_mean", "x_std", "y_mean", "y_std")}
+    weights = state if state is not None else model.state_dict()
     writer.save_torch(
-        "model.pt",
-        {"model": model.state_dict(), **{k: v for k, v in tensors.items() if v is not None}},
+        "model.pt", {"model": weights, **{k: v for k, v in tensors.items() if v is not None}}
     )
     writer.write_text("preprocess.json", json.dumps(info_to_json(info), indent=2) + "\n")

@@ -11,6 +11,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from nnspec.spec.averaging import EmaSpec, SwaSpec
 from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.callbacks import CallbackField, TrackerName, unique
+from nnspec.spec.device import Device, Precision, device_error
 from nnspec.spec.extension import ExtensionSpec, check_extensions
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
@@ -26,11 +27,16 @@ from nnspec.spec.metrics import (
 )
 from nnspec.spec.model import head_index
 from nnspec.spec.optim import LOGIT_LOSSES, LOSS_TASKS, LossSpec, resolve_loss_kind
+from nnspec.spec.parallel import LRScaling, Strategy, scaled_lr, scaling_needs_lr
 
 if TYPE_CHECKING:  # experiment.py imports this module
     from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec"]
+__all__ = [
+    "EarlyStoppingSpec", "ClipGradSpec", "CheckpointSpec", "MonitorsSpec", "TrainSpec", "Strategy",
+    "LRScaling", "scaled_lr",
+]  # fmt: skip
+__all__ += ["Device", "Precision", "device_error"]
 
 
 class EarlyStoppingSpec(Spec):
@@ -112,11 +118,25 @@ class TrainSpec(Spec):
     deterministic: bool = Field(
         default=False, description="torch deterministic algorithms (REPRO-1)."
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
-        default="auto", description="auto: CUDA if present."
+    device: Device = Field(
+        default="auto",
+        description="auto (CUDA if present), cpu, cuda, cuda:N (the N-th GPU) or mps.",
     )
-    precision: Literal["fp32", "bf16"] = Field(
-        default="fp32", description="bf16 autocast when supported."
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32; bf16 (autocast); fp16 (autocast with a GradScaler: steps with "
+        "non-finite gradients are skipped, counted in skipped_steps).",
+    )
+    log_every_steps: PosInt = Field(
+        default=50,
+        description="Optimizer steps between reads of the training loss from the device: the NaN "
+        "and divergence guards check then (naming the exact step); 1 reads every step (a host "
+        "sync per step on a GPU).",
+    )
+    channels_last: Literal["auto", "yes", "no"] = Field(
+        default="auto",
+        description="channels_last memory format for image models (4-D inputs): auto = on CUDA "
+        "when the model has a conv2d; yes = always; no = never.",
     )
     compile: bool = Field(default=False, description="Wrap the model in torch.compile.")
     num_threads: PosInt | None = Field(
@@ -157,6 +177,26 @@ class TrainSpec(Spec):
         description="Stochastic weight averaging from `start_epoch` with the SWALR schedule; its "
         "average is validated, tested and saved (torch.optim.swa_utils).",
     )
+    strategy: Strategy = Field(
+        default="auto",
+        description="Data parallelism under torchrun/SLURM: ddp (DistributedDataParallel), fsdp "
+        "(FSDP2 fully_shard, sharded checkpoints), auto (ddp when launched with several "
+        "processes), none (one process only).",
+    )
+    sync_batchnorm: bool = Field(
+        default=False,
+        description="Under ddp, BatchNorm layers become SyncBatchNorm (statistics over the "
+        "global batch instead of each rank's part).",
+    )
+    lr_scaling: LRScaling = Field(
+        default="none",
+        description="Scale optim.lr with data.batch_size / lr_reference_batch_size: linear "
+        "(lr x ratio) or sqrt (lr x sqrt(ratio)); none keeps optim.lr as written.",
+    )
+    lr_reference_batch_size: PosInt | None = Field(
+        default=None,
+        description="The batch size optim.lr was chosen for (needed by lr_scaling).",
+    )
     extensions: tuple[ExtensionSpec, ...] = Field(
         default=(),
         description="Written by `nnspec train RUN_DIR --extend`: each time the run was continued "
@@ -174,6 +214,17 @@ class TrainSpec(Spec):
                 data["tensorboard"],
             )
         return data
+
+    @model_validator(mode="after")
+    def _scaling_reference(self) -> Self:
+        if self.lr_scaling != "none" and self.lr_reference_batch_size is None:
+            raise field_error(
+                ("lr_reference_batch_size",),
+                f"lr_scaling '{self.lr_scaling}' needs the batch size optim.lr was chosen for; "
+                "fix: set train.lr_reference_batch_size (e.g. 256), or lr_scaling: none",
+                None,
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_average(self) -> Self:
@@ -390,6 +441,7 @@ TRAINING_RULES: tuple[TrainingRule, ...] = (
     (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
     (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
     (frozenset({"task", "train"}), _metric_rules),
+    (frozenset({"train", "optim"}), scaling_needs_lr),
 )
 
 

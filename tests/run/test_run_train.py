@@ -115,7 +115,9 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
 
 
 def test_nan_guard_names_step_loss_and_parameter(tmp_path: Path) -> None:
-    spec = tiny(tmp_path, optim={"kind": "sgd", "lr": 1e6, "momentum": 0.9})
+    # read every step: the guard stops before the bad step's update, its gradients at hand
+    spec = tiny(tmp_path, optim={"kind": "sgd", "lr": 1e6, "momentum": 0.9},
+                train={"log_every_steps": 1})  # fmt: skip
     with pytest.raises(TrainError) as e:
         train(spec)
     msg = e.value.problems[0].message

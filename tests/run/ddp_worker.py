@@ -1,0 +1,76 @@
+"""Run by torchrun in the DDP tests: train a spec given as JSON ``repeat`` times with a callback
+that records every step's loss, and write what rank 0 saw to a JSON file.
+
+Usage: python tests/run/ddp_worker.py SPEC.json OUT.json [--repeat N] [--stop-at EPOCH]
+    [--kill-at STEP]  (rank 1 SIGKILLs itself after that optimizer step)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import torch.distributed as dist
+
+from nnspec.run import Callback, FitState, fit
+from nnspec.spec import ExperimentSpec
+
+
+class Record(Callback):
+    """Every optimizer step's loss (the global batch's under DDP); optional stop and kill."""
+
+    def __init__(self, stop_at: int | None = None, kill_at: int | None = None,
+                 killed: Path | None = None) -> None:  # fmt: skip
+        self.losses: list[float] = []
+        self.stop_at, self.kill_at, self.killed = stop_at, kill_at, killed
+
+    def on_step_end(self, state: FitState) -> None:
+        self.losses.append(state.loss)
+        if self.kill_at is not None and state.step >= self.kill_at and _rank() == 1:
+            assert self.killed is not None
+            self.killed.write_text(str(time.time()))
+            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if self.stop_at is not None and state.epoch >= self.stop_at:
+            state.stop("test")
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("spec", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--stop-at", type=int)
+    p.add_argument("--kill-at", type=int)
+    args = p.parse_args()
+    spec = ExperimentSpec.model_validate(json.loads(args.spec.read_text()))
+    runs = []
+    # Repeated runs share one process group made here (fit uses a group it finds and leaves it
+    # to its owner): torch re-creates a destroyed default group under the same store keys, which
+    # torchrun's store still holds from the first one.
+    own = args.repeat > 1
+    if own:
+        dist.init_process_group("gloo")
+    for _ in range(args.repeat):
+        record = Record(args.stop_at, args.kill_at, args.out.with_suffix(".killed"))
+        result = fit(spec, callbacks=[record])
+        runs.append({"losses": record.losses, "run_dir": str(result.run_dir),
+                     "test": result.test_metrics, "epochs": result.epochs_run})  # fmt: skip
+    if own:
+        dist.barrier()
+        dist.destroy_process_group()
+    if _rank() == 0:
+        args.out.write_text(json.dumps(runs))
+
+
+if __name__ == "__main__":
+    main()
