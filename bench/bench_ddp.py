@@ -16,7 +16,7 @@ process can be much slower than one: they spin waiting for each other's core).
 
 On a machine with 2 cores the DDP run cannot be faster than one process using both cores: its
 ranks each compute half the batch with one thread, and pay gloo's gradient all-reduce, the
-per-step loss all-reduce and the sharded validation's all-gather on top. The figure is the
+per-step loss all-reduce and the validation metric states' all-reduce on top. The figure is the
 engine's cost here, not a speed-up; DDP pays where each rank has its own GPU or node.
 
 ``--soak N`` launches N separate 2-rank runs of a tiny MLP (each a fresh torchrun, its process

@@ -326,7 +326,7 @@ class Trainer:
         self.train_sampler.set_epoch(epoch)
         losses, accumulate, inputs, par = self.losses, self.accumulate, self.inputs, self.parallel
         losses.start_epoch()
-        fit_state, batch, loss = self.fit_state, 0, torch.zeros(())
+        fit_state, batch, value = self.fit_state, 0, torch.zeros(())
         for batch, data in enumerate(par.shard(self._augmented(epoch)), start=1):
             xb, yb = model_inputs(data, inputs), data[TARGET]
             if self.channels_last:  # image inputs in NHWC, copied without waiting
@@ -336,15 +336,17 @@ class Trainer:
                 if self.l1_params:
                     loss = loss + self.plan.regularization(self.l1_params)
             self.precision.backward(loss / accumulate if accumulate > 1 else loss)
-            # on the device: the global batch's loss (an all_reduce under DDP) and its rows
-            losses.add(par.reduce_loss(loss), par.batch_len(len(yb)))
+            # on the device: the global batch's loss (an all_reduce under DDP) and its rows; the
+            # guards and the per-step hooks see that loss on every rank
+            value = par.reduce_loss(loss)
+            losses.add(value, par.batch_len(len(yb)))
             if batch % accumulate == 0:
-                self._optimizer_step(loss, batch)
+                self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
                     break
         else:
             if batch % accumulate:  # the epoch's last, partial group of batches
-                self._optimizer_step(loss, batch)
+                self._optimizer_step(value, batch)
         losses.read(self.model, self.state, self.state.step, before_update=False)
         return losses.mean()
 

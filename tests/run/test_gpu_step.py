@@ -16,7 +16,6 @@ import pytest
 import torch
 from runhelp import tiny
 
-import nnspec.run.loop as loop_module
 from nnspec.errors import SpecError
 from nnspec.run.callbacks import Callback, FitState
 from nnspec.run.guards import LoopState, LossLog
@@ -86,14 +85,16 @@ def test_steps_between_loss_reads_never_synchronise(
 def test_the_dataloader_path_pins_its_batches_and_never_synchronises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_sync_in_steps: list[int]
 ) -> None:
+    import nnspec.run.streams as streams
+
     pinned: list[bool] = []
-    to_device = loop_module.to_device
 
-    def spy(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        pinned.append(tensor.is_pinned())
-        return to_device(tensor, *args, **kwargs)
+    def spy(self: Any) -> Iterator[dict[str, torch.Tensor]]:  # streams' copy to the device
+        for batch in self.batches:
+            pinned.extend(t.is_pinned() for t in batch.values())
+            yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
-    monkeypatch.setattr(loop_module, "to_device", spy)
+    monkeypatch.setattr(streams._OnDevice, "__iter__", spy)
     spec = _cnn(tmp_path)
     spec = spec.model_copy(update={"data": spec.data.model_copy(update={"in_memory": "no"})})
     train(spec)

@@ -14,7 +14,7 @@ import nnspec
 from nnspec.errors import CheckpointError, SpecError
 from nnspec.io import load
 from nnspec.run.callbacks import Callback, FitState
-from nnspec.run.weights import load_init_from, rename_keys
+from nnspec.run.weights import WeightReport, load_init_from, rename_keys
 from nnspec.spec.weights import InitFrom
 from tests.run.runhelp import tiny
 
@@ -199,24 +199,97 @@ class TVResNet18(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class TVBottleneck(nn.Module):
+    """torchvision's Bottleneck under its own key names (stride on the 3x3 conv, "v1.5")."""
+
+    def __init__(self, c_in: int, width: int, stride: int) -> None:
+        super().__init__()
+        c_out = 4 * width
+        self.conv1 = nn.Conv2d(c_in, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, c_out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU()
+        self.downsample: nn.Module | None = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class TVResNet50(TVResNet18):
+    """torchvision.models.resnet50's key names and layout: bottlenecks repeated 3, 4, 6, 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        c_in = 64
+        for stage, repeat in enumerate((3, 4, 6, 3)):
+            width = 64 * 2**stage
+            blocks = [
+                TVBottleneck(c_in if r == 0 else 4 * width, width, 2 if stage and r == 0 else 1)
+                for r in range(repeat)
+            ]
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+            c_in = 4 * width
+        self.fc = nn.Linear(2048, 1000)
+
+
+def _fill(module: nn.Module, gen: torch.Generator) -> None:
+    """Distinct values in every tensor, running statistics and num_batches_tracked included."""
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if not t.is_floating_point():
+                t.fill_(7)
+                continue
+            u = torch.rand(t.shape, generator=gen)
+            if t.dim() > 1:  # weights: variance 1/fan_in, so 50 layers keep outputs finite
+                t.copy_((u - 0.5) * (12 / t[0].numel()) ** 0.5)
+            else:  # BN scale and running variance around 1, shifts and means around 0
+                t.copy_(u + 0.5 if name.endswith(("running_var", "weight")) else u - 0.5)
+
+
+def _load_torchvision_layout(
+    reference: nn.Module, example: str, tmp: Path
+) -> tuple[nn.Module, WeightReport]:
+    """``reference``'s state dict saved to a file and loaded into ``example`` through the map of
+    examples/resnet18_torchvision.yaml (strict): the nnspec model and the load report."""
+    torch.save(reference.state_dict(), tmp / "tv.pt")
+    documented = load(EXAMPLES / "resnet18_torchvision.yaml").model.init_from
+    assert documented is not None and documented.strict
+    init = documented.model_copy(update={"path": str(tmp / "tv.pt")})
+    model = nnspec.build_model(load(EXAMPLES / example))
+    return model, load_init_from(model, init)
+
+
 @pytest.mark.slow
 def test_the_documented_map_loads_a_torchvision_resnet18_whole(tmp_path: Path) -> None:
-    reference = TVResNet18()
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # distinct values everywhere, running statistics included
-        for name, t in reference.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=gen) + (0.5 if "running_var" in name else 0))
-            else:
-                t.fill_(7)
-    torch.save(reference.state_dict(), tmp_path / "tv.pt")
-    spec = load(EXAMPLES / "resnet18_torchvision.yaml")
-    assert spec.model.init_from is not None and spec.model.init_from.strict
-    init = spec.model.init_from.model_copy(update={"path": str(tmp_path / "tv.pt")})
-    model = nnspec.build_model(spec)
-    report = load_init_from(model, init)
+    reference, gen = TVResNet18(), torch.Generator().manual_seed(0)
+    _fill(reference, gen)
+    model, report = _load_torchvision_layout(reference, "resnet18_torchvision.yaml", tmp_path)
     assert len(report.loaded) == len(reference.state_dict()) == 122
     assert sum(k.endswith("num_batches_tracked") for k in report.loaded) == 20
     x = torch.randn(2, 3, 64, 64, generator=gen)
     with torch.inference_mode():
         torch.testing.assert_close(model.eval()(x), reference.eval()(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_documented_map_loads_a_torchvision_resnet50_whole(tmp_path: Path) -> None:
+    # the scale issue's examples/resnet50.yaml, from a state dict in torchvision's resnet50 layout
+    reference, gen = TVResNet50(), torch.Generator().manual_seed(1)
+    _fill(reference, gen)
+    model, report = _load_torchvision_layout(reference, "resnet50.yaml", tmp_path)
+    assert len(report.loaded) == len(reference.state_dict()) == 320
+    assert sum(k.endswith("num_batches_tracked") for k in report.loaded) == 53
+    assert not report.skipped and not report.missing
+    x = torch.randn(2, 3, 64, 64, generator=gen)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.eval()(x), reference.eval()(x), rtol=1e-4, atol=1e-4)

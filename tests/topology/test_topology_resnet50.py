@@ -1,4 +1,4 @@
-"""examples/resnet50.yaml (bottleneck blocks) against a hand-written torchvision-layout ResNet-50."""
+"""examples/resnet50.yaml (bottleneck blocks) against a torchvision-layout ResNet-50 by hand."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ ExperimentSpec(model=model, task="multiclass")  # type: ignore[arg-type]  # pyri
 LayerDefaults(norm="btach")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 VarianceScaling(mode="fan_inn")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 Conv2d(out_channels=8, kernel_size=3, padding="full")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-TrainSpec(device="gpu")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+TrainSpec(precision="fp8")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+# (train.device is a string checked at validation: "cuda:N" cannot be a Literal)
 
 # misused API
 nnspec.Linear(out_features=8)  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
