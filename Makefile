@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test test-fast lint typecheck
+.PHONY: setup run test test-fast test-ray lint typecheck
 
 $(BIN)/nnspec: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,18 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q
+
+# Hydra's Ray launcher pins cloudpickle<3: it gets its own venv (the CPU torch first, then nnspec
+# with the `ray` extra and pytest), and only the Ray test runs there.
+RAY_BIN := .venv-ray/bin
+$(RAY_BIN)/nnspec: pyproject.toml
+	$(PY) -m venv .venv-ray
+	$(RAY_BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(RAY_BIN)/pip install --quiet --disable-pip-version-check -e '.[ray]' 'pytest>=8'
+	touch $(RAY_BIN)/nnspec
+
+test-ray: $(RAY_BIN)/nnspec
+	$(RAY_BIN)/python -m pytest -m 'slow or not slow' -q tests/hydra/test_hydra_ray.py
 
 lint: setup
 	$(BIN)/ruff check nnspec tests

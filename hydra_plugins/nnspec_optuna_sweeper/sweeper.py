@@ -91,6 +91,8 @@ class NNSpecOptunaSweeper(Sweeper):
         objectives: Sequence[str] | None = None,
         directions: Sequence[str] | None = None,
         max_params: int | None = None,
+        conditions: Mapping[str, Any] | None = None,
+        seeds_per_trial: int = 1,
     ) -> None:
         if not isinstance(n_trials, int) or n_trials < 1:  # -5 ran nothing and exited 0
             from nnspec.errors import Problem, SpecError
@@ -106,6 +108,9 @@ class NNSpecOptunaSweeper(Sweeper):
         self.storage = storage
         self.seed = seed
         self.params = dict(params or {})
+        self.conditions = dict(conditions or {})
+        _check_seeds(seeds_per_trial, pruner)
+        self.seeds_per_trial = seeds_per_trial
         if pruner is not None:
             from nnspec.hydra.pruning import make_pruner
 
@@ -170,18 +175,19 @@ class NNSpecOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """Ask, launch a batch, tell, until the study holds ``n_trials`` trials."""
         assert self.config is not None and self.launcher is not None
-        space = parse_space(arguments, self.params)
+        space = parse_space(arguments, self.params, self.conditions)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         study = self._study(sweep_dir, space)
         returns: list[Sequence[JobReturn]] = []
         while (left := self._left(study, space)) > 0:
-            trials = [study.ask(space.distributions) for _ in range(min(left, self._batch_size()))]
+            trials = [space.ask(study) for _ in range(min(left, self._batch_size()))]
             trials = [t for t in trials if self._fits(study, t, space)]
             if not trials:
                 continue
-            batch = [[*space.overrides(t.params), *self._link(t.number)] for t in trials]
+            batch = [[*space.overrides(t.params), *self._link(t.number), *self._seeds()]
+                     for t in trials]  # fmt: skip
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, results, strict=True):
@@ -262,6 +268,12 @@ class NNSpecOptunaSweeper(Sweeper):
                          self.pruner_warmup_epochs)  # fmt: skip
         return [link.override()]
 
+    def _seeds(self) -> list[str]:
+        """The hidden override that makes each trial train ``seeds_per_trial`` seeds."""
+        from nnspec.hydra.seeds import seeds_override
+
+        return [seeds_override(self.seeds_per_trial)] if self.seeds_per_trial > 1 else []
+
     def _left(self, study: Any, space: SearchSpace) -> int:
         """Trials still to launch: up to ``n_trials``, and never more than a grid's size."""
         limit = self.n_trials
@@ -276,6 +288,21 @@ class NNSpecOptunaSweeper(Sweeper):
         if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             best = study.best_trial
             log.info("best trial #%d: value %.6g, params %s", best.number, best.value, best.params)
+
+
+def _check_seeds(k: Any, pruner: str | None) -> None:
+    from nnspec.errors import Problem, SpecError
+
+    where = ("hydra", "sweeper", "seeds_per_trial")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise SpecError(Problem(where, "seeds_per_trial is how many seeds each trial trains",
+                                expected="an integer >= 1", found=repr(k),
+                                fix="e.g. hydra.sweeper.seeds_per_trial=3"))  # fmt: skip
+    if k > 1 and pruner is not None:
+        raise SpecError(Problem(where, "a pruned trial reports one learning curve; with "
+                                "seeds_per_trial > 1 it trains several one after another",
+                                expected="seeds_per_trial=1 with a pruner", found=str(k),
+                                fix="hydra.sweeper.pruner=null, or seeds_per_trial=1"))  # fmt: skip
 
 
 def _pruned(ret: JobReturn) -> bool:

@@ -18,6 +18,12 @@ failed in its job directory while the other trials go on.
 Where fork is not the default (macOS, Windows), ``forkserver`` (with ``preload`` imported once by
 the server) or ``spawn`` is used; the task, Hydra's context and config are then pickled to each
 child.
+
+Where GPUs are visible (``CUDA_VISIBLE_DEVICES``' entries when it is set, else torch's device
+count, which reads NVML and does not initialise CUDA, so forking stays safe), each trial gets one
+of them to itself: its process starts with ``CUDA_VISIBLE_DEVICES`` naming that GPU alone (so the
+trial's ``cuda`` is ``cuda:0``), at most one trial per GPU runs at a time, and a GPU is handed to
+the next trial when its trial ends. ``one_gpu_per_trial=false`` lets every trial see every GPU.
 """
 
 # No `from __future__ import annotations`: Hydra's plugin scan executes this module without
@@ -85,6 +91,25 @@ class _Job:
     overrides: list[str]
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this process may hand out, as ``CUDA_VISIBLE_DEVICES`` entries.
+
+    ``CUDA_VISIBLE_DEVICES`` when set (its entries up to the first ``-1``, as CUDA reads it;
+    indices or ``GPU-...`` UUIDs), else ``0 .. n-1`` for torch's device count (0 without CUDA).
+    """
+    text = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if text is not None:
+        out = []
+        for entry in (e.strip() for e in text.split(",")):
+            if not entry or entry.startswith("-"):
+                break
+            out.append(entry)
+        return out
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
 def _sweep_config(shared: _Shared, job: _Job) -> DictConfig:
     """The trial's composed config, numbered as Hydra's own launchers number it."""
     cfg = shared.hydra_context.config_loader.load_sweep_config(shared.config, job.overrides)
@@ -108,8 +133,12 @@ def _execute(shared: _Shared, job: _Job) -> JobReturn:
     )
 
 
-def _child(conn: Connection, shared: "_Shared | bytes", job: _Job, parent: int = 0) -> None:
+def _child(
+    conn: Connection, shared: "_Shared | bytes", job: _Job, parent: int = 0, gpu: str | None = None
+) -> None:
     """Body of a trial's process: run the job, send its JobReturn back through the pipe."""
+    if gpu is not None:  # before anything could initialise CUDA: this trial's GPU alone
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     # The launching process handles Ctrl-C (it terminates the trials); a child that also raised
     # KeyboardInterrupt would print a second traceback per trial. First, before the (slow)
     # unpickling of a forkserver/spawn payload.
@@ -166,6 +195,7 @@ class NNSpecPoolLauncher(Launcher):
         n_jobs: int = -1,
         start_method: str | None = None,
         preload: Sequence[str] | None = None,
+        one_gpu_per_trial: bool = True,
     ) -> None:
         method = start_method or default_start_method()
         if method not in multiprocessing.get_all_start_methods():
@@ -178,6 +208,7 @@ class NNSpecPoolLauncher(Launcher):
         self.n_jobs = effective_jobs(n_jobs)
         self.start_method = method
         self.preload = None if preload is None else list(preload)
+        self.one_gpu_per_trial = one_gpu_per_trial
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -214,20 +245,25 @@ class NNSpecPoolLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        ctx = self._context()  # imports the preload first: torch's device count is then cheap
+        gpus = visible_gpus() if self.one_gpu_per_trial else []
+        n_jobs = min(self.n_jobs, len(gpus)) if gpus else self.n_jobs
+        on = f", one GPU each of {','.join(gpus)}" if gpus else ""
         log.info(
-            "Launching %d jobs, %d at a time (%s), sweep output dir: %s",
-            len(job_overrides), self.n_jobs, self.start_method, sweep_dir,
+            "Launching %d jobs, %d at a time (%s%s), sweep output dir: %s",
+            len(job_overrides), n_jobs, self.start_method, on, sweep_dir,
         )  # fmt: skip
         jobs = [_Job(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
         for job in jobs:
             log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
         shared = _Shared(self.hydra_context, self.config, self.task_function, Singleton.get_state())
-        return _run_all(self._context(), self.n_jobs, shared, jobs, self.start_method == "fork")
+        return _run_all(ctx, n_jobs, shared, jobs, self.start_method == "fork", gpus)
 
 
 def _run_all(
-    ctx: Any, n_jobs: int, shared: _Shared, jobs: list[_Job], forked: bool
-) -> list[JobReturn]:
+    ctx: Any, n_jobs: int, shared: _Shared, jobs: list[_Job], forked: bool,
+    gpus: Sequence[str] = (),
+) -> list[JobReturn]:  # fmt: skip
     # A forked child inherits the payload as is. Otherwise it is pickled, by cloudpickle as
     # Hydra's joblib launcher does: Hydra's state holds OmegaConf resolvers that are local
     # functions, which the standard pickler refuses. Pickled once, not once per trial.
@@ -237,7 +273,9 @@ def _run_all(
 
         payload = cloudpickle.dumps(shared)
     pending = deque(enumerate(jobs))
+    free = deque(gpus)  # GPUs no running trial holds (n_jobs <= len(gpus) where there are any)
     running: dict[Connection, tuple[int, Any]] = {}
+    held: dict[Connection, str] = {}
     results: list[JobReturn | None] = [None] * len(jobs)
     with _terminate_raises():
         try:
@@ -245,17 +283,23 @@ def _run_all(
                 while pending and len(running) < n_jobs:
                     pos, job = pending.popleft()
                     recv, send = ctx.Pipe(duplex=False)
+                    gpu = free.popleft() if free else None
                     proc = ctx.Process(
-                        target=_child, args=(send, payload, job, os.getpid() if forked else 0),
+                        target=_child,
+                        args=(send, payload, job, os.getpid() if forked else 0, gpu),
                         name=f"nnspec-trial-{job.idx}",
                     )
                     proc.start()
                     send.close()  # the child holds the only write end: EOF means it died
                     running[recv] = (pos, proc)
+                    if gpu is not None:
+                        held[recv] = gpu
                 for conn in wait(list(running)):
                     pos, proc = running[conn]  # type: ignore[index]
                     results[pos] = _collect(conn, proc, shared, jobs[pos])
                     del running[conn]  # type: ignore[arg-type]  # joined: nothing left to stop
+                    if conn in held:  # the trial's process is gone: its GPU is free
+                        free.append(held.pop(conn))  # type: ignore[arg-type]
         finally:
             for _, proc in running.values():  # Ctrl-C, SIGTERM or an error: stop the trials
                 proc.terminate()

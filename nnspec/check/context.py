@@ -63,6 +63,21 @@ class CheckResult:
         return self.status in ("pass", "skip")
 
 
+def _refuse_named(spec: ExperimentSpec) -> None:
+    """The checks and the LR range test feed one input tensor and score one output."""
+    from nnspec.errors import Problem, SpecError
+    from nnspec.run.named import is_named
+
+    if is_named(spec):
+        raise SpecError(Problem(
+            ("model", "inputs" if spec.model.inputs is not None else "outputs"),
+            "nnspec check and the LR range test (optim.lr: auto) run models with one input "
+            "tensor and one output; this model has named inputs or several outputs",
+            fix="set optim.lr to a number (e.g. 3.0e-3) and train it; nnspec plan and nnspec "
+            "data show what the run will do",
+        ))  # fmt: skip
+
+
 class CheckContext:
     """Data, plan and model factory shared by the checks of one ``nnspec check`` run."""
 
@@ -78,6 +93,7 @@ class CheckContext:
         from nnspec.run.data import prepare_data
 
         self.spec = spec
+        _refuse_named(spec)
         # A prepared bundle wins; else the user's raw arrays or spec.data, split and scaled
         # exactly as the trainer does.
         self.bundle = bundle if bundle is not None else prepare_data(spec, raw=raw, base=base)

@@ -3,7 +3,9 @@
 Open the spec's data as training would and print what the model will see: for a table source,
 one row per feature column (type as given or inferred on the training split, missing cells in
 the training split, distinct values, encoding, inputs it becomes), then the input width, the
-number of outputs (classes or targets) and the rows used. Every data, target or shape problem is
+number of outputs (classes or targets) and the rows used; for a model with named inputs or
+several outputs, each input's shape (an embedded column's ids: [1]) and each output's task and
+width. Every data, target or shape problem is
 reported as training would report it (exit 2).
 """
 
@@ -35,6 +37,12 @@ def run(args: Namespace) -> int:
     rows = f"{report.dropped:,} row{'s' * (report.dropped != 1)}"
     dropped = f"; {rows} without a target left out" if report.dropped else ""
     table.caption = f"input_shape {list(report.input_shape)}, {outputs}{dropped}"
+    if report.inputs:  # a model with named inputs
+        shown = ", ".join(f"{name} {list(shape)}" for name, shape in report.inputs)
+        table.caption = f"inputs: {shown}; {outputs}{dropped}"
+    if report.outputs:  # several outputs: each one's task and width
+        shown = ", ".join(f"{name} ({task}, {width})" for name, task, width in report.outputs)
+        table.caption = table.caption.replace(outputs, f"outputs: {shown}")
     table.caption_justify = "left"
     console().print(table)
     return EXIT_OK

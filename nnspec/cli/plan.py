@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnspec.cli.common import EXIT_OK, console, load_spec, one_spec, warm_start
+from nnspec.spec.heads import declared_outputs
+from nnspec.spec.optim import resolve_loss_kind
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -92,7 +94,14 @@ def _print_plan(
 ) -> None:
     """Task, loss, optimizer, schedule, step counts, early stopping and the parameter groups."""
     horizon = plan.horizon(spe)
-    out.print(f"[bold]{spec.name}[/]: task {plan.task}, loss {plan.loss_kind}, "
+    declared = declared_outputs(spec.model)
+    what = f"task {plan.task}, loss {plan.loss_kind}"
+    if declared is not None:  # several outputs: each one's task, loss, weight and metrics
+        what = "outputs " + "; ".join(
+            f"{name} ({out.task}, loss {resolve_loss_kind(out.task, out.loss)} x{out.weight:g}, "
+            f"metrics {', '.join(plan.outputs[name])})" for name, out in declared.items()
+        )  # fmt: skip
+    out.print(f"[bold]{spec.name}[/]: {what}, "
               f"optimizer {spec.optim.kind}, schedule {spec.schedule.kind}")  # fmt: skip
     warm = plan.warmup_steps(spe)
     out.print(f"train samples {n_train}, batch {spec.data.batch_size}, "

@@ -6,7 +6,9 @@ feature columns (the run's feature names, or every non-target column) are standa
 run's training statistics. Writes one row per input row: the prediction (class name or value)
 and, for classification, one probability column per class. Default output:
 RUN_DIR/predictions.csv. A run trained on an image folder predicts an image file or a folder of
-images (nested folders too), one row per file, its path in a `file` column.
+images (nested folders too), one row per file, its path in a `file` column. A model with
+several outputs writes one column group per output: `<output>` (the prediction) and, for
+classification, `<output>_p_<class>`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import csv
 import io
 from argparse import Namespace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nnspec.cli.common import EXIT_OK, UsageError, warm_start
 from nnspec.run.rundir import finished_run
@@ -40,7 +42,6 @@ def run(args: Namespace) -> int:
                          f"{args.out / 'predictions.csv'})")  # fmt: skip
     warm_start("predict")
     from nnspec.files import atomic_write_bytes
-    from nnspec.run.tasks import TASKS
 
     if onnx:
         from nnspec.run.export import load_exported
@@ -57,20 +58,20 @@ def run(args: Namespace) -> int:
 
         spec = predictor.spec
         data = read_images(files, predictor.info.input_shape, spec.data.images.fit)
-    labels = predictor.predict(data)
-    columns = ["file", "prediction"] if files else ["prediction"]
-    proba = None
-    if TASKS[predictor.info.task].single_label:
-        proba = predictor.predict_proba(data)
-        names = predictor.info.class_names
-        columns += [f"p_{n}" for n in (names if proba.shape[1] == len(names) else names[1:])]
+    views = [(f"{n}", predictor.output(n)) for n in predictor.outputs] or [("", predictor)]
+    groups = [_group(prefix, view, data) for prefix, view in views]
+    columns = ["file"] if files else []
+    for header, _ in groups:
+        columns += header
+    labels = groups[0][1]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
-    for i, label in enumerate(labels):
-        row = list(label) if getattr(label, "ndim", 0) else [label]
-        row = [str(files[i]), *row] if files else row
-        writer.writerow(row + ([f"{p:.6g}" for p in proba[i]] if proba is not None else []))
+    for i in range(len(labels)):
+        row = [str(files[i])] if files else []
+        for _, rows in groups:
+            row += rows[i]
+        writer.writerow(row)
     out = args.out or run_dir / "predictions.csv"
     try:
         atomic_write_bytes(out, buf.getvalue().encode())
@@ -80,6 +81,25 @@ def run(args: Namespace) -> int:
         raise write_error(out, e) from e
     print(f"wrote {len(labels)} predictions to {out}")
     return EXIT_OK
+
+
+def _group(prefix: str, predictor: Any, data: Any) -> tuple[list[str], list[list[Any]]]:
+    """One output's columns (``prediction`` and ``p_<class>``, named ``<output>`` and
+    ``<output>_p_<class>`` for an output of a model with several) and its rows of cells."""
+    from nnspec.run.tasks import TASKS
+
+    labels = predictor.predict(data)
+    header = [prefix or "prediction"]
+    rows = [list(v) if getattr(v, "ndim", 0) else [v] for v in labels]
+    if len(rows) and len(rows[0]) > 1:  # several targets / labels: one column each
+        header = [f"{header[0]}_{j}" for j in range(len(rows[0]))]
+    if TASKS[predictor.info.task].single_label:
+        proba = predictor.predict_proba(data)
+        names = predictor.info.class_names
+        shown = names if proba.shape[1] == len(names) else names[1:]
+        header += [f"{prefix}_p_{n}" if prefix else f"p_{n}" for n in shown]
+        rows = [r + [f"{p:.6g}" for p in proba[i]] for i, r in enumerate(rows)]
+    return header, rows
 
 
 def _image_files(spec: ExperimentSpec, data: Path) -> list[Path]:

@@ -59,9 +59,22 @@ def infer_shapes(model: ModelSpec | ExperimentSpec) -> list[LayerInfo]:
         [(1000000000,), (1,)]
     """
     model = model_spec_of(model)
+    _refuse_auto(model)
     if model.is_graph:  # blocks, residuals, branches, named inputs/outputs
         return infer_graph_shapes(model)
     return infer_sequential(model)
+
+
+def _refuse_auto(model: ModelSpec) -> None:
+    """``auto`` sizes are the data's: shapes cannot be inferred before it is opened."""
+    problems: list[Problem] = [
+        Problem(("model", *path), "size `auto` is taken from the data, which is not open here",
+                fix="train it (the run resolves `auto`), or see the sizes with nnspec summary "
+                "--data")
+        for path, _ in auto_sizes(model)
+    ]  # fmt: skip
+    if problems:
+        raise SpecError(problems)
 
 
 MAX_PARAM_BYTES = 2**40
@@ -95,14 +108,8 @@ def check_param_memory(infos: list[LayerInfo]) -> list[LayerInfo]:
 
 def infer_sequential(model: ModelSpec) -> list[LayerInfo]:
     """:func:`infer_shapes` of a model known to be a plain layer list (not ``is_graph``)."""
-    problems: list[Problem] = [
-        Problem(("model", *path), "size `auto` is taken from the data, which is not open here",
-                fix="train it (the run resolves `auto`), or see the sizes with nnspec summary "
-                "--data")
-        for path, _ in auto_sizes(model)
-    ]  # fmt: skip
-    if problems:
-        raise SpecError(problems)
+    _refuse_auto(model)
+    problems: list[Problem] = []
     infos, out = walk_layers(
         model.layers,
         tuple(model.input_shape),

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -26,6 +27,7 @@ from nnspec.compile.schedules import Horizon, LRSchedule, build_schedule, warmup
 from nnspec.io import as_spec
 from nnspec.spec.data import DataSpec
 from nnspec.spec.experiment import ExperimentSpec, Task
+from nnspec.spec.heads import declared_outputs, output_metrics, output_mode
 from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import LossBase, resolve_loss_kind
 from nnspec.spec.train import TrainSpec, chosen_metrics, resolve_mode
@@ -71,8 +73,10 @@ class TrainingPlan:
     Attributes:
         task: the task (decides head width, loss and metrics).
         loss_kind: resolved loss (never ``auto``).
-        metrics: per-epoch metric names, logged as ``val_<name>``.
+        metrics: per-epoch metric names, logged as ``val_<name>`` (several outputs:
+            ``<output>_<metric>``).
         monitor / mode: what early stopping watches and which direction is better.
+        outputs: a model with several outputs: each output's metrics (empty for one output).
     """
 
     task: Task
@@ -87,6 +91,7 @@ class TrainingPlan:
     metrics: tuple[str, ...]
     monitor: str
     mode: Literal["min", "max"]
+    outputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def make_loss(self, n_out: int = 1, stats: TargetStats | None = None) -> nn.Module:
         """The loss module; ``stats`` (training targets) is needed for ``balanced`` weights."""
@@ -199,6 +204,18 @@ def compile_plan(spec: ExperimentSpec) -> TrainingPlan:
         monitor = "train_loss"  # nothing else to select the best epoch with
     plateau = getattr(spec.schedule, "monitor", None)  # reduce_on_plateau's
     watched = (monitor,) if plateau is None else (monitor, plateau)
+    declared = declared_outputs(spec.model)
+    if declared is not None:  # several outputs: metrics and monitor modes per output
+        outputs = {name: output_metrics(name, out, watched) for name, out in declared.items()}
+        flat = tuple(f"{name}_{m}" for name, names in outputs.items() for m in names)
+        mode = output_mode(monitor, es.mode if es.enabled else "auto", declared)
+        return replace(_plan(spec, monitor, watched), metrics=flat, mode=mode,
+                       outputs=MappingProxyType(outputs))  # fmt: skip
+    return _plan(spec, monitor, watched)
+
+
+def _plan(spec: ExperimentSpec, monitor: str, watched: tuple[str, ...]) -> TrainingPlan:
+    es = spec.train.early_stopping
     return TrainingPlan(
         task=spec.task,
         loss_kind=resolve_loss_kind(spec.task, spec.loss),

@@ -29,6 +29,7 @@ from nnspec.hydra.compose import (
     split_overrides,
     validate_container,
 )
+from nnspec.hydra.seeds import seeds_of, train_seeds
 from nnspec.hydra.sources import Sources, session
 from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.io import attach_source
@@ -232,8 +233,8 @@ def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | Any | None:
             warm(task.preload, what="nnspec train")
         pruning = _prune_callback(hc, spec)
         extra = {"callbacks": [pruning]} if pruning is not None else {}
-        train = task.train_fn or _trainer()
-        result = train(spec, run_dir=run_dir, base_dir=task.base_dir, **extra)
+        train, k = task.train_fn or _trainer(), seeds_of(hc.job.env_set)
+        result = train_seeds(train, spec, k, run_dir=run_dir, base_dir=task.base_dir, **extra)
     except Exception as e:  # a trial's failure is data for the report, never a crash
         if sweep:
             write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,6 +315,36 @@ def override_origins(overrides: Sequence[str]) -> dict[tuple[str | int, ...], st
     return origins(split_overrides(overrides).keys)
 
 
+def _check_keys(
+    keys: list[str], base: Mapping[str, Any], groups: Mapping[str, str],
+    compose_fn: Callable[[list[str]], Mapping[str, Any]],
+) -> None:  # fmt: skip
+    """Every key names a field of ``base``; in a sweep over group options (``optim=adam,sgd``),
+    a key that only some options have (``optim.momentum``: sgd's) is a field of one of them.
+
+    Raises:
+        SpecError: the keys no option knows, as ``base`` (the first options) explains them.
+    """
+    from nnspec.hydra.groups import first_choice, group_values
+
+    unknown = [k for k in keys if not _known(k, base)]
+    first = first_choice(groups)
+    for i, (group, value) in enumerate(groups.items()):
+        for option in group_values(value)[1:] if unknown else []:
+            other = compose_fn([*first[:i], f"{group}={option}", *first[i + 1 :]])
+            unknown = [k for k in unknown if not _known(k, other)]
+    if unknown:
+        check_override_keys(unknown, base)
+
+
+def _known(key: str, container: Mapping[str, Any]) -> bool:
+    try:
+        check_override_keys([key], container)
+    except SpecError:
+        return False
+    return True
+
+
 def prepare(
     overrides: list[str], spec: ExperimentSpec | str | Path | Mapping[str, Any] | None, *,
     sources: Sources = Sources(), config_name: str | None = None, sweep: bool = False,
@@ -342,7 +372,12 @@ def prepare(
         base = compose_container(first_choice(args.groups), spec=spec, sources=sources,
                                  config_name=config_name)  # fmt: skip
         renamed = rewrite_names(args.keys, base)
-        check_override_keys([renamed.get(k, k) for k in args.keys], base)
+        keys = [renamed.get(k, k) for k in args.keys]
+
+        def alternative(choices: list[str]) -> Mapping[str, Any]:
+            return compose_container(choices, spec=spec, sources=sources, config_name=config_name)
+
+        _check_keys(keys, base, args.groups if sweep else {}, alternative)
         overrides = [renamed.get(o, o) for o in overrides]
 
     def picked(choices: list[str]) -> Mapping[str, str]:

@@ -66,14 +66,14 @@ def expand_optuna(
 
     from nnspec.hydra.space import make_sampler, parse_space
 
-    space = parse_space(arguments, sweeper.get("params") or {})
+    space = parse_space(arguments, sweeper.get("params") or {}, sweeper.get("conditions") or {})
     base = sweeper.get("seed")
     # the node is composed from NNSpecOptunaSweeperConf, which holds the defaults
     sampler = make_sampler(str(sweeper["sampler"]), space, seed if base is None else base)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=sampler)
     count = min(n, int(sweeper["n_trials"]))
-    return [space.overrides(study.ask(space.distributions).params) for _ in range(count)]
+    return [space.overrides(space.ask(study).params) for _ in range(count)]
 
 
 def check_trial(

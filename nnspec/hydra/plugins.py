@@ -48,6 +48,12 @@ class NNSpecOptunaSweeperConf:
     directions: list[str] = field(default_factory=list)
     # a trial whose model has more parameters never starts (told FAIL; --dry-run marks it)
     max_params: int | None = None
+    # conditional parameters: key -> "parent=value[,value...]", e.g. {optim.momentum: optim=sgd}
+    # (sampled only in the trials whose parent has one of those values; not with sampler=grid)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    # seeds each trial trains (its seed, seed+1, ...); the trial's objective is their mean and
+    # trial.json lists each seed's result (not with a pruner)
+    seeds_per_trial: int = 1
 
 
 @dataclass
@@ -63,6 +69,9 @@ class NNSpecPoolLauncherConf:
     # server), so each trial starts with them loaded; None = what the app imports before a run
     # (nnspec train's PRELOAD list)
     preload: list[str] | None = None
+    # where GPUs are visible, each trial gets one to itself (CUDA_VISIBLE_DEVICES in its process)
+    # and at most one trial per GPU runs at once; false: every trial sees every GPU
+    one_gpu_per_trial: bool = True
 
 
 def effective_jobs(n_jobs: int | None) -> int:

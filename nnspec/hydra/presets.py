@@ -215,6 +215,23 @@ SWEEPS: Mapping[str, dict[str, Any]] = {
             }
         },
     },
+    # A conditional search space: momentum is sampled only in the trials that pick sgd (adam has
+    # none); each trial trains 2 seeds and is scored on their mean.
+    "optim_momentum": {
+        "defaults": [{"override /hydra/sweeper": "nnspec_optuna"}],
+        "hydra": {
+            "sweeper": {
+                "n_trials": 20,
+                "seeds_per_trial": 2,
+                "params": {
+                    "optim": "choice(adam, sgd)",
+                    "optim.lr": "tag(log, interval(1e-4, 3e-2))",
+                    "optim.momentum": "interval(0.5, 0.99)",
+                },
+                "conditions": {"optim.momentum": "optim=sgd"},
+            }
+        },
+    },
     # Replicates: the report aggregates mean and std per configuration.
     "seeds": {"hydra": {"sweeper": {"params": {"seed": "0,1,2"}}}},
     # A grid over optimizers and learning rates with the basic sweeper.

@@ -209,11 +209,13 @@ def render_markdown(report: SweepReport) -> str:
     ok = len(report.rows) - len(report.failed)
     common = common_overrides(report)
     monitor = next((r.record.monitor for r in report.rows if r.record.monitor), "objective")
+    k = max((len(r.record.seeds) for r in report.rows), default=0)
+    seeds = f", the mean over each trial's {k} seeds" if k > 1 else ""
     parts = [
         f"# Sweep summary: {report.sweep_dir.name}",
         "",
         f"{len(report.rows)} trials, {ok} ok, {len(report.failed)} failed or incomplete. "
-        f"Objective: {monitor} ({report.mode}), best first.",
+        f"Objective: {monitor} ({report.mode}){seeds}, best first.",
         "",
         *([f"Every trial: `{' '.join(common)}`", ""] if common else []),
         _md_table(header, body),
@@ -288,8 +290,9 @@ def plot(report: SweepReport, path: Path) -> bool:
 
     fig, axes = new_figure(len(report.swept), width=4.0, height=3.2)
     for ax, key in zip(axes, report.swept, strict=True):
-        xs = [r.params.get(key, "") for r in ok]
-        ys = [r.record.objective for r in ok]
+        has = [r for r in ok if key in r.params]  # a conditional parameter: only where sampled
+        xs = [r.params[key] for r in has]
+        ys = [r.record.objective for r in has]
         try:
             ax.scatter([float(x) for x in xs], ys)
             if key.endswith(("lr", "weight_decay")):

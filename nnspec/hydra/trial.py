@@ -36,6 +36,8 @@ class TrialRecord:
     n_params: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     val_metrics: dict[str, float] = field(default_factory=dict)
+    # seeds_per_trial > 1: each seed's own result (objective and metrics above are their means)
+    seeds: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def failed(cls, overrides: list[str], reason: str) -> TrialRecord:
@@ -59,6 +61,7 @@ class TrialRecord:
             n_params=int(result.n_params),
             test_metrics={k: float(v) for k, v in dict(result.test_metrics).items()},
             val_metrics={k: float(v) for k, v in dict(result.val_metrics).items()},
+            seeds=list(getattr(result, "per_seed", [])),
         )
 
 

@@ -43,6 +43,7 @@ from nnspec.run import distributed
 from nnspec.run.callbacks import Callback, MetricFiles, check_callbacks
 from nnspec.run.components import spec_callbacks
 from nnspec.run.data import DataBundle, Split, prepare_data, user_data
+from nnspec.run.heads import train_targets
 from nnspec.run.launch import with_scaled_lr
 from nnspec.run.loop import Trainer
 from nnspec.run.model import build_for_data, save_model
@@ -55,7 +56,7 @@ from nnspec.run.plots import (
     plot_curves,
     plot_lr,
 )
-from nnspec.run.predict import split_digest
+from nnspec.run.predict import memory_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
 from nnspec.run.step import resolve_device
@@ -177,6 +178,11 @@ def _plot_all(
     if "confusion_matrix" in report:
         args = (writer, report["confusion_matrix"], bundle.info.class_names)
         plots.append((CONFUSION_PNG, plot_confusion, args))
+    for name, head in bundle.info.outputs.items():  # several outputs: a report each
+        if "confusion_matrix" in report.get(name, {}):
+            rel = CONFUSION_PNG.replace(".png", f"_{name}.png")
+            args = (writer, report[name]["confusion_matrix"], head.class_names, rel)
+            plots.append((rel, plot_confusion, args))
     errors = []
     for rel, draw, draw_args in plots:
         try:
@@ -227,8 +233,9 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
     if plan.train.extensions:
         extra.update(extensions=extension_records(plan))
-    if isinstance(bundle.test, Split):  # in memory: what `nnspec eval` checks it recomputes on
-        extra.update(test_data_sha256=split_digest(bundle.test.x, bundle.test.y))
+    digest = memory_digest(bundle.test)  # in memory: what `nnspec eval` checks it recomputes on
+    if digest:
+        extra.update(test_data_sha256=digest)
     writer.write_json("summary.json", {**asdict(result), **extra, "test_report": report})
     return result
 
@@ -313,7 +320,7 @@ def _run(
     raw = user_data(data) if data is not None else None
     bundle = prepare_data(spec, raw=raw, base=base)  # data errors come before any file is written
     device = par.device or resolve_device(spec.train.device)
-    model = build_for_data(spec, bundle.info, bundle.train.y)
+    model = build_for_data(spec, bundle.info, train_targets(bundle) or bundle.train.y)
     init_from = spec.model.init_from
     loaded = load_init_from(model, init_from, base) if init_from is not None else None
     model = par.prepare(model.to(device))  # SyncBatchNorm, FSDP shards: after the weights are in

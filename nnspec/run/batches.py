@@ -6,7 +6,8 @@ dimension:
 - the model's inputs under the names the model gives them: a model with one ``input_shape`` has
   one input, named ``"input"`` (:data:`INPUT`, the name the graph compiler uses too); a model
   with ``inputs:`` gets one key per input name;
-- the encoded targets under ``"target"`` (:data:`TARGET`) for a model with one output.
+- the encoded targets under ``"target"`` (:data:`TARGET`) for a model with one output, under
+  ``"target.<output>"`` (:func:`target_key`) for each output of a model with several.
 
 :func:`model_inputs` turns a batch into what the model's ``forward`` takes.
 
@@ -44,6 +45,9 @@ __all__ = [
     "epoch_order",
     "model_inputs",
     "shard_of",
+    "target_key",
+    "batch_targets",
+    "batch_len",
 ]
 
 Batch = Mapping[str, torch.Tensor]
@@ -163,6 +167,28 @@ def model_inputs(batch: Batch, names: tuple[str, ...]) -> torch.Tensor | dict[st
     if names == (INPUT,):
         return batch[INPUT]
     return {name: batch[name] for name in names}
+
+
+def target_key(output: str) -> str:
+    """The batch key of an output's encoded targets (a model with several outputs)."""
+    return f"{TARGET}.{output}"
+
+
+def batch_targets(
+    batch: Batch, outputs: tuple[str, ...] = ()
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """What the loss takes: the one target tensor (``outputs`` empty), else a dict of each
+    output's targets."""
+    if not outputs:
+        return batch[TARGET]
+    return {name: batch[target_key(name)] for name in outputs}
+
+
+def batch_len(targets: torch.Tensor | Mapping[str, torch.Tensor]) -> int:
+    """Samples in a batch, from its targets (:func:`batch_targets`)."""
+    if isinstance(targets, torch.Tensor):
+        return len(targets)
+    return len(next(iter(targets.values())))
 
 
 def shard_of(rank: int, world_size: int) -> tuple[int, int]:

@@ -4,9 +4,11 @@ then every row encoded to float32 inputs.
 A column is ``numeric`` (imputed, then standardised with the other inputs), ``binary`` (one 0/1
 input) or ``categorical`` (one-hot over the ``data.max_categories`` most frequent training values
 plus an ``unknown`` slot that takes rarer values and values never seen in training, and a
-``missing`` slot when missing cells are a category of their own). Only one-hot encoding exists
-for now: an embedding for high-cardinality columns needs models with several named inputs, which
-the trainer does not run yet; ``max_categories`` bounds the width meanwhile.
+``missing`` slot when missing cells are a category of their own). A categorical column
+that the model names as one of its ``inputs`` is **embedded** instead: it becomes a named int64
+input of shape ``(1,)`` holding the category's id (every training value in the vocabulary, most
+frequent first, then the ``unknown`` id, then a ``missing`` id when missing is a category of its
+own), for an ``embedding`` layer whose ``num_embeddings`` is :attr:`Column.vocab_size`.
 
 The fitted :class:`Columns` is plain JSON (``preprocess.json`` of a run): ``predict``, ``eval``
 and ``load_run`` encode new rows with it, never refitting.
@@ -60,10 +62,18 @@ class Column:
     missing: int = 0
     cardinality: int = 0  # distinct training values (categorical and binary columns)
     indicator: bool = False
+    embed: bool = False  # a named int64 input of category ids, not one-hot inputs
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids of an embedded column: its categories, ``unknown``, and ``missing`` if it has one."""
+        return len(self.categories) + 1 + self._missing_slot
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Names of the encoded inputs, in order."""
+        """Names of the encoded inputs, in order (an embedded column: its one input of ids)."""
+        if self.embed:
+            return (self.name,)
         if self.kind == "categorical":
             slots = (*self.categories, UNKNOWN, *((MISSING,) if self._missing_slot else ()))
             own = tuple(f"{self.name}={c}" for c in slots)
@@ -78,6 +88,11 @@ class Column:
     def encoding(self) -> str:
         """How the column becomes inputs, in words (for ``nnspec data``)."""
         extra = " + missing indicator" if self.indicator else ""
+        if self.embed:
+            missing = " + missing" if self._missing_slot else ""
+            return (
+                f"embedding input '{self.name}': ids of {len(self.categories)} + unknown{missing}"
+            )
         if self.kind == "numeric":
             return f"standardised, missing -> {self.impute} ({self.fill:.4g})" + extra
         if self.kind == "binary":
@@ -96,8 +111,18 @@ class Columns:
     columns: tuple[Column, ...]
 
     @property
+    def dense(self) -> tuple[Column, ...]:
+        """The columns encoded into the float matrix (every column but the embedded ones)."""
+        return tuple(c for c in self.columns if not c.embed)
+
+    @property
+    def embedded(self) -> tuple[Column, ...]:
+        """The columns that are named int64 inputs of category ids."""
+        return tuple(c for c in self.columns if c.embed)
+
+    @property
     def names(self) -> tuple[str, ...]:
-        return tuple(n for c in self.columns for n in c.names)
+        return tuple(n for c in self.dense for n in c.names)
 
     @property
     def width(self) -> int:
@@ -106,7 +131,7 @@ class Columns:
     def standardised(self) -> np.ndarray:
         """Per encoded input: True for numeric values (standardised), False for 0/1 inputs."""
         flags = []
-        for c in self.columns:
+        for c in self.dense:
             flags += [c.kind == "numeric"] * (len(c.names) - c.indicator) + [False] * c.indicator
         return np.array(flags, dtype=bool)
 
@@ -135,11 +160,16 @@ class Columns:
             )
         out = np.empty((table.num_rows, self.width), dtype=np.float32)
         at = 0
-        for c in self.columns:  # each column's inputs written in place: no concatenation copy
+        for c in self.dense:  # each column's inputs written in place: no concatenation copy
             width = len(c.names)
             out[:, at : at + width] = _encode(c, table.column(c.name), where)
             at += width
         return out
+
+    def encode_ids(self, table: pa.Table, where: str = "data") -> dict[str, np.ndarray]:
+        """The embedded columns' category ids, int64 ``(rows, 1)`` by column name (unseen
+        values: the ``unknown`` id)."""
+        return {c.name: _ids(c, table.column(c.name)) for c in self.embedded}
 
 
 def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -184,13 +214,29 @@ def _encode(c: Column, col: pa.ChunkedArray, where: str) -> np.ndarray:
     return own
 
 
-def _one_hot(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def _ids(c: Column, col: pa.ChunkedArray) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    code = pc.index_in(_as_text(col), value_set=pa.array(c.categories, pa.string()))
+    return _slots(
+        c, code.to_numpy(zero_copy_only=False), col.is_null().to_numpy(zero_copy_only=False)
+    )[:, None]
+
+
+def _slots(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Each cell's slot: its category's index, ``unknown`` (k), or the missing slot."""
     k = len(c.categories)
     slot = np.where(np.isnan(code), k, np.nan_to_num(code)).astype(np.int64)  # k: unknown
     if c.fill is None:  # the missing slot; the unknown slot when training had no missing cell
         slot[missing] = k + 1 if c.missing else k
     else:
         slot[missing] = c.categories.index(str(c.fill))
+    return slot
+
+
+def _one_hot(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    slot = _slots(c, code, missing)
     out = np.zeros((len(code), len(c.names) - c.indicator), dtype=np.float32)
     out[np.arange(len(code)), slot] = 1.0
     return out
@@ -200,8 +246,9 @@ def _one_hot(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 def fit_columns(
-    table: pa.Table, train: np.ndarray, spec: DataSpec, targets: tuple[str, ...], file: str
-) -> Columns:
+    table: pa.Table, train: np.ndarray, spec: DataSpec, targets: tuple[str, ...], file: str,
+    embed: frozenset[str] = frozenset(),
+) -> Columns:  # fmt: skip
     """Type, impute and vocabulary of every feature column, from the training rows only.
 
     Args:
@@ -210,6 +257,8 @@ def fit_columns(
         spec: ``data.columns``, ``data.features``, ``data.impute``, ``data.max_categories``.
         targets: the target columns (never features).
         file: the table's name in messages.
+        embed: categorical columns the model reads as named inputs of category ids (every
+            training value kept, whatever ``max_categories`` is).
 
     Raises:
         DataError: every column problem at once (unknown names, a column with no values, an
@@ -226,9 +275,9 @@ def fit_columns(
         if declared == "ignore":
             continue
         col = rows.column(name)
-        kind = _kind(name, col, declared, file, problems)
+        kind = _kind(name, col, "categorical" if name in embed else declared, file, problems)
         if kind is not None:
-            columns.append(_fit(name, col, kind, spec, file, problems))
+            columns.append(_fit(name, col, kind, spec, file, problems, name in embed))
     if problems:
         raise DataError(problems, title=f"{file}: {len(problems)} column problem(s)")
     return Columns(tuple(c for c in columns if c is not None))
@@ -313,8 +362,9 @@ def _strategy(name: str, kind: Kind, spec: DataSpec, file: str, problems: list[P
 
 
 def _fit(
-    name: str, col: pa.ChunkedArray, kind: Kind, spec: DataSpec, file: str, problems: list[Problem]
-) -> Column | None:
+    name: str, col: pa.ChunkedArray, kind: Kind, spec: DataSpec, file: str, problems: list[Problem],
+    embed: bool = False,
+) -> Column | None:  # fmt: skip
     impute = _strategy(name, kind, spec, file, problems)
     missing = col.null_count
     indicator = spec.impute.indicator and missing > 0
@@ -327,9 +377,10 @@ def _fit(
         pair = pair if len(pair) == 2 else (pair[0], pair[0])
         fill = float(pair.index(ranked[0])) if impute == "most_frequent" else spec.impute.fill_value
         return Column(name, kind, impute, fill, pair, missing, len(ranked), indicator)
-    kept = tuple(ranked[: spec.max_categories])
+    kept = tuple(ranked if embed else ranked[: spec.max_categories])
     fill = ranked[0] if impute == "most_frequent" else None
-    return Column(name, kind, impute, fill, kept, missing, len(ranked), indicator)
+    return Column(name, kind, impute, fill, kept, missing, len(ranked), indicator and not embed,
+                  embed)  # fmt: skip
 
 
 def _distinct(col: pa.ChunkedArray) -> int:

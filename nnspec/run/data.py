@@ -38,6 +38,7 @@ from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.iterables import IterData, IterSplit, scan
+from nnspec.run.named import NamedSplit, is_named, named_data_spec, prepare_named
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -48,6 +49,8 @@ from nnspec.run.sources import (
     user_dataset,
     user_table,
 )
+from nnspec.run.splitting import split_indices as _split_indices
+from nnspec.run.splitting import target_moments as _target_moments
 from nnspec.run.streams import (
     IN_MEMORY_BYTES,
     ArrayRows,
@@ -58,7 +61,6 @@ from nnspec.run.streams import (
     streams,
 )
 from nnspec.run.targets import Raw, encode_targets, n_outputs, target_encoder
-from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
 
@@ -75,7 +77,7 @@ __all__ = [
 ]
 
 
-DataSplit = Split | StreamSplit | IterSplit
+DataSplit = Split | StreamSplit | IterSplit | NamedSplit
 """A split in memory, streamed from a map-style source, or from an iterable one: each has ``y``
 (the encoded targets), ``len``, ``head(k)`` and ``batches(sampler, device, workers=...)``."""
 
@@ -99,6 +101,10 @@ class DataInfo:
     # strings), with its NumPy dtype; empty when the data names its classes (sklearn's datasets).
     class_values: tuple[Any, ...] = ()
     class_dtype: str = ""
+    # A model with named inputs: each input's per-sample shape (``input_shape`` is then the
+    # shape of the table's dense features); with several outputs, each output's own description.
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    outputs: dict[str, DataInfo] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,37 +115,6 @@ class DataBundle:
     val: DataSplit | None
     test: DataSplit | None
     info: DataInfo
-
-
-def _split_indices(n: int, y: np.ndarray, spec: ExperimentSpec) -> list[np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    s = spec.data.split
-    stratify = s.stratify if s.stratify is not None else TASKS[spec.task].single_label
-    idx = np.arange(n)
-    labels = y if stratify and y.ndim == 1 else None
-    parts: list[np.ndarray] = []
-    rest, rest_labels = idx, labels
-    for frac in (s.test, s.val):  # DATA-7: seeded, shuffled, stratified for classification
-        size = round(frac * n)  # an integer count: 0.2 of 1000 is exactly 200
-        if size == 0:
-            parts.append(np.array([], dtype=np.int64))
-            continue
-        try:
-            rest, part = train_test_split(
-                rest,
-                test_size=size,
-                random_state=spec.seed,
-                shuffle=True,
-                stratify=rest_labels,
-            )
-        except ValueError as e:
-            raise DataError(
-                Problem(("data", "split"), f"cannot split {n} samples: {e}", fix="use more data")
-            ) from e
-        rest_labels = labels[rest] if labels is not None else None
-        parts.append(part)
-    return [rest, parts[1], parts[0]]  # train, val, test
 
 
 def _moments(
@@ -163,30 +138,22 @@ def _no_check(chunk: np.ndarray, start: int) -> None:
     return None
 
 
-def _target_moments(y: np.ndarray, train: np.ndarray, on: bool) -> tuple[np.ndarray, Any, Any]:
-    """Regression targets standardised with the training split's float64 mean and std."""
-    if not on:
-        return y, None, None
-    part = y[train].astype(np.float64)
-    mean, std = part.mean(axis=0), part.std(axis=0)
-    mean, std = mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
-    return ((y - mean) / std).astype(np.float32), torch.from_numpy(mean), torch.from_numpy(std)
-
-
 def _check_shape(spec: ExperimentSpec, data_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The model's input shape: the data's per-sample shape for ``auto``, else checked."""
     if spec.model.input_shape is None or spec.model.outputs is not None:
-        # Multi-input / multi-output graphs compile, but nnspec.train does not train them yet.
-        field = "inputs" if spec.model.input_shape is None else "outputs"
+        # named inputs and declared outputs go through nnspec.run.named; a list of output names
+        # says nothing of what each output is trained for
+        names = list(spec.model.outputs or ())
         raise SpecError(
             Problem(
-                ("model", field),
-                f"training a model with named {field} is not supported yet",
-                expected="one input_shape and one output",
-                found=f"model.{field}",
-                fix="build it with nnspec.build_model and train it with your own loop",
+                ("model", "outputs"),
+                "a model with several outputs needs each output's task to be trained",
+                expected="outputs as a mapping name -> {task, target, loss, weight, metrics}",
+                found=f"a list of names: {names}",
+                fix="write e.g. outputs: {" + ", ".join(f"{n}: {{task: regression}}" for n in
+                                                         names[:2]) + "}",
             )
-        )
+        )  # fmt: skip
     if spec.model.input_shape == "auto":
         return data_shape
     shape = tuple(spec.model.input_shape)
@@ -249,6 +216,8 @@ def prepare_data(
         raw: user data (``nnspec.train(spec, data=...)``); default: ``data.source``.
         base: folder relative file paths resolve against.
     """
+    if is_named(spec):  # named inputs or several outputs: a table bound to them by name
+        return _named_bundle(spec, raw, base)
     raw = _source(spec, raw, base)
     if isinstance(raw, IterData):
         return _iterable_bundle(spec, raw, base)
@@ -287,6 +256,14 @@ def prepare_data(
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info
     )
+
+
+def _named_bundle(spec: ExperimentSpec, raw: Any, base: Path | None) -> DataBundle:
+    spec = named_data_spec(spec)  # data.target: the outputs' target columns
+    splits, fields = prepare_named(spec, _source(spec, raw, base))
+    outputs = {name: DataInfo(**head) for name, head in fields.pop("outputs").items()}
+    fields["extra"]["base_dir"] = str(base) if base is not None else None
+    return DataBundle(*splits, DataInfo(**fields, outputs=outputs))  # type: ignore[arg-type]
 
 
 def _source(spec: ExperimentSpec, raw: Any, base: Path | None) -> Raw | IterData:

@@ -170,6 +170,14 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> 
                                   expected=" | ".join(EXPORT_FORMATS), found=fmt))  # fmt: skip
     run = Path(run_dir)
     predictor = load_run(run)
+    if predictor.info.inputs or predictor.info.outputs:  # one tensor in and out, for now
+        raise NNSpecError(Problem(
+            ("model", "outputs" if predictor.info.outputs else "inputs"),
+            "export writes models with one input tensor and one output; this run's model has "
+            "named inputs or several outputs",
+            fix="predict with nnspec predict / nnspec.load_run, or export the model yourself "
+            "with torch.onnx.export (forward takes and returns a dict)",
+        ))  # fmt: skip
     folder = Path(out) if out is not None else run / "export"
     folder.parent.mkdir(parents=True, exist_ok=True)
     # built in a temporary sibling and renamed into place: a failed export leaves nothing behind

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from nnspec.run.columns import Columns
 from nnspec.run.data import DataBundle, prepare_data
-from nnspec.run.model import check_output_width, resolve_sizes
+from nnspec.run.model import check_output_width, expected_outputs, resolve_sizes
+from nnspec.run.named import named_data_spec
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -53,6 +54,9 @@ class DataReport:
     input_shape: tuple[int, ...]
     n_outputs: int
     classes: tuple[str, ...]
+    # a model with named inputs: each input's shape; with several outputs: (name, task, width)
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    outputs: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def width(self) -> int:
@@ -78,12 +82,12 @@ def inspect_data(
     """
     from nnspec.compile import infer_shapes
 
-    raw = _load(spec, base, sample)
+    raw = _load(named_data_spec(spec), base, sample)  # several outputs: their target columns
     bundle = prepare_data(spec, raw=raw, base=base)
     resolved = resolve_sizes(spec, bundle.info)
     infos = infer_shapes(resolved.model)
     top = [i for i in infos if i.depth == 0]
-    if top and resolved.model.outputs is None:
+    if top and resolved.model.outputs is None and not bundle.info.inputs:
         out = top[-1].out_shape
         check_output_width(resolved, bundle.info, int(out[-1]) if out else 1)
     return resolved, _report(spec, raw, bundle, sample)
@@ -121,7 +125,8 @@ def _report(
             for n in info.feature_names
         ) if width else ()  # fmt: skip
         sampled, dropped = False, 0
+    outputs = tuple((n, o.task, expected_outputs(o)) for n, o in info.outputs.items())
     return DataReport(
         spec.data.source, rows, sampled, dropped, columns, info.input_shape, info.n_outputs,
-        info.class_names,
+        info.class_names, tuple(info.inputs.items()), outputs,
     )  # fmt: skip

@@ -32,7 +32,14 @@ from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import Segment, TrainingPlan, restart_lrs, steps_per_epoch
 from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, model_inputs
+from nnspec.run.batches import (
+    INPUT,
+    Batch,
+    EpochBatches,
+    batch_len,
+    batch_targets,
+    model_inputs,
+)
 from nnspec.run.callbacks import (
     HOOKS,
     STEP_HOOKS,
@@ -48,6 +55,7 @@ from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.distributed import SingleProcess
 from nnspec.run.guards import LoopState, LossLog
+from nnspec.run.heads import OutputMetrics, as_float, output_loss
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
 from nnspec.run.outputs import RunWriter
 from nnspec.run.step import MixedPrecision, to_device, use_channels_last
@@ -60,13 +68,14 @@ __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
 
 def evaluate_batches(
     forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
-    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,),
+    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,), outputs: tuple[str, ...] = (),
 ) -> MetricSet:  # fmt: skip
     """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
-    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``."""
+    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``;
+    ``outputs``: the output names of a model with several (:mod:`nnspec.run.heads`)."""
     with torch.inference_mode():
         for data in batches:
-            out, yb = forward(model_inputs(data, inputs)).float(), data[TARGET]
+            out, yb = as_float(forward(model_inputs(data, inputs))), batch_targets(data, outputs)
             metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
     return metrics
 
@@ -113,7 +122,10 @@ class Trainer:
         self.parallel = parallel = parallel or SingleProcess()
         wrapped = parallel.wrap(model)  # DDP's wrapper; checkpoints keep the plain module's keys
         self.forward = torch.compile(wrapped) if train.compile else wrapped
-        self.loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle)).to(device)
+        self.loss_fn = (
+            output_loss(plan, bundle.info, bundle.train) if plan.outputs  # several outputs
+            else plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
+        ).to(device)  # fmt: skip
         self.optimizer = plan.make_optimizer(model)
         self.accumulate = train.accumulate
         self.steps_per_epoch = steps_per_epoch(len(bundle.train), plan.data.batch_size,
@@ -171,7 +183,8 @@ class Trainer:
         """The training batches (re-iterable: each pass is the sampler's current epoch) and the
         model's input names, the keys :func:`model_inputs` takes from a batch."""
         data = self.plan.data
-        self.inputs: tuple[str, ...] = (INPUT,)
+        self.inputs: tuple[str, ...] = tuple(self.bundle.info.inputs) or (INPUT,)
+        self.outputs: tuple[str, ...] = tuple(self.plan.outputs)  # () for one output
         self.train_sampler = EpochBatches(len(self.bundle.train), data.batch_size,
                                           seed=self.plan.seed, shuffle=data.shuffle)  # fmt: skip
         self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
@@ -325,10 +338,11 @@ class Trainer:
         self.model.train()
         self.train_sampler.set_epoch(epoch)
         losses, accumulate, inputs, par = self.losses, self.accumulate, self.inputs, self.parallel
+        outputs = self.outputs  # () for one output
         losses.start_epoch()
         fit_state, batch, value = self.fit_state, 0, torch.zeros(())
         for batch, data in enumerate(par.shard(self._augmented(epoch)), start=1):
-            xb, yb = model_inputs(data, inputs), data[TARGET]
+            xb, yb = model_inputs(data, inputs), batch_targets(data, outputs)
             if self.channels_last:  # image inputs in NHWC, copied without waiting
                 xb = to_device(xb, self.device, channels_last=True)  # type: ignore[arg-type]
             with self.precision.autocast():
@@ -339,7 +353,7 @@ class Trainer:
             # on the device: the global batch's loss (an all_reduce under DDP) and its rows; the
             # guards and the per-step hooks see that loss on every rank
             value = par.reduce_loss(loss)
-            losses.add(value, par.batch_len(len(yb)))
+            losses.add(value, par.batch_len(batch_len(yb)))
             if batch % accumulate == 0:
                 self._optimizer_step(value, batch)
                 if self.state.step >= self.total_steps or fit_state.should_stop:
@@ -359,6 +373,8 @@ class Trainer:
 
     def metric_set(self, *, report: bool = False) -> MetricSet:
         """Empty states for the plan's metrics (and the loss) of one split."""
+        if self.plan.outputs:  # several outputs: one set each, and the weighted total loss
+            return OutputMetrics(self.plan, self.bundle.info, self.loss_fn, report=report)  # type: ignore[return-value]
         return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
                          report=report)  # fmt: skip
 
@@ -370,7 +386,7 @@ class Trainer:
         forward, par = self._eval_forward(), self.parallel
         with self._autocast():  # a data-parallel rank scores its rows of each batch
             shards = par.eval_shards(batches, forward, self.inputs)
-            evaluate_batches(forward, self.loss_fn, shards, metrics, self.inputs)
+            evaluate_batches(forward, self.loss_fn, shards, metrics, self.inputs, self.outputs)
         return metrics  # this rank's share: the caller syncs it across ranks (MetricSet.sync)
 
     def _averaged(self) -> nn.Module | None:

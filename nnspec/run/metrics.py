@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -61,13 +61,17 @@ _REPORT_FACTORIES: dict[str, type[ConfusionMatrix | LabelCounts]] = {
 }
 
 
-def loss_weight(loss_fn: nn.Module, targets: torch.Tensor) -> torch.Tensor:
+def loss_weight(
+    loss_fn: nn.Module, targets: torch.Tensor | Mapping[str, torch.Tensor]
+) -> torch.Tensor:
     """A batch's weight in its split's mean loss: what the loss function's ``mean`` divides by.
 
     Cross-entropy with class weights divides by the weights of the batch's targets; torch's
     other built-in losses (and nnspec's default for a user loss) by the number of target
     elements.
     """
+    if not isinstance(targets, torch.Tensor):  # several outputs: the weighted total per sample
+        return torch.tensor(len(next(iter(targets.values()))))
     weight = getattr(loss_fn, "weight", None)
     if isinstance(loss_fn, nn.CrossEntropyLoss) and weight is not None:
         return weight[targets.long()].sum()

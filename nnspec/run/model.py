@@ -5,6 +5,7 @@ training targets (INIT-7/8), and saved with its preprocessing for inference.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -49,14 +50,57 @@ def resolve_sizes(spec: ExperimentSpec, info: DataInfo) -> ExperimentSpec:
     for path, _ in auto_sizes(model):
         if path == ("input_shape",):
             update["input_shape"] = tuple(info.input_shape)
+        elif path[0] == "inputs":
+            inputs = dict(update.get("inputs", model.inputs))
+            inputs[str(path[1])] = tuple(info.inputs[str(path[1])])
+            update["inputs"] = inputs
         else:
             layers = list(update.get("layers", model.layers))
             i = int(path[1])
-            layers[i] = layers[i].model_copy(update={"out_features": expected_outputs(info)})
+            size = _auto_size(spec, info, layers[i], path)
+            layers[i] = layers[i].model_copy(update={str(path[2]): size})
             update["layers"] = tuple(layers)
     if not update:
         return spec
     return spec.model_copy(update={"model": model.model_copy(update=update)})
+
+
+def _auto_size(spec: ExperimentSpec, info: DataInfo, layer: Any, path: tuple[Any, ...]) -> int:
+    """An ``auto`` layer size: an output's width, or an embedded column's vocabulary."""
+    if path[2] == "out_features":
+        head = info.outputs.get(layer.name) if layer.name is not None else None
+        return expected_outputs(head if head is not None else info)
+    column = layer.inputs[0]
+    vocab = info.extra.get("vocab", {})
+    if column not in vocab:
+        raise SpecError(
+            Problem(
+                ("model", *path),
+                "num_embeddings: auto takes the vocabulary of the categorical column the "
+                f"embedding reads, and '{column}' is not an embedded column of the data",
+                expected=f"an input named after one of: {', '.join(vocab) or '(none)'}",
+                found=column,
+                fix="set num_embeddings to a number, or name the input after its column",
+            )
+        )
+    return int(vocab[column])
+
+
+def _check_output_widths(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> None:
+    """Several outputs: each output's width fits its task (ARCH-1)."""
+    shapes = getattr(model, "output_shape", None)
+    if not isinstance(shapes, dict):
+        return
+    for name, head in info.outputs.items():
+        want, shape = expected_outputs(head), shapes.get(name, ())
+        got = int(shape[-1]) if len(shape) else 1
+        if want != got:
+            raise SpecError(
+                Problem(("model", "outputs", name),
+                        f"output '{name}' has the wrong width for its task (ARCH-1)",
+                        expected=f"{want} ({head.task})", found=str(got),
+                        fix=f"set out_features: {want} (or auto) on layer '{name}'")
+            )  # fmt: skip
 
 
 def _output_width(model: nn.Module, spec: ExperimentSpec, info: DataInfo) -> int:
@@ -106,7 +150,10 @@ def init_head_bias(model: nn.Module, info: DataInfo, y_train: torch.Tensor, loss
     finite bias (counts are clamped to 1).
     """
     head = getattr(model, "head", None)
-    bias = getattr(head, "bias", None)
+    _init_bias(getattr(head, "bias", None), info, y_train, loss)
+
+
+def _init_bias(bias: torch.Tensor | None, info: DataInfo, y_train: torch.Tensor, loss: str) -> None:
     if bias is None:
         return
     with torch.no_grad():
@@ -120,19 +167,46 @@ def init_head_bias(model: nn.Module, info: DataInfo, y_train: torch.Tensor, loss
 
 
 def build_for_data(
-    spec: ExperimentSpec, info: DataInfo, y_train: torch.Tensor | None = None
-) -> nn.Module:
-    """Build the spec's model (seeded by ``spec.seed``) and check its output width."""
+    spec: ExperimentSpec, info: DataInfo,
+    y_train: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
+) -> nn.Module:  # fmt: skip
+    """Build the spec's model (seeded by ``spec.seed``) and check its output width; the training
+    targets (several outputs: each output's, by name) set the head's bias."""
     from nnspec.compile import build_model
 
     spec = resolve_sizes(spec, info)  # `auto` sizes from the data
     model = build_model(spec)  # seeded by spec.seed, as nnspec.build_model and nnspec.compile
+    if info.outputs:
+        _check_output_widths(model, spec, info)
+        if isinstance(y_train, Mapping):
+            _init_output_biases(model, spec, info, y_train)
+        return model
     _check_width(model, spec, info)
-    if y_train is not None:
+    if isinstance(y_train, torch.Tensor):
         from nnspec.spec.optim import resolve_loss_kind
 
         init_head_bias(model, info, y_train, resolve_loss_kind(spec.task, spec.loss))
     return model
+
+
+def _init_output_biases(
+    model: nn.Module, spec: ExperimentSpec, info: DataInfo, targets: Mapping[str, torch.Tensor]
+) -> None:
+    """INIT-7/8 for each output whose layer (named as the output) is a head of the model."""
+    from nnspec.spec.heads import declared_outputs
+    from nnspec.spec.optim import resolve_loss_kind
+
+    declared = declared_outputs(spec.model) or {}
+    heads = set(getattr(model, "head_names", ()))
+    for layer in spec.model.layers:
+        out = declared.get(layer.name) if layer.name is not None else None
+        node = f"layers.{layer.name}"  # a named layer's module path (its graph node id)
+        if out is not None and node in heads and layer.name in targets:
+            ops = model.get_submodule(node).modules()
+            op = next((m for m in ops if isinstance(m, nn.Linear)), None)  # the weight op
+            loss = resolve_loss_kind(out.task, out.loss)
+            _init_bias(getattr(op, "bias", None), info.outputs[layer.name], targets[layer.name],
+                       loss)  # fmt: skip
 
 
 def info_to_json(info: DataInfo) -> dict[str, Any]:
@@ -147,7 +221,19 @@ def info_to_json(info: DataInfo) -> dict[str, Any]:
         "tokens": info.tokens,
         "class_values": list(info.class_values),
         "class_dtype": info.class_dtype,
+        **({"inputs": {k: list(v) for k, v in info.inputs.items()}} if info.inputs else {}),
+        **(
+            {"outputs": {k: _head_json(v) for k, v in info.outputs.items()}} if info.outputs else {}
+        ),
     }
+
+
+def _head_json(info: DataInfo) -> dict[str, Any]:
+    """One output's description: its targets' scaling goes with it (small: per target)."""
+    scale = {
+        k: getattr(info, k).tolist() for k in ("y_mean", "y_std") if getattr(info, k) is not None
+    }
+    return {**info_to_json(info), **scale}
 
 
 def save_model(

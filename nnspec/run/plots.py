@@ -45,8 +45,11 @@ def plot_lr(writer: RunWriter, lrs: Sequence[float], rel: str = LR_PNG) -> None:
     writer.save_figure(rel, fig)
 
 
-def plot_confusion(writer: RunWriter, matrix: list[list[int]], names: Sequence[str]) -> None:
-    """Confusion matrix of the test split (classification): counts, rows = true class.
+def plot_confusion(
+    writer: RunWriter, matrix: list[list[int]], names: Sequence[str], rel: str = CONFUSION_PNG
+) -> None:
+    """Confusion matrix of the test split (classification): counts, rows = true class (``rel``:
+    the file, one per classification output of a model with several).
 
     Drawn here rather than with scikit-learn's ConfusionMatrixDisplay, which goes through pyplot
     (see :mod:`nnspec.figures`); the matrix itself comes from scikit-learn.
@@ -69,4 +72,4 @@ def plot_confusion(writer: RunWriter, matrix: list[list[int]], names: Sequence[s
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
-    writer.save_figure(CONFUSION_PNG, fig)
+    writer.save_figure(rel, fig)

@@ -20,10 +20,12 @@ import numpy as np
 import torch
 
 from nnspec.errors import CheckpointError, DataError, Problem
+from nnspec.run.batches import Split
 from nnspec.run.columns import Columns, encode_rows
 from nnspec.run.data import DataInfo
 from nnspec.run.images import read_images
 from nnspec.run.manifest import verified_bytes
+from nnspec.run.named import NamedSplit, encode_named
 from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
@@ -40,6 +42,7 @@ __all__ = [
     "read_csv_features",
     "read_run_json",
     "split_digest",
+    "memory_digest",
 ]
 
 
@@ -55,7 +58,19 @@ class Predictor:
     def __init__(self, spec: ExperimentSpec, model: torch.nn.Module, info: DataInfo, run_dir: Path):
         self.spec, self.model, self.info, self.run_dir = spec, model.eval(), info, run_dir
 
-    def _inputs(self, x: Any) -> torch.Tensor:
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The output names of a model with several (empty for one output)."""
+        return tuple(self.info.outputs)
+
+    def output(self, name: str) -> Predictor:
+        """The predictor of one output of a model with several (its own task and classes)."""
+        return _OutputView(self, name)
+
+    def _inputs(self, x: Any) -> Any:
+        if self.info.inputs or self.info.outputs:  # named inputs / several outputs: a table
+            columns = Columns.from_json(self.info.extra["columns"])
+            return encode_named(x, columns, self.info.inputs, (self.info.x_mean, self.info.x_std))
         if self.info.extra.get("columns"):  # a table: encoded with the run's fitted columns
             x = encode_rows(x, Columns.from_json(self.info.extra["columns"]))
         elif self.spec.data.source.startswith("images:") and isinstance(x, (str, Path, list)):
@@ -84,12 +99,14 @@ class Predictor:
             t = (t - self.info.x_mean) / self.info.x_std
         return t.reshape(len(t), *self.info.input_shape)
 
-    def raw(self, x: Any) -> torch.Tensor:
+    def raw(self, x: Any) -> Any:
         """Model outputs (logits / standardised values) for inputs ``x``: an array, a CSV path,
         or for a run trained on an image folder, an image file, a folder of images (in the
-        order of :func:`nnspec.run.images.image_files`) or a list of image files."""
+        order of :func:`nnspec.run.images.image_files`) or a list of image files. Several
+        outputs: a dict by output name."""
         with torch.inference_mode():
-            return self.model(self._inputs(x)).float()
+            out = self.model(self._inputs(x))
+            return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities, one column per class as scikit-learn's ``predict_proba``.
@@ -115,8 +132,11 @@ class Predictor:
         Labels come back as the training targets had them: the same values and dtype for the
         user's own labels (ints stay ints, strings strings, bools bools; CSV labels are text), the
         class names for datasets that name their classes. Multilabel: one 0/1 per label. Binary and
-        multilabel decide at the run's ``train.threshold``, as its metrics did.
+        multilabel decide at the run's ``train.threshold``, as its metrics did. Several outputs:
+        a dict output name -> that output's predictions.
         """
+        if self.info.outputs:
+            return {name: self.output(name).predict(x) for name in self.outputs}  # type: ignore[return-value]
         kind = TASKS[self.info.task]
         if kind.labels is None:  # regression: values in the targets' units
             out = self.raw(x)
@@ -131,6 +151,17 @@ class Predictor:
             return np.asarray(self.info.class_values, dtype=self.info.class_dtype or None)[idx]
         names = np.array(self.info.class_names)
         return names[idx] if len(names) else idx
+
+
+class _OutputView(Predictor):
+    """One output of a model with several, predicted as a one-output run would be."""
+
+    def __init__(self, parent: Predictor, name: str) -> None:
+        super().__init__(parent.spec, parent.model, parent.info.outputs[name], parent.run_dir)
+        self.parent, self.name = parent, name
+
+    def raw(self, x: Any) -> Any:
+        return self.parent.raw(x)[self.name]
 
 
 def _floats(flat: np.ndarray) -> np.ndarray:
@@ -154,7 +185,14 @@ def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) 
 
 def info_from_json(meta: dict[str, Any], tensors: dict[str, torch.Tensor | None]) -> DataInfo:
     """The run's :class:`DataInfo` from ``preprocess.json`` and the standardisation tensors."""
+    outputs = {
+        name: info_from_json(head, {k: torch.tensor(head[k]) for k in ("y_mean", "y_std")
+                                    if k in head})
+        for name, head in meta.get("outputs", {}).items()
+    }  # fmt: skip
     return DataInfo(
+        inputs={k: tuple(v) for k, v in meta.get("inputs", {}).items()},
+        outputs=outputs,
         task=meta["task"],
         input_shape=tuple(meta["input_shape"]),
         n_outputs=meta["n_outputs"],
@@ -258,15 +296,25 @@ EVAL_ATOL = 1e-5
 """Absolute tolerance of the same comparison (metrics near 0) [nnspec choice]."""
 
 
-def split_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+def split_digest(*tensors: torch.Tensor) -> str:
     """sha256 of a data split's tensors (shape, dtype and bytes): the run's test data as
     ``summary.json`` records it, so ``nnspec eval`` knows it compares like with like."""
     h = hashlib.sha256()
-    for t in (x, y):
+    for t in tensors:
         t = t.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
     return h.hexdigest()
+
+
+def memory_digest(split: Any) -> str:
+    """:func:`split_digest` of an in-memory split (named tensors in name order); "" for a
+    streamed one (no digest recorded)."""
+    if isinstance(split, NamedSplit):
+        return split_digest(*(t for _, t in sorted(split.tensors.items())))
+    if isinstance(split, Split):
+        return split_digest(split.x, split.y)
+    return ""
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
@@ -278,8 +326,9 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
 def evaluate_run_data(run_dir: str | Path) -> tuple[dict[str, float], str]:
     """:func:`evaluate_run`, and the digest (:func:`split_digest`) of the test data it used."""
     from nnspec.compile.plan import compile_plan
-    from nnspec.run.batches import EpochBatches, Split
+    from nnspec.run.batches import INPUT, EpochBatches
     from nnspec.run.data import prepare_data
+    from nnspec.run.heads import OutputMetrics, output_loss
     from nnspec.run.loop import evaluate_batches, target_stats
     from nnspec.run.metrics import MetricSet
 
@@ -294,16 +343,21 @@ def evaluate_run_data(run_dir: str | Path) -> tuple[dict[str, float], str]:
     if bundle.test is None:
         raise DataError(Problem(("data", "split", "test"), "the run has no test split"))
     plan = compile_plan(spec)
-    loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
+    if plan.outputs:  # several outputs
+        loss_fn = output_loss(plan, bundle.info, bundle.train)
+        metrics: Any = OutputMetrics(plan, bundle.info, loss_fn)
+    else:
+        loss_fn = plan.make_loss(bundle.info.n_outputs, target_stats(bundle))
+        metrics = MetricSet(plan.metrics, bundle.info, plan.train.threshold)
     data, test = plan.data, bundle.test
     order = EpochBatches(len(test), data.eval_batch_size, seed=plan.seed, shuffle=False,
                          drop_last_single=False)  # fmt: skip
     batches = test.batches(order, torch.device("cpu"), workers=data.num_workers)
-    metrics = MetricSet(plan.metrics, bundle.info, plan.train.threshold)
     cast = (torch.autocast("cpu", dtype=torch.bfloat16) if spec.train.precision == "bf16"
             else contextlib.nullcontext())  # fmt: skip
     with cast:
-        evaluate_batches(predictor.model.eval(), loss_fn, batches, metrics)
+        evaluate_batches(predictor.model.eval(), loss_fn, batches, metrics,
+                         tuple(bundle.info.inputs) or (INPUT,), tuple(plan.outputs))  # fmt: skip
     # the digest of an in-memory split, as the run recorded it (streamed splits record none)
-    digest = split_digest(test.x, test.y) if isinstance(test, Split) else ""
+    digest = memory_digest(test)
     return {"loss": metrics.compute_loss(), **metrics.compute()}, digest

@@ -422,7 +422,8 @@ def _check_numbers(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wide = pc.cast(col, pa.float64())
+    # integers above 2**53 round (safe=False): the column becomes float32 anyway
+    wide = pc.cast(col, pa.float64(), safe=False)
     magnitude = pc.abs(wide)
     for mask, what in (
         (pc.is_inf(wide), "an infinite value"),

@@ -371,8 +371,9 @@ def _outputs(exp: _Expander, model: ModelSpec, names: dict[str, Any], last: Any)
         out = _lookup(exp, last)
         return {"output": out} if out else {}
     found: dict[str, str] = {}
+    keyed = isinstance(model.outputs, Mapping)  # declared outputs: located by name
     for k, name in enumerate(model.outputs):
-        out = _lookup(exp, _Ref(names, name, ("outputs", k)))
+        out = _lookup(exp, _Ref(names, name, ("outputs", name if keyed else k)))
         if out:
             found[name] = out
     return found

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_
 
 from nnspec.spec.base import NonNegInt, Spec
 from nnspec.spec.data import DataSpec
+from nnspec.spec.heads import Task
 from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import AdamW, LossField, LossSpec, OptimSpec
 from nnspec.spec.schedule import Constant, ScheduleSpec
@@ -21,7 +22,6 @@ from nnspec.spec.train import ClipGradSpec, TrainSpec, check_training_rules, tra
 __all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION", "partial_rule_errors"]
 
 SPEC_VERSION = 1
-Task = Literal["classification", "binary", "multilabel", "regression"]
 
 MAX_NAME = 100
 """Longest experiment ``name``: it becomes a folder name, and a sweep's job folders and Hydra's

@@ -257,7 +257,9 @@ class ActivationLayer(LayerBase):
 
 class Embedding(LayerBase):
     kind: Literal["embedding"] = "embedding"
-    num_embeddings: PosInt = Field(description="Vocabulary size.")
+    num_embeddings: AutoPosInt = Field(
+        description="Vocabulary size; `auto`: the vocabulary of the categorical column it reads."
+    )
     embedding_dim: PosInt = Field(description="Vector size.")
     padding_idx: NonNegInt | None = Field(
         default=None, description="Index whose vector stays zero."

@@ -21,6 +21,7 @@ from nnspec.spec.base import PosInt, Prob, Spec, field_error
 from nnspec.spec.blocks import BlockDef, BlockUse
 from nnspec.spec.expand import expand_model
 from nnspec.spec.graph import MERGE_KINDS, Graph, raise_problems
+from nnspec.spec.heads import OutputSpec, declared_outputs
 from nnspec.spec.init import InitSpec, Preset
 from nnspec.spec.layers import (
     AlphaDropout,
@@ -79,10 +80,30 @@ def auto_sizes(model: "ModelSpec") -> list[tuple[tuple[str | int, ...], str]]:
     found: list[tuple[tuple[str | int, ...], str]] = []
     if model.input_shape == AUTO:
         found.append((("input_shape",), "input_shape of a plain layer list"))
+    for name, shape in (model.inputs or {}).items():
+        if shape == AUTO:
+            found.append((("inputs", name), "a named input of a model trained on a table"))
     for i, layer in enumerate(model.layers):
         if getattr(layer, "out_features", None) == AUTO:
-            found.append((("layers", i, "out_features"), "the last linear layer of a layer list"))
+            where = "the last linear layer of a layer list, or an output's layer"
+            found.append((("layers", i, "out_features"), where))
+        if getattr(layer, "num_embeddings", None) == AUTO:
+            found.append((("layers", i, "num_embeddings"),
+                          "an embedding reading a categorical column's input"))  # fmt: skip
     return found
+
+
+def _auto_allowed(model: "ModelSpec", path: tuple[str | int, ...]) -> bool:
+    """Whether the data can decide the ``auto`` size at ``path`` (see :func:`auto_sizes`)."""
+    outputs = declared_outputs(model)
+    if path[0] == "inputs" or (path[0] == "input_shape" and (outputs or not model.is_graph)):
+        return True
+    layer = model.layers[int(path[1])]
+    if path[2] == "num_embeddings":  # reads one named input of the model directly
+        return model.inputs is not None and len(layer.inputs or ()) == 1
+    if outputs is not None:
+        return layer.name in outputs
+    return not model.is_graph and path[1] == head_index(model.layers)
 
 
 Shape = Annotated[tuple[PosInt, ...], Field(min_length=1)]
@@ -106,16 +127,22 @@ class ModelSpec(Spec):
         "...; `auto`: the width of a table's features after encoding, taken from the data when "
         "training (or name several inputs in `inputs`).",
     )  # fmt: skip
-    inputs: dict[str, tuple[PosInt, ...]] | None = Field(
+    inputs: dict[str, Shape | Literal["auto"]] | None = Field(
         default=None,
         description="Several named model inputs, name -> per-sample shape (forward takes a dict); "
-        "instead of input_shape.",
+        "instead of input_shape. `auto` (training on a table): a name that is a categorical "
+        "column is that column's category ids (shape [1], for an embedding), the one other name "
+        "the table's remaining features after encoding.",
     )
-    outputs: tuple[str, ...] | None = Field(
+    outputs: (
+        Annotated[tuple[str, ...], Field(min_length=1)]
+        | Annotated[dict[str, OutputSpec], Field(min_length=1)]
+        | None
+    ) = Field(
         default=None,
         description="Names of the layers whose outputs the model returns (forward returns a dict); "
-        "default: the last layer's output.",
-        min_length=1,
+        "default: the last layer's output. A mapping name -> {task, target, loss, weight, "
+        "metrics} declares what each output is trained for (several outputs).",
     )
     defaults: LayerDefaults = Field(
         default_factory=LayerDefaults, description="Hidden-layer defaults."
@@ -172,11 +199,10 @@ class ModelSpec(Spec):
     def _auto_sizes_placed(self) -> Self:
         # `auto` sizes are resolved from the data by the run layer, for a plain layer list only:
         # the input width, and the head's out_features.
-        head = head_index(self.layers)
         bad = [
             (path, f"`auto` is allowed for {where}", "auto")
             for path, where in auto_sizes(self)
-            if self.is_graph or (path[0] == "layers" and path[1] != head)
+            if not _auto_allowed(self, path)
         ]
         if bad:
             raise_problems(bad)

@@ -13,6 +13,7 @@ from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.callbacks import CallbackField, TrackerName, unique
 from nnspec.spec.device import Device, Precision, device_error
 from nnspec.spec.extension import ExtensionSpec, check_extensions
+from nnspec.spec.heads import declared_outputs, output_problems
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
     TASK_METRICS,
@@ -363,6 +364,8 @@ def _double_activation(exp: Any) -> list[InitErrorDetails]:
 
 
 def _monitor_rules(exp: Any) -> list[InitErrorDetails]:
+    if declared_outputs(getattr(exp, "model", None)) is not None:
+        return []  # per-output monitors: _output_rules
     found: list[InitErrorDetails] = []
     names = monitor_names(exp.task, exp.train.metrics)
     watchers: list[tuple[tuple[str, ...], str, str, bool]] = []
@@ -430,6 +433,11 @@ def _metric_rules(exp: Any) -> list[InitErrorDetails]:
     return found
 
 
+def _output_rules(exp: Any) -> list[InitErrorDetails]:
+    """A model with several outputs: per-output losses, metrics and monitors (spec/heads.py)."""
+    return [_rule(loc, message, value) for loc, message, value in output_problems(exp)]
+
+
 # Each cross-section rule with the top-level sections it reads. When some field of a spec is
 # invalid, pydantic skips the experiment's model validators; nnspec.io.validate then runs the rules
 # whose sections are all valid on their own (ExperimentSpec's `partial_rule_errors`), so a bad
@@ -441,6 +449,7 @@ TRAINING_RULES: tuple[TrainingRule, ...] = (
     (frozenset({"task", "loss", "model"}), _double_activation),  # OUT-3/4
     (frozenset({"task", "train", "schedule", "data"}), _monitor_rules),  # TRAIN-4, DATA-7
     (frozenset({"task", "train"}), _metric_rules),
+    (frozenset({"model", "train", "data"}), _output_rules),
     (frozenset({"train", "optim"}), scaling_needs_lr),
 )
 

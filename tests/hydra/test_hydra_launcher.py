@@ -24,7 +24,9 @@ pytestmark = [
     pytest.mark.usefixtures("in_tmp"),  # tests/hydra/conftest.py
 ]
 
-POOL = ["-m", "hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2", "hydra.launcher.preload=[]"]
+# one_gpu_per_trial=false: on a machine with GPUs, n_jobs=2 is not capped to their number
+POOL = ["-m", "hydra/launcher=nnspec_pool", "hydra.launcher.n_jobs=2", "hydra.launcher.preload=[]",
+        "hydra.launcher.one_gpu_per_trial=false"]  # fmt: skip
 _SEEN_IN_PROCESS: list[int] = []  # module state a trial changes; must not reach the next trial
 
 
@@ -175,3 +177,57 @@ def test_sigterm_to_the_sweep_stops_its_running_trials(in_tmp: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not (in_tmp / "sw" / "2").exists()  # the queued trial never started
+
+
+@pytest.mark.parametrize(
+    ("env", "gpus"),
+    [("3,5", ["3", "5"]), ("", []), ("-1", []), ("0,-1,1", ["0"]), (" 2 , 7", ["2", "7"]),
+     ("GPU-aa,GPU-bb", ["GPU-aa", "GPU-bb"])],
+)  # fmt: skip
+def test_visible_gpus_read_cuda_visible_devices_as_cuda_does(
+    monkeypatch: pytest.MonkeyPatch, env: str, gpus: list[str]
+) -> None:
+    from hydra_plugins.nnspec_pool_launcher.launcher import visible_gpus
+
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 8)  # ignored: the variable is set
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", env)
+    assert visible_gpus() == gpus
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_gpus() == [str(i) for i in range(8)]
+
+
+def gpu_train(spec: Any, *, run_dir: Path, base_dir: Path | None = None) -> RunResult:
+    """Records the GPUs its process may see, and when it ran."""
+    start = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    met = _meet(run_dir)
+    info = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": start, "end": time.time(),
+            "met": met}  # fmt: skip
+    (run_dir / "info.json").write_text(json.dumps(info))
+    return _result(run_dir, 0.1 * spec.seed)
+
+
+def test_each_trial_gets_one_gpu_to_itself(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)  # a faked 2-GPU machine
+    pool = [x.replace("n_jobs=2", "n_jobs=3") for x in POOL[:-1]]  # one_gpu_per_trial (default)
+    assert run([*pool, "seed=0,1,2,3", "hydra.sweep.dir=sw"], train_fn=gpu_train) == 0
+    infos = [json.loads((in_tmp / "sw" / str(i) / "info.json").read_text()) for i in range(4)]
+    assert all(i["gpus"] in ("0", "1") for i in infos)  # one GPU each, named alone
+    assert all(i["met"] for i in infos)  # two at a time, as many as GPUs (n_jobs=3 capped)
+    events = sorted([(i["start"], 1) for i in infos] + [(i["end"], -1) for i in infos])
+    assert max(sum(d for _, d in events[: k + 1]) for k in range(len(events))) == 2
+    for a in infos:  # trials that ran at the same time never shared a GPU
+        for b in infos:
+            if a is not b and a["start"] < b["end"] and b["start"] < a["end"]:
+                assert a["gpus"] != b["gpus"], (a, b)
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") is None  # the launching process is unchanged
+
+
+def test_without_one_gpu_per_trial_trials_see_every_gpu(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    assert run([*POOL, "seed=0,1", "hydra.sweep.dir=sw"], train_fn=gpu_train) == 0
+    infos = [json.loads((in_tmp / "sw" / str(i) / "info.json").read_text()) for i in range(2)]
+    assert [i["gpus"] for i in infos] == ["4,6", "4,6"] and all(i["met"] for i in infos)

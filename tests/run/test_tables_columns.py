@@ -135,6 +135,15 @@ def test_rows_without_a_target_are_dropped_with_a_warning(tmp_path: Path) -> Non
     assert data.y.tolist() == ["a", "b"] and data.dropped == 2
 
 
+def test_integers_beyond_float64_precision_read_as_rounded_floats(tmp_path: Path) -> None:
+    from nnspec.run.sources import load_table
+
+    f = tmp_path / "t.csv"
+    f.write_text("x,y\n9007199254740993,1\n2,0\n")  # 2**53 + 1: no float64 holds it exactly
+    data = load_table(f, "csv", DataSpec(source="csv:t.csv", target="y"))
+    assert data.table.column("x").to_pylist() == [float(2**53), 2.0]
+
+
 def test_a_table_without_any_target_value_is_a_data_error(tmp_path: Path) -> None:
     from nnspec.run.sources import load_table
 

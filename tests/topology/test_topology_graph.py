@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import nnspec
-from nnspec.errors import ShapeError, SpecError
+from nnspec.errors import DataError, ShapeError, SpecError
 from nnspec.io import attach_source, load_with_source, loads
 from nnspec.spec import ModelSpec
 
@@ -353,13 +353,15 @@ def test_cli_summary_of_a_multi_input_model(tmp_path, capsys) -> None:
     assert "image (1, 8, 8), tabular (5,)" in out and "concat" in out
 
 
-def test_training_a_multi_input_model_is_a_clear_error(tmp_path) -> None:
+def test_training_a_multi_input_model_on_arrays_is_a_clear_error(tmp_path) -> None:
+    # named inputs are bound to a table's columns (tests/run/test_multi_io.py); arrays have none
     spec = loads(MULTI)
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(DataError) as info:
         nnspec.train(spec, overrides=[f"train.output_dir={tmp_path}"])
-    assert (
-        info.value.problems[0].message == "training a model with named inputs is not supported yet"
-    )
+    problem = info.value.problems[0]
+    assert problem.message == "a model with named inputs or several outputs trains on a table"
+    assert problem.path == ("data", "source")
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_every_merge_kind_has_a_merge_function() -> None:
