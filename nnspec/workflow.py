@@ -12,6 +12,7 @@ module, which may import both, does a user's training run in order:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from nnspec.lint import announce
 from nnspec.run.api import RunResult, SpecInput, fit, resolve_spec
 from nnspec.run.callbacks import Callback, check_callbacks
 from nnspec.run.data import user_data
+from nnspec.run.extend import extended_spec, run_spec_path
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["train", "default_callbacks"]
@@ -42,6 +44,7 @@ def train(
     callbacks: Sequence[Callback] = (),
     run_dir: str | Path | None = None,
     base_dir: str | Path | None = None,
+    extend: bool = False,
 ) -> RunResult:
     """Train an experiment end to end and write its run directory.
 
@@ -58,16 +61,24 @@ def train(
             int, raises TypeError / ValueError before any work.
         run_dir: write here (e.g. a Hydra job dir) instead of ``<output_dir>/<name>/<time>``.
         base_dir: folder relative data paths resolve against (default: the spec file's folder,
-            or the working directory for spec objects).
+            or the working directory for spec objects and run directories).
+        extend: continue a finished or stopped run past its planned end: ``spec_or_path`` is its
+            run directory (or a spec whose ``train.resume`` names it) and ``overrides`` change
+            ``train.epochs`` and optionally ``schedule`` / ``train.early_stopping``
+            (:mod:`nnspec.run.extend`); the run's ``spec.yaml`` records the extension.
 
     Example:
         >>> result = train("examples/iris_mlp.yaml")  # doctest: +SKIP
         >>> result.test_metrics["accuracy"]  # doctest: +SKIP
         0.97
+        >>> train(result.run_dir, ["train.epochs=60"], extend=True)  # doctest: +SKIP
     """
     started = time.perf_counter()
     check_callbacks(callbacks)  # before the LR range test and any file
-    spec, base = resolve_spec(spec_or_path, overrides)
+    if extend:
+        spec, base = _extension(spec_or_path, overrides)
+    else:
+        spec, base = resolve_spec(spec_or_path, overrides)
     base = Path(base_dir) if base_dir is not None else base
     if spec.optim.lr == "auto":  # LR-3: the LR range test picks the rate
         spec = resolve_auto_lr(spec, raw=user_data(data) if data is not None else None, base=base)
@@ -80,3 +91,14 @@ def train(
         base_dir=base,
         started=started,
     )
+
+
+def _extension(spec_or_path: SpecInput, overrides: list[str] | None) -> tuple[ExperimentSpec, None]:
+    """The spec that extends a run: a run directory's ``spec.yaml`` with ``train.resume`` set
+    to it (or a spec naming the run), the overrides applied, the extension recorded."""
+    overrides = list(overrides or ())
+    if isinstance(spec_or_path, (str, Path)) and Path(spec_or_path).is_dir():
+        resume = f"train.resume={json.dumps(str(spec_or_path))}"
+        spec_or_path, overrides = run_spec_path(spec_or_path), [resume, *overrides]
+    spec, _ = resolve_spec(spec_or_path, overrides)
+    return extended_spec(spec), None

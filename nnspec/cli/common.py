@@ -216,13 +216,16 @@ PLOT_STACK: tuple[str, ...] = ("matplotlib.figure", "matplotlib.backends.backend
 # collector on.
 OPTIMIZER_STACK: tuple[str, ...] = ("torch._dynamo",)
 TRAINING_STACK: tuple[str, ...] = ("nnspec.run.api", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK)
+# pyarrow imports pandas the first time it turns a Python number into a scalar (the reader's
+# float32 range check does, for every numeric column): a table read loads pandas anyway.
+TABLE_STACK: tuple[str, ...] = ("pyarrow.csv", "pyarrow.compute", "pandas")
 EVAL_STACK: tuple[str, ...] = ("nnspec.run.predict", *SKLEARN_STACK)
 # Each command's list.
 PRELOAD: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "train": TRAINING_STACK,
     "plan": ("nnspec.run.model", "nnspec.run.plots", *OPTIMIZER_STACK, *SKLEARN_STACK,
              *PLOT_STACK),
-    "predict": ("nnspec.run.predict",),
+    "predict": ("nnspec.run.predict", *TABLE_STACK),
     "eval": EVAL_STACK,
     "check": ("nnspec.check.runner", *OPTIMIZER_STACK, *SKLEARN_STACK),
     "lr-find": ("nnspec.check.lrfind", *OPTIMIZER_STACK, *SKLEARN_STACK, *PLOT_STACK),

@@ -95,6 +95,10 @@ def _train(p: argparse.ArgumentParser) -> None:
         "train.resume=RUN_DIR), then Hydra overrides: group=option, key=value, sweeps a,b",
     )  # fmt: skip
     p.add_argument("-m", "--multirun", action="store_true", help="sweep: one run per combination")
+    p.add_argument("--extend", action="store_true",
+                   help="continue RUN_DIR past its planned end: train.epochs=N, optionally "
+                   "schedule=... / schedule.* (default: the spec's schedule, restarted) and "
+                   "train.early_stopping.*")  # fmt: skip
     p.add_argument(
         "--dry-run",
         action="store_true",

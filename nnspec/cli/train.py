@@ -9,11 +9,19 @@ plots and trial.json. A RUN_DIR instead of a SPEC resumes that run from its last
 its own spec and in its own folder, whose .hydra record stays as it was (the same as `nnspec train
 RUN_DIR/spec.yaml train.resume=RUN_DIR hydra.run.dir=RUN_DIR hydra.output_subdir=null`).
 
+RUN_DIR --extend train.epochs=N continues a finished or stopped run from its last checkpoint up to
+epoch N, in its folder, with a new LR-schedule segment over the added epochs: the spec's schedule
+restarted from the base LR (a warm restart), or the one `schedule=...` / `schedule.*=...` give;
+`train.early_stopping.*` may change too (patience restarts; the best epoch so far is kept). The
+new plan is printed first; spec.yaml (train.extensions), summary.json and the manifest record the
+extension. One run: no -m.
+
 Examples:
   nnspec train                                   # the default digits CNN
   nnspec train experiment=breast_cancer_mlp optim=sgd optim.lr=0.05 train.epochs=20
   nnspec train examples/iris_mlp.yaml train.epochs=5
   nnspec train runs/iris_mlp/RUN                # resume that run (its folder)
+  nnspec train runs/iris_mlp/RUN --extend train.epochs=60        # train on to epoch 60
   nnspec train --config-dir myconf optim=fast     # your own group options (myconf/optim/fast.yaml)
   nnspec train -m optim=adam,adamw optim.lr=1e-3,3e-3            # grid sweep
   nnspec train -m hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0,1,2
@@ -159,7 +167,7 @@ def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     from nnspec.hydra.app import USER_ERRORS
     from nnspec.hydra.app import run as run_app
 
-    inv = invocation(args)
+    inv = None if args.extend else invocation(args)
     register_plugins()
     plugins = getattr(args, "plugin_list", None)
     if plugins is None:  # parsed by `main` below, not by the CLI's entry (which loads them)
@@ -168,6 +176,10 @@ def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
         plugins = plugin_list(args.plugins or ())
         load_plugins(plugins)
     try:
+        if inv is None:
+            from nnspec.cli.extend import extend
+
+            return extend(args, train_fn=train_fn)
         with _rank_job(inv) as inv:
             return run_app(inv, train_fn=train_fn, preload=PRELOAD["train"], plugins=plugins)
     except NNSpecError as e:

@@ -32,7 +32,15 @@ from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import LossBase, resolve_loss_kind
 from nnspec.spec.train import TrainSpec, chosen_metrics, resolve_mode
 
-__all__ = ["TrainingPlan", "Compiled", "compile_plan", "compile_spec", "steps_per_epoch"]
+__all__ = [
+    "TrainingPlan",
+    "Segment",
+    "Compiled",
+    "compile_plan",
+    "compile_spec",
+    "steps_per_epoch",
+    "restart_lrs",
+]
 
 
 def steps_per_epoch(n_train: int, batch_size: int, accumulate: int = 1) -> int:
@@ -45,6 +53,17 @@ def steps_per_epoch(n_train: int, batch_size: int, accumulate: int = 1) -> int:
     """
     batches = max(1, n_train // batch_size + (1 if n_train % batch_size > 1 else 0))
     return math.ceil(batches / accumulate)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Epochs ``start + 1 .. stop`` trained under one LR schedule whose horizon is ``planned``
+    epochs from ``start`` (a run cut short by an extension stops before its horizon)."""
+
+    start: int
+    stop: int
+    planned: int
+    schedule: Any
 
 
 @dataclass(frozen=True)
@@ -89,13 +108,42 @@ class TrainingPlan:
             total = min(total, self.train.max_steps)
         return Horizon(steps_per_epoch, max(1, total))
 
-    def make_schedule(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> LRSchedule:
-        """The LR schedule for a run with ``steps_per_epoch`` optimizer steps per epoch."""
-        return build_schedule(self.schedule, optimizer, self.horizon(steps_per_epoch))
+    def segments(self) -> tuple[Segment, ...]:
+        """The run's schedule segments: one, plus one per ``train.extensions`` entry."""
+        exts = self.train.extensions
+        starts = [0, *(e.from_epoch for e in exts)]
+        stops = [*(e.from_epoch for e in exts), self.train.epochs]
+        ends = [*(e.previous_epochs for e in exts), self.train.epochs]
+        schedules = [self.schedule, *(e.schedule for e in exts)]
+        parts = zip(starts, stops, ends, schedules, strict=True)
+        return tuple(Segment(a, b, c - a, s) for a, b, c, s in parts)
 
-    def warmup_steps(self, steps_per_epoch: int) -> int:
-        """Length of the linear warmup in optimizer steps."""
-        return warmup_steps(self.schedule.warmup, self.horizon(steps_per_epoch))
+    def segment_at(self, epoch: int) -> Segment:
+        """The segment epoch ``epoch`` (1-based) is trained in."""
+        return next(s for s in reversed(self.segments()) if s.start < epoch or s.start == 0)
+
+    def segment_horizon(self, segment: Segment, steps_per_epoch: int) -> Horizon:
+        """Steps per epoch and the optimizer steps of ``segment``'s schedule (``max_steps``
+        caps the run, so also its last segment)."""
+        total = steps_per_epoch * segment.planned
+        if self.train.max_steps is not None:
+            total = min(total, self.train.max_steps - steps_per_epoch * segment.start)
+        return Horizon(steps_per_epoch, max(1, total))
+
+    def make_schedule(
+        self, optimizer: torch.optim.Optimizer, steps_per_epoch: int, segment: Segment | None = None
+    ) -> LRSchedule:
+        """The LR schedule for a run with ``steps_per_epoch`` optimizer steps per epoch (of
+        ``segment``, default the first; the optimizer's ``lr`` are the peak LRs)."""
+        segment = segment or self.segments()[0]
+        return build_schedule(segment.schedule, optimizer,
+                              self.segment_horizon(segment, steps_per_epoch))  # fmt: skip
+
+    def warmup_steps(self, steps_per_epoch: int, segment: Segment | None = None) -> int:
+        """Length of the linear warmup in optimizer steps (of ``segment``, default the first)."""
+        segment = segment or self.segments()[0]
+        horizon = self.segment_horizon(segment, steps_per_epoch)
+        return warmup_steps(segment.schedule.warmup, horizon)
 
     def penalty(self, model: nn.Module) -> list[torch.Tensor]:
         """Weights the L1 term (``optim.l1``, REG-9) applies to: trainable matrices/kernels."""
@@ -113,18 +161,32 @@ class TrainingPlan:
         return self.optim.l1 * l1_penalty(params) if params else None
 
     def lr_curve(self, steps_per_epoch: int) -> list[float]:
-        """LR of the first param group at every optimizer step (plateau: as if never triggered)."""
+        """LR of the first param group at every optimizer step (plateau: as if never triggered;
+        each segment restarts from the base LR, as :func:`restart_lrs` does in training)."""
         dummy = nn.Linear(1, 1)
         opt = build_optimizer(
             self.optim, dummy, ModelSpec(input_shape=(1,), layers=({"linear": 1},))
         )
-        schedule = self.make_schedule(opt, steps_per_epoch)
-        curve = []
-        for _ in range(self.horizon(steps_per_epoch).total_steps):
-            curve.append(opt.param_groups[0]["lr"])
-            opt.step()  # no gradients: a no-op, but torch expects it before scheduler.step()
-            schedule.step_batch()
+        base = [g["lr"] for g in opt.param_groups]
+        curve: list[float] = []
+        total = self.horizon(steps_per_epoch).total_steps
+        for segment in self.segments():
+            restart_lrs(opt, base)
+            schedule = self.make_schedule(opt, steps_per_epoch, segment)
+            stop = min(total, segment.stop * steps_per_epoch)
+            while len(curve) < stop:
+                curve.append(opt.param_groups[0]["lr"])
+                opt.step()  # no gradients: a no-op, but torch expects it before scheduler.step()
+                schedule.step_batch()
         return curve
+
+
+def restart_lrs(optimizer: torch.optim.Optimizer, base: list[float]) -> None:
+    """Set each group's LR back to its base LR before a segment's schedule is built (a warm
+    restart): torch's schedulers take ``initial_lr`` (set by the previous schedule) as given."""
+    for group, lr in zip(optimizer.param_groups, base, strict=True):
+        group["lr"] = lr
+        group.pop("initial_lr", None)
 
 
 def compile_plan(spec: ExperimentSpec) -> TrainingPlan:

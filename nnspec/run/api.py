@@ -16,7 +16,8 @@ for multilabel; :mod:`nnspec.run.metric_report`), ``device`` and ``fit_time``
 (seconds spent in the epoch loop: training, validation, metric files, checkpoints) and
 ``plot_errors`` (plots that could not be drawn, each ``path: error``; a warning, not a failure)
 and ``test_data_sha256`` (the in-memory test split's digest: ``nnspec eval`` compares metrics
-only on the same data).
+only on the same data) and, for an extended run, ``extensions`` (``train.extensions`` with each
+one's ``to_epoch``; :mod:`nnspec.run.extend`).
 """
 
 from __future__ import annotations
@@ -230,6 +231,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     extra.update(steps=state.step, skipped_steps=state.skipped_steps)
     extra.update(spec_hash=trainer.spec_meta["spec_hash"], device=str(trainer.device))
     extra.update(fit_time=trainer.fit_time, plot_errors=plot_errors)
+    if plan.train.extensions:
+        extra.update(extensions=extension_records(plan))
     digest = memory_digest(bundle.test)  # in memory: what `nnspec eval` checks it recomputes on
     if digest:
         extra.update(test_data_sha256=digest)
@@ -402,7 +405,21 @@ def _resume(trainer: Trainer, run_dir: Path, spec: ExperimentSpec, progress: Pro
         progress.message(f"no checkpoint in {run_dir}; starting from scratch")
         return
     trainer.restore(ckpt, best)
+    if ck.continues(ckpt, spec):
+        ext = spec.train.extensions[-1]
+        progress.message(f"extending {run_dir} from epoch {ext.from_epoch} to {spec.train.epochs}"
+                         f" (schedule {ext.schedule.kind}, restarted)")  # fmt: skip
+        return
     progress.message(f"resumed {run_dir} at epoch {ckpt['epoch']} (step {ckpt['step']})")
+
+
+def extension_records(plan: TrainingPlan) -> list[dict[str, Any]]:
+    """``summary.json``'s ``extensions``: each extension with the epochs it added."""
+    segments = plan.segments()[1:]
+    return [
+        {**ext.model_dump(mode="json"), "to_epoch": seg.stop}
+        for ext, seg in zip(plan.train.extensions, segments, strict=True)
+    ]
 
 
 def _final_line(result: RunResult) -> str:

@@ -30,6 +30,7 @@ from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
     "HASH_EXCLUDED",
+    "EXTENSION_FIELDS",
     "CheckpointWarning",
     "spec_fields",
     "spec_hash",
@@ -41,6 +42,7 @@ __all__ = [
     "load_latest",
     "resume_point",
     "auto_resume_dir",
+    "continues",
 ]
 
 FORMAT = 1
@@ -58,6 +60,10 @@ HASH_EXCLUDED: tuple[str, ...] = (
     "data.num_workers",
 )
 """Dotted spec fields (and their sub-fields) left out of the spec hash."""
+
+EXTENSION_FIELDS: tuple[str, ...] = ("train.epochs", "schedule", "train.early_stopping")
+"""Dotted fields (and their sub-fields) an extension of a run may change, besides those a resume
+may (:data:`HASH_EXCLUDED`); :mod:`nnspec.run.extend`."""
 
 _EPOCH_FILE = re.compile(r"epoch-(\d+)\.pt$")
 
@@ -258,7 +264,7 @@ def _all_damaged(run_dir: Path, skipped: list[str]) -> CheckpointError:
 
 
 def _check_hash(ckpt: dict[str, Any], expected: ExperimentSpec, run_dir: Path) -> None:
-    if ckpt["spec_hash"] == spec_hash(expected):
+    if ckpt["spec_hash"] == spec_hash(expected) or continues(ckpt, expected):
         return
     diff = diff_fields(json.loads(ckpt["spec_fields"]), spec_fields(expected))
     raise CheckpointError(
@@ -270,6 +276,18 @@ def _check_hash(ckpt: dict[str, Any], expected: ExperimentSpec, run_dir: Path) -
             fix="resume with the original spec, or start a new run",
         )
     )
+
+
+def continues(ckpt: dict[str, Any], spec: ExperimentSpec) -> bool:
+    """Whether ``ckpt`` is where the last of ``spec``'s ``train.extensions`` starts: written at
+    its ``from_epoch`` by the spec it extended (the extension's first epoch is still to train),
+    which differs from ``spec`` only in :data:`EXTENSION_FIELDS` and ``train.extensions``."""
+    exts = spec.train.extensions
+    if not exts or (ckpt["spec_hash"], ckpt["epoch"]) != (exts[-1].from_hash, exts[-1].from_epoch):
+        return False
+    changed = diff_fields(json.loads(ckpt["spec_fields"]), spec_fields(spec))
+    allowed = (*EXTENSION_FIELDS, "train.extensions")
+    return all(any(k == f or k.startswith(f + ".") for f in allowed) for k in changed)
 
 
 # How many earlier runs the `resume=auto` report lists, and how many differing fields per run.

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from nnspec.compile.losses import TargetStats
-from nnspec.compile.plan import TrainingPlan, steps_per_epoch
+from nnspec.compile.plan import Segment, TrainingPlan, restart_lrs, steps_per_epoch
 from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
 from nnspec.run.batches import (
@@ -131,12 +131,11 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch(len(bundle.train), plan.data.batch_size,
                                                train.accumulate)  # fmt: skip
         self.total_steps = plan.horizon(self.steps_per_epoch).total_steps
-        self.schedule = plan.make_schedule(self.optimizer, self.steps_per_epoch)
+        # each schedule segment (train.extensions) restarts from these LRs
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         # train.ema / train.swa: an averaged copy validated, tested and saved instead
         self.averaging = make_averaging(model, train, self.optimizer)
-        if self.averaging is not None:
-            self.schedule = PausedSchedule(self.schedule, self.averaging)
-        self.warmup = plan.warmup_steps(self.steps_per_epoch)
+        self._set_schedule(plan.segments()[0])
         stopping = train.early_stopping
         self.early_stopping = EarlyStopping(plan.monitor, plan.mode, stopping.patience,
                                             stopping.min_delta, stopping.enabled)  # fmt: skip
@@ -157,6 +156,28 @@ class Trainer:
         self.precision = MixedPrecision(train.precision, device, self.params)
         sklearn_metrics()  # import scikit-learn's metrics now (set-up), not inside the first epoch
         self._set_callbacks(callbacks, message)
+
+    def _set_schedule(self, segment: Segment) -> None:
+        """The LR schedule of ``segment``, built on the optimizer's current LRs; ``warmup`` is the
+        step its warmup ends at (ReduceLROnPlateau waits for it)."""
+        spe = self.steps_per_epoch
+        schedule = self.plan.make_schedule(self.optimizer, spe, segment)
+        averaging = self.averaging
+        self.schedule = PausedSchedule(schedule, averaging) if averaging is not None else schedule
+        self.warmup = segment.start * spe + self.plan.warmup_steps(spe, segment)
+
+    def _start_segment(self, segment: Segment) -> None:
+        """An extension's first epoch: its schedule starts afresh from the base LRs (a warm
+        restart) and early stopping's patience restarts (the best epoch so far is kept). In
+        SWA's phase, SWALR keeps setting the LR."""
+        swalr = self.averaging is not None and self.averaging.swalr is not None
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        restart_lrs(self.optimizer, self.base_lrs)
+        self._set_schedule(segment)
+        if swalr:
+            for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
+        self.early_stopping.bad_epochs = 0
 
     def _set_batches(self) -> None:
         """The training batches (re-iterable: each pass is the sampler's current epoch) and the
@@ -215,7 +236,16 @@ class Trainer:
         }
 
     def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
-        """Continue from a checkpoint (and the best weights so far, when saved)."""
+        """Continue from a checkpoint (and the best weights so far, when saved).
+
+        The schedule is the one of the segment the checkpoint's epoch was trained in, built
+        before the optimizer's state is loaded (its LRs are the checkpoint's); when a segment
+        starts at that epoch, :meth:`fit` starts it.
+        """
+        segment = self.plan.segment_at(ckpt["epoch"])
+        if segment.start > 0:
+            restart_lrs(self.optimizer, self.base_lrs)
+            self._set_schedule(segment)
         run_dir = self.writer.run_dir
         self.parallel.load_train_state(self.model, self.optimizer, ckpt, run_dir)
         self.schedule.load_state_dict(ckpt["schedule"])
@@ -411,10 +441,13 @@ class Trainer:
         try:
             try:
                 self._call("on_fit_start")
+                starts = {s.start: s for s in self.plan.segments()[1:]}
                 for epoch in range(self.state.epoch + 1, self.plan.train.epochs + 1):
                     if fit_state.should_stop:  # asked in on_fit_start or on_checkpoint
                         self._stop_between_epochs()
                         break
+                    if epoch - 1 in starts:
+                        self._start_segment(starts[epoch - 1])
                     if self._run_epoch(epoch):
                         break
             finally:

@@ -12,6 +12,7 @@ from nnspec.spec.averaging import EmaSpec, SwaSpec
 from nnspec.spec.base import NonNegFloat, PosFloat, PosInt, Spec, field_error
 from nnspec.spec.callbacks import CallbackField, TrackerName, unique
 from nnspec.spec.device import Device, Precision, device_error
+from nnspec.spec.extension import ExtensionSpec, check_extensions
 from nnspec.spec.heads import declared_outputs, output_problems
 from nnspec.spec.metrics import (
     LOWER_IS_BETTER,
@@ -197,6 +198,11 @@ class TrainSpec(Spec):
         default=None,
         description="The batch size optim.lr was chosen for (needed by lr_scaling).",
     )
+    extensions: tuple[ExtensionSpec, ...] = Field(
+        default=(),
+        description="Written by `nnspec train RUN_DIR --extend`: each time the run was continued "
+        "past its plan, and the LR schedule of the added epochs (nnspec.spec.extension).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -233,6 +239,7 @@ class TrainSpec(Spec):
                 "nothing would be averaged (fix: an epoch within train.epochs)",
                 self.swa.start_epoch,
             )
+        check_extensions(self.extensions, self.epochs)
         return self
 
     metrics: tuple[str, ...] | None = Field(

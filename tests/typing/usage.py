@@ -5,6 +5,7 @@ Checked by ``make typecheck``, not run by pytest. Every name is imported from it
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -206,3 +207,9 @@ def train_printing(spec: ExperimentSpec) -> float:
     """Not called here (it would train): type-checked only."""
     result = nnspec.train(spec, callbacks=[PrintEvery(50)])
     return result.best_value
+
+
+def extend_run(run_dir: Path) -> int:
+    """Not called here (it would train): type-checked only."""
+    result = nnspec.train(run_dir, ["train.epochs=60", "schedule={kind: constant}"], extend=True)
+    return result.epochs_run
