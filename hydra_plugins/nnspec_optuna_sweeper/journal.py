@@ -4,8 +4,8 @@ Optuna's ``JournalFileBackend`` appends one JSON record per line. A process kill
 of an append leaves a last line without its newline: Optuna skips it while reading, but the next
 append lands on the same line, and from then on the journal fails to load (a JSON error in the
 middle). Before a sweep opens its journal, an incomplete last line is cut off (and kept in
-``<journal>.torn`` for inspection). Written for the journal format of Optuna 4 and 5 (the
-``optuna`` pin in pyproject.toml).
+``<journal>.torn`` for inspection). Written for the journal format of Optuna 5 (the major
+version the ``optuna`` pin in pyproject.toml allows; Optuna 4 writes the same records).
 """
 
 from __future__ import annotations
