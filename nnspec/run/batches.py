@@ -134,6 +134,10 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
         ]
         return torch.cat(shares), [len(s) for s in shares]
 
+    def global_sizes(self) -> list[int]:
+        """The size of each global batch of an epoch (all ranks together)."""
+        return [min(self.batch_size, self.stop - i) for i in range(0, self.stop, self.batch_size)]
+
     def __iter__(self) -> Iterator[list[int]]:
         positions, sizes = self.local()
         flat = positions.tolist()

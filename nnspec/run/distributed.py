@@ -18,10 +18,14 @@ What a rank does, and why a 2-rank run computes what one process computes:
   each rank's gradient is weighted by its share of the batch, so the averaged gradient is the
   global batch's mean. A rank with no row left gets one padding row with weight 0 (padding with
   a mask): every rank runs the same number of steps and collectives, so none waits forever.
-  Batches are mappings of named tensors; a rank slices every tensor of the global batch (the
-  training batches come from the loop's one loader, augmented before slicing, so every world size
-  sees the same data; a streamed source is thus read by every rank — reading only a rank's rows
-  through :class:`~nnspec.run.batches.EpochBatches`' ``rank``/``world_size`` is the next step).
+  Batches are mappings of named tensors. A map-style split (in memory, a streamed ``.npy`` or
+  Dataset, named columns) is read per rank: :class:`~nnspec.run.batches.EpochBatches` with this
+  rank and the world size gives the rank its rows of each global batch (strided; a last global
+  batch too small to give every rank two rows is dropped), and :meth:`DataParallel.weigh`
+  weighs each by its share. An iterable source is read whole by every rank and sliced
+  (:meth:`DataParallel.shard`, contiguous rows, a weight-0 padding row for a rank left without
+  any). Augmentation runs on a rank's own rows, so an augmented DDP run, like one with dropout,
+  differs from one process while being statistically the same.
 * The per-step loss the guards read is the global batch's (an ``all_reduce``); validation and
   test batches are split the same way, each rank updates mergeable metric states with its rows
   and :meth:`~nnspec.run.metrics.MetricSet.sync` sums or gathers them, so metrics equal a
@@ -79,6 +83,11 @@ class SingleProcess:
 
     def shard(self, batches: Iterable[Batch]) -> Iterable[Batch]:
         """This rank's part of each global training batch."""
+        return batches
+
+    def weigh(self, batches: Iterable[Batch], global_sizes: Sequence[int]) -> Iterable[Batch]:
+        """Batches that hold this rank's rows already (a rank-sampled split), each weighed by
+        its share of the global batch of ``global_sizes``."""
         return batches
 
     def eval_shards(self, batches: Iterable[Batch], forward: Forward,
@@ -191,6 +200,14 @@ class DataParallel(SingleProcess):
             else:
                 self._share = size / n
                 yield _slice(data, start, start + size)
+        self._share = 1.0 / self.world_size
+
+    def weigh(self, batches: Iterable[Batch], global_sizes: Sequence[int]) -> Iterator[Batch]:
+        # EpochBatches(rank, world_size) left no rank without rows (a last global batch too
+        # small for two rows each is dropped), so no padding is needed here
+        for data, n in zip(batches, global_sizes, strict=False):
+            self._global, self._share = n, _rows(data) / n
+            yield data
         self._share = 1.0 / self.world_size
 
     def eval_shards(self, batches: Iterable[Batch], forward: Forward,

@@ -36,6 +36,7 @@ from nnspec.run.batches import (
     INPUT,
     Batch,
     EpochBatches,
+    Split,
     batch_len,
     batch_targets,
     model_inputs,
@@ -57,11 +58,16 @@ from nnspec.run.distributed import SingleProcess
 from nnspec.run.guards import LoopState, LossLog
 from nnspec.run.heads import OutputMetrics, as_float, output_loss
 from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
+from nnspec.run.named import NamedSplit
 from nnspec.run.outputs import RunWriter
 from nnspec.run.step import MixedPrecision, to_device, use_channels_last
+from nnspec.run.streams import StreamSplit
 from nnspec.run.tasks import TASKS
 from nnspec.run.topk import top_k_change, top_k_file
 from nnspec.spec.metrics import metric_column
+
+# splits read through a batch sampler (positions): a data-parallel rank samples its own rows
+MAP_SPLITS = (Split, StreamSplit, NamedSplit)
 
 __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
 
@@ -185,8 +191,15 @@ class Trainer:
         data = self.plan.data
         self.inputs: tuple[str, ...] = tuple(self.bundle.info.inputs) or (INPUT,)
         self.outputs: tuple[str, ...] = tuple(self.plan.outputs)  # () for one output
+        # Under DDP a map-style split (in memory or streamed) is read per rank: the sampler
+        # gives this rank its rows of each global batch, so no rank loads the others' rows. An
+        # iterable source is read whole by every rank and sliced (DataParallel.shard).
+        par = self.parallel
+        self.rank_sampled = par.world_size > 1 and isinstance(self.bundle.train, MAP_SPLITS)
+        rank, world = (par.rank, par.world_size) if self.rank_sampled else (0, 1)
         self.train_sampler = EpochBatches(len(self.bundle.train), data.batch_size,
-                                          seed=self.plan.seed, shuffle=data.shuffle)  # fmt: skip
+                                          seed=self.plan.seed, shuffle=data.shuffle, rank=rank,
+                                          world_size=world)  # fmt: skip
         self.train_batches = self._split_batches(self.bundle.train, self.train_sampler)
         self._eval_batches: dict[int, Iterable[Batch]] = {}
 
@@ -341,7 +354,11 @@ class Trainer:
         outputs = self.outputs  # () for one output
         losses.start_epoch()
         fit_state, batch, value = self.fit_state, 0, torch.zeros(())
-        for batch, data in enumerate(par.shard(self._augmented(epoch)), start=1):
+        if self.rank_sampled:  # this rank's rows already: weigh each by its global batch
+            batches = par.weigh(self._augmented(epoch), self.train_sampler.global_sizes())
+        else:
+            batches = par.shard(self._augmented(epoch))
+        for batch, data in enumerate(batches, start=1):
             xb, yb = model_inputs(data, inputs), batch_targets(data, outputs)
             if self.channels_last:  # image inputs in NHWC, copied without waiting
                 xb = to_device(xb, self.device, channels_last=True)  # type: ignore[arg-type]

@@ -179,3 +179,27 @@ def test_sync_batchnorm_on_cpu_is_refused_before_any_process_group(
     assert problem.path == ("train", "sync_batchnorm")
     assert "GPUs only" in problem.message and problem.fix is not None
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("n", "world", "batch"), [(12, 2, 4), (13, 2, 4), (17, 3, 6), (9, 2, 4)])
+def test_rank_sampled_batches_cover_each_global_batch_with_shares_summing_to_one(
+    n: int, world: int, batch: int
+) -> None:
+    from nnspec.run.batches import EpochBatches
+
+    sizes = EpochBatches(n, batch, seed=0, shuffle=True).global_sizes()
+    per_batch: list[list[float]] = [[] for _ in sizes]
+    seen: list[int] = []
+    for rank in range(world):
+        sampler = EpochBatches(n, batch, seed=0, shuffle=True, rank=rank, world_size=world)
+        part = _rank(rank, world)
+        rows = [{"input": torch.tensor(idx)} for idx in sampler]
+        for i, data in enumerate(part.weigh(rows, sampler.global_sizes())):
+            assert part.batch_len(len(data["input"])) == sampler.global_sizes()[i]
+            assert len(data["input"]) >= 2  # no rank is left with fewer than two rows
+            per_batch[i].append(part._share)
+            seen += data["input"].tolist()
+    kept = sum(EpochBatches(n, batch, seed=0, shuffle=True, world_size=world).global_sizes())
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == kept  # each kept row once
+    for shares in per_batch[: len(EpochBatches(n, batch, seed=0, shuffle=True, world_size=world))]:
+        assert sum(shares) == pytest.approx(1.0)
