@@ -37,6 +37,20 @@ def tiny(tmp: Path, **sections: Any) -> ExperimentSpec:
     return ExperimentSpec.model_validate(merged)
 
 
+def bitwise_equal(a: Any, b: Any) -> bool:
+    """Checkpoint-like values equal bit for bit: tensors (same dtype, torch.equal), nested
+    dicts, lists and tuples, and plain values."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(bitwise_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(bitwise_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in extra.items():

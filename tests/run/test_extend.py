@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from runhelp import tiny
+from runhelp import bitwise_equal, tiny
 
 import nnspec
 from nnspec.cli.main import main
@@ -34,16 +34,6 @@ def _spec(tmp: Path, **train_section: Any) -> ExperimentSpec:
     return tiny(tmp, model={"input_shape": [8], "layers": layers},
                 optim={"kind": "adamw", "lr": BASE_LR}, schedule={"kind": "cosine"},
                 train={"epochs": 3, "deterministic": True, **train_section})  # fmt: skip
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def _ckpt(run_dir: Path, epoch: int) -> dict[str, Any]:
@@ -122,7 +112,7 @@ def test_extension_appends_epochs_after_a_warm_restart(
     saved = torch.load(run_dir / "model.pt", weights_only=True)
     best_ckpt = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
     assert best_ckpt["epoch"] == best
-    assert _equal(saved["model"], best_ckpt["model"])
+    assert bitwise_equal(saved["model"], best_ckpt["model"])
 
 
 @pytest.mark.slow
@@ -137,7 +127,7 @@ def test_extension_equals_a_run_trained_with_the_same_segments(
     scratch = train(ExperimentSpec.model_validate(data)).run_dir
     a, b = _ckpt(run_dir, 5), _ckpt(scratch, 5)
     for key in ("model", "optimizer", "schedule", "early_stopping", "step"):
-        assert _equal(a[key], b[key]), key
+        assert bitwise_equal(a[key], b[key]), key
     planned = [{k: v for k, v in r.items() if k != "epochs"} for r in _rows(scratch)]
     assert [{k: v for k, v in r.items() if k != "epochs"} for r in _rows(run_dir)] == planned
     curve = compile_plan(load(run_dir / "spec.yaml")).lr_curve(SPE)
@@ -157,7 +147,7 @@ def test_interrupted_extension_resumes_bitwise(
     assert resumed.epochs_run == 5
     a, b = _ckpt(extended[0], 5), _ckpt(run_dir, 5)
     for key in ("model", "optimizer", "schedule", "step"):
-        assert _equal(a[key], b[key]), key
+        assert bitwise_equal(a[key], b[key]), key
     assert _rows(extended[0]) == _rows(run_dir)
 
 

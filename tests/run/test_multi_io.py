@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
+from runhelp import bitwise_equal
 from torch import nn
 
 from nnspec.io import dump, load, loads
@@ -281,19 +282,9 @@ def test_the_example_resumes_bitwise_after_sigkill(example: Path, tmp_path: Path
     train(example, [*over, f"train.resume={run_dir}"])
     a, b = _final(reference), _final(run_dir)
     for key in ("model", "optimizer"):
-        assert _same(a[key], b[key]), key
+        assert bitwise_equal(a[key], b[key]), key
     assert a["step"] == b["step"] and a["early_stopping"] == b["early_stopping"]
     assert (run_dir / "metrics.csv").read_text().count("\n") == 1 + 3
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def test_the_example_spec_validates() -> None:

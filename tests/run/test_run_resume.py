@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from runhelp import tiny
+from runhelp import bitwise_equal, tiny
 
 from nnspec.errors import CheckpointError
 from nnspec.io import dump
@@ -27,16 +27,6 @@ def _spec(tmp: Path, **extra: Any):
     layers = [{"linear": 32, "dropout": 0.2}, {"linear": 3}]
     train_section = {"epochs": 4, **extra.pop("train", {})}
     return tiny(tmp, model={"input_shape": [8], "layers": layers}, train=train_section, **extra)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def _final(run_dir: Path) -> dict[str, Any]:
@@ -83,9 +73,9 @@ def test_resume_after_sigkill_is_bitwise_identical(
     shutil.copytree(killed, run_dir)
     assert _resume(tmp_path, run_dir) == run_dir
     a, b = _final(reference), _final(run_dir)
-    assert _equal(a["model"], b["model"])
-    assert _equal(a["optimizer"], b["optimizer"])
-    assert _equal(a["schedule"], b["schedule"]) and a["step"] == b["step"]
+    assert bitwise_equal(a["model"], b["model"])
+    assert bitwise_equal(a["optimizer"], b["optimizer"])
+    assert bitwise_equal(a["schedule"], b["schedule"]) and a["step"] == b["step"]
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 4  # header + one row per epoch, no duplicate of the replayed epoch
 
@@ -101,7 +91,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous(
         _resume(tmp_path, run_dir)
     # the lost epochs are replayed from the previous checkpoint (or from scratch): the data order
     # is a function of (seed, epoch), so the result is the same
-    assert _equal(_final(reference)["model"], _final(run_dir)["model"])
+    assert bitwise_equal(_final(reference)["model"], _final(run_dir)["model"])
 
 
 def test_resume_refuses_a_different_spec_and_names_the_fields(killed: Path, tmp_path: Path) -> None:
