@@ -142,10 +142,10 @@ from nnspec.spec.train import (
     EarlyStoppingSpec,
     MonitorsSpec,
     TrainSpec,
-    check_training_rules,
     monitor_names,
     resolve_mode,
 )
+from nnspec.spec.training_rules import check_training_rules
 
 __all__ = [
     "Spec",

@@ -17,7 +17,8 @@ from nnspec.spec.model import ModelSpec
 from nnspec.spec.optim import AdamW, LossField, LossSpec, OptimSpec
 from nnspec.spec.schedule import Constant, ScheduleSpec
 from nnspec.spec.sequence import needs_clipping
-from nnspec.spec.train import ClipGradSpec, TrainSpec, check_training_rules, training_rule_errors
+from nnspec.spec.train import ClipGradSpec, TrainSpec
+from nnspec.spec.training_rules import check_training_rules, training_rule_errors
 
 __all__ = ["Task", "LintSpec", "ExperimentSpec", "SPEC_VERSION", "partial_rule_errors"]
 
@@ -83,7 +84,7 @@ class ExperimentSpec(Spec):
 
     @model_validator(mode="after")
     def _training_rules(self) -> ExperimentSpec:
-        check_training_rules(self)  # loss/task, double activation, monitors (spec/train.py)
+        check_training_rules(self)  # loss/task, double activation, monitors, ... (training_rules)
         return self
 
     @model_validator(mode="after")
@@ -110,7 +111,7 @@ def partial_rule_errors(data: object) -> ValidationError | None:
     Pydantic runs the experiment's model validators only when every field is valid, so a bad
     ``optim.lr`` would hide a loss that does not fit the task until it is fixed. Here each
     top-level section is validated on its own (a missing one takes its default) and every rule
-    whose sections are all valid runs on them (``spec.train.TRAINING_RULES``).
+    whose sections are all valid runs on them (``spec.training_rules.TRAINING_RULES``).
     """
     if not isinstance(data, Mapping):
         return None
