@@ -7,7 +7,9 @@ loading torch.
 
 Example:
     >>> import tempfile
-    >>> from pathlib import Path
+    >>> from collections.abc import Iterator
+from collections.abc import Iterator
+from pathlib import Path
     >>> target = Path(tempfile.mkdtemp()) / "a" / "out.txt"
     >>> atomic_write(target, "hello\\n")
     >>> target.read_text(), [p.name for p in target.parent.iterdir()]
@@ -16,15 +18,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
     "atomic_write",
     "atomic_write_bytes",
     "create_run_dir",
+    "first_missing",
+    "removed_on_error",
     "file_kind",
     "read_regular",
     "MAX_RUN_NAME",
@@ -158,3 +164,31 @@ def read_regular(path: Path, limit: int) -> bytes:
     if len(data) > min(limit, st.st_size):  # it grew while we read
         raise ValueError(f"{path} has more than the limit of {limit} bytes")
     return data
+
+
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None when ``path`` exists)."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+@contextlib.contextmanager
+def removed_on_error(created: Path | None, fresh: Path | None = None) -> Iterator[None]:
+    """Remove the (still empty) run folder this run created when the block fails, and the empty
+    parents it created with it, up to ``fresh`` (nothing half-made stays on disk)."""
+    try:
+        yield
+    except BaseException:
+        folders = [created, *created.parents] if created is not None else []
+        for folder in folders:
+            try:
+                folder.rmdir()  # only an empty folder: another run's files are never touched
+            except OSError:
+                break
+            if fresh is None or folder == fresh:
+                break
+        raise

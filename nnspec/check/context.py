@@ -109,7 +109,7 @@ class CheckContext:
 
     @cached_property
     def loss_fn(self) -> nn.Module:
-        from nnspec.run.loop import target_stats
+        from nnspec.run.evaluation import target_stats
 
         return self.plan.make_loss(self.bundle.info.n_outputs, target_stats(self.bundle))
 

@@ -37,7 +37,7 @@ import torch
 
 from nnspec.compile.plan import TrainingPlan, compile_plan
 from nnspec.errors import Problem, SpecError
-from nnspec.files import create_run_dir
+from nnspec.files import create_run_dir, first_missing, removed_on_error
 from nnspec.run import checkpoint as ck
 from nnspec.run import distributed
 from nnspec.run.callbacks import Callback, MetricFiles, check_callbacks
@@ -329,7 +329,7 @@ def _run(
     trackers = run_trackers(spec) if par.is_main else []
     named = spec_callbacks(spec)  # train.callbacks, built before any file is written
     new = resume is None and run_dir is None and par.is_main  # rank 0 creates it
-    fresh = _first_missing(Path(spec.train.output_dir) / spec.name) if new else None
+    fresh = first_missing(Path(spec.train.output_dir) / spec.name) if new else None
     given = Path(run_dir) if run_dir is not None else None
     out_dir = par.main_first(lambda: resume or given or _new_run_dir(spec))  # rank 0's path
     writer = RunWriter(out_dir, enabled=par.is_main)  # writes nothing until _write_start
@@ -341,7 +341,7 @@ def _run(
     try:
         # the trainer (loss, optimizer, schedule, compile) first: a failure there leaves no run
         # folder behind, none that train.resume=auto could match by its hash.txt
-        with _removed_on_error(out_dir if new else None, fresh):
+        with removed_on_error(out_dir if new else None, fresh):
             trainer = Trainer(model, plan, _to_device(bundle, device), writer,
                               callbacks=[*own, *callbacks], message=progress.message,
                               spec_meta=meta, device=device, parallel=par)  # fmt: skip
@@ -360,34 +360,6 @@ def _run(
     finally:
         progress.close()
     return result
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path`` that does not exist yet (None when ``path`` exists)."""
-    missing = None
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        missing = p
-    return missing
-
-
-@contextlib.contextmanager
-def _removed_on_error(created: Path | None, fresh: Path | None = None) -> Iterator[None]:
-    """Remove the (still empty) run folder this run created when the block fails, and the empty
-    parents it created with it, up to ``fresh`` (nothing half-made stays on disk)."""
-    try:
-        yield
-    except BaseException:
-        folders = [created, *created.parents] if created is not None else []
-        for folder in folders:
-            try:
-                folder.rmdir()  # only an empty folder: another run's files are never touched
-            except OSError:
-                break
-            if fresh is None or folder == fresh:
-                break
-        raise
 
 
 def _fields_json(spec: ExperimentSpec) -> str:

@@ -21,14 +21,12 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import torch
 from torch import nn
 
-from nnspec.compile.losses import TargetStats
 from nnspec.compile.plan import Segment, TrainingPlan, restart_lrs, steps_per_epoch
 from nnspec.run.augment import make_augment
 from nnspec.run.averaging import PausedSchedule, make_averaging
@@ -52,18 +50,17 @@ from nnspec.run.callbacks import (
     overrides,
     step_hooks,
 )
-from nnspec.run.checkpoint import checkpoint_paths, rng_state, set_rng_state
 from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.distributed import SingleProcess
+from nnspec.run.evaluation import Evaluation, evaluate_batches, target_stats
 from nnspec.run.guards import LoopState, LossLog
-from nnspec.run.heads import OutputMetrics, as_float, output_loss
-from nnspec.run.metrics import MetricSet, loss_weight, sklearn_metrics
+from nnspec.run.heads import output_loss
+from nnspec.run.metrics import sklearn_metrics
 from nnspec.run.named import NamedSplit
 from nnspec.run.outputs import RunWriter
 from nnspec.run.step import MixedPrecision, to_device, use_channels_last
 from nnspec.run.streams import StreamSplit
-from nnspec.run.tasks import TASKS
-from nnspec.run.topk import top_k_change, top_k_file
+from nnspec.run.trainer_checkpoints import Checkpoints
 from nnspec.spec.metrics import metric_column
 
 # splits read through a batch sampler (positions): a data-parallel rank samples its own rows
@@ -72,29 +69,7 @@ MAP_SPLITS = (Split, StreamSplit, NamedSplit)
 __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
 
 
-def evaluate_batches(
-    forward: Callable[..., torch.Tensor], loss_fn: nn.Module, batches: Iterable[Batch],
-    metrics: MetricSet, inputs: tuple[str, ...] = (INPUT,), outputs: tuple[str, ...] = (),
-) -> MetricSet:  # fmt: skip
-    """Update ``metrics`` and its loss with ``forward``'s outputs on each batch (no grad; the
-    caller sets eval mode and autocast). The one evaluation loop of training and ``nnspec eval``;
-    ``outputs``: the output names of a model with several (:mod:`nnspec.run.heads`)."""
-    with torch.inference_mode():
-        for data in batches:
-            out, yb = as_float(forward(model_inputs(data, inputs))), batch_targets(data, outputs)
-            metrics.update(out, yb, loss_fn(out, yb), loss_weight(loss_fn, yb))
-    return metrics
-
-
-def target_stats(bundle: DataBundle) -> TargetStats:
-    """Class (or positive) counts of the training split, for 'balanced' loss weights."""
-    count = TASKS[bundle.info.task].counts
-    y = bundle.train.y
-    counts = count(y, bundle.info.n_outputs) if count is not None else torch.zeros(1)
-    return TargetStats(counts, len(bundle.train))
-
-
-class Trainer:
+class Trainer(Checkpoints, Evaluation):
     """Runs the epochs of one experiment; the caller owns setup (seeding, run dir) and teardown.
 
     Args:
@@ -230,75 +205,6 @@ class Trainer:
         # the steps at which a per-step hook is next due (inf: never); set again by fit()
         self.before_step_due = self.step_end_due = math.inf
 
-    # ---- checkpoints ----
-
-    def checkpoint(self) -> dict[str, Any]:
-        """Everything needed to resume, as weights_only-loadable data (CKPT-1)."""
-        return {
-            "format": 1,
-            **self.spec_meta,
-            "epoch": self.state.epoch,
-            "step": self.state.step,
-            **self.parallel.train_state(self.model, self.optimizer),  # FSDP: shards apart
-            "schedule": self.schedule.state_dict(),
-            "early_stopping": self.early_stopping.state_dict(),
-            "loop": self.state.payload(),
-            "scaler": self.precision.state_dict(),  # fp16's loss scale; None otherwise
-            "rng": rng_state(),
-            **({"averaging": self.averaging.state_dict()} if self.averaging is not None else {}),
-        }
-
-    def restore(self, ckpt: dict[str, Any], best: dict[str, Any] | None) -> None:
-        """Continue from a checkpoint (and the best weights so far, when saved).
-
-        The schedule is the one of the segment the checkpoint's epoch was trained in, built
-        before the optimizer's state is loaded (its LRs are the checkpoint's); when a segment
-        starts at that epoch, :meth:`fit` starts it.
-        """
-        segment = self.plan.segment_at(ckpt["epoch"])
-        if segment.start > 0:
-            restart_lrs(self.optimizer, self.base_lrs)
-            self._set_schedule(segment)
-        run_dir = self.writer.run_dir
-        self.parallel.load_train_state(self.model, self.optimizer, ckpt, run_dir)
-        self.schedule.load_state_dict(ckpt["schedule"])
-        if self.averaging is not None and "averaging" in ckpt:
-            self.averaging.load_state_dict(ckpt["averaging"])
-        self.early_stopping.load_state_dict(ckpt["early_stopping"])
-        self.precision.load_state_dict(ckpt.get("scaler"))  # absent from older checkpoints
-        self.state = LoopState.from_checkpoint(ckpt)
-        if best is not None:
-            self.best_state = self.parallel.best_weights(self.model, best, run_dir)
-        on_disk = sorted(int(p.stem.split("-")[1]) for p in checkpoint_paths(self.writer.run_dir))
-        self.saved_epochs = [e for e in on_disk if e <= ckpt["epoch"]]
-        set_rng_state(ckpt["rng"])
-
-    def _save(self, is_best: bool, last_epoch: bool) -> list[Path]:
-        """Queue this epoch's checkpoint files; returns their paths (none when not due)."""
-        policy = self.plan.train.checkpoint
-        if not policy.enabled:
-            return []
-        epoch = self.state.epoch
-        periodic = epoch % policy.every_epochs == 0 or last_epoch
-        top, dropped = top_k_change(self.state.rows, self.plan.monitor, self.plan.mode,
-                                    policy.keep_top_k)  # fmt: skip
-        if not (periodic or (is_best and policy.keep_best) or top):
-            return []
-        rels = ["checkpoints/best.pt"] if is_best and policy.keep_best else []
-        rels += [top_k_file(epoch)] if top else []
-        prune: list[str] = [top_k_file(e) for e in dropped]
-        if periodic:
-            rels.append(f"checkpoints/epoch-{epoch:04d}.pt")
-            self.saved_epochs.append(epoch)
-            keep = policy.keep_last
-            prune += [f"checkpoints/epoch-{e:04d}.pt" for e in self.saved_epochs[:-keep]]
-            self.saved_epochs = self.saved_epochs[-keep:]
-        # Pickled once, now (a consistent copy); written (temp + fsync + rename) on the writer's
-        # thread while the next epoch trains.
-        self.parallel.save_checkpoint(self.writer, rels, self.checkpoint(), prune, self.model,
-                                      self.optimizer)  # fmt: skip
-        return [self.writer.path(rel) for rel in rels]
-
     # ---- the epoch ----
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -387,38 +293,6 @@ class Trainer:
         augment = self.augment
         for batch, data in enumerate(self.train_batches, start=1):
             yield data if augment is None else augment(data, epoch, batch)
-
-    def metric_set(self, *, report: bool = False) -> MetricSet:
-        """Empty states for the plan's metrics (and the loss) of one split."""
-        if self.plan.outputs:  # several outputs: one set each, and the weighted total loss
-            return OutputMetrics(self.plan, self.bundle.info, self.loss_fn, report=report)  # type: ignore[return-value]
-        return MetricSet(self.plan.metrics, self.bundle.info, self.plan.train.threshold,
-                         report=report)  # fmt: skip
-
-    def evaluate(self, batches: Iterable[Batch], metrics: MetricSet) -> MetricSet:
-        """Update ``metrics`` (and its loss) with the model's outputs on each batch (eval mode,
-        no grad), e.g. ``evaluate(self.eval_batches(split), self.metric_set())``; nothing of the
-        split is kept but the metric states."""
-        self.model.eval()
-        forward, par = self._eval_forward(), self.parallel
-        with self._autocast():  # a data-parallel rank scores its rows of each batch
-            shards = par.eval_shards(batches, forward, self.inputs)
-            evaluate_batches(forward, self.loss_fn, shards, metrics, self.inputs, self.outputs)
-        return metrics  # this rank's share: the caller syncs it across ranks (MetricSet.sync)
-
-    def _averaged(self) -> nn.Module | None:
-        """The averaged network once it holds an update (train.ema / train.swa)."""
-        averaging = self.averaging
-        return averaging.module if averaging is not None and averaging.active else None
-
-    def _eval_forward(self) -> Callable[..., torch.Tensor]:
-        """What validation runs: the averaged weights once they exist, else the model."""
-        averaged = self._averaged()
-        if averaged is not None:
-            return averaged.eval()
-        # DDP's wrapper is for training steps (it syncs gradients and buffers); the plain module
-        # scores a rank's rows. One process keeps the (maybe compiled) forward.
-        return self.forward if self.parallel.world_size == 1 else self.model
 
     def _bn_inputs(self) -> Iterator[Any]:
         """The training split's model inputs, for SWA's batch-norm statistics."""
@@ -537,21 +411,7 @@ class Trainer:
             self._checkpoint_hooks(self._save(False, last_epoch=True))
         state.stopped = self._stop_reason()
 
-    def _checkpoint_hooks(self, paths: list[Path]) -> None:
-        if paths:
-            for method in self.hooks["on_checkpoint"]:
-                method(self.fit_state, paths)
-
     def _stop_reason(self) -> str:
         if self.fit_state.should_stop:
             return self.fit_state.stop_reason or "callback"
         return "early_stopping" if self.early_stopping.should_stop else "max_steps"
-
-    def restore_best(self) -> None:
-        """Load the best epoch's weights (TRAIN-4 ``restore_best``), else the final average
-        (``train.ema`` / ``train.swa``); from then on the model itself is evaluated."""
-        averaging, self.averaging = self.averaging, None
-        if self.plan.train.early_stopping.restore_best and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        elif averaging is not None and averaging.active:
-            self.model.load_state_dict(averaging.module.state_dict())

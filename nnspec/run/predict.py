@@ -328,8 +328,8 @@ def evaluate_run_data(run_dir: str | Path) -> tuple[dict[str, float], str]:
     from nnspec.compile.plan import compile_plan
     from nnspec.run.batches import INPUT, EpochBatches
     from nnspec.run.data import prepare_data
+    from nnspec.run.evaluation import evaluate_batches, target_stats
     from nnspec.run.heads import OutputMetrics, output_loss
-    from nnspec.run.loop import evaluate_batches, target_stats
     from nnspec.run.metrics import MetricSet
 
     predictor = load_run(run_dir)
