@@ -7,9 +7,7 @@ loading torch.
 
 Example:
     >>> import tempfile
-    >>> from collections.abc import Iterator
-from collections.abc import Iterator
-from pathlib import Path
+    >>> from pathlib import Path
     >>> target = Path(tempfile.mkdtemp()) / "a" / "out.txt"
     >>> atomic_write(target, "hello\\n")
     >>> target.read_text(), [p.name for p in target.parent.iterdir()]
