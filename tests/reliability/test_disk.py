@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,19 @@ class FillDisk(Callback):
     def on_epoch_end(self, state: FitState) -> None:
         if state.epoch != self.epoch:
             return
+        # the previous epoch's checkpoint is written on the writer's thread: the disk fills once
+        # it is durable and verified (on a loaded machine the thread can lag a whole tiny epoch)
+        from nnspec.errors import CheckpointError
+        from nnspec.run.checkpoint import load_checkpoint
+
+        previous = state.run_dir / "checkpoints" / f"epoch-{self.epoch - 1:04d}.pt"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                load_checkpoint(previous)
+                break
+            except CheckpointError:
+                time.sleep(0.05)
         self.filler = state.run_dir.parents[2] / "filler"  # the file system's root
         with self.filler.open("wb") as fh:
             try:
