@@ -15,6 +15,8 @@ DataLoader workers) from ``/proc/<pid>/status`` and ``/proc/<pid>/smaps_rollup``
   rss_anon  peak of the SUM of RssAnon over the process tree (pages a forked worker shares with
             its parent count once per process: an upper bound)
   pss_anon  peak of the sum of Pss_Anon (shared pages split between the processes sharing them)
+  procs     the most processes in the tree at once, and (after the slash) how many there were
+            at the RssAnon peak
 
 Variants (one training epoch each: MLP 512 -> 64 -> 10, AdamW, ``--batch``, ``--workers``
 DataLoader workers, pinned memory when CUDA is used, 70/20/10 split):
@@ -214,7 +216,7 @@ def _field(path: str, name: str) -> int:
 
 def measure(cmd: list[str]) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    peak = {"rss_anon": 0, "pss_anon": 0, "processes": 1}
+    peak = {"rss_anon": 0, "pss_anon": 0, "processes": 1, "at_peak": 1}
     done = threading.Event()
 
     def sample() -> None:
@@ -222,7 +224,8 @@ def measure(cmd: list[str]) -> dict[str, Any]:
             pids = _tree(proc.pid)
             rss = sum(_field(f"/proc/{p}/status", "RssAnon") for p in pids)
             pss = sum(_field(f"/proc/{p}/smaps_rollup", "Pss_Anon") for p in pids)
-            peak["rss_anon"] = max(peak["rss_anon"], rss)
+            if rss > peak["rss_anon"]:
+                peak["rss_anon"], peak["at_peak"] = rss, len(pids)
             peak["pss_anon"] = max(peak["pss_anon"], pss)
             peak["processes"] = max(peak["processes"], len(pids))
             time.sleep(0.02)
@@ -277,14 +280,16 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
 
     hand = med("hand-npy", "throughput") if "hand-npy" in results else None
     print(f"\n{'variant':16} {'samples/s':>10} {'vs hand':>8} {'train s':>8} {'prep s':>7} "
-          f"{'RssAnon sum':>12} {'PssAnon':>8} {'procs':>5}")  # fmt: skip
+          f"{'RssAnon sum':>12} {'worst':>8} {'PssAnon':>8} {'procs':>5}")  # fmt: skip
     for variant in results:
         tput = med(variant, "throughput")
         ratio = f"{tput / hand:.2f}x" if hand else "-"
         print(f"{variant:16} {tput:10.0f} {ratio:>8} {med(variant, 'train'):8.1f} "
               f"{med(variant, 'prep'):7.1f} {med(variant, 'rss_anon') / 2**30:10.2f}GiB "
+              f"{max(r['rss_anon'] for r in results[variant]) / 1e9:6.2f}GB "
               f"{med(variant, 'pss_anon') / 2**30:6.2f}GiB "
-              f"{max(r['processes'] for r in results[variant]):5d}")  # fmt: skip
+              f"{max(r['processes'] for r in results[variant]):3d}/"
+              f"{max(r['at_peak'] for r in results[variant])}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -140,11 +140,10 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         positions, sizes = self.local()
-        flat = positions.tolist()
         start = 0
-        for size in sizes:
-            yield flat[start : start + size]
-            start += size
+        for size in sizes:  # a batch's ints at a time: a whole epoch's as Python ints would be
+            yield positions[start : start + size].tolist()  # ~36 bytes a sample in the parent,
+            start += size  # which the next pass's forked workers would then count again
 
 
 class SeededEpochs:

@@ -317,14 +317,16 @@ def release_freed_buffers(worker_id: int) -> None:
     batch buffer after that comes from the heap, whose freed blocks a worker keeps, so a worker's
     memory grows with the batch size (docs/benchmarks.md, streamed data). A fixed threshold
     (``mallopt(M_MMAP_THRESHOLD)``) keeps them mapped and returned. Elsewhere than glibc: no-op.
+
+    libc is the process's own symbol table (``dlopen(NULL)``), not ``ctypes.util.find_library``:
+    that runs ``ldconfig -p`` in a subprocess, and a worker forked with a copy of its parent's
+    pages would fork once more at start, a fourth process holding the same anonymous memory.
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
+        libc = ctypes.CDLL(None)  # the libraries already loaded, libc among them
+    except (OSError, TypeError):  # no dlopen(NULL) (Windows)
         libc = None
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped

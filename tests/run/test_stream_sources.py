@@ -3,6 +3,9 @@ shard folders, data.in_memory, and the losses of a streamed run equal to the in-
 
 from __future__ import annotations
 
+import ctypes
+import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +200,40 @@ def test_worker_processes_stream_the_same_losses(tmp_path: Path) -> None:
         train(spec, data=Items(), callbacks=[losses])
         runs.append(losses.values)
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5, atol=0)
+
+
+def test_the_worker_setup_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker forked with its parent's pages must not fork again to find libc (an extra
+    process holding the same anonymous memory: the map-style Dataset benchmark's fourth one)."""
+    import subprocess
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)  # the forked worker inherits it
+    loader = torch.utils.data.DataLoader(
+        Items(4), batch_size=None, num_workers=1,
+        worker_init_fn=streams_module.release_freed_buffers,
+    )  # fmt: skip
+    assert len(list(loader)) == 4  # a worker whose set-up raised fails the iteration
+
+
+def test_the_worker_setup_fixes_glibcs_mmap_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    class Libc:
+        def mallopt(self, *args: Any) -> int:
+            calls.append(args)
+            return 1
+
+    opened: list[Any] = []
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: opened.append(name) or Libc())
+    streams_module.release_freed_buffers(0)
+    assert opened == [None]  # the process's own symbols: no search for the library
+    assert calls == [(-3, 1 << 20)]  # M_MMAP_THRESHOLD, 1 MiB
+
+
+@pytest.mark.skipif(sys.platform != "linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc only")  # fmt: skip
+def test_glibcs_mallopt_is_among_the_process_symbols() -> None:
+    assert hasattr(ctypes.CDLL(None), "mallopt")
