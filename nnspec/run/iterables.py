@@ -44,7 +44,7 @@ from nnspec.run.batches import (
     epoch_order,
     shard_of,
 )
-from nnspec.run.streams import SCAN_ROWS, Moments, Prep, release_freed_buffers
+from nnspec.run.streams import SCAN_ROWS, Moments, Prep, release_freed_buffers, release_heap
 
 __all__ = ["HOLDOUT", "IterData", "IterSplit", "UserIterable", "holdout_parts", "scan"]
 
@@ -143,6 +143,7 @@ def scan(data: IterData, check: Callable[[np.ndarray, int], None]) -> Scanned:
             moments.add(flat[parts == 0])
             for p in range(3):
                 ys[p].append(np.asarray(y)[parts == p])
+    release_heap()  # the pass's chunk-sized temporaries (see release_heap)
     width = int(np.prod(data.pieces.sample_shape))
     mean, std = moments.result(width)
     empty = np.zeros(0)

@@ -46,6 +46,7 @@ __all__ = [
     "fit_moments",
     "Moments",
     "release_freed_buffers",
+    "release_heap",
 ]
 
 SCAN_ROWS: Final = 8192  # rows per chunk of a full pass (statistics, checks) [nnspec choice]
@@ -237,6 +238,7 @@ def fit_moments(
         flat = chunk.reshape(len(chunk), -1)
         check(flat, start)
         moments.add(flat[mask[start : start + len(flat)]])
+    release_heap()
     return moments.result(int(np.prod(rows.sample_shape)))
 
 
@@ -309,6 +311,31 @@ def _whole(batch: Any) -> Any:
     return batch  # __getitems__ already returns the collated batch mapping
 
 
+def _libc() -> Any:
+    """The C library's functions, from the process's own symbols (``dlopen(NULL)``); None where
+    there is no such table (Windows)."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None)  # the libraries already loaded, libc among them
+    except (OSError, TypeError):
+        return None
+
+
+def release_heap() -> None:
+    """Give the heap's free memory back to the operating system (glibc's ``malloc_trim``;
+    elsewhere a no-op), called in the training process after a one-pass scan.
+
+    A scan frees chunk-sized float64 temporaries; glibc then raises its mmap threshold to their
+    size and keeps up to twice that free at the top of the heap (45 MB for the 1,000,000 x 512
+    benchmark, in most runs). Each DataLoader worker forked afterwards would count those pages
+    again in its RssAnon (docs/benchmarks.md, streamed data).
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def release_freed_buffers(worker_id: int) -> None:
     """DataLoader ``worker_init_fn`` of the streamed splits: batch-sized buffers go back to the
     operating system when freed.
@@ -322,12 +349,7 @@ def release_freed_buffers(worker_id: int) -> None:
     that runs ``ldconfig -p`` in a subprocess, and a worker forked with a copy of its parent's
     pages would fork once more at start, a fourth process holding the same anonymous memory.
     """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None)  # the libraries already loaded, libc among them
-    except (OSError, TypeError):  # no dlopen(NULL) (Windows)
-        libc = None
+    libc = _libc()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
 

@@ -237,3 +237,18 @@ def test_the_worker_setup_fixes_glibcs_mmap_threshold(monkeypatch: pytest.Monkey
                     reason="glibc only")  # fmt: skip
 def test_glibcs_mallopt_is_among_the_process_symbols() -> None:
     assert hasattr(ctypes.CDLL(None), "mallopt")
+
+
+def test_a_statistics_pass_gives_the_free_heap_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    class Libc:
+        def malloc_trim(self, *args: Any) -> int:
+            calls.append(args)
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    rows = streams_module.ArrayRows(np.arange(40, dtype=np.float32).reshape(20, 2), "rows")
+    mean, _ = streams_module.fit_moments(rows, np.arange(10), lambda chunk, start: None)
+    assert calls == [(0,)]  # once, after the pass: before the training workers are forked
+    np.testing.assert_allclose(mean, [9.0, 10.0])
