@@ -9,7 +9,7 @@ class of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ import numpy as np
 
 from nnspec.errors import DataError, Problem
 
-__all__ = ["RawData", "ShardRows", "load_npz", "open_npy", "check_finite"]
+__all__ = [
+    "NamedArrays", "RawData", "ShardRows", "load_npz", "load_npz_arrays", "open_npy", "check_finite"
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class RawData:
     feature_names: tuple[str, ...] = ()
     class_names: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NamedArrays:
+    """The user's arrays by name (``{"x": {input: array}, "y": {output: array}}``), for a model
+    with named inputs or several outputs (:mod:`nnspec.run.named_arrays`); either side may be
+    one array where the model has one input or one output."""
+
+    x: Any
+    y: Any
 
 
 def _problem(path: tuple[str | int, ...], message: str, **kw: Any) -> DataError:
@@ -118,6 +130,26 @@ def load_npz(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
                 f"{file.name}: holds object arrays, which nnspec never loads",
                 fix="save plain numeric arrays",
             ) from e
+
+
+def load_npz_arrays(path: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive by name (never unpickled; object arrays refused)."""
+    file = Path(path)
+    if not file.is_file():
+        raise _problem(("x",), f"{path}: no such file", expected="an .npz archive of arrays")
+    try:
+        arrays = _arrays(file)
+    except DataError as e:  # the command's argument, not the spec's data.source
+        raise DataError([replace(p, path=("x",)) for p in e.problems]) from None
+    if not hasattr(arrays, "files"):
+        raise _problem(("x",), f"{file.name}: an .npy file, not an .npz archive",
+                       expected="an .npz archive with one array per input (np.savez)")  # fmt: skip
+    with arrays:
+        try:
+            return {k: arrays[k] for k in arrays.files}
+        except ValueError as e:
+            raise _problem(("x",), f"{file.name}: holds object arrays, which nnspec never loads",
+                           fix="save plain numeric arrays") from e  # fmt: skip
 
 
 @dataclass(frozen=True)

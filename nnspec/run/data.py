@@ -34,11 +34,13 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem, SpecError
+from nnspec.run.arrays import NamedArrays
 from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.named import NamedSplit, is_named, named_data_spec, prepare_named
+from nnspec.run.named_arrays import prepare_named_arrays
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -206,7 +208,8 @@ def _inputs(spec: ExperimentSpec, raw: RawData) -> tuple[np.ndarray, bool]:
 def prepare_data(
     spec: ExperimentSpec,
     *,
-    raw: RawData | TableData | StreamData | IterData | UserTable | UserDataset | None = None,
+    raw: RawData | NamedArrays | TableData | StreamData | IterData | UserTable | UserDataset
+    | None = None,
     base: Path | None = None,
 ) -> DataBundle:
     """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
@@ -216,7 +219,7 @@ def prepare_data(
         raw: user data (``nnspec.train(spec, data=...)``); default: ``data.source``.
         base: folder relative file paths resolve against.
     """
-    if is_named(spec):  # named inputs or several outputs: a table bound to them by name
+    if is_named(spec) or isinstance(raw, NamedArrays):  # bound to the model's inputs by name
         return _named_bundle(spec, raw, base)
     raw = _source(spec, raw, base)
     if isinstance(raw, IterData):
@@ -260,7 +263,11 @@ def prepare_data(
 
 def _named_bundle(spec: ExperimentSpec, raw: Any, base: Path | None) -> DataBundle:
     spec = named_data_spec(spec)  # data.target: the outputs' target columns
-    splits, fields = prepare_named(spec, _source(spec, raw, base))
+    source = _source(spec, raw, base)
+    if isinstance(source, NamedArrays):  # the user's arrays by name (Python API)
+        splits, fields = prepare_named_arrays(spec, source)
+    else:
+        splits, fields = prepare_named(spec, source)
     outputs = {name: DataInfo(**head) for name, head in fields.pop("outputs").items()}
     fields["extra"]["base_dir"] = str(base) if base is not None else None
     return DataBundle(*splits, DataInfo(**fields, outputs=outputs))  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Data for a model with named inputs or several outputs, from a table source.
+"""Data for a model with named inputs or several outputs, from a table source (the user's
+arrays bound by name: :mod:`nnspec.run.named_arrays`).
 
 The table's columns are typed and encoded as for a plain model (:mod:`nnspec.run.columns`,
 fitted on the training split only), then bound to the model's named inputs:
@@ -191,8 +192,10 @@ def _require_table(spec: ExperimentSpec, raw: Any) -> TableData:
         raise DataError(
             Problem(
                 ("data", "source"),
-                "a model with named inputs or several outputs trains on a table",
-                expected="a csv:, parquet:, arrow: or feather: source, or a DataFrame",
+                "a model with named inputs or several outputs trains on a table or on arrays "
+                "by name",
+                expected="a csv:, parquet:, arrow: or feather: source, a DataFrame, or "
+                "data={'x': {input: array}, 'y': {output: array}}",
                 found=spec.data.source,
             )
         )

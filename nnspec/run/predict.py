@@ -26,6 +26,7 @@ from nnspec.run.data import DataInfo
 from nnspec.run.images import read_images
 from nnspec.run.manifest import verified_bytes
 from nnspec.run.named import NamedSplit, encode_named
+from nnspec.run.named_arrays import encode_arrays
 from nnspec.run.rundir import finished_run
 from nnspec.run.tasks import TASKS
 from nnspec.run.tokens import input_embeddings, token_array
@@ -68,6 +69,8 @@ class Predictor:
         return _OutputView(self, name)
 
     def _inputs(self, x: Any) -> Any:
+        if "arrays" in self.info.extra:  # trained on arrays by name: the same names (or .npz)
+            return encode_arrays(x, self.info.extra["arrays"])
         if self.info.inputs or self.info.outputs:  # named inputs / several outputs: a table
             columns = Columns.from_json(self.info.extra["columns"])
             return encode_named(x, columns, self.info.inputs, (self.info.x_mean, self.info.x_std))
@@ -101,9 +104,10 @@ class Predictor:
 
     def raw(self, x: Any) -> Any:
         """Model outputs (logits / standardised values) for inputs ``x``: an array, a CSV path,
-        or for a run trained on an image folder, an image file, a folder of images (in the
-        order of :func:`nnspec.run.images.image_files`) or a list of image files. Several
-        outputs: a dict by output name."""
+        for a run trained on arrays by name a dict input name -> array (or an ``.npz`` path of
+        such arrays), or for a run trained on an image folder, an image file, a folder of
+        images (in the order of :func:`nnspec.run.images.image_files`) or a list of image
+        files. Several outputs: a dict by output name."""
         with torch.inference_mode():
             out = self.model(self._inputs(x))
             return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()

@@ -25,7 +25,7 @@ import numpy as np
 from nnspec.errors import DataError, Problem, did_you_mean
 from nnspec.files import file_kind
 from nnspec.registry import Registry
-from nnspec.run.arrays import RawData, check_finite, load_npz, open_npy
+from nnspec.run.arrays import NamedArrays, RawData, check_finite, load_npz, open_npy
 from nnspec.run.images import ImageFolder, scan_folder
 from nnspec.run.streams import DatasetRows, StreamData, streams
 from nnspec.run.synthetic import SYNTHETIC
@@ -356,17 +356,24 @@ class UserDataset:
     dataset: Any
 
 
-def user_data(data: Any) -> RawData | UserTable | UserDataset:
-    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}``, a map-style ``Dataset`` of
-    ``(x, y)`` items (never copied: read item by item, see :mod:`nnspec.run.streams`) or a table
-    (pyarrow / pandas, with the target column named by ``data.target``) into what
-    :func:`~nnspec.run.data.prepare_data` takes."""
+def user_data(data: Any) -> RawData | NamedArrays | UserTable | UserDataset:
+    """Turn ``(x, y)`` arrays/tensors, ``{"x": ..., "y": ...}`` (either side may map names to
+    arrays: a model's named inputs and outputs, :mod:`nnspec.run.named_arrays`), a map-style
+    ``Dataset`` of ``(x, y)`` items (never copied: read item by item, see
+    :mod:`nnspec.run.streams`) or a table (pyarrow / pandas, with the target column named by
+    ``data.target``) into what :func:`~nnspec.run.data.prepare_data` takes."""
+    from collections.abc import Mapping
+
     import torch
 
     if _is_table(data):
         return UserTable(data)
     if isinstance(data, dict):
         data = (data.get("x"), data.get("y"))
+    if isinstance(data, (tuple, list)) and len(data) == 2 and any(
+        isinstance(side, Mapping) for side in data
+    ):
+        return NamedArrays(*data)
     if isinstance(data, torch.utils.data.IterableDataset):
         return UserDataset(data)
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, tuple):

@@ -354,12 +354,15 @@ def test_cli_summary_of_a_multi_input_model(tmp_path, capsys) -> None:
 
 
 def test_training_a_multi_input_model_on_arrays_is_a_clear_error(tmp_path) -> None:
-    # named inputs are bound to a table's columns (tests/run/test_multi_io.py); arrays have none
+    # named inputs bind to a table's columns (tests/run/test_multi_io.py) or to arrays passed by
+    # name (tests/run/test_named_arrays.py); a synthetic source has neither
     spec = loads(MULTI)
     with pytest.raises(DataError) as info:
         nnspec.train(spec, overrides=[f"train.output_dir={tmp_path}"])
     problem = info.value.problems[0]
-    assert problem.message == "a model with named inputs or several outputs trains on a table"
+    assert problem.message == (
+        "a model with named inputs or several outputs trains on a table or on arrays by name"
+    )
     assert problem.path == ("data", "source")
     assert not list(tmp_path.iterdir())  # nothing written
 

@@ -1,0 +1,215 @@
+"""Arrays bound by name to a model's named inputs and outputs (``nnspec.train(spec, data={"x":
+{...}, "y": {...}})``): binding, training-split statistics, every problem at once, and in the
+slow tier a run whose predictions (dict, .npz, ``nnspec predict``) reproduce its test metrics."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from nnspec.errors import DataError
+from nnspec.run.data import prepare_data
+from nnspec.run.named_arrays import encode_arrays
+from nnspec.run.sources import user_data
+from nnspec.run.splitting import split_indices
+from nnspec.spec import ExperimentSpec
+
+N = 1200
+
+
+def _arrays(n: int = N, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Six numeric features on their own scales, a 40-id city, a 3-class segment that depends
+    on both, and a spend that depends on both."""
+    rng = np.random.default_rng(seed)
+    tabular = (rng.normal(size=(n, 6)) * [1, 5, 10, 0.1, 2, 3] + [0, 50, -20, 1, 0, 7])
+    city = rng.integers(0, 40, size=n)
+    effect = np.random.default_rng(99).normal(size=40)
+    z = tabular[:, 0] - (tabular[:, 1] - 50) / 5 + 2 * effect[city]
+    segment = np.digitize(z, np.quantile(z, [1 / 3, 2 / 3]))
+    spend = 100 + 10 * tabular[:, 3] + 20 * effect[city] + rng.normal(size=n)
+    return ({"tabular": tabular.astype(np.float32), "city": city},
+            {"segment": segment, "spend": spend})  # fmt: skip
+
+
+def _spec(tmp: Path, **train: Any) -> ExperimentSpec:
+    return ExperimentSpec.model_validate({
+        "name": "arrays", "seed": 0,
+        "data": {"source": "user", "batch_size": 64},
+        "model": {
+            "inputs": {"tabular": "auto", "city": "auto"},
+            "outputs": {"segment": {"task": "classification", "metrics": ["accuracy"]},
+                        "spend": {"task": "regression", "weight": 0.5, "metrics": ["r2"]}},
+            "layers": [
+                {"kind": "linear", "name": "tab", "out_features": 32, "inputs": ["tabular"]},
+                {"kind": "embedding", "name": "emb", "num_embeddings": "auto",
+                 "embedding_dim": 8, "inputs": ["city"]},
+                {"kind": "flatten", "name": "flat"},
+                {"kind": "concat", "name": "joined", "inputs": ["tab", "flat"]},
+                {"kind": "linear", "name": "trunk", "out_features": 64},
+                {"kind": "linear", "name": "segment", "out_features": "auto", "inputs": ["trunk"]},
+                {"kind": "linear", "name": "spend", "out_features": "auto", "inputs": ["trunk"]},
+            ],
+        },
+        "optim": {"kind": "adamw", "lr": 3e-3},
+        "train": {"epochs": 30, "num_threads": 1, "progress": "none", "output_dir": str(tmp),
+                  "early_stopping": {"monitor": "val_segment_accuracy", "patience": 8}, **train},
+    })  # fmt: skip
+
+
+def _train_rows(spec: ExperimentSpec, segment: np.ndarray) -> list[np.ndarray]:
+    return split_indices(len(segment), segment, spec, "classification")
+
+
+def test_arrays_bind_by_name_with_training_split_statistics(tmp_path: Path) -> None:
+    x, y = _arrays()
+    spec = _spec(tmp_path)
+    bundle = prepare_data(spec, raw=user_data({"x": x, "y": y}))
+    train = bundle.train.tensors  # type: ignore[union-attr]
+    assert set(train) == {"tabular", "city", "target.segment", "target.spend"}
+    assert train["city"].dtype == torch.int64 and tuple(train["city"].shape[1:]) == (1,)
+    assert bundle.info.inputs == {"tabular": (6,), "city": (1,)}
+    assert bundle.info.extra["vocab"] == {"city": int(x["city"].max()) + 1}
+    tr, va, _ = _train_rows(spec, y["segment"])
+    assert torch.equal(train["city"][:, 0], torch.from_numpy(x["city"][tr]))
+    meta = bundle.info.extra["arrays"]["tabular"]
+    rows = x["tabular"][tr].astype(np.float64)
+    np.testing.assert_allclose(meta["mean"], rows.mean(axis=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(meta["std"], rows.std(axis=0), rtol=1e-6)
+    t = train["tabular"].double()
+    assert t.mean(0).abs().max() < 1e-5 and (t.std(0, unbiased=False) - 1).abs().max() < 1e-5
+    val = bundle.val.tensors["tabular"].double()  # type: ignore[union-attr]
+    assert val.mean(0).abs().max() > 1e-3  # validation rows are scaled with training statistics
+    segment = bundle.train.tensors["target.segment"]  # type: ignore[union-attr]
+    assert torch.equal(segment, torch.from_numpy(y["segment"][tr]).long())
+    spend = bundle.train.tensors["target.spend"].double()  # type: ignore[union-attr]
+    assert abs(float(spend.mean())) < 1e-5  # regression targets standardised on training rows
+    assert len(bundle.val) == len(va)  # type: ignore[arg-type]
+
+
+def test_tensors_and_a_tuple_bind_like_arrays(tmp_path: Path) -> None:
+    x, y = _arrays(300)
+    spec = _spec(tmp_path)
+    a = prepare_data(spec, raw=user_data({"x": x, "y": y}))
+    t = prepare_data(spec, raw=user_data(({k: torch.from_numpy(v) for k, v in x.items()}, y)))
+    for name in a.train.tensors:  # type: ignore[union-attr]
+        assert torch.equal(a.train.tensors[name], t.train.tensors[name])  # type: ignore[union-attr]
+
+
+def test_every_problem_of_the_names_is_reported_at_once(tmp_path: Path) -> None:
+    x, y = _arrays(100)
+    with pytest.raises(DataError) as err:
+        prepare_data(_spec(tmp_path), raw=user_data(
+            {"x": {"tabular": x["tabular"], "cty": x["city"]}, "y": {"segment": y["segment"]}}
+        ))  # fmt: skip
+    text = str(err.value)
+    assert "data.x.city: no array for the model's input 'city'" in text
+    assert "data.x.cty: 'cty' is not an input of the model" in text
+    assert "did you mean 'city'?" in text
+    assert "data.y.spend: no array for the model's output 'spend'" in text
+    assert len(err.value.problems) == 3
+
+
+def test_every_problem_of_the_values_is_reported_at_once(tmp_path: Path) -> None:
+    x, y = _arrays(100)
+    bad_x = {"tabular": x["tabular"].copy(), "city": x["city"].copy()}
+    bad_x["tabular"][7, 2] = np.nan
+    bad_x["city"][3] = -1
+    bad_y = {"segment": y["segment"], "spend": y["spend"].copy()}
+    bad_y["spend"][5] = np.inf
+    with pytest.raises(DataError) as err:
+        prepare_data(_spec(tmp_path), raw=user_data({"x": bad_x, "y": bad_y}))
+    text = str(err.value)
+    assert "data.x.tabular: input 'tabular': 1 samples hold NaN or inf (first: sample 7)" in text
+    assert "data.x.city: input 'city' holds negative ids (first: sample 3)" in text
+    assert "data.y.spend: output 'spend': 1 targets are NaN or inf (first: sample 5)" in text
+    short = {"tabular": x["tabular"][:99], "city": x["city"]}
+    with pytest.raises(DataError, match=r"different numbers of samples.*x\['tabular'\]: 99"):
+        prepare_data(_spec(tmp_path), raw=user_data({"x": short, "y": y}))
+
+
+def test_mapping_and_array_must_match_the_models_inputs(tmp_path: Path) -> None:
+    x, y = _arrays(100)
+    with pytest.raises(DataError, match="the model has named inputs"):
+        prepare_data(_spec(tmp_path), raw=user_data({"x": x["tabular"], "y": y}))
+    plain = ExperimentSpec.model_validate({
+        "data": {"source": "user"}, "task": "classification",
+        "model": {"input_shape": [6], "layers": [{"linear": 3}]},
+    })  # fmt: skip
+    with pytest.raises(DataError, match="the model has one input, and data\\['x'\\] is a mapping"):
+        prepare_data(plain, raw=user_data({"x": x, "y": y["segment"]}))
+    with pytest.raises(DataError, match=r"declare the outputs by name in model\.outputs"):
+        prepare_data(plain, raw=user_data({"x": x["tabular"], "y": y}))
+
+
+def test_predictions_encode_with_the_saved_fields(tmp_path: Path) -> None:
+    meta = {
+        "ids": {"kind": "ids", "shape": [1], "vocab": 5},
+        "f": {"kind": "features", "shape": [2], "mean": [1.0, 2.0], "std": [2.0, 4.0]},
+    }
+    out = encode_arrays({"ids": np.array([0, 4]), "f": np.array([[3.0, 6.0], [1.0, 2.0]])}, meta)
+    assert isinstance(out, dict)
+    assert out["ids"].tolist() == [[0], [4]]
+    assert out["f"].tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    with pytest.raises(DataError) as err:
+        encode_arrays({"ids": np.array([0, 5]), "f": np.zeros((2, 3))}, meta)
+    text = str(err.value)
+    assert "x.ids: input 'ids' holds ids the model has never seen (first: sample 1)" in text
+    assert "x.f: input 'f' has the wrong shape (expected [2] per sample; found [3])" in text
+    archive = tmp_path / "rows.npz"
+    np.savez(archive, ids=np.array([9]), f=np.zeros((1, 2)))
+    with pytest.raises(DataError, match=r"rows\.npz x\.ids: input 'ids' holds ids"):
+        encode_arrays(archive, meta)
+    one = {"input": meta["f"]}
+    np.savez(archive, features=np.array([[3.0, 6.0]]))  # a one-input model: its one array
+    assert encode_arrays(archive, one).tolist() == [[1.0, 1.0]]  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_a_run_on_named_arrays_predicts_its_own_test_metrics(tmp_path: Path) -> None:
+    import nnspec
+    from nnspec.run.predict import load_run
+
+    x, y = _arrays()
+    spec = _spec(tmp_path)
+    result = nnspec.train(spec, data={"x": x, "y": y})
+    assert result.monitor == "val_segment_accuracy"
+    assert result.test_metrics["segment_accuracy"] > 0.8  # chance: 1/3
+    assert result.test_metrics["spend_r2"] > 0.8
+    _, _, te = _train_rows(spec, y["segment"])
+    predictor = load_run(result.run_dir)
+    rows = {name: a[te] for name, a in x.items()}
+    predicted = predictor.predict(rows)
+    accuracy = float(np.mean(predicted["segment"] == y["segment"][te]))  # type: ignore[index]
+    assert accuracy == pytest.approx(result.test_metrics["segment_accuracy"], abs=1e-9)
+    archive = tmp_path / "test_rows.npz"
+    np.savez(archive, **rows)
+    again = predictor.predict(archive)
+    assert np.array_equal(again["segment"], predicted["segment"])  # type: ignore[index]
+    out = tmp_path / "predictions.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "nnspec", "predict", str(result.run_dir), str(archive),
+         "--out", str(out)], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with out.open() as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == ["segment", "segment_p_0", "segment_p_1", "segment_p_2", "spend"]
+    assert [int(r["segment"]) for r in table] == predicted["segment"].tolist()  # type: ignore[index]
+    spend = np.array([float(r["spend"]) for r in table])
+    np.testing.assert_allclose(spend, predicted["spend"].reshape(-1), rtol=1e-5)  # type: ignore[index]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, tabular=x["tabular"][:2], town=x["city"][:2])
+    done = subprocess.run(
+        [sys.executable, "-m", "nnspec", "predict", str(result.run_dir), str(bad),
+         "--out", str(tmp_path / "p.csv")], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no array for the model's input 'city'" in done.stderr
+    assert not (tmp_path / "p.csv").exists()
