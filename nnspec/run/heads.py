@@ -22,6 +22,7 @@ from nnspec.run.batches import target_key
 from nnspec.run.data import DataBundle, DataInfo, DataSplit
 from nnspec.run.metric_states import MeanLoss
 from nnspec.run.metrics import MetricSet, loss_weight
+from nnspec.run.named_streams import NamedStreamSplit
 from nnspec.run.tasks import TASKS
 from nnspec.spec.heads import declared_outputs
 from nnspec.spec.metrics import metric_column
@@ -74,6 +75,8 @@ class OutputLoss(nn.Module):
 
 def split_targets(split: DataSplit, name: str) -> torch.Tensor:
     """A split's encoded targets of output ``name``."""
+    if isinstance(split, NamedStreamSplit):  # inputs streamed, targets in memory
+        return split.targets[target_key(name)]
     return split.tensors[target_key(name)]  # type: ignore[union-attr]
 
 

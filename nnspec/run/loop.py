@@ -57,6 +57,7 @@ from nnspec.run.guards import LoopState, LossLog
 from nnspec.run.heads import output_loss
 from nnspec.run.metrics import sklearn_metrics
 from nnspec.run.named import NamedSplit
+from nnspec.run.named_streams import NamedStreamSplit
 from nnspec.run.outputs import RunWriter
 from nnspec.run.step import MixedPrecision, to_device, use_channels_last
 from nnspec.run.streams import StreamSplit
@@ -64,7 +65,7 @@ from nnspec.run.trainer_checkpoints import Checkpoints
 from nnspec.spec.metrics import metric_column
 
 # splits read through a batch sampler (positions): a data-parallel rank samples its own rows
-MAP_SPLITS = (Split, StreamSplit, NamedSplit)
+MAP_SPLITS = (Split, StreamSplit, NamedSplit, NamedStreamSplit)
 
 __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
 

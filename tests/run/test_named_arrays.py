@@ -213,3 +213,100 @@ def test_a_run_on_named_arrays_predicts_its_own_test_metrics(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "no array for the model's input 'city'" in done.stderr
     assert not (tmp_path / "p.csv").exists()
+
+
+# ---- a Dataset of named items (nnspec.run.named_streams) ----
+
+
+class NamedItems(torch.utils.data.Dataset[tuple[dict[str, Any], dict[str, Any]]]):
+    """A user's map-style Dataset of ``({input: array}, {output: target})`` items that counts
+    its reads (the arrays are the same as :func:`_arrays`)."""
+
+    def __init__(self, x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> None:
+        self.x, self.y, self.reads = x, y, 0
+
+    def __len__(self) -> int:
+        return len(self.y["segment"])
+
+    def __getitem__(self, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.reads += 1
+        inputs = {"tabular": torch.from_numpy(self.x["tabular"][i]), "city": int(self.x["city"][i])}
+        return inputs, {"segment": int(self.y["segment"][i]), "spend": float(self.y["spend"][i])}
+
+
+def _losses(spec: ExperimentSpec, data: Any) -> list[float]:
+    import nnspec
+    from nnspec.run.callbacks import Callback, FitState
+
+    class Losses(Callback):
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def on_step_end(self, state: FitState) -> None:
+            self.seen.append(float(state.loss))
+
+    losses = Losses()
+    nnspec.train(spec, data=data, callbacks=[losses])
+    return losses.seen
+
+
+def _with(spec: ExperimentSpec, **data: Any) -> ExperimentSpec:
+    return spec.model_copy(update={"data": spec.data.model_copy(update=data)})
+
+
+def test_a_dataset_of_named_items_streams_with_the_arrays_statistics(tmp_path: Path) -> None:
+    from nnspec.run.named_streams import NamedStreamSplit
+
+    x, y = _arrays(600)
+    spec = _with(_spec(tmp_path), in_memory="no")
+    items = NamedItems(x, y)
+    streamed = prepare_data(spec, raw=user_data(items))
+    assert isinstance(streamed.train, NamedStreamSplit)
+    held = prepare_data(spec, raw=user_data({"x": x, "y": y}))
+    assert streamed.info.extra["vocab"] == held.info.extra["vocab"]
+    a, b = streamed.info.extra["arrays"]["tabular"], held.info.extra["arrays"]["tabular"]
+    np.testing.assert_allclose(a["mean"], b["mean"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(a["std"], b["std"], rtol=1e-6)
+    batch = streamed.train.head(5)
+    for key, t in held.train.head(5).items():  # type: ignore[union-attr]
+        torch.testing.assert_close(batch[key], t, rtol=1e-6, atol=1e-6)
+    in_memory = prepare_data(_with(spec, in_memory="yes"), raw=user_data(items))
+    assert isinstance(in_memory.train, type(held.train))  # NamedSplit: tensors in memory
+    for key, t in in_memory.train.tensors.items():  # type: ignore[union-attr]
+        assert torch.equal(t, streamed.train.head(len(streamed.train))[key]), key
+
+
+def test_a_dataset_item_with_wrong_names_is_refused_naming_them(tmp_path: Path) -> None:
+    class Wrong(NamedItems):
+        def __getitem__(self, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+            inputs, targets = super().__getitem__(i)
+            return {"tabular": inputs["tabular"], "town": inputs["city"]}, targets
+
+    x, y = _arrays(50)
+    with pytest.raises(DataError) as err:
+        prepare_data(_spec(tmp_path), raw=user_data(Wrong(x, y)))
+    text = str(err.value)
+    assert "dataset item 0 data.x.city: no array for the model's input 'city'" in text
+    assert "dataset item 0 data.x.town: 'town' is not an input of the model" in text
+
+
+def test_bad_values_are_named_by_dataset_item(tmp_path: Path) -> None:
+    x, y = _arrays(50)
+    x["tabular"][31, 1] = np.nan
+    x["city"][17] = -2
+    with pytest.raises(DataError) as err:
+        prepare_data(_spec(tmp_path), raw=user_data(NamedItems(x, y)))
+    text = str(err.value)
+    assert "input 'tabular': 1 samples hold NaN or inf (first: dataset item 31)" in text
+    assert "input 'city' holds negative ids (first: dataset item 17)" in text
+
+
+@pytest.mark.slow
+def test_named_items_train_alike_streamed_with_workers_and_in_memory(tmp_path: Path) -> None:
+    x, y = _arrays(600)
+    spec = _spec(tmp_path).model_copy(deep=True)
+    spec = spec.model_copy(update={"train": spec.train.model_copy(update={"epochs": 3})})
+    held = _losses(_with(spec, in_memory="yes"), NamedItems(x, y))
+    streamed = _losses(_with(spec, in_memory="no", num_workers=2), NamedItems(x, y))
+    assert len(held) == len(streamed) > 20
+    np.testing.assert_allclose(streamed, held, rtol=1e-5)
