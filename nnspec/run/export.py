@@ -2,7 +2,10 @@
 
 The exported graph is the model alone: it takes the same tensor the eager model takes (the
 preprocessed, reshaped inputs: standardised float32 features or int64 token ids) and returns
-its raw outputs (logits, or standardised values for regression). The preprocessing and the
+its raw outputs (logits, or standardised values for regression). A model with named inputs or
+several outputs takes and returns them by name: one graph input per model input (int64 ids for
+an embedded column or an integer array, float32 features otherwise) and one graph output per
+model output, under the same names. The preprocessing and the
 postprocessing are data, written next to the model: ``preprocess.json`` (the run's, with the
 standardisation tensors as lists) and ``spec.yaml``. :func:`load_exported` turns an ONNX file and
 those two files back into a :class:`~nnspec.run.predict.Predictor`, so ``nnspec predict
@@ -57,10 +60,22 @@ def _missing_extra(what: str, error: ImportError) -> NNSpecError:
     )  # fmt: skip
 
 
-def example_input(info: DataInfo, batch: int = 2) -> torch.Tensor:
-    """A batch shaped and typed as the model takes it (zeros: valid token ids too)."""
-    dtype = torch.int64 if info.tokens else torch.float32
-    return torch.zeros(batch, *info.input_shape, dtype=dtype)
+def example_input(info: DataInfo, batch: int = 2) -> torch.Tensor | dict[str, torch.Tensor]:
+    """A batch shaped and typed as the model takes it (zeros: valid token ids too); a dict by
+    input name for a model with named inputs."""
+    if not info.inputs:
+        dtype = torch.int64 if info.tokens or _ids(info, "input") else torch.float32
+        return torch.zeros(batch, *info.input_shape, dtype=dtype)
+    return {
+        name: torch.zeros(batch, *shape, dtype=torch.int64 if _ids(info, name) else torch.float32)
+        for name, shape in info.inputs.items()
+    }
+
+
+def _ids(info: DataInfo, name: str) -> bool:
+    """Whether the model's input ``name`` is integer ids (an embedded column, integer arrays)."""
+    arrays = info.extra.get("arrays", {})
+    return name in info.extra.get("vocab", {}) or arrays.get(name, {}).get("kind") == "ids"
 
 
 @contextlib.contextmanager
@@ -82,8 +97,14 @@ def _quiet_exporters() -> Iterator[None]:
                 lg.setLevel(level)
 
 
-def _write_model(model: torch.nn.Module, x: torch.Tensor, fmt: str, path: Path) -> None:
-    batch = {0: torch.export.Dim("batch")}
+def _names(out: Any) -> list[str]:
+    return list(out) if isinstance(out, dict) else ["output"]
+
+
+def _write_model(model: torch.nn.Module, x: Any, fmt: str, path: Path) -> None:
+    batch = torch.export.Dim("batch")
+    named = isinstance(x, dict)
+    shapes: Any = {k: {0: batch} for k in x} if named else {0: batch}
     if fmt == "onnx":
         try:
             import onnxscript  # noqa: F401  (torch's exporter needs it; say so before it fails)
@@ -91,18 +112,22 @@ def _write_model(model: torch.nn.Module, x: torch.Tensor, fmt: str, path: Path) 
             raise _missing_extra("export to ONNX", e) from e
         # one file, unless the weights pass protobuf's 2 GB limit (then model.onnx.data beside it)
         size = sum(p.numel() * p.element_size() for p in model.parameters())
+        # a dict as the last positional argument would be read as keyword arguments: pass it as
+        # forward's keyword ``x``, its tensors becoming the graph inputs in name order
+        args, kwargs = ((), {"x": x}) if named else ((x,), None)
         torch.onnx.export(
-            model, (x,), str(path), dynamo=True, input_names=["input"],
-            output_names=["output"], dynamic_shapes=(batch,), verbose=False,
+            model, args, str(path), kwargs=kwargs, dynamo=True,
+            input_names=list(x) if named else ["input"], output_names=_names(model(x)),
+            dynamic_shapes={"x": shapes} if named else (shapes,), verbose=False,
             external_data=size > _ONNX_INLINE_BYTES,
         )  # fmt: skip
     elif fmt == "exported-program":
-        torch.export.save(torch.export.export(model, (x,), dynamic_shapes=(batch,)), str(path))
-    else:
-        torch.jit.save(torch.jit.trace(model, (x,)), str(path))
+        torch.export.save(torch.export.export(model, (x,), dynamic_shapes=(shapes,)), str(path))
+    else:  # strict=False: a model returning a dict by output name traces too
+        torch.jit.save(torch.jit.trace(model, (x,), strict=False), str(path))
 
 
-def _run_exported(path: Path, fmt: str, x: torch.Tensor) -> torch.Tensor:
+def _run_exported(path: Path, fmt: str, x: Any) -> Any:
     if fmt == "onnx":
         return _OnnxModel(path)(x)
     if fmt == "exported-program":
@@ -110,26 +135,42 @@ def _run_exported(path: Path, fmt: str, x: torch.Tensor) -> torch.Tensor:
     return torch.jit.load(str(path))(x)
 
 
+def _random_input(info: DataInfo, batch: int) -> Any:
+    """A batch of another size than the export's example: normal features, ids 0 and 1."""
+    gen = torch.Generator().manual_seed(0)
+    example = example_input(info, batch)
+    parts = example if isinstance(example, dict) else {"input": example}
+    drawn = {
+        k: torch.randint_like(t, 2, generator=gen) if t.dtype == torch.int64
+        else torch.randn(t.shape, generator=gen)
+        for k, t in parts.items()
+    }  # fmt: skip
+    return drawn if isinstance(example, dict) else drawn["input"]
+
+
 def _verify(model: torch.nn.Module, path: Path, fmt: str, info: DataInfo) -> None:
     """Run the written file on a batch of another size and compare with the eager model: an
     export that does not reproduce the model (a shape baked in, an op the runtime computes
     differently) is an error, never a file left for the user to discover."""
-    gen = torch.Generator().manual_seed(0)
-    x = example_input(info, 3)
-    x = (
-        torch.randint_like(x, 2, generator=gen)
-        if info.tokens
-        else torch.randn(x.shape, generator=gen)
-    )
+    x = _random_input(info, 3)
     with torch.inference_mode():
-        want, got = model(x).float(), _run_exported(path, fmt, x).float()
-    diff = float((want - got).abs().max()) if want.shape == got.shape else math.inf
+        want, got = model(x), _run_exported(path, fmt, x)
+    wants = want if isinstance(want, dict) else {"output": want}
+    gots = got if isinstance(got, dict) else {"output": got}
+    diff, found = 0.0, ""
+    for name, w in wants.items():
+        g = gots.get(name)
+        if g is None or g.shape != w.shape:
+            diff = math.inf
+            found = f"output {name!r} of shape {None if g is None else tuple(g.shape)} " \
+                    f"instead of {tuple(w.shape)}"  # fmt: skip
+            break
+        diff = max(diff, float((w.float() - g.float()).abs().max()))
     if not diff <= _TOLERANCE:
         raise NNSpecError(Problem(
             ("format",), f"the {fmt} export does not reproduce the model",
             expected=f"outputs within {_TOLERANCE} of the eager model's on a batch of 3",
-            found=f"max abs difference {diff:.3g}" if math.isfinite(diff)
-            else f"output shape {tuple(got.shape)} instead of {tuple(want.shape)}",
+            found=f"max abs difference {diff:.3g}" if math.isfinite(diff) else found,
             fix="try --format exported-program, or report the model to nnspec",
         ))  # fmt: skip
 
@@ -139,14 +180,22 @@ def _preprocess_json(run_dir: Path, info: DataInfo, fmt: str) -> dict[str, Any]:
     meta["tensors"] = {
         k: getattr(info, k).tolist() for k in _TENSORS if getattr(info, k) is not None
     }
-    meta["export"] = {
-        "format": fmt,
-        "model": EXPORT_FORMATS[fmt],
-        "input": {"name": "input", "dtype": "int64" if info.tokens else "float32",
-                  "shape": ["batch", *info.input_shape]},
-        "output": {"name": "output", "shape": ["batch", info.n_outputs]},
-        "torch": torch.__version__,
-    }  # fmt: skip
+    example = example_input(info, 1)
+    meta["export"] = {"format": fmt, "model": EXPORT_FORMATS[fmt], "torch": torch.__version__}
+    if isinstance(example, dict) or info.outputs:  # the graph's inputs and outputs by name
+        parts = example if isinstance(example, dict) else {"input": example}
+        meta["export"]["inputs"] = [
+            {"name": k, "dtype": str(t.dtype).removeprefix("torch."),
+             "shape": ["batch", *t.shape[1:]]}
+            for k, t in parts.items()
+        ]  # fmt: skip
+        heads = info.outputs or {"output": info}
+        meta["export"]["outputs"] = [{"name": k, "shape": ["batch", h.n_outputs]}
+                                     for k, h in heads.items()]  # fmt: skip
+        return meta
+    meta["export"]["input"] = {"name": "input", "dtype": str(example.dtype).removeprefix("torch."),
+                               "shape": ["batch", *info.input_shape]}  # fmt: skip
+    meta["export"]["output"] = {"name": "output", "shape": ["batch", info.n_outputs]}
     return meta
 
 
@@ -170,14 +219,6 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> 
                                   expected=" | ".join(EXPORT_FORMATS), found=fmt))  # fmt: skip
     run = Path(run_dir)
     predictor = load_run(run)
-    if predictor.info.inputs or predictor.info.outputs:  # one tensor in and out, for now
-        raise NNSpecError(Problem(
-            ("model", "outputs" if predictor.info.outputs else "inputs"),
-            "export writes models with one input tensor and one output; this run's model has "
-            "named inputs or several outputs",
-            fix="predict with nnspec predict / nnspec.load_run, or export the model yourself "
-            "with torch.onnx.export (forward takes and returns a dict)",
-        ))  # fmt: skip
     folder = Path(out) if out is not None else run / "export"
     folder.parent.mkdir(parents=True, exist_ok=True)
     # built in a temporary sibling and renamed into place: a failed export leaves nothing behind
@@ -210,9 +251,12 @@ class _OnnxModel(torch.nn.Module):
             raise _missing_extra("predicting with an ONNX file", e) from e
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (out,) = self.session.run(["output"], {"input": np.ascontiguousarray(x.numpy())})
-        return torch.from_numpy(out)
+    def forward(self, x: Any) -> Any:
+        parts = x if isinstance(x, dict) else {"input": x}
+        feeds = {k: np.ascontiguousarray(v.numpy()) for k, v in parts.items()}
+        names = [o.name for o in self.session.get_outputs()]
+        outs = [torch.from_numpy(o) for o in self.session.run(names, feeds)]
+        return outs[0] if names == ["output"] else dict(zip(names, outs, strict=True))
 
 
 def load_exported(path: str | Path) -> Predictor:

@@ -126,6 +126,12 @@ def test_example_input_types_follow_the_model_input() -> None:
 
     assert example_input(DataInfo("binary", (30,), 1, tokens=True)).dtype == torch.int64
     assert example_input(DataInfo("classification", (1, 8, 8), 10), 3).shape == (3, 1, 8, 8)
+    named = DataInfo("classification", (6,), 3, inputs={"tabular": (6,), "city": (1,), "ids": (4,)},
+                     extra={"vocab": {"city": 9}, "arrays": {"ids": {"kind": "ids"}}})  # fmt: skip
+    batch = example_input(named, 5)
+    assert isinstance(batch, dict) and list(batch) == ["tabular", "city", "ids"]
+    assert [t.dtype for t in batch.values()] == [torch.float32, torch.int64, torch.int64]
+    assert [tuple(t.shape) for t in batch.values()] == [(5, 6), (5, 1), (5, 4)]
 
 
 def test_export_of_a_missing_run_exits_2_and_writes_nothing(

@@ -5,6 +5,7 @@ training, early stopping on a named output's metric, bitwise resume after SIGKIL
 from __future__ import annotations
 
 import csv
+import json
 import os
 import runpy
 import signal
@@ -247,13 +248,27 @@ def test_predict_writes_every_output(example: Path, tmp_path: Path) -> None:
     for r in table:
         p = [float(r[k]) for k in r if k.startswith("segment_p_")]
         assert sum(p) == pytest.approx(1.0, abs=1e-5) and np.isfinite(float(r["spend"]))
-    # ONNX export takes one tensor in and out: refused clearly, nothing written
-    from nnspec.errors import NNSpecError
+    # every export format takes and returns the tensors by name (export_run checks each file
+    # against the eager model to 1e-4); predicting with the ONNX file gives the run's rows
     from nnspec.run.export import export_run
 
-    with pytest.raises(NNSpecError, match="named inputs or several outputs"):
-        export_run(run, "onnx")
-    assert not (run / "export").exists()
+    for fmt in ("exported-program", "torchscript", "onnx"):
+        export_run(run, fmt, out=tmp_path / fmt)
+    meta = json.loads((tmp_path / "onnx" / "preprocess.json").read_text())["export"]
+    inputs = {i["name"]: i for i in meta["inputs"]}
+    assert set(inputs) == {"tabular", "city"} and inputs["tabular"]["dtype"] == "float32"
+    assert inputs["city"] == {"name": "city", "dtype": "int64", "shape": ["batch", 1]}
+    assert [o["name"] for o in meta["outputs"]] == ["segment", "spend"]
+    onnx_out = tmp_path / "pred_onnx.csv"
+    assert main(["predict", str(tmp_path / "onnx" / "model.onnx"), str(rows),
+                 f"--out={onnx_out}"]) == 0  # fmt: skip
+    with open(onnx_out) as f:
+        by_onnx = list(csv.DictReader(f))
+    assert [r["segment"] for r in by_onnx] == [r["segment"] for r in table]
+    for mine, theirs in zip(by_onnx, table, strict=True):
+        for k in mine:
+            if k != "segment":
+                assert float(mine[k]) == pytest.approx(float(theirs[k]), rel=1e-4, abs=1e-5), k
 
 
 KILL_AT = 12  # 9 optimizer steps per epoch: dies inside epoch 2, after epoch 1 was saved

@@ -204,6 +204,13 @@ def test_a_run_on_named_arrays_predicts_its_own_test_metrics(tmp_path: Path) -> 
     assert [int(r["segment"]) for r in table] == predicted["segment"].tolist()  # type: ignore[index]
     spend = np.array([float(r["spend"]) for r in table])
     np.testing.assert_allclose(spend, predicted["spend"].reshape(-1), rtol=1e-5)  # type: ignore[index]
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from nnspec.run.export import export_run, load_exported
+
+    onnx = load_exported(export_run(result.run_dir, "onnx", out=tmp_path / "onnx"))
+    by_onnx = onnx.predict(rows)
+    assert np.array_equal(by_onnx["segment"], predicted["segment"])  # type: ignore[index]
+    np.testing.assert_allclose(by_onnx["spend"], predicted["spend"], rtol=1e-4)  # type: ignore[index]
     bad = tmp_path / "bad.npz"
     np.savez(bad, tabular=x["tabular"][:2], town=x["city"][:2])
     done = subprocess.run(
