@@ -28,6 +28,7 @@ __all__ = [
     "InputProbe",
     "input_probe",
     "cycle_batches",
+    "cycle_named",
     "train_steps",
 ]
 
@@ -64,17 +65,18 @@ class CheckResult:
 
 
 def _refuse_named(spec: ExperimentSpec) -> None:
-    """The checks and the LR range test feed one input tensor and score one output."""
+    """The checks of ``nnspec check`` feed one input tensor and score one output (the LR range
+    test takes named inputs and several outputs: :func:`cycle_named`)."""
     from nnspec.errors import Problem, SpecError
     from nnspec.run.named import is_named
 
     if is_named(spec):
         raise SpecError(Problem(
             ("model", "inputs" if spec.model.inputs is not None else "outputs"),
-            "nnspec check and the LR range test (optim.lr: auto) run models with one input "
-            "tensor and one output; this model has named inputs or several outputs",
-            fix="set optim.lr to a number (e.g. 3.0e-3) and train it; nnspec plan and nnspec "
-            "data show what the run will do",
+            "nnspec check runs models with one input tensor and one output; this model has "
+            "named inputs or several outputs",
+            fix="train it (the LR range test, optim.lr: auto and nnspec lr-find, takes such "
+            "models); nnspec plan and nnspec data show what the run will do",
         ))  # fmt: skip
 
 
@@ -88,12 +90,15 @@ class CheckContext:
         *,
         base: Path | None = None,
         raw: object | None = None,
+        named_ok: bool = False,
     ) -> None:
         from nnspec.compile.plan import compile_plan
         from nnspec.run.data import prepare_data
+        from nnspec.run.named import is_named
 
-        self.spec = spec
-        _refuse_named(spec)
+        self.spec, self.named = spec, is_named(spec)
+        if not named_ok:
+            _refuse_named(spec)
         # A prepared bundle wins; else the user's raw arrays or spec.data, split and scaled
         # exactly as the trainer does.
         self.bundle = bundle if bundle is not None else prepare_data(spec, raw=raw, base=base)
@@ -110,17 +115,22 @@ class CheckContext:
     @cached_property
     def loss_fn(self) -> nn.Module:
         from nnspec.run.evaluation import target_stats
+        from nnspec.run.heads import output_loss
 
+        if self.plan.outputs:  # several outputs: the trainer's weighted sum of their losses
+            return output_loss(self.plan, self.bundle.info, self.bundle.train)
         return self.plan.make_loss(self.bundle.info.n_outputs, target_stats(self.bundle))
 
     def model(self, *, seed_offset: int = 0) -> nn.Module:
         """A freshly built and head-initialised model (the trainer's ``build_for_data``)."""
+        from nnspec.run.heads import train_targets
         from nnspec.run.model import build_for_data
 
         spec = self.spec
         if seed_offset:
             spec = spec.model_copy(update={"seed": spec.seed + seed_offset})
-        return build_for_data(spec, self.bundle.info, self.bundle.train.y)
+        return build_for_data(spec, self.bundle.info,
+                              train_targets(self.bundle) or self.bundle.train.y)  # fmt: skip
 
     def optimizer(self, model: nn.Module, *, lr: float | None = None) -> torch.optim.Optimizer:
         """The spec's optimizer; ``lr: auto`` falls back to the optimizer's default rate."""
@@ -195,6 +205,21 @@ def cycle_batches(ctx: CheckContext, x: torch.Tensor, y: torch.Tensor) -> Iterat
     for epoch in itertools.count():
         sampler.set_epoch(epoch)
         yield from ((b[INPUT], b[TARGET]) for b in batches)
+
+
+def cycle_named(ctx: CheckContext) -> Iterator[tuple]:
+    """Endless shuffled training batches of a model with named inputs or several outputs, as
+    the trainer feeds them: (the model's inputs, the loss's targets)."""
+    from nnspec.run.batches import INPUT, EpochBatches, batch_targets, model_inputs
+
+    train = ctx.bundle.train
+    inputs = tuple(ctx.bundle.info.inputs) or (INPUT,)
+    outputs = tuple(ctx.plan.outputs)
+    sampler = EpochBatches(len(train), ctx.spec.data.batch_size, seed=ctx.spec.seed, shuffle=True)
+    batches = train.batches(sampler, torch.device("cpu"), workers=ctx.spec.data.num_workers)
+    for epoch in itertools.count():
+        sampler.set_epoch(epoch)
+        yield from ((model_inputs(b, inputs), batch_targets(b, outputs)) for b in batches)
 
 
 def train_steps(

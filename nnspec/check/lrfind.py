@@ -191,15 +191,16 @@ def lr_find(
         >>> 1e-4 <= result.suggested_lr <= 3e-2  # doctest: +SKIP
         True
     """
-    from nnspec.check.context import CheckContext, cycle_batches
+    from nnspec.check.context import CheckContext, cycle_batches, cycle_named
     from nnspec.check.sandbox import seeded_sandbox
 
     with seeded_sandbox(spec):  # dropout draws stay off the caller's RNG
-        ctx = CheckContext(spec, data, base=base, raw=raw)
+        ctx = CheckContext(spec, data, base=base, raw=raw, named_ok=True)
         model = ctx.model()
         opt = ctx.optimizer(model, lr=start)
         clip = spec.train.clip_grad
-        batches = cycle_batches(ctx, ctx.bundle.train.x, ctx.bundle.train.y)
+        batches = (cycle_named(ctx) if ctx.named  # named inputs, several outputs
+                   else cycle_batches(ctx, ctx.bundle.train.x, ctx.bundle.train.y))  # fmt: skip
         return lr_range_test(
             model, opt, ctx.loss_fn, batches, start=start, end=end, steps=steps,
             clip_norm=clip.max_norm if clip.kind == "norm" else None,

@@ -317,3 +317,37 @@ def test_named_items_train_alike_streamed_with_workers_and_in_memory(tmp_path: P
     streamed = _losses(_with(spec, in_memory="no", num_workers=2), NamedItems(x, y))
     assert len(held) == len(streamed) > 20
     np.testing.assert_allclose(streamed, held, rtol=1e-5)
+
+
+# ---- the LR range test (optim.lr: auto) on named inputs and several outputs ----
+
+
+@pytest.mark.slow
+def test_lr_auto_picks_the_range_tests_rate_for_a_multi_output_model(tmp_path: Path) -> None:
+    import nnspec
+    from nnspec.check.lrfind import lr_find
+
+    x, y = _arrays(600)
+    spec = _spec(tmp_path)
+    spec = spec.model_copy(update={
+        "optim": spec.optim.model_copy(update={"lr": "auto"}),
+        "train": spec.train.model_copy(update={"epochs": 3}),
+    })  # fmt: skip
+    found = lr_find(spec, raw=user_data({"x": x, "y": y}))
+    assert all(np.isfinite(found.losses[:10]))
+    # the weighted total of both outputs' losses falls before it diverges
+    assert min(found.smoothed) < 0.9 * found.smoothed[0]
+    assert 1e-5 < found.suggested_lr < 1.0
+    result = nnspec.train(spec, data={"x": x, "y": y})
+    from nnspec.io import load
+
+    assert load(result.run_dir / "spec.yaml").optim.lr == float(f"{found.suggested_lr:.3g}")
+
+
+def test_nnspec_check_still_names_what_it_cannot_run(tmp_path: Path) -> None:
+    from nnspec.check.context import CheckContext
+    from nnspec.errors import SpecError
+
+    x, y = _arrays(100)
+    with pytest.raises(SpecError, match="nnspec check runs models with one input tensor"):
+        CheckContext(_spec(tmp_path), raw=user_data({"x": x, "y": y}))
