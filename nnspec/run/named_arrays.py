@@ -39,7 +39,7 @@ from nnspec.run.splitting import split_indices
 from nnspec.run.targets import encode_targets
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["prepare_named_arrays", "encode_arrays", "read_named_arrays"]
+__all__ = ["prepare_named_arrays", "encode_arrays", "read_named_arrays", "arrays_info"]
 
 
 def prepare_named_arrays(
@@ -78,13 +78,23 @@ def prepare_named_arrays(
         return NamedSplit({k: torch.from_numpy(np.ascontiguousarray(v[ix]))
                            for k, v in tensors.items()}, torch.from_numpy(y_first[ix]))  # fmt: skip
 
+    return [split(tr), split(va), split(te)], arrays_info(spec, heads, shapes, meta)
+
+
+def arrays_info(
+    spec: ExperimentSpec, heads: dict[str, dict[str, Any]], shapes: dict[str, tuple[int, ...]],
+    meta: dict[str, dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """The run's :class:`~nnspec.run.data.DataInfo` fields: each output's (``heads``), each
+    input's shape, and each input's saved fields (``extra.arrays``) with the ids' vocabularies
+    (``extra.vocab``: ``num_embeddings: auto``)."""
     one = heads.pop(TARGET, None)  # one output: its fields are the run's
     info = dict(one or next(iter(heads.values())))
     vocab = {name: m["vocab"] for name, m in meta.items() if m["kind"] == "ids"}
     info.update(input_shape=shapes.get(INPUT, (0,)),
                 inputs=shapes if spec.model.inputs is not None else {}, outputs=heads,
                 extra={"arrays": meta, "vocab": vocab})  # fmt: skip
-    return [split(tr), split(va), split(te)], info
+    return info
 
 
 def _collect(

@@ -22,7 +22,7 @@ same statistics, so they train alike.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,13 +30,14 @@ import torch
 
 from nnspec.errors import DataError, Problem
 from nnspec.run.arrays import RawData
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, SeededEpochs
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches
 from nnspec.run.named import NamedSplit, _check_shapes, _heads, output_targets
-from nnspec.run.named_arrays import _bound, _check_values, _collect
+from nnspec.run.named_arrays import _bound, _check_values, _collect, arrays_info
 from nnspec.run.splitting import split_indices
 from nnspec.run.streams import (
     SCAN_ROWS,
     Moments,
+    ReaderSplit,
     _own_generator,
     _whole,
     release_freed_buffers,
@@ -86,13 +87,7 @@ def prepare_named_dataset(
             return NamedSplit({**held, **y_split}, torch.from_numpy(y_first[ix]))
         return NamedStreamSplit(dataset, ix, meta, y_split, torch.from_numpy(y_first[ix]))
 
-    one = heads.pop(TARGET, None)  # one output: its fields are the run's
-    info = dict(one or next(iter(heads.values())))
-    vocab = {name: m["vocab"] for name, m in meta.items() if m["kind"] == "ids"}
-    info.update(input_shape=shapes.get(INPUT, (0,)),
-                inputs=shapes if spec.model.inputs is not None else {}, outputs=heads,
-                extra={"arrays": meta, "vocab": vocab})  # fmt: skip
-    return [split(tr), split(va), split(te)], info
+    return [split(tr), split(va), split(te)], arrays_info(spec, heads, shapes, meta)
 
 
 def _first_item(dataset: Any, names: tuple[str, ...], outputs: tuple[str, ...]) -> dict[str, Any]:
@@ -274,7 +269,7 @@ class _NamedReader(torch.utils.data.Dataset[Batch]):
     def __getitems__(self, positions: list[int]) -> Batch:
         pos = np.asarray(positions, dtype=np.int64)
         arrays = self.stacked(self.positions[pos])
-        batch: Batch = {}
+        batch: dict[str, torch.Tensor] = {}
         for name, m in self.meta.items():
             a = arrays[name]
             if m["kind"] == "ids":
@@ -292,7 +287,7 @@ class _NamedReader(torch.utils.data.Dataset[Batch]):
         return self.__getitems__([position])
 
 
-class NamedStreamSplit:
+class NamedStreamSplit(ReaderSplit):
     """One split of a Dataset of named items, read batch by batch (see the module doc).
 
     Args:
@@ -309,26 +304,3 @@ class NamedStreamSplit:
     ) -> None:  # fmt: skip
         self.reader = _NamedReader(dataset, positions, meta, targets)
         self.targets, self.y = targets, y
-
-    def __len__(self) -> int:
-        return len(self.reader)
-
-    def head(self, k: int) -> Batch:
-        """The first ``k`` samples (split order) as one batch."""
-        return self.reader.__getitems__(list(range(min(k, len(self)))))
-
-    def batches(
-        self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
-    ) -> Iterable[Batch]:
-        """The batches of ``sampler``'s current epoch, each time the result is iterated."""
-        from nnspec.run.streams import _OnDevice
-
-        def loader(generator: torch.Generator) -> Iterable[Batch]:
-            return torch.utils.data.DataLoader(
-                self.reader, batch_sampler=sampler, num_workers=workers, collate_fn=_whole,
-                pin_memory=device.type == "cuda", worker_init_fn=release_freed_buffers,
-                generator=generator,
-            )  # fmt: skip
-
-        data = SeededEpochs(loader, sampler)
-        return data if device.type == "cpu" else _OnDevice(data, device)

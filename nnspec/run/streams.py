@@ -41,12 +41,14 @@ __all__ = [
     "read_rows",
     "DatasetRows",
     "StreamData",
+    "ReaderSplit",
     "StreamSplit",
     "Prep",
     "fit_moments",
     "Moments",
     "release_freed_buffers",
     "release_heap",
+    "worker_batches",
 ]
 
 SCAN_ROWS: Final = 8192  # rows per chunk of a full pass (statistics, checks) [nnspec choice]
@@ -354,7 +356,27 @@ def release_freed_buffers(worker_id: int) -> None:
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
 
 
-class StreamSplit:
+class ReaderSplit:
+    """A streamed split: a reader Dataset (``reader``) whose ``__getitems__`` returns a whole
+    prepared batch; its length, first rows, and the batches of an epoch read in workers."""
+
+    reader: torch.utils.data.Dataset[Batch]
+
+    def __len__(self) -> int:
+        return len(self.reader)  # type: ignore[arg-type]
+
+    def head(self, k: int) -> Batch:
+        """The first ``k`` samples (split order) as one batch."""
+        return self.reader.__getitems__(list(range(min(k, len(self)))))  # type: ignore[attr-defined]
+
+    def batches(
+        self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
+    ) -> Iterable[Batch]:
+        """The batches of ``sampler``'s current epoch, each time the result is iterated."""
+        return worker_batches(self.reader, sampler, device, workers)
+
+
+class StreamSplit(ReaderSplit):
     """One split of a map-style source, read batch by batch (see the module doc).
 
     Args:
@@ -368,9 +390,6 @@ class StreamSplit:
         self.reader = _SplitReader(rows, positions, y, prep)
         self.y = y
 
-    def __len__(self) -> int:
-        return len(self.reader)
-
     @property
     def x(self) -> torch.Tensor:
         raise DataError(
@@ -382,29 +401,28 @@ class StreamSplit:
             )
         )
 
-    def head(self, k: int) -> Batch:
-        """The first ``k`` samples (split order) as one batch."""
-        return self.reader.__getitems__(list(range(min(k, len(self)))))
+def worker_batches(
+    reader: torch.utils.data.Dataset[Batch], sampler: EpochBatches, device: torch.device,
+    workers: int,
+) -> Iterable[Batch]:  # fmt: skip
+    """A streamed split's batches: ``reader.__getitems__`` reads and prepares each batch of
+    ``sampler``'s current epoch inside one of ``workers`` DataLoader workers (pinned on CUDA,
+    then moved to ``device``), each time the result is iterated."""
 
-    def batches(
-        self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
-    ) -> Iterable[Batch]:
-        """The batches of ``sampler``'s current epoch, each time the result is iterated."""
+    def loader(generator: torch.Generator) -> Iterable[Batch]:
+        return torch.utils.data.DataLoader(
+            reader,
+            batch_sampler=sampler,
+            num_workers=workers,
+            collate_fn=_whole,
+            pin_memory=device.type == "cuda",
+            worker_init_fn=release_freed_buffers,
+            generator=generator,
+        )  # workers live for one pass (torch's default): an evaluation's and a training
+        # epoch's never run at once, so memory is that of one pass's workers
 
-        def loader(generator: torch.Generator) -> Iterable[Batch]:
-            return torch.utils.data.DataLoader(
-                self.reader,
-                batch_sampler=sampler,
-                num_workers=workers,
-                collate_fn=_whole,
-                pin_memory=device.type == "cuda",
-                worker_init_fn=release_freed_buffers,
-                generator=generator,
-            )  # workers live for one pass (torch's default): an evaluation's and a training
-            # epoch's never run at once, so memory is that of one pass's workers
-
-        data = SeededEpochs(loader, sampler)
-        return data if device.type == "cpu" else _OnDevice(data, device)
+    data = SeededEpochs(loader, sampler)
+    return data if device.type == "cpu" else _OnDevice(data, device)
 
 
 class _OnDevice:
