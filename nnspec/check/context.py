@@ -196,27 +196,24 @@ def input_probe(model: nn.Module, x: torch.Tensor) -> Iterator[InputProbe]:
 
 def cycle_batches(ctx: CheckContext, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple]:
     """Endless shuffled training batches (order from the trainer's ``epoch_order``)."""
-    from nnspec.run.batches import INPUT, TARGET, EpochBatches
     from nnspec.run.data import Split
 
-    split = Split(x, y)
-    sampler = EpochBatches(len(split), ctx.spec.data.batch_size, seed=ctx.spec.seed, shuffle=True)
-    batches = split.batches(sampler, x.device)
-    for epoch in itertools.count():
-        sampler.set_epoch(epoch)
-        yield from ((b[INPUT], b[TARGET]) for b in batches)
+    return _cycle(ctx, Split(x, y), x.device)
 
 
 def cycle_named(ctx: CheckContext) -> Iterator[tuple]:
     """Endless shuffled training batches of a model with named inputs or several outputs, as
     the trainer feeds them: (the model's inputs, the loss's targets)."""
+    return _cycle(ctx, ctx.bundle.train, torch.device("cpu"))
+
+
+def _cycle(ctx: CheckContext, split: object, device: torch.device) -> Iterator[tuple]:
     from nnspec.run.batches import INPUT, EpochBatches, batch_targets, model_inputs
 
-    train = ctx.bundle.train
     inputs = tuple(ctx.bundle.info.inputs) or (INPUT,)
     outputs = tuple(ctx.plan.outputs)
-    sampler = EpochBatches(len(train), ctx.spec.data.batch_size, seed=ctx.spec.seed, shuffle=True)
-    batches = train.batches(sampler, torch.device("cpu"), workers=ctx.spec.data.num_workers)
+    sampler = EpochBatches(len(split), ctx.spec.data.batch_size, seed=ctx.spec.seed, shuffle=True)  # type: ignore[arg-type]
+    batches = split.batches(sampler, device, workers=ctx.spec.data.num_workers)  # type: ignore[attr-defined]
     for epoch in itertools.count():
         sampler.set_epoch(epoch)
         yield from ((model_inputs(b, inputs), batch_targets(b, outputs)) for b in batches)

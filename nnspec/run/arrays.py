@@ -136,19 +136,24 @@ def load_npz_arrays(path: str) -> dict[str, np.ndarray]:
     """Every array of an .npz archive by name (never unpickled; object arrays refused)."""
     file = Path(path)
     if not file.is_file():
-        raise _problem(("x",), f"{path}: no such file", expected="an .npz archive of arrays")
+        raise _problem(("x",), "no such file", expected="an .npz archive of arrays")
     try:
         arrays = _arrays(file)
     except DataError as e:  # the command's argument, not the spec's data.source
-        raise DataError([replace(p, path=("x",)) for p in e.problems]) from None
+        raise DataError(
+            [
+                replace(p, path=("x",), message=p.message.removeprefix(f"{file.name}: "))
+                for p in e.problems
+            ]
+        ) from None  # the caller names the file
     if not hasattr(arrays, "files"):
-        raise _problem(("x",), f"{file.name}: an .npy file, not an .npz archive",
+        raise _problem(("x",), "an .npy file, not an .npz archive",
                        expected="an .npz archive with one array per input (np.savez)")  # fmt: skip
     with arrays:
         try:
             return {k: arrays[k] for k in arrays.files}
         except ValueError as e:
-            raise _problem(("x",), f"{file.name}: holds object arrays, which nnspec never loads",
+            raise _problem(("x",), "holds object arrays, which nnspec never loads",
                            fix="save plain numeric arrays") from e  # fmt: skip
 
 

@@ -141,9 +141,9 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         positions, sizes = self.local()
         start = 0
-        for size in sizes:  # a batch's ints at a time: a whole epoch's as Python ints would be
-            yield positions[start : start + size].tolist()  # ~36 bytes a sample in the parent,
-            start += size  # which the next pass's forked workers would then count again
+        for size in sizes:  # a batch's Python ints at a time: a whole epoch's would linger in
+            yield positions[start : start + size].tolist()  # the training process, and the next
+            start += size  # pass's forked workers would count them again (docs/benchmarks.md)
 
 
 class SeededEpochs:

@@ -41,7 +41,7 @@ from nnspec.run.images import ImageFolder, channel_moments, image_channels, imag
 from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.named import NamedSplit, is_named, named_data_spec, prepare_named
 from nnspec.run.named_arrays import prepare_named_arrays
-from nnspec.run.named_streams import NamedStreamSplit, prepare_named_dataset
+from nnspec.run.named_streams import ArrayItems, NamedStreamSplit, prepare_named_dataset
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -62,6 +62,7 @@ from nnspec.run.streams import (
     StreamSplit,
     fit_moments,
     streams,
+    unit_floor,
 )
 from nnspec.run.targets import Raw, encode_targets, n_outputs, target_encoder
 from nnspec.run.tokens import input_embeddings, token_array
@@ -131,7 +132,7 @@ def _moments(
     mean, std = fit_moments(rows, train, check or _no_check, workers)
     if not on:
         return None, None
-    std = np.where(std > 1e-8, std, 1.0)
+    std = unit_floor(std)
     if which is not None:
         mean, std = np.where(which, mean, 0.0), np.where(which, std, 1.0)
     return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
@@ -209,8 +210,7 @@ def _inputs(spec: ExperimentSpec, raw: RawData) -> tuple[np.ndarray, bool]:
 def prepare_data(
     spec: ExperimentSpec,
     *,
-    raw: RawData | NamedArrays | TableData | StreamData | IterData | UserTable | UserDataset
-    | None = None,
+    raw: Raw | NamedArrays | IterData | UserTable | UserDataset | None = None,
     base: Path | None = None,
 ) -> DataBundle:
     """Load (unless ``raw`` is given), split, encode, standardise and reshape the data.
@@ -266,6 +266,8 @@ def _named_bundle(spec: ExperimentSpec, raw: Any, base: Path | None) -> DataBund
     spec = named_data_spec(spec)  # data.target: the outputs' target columns
     if isinstance(raw, UserDataset):  # the user's Dataset of named items, read as it is
         splits, fields = prepare_named_dataset(spec, _map_style(raw.dataset))
+    elif isinstance(raw, NamedArrays) and spec.data.in_memory == "no":  # read item by item
+        splits, fields = prepare_named_dataset(spec, ArrayItems(spec, raw))
     else:
         source = _source(spec, raw, base)
         if isinstance(source, NamedArrays):  # the user's arrays by name (Python API)
@@ -278,7 +280,7 @@ def _named_bundle(spec: ExperimentSpec, raw: Any, base: Path | None) -> DataBund
 
 
 def _map_style(dataset: Any) -> Any:
-    if isinstance(dataset, torch.utils.data.IterableDataset):
+    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
         raise DataError(Problem(
             ("data",), "a model with named inputs or several outputs reads a map-style Dataset",
             expected="a Dataset with __len__ and __getitem__ returning (inputs, targets)",
@@ -406,7 +408,7 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
     tokens = bool(input_embeddings(spec.model))
     x_mean = x_std = y_mean = y_std = None
     if spec.data.standardize and not tokens:
-        std = np.where(scanned.std > 1e-8, scanned.std, 1.0)
+        std = unit_floor(scanned.std)
         x_mean = torch.from_numpy(scanned.mean.astype(np.float32))
         x_std = torch.from_numpy(std.astype(np.float32))
     if spec.task == "regression":

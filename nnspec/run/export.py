@@ -136,12 +136,14 @@ def _run_exported(path: Path, fmt: str, x: Any) -> Any:
 
 
 def _random_input(info: DataInfo, batch: int) -> Any:
-    """A batch of another size than the export's example: normal features, ids 0 and 1."""
+    """A batch of another size than the export's example: normal features, ids 0 and 1 (0
+    alone for a one-id vocabulary)."""
     gen = torch.Generator().manual_seed(0)
     example = example_input(info, batch)
     parts = example if isinstance(example, dict) else {"input": example}
+    vocab = info.extra.get("vocab", {})
     drawn = {
-        k: torch.randint_like(t, 2, generator=gen) if t.dtype == torch.int64
+        k: torch.randint_like(t, min(2, vocab.get(k, 2)), generator=gen) if t.dtype == torch.int64
         else torch.randn(t.shape, generator=gen)
         for k, t in parts.items()
     }  # fmt: skip

@@ -28,10 +28,12 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem
+from nnspec.run.arrays import RawData
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, target_key
 from nnspec.run.columns import Columns, fit_columns
 from nnspec.run.sources import TableData
 from nnspec.run.splitting import split_indices, target_moments
+from nnspec.run.streams import unit_floor
 from nnspec.run.targets import encode_targets, n_outputs
 from nnspec.spec.experiment import ExperimentSpec
 from nnspec.spec.heads import OutputSpec, declared_outputs
@@ -43,6 +45,8 @@ __all__ = [
     "named_data_spec",
     "prepare_named",
     "encode_named",
+    "check_input_shapes",
+    "output_heads",
 ]
 
 
@@ -168,8 +172,8 @@ def prepare_named(spec: ExperimentSpec, raw: Any) -> tuple[list[NamedSplit | Non
     shapes = {c: (1,) for c in tensors}
     if rest is not None:
         tensors[rest], shapes[rest] = x.astype(np.float32), (x.shape[1],)
-    _check_shapes(spec, shapes)
-    heads, y_first = _heads(spec, outputs, targets, table, tr, tensors)
+    check_input_shapes(spec, shapes)
+    heads, y_first = output_heads(spec, outputs, targets, table, tr, tensors)
 
     def split(ix: np.ndarray) -> NamedSplit | None:
         if not len(ix):
@@ -202,9 +206,9 @@ def _require_table(spec: ExperimentSpec, raw: Any) -> TableData:
     return raw
 
 
-def _heads(
+def output_heads(
     spec: ExperimentSpec, outputs: dict[str, OutputSpec],
-    targets: dict[str, tuple[np.ndarray, tuple[str, ...], np.ndarray]], table: TableData,
+    targets: dict[str, tuple[np.ndarray, tuple[str, ...], np.ndarray]], table: TableData | RawData,
     train: np.ndarray, tensors: dict[str, np.ndarray],
 ) -> tuple[dict[str, dict[str, Any]], np.ndarray]:  # fmt: skip
     """Each output's encoded targets into ``tensors`` (regression: standardised with training
@@ -234,7 +238,7 @@ def _moments(
         return None, None
     part = x[train].astype(np.float64)
     mean, std = part.mean(axis=0), part.std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0)
+    std = unit_floor(std)
     which = columns.standardised()
     mean, std = np.where(which, mean, 0.0), np.where(which, std, 1.0)
     return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
@@ -252,7 +256,7 @@ def _check_embedded(columns: Columns, embed: frozenset[str]) -> None:
         )
 
 
-def _check_shapes(spec: ExperimentSpec, shapes: dict[str, tuple[int, ...]]) -> None:
+def check_input_shapes(spec: ExperimentSpec, shapes: dict[str, tuple[int, ...]]) -> None:
     problems = [
         Problem(("model", "inputs", name), f"input '{name}' does not fit the data",
                 expected=str(list(shapes[name])), found=str(list(declared)),

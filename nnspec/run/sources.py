@@ -370,8 +370,10 @@ def user_data(data: Any) -> RawData | NamedArrays | UserTable | UserDataset:
         return UserTable(data)
     if isinstance(data, dict):
         data = (data.get("x"), data.get("y"))
-    if isinstance(data, (tuple, list)) and len(data) == 2 and any(
-        isinstance(side, Mapping) for side in data
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and any(isinstance(side, Mapping) for side in data)
     ):
         return NamedArrays(*data)
     if isinstance(data, torch.utils.data.IterableDataset):

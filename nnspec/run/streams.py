@@ -48,6 +48,9 @@ __all__ = [
     "Moments",
     "release_freed_buffers",
     "release_heap",
+    "own_generator",
+    "unit_floor",
+    "whole_batch",
     "worker_batches",
 ]
 
@@ -148,12 +151,12 @@ class DatasetRows:
             return np.asarray(targets)
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=SCAN_ROWS, num_workers=workers, collate_fn=_targets_only,
-            worker_init_fn=release_freed_buffers, generator=_own_generator(),
+            worker_init_fn=release_freed_buffers, generator=own_generator(),
         )  # fmt: skip
         return np.concatenate([np.asarray(part) for part in loader])
 
 
-def _own_generator() -> torch.Generator:
+def own_generator() -> torch.Generator:
     """A one-pass loader's own generator: its draw of the workers' base seed leaves the global
     RNG (dropout's) alone, so passes with and without workers train alike."""
     return torch.Generator().manual_seed(0)
@@ -193,6 +196,12 @@ class StreamData:
     def nbytes(self) -> int:
         """The features' size as float32 (what loading them into memory would take)."""
         return len(self.rows) * int(np.prod(self.rows.sample_shape)) * 4
+
+
+def unit_floor(std: np.ndarray) -> np.ndarray:
+    """Standard deviations with the constant features' (at most 1e-8) set to 1, so
+    standardising leaves them centred instead of dividing by zero."""
+    return np.where(std > 1e-8, std, 1.0)
 
 
 class Moments:
@@ -250,7 +259,7 @@ def _chunks(rows: Any, workers: int) -> Iterator[tuple[int, np.ndarray]]:
         ds = _Chunked(rows)
         loader = torch.utils.data.DataLoader(
             ds, batch_size=None, num_workers=workers, worker_init_fn=release_freed_buffers,
-            generator=_own_generator(),
+            generator=own_generator(),
         )  # fmt: skip
         for start, chunk in zip(range(0, n, SCAN_ROWS), loader, strict=True):
             yield start, np.asarray(chunk)
@@ -309,7 +318,7 @@ class _SplitReader(torch.utils.data.Dataset[Batch]):
         return self.__getitems__([position])
 
 
-def _whole(batch: Any) -> Any:
+def whole_batch(batch: Any) -> Any:
     return batch  # __getitems__ already returns the collated batch mapping
 
 
@@ -329,9 +338,9 @@ def release_heap() -> None:
     elsewhere a no-op), called in the training process after a one-pass scan.
 
     A scan frees chunk-sized float64 temporaries; glibc then raises its mmap threshold to their
-    size and keeps up to twice that free at the top of the heap (45 MB for the 1,000,000 x 512
-    benchmark, in most runs). Each DataLoader worker forked afterwards would count those pages
-    again in its RssAnon (docs/benchmarks.md, streamed data).
+    size and keeps up to twice that free at the top of the heap. Each DataLoader worker forked
+    afterwards would count those pages again in its RssAnon (measured in docs/benchmarks.md,
+    streamed data).
     """
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
@@ -401,6 +410,7 @@ class StreamSplit(ReaderSplit):
             )
         )
 
+
 def worker_batches(
     reader: torch.utils.data.Dataset[Batch], sampler: EpochBatches, device: torch.device,
     workers: int,
@@ -414,7 +424,7 @@ def worker_batches(
             reader,
             batch_sampler=sampler,
             num_workers=workers,
-            collate_fn=_whole,
+            collate_fn=whole_batch,
             pin_memory=device.type == "cuda",
             worker_init_fn=release_freed_buffers,
             generator=generator,

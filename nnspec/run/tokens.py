@@ -14,7 +14,7 @@ from nnspec.errors import DataError, Problem, format_path
 from nnspec.spec.layers import Embedding
 from nnspec.spec.model import ModelSpec
 
-__all__ = ["InputEmbeddings", "input_embeddings", "token_array"]
+__all__ = ["InputEmbeddings", "embedded_inputs", "input_embeddings", "token_array"]
 
 InputEmbeddings = tuple[tuple[tuple[str | int, ...], Embedding], ...]
 """(spec path, layer) of every embedding that reads the model input."""
@@ -41,6 +41,26 @@ def input_embeddings(model: ModelSpec) -> InputEmbeddings:
         for node in graph.nodes
         if isinstance(node.layer, Embedding) and fed.intersection(node.inputs)
     )
+
+
+def embedded_inputs(model: ModelSpec) -> frozenset[str]:
+    """The names of the model inputs an ``embedding`` reads (``input`` for a model with one
+    ``input_shape``): they take int64 ids, the other inputs float features.
+
+    Example:
+        >>> m = ModelSpec(inputs={"f": [3], "city": [1]}, layers=[
+        ...     {"kind": "embedding", "num_embeddings": 9, "embedding_dim": 2, "inputs": ["city"]},
+        ...     {"kind": "flatten", "name": "flat"}, {"kind": "concat", "inputs": ["f", "flat"]}])
+        >>> sorted(embedded_inputs(m))
+        ['city']
+    """
+    if not model.is_graph:
+        return frozenset({"input"}) if input_embeddings(model) else frozenset()
+    nodes = model.graph().nodes
+    return frozenset(
+        i.removeprefix("inputs.") for node in nodes if isinstance(node.layer, Embedding)
+        for i in node.inputs if i.startswith("inputs.")
+    )  # fmt: skip
 
 
 def _not_whole(x: np.ndarray) -> DataError | None:

@@ -5,6 +5,7 @@ slow tier a run whose predictions (dict, .npz, ``nnspec predict``) reproduce its
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ def _arrays(n: int = N, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str,
     """Six numeric features on their own scales, a 40-id city, a 3-class segment that depends
     on both, and a spend that depends on both."""
     rng = np.random.default_rng(seed)
-    tabular = (rng.normal(size=(n, 6)) * [1, 5, 10, 0.1, 2, 3] + [0, 50, -20, 1, 0, 7])
+    tabular = rng.normal(size=(n, 6)) * [1, 5, 10, 0.1, 2, 3] + [0, 50, -20, 1, 0, 7]
     city = rng.integers(0, 40, size=n)
     effect = np.random.default_rng(99).normal(size=40)
     z = tabular[:, 0] - (tabular[:, 1] - 50) / 5 + 2 * effect[city]
@@ -126,12 +127,44 @@ def test_every_problem_of_the_values_is_reported_at_once(tmp_path: Path) -> None
     with pytest.raises(DataError) as err:
         prepare_data(_spec(tmp_path), raw=user_data({"x": bad_x, "y": bad_y}))
     text = str(err.value)
-    assert "data.x.tabular: input 'tabular': 1 samples hold NaN or inf (first: sample 7)" in text
-    assert "data.x.city: input 'city' holds negative ids (first: sample 3)" in text
-    assert "data.y.spend: output 'spend': 1 targets are NaN or inf (first: sample 5)" in text
+    assert "data.x.tabular: input 'tabular' holds NaN or inf (1 sample, first: sample 7)" in text
+    assert "data.x.city: input 'city' holds negative ids (1 sample, first: sample 3)" in text
+    assert "data.y.spend: output 'spend': 1 target is NaN or inf (first: sample 5)" in text
     short = {"tabular": x["tabular"][:99], "city": x["city"]}
-    with pytest.raises(DataError, match=r"different numbers of samples.*x\['tabular'\]: 99"):
+    with pytest.raises(DataError, match=r"the same number each.*x\['tabular'\]: 99"):
         prepare_data(_spec(tmp_path), raw=user_data({"x": short, "y": y}))
+
+
+@pytest.mark.parametrize(
+    ("tabular", "found"),
+    [
+        (np.zeros((0, 6), np.float32), "the arrays hold no samples"),
+        (np.float32(3.0), "x['tabular']: a scalar"),
+        ([[1.0, 2.0], [3.0]], "data.x.tabular: not an array of one shape"),
+        (torch.zeros(100, 6, requires_grad=True), None),  # a tensor that needs grad: fine
+    ],
+)  # fmt: skip
+def test_odd_arrays_are_data_errors_not_crashes(tmp_path: Path, tabular: Any, found: Any) -> None:
+    x, y = _arrays(100)
+    if isinstance(tabular, np.ndarray) and tabular.ndim and not len(tabular):
+        x, y = {k: v[:0] for k, v in x.items()}, {k: v[:0] for k, v in y.items()}
+    raw = user_data({"x": {"tabular": tabular, "city": x["city"]}, "y": y})
+    if found is None:
+        assert len(prepare_data(_spec(tmp_path), raw=raw).train) > 0  # type: ignore[arg-type]
+        return
+    with pytest.raises(DataError, match=re.escape(found)):
+        prepare_data(_spec(tmp_path), raw=raw)
+
+
+def test_an_input_no_embedding_reads_is_features_even_when_integers(tmp_path: Path) -> None:
+    x, y = _arrays(200)
+    counts = np.random.default_rng(1).integers(0, 50, size=(200, 6))
+    bundle = prepare_data(_spec(tmp_path), raw=user_data({"x": {**x, "tabular": counts}, "y": y}))
+    assert bundle.train.tensors["tabular"].dtype == torch.float32  # type: ignore[union-attr]
+    assert bundle.info.extra["arrays"]["tabular"]["kind"] == "features"
+    floats = {**x, "city": x["city"].astype(np.float64)}
+    with pytest.raises(DataError, match="input 'city' feeds an embedding: it takes integer ids"):
+        prepare_data(_spec(tmp_path), raw=user_data({"x": floats, "y": y}))
 
 
 def test_mapping_and_array_must_match_the_models_inputs(tmp_path: Path) -> None:
@@ -142,7 +175,7 @@ def test_mapping_and_array_must_match_the_models_inputs(tmp_path: Path) -> None:
         "data": {"source": "user"}, "task": "classification",
         "model": {"input_shape": [6], "layers": [{"linear": 3}]},
     })  # fmt: skip
-    with pytest.raises(DataError, match="the model has one input, and data\\['x'\\] is a mapping"):
+    with pytest.raises(DataError, match="the model has one input, and a mapping was given"):
         prepare_data(plain, raw=user_data({"x": x, "y": y["segment"]}))
     with pytest.raises(DataError, match=r"declare the outputs by name in model\.outputs"):
         prepare_data(plain, raw=user_data({"x": x["tabular"], "y": y}))
@@ -262,6 +295,7 @@ def _with(spec: ExperimentSpec, **data: Any) -> ExperimentSpec:
 
 
 def test_a_dataset_of_named_items_streams_with_the_arrays_statistics(tmp_path: Path) -> None:
+    from nnspec.run.named import NamedSplit
     from nnspec.run.named_streams import NamedStreamSplit
 
     x, y = _arrays(600)
@@ -269,7 +303,8 @@ def test_a_dataset_of_named_items_streams_with_the_arrays_statistics(tmp_path: P
     items = NamedItems(x, y)
     streamed = prepare_data(spec, raw=user_data(items))
     assert isinstance(streamed.train, NamedStreamSplit)
-    held = prepare_data(spec, raw=user_data({"x": x, "y": y}))
+    held = prepare_data(_with(spec, in_memory="auto"), raw=user_data({"x": x, "y": y}))
+    assert isinstance(held.train, NamedSplit)
     assert streamed.info.extra["vocab"] == held.info.extra["vocab"]
     a, b = streamed.info.extra["arrays"]["tabular"], held.info.extra["arrays"]["tabular"]
     np.testing.assert_allclose(a["mean"], b["mean"], rtol=1e-6, atol=1e-7)
@@ -278,9 +313,14 @@ def test_a_dataset_of_named_items_streams_with_the_arrays_statistics(tmp_path: P
     for key, t in held.train.head(5).items():  # type: ignore[union-attr]
         torch.testing.assert_close(batch[key], t, rtol=1e-6, atol=1e-6)
     in_memory = prepare_data(_with(spec, in_memory="yes"), raw=user_data(items))
-    assert isinstance(in_memory.train, type(held.train))  # NamedSplit: tensors in memory
-    for key, t in in_memory.train.tensors.items():  # type: ignore[union-attr]
+    assert isinstance(in_memory.train, NamedSplit)
+    for key, t in in_memory.train.tensors.items():
         assert torch.equal(t, streamed.train.head(len(streamed.train))[key]), key
+    # arrays with in_memory: no are read item by item the same way (memory-mapped ones stay)
+    by_items = prepare_data(spec, raw=user_data({"x": x, "y": y}))
+    assert isinstance(by_items.train, NamedStreamSplit)
+    for key, t in streamed.train.head(7).items():
+        assert torch.equal(by_items.train.head(7)[key], t), key
 
 
 def test_a_dataset_item_with_wrong_names_is_refused_naming_them(tmp_path: Path) -> None:
@@ -304,8 +344,8 @@ def test_bad_values_are_named_by_dataset_item(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         prepare_data(_spec(tmp_path), raw=user_data(NamedItems(x, y)))
     text = str(err.value)
-    assert "input 'tabular': 1 samples hold NaN or inf (first: dataset item 31)" in text
-    assert "input 'city' holds negative ids (first: dataset item 17)" in text
+    assert "input 'tabular' holds NaN or inf (1 dataset item, first: dataset item 31)" in text
+    assert "input 'city' holds negative ids (1 dataset item, first: dataset item 17)" in text
 
 
 @pytest.mark.slow
@@ -351,3 +391,103 @@ def test_nnspec_check_still_names_what_it_cannot_run(tmp_path: Path) -> None:
     x, y = _arrays(100)
     with pytest.raises(SpecError, match="nnspec check runs models with one input tensor"):
         CheckContext(_spec(tmp_path), raw=user_data({"x": x, "y": y}))
+
+
+class _Odd(NamedItems):
+    """Named items, one of which (``at``) is changed by ``change``."""
+
+    def __init__(self, x: Any, y: Any, at: int, change: Any) -> None:
+        super().__init__(x, y)
+        self.at, self.change = at, change
+
+    def __getitem__(self, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        inputs, targets = super().__getitem__(i)
+        return self.change(inputs, targets) if i == self.at else (inputs, targets)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda x, y: ({"tabular": x["tabular"]}, y),
+         "dataset item 57 data.x.city: no array for the model's input 'city'"),
+        (lambda x, y: (x, {"segment": y["segment"]}),
+         "dataset item 57 data.y.spend: no array for the model's output 'spend'"),
+        (lambda x, y: ({**x, "tabular": x["tabular"][:4]}, y),
+         "dataset item 57 data.x.tabular: input 'tabular' has another shape than dataset item "
+         "0's (expected [6]; found [4])"),
+        (lambda x, y: ({**x, "city": [3, 4]}, y),
+         "dataset item 57 data.x.city: input 'city' has another shape"),
+        (lambda x, y: ({**x, "city": 2.7}, y),
+         "data.x.city: input 'city' feeds an embedding: it takes integer ids"),
+    ],
+)  # fmt: skip
+def test_a_later_item_that_differs_is_named_even_from_a_worker(
+    tmp_path: Path, change: Any, message: str
+) -> None:
+    x, y = _arrays(100)
+    spec = _with(_spec(tmp_path), num_workers=2)
+    with pytest.raises(DataError) as err:
+        prepare_data(spec, raw=user_data(_Odd(x, y, 57, change)))
+    assert message in str(err.value)
+    assert "Traceback" not in str(err.value)
+
+
+def test_bad_values_are_counted_over_every_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nnspec.run import named_streams
+
+    monkeypatch.setattr(named_streams, "SCAN_ROWS", 16)
+    x, y = _arrays(80)
+    x["tabular"][3, 0] = np.nan
+    x["tabular"][40, 5] = np.inf
+    with pytest.raises(DataError) as err:
+        prepare_data(_spec(tmp_path), raw=user_data(NamedItems(x, y)))
+    assert "holds NaN or inf (2 dataset items, first: dataset item 3)" in str(err.value)
+
+
+def test_a_dataset_named_models_cannot_read_is_refused(tmp_path: Path) -> None:
+    class Stream(torch.utils.data.IterableDataset[Any]):
+        def __iter__(self) -> Any:
+            return iter(())
+
+    with pytest.raises(DataError, match="reads a map-style Dataset"):
+        prepare_data(_spec(tmp_path), raw=user_data(Stream()))
+
+
+def test_one_input_several_outputs_from_arrays(tmp_path: Path) -> None:
+    x, y = _arrays(300)
+    spec = ExperimentSpec.model_validate({
+        "data": {"source": "user"},
+        "model": {"input_shape": "auto",
+                  "outputs": {"segment": {"task": "classification"},
+                              "spend": {"task": "regression"}},
+                  "layers": [{"kind": "linear", "name": "trunk", "out_features": 8},
+                             {"kind": "linear", "name": "segment", "out_features": "auto",
+                              "inputs": ["trunk"]},
+                             {"kind": "linear", "name": "spend", "out_features": "auto",
+                              "inputs": ["trunk"]}]},
+    })  # fmt: skip
+    bundle = prepare_data(spec, raw=user_data({"x": x["tabular"], "y": y}))
+    assert bundle.info.input_shape == (6,) and bundle.info.inputs == {}
+    meta = bundle.info.extra["arrays"]
+    assert list(meta) == ["input"] and meta["input"]["kind"] == "features"
+    encoded = encode_arrays(x["tabular"][:3], meta)
+    assert isinstance(encoded, torch.Tensor)
+    m = meta["input"]
+    want = (torch.from_numpy(x["tabular"][:3]) - torch.tensor(m["mean"])) / torch.tensor(m["std"])
+    torch.testing.assert_close(encoded, want)
+
+
+def test_an_archive_that_is_not_named_arrays_is_refused(tmp_path: Path) -> None:
+    meta = {"f": {"kind": "features", "shape": [2], "mean": None, "std": None}}
+    npy = tmp_path / "one.npy"
+    np.save(npy, np.zeros((2, 2)))
+    with pytest.raises(DataError, match=r"an \.npy file, not an \.npz archive"):
+        encode_arrays(npy, meta)
+    pickled = tmp_path / "objects.npz"
+    np.savez(pickled, f=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(DataError, match="object arrays, which nnspec never loads"):
+        encode_arrays(pickled, meta)
+    with pytest.raises(DataError, match="no such file"):
+        encode_arrays(tmp_path / "missing.npz", meta)
