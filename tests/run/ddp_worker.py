@@ -3,6 +3,7 @@ that records every step's loss, and write what rank 0 saw to a JSON file.
 
 Usage: python tests/run/ddp_worker.py SPEC.json OUT.json [--repeat N] [--stop-at EPOCH]
     [--kill-at STEP]  (rank 1 SIGKILLs itself after that optimizer step)
+    [--named-items N]  (data: test_named_arrays' Dataset of N named items)
 """
 
 from __future__ import annotations
@@ -51,7 +52,13 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--stop-at", type=int)
     p.add_argument("--kill-at", type=int)
+    p.add_argument("--named-items", type=int)
     args = p.parse_args()
+    data = None
+    if args.named_items:
+        from test_named_arrays import NamedItems, _arrays
+
+        data = NamedItems(*_arrays(args.named_items))
     spec = ExperimentSpec.model_validate(json.loads(args.spec.read_text()))
     runs = []
     # Repeated runs share one process group made here (fit uses a group it finds and leaves it
@@ -62,7 +69,7 @@ def main() -> None:
         dist.init_process_group("gloo")
     for _ in range(args.repeat):
         record = Record(args.stop_at, args.kill_at, args.out.with_suffix(".killed"))
-        result = fit(spec, callbacks=[record])
+        result = fit(spec, data, callbacks=[record])
         runs.append({"losses": record.losses, "run_dir": str(result.run_dir),
                      "test": result.test_metrics, "epochs": result.epochs_run})  # fmt: skip
     if own:

@@ -491,3 +491,26 @@ def test_an_archive_that_is_not_named_arrays_is_refused(tmp_path: Path) -> None:
         encode_arrays(pickled, meta)
     with pytest.raises(DataError, match="no such file"):
         encode_arrays(tmp_path / "missing.npz", meta)
+
+
+@pytest.mark.slow
+def test_two_ranks_stream_named_items_as_one_process_does(tmp_path: Path) -> None:
+    """DDP (gloo, CPU): each rank reads its own items of every global batch of a streamed
+    Dataset of named items; losses per step and each output's test metrics equal one
+    process's."""
+    from ddp_worker import Record
+    from test_ddp import ddp_runs
+
+    from nnspec.run import fit
+
+    spec = _with(_spec(tmp_path / "runs"), in_memory="no")
+    spec = spec.model_copy(update={"train": spec.train.model_copy(update={
+        "epochs": 2, "early_stopping": spec.train.early_stopping.model_copy(
+            update={"enabled": False})})})  # fmt: skip
+    record = Record()
+    single = fit(spec, NamedItems(*_arrays(400)), callbacks=[record])
+    (run,) = ddp_runs(tmp_path / "ddp", spec, "--named-items", "400")
+    assert len(run["losses"]) == len(record.losses) == 2 * 5  # 280 training items, batch 64
+    np.testing.assert_allclose(run["losses"], record.losses, rtol=1e-5)
+    for k, v in single.test_metrics.items():
+        assert run["test"][k] == pytest.approx(v, rel=1e-5), k
