@@ -192,19 +192,35 @@ class _Items:
 
     def inputs(self, rows: np.ndarray) -> dict[str, np.ndarray] | Problem:
         """The inputs of ``rows``, one array per input (N, *shape)."""
-        columns: dict[str, list[np.ndarray]] = {name: [] for name in self.shapes}
+        names = tuple(self.shapes)
+        columns: dict[str, list[np.ndarray]] = {name: [] for name in names}
         for i in rows.tolist():
-            x = self._named(self.dataset[i][0], tuple(self.shapes), "x", i)
+            x = self._inputs_of(self.dataset[i][0], names, i)
             if isinstance(x, Problem):
                 return x
-            for name, shape in self.shapes.items():
-                a = x[name]
+            for name, a in zip(names, x, strict=True):
+                shape = self.shapes[name]
                 if (tuple(a.shape) or (1,)) != shape:
                     return Problem(("data", "x", name), f"input '{name}' has another shape "
                                    "than dataset item 0's", expected=str(list(shape)),
                                    found=str(list(a.shape)), file=f"dataset item {i}")  # fmt: skip
                 columns[name].append(a.reshape(shape))
         return {name: np.stack(values) for name, values in columns.items()}
+
+    def _inputs_of(self, given: Any, names: tuple[str, ...], i: int) -> list[np.ndarray] | Problem:
+        """Item ``i``'s input arrays in ``names`` order. The common case reads the names
+        directly (once per item, in every batch); anything else goes through
+        :func:`~nnspec.run.named_arrays.bind_names` for its message."""
+        one = names == (INPUT,)
+        try:
+            if one == isinstance(given, Mapping) or (not one and len(given) != len(names)):
+                raise KeyError  # a mapping for one input, one array for several, extra names
+            values = [given] if one else [given[name] for name in names]
+            return [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+                    for v in values]  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            x = self._named(given, names, "x", i)
+            return x if isinstance(x, Problem) else [x[name] for name in names]
 
 
 def _targets_of(items: _Items, batch: list[int]) -> dict[str, np.ndarray] | Problem:
