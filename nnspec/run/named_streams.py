@@ -353,6 +353,9 @@ class _NamedReader(torch.utils.data.Dataset[Batch]):
     def __len__(self) -> int:
         return len(self.positions)
 
+    def inputs_only(self) -> _NamedReader:
+        return _NamedReader(self.items, self.positions, self.meta, {})
+
     def __getitems__(self, positions: list[int]) -> Batch:
         pos = np.asarray(positions, dtype=np.int64)
         arrays = self.items.inputs(self.positions[pos])

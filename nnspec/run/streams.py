@@ -22,7 +22,7 @@ runs see the same statistics, bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -301,17 +301,27 @@ class Prep:
 
 
 class _SplitReader(torch.utils.data.Dataset[Batch]):
-    """A split as a DataLoader dataset whose batched read returns a whole batch mapping."""
+    """A split as a DataLoader dataset whose batched read returns a whole batch mapping (the
+    targets too unless ``with_targets`` is off: see :func:`worker_batches`)."""
 
-    def __init__(self, rows: Any, positions: np.ndarray, y: torch.Tensor, prep: Prep) -> None:
+    def __init__(
+        self, rows: Any, positions: np.ndarray, y: torch.Tensor, prep: Prep,
+        with_targets: bool = True,
+    ) -> None:  # fmt: skip
         self.rows, self.positions, self.y, self.prep = rows, positions, y, prep
+        self.with_targets = with_targets
 
     def __len__(self) -> int:
         return len(self.positions)
 
+    def inputs_only(self) -> _SplitReader:
+        return _SplitReader(self.rows, self.positions, self.y, self.prep, with_targets=False)
+
     def __getitems__(self, positions: list[int]) -> Batch:
         pos = np.asarray(positions, dtype=np.int64)
         x = self.rows.read(self.positions[pos])
+        if not self.with_targets:
+            return {INPUT: self.prep(x)}
         return {INPUT: self.prep(x), TARGET: self.y[torch.from_numpy(pos)]}
 
     def __getitem__(self, position: int) -> Batch:
@@ -367,9 +377,11 @@ def release_freed_buffers(worker_id: int) -> None:
 
 class ReaderSplit:
     """A streamed split: a reader Dataset (``reader``) whose ``__getitems__`` returns a whole
-    prepared batch; its length, first rows, and the batches of an epoch read in workers."""
+    prepared batch, and the split's encoded targets in memory (``targets``, by batch key); its
+    length, first rows, and the batches of an epoch read in workers."""
 
-    reader: torch.utils.data.Dataset[Batch]
+    reader: Any  # a Dataset with __getitems__ and inputs_only()
+    targets: Mapping[str, torch.Tensor]
 
     def __len__(self) -> int:
         return len(self.reader)  # type: ignore[arg-type]
@@ -382,6 +394,9 @@ class ReaderSplit:
         self, sampler: EpochBatches, device: torch.device, *, workers: int = 0
     ) -> Iterable[Batch]:
         """The batches of ``sampler``'s current epoch, each time the result is iterated."""
+        if device.type == "cpu":  # the workers send the inputs alone (see worker_batches)
+            return worker_batches(self.reader.inputs_only(), sampler, device, workers,
+                                  self.targets)  # fmt: skip
         return worker_batches(self.reader, sampler, device, workers)
 
 
@@ -397,7 +412,7 @@ class StreamSplit(ReaderSplit):
 
     def __init__(self, rows: Any, positions: np.ndarray, y: torch.Tensor, prep: Prep) -> None:
         self.reader = _SplitReader(rows, positions, y, prep)
-        self.y = y
+        self.targets, self.y = {TARGET: y}, y
 
     @property
     def x(self) -> torch.Tensor:
@@ -413,11 +428,17 @@ class StreamSplit(ReaderSplit):
 
 def worker_batches(
     reader: torch.utils.data.Dataset[Batch], sampler: EpochBatches, device: torch.device,
-    workers: int,
+    workers: int, targets: Mapping[str, torch.Tensor] | None = None,
 ) -> Iterable[Batch]:  # fmt: skip
     """A streamed split's batches: ``reader.__getitems__`` reads and prepares each batch of
     ``sampler``'s current epoch inside one of ``workers`` DataLoader workers (pinned on CUDA,
-    then moved to ``device``), each time the result is iterated."""
+    then moved to ``device``), each time the result is iterated.
+
+    ``targets`` (the split's encoded targets, already in this process's memory) are gathered
+    here for each batch's positions instead of in the worker: every tensor a worker sends back
+    costs a file-descriptor hand-over (one socket connection per tensor, about 2 ms on this
+    machine's 2 cores), and a model with several outputs has one target tensor each.
+    """
 
     def loader(generator: torch.Generator) -> Iterable[Batch]:
         return torch.utils.data.DataLoader(
@@ -431,8 +452,25 @@ def worker_batches(
         )  # workers live for one pass (torch's default): an evaluation's and a training
         # epoch's never run at once, so memory is that of one pass's workers
 
-    data = SeededEpochs(loader, sampler)
+    data: Iterable[Batch] = SeededEpochs(loader, sampler)
+    if targets:
+        data = _WithTargets(data, sampler, targets)
     return data if device.type == "cpu" else _OnDevice(data, device)
+
+
+class _WithTargets:
+    """Each batch of ``batches`` with the targets of its positions (the sampler's batches, in
+    the same order: the DataLoader keeps its batch sampler's order)."""
+
+    def __init__(
+        self, batches: Iterable[Batch], sampler: EpochBatches, targets: Mapping[str, torch.Tensor]
+    ) -> None:
+        self.batches, self.sampler, self.targets = batches, sampler, targets
+
+    def __iter__(self) -> Iterator[Batch]:
+        for positions, batch in zip(self.sampler, self.batches, strict=True):
+            index = torch.tensor(positions, dtype=torch.int64)
+            yield {**batch, **{key: t[index] for key, t in self.targets.items()}}
 
 
 class _OnDevice:
