@@ -86,21 +86,11 @@ def spec(args: argparse.Namespace, tmp: str) -> Any:
 
 
 def run_nnspec(args: argparse.Namespace) -> dict[str, float]:
+    from bench_stream import epoch_clock  # the same timing as the streamed-table benchmark
+
     import nnspec
-    from nnspec.run.callbacks import Callback, FitState
 
-    class Clock(Callback):
-        start = last = 0.0
-        samples = 0
-
-        def on_epoch_start(self, state: FitState) -> None:
-            self.start = time.perf_counter()
-
-        def on_step_end(self, state: FitState) -> None:
-            self.last = time.perf_counter()
-            self.samples += args.batch
-
-    clock = Clock()
+    clock = epoch_clock(args.batch)
     with tempfile.TemporaryDirectory() as tmp:
         nnspec.train(spec(args, tmp), data=Items(args.items), callbacks=[clock])
     return {"throughput": clock.samples / (clock.last - clock.start)}

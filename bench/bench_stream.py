@@ -105,8 +105,9 @@ class Memmapped(torch.utils.data.Dataset[Any]):
         return torch.from_numpy(row[:FEATURES]), int(row[FEATURES])
 
 
-def run_nnspec(args: argparse.Namespace, variant: str) -> dict[str, float]:
-    import nnspec
+def epoch_clock(batch: int) -> Any:
+    """A callback timing the training epoch: its start, its last optimizer step, and the
+    samples trained (``batch`` a step). bench_named_stream.py times its runs with it too."""
     from nnspec.run.callbacks import Callback, FitState
 
     class Clock(Callback):
@@ -118,9 +119,15 @@ def run_nnspec(args: argparse.Namespace, variant: str) -> dict[str, float]:
 
         def on_step_end(self, state: FitState) -> None:
             self.last = time.perf_counter()
-            self.samples += args.batch
+            self.samples += batch
 
-    clock, t0 = Clock(), time.perf_counter()
+    return Clock()
+
+
+def run_nnspec(args: argparse.Namespace, variant: str) -> dict[str, float]:
+    import nnspec
+
+    clock, t0 = epoch_clock(args.batch), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Memmapped(args.dataset_rows) if variant == "nnspec-dataset" else None
         source = "user" if dataset is not None else f"npy:{TABLE}"
