@@ -39,6 +39,7 @@ What a rank does, and why a 2-rank run computes what one process computes:
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -332,6 +333,12 @@ def session(spec: ExperimentSpec, device: torch.device) -> Iterator[SingleProces
         yield kind(env, strategy, device, spec.train.sync_batchnorm)
         ok = True
     finally:
+        # The run's model, optimizer and FSDP state hold the group (and gloo's pending work
+        # objects hold tensors) through reference cycles; freed here, while the interpreter is
+        # alive. Left to interpreter exit, gloo's threads release those tensors after Python is
+        # torn down and the process aborts ("terminate called without an active exception",
+        # SIGABRT) after a finished run, now and then (seen in CI under FSDP).
+        gc.collect()
         if own:
             if ok:  # after an error another rank may sit in a different collective
                 dist.barrier()

@@ -41,6 +41,15 @@ class Record(Callback):
             state.stop("test")
 
 
+def _fsdp_modules_alive() -> int:
+    """FSDP-sharded modules still in memory once the run returned (before any collection)."""
+    import gc
+
+    from torch.distributed.fsdp import FSDPModule
+
+    return sum(isinstance(o, FSDPModule) for o in gc.get_objects())
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -71,7 +80,8 @@ def main() -> None:
         record = Record(args.stop_at, args.kill_at, args.out.with_suffix(".killed"))
         result = fit(spec, data, callbacks=[record])
         runs.append({"losses": record.losses, "run_dir": str(result.run_dir),
-                     "test": result.test_metrics, "epochs": result.epochs_run})  # fmt: skip
+                     "test": result.test_metrics, "epochs": result.epochs_run,
+                     "fsdp_alive": _fsdp_modules_alive()})  # fmt: skip
     if own:
         dist.barrier()
         dist.destroy_process_group()
