@@ -39,9 +39,8 @@ from nnspec.run.batches import Split, epoch_order
 from nnspec.run.columns import Columns, fit_columns
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.iterables import IterData, IterSplit, scan
-from nnspec.run.named import NamedSplit, is_named, named_data_spec, prepare_named
-from nnspec.run.named_arrays import prepare_named_arrays
-from nnspec.run.named_streams import ArrayItems, NamedStreamSplit, prepare_named_dataset
+from nnspec.run.named import NamedSplit, is_named, named_data_spec
+from nnspec.run.named_streams import NamedStreamSplit, prepare_named_data
 from nnspec.run.sources import (
     RawData,
     TableData,
@@ -264,30 +263,11 @@ def prepare_data(
 
 def _named_bundle(spec: ExperimentSpec, raw: Any, base: Path | None) -> DataBundle:
     spec = named_data_spec(spec)  # data.target: the outputs' target columns
-    if isinstance(raw, UserDataset):  # the user's Dataset of named items, read as it is
-        splits, fields = prepare_named_dataset(spec, _map_style(raw.dataset))
-    elif isinstance(raw, NamedArrays) and spec.data.in_memory == "no":  # read item by item
-        splits, fields = prepare_named_dataset(spec, ArrayItems(spec, raw))
-    else:
-        source = _source(spec, raw, base)
-        if isinstance(source, NamedArrays):  # the user's arrays by name (Python API)
-            splits, fields = prepare_named_arrays(spec, source)
-        else:
-            splits, fields = prepare_named(spec, source)
+    direct = isinstance(raw, (UserDataset, NamedArrays))  # the user's, read by name as they are
+    splits, fields = prepare_named_data(spec, raw if direct else _source(spec, raw, base))
     outputs = {name: DataInfo(**head) for name, head in fields.pop("outputs").items()}
     fields["extra"]["base_dir"] = str(base) if base is not None else None
     return DataBundle(*splits, DataInfo(**fields, outputs=outputs))  # type: ignore[arg-type]
-
-
-def _map_style(dataset: Any) -> Any:
-    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
-        raise DataError(Problem(
-            ("data",), "a model with named inputs or several outputs reads a map-style Dataset",
-            expected="a Dataset with __len__ and __getitem__ returning (inputs, targets)",
-            found=type(dataset).__name__,
-            fix="give the Dataset __len__ and __getitem__, or pass arrays by name",
-        ))  # fmt: skip
-    return dataset
 
 
 def _source(spec: ExperimentSpec, raw: Any, base: Path | None) -> Raw | IterData:

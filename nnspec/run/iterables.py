@@ -44,7 +44,8 @@ from nnspec.run.batches import (
     epoch_order,
     shard_of,
 )
-from nnspec.run.streams import SCAN_ROWS, Moments, Prep, release_freed_buffers, release_heap
+from nnspec.run.streams import SCAN_ROWS, Moments, Prep
+from nnspec.run.workers import release_freed_buffers, release_heap
 
 __all__ = ["HOLDOUT", "IterData", "IterSplit", "UserIterable", "holdout_parts", "scan"]
 

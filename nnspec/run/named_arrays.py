@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem, did_you_mean
-from nnspec.run.arrays import NamedArrays, RawData
+from nnspec.run.arrays import NamedArrays, RawData, load_npz_arrays
 from nnspec.run.batches import INPUT, TARGET
 from nnspec.run.named import NamedSplit, check_input_shapes, output_heads, output_targets
 from nnspec.run.splitting import split_indices
@@ -46,7 +46,7 @@ from nnspec.run.tokens import embedded_inputs
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
-    "prepare_named_arrays", "encode_arrays", "encode_input", "read_named_arrays", "arrays_info",
+    "prepare_named_arrays", "encode_arrays", "encode_input", "arrays_info",
     "bind_names", "collect_problems", "check_values", "input_names", "samples",
 ]  # fmt: skip
 
@@ -272,13 +272,6 @@ def encode_input(a: np.ndarray, meta: dict[str, Any]) -> torch.Tensor:
     return flat.reshape(len(flat), *meta["shape"])
 
 
-def read_named_arrays(path: str) -> dict[str, np.ndarray]:
-    """An ``.npz`` archive's arrays by name (never unpickled), for ``nnspec predict``."""
-    from nnspec.run.arrays import load_npz_arrays
-
-    return load_npz_arrays(path)
-
-
 def encode_arrays(
     x: Any, meta: dict[str, dict[str, Any]]
 ) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -289,7 +282,7 @@ def encode_arrays(
     if file is None:
         return _encoded(x, meta)
     try:
-        given: Any = read_named_arrays(file)
+        given: Any = load_npz_arrays(file)
         if list(meta) == [INPUT] and INPUT not in given and len(given) == 1:
             given = next(iter(given.values()))  # a one-input model: the archive's one array
         return _encoded(given, meta)

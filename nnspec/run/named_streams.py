@@ -24,7 +24,6 @@ same statistics, so they train alike.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +33,13 @@ import torch
 from nnspec.errors import DataError, Problem
 from nnspec.run.arrays import NamedArrays, RawData
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches
-from nnspec.run.named import NamedSplit, check_input_shapes, output_heads, output_targets
+from nnspec.run.named import (
+    NamedSplit,
+    check_input_shapes,
+    output_heads,
+    output_targets,
+    prepare_named,
+)
 from nnspec.run.named_arrays import (
     arrays_info,
     bind_names,
@@ -42,27 +47,39 @@ from nnspec.run.named_arrays import (
     collect_problems,
     encode_input,
     input_names,
+    prepare_named_arrays,
     samples,
     value_problems,
     with_count,
 )
+from nnspec.run.sources import UserDataset
 from nnspec.run.splitting import split_indices
 from nnspec.run.streams import (
     SCAN_ROWS,
     Moments,
     ReaderSplit,
-    own_generator,
-    release_freed_buffers,
-    release_heap,
     streams,
     unit_floor,
-    whole_batch,
 )
 from nnspec.run.targets import encode_targets
 from nnspec.run.tokens import embedded_inputs
+from nnspec.run.workers import own_generator, release_freed_buffers, release_heap, whole_batch
 from nnspec.spec.experiment import ExperimentSpec
 
-__all__ = ["ArrayItems", "NamedStreamSplit", "prepare_named_dataset"]
+__all__ = ["ArrayItems", "NamedStreamSplit", "prepare_named_data", "prepare_named_dataset"]
+
+
+def prepare_named_data(spec: ExperimentSpec, source: Any) -> tuple[list[Any], dict[str, Any]]:
+    """The splits and DataInfo fields of a model with named inputs or several outputs, from
+    what feeds it: the user's Dataset of named items or arrays by name (streamed, or in memory:
+    :mod:`nnspec.run.named_arrays`), or a table (:func:`~nnspec.run.named.prepare_named`)."""
+    if isinstance(source, UserDataset):
+        return prepare_named_dataset(spec, source.dataset)
+    if isinstance(source, NamedArrays) and spec.data.in_memory == "no":  # item by item
+        return prepare_named_dataset(spec, ArrayItems(spec, source))
+    if isinstance(source, NamedArrays):
+        return prepare_named_arrays(spec, source)
+    return prepare_named(spec, source)
 
 
 def prepare_named_dataset(spec: ExperimentSpec, dataset: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -138,11 +155,12 @@ def _first_item(
 ) -> dict[str, tuple[int, ...]]:
     """Item 0's names checked against the model's (every problem at once); each input's
     per-sample shape."""
-    if not hasattr(dataset, "__len__"):
+    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
         raise DataError(_item_problem(
-            f"{type(dataset).__name__} has no len(): nnspec reads a map-style Dataset",
+            "a model with named inputs or several outputs reads a map-style Dataset",
             expected="a Dataset with __len__ and __getitem__ returning (inputs, targets)",
-            fix="add __len__, or pass arrays by name",
+            found=type(dataset).__name__,
+            fix="give the Dataset __len__ and __getitem__, or pass arrays by name",
         ))  # fmt: skip
     if len(dataset) == 0:
         raise DataError(_item_problem("the Dataset has no items", expected="one or more"))
@@ -223,26 +241,10 @@ class _Items:
             return x if isinstance(x, Problem) else [x[name] for name in names]
 
 
-def _targets_of(items: _Items, batch: list[int]) -> dict[str, np.ndarray] | Problem:
-    """A DataLoader worker's read of the targets pass (``batch``: item numbers)."""
-    return items.targets(batch)
-
-
-class _Rows(torch.utils.data.Dataset[int]):
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> int:
-        return i
-
-
 def _read_targets(items: _Items, workers: int) -> dict[str, np.ndarray]:
     loader = torch.utils.data.DataLoader(
-        _Rows(len(items)), batch_size=SCAN_ROWS, num_workers=workers, generator=own_generator(),
-        collate_fn=functools.partial(_targets_of, items), worker_init_fn=release_freed_buffers,
+        range(len(items)), batch_size=SCAN_ROWS, num_workers=workers, generator=own_generator(),
+        collate_fn=items.targets, worker_init_fn=release_freed_buffers,  # batches of item numbers
     )  # fmt: skip
     parts = list(loader)
     bad = next((p for p in parts if isinstance(p, Problem)), None)

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from nnspec.errors import DataError, Problem
-from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, SeededEpochs
+from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches
+from nnspec.run.workers import own_generator, release_freed_buffers, release_heap, worker_batches
 
 __all__ = [
     "SCAN_ROWS",
@@ -46,12 +47,7 @@ __all__ = [
     "Prep",
     "fit_moments",
     "Moments",
-    "release_freed_buffers",
-    "release_heap",
-    "own_generator",
     "unit_floor",
-    "whole_batch",
-    "worker_batches",
 ]
 
 SCAN_ROWS: Final = 8192  # rows per chunk of a full pass (statistics, checks) [nnspec choice]
@@ -154,12 +150,6 @@ class DatasetRows:
             worker_init_fn=release_freed_buffers, generator=own_generator(),
         )  # fmt: skip
         return np.concatenate([np.asarray(part) for part in loader])
-
-
-def own_generator() -> torch.Generator:
-    """A one-pass loader's own generator: its draw of the workers' base seed leaves the global
-    RNG (dropout's) alone, so passes with and without workers train alike."""
-    return torch.Generator().manual_seed(0)
 
 
 def _item(dataset: Any, i: int) -> tuple[np.ndarray, Any]:
@@ -328,53 +318,6 @@ class _SplitReader(torch.utils.data.Dataset[Batch]):
         return self.__getitems__([position])
 
 
-def whole_batch(batch: Any) -> Any:
-    return batch  # __getitems__ already returns the collated batch mapping
-
-
-def _libc() -> Any:
-    """The C library's functions, from the process's own symbols (``dlopen(NULL)``); None where
-    there is no such table (Windows)."""
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None)  # the libraries already loaded, libc among them
-    except (OSError, TypeError):
-        return None
-
-
-def release_heap() -> None:
-    """Give the heap's free memory back to the operating system (glibc's ``malloc_trim``;
-    elsewhere a no-op), called in the training process after a one-pass scan.
-
-    A scan frees chunk-sized float64 temporaries; glibc then raises its mmap threshold to their
-    size and keeps up to twice that free at the top of the heap. Each DataLoader worker forked
-    afterwards would count those pages again in its RssAnon (measured in docs/benchmarks.md,
-    streamed data).
-    """
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
-def release_freed_buffers(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn`` of the streamed splits: batch-sized buffers go back to the
-    operating system when freed.
-
-    glibc's malloc raises its mmap threshold to the size of the first large block freed; every
-    batch buffer after that comes from the heap, whose freed blocks a worker keeps, so a worker's
-    memory grows with the batch size (docs/benchmarks.md, streamed data). A fixed threshold
-    (``mallopt(M_MMAP_THRESHOLD)``) keeps them mapped and returned. Elsewhere than glibc: no-op.
-
-    libc is the process's own symbol table (``dlopen(NULL)``), not ``ctypes.util.find_library``:
-    that runs ``ldconfig -p`` in a subprocess, and a worker forked with a copy of its parent's
-    pages would fork once more at start, a fourth process holding the same anonymous memory.
-    """
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
-
-
 class ReaderSplit:
     """A streamed split: a reader Dataset (``reader``) whose ``__getitems__`` returns a whole
     prepared batch, and the split's encoded targets in memory (``targets``, by batch key); its
@@ -424,60 +367,3 @@ class StreamSplit(ReaderSplit):
                 fix="set data.in_memory: yes (or use a smaller source)",
             )
         )
-
-
-def worker_batches(
-    reader: torch.utils.data.Dataset[Batch], sampler: EpochBatches, device: torch.device,
-    workers: int, targets: Mapping[str, torch.Tensor] | None = None,
-) -> Iterable[Batch]:  # fmt: skip
-    """A streamed split's batches: ``reader.__getitems__`` reads and prepares each batch of
-    ``sampler``'s current epoch inside one of ``workers`` DataLoader workers (pinned on CUDA,
-    then moved to ``device``), each time the result is iterated.
-
-    ``targets`` (the split's encoded targets, already in this process's memory) are gathered
-    here for each batch's positions instead of in the worker: every tensor a worker sends back
-    costs a file-descriptor hand-over (one socket connection per tensor, about 2 ms on this
-    machine's 2 cores), and a model with several outputs has one target tensor each.
-    """
-
-    def loader(generator: torch.Generator) -> Iterable[Batch]:
-        return torch.utils.data.DataLoader(
-            reader,
-            batch_sampler=sampler,
-            num_workers=workers,
-            collate_fn=whole_batch,
-            pin_memory=device.type == "cuda",
-            worker_init_fn=release_freed_buffers,
-            generator=generator,
-        )  # workers live for one pass (torch's default): an evaluation's and a training
-        # epoch's never run at once, so memory is that of one pass's workers
-
-    data: Iterable[Batch] = SeededEpochs(loader, sampler)
-    if targets:
-        data = _WithTargets(data, sampler, targets)
-    return data if device.type == "cpu" else _OnDevice(data, device)
-
-
-class _WithTargets:
-    """Each batch of ``batches`` with the targets of its positions (the sampler's batches, in
-    the same order: the DataLoader keeps its batch sampler's order)."""
-
-    def __init__(
-        self, batches: Iterable[Batch], sampler: EpochBatches, targets: Mapping[str, torch.Tensor]
-    ) -> None:
-        self.batches, self.sampler, self.targets = batches, sampler, targets
-
-    def __iter__(self) -> Iterator[Batch]:
-        for positions, batch in zip(self.sampler, self.batches, strict=True):
-            index = torch.tensor(positions, dtype=torch.int64)
-            yield {**batch, **{key: t[index] for key, t in self.targets.items()}}
-
-
-class _OnDevice:
-    def __init__(self, batches: Iterable[Batch], device: torch.device) -> None:
-        self.batches, self.device = batches, device
-
-    def __iter__(self) -> Iterator[Batch]:
-        device = self.device
-        for batch in self.batches:
-            yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}

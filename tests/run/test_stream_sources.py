@@ -17,6 +17,7 @@ from runhelp import tiny
 from nnspec import train
 from nnspec.errors import DataError
 from nnspec.run import streams as streams_module
+from nnspec.run import workers as workers_module
 from nnspec.run.batches import INPUT, TARGET, EpochBatches
 from nnspec.run.callbacks import Callback, FitState
 from nnspec.run.data import prepare_data, user_data
@@ -213,7 +214,7 @@ def test_the_worker_setup_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(subprocess, "Popen", refuse)  # the forked worker inherits it
     loader = torch.utils.data.DataLoader(
         Items(4), batch_size=None, num_workers=1,
-        worker_init_fn=streams_module.release_freed_buffers,
+        worker_init_fn=workers_module.release_freed_buffers,
     )  # fmt: skip
     assert len(list(loader)) == 4  # a worker whose set-up raised fails the iteration
 
@@ -228,7 +229,7 @@ def test_the_worker_setup_fixes_glibcs_mmap_threshold(monkeypatch: pytest.Monkey
 
     opened: list[Any] = []
     monkeypatch.setattr(ctypes, "CDLL", lambda name: opened.append(name) or Libc())
-    streams_module.release_freed_buffers(0)
+    workers_module.release_freed_buffers(0)
     assert opened == [None]  # the process's own symbols: no search for the library
     assert calls == [(-3, 1 << 20)]  # M_MMAP_THRESHOLD, 1 MiB
 
