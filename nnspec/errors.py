@@ -20,6 +20,7 @@ __all__ = [
     "TrainError",
     "CheckpointError",
     "OutputError",
+    "Terminated",
     "Problem",
     "did_you_mean",
     "format_path",
@@ -154,3 +155,18 @@ class CheckpointError(NNSpecError):
 class OutputError(CheckpointError):
     """A run's files cannot be written: a read-only or full disk, an unwritable output folder, or
     a run directory deleted while the run was writing to it."""
+
+
+class Terminated(SystemExit):
+    """The process was asked to stop by a signal (SIGTERM: torchrun ending a job whose other
+    rank failed, a cluster's pre-emption, ``kill``) while a run trained.
+
+    A :class:`SystemExit` whose code is ``128 + signum`` (143 for SIGTERM, what a shell reports
+    for a process the signal ended): ``except Exception`` does not swallow it, the ``finally``
+    clauses on its way run (the pending checkpoint is written out, DataLoader workers are shut
+    down), and a script that does not catch it ends with that code and no traceback.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(128 + signum)

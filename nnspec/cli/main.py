@@ -4,7 +4,8 @@ Exit codes: 0 success; 2 invalid spec, data or arguments (every problem printed,
 traceback); 1 an internal error (a one-line message; ``NNSPEC_DEBUG=1`` shows the traceback), and
 for the commands that say so in their ``--help`` a failure of their own (a lint finding, a failed
 check, a training run or sweep trial that failed);
-130 interrupted; 141 (128 + SIGPIPE, what a shell reports for ``yes | head``) when the reader of
+130 interrupted; 143 (128 + SIGTERM) stopped by SIGTERM while training (the pending checkpoint is
+written first); 141 (128 + SIGPIPE, what a shell reports for ``yes | head``) when the reader of
 stdout went away, as in ``nnspec schema | head``: nothing more is printed, not even to stderr.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
 import traceback
 from typing import NoReturn
@@ -27,7 +29,7 @@ from nnspec.cli.common import (
     print_error,
 )
 from nnspec.cli.parser import COMMANDS, build_parser, parse
-from nnspec.errors import NNSpecError
+from nnspec.errors import NNSpecError, Terminated
 
 __all__ = ["main", "entry", "EXIT_BROKEN_PIPE"]
 
@@ -91,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         code = run_command(args)
         sys.stdout.flush()  # a closed pipe is found here, not at interpreter exit
         return code
+    except Terminated as e:  # SIGTERM while a run trained; its last checkpoint is complete
+        name = signal.Signals(e.signum).name
+        print(f"nnspec: stopped by {name}; the checkpoints written so far are complete "
+              "(train.resume=auto continues the run)", file=sys.stderr)  # fmt: skip
+        return 128 + e.signum
     except SystemExit as e:  # argparse: --help (0) or a usage error (2, message printed)
         return e.code if isinstance(e.code, int) else EXIT_INVALID
     except BrokenPipeError:

@@ -18,17 +18,21 @@ steps) is part of :class:`LoopState`, so it is checkpointed and resumed with the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from nnspec.errors import Problem, TrainError
+from nnspec.errors import Problem, Terminated, TrainError
 
-__all__ = ["LoopState", "LossLog", "nan_error", "check_divergence", "SKIP_LIMIT"]
+__all__ = ["LoopState", "LossLog", "nan_error", "check_divergence", "stop_on_sigterm", "SKIP_LIMIT"]
 
 SKIP_LIMIT = 40
 """Consecutive fp16 steps the loss scaler may skip before the NaN guard stops the run: each skip
@@ -232,3 +236,34 @@ def check_divergence(state: LoopState, loss: float, factor: float, steps: int, s
                 "train.divergence_factor if such a rise is expected",
             )
         )
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`~nnspec.errors.Terminated` in the training
+    thread instead of ending the process at once.
+
+    torchrun sends SIGTERM to every rank when one fails (and SIGKILL 30 s later), a cluster does
+    so before pre-emption: the checkpoint still being written on the writer's thread would be
+    lost with the process. Raised as an exception, the loop's clean-up runs (the pending write is
+    finished, workers shut down) before the process ends. A second SIGTERM during that clean-up
+    is ignored. Outside the main thread (Python delivers signals there alone) or when SIGTERM
+    already has a handler (the user's, submitit's requeue), nothing is changed.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):  # fmt: skip
+        yield
+        return
+    raised = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise Terminated(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -53,7 +53,7 @@ from nnspec.run.callbacks import (
 from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.distributed import SingleProcess
 from nnspec.run.evaluation import Evaluation, evaluate_batches, target_stats
-from nnspec.run.guards import LoopState, LossLog
+from nnspec.run.guards import LoopState, LossLog, stop_on_sigterm
 from nnspec.run.heads import output_loss
 from nnspec.run.metrics import sklearn_metrics
 from nnspec.run.named import NamedSplit
@@ -323,7 +323,8 @@ class Trainer(Checkpoints, Evaluation):
 
         Background checkpoint writes are flushed before it returns or raises, so a guard's error
         leaves the last good epoch's checkpoint complete on disk; ``on_exception`` hooks see the
-        error before it propagates.
+        error before it propagates. SIGTERM is such an error here
+        (:func:`~nnspec.run.guards.stop_on_sigterm`).
         """
         fit_state = self.fit_state
         fit_state.epoch, fit_state.step = self.state.epoch, self.state.step
@@ -331,25 +332,31 @@ class Trainer(Checkpoints, Evaluation):
         self.before_step_due = next_due(self.before_step_hooks, self.state.step)
         self.step_end_due = next_due(self.step_end_hooks, self.state.step + 1)
         try:
-            try:
-                self._call("on_fit_start")
-                starts = {s.start: s for s in self.plan.segments()[1:]}
-                for epoch in range(self.state.epoch + 1, self.plan.train.epochs + 1):
-                    if fit_state.should_stop:  # asked in on_fit_start or on_checkpoint
-                        self._stop_between_epochs()
-                        break
-                    if epoch - 1 in starts:
-                        self._start_segment(starts[epoch - 1])
-                    if self._run_epoch(epoch):
-                        break
-            finally:
-                self.writer.flush()
+            with stop_on_sigterm():
+                self._fit_epochs()
         except BaseException as error:
             for method in self.hooks["on_exception"]:
                 method(fit_state, error)
             raise
         self._call("on_fit_end")
         return self.state
+
+    def _fit_epochs(self) -> None:
+        """The epochs of :meth:`fit`; the writer is flushed however they end."""
+        fit_state = self.fit_state
+        try:
+            self._call("on_fit_start")
+            starts = {s.start: s for s in self.plan.segments()[1:]}
+            for epoch in range(self.state.epoch + 1, self.plan.train.epochs + 1):
+                if fit_state.should_stop:  # asked in on_fit_start or on_checkpoint
+                    self._stop_between_epochs()
+                    break
+                if epoch - 1 in starts:
+                    self._start_segment(starts[epoch - 1])
+                if self._run_epoch(epoch):
+                    break
+        finally:
+            self.writer.flush()
 
     def _run_epoch(self, epoch: int) -> bool:
         """Train, validate and close one epoch; True = stop (also when a callback stopped the

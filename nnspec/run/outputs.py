@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from nnspec.errors import OutputError, Problem
+from nnspec.errors import OutputError, Problem, Terminated
 from nnspec.files import atomic_write_bytes
 from nnspec.run.manifest import Manifest, is_tracked
 
@@ -217,7 +217,13 @@ class RunWriter:
     def _wait_pending(self) -> None:
         pending, self._pending = self._pending, []
         for f in pending:
-            f.result()  # re-raise a failed background write here, in the training thread
+            try:
+                f.result()  # re-raise a failed background write here, in the training thread
+            except (KeyboardInterrupt, Terminated):
+                # the signal cut the wait short, not the write: finish it, then stop (a second
+                # Ctrl-C ends the wait; a second SIGTERM is ignored, see run.guards)
+                f.result()
+                raise
 
     def flush(self) -> None:
         """Wait for every background write; re-raise the first failure."""

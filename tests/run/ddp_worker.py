@@ -4,6 +4,7 @@ that records every step's loss, and write what rank 0 saw to a JSON file.
 Usage: python tests/run/ddp_worker.py SPEC.json OUT.json [--repeat N] [--stop-at EPOCH]
     [--kill-at STEP]  (rank 1 SIGKILLs itself after that optimizer step)
     [--named-items N]  (data: test_named_arrays' Dataset of N named items)
+    [--slow-write REL]  (rank 0's write of the run file REL starts 3 s late, as on a busy disk)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import torch.distributed as dist
 
@@ -50,6 +52,20 @@ def _fsdp_modules_alive() -> int:
     return sum(isinstance(o, FSDPModule) for o in gc.get_objects())
 
 
+def _slow_write(rel: str) -> None:
+    """Rank 0's background write of ``rel`` waits 3 s before it starts."""
+    from nnspec.run.outputs import RunWriter
+
+    real = RunWriter.write_bytes
+
+    def slow(self: RunWriter, name: str, data: bytes, **kwargs: Any) -> Path:
+        if name == rel:
+            time.sleep(3)
+        return real(self, name, data, **kwargs)
+
+    RunWriter.write_bytes = slow  # type: ignore[method-assign]
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -62,7 +78,10 @@ def main() -> None:
     p.add_argument("--stop-at", type=int)
     p.add_argument("--kill-at", type=int)
     p.add_argument("--named-items", type=int)
+    p.add_argument("--slow-write")
     args = p.parse_args()
+    if args.slow_write:
+        _slow_write(args.slow_write)
     data = None
     if args.named_items:
         from test_named_arrays import NamedItems, _arrays

@@ -122,11 +122,15 @@ def test_checkpoints_move_between_ddp_and_one_process(
 
 
 def test_a_killed_rank_ends_the_job_and_the_run_resumes(tmp_path: Path) -> None:
+    """Rank 1 dies in epoch 3 while rank 0 still writes epoch 2's checkpoint (held back 3 s, as
+    on a busy disk): rank 0 finishes that write before it ends (gloo's error or torchrun's
+    SIGTERM reaches it during the wait), so the run resumes from epoch 2."""
     spec_file, out = tmp_path / "spec.json", tmp_path / "out.json"
     spec_file.write_text(_spec(tmp_path).model_dump_json())
     kill_at = 2 * STEPS_PER_EPOCH + 2  # inside epoch 3: epochs 1 and 2 are saved
     started = time.time()
-    done = torchrun(str(WORKER), str(spec_file), str(out), "--kill-at", str(kill_at))
+    done = torchrun(str(WORKER), str(spec_file), str(out), "--kill-at", str(kill_at),
+                    "--slow-write", "checkpoints/epoch-0002.pt")  # fmt: skip
     ended = time.time()
     assert done.returncode != 0
     killed = float(out.with_suffix(".killed").read_text())
