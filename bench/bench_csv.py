@@ -48,7 +48,7 @@ if which == "old":
         return x, y
 else:
     import pyarrow, pyarrow.csv, pyarrow.compute  # noqa: F401  (imports are not the reader's cost)
-    from nnspec.run.columns import fit_columns
+    from nnspec.run.column_fit import fit_columns
     from nnspec.run.sources import load_table
     from nnspec.spec.data import DataSpec
 

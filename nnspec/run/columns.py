@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Column",
     "Columns",
-    "fit_columns",
     "check_names",
     "encode_rows",
     "as_table",
+    "as_text",
+    "Kind",
     "UNKNOWN",
     "MISSING",
 ]
@@ -172,7 +173,8 @@ class Columns:
         return {c.name: _ids(c, table.column(c.name)) for c in self.embedded}
 
 
-def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+def as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column as text (the form categories are compared and counted in)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -203,7 +205,7 @@ def _encode(c: Column, col: pa.ChunkedArray, where: str) -> np.ndarray:
         values[missing] = c.fill
         own = values[:, None]
     else:
-        text = _as_text(col)
+        text = as_text(col)
         code = pc.index_in(text, value_set=pa.array(c.categories, pa.string()))
         code = code.to_numpy(zero_copy_only=False)  # float, NaN where not found or missing
         if c.kind == "binary":  # the first value is 0, the second 1; an unseen one is missing
@@ -219,7 +221,7 @@ def _ids(c: Column, col: pa.ChunkedArray) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    code = pc.index_in(_as_text(col), value_set=pa.array(c.categories, pa.string()))
+    code = pc.index_in(as_text(col), value_set=pa.array(c.categories, pa.string()))
     return _slots(
         c, code.to_numpy(zero_copy_only=False), col.is_null().to_numpy(zero_copy_only=False)
     )[:, None]
@@ -243,47 +245,6 @@ def _one_hot(c: Column, code: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return out
 
 
-# ---- fitting on the training split ----
-
-
-def fit_columns(
-    table: pa.Table, train: np.ndarray, spec: DataSpec, targets: tuple[str, ...], file: str,
-    embed: frozenset[str] = frozenset(),
-) -> Columns:  # fmt: skip
-    """Type, impute and vocabulary of every feature column, from the training rows only.
-
-    Args:
-        table: every row (features and targets).
-        train: indices of the training rows.
-        spec: ``data.columns``, ``data.features``, ``data.impute``, ``data.max_categories``.
-        targets: the target columns (never features).
-        file: the table's name in messages.
-        embed: categorical columns the model reads as named inputs of category ids (every
-            training value kept, whatever ``max_categories`` is).
-
-    Raises:
-        DataError: every column problem at once (unknown names, a column with no values, an
-            unsupported type, a binary column with more than two values, ...).
-    """
-    import pyarrow as pa
-
-    problems: list[Problem] = []
-    features = spec.features or tuple(n for n in table.column_names if n not in targets)
-    rows = table.select([n for n in features if n in table.column_names]).take(pa.array(train))
-    columns = []
-    for name in rows.column_names:
-        declared = spec.columns.get(name, "auto")
-        if declared == "ignore":
-            continue
-        col = rows.column(name)
-        kind = _kind(name, col, "categorical" if name in embed else declared, file, problems)
-        if kind is not None:
-            columns.append(_fit(name, col, kind, spec, file, problems, name in embed))
-    if problems:
-        raise DataError(problems, title=f"{file}: {len(problems)} column problem(s)")
-    return Columns(tuple(c for c in columns if c is not None))
-
-
 def check_names(
     header: list[str], spec: DataSpec, targets: tuple[str, ...], file: str
 ) -> list[Problem]:
@@ -303,116 +264,6 @@ def check_names(
                         expected="one of " + ", ".join(header), found=name)
             )  # fmt: skip
     return problems
-
-
-def _kind(
-    name: str, col: pa.ChunkedArray, declared: str, file: str, problems: list[Problem]
-) -> Kind | None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    where = ("data", "columns", name)
-    if col.null_count == len(col):
-        problems.append(
-            Problem(where, f"{file}: column '{name}' has no value in the training split",
-                    fix=f"set data.columns.{name}: ignore")
-        )  # fmt: skip
-        return None
-    t = col.type
-    if not (pa.types.is_string(t) or pa.types.is_boolean(t) or pa.types.is_floating(t)
-            or pa.types.is_integer(t)):  # fmt: skip
-        problems.append(
-            Problem(where, f"{file}: column '{name}' has a type nnspec cannot encode",
-                    expected="numbers, text or true/false", found=str(t),
-                    fix=f"set data.columns.{name}: ignore, or convert it to numbers or text")
-        )  # fmt: skip
-        return None
-    if declared == "binary":
-        distinct = _distinct(col)
-        if distinct > 2:
-            problems.append(
-                Problem(where, f"{file}: column '{name}' is declared binary",
-                        expected="at most two values", found=f"{distinct} values",
-                        fix=f"set data.columns.{name}: categorical")
-            )  # fmt: skip
-            return None
-    if declared != "auto":
-        return declared  # type: ignore[return-value]
-    if pa.types.is_string(t):
-        return "binary" if _distinct(col) == 2 else "categorical"
-    if pa.types.is_boolean(t):
-        return "binary"
-    # numbers: binary only when every value is 0 or 1 (min/max first: no hashing of the column)
-    low, high = (v.as_py() for v in pc.min_max(col).values())
-    if low == 0 and high == 1 and pc.all(pc.is_in(col, pa.array([0, 1], t))).as_py():
-        return "binary"
-    return "numeric"
-
-
-def _strategy(name: str, kind: Kind, spec: DataSpec, file: str, problems: list[Problem]) -> Any:
-    chosen = spec.impute.columns.get(name)
-    if chosen is None:
-        return spec.impute.numeric if kind == "numeric" else spec.impute.categorical
-    if kind != "numeric" and chosen in ("mean", "median"):
-        problems.append(
-            Problem(("data", "impute", "columns", name),
-                    f"{file}: column '{name}' is {kind}; {chosen} needs numbers",
-                    expected="most_frequent or constant", found=chosen)
-        )  # fmt: skip
-    return chosen
-
-
-def _fit(
-    name: str, col: pa.ChunkedArray, kind: Kind, spec: DataSpec, file: str, problems: list[Problem],
-    embed: bool = False,
-) -> Column | None:  # fmt: skip
-    impute = _strategy(name, kind, spec, file, problems)
-    missing = col.null_count
-    indicator = spec.impute.indicator and missing > 0
-    if kind == "numeric":
-        fill = _numeric_fill(col, impute, spec.impute.fill_value)
-        return Column(name, kind, impute, fill, (), missing, 0, indicator)
-    ranked = _ranked(col)
-    if kind == "binary":
-        pair = tuple(sorted(ranked))
-        pair = pair if len(pair) == 2 else (pair[0], pair[0])
-        fill = float(pair.index(ranked[0])) if impute == "most_frequent" else spec.impute.fill_value
-        return Column(name, kind, impute, fill, pair, missing, len(ranked), indicator)
-    kept = tuple(ranked if embed else ranked[: spec.max_categories])
-    fill = ranked[0] if impute == "most_frequent" else None
-    return Column(name, kind, impute, fill, kept, missing, len(ranked), indicator and not embed,
-                  embed)  # fmt: skip
-
-
-def _distinct(col: pa.ChunkedArray) -> int:
-    import pyarrow.compute as pc
-
-    return int(pc.count_distinct(col).as_py())
-
-
-def _ranked(col: pa.ChunkedArray) -> list[str]:
-    """Distinct non-missing values as text, most frequent first (ties by value)."""
-    import pyarrow.compute as pc
-
-    counts = pc.value_counts(_as_text(col))
-    pairs = zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
-    return [v for v, _ in sorted(((v, n) for v, n in pairs if v is not None),
-                                 key=lambda p: (-p[1], p[0]))]  # fmt: skip
-
-
-def _numeric_fill(col: pa.ChunkedArray, impute: str, constant: float) -> float:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if impute == "constant" or col.null_count == len(col):
-        return float(constant)
-    if impute == "mean":  # in float64, over the present cells
-        return float(pc.mean(pc.cast(col, pa.float64())).as_py())
-    present = pc.drop_null(col).to_numpy(zero_copy_only=False)
-    if impute == "median":
-        return float(np.median(present))
-    values, counts = np.unique(present, return_counts=True)
-    return float(values[np.argmax(counts)])
 
 
 def encode_rows(rows: object, columns: Columns) -> np.ndarray:

@@ -36,7 +36,8 @@ import torch
 from nnspec.errors import DataError, Problem, SpecError
 from nnspec.run.arrays import NamedArrays
 from nnspec.run.batches import Split, epoch_order
-from nnspec.run.columns import Columns, fit_columns
+from nnspec.run.column_fit import fit_columns
+from nnspec.run.columns import Columns
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.named import NamedSplit, is_named, named_data_spec
@@ -131,6 +132,13 @@ def _moments(
     mean, std = fit_moments(rows, train, check or _no_check, workers)
     if not on:
         return None, None
+    return _as_moments(mean, std, which)
+
+
+def _as_moments(
+    mean: np.ndarray, std: np.ndarray, which: np.ndarray | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 mean and std, constant features' std 1, only ``which`` inputs standardised."""
     std = unit_floor(std)
     if which is not None:
         mean, std = np.where(which, mean, 0.0), np.where(which, std, 1.0)
@@ -386,11 +394,11 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
     y, names, values = encode_targets(flat, spec.task)
     shape = _check_shape(spec, pieces.sample_shape)
     tokens = bool(input_embeddings(spec.model))
+    columns: Columns | None = getattr(pieces, "columns", None)  # a streamed table's
+    which = columns.standardised() if columns is not None else None
     x_mean = x_std = y_mean = y_std = None
     if spec.data.standardize and not tokens:
-        std = unit_floor(scanned.std)
-        x_mean = torch.from_numpy(scanned.mean.astype(np.float32))
-        x_std = torch.from_numpy(std.astype(np.float32))
+        x_mean, x_std = _as_moments(scanned.mean, scanned.std, which)
     if spec.task == "regression":
         y, y_mean, y_std = _target_moments(y, np.arange(counts[0]), spec.data.standardize_target)
     encode = target_encoder(spec.task, y_all, y_mean, y_std)
@@ -402,6 +410,8 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
         for p in range(3)
     ]  # fmt: skip
     extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
+    if columns is not None:
+        extra["columns"] = columns.to_json()
     moments = (x_mean, x_std, y_mean, y_std)
     info = _info(spec, shape, (y, names, values), flat, raw.feature_names, moments, extra, tokens)
     return DataBundle(splits[0], splits[1], splits[2], info)  # type: ignore[arg-type]

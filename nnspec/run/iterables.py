@@ -27,9 +27,9 @@ their targets.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import torch
@@ -46,6 +46,13 @@ from nnspec.run.batches import (
 )
 from nnspec.run.streams import SCAN_ROWS, Moments, Prep
 from nnspec.run.workers import release_freed_buffers, release_heap
+from nnspec.spec.data import DataSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from nnspec.run.column_fit import Summary
+    from nnspec.run.columns import Columns
 
 __all__ = ["HOLDOUT", "IterData", "IterSplit", "UserIterable", "holdout_parts", "scan"]
 
@@ -281,17 +288,19 @@ class _Rebatched:
 
 @dataclass(frozen=True)
 class ParquetPieces:
-    """The row groups of a Parquet dataset (one file or a folder of files), each a piece, with
-    numeric feature columns (typed and encoded columns need the whole table: in memory)."""
+    """The row groups of a Parquet dataset (one file or a folder of files), each a piece; rows
+    are encoded with the table's :class:`~nnspec.run.columns.Columns` once :meth:`fitted`."""
 
     groups: tuple[tuple[str, int, int], ...]  # (file, row group, number of its first row)
-    features: tuple[str, ...]
+    features: tuple[str, ...]  # the feature columns read (``ignore`` ones left out)
     target: str
+    name: str  # the dataset in messages
+    columns: Columns | None = None
     by_piece: bool = True
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return (len(self.features),)
+        return (self.columns.width if self.columns is not None else len(self.features),)
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -300,14 +309,48 @@ class ParquetPieces:
     def __len__(self) -> int:
         return len(self.groups)
 
-    def read(self, piece: int, epoch: int | None = None) -> Iterator[Chunk]:
+    def _table(self, piece: int, names: list[str]) -> pa.Table:
         import pyarrow.parquet as pq
 
+        file, group, _ = self.groups[piece]
+        return pq.ParquetFile(file).read_row_group(group, columns=names)
+
+    def read(self, piece: int, epoch: int | None = None) -> Iterator[Chunk]:
+        if self.columns is None:
+            raise RuntimeError("ParquetPieces.read before fitted()")  # nnspec's own bug
+        table = self._table(piece, [*self.features, self.target])
         file, group, first = self.groups[piece]
-        table = pq.ParquetFile(file).read_row_group(group, columns=[*self.features, self.target])
-        columns = [table.column(c).to_numpy(zero_copy_only=False) for c in self.features]
-        x = np.column_stack(columns).astype(np.float32)
+        x = self.columns.encode(table, f"{Path(file).name}: row group {group}")
         yield first, x, table.column(self.target).to_numpy(zero_copy_only=False)
+
+    def fitted(self, spec: DataSpec, val: float, test: float) -> ParquetPieces:
+        """These pieces with their columns fitted on the training rows of the hold-out rule, in
+        one pass over every row group (:mod:`nnspec.run.column_fit`: the same decisions as for
+        a table read whole)."""
+        import pyarrow as pa
+
+        from nnspec.run.column_fit import columns_from, needs, summarise
+
+        summaries: dict[str, Summary] = {}
+        rows = trained = 0
+        for piece, (_, _, first) in enumerate(self.groups):
+            table = self._table(piece, list(self.features))
+            train = holdout_parts(first + np.arange(table.num_rows), val, test) == 0
+            rows, trained = rows + len(train), trained + int(train.sum())
+            table = table.filter(pa.array(train))
+            for name in self.features:
+                text, numbers = needs(name, spec.columns.get(name, "auto"), spec, False)
+                part = summarise(table.column(name), text=text, numbers=numbers)
+                if name in summaries:
+                    summaries[name].add(part)
+                else:
+                    summaries[name] = part
+            del table
+        release_heap()
+        if not trained:
+            raise DataError(Problem(("data", "split"), "the hold-out rule left no training rows",
+                                    found=f"{rows} rows"))  # fmt: skip
+        return replace(self, columns=columns_from(summaries, spec, self.name))
 
     def where(self, row: int) -> str:
         starts = [g[2] for g in self.groups]
@@ -320,31 +363,25 @@ def parquet_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
 
 
-def parquet_pieces(path: Path, target: str, features: tuple[str, ...] | None) -> ParquetPieces:
-    """The row groups of every file of ``path``, from their metadata (no data read).
+def parquet_pieces(path: Path, spec: DataSpec, targets: tuple[str, ...]) -> ParquetPieces:
+    """The row groups of every file of ``path``, from their metadata (no data read); the
+    columns are fitted by :meth:`ParquetPieces.fitted`.
 
     Raises:
-        DataError: files whose schema differs from the first's, missing or non-numeric feature
-            columns, every one named, at once.
+        DataError: files whose schema differs from the first's, columns the spec names that
+            the files lack, every one named, at once.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from nnspec.run.columns import check_names
 
     files = parquet_files(path)
     if not files:
         raise DataError(Problem(("data", "source"), f"{path}: no .parquet files in this folder"))
     schema = pq.read_schema(files[0])
-    names = tuple(features or (n for n in schema.names if n != target))
-    problems = [Problem(("data", "features"), f"{files[0].name} has no column '{n}'")
-                for n in (*names, target) if n not in schema.names]  # fmt: skip
-    problems += [
-        Problem(("data", "source"), f"{files[0].name}: column '{n}' is {schema.field(n).type}; "
-                "a streamed Parquet source reads numeric feature columns only",
-                fix="set data.in_memory: yes (typed columns are encoded in memory), or drop it "
-                "from data.features")
-        for n in names if n in schema.names and not (pa.types.is_floating(schema.field(n).type)
-                                                     or pa.types.is_integer(schema.field(n).type))
-    ]  # fmt: skip
+    problems = check_names(list(schema.names), spec, targets, files[0].name)
+    names = tuple(n for n in (spec.features or (n for n in schema.names if n not in targets))
+                  if n in schema.names and spec.columns.get(n) != "ignore")  # fmt: skip
     groups, first = [], 0
     for f in files:
         meta = pq.ParquetFile(f)
@@ -358,4 +395,4 @@ def parquet_pieces(path: Path, target: str, features: tuple[str, ...] | None) ->
             first += meta.metadata.row_group(g).num_rows
     if problems:
         raise DataError(problems)
-    return ParquetPieces(tuple(groups), names, target)
+    return ParquetPieces(tuple(groups), names, targets[0], path.name)

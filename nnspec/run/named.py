@@ -30,7 +30,9 @@ import torch
 from nnspec.errors import DataError, Problem
 from nnspec.run.arrays import RawData
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, target_key
-from nnspec.run.columns import Columns, fit_columns
+from nnspec.run.column_fit import fit_columns
+from nnspec.run.columns import Columns
+from nnspec.run.iterables import IterData
 from nnspec.run.sources import TableData
 from nnspec.run.splitting import split_indices, target_moments
 from nnspec.run.streams import unit_floor
@@ -192,6 +194,17 @@ def prepare_named(spec: ExperimentSpec, raw: Any) -> tuple[list[NamedSplit | Non
 
 
 def _require_table(spec: ExperimentSpec, raw: Any) -> TableData:
+    if isinstance(raw, IterData):  # a Parquet dataset streamed by row group
+        raise DataError(
+            Problem(
+                ("data", "in_memory"),
+                "a model with named inputs or several outputs reads a Parquet dataset whole; "
+                "streamed by row group, it feeds models with one input and one output",
+                expected="yes", found=spec.data.in_memory,
+                fix="set data.in_memory: yes, or pass a Dataset of ({input: array}, "
+                "{output: target}) items to nnspec.train (read item by item)",
+            )
+        )  # fmt: skip
     if not isinstance(raw, TableData):
         raise DataError(
             Problem(

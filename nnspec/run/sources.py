@@ -249,8 +249,9 @@ def _parquet(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableDa
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         width = len(spec.features or pq.read_schema(files[0]).names) - len(targets)
         if streams(spec.in_memory, rows * max(width, 1) * 4):
-            pieces = parquet_pieces(p, targets[0], spec.features)
-            return IterData(pieces, spec.split.val, spec.split.test, pieces.features)
+            pieces = parquet_pieces(p, spec, targets).fitted(spec, spec.split.val, spec.split.test)
+            names = pieces.columns.names if pieces.columns is not None else ()
+            return IterData(pieces, spec.split.val, spec.split.test, names)
     if len(files) == 1:
         return load_table(files[0], "parquet", spec)
     parts = [load_table(f, "parquet", spec) for f in files]

@@ -141,7 +141,7 @@ def _table(tmp: Path, rows: int = ROWS) -> Path:
 def test_an_embedded_column_is_ids_with_an_unknown_slot(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from nnspec.run.columns import fit_columns
+    from nnspec.run.column_fit import fit_columns
     from nnspec.spec.data import DataSpec
 
     table = pa.table({"city": ["a", "b", "a", None, "c"], "x": [1.0, 2, 3, 4, 5]})

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from nnspec.errors import DataError, SpecError
-from nnspec.run.columns import MISSING, UNKNOWN, Columns, fit_columns
+from nnspec.run.column_fit import fit_columns
+from nnspec.run.columns import MISSING, UNKNOWN, Columns
 from nnspec.spec.data import SOURCE_NAMES, DataSpec
 from nnspec.spec.experiment import ExperimentSpec
 

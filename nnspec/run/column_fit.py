@@ -1,0 +1,254 @@
+"""Fitting a table's columns on the training split (DATA-5): each column's type, fill value and
+vocabulary, decided from a :class:`Summary` of its training cells.
+
+A summary is mergeable: a table in memory is summarised in one piece, a streamed Parquet dataset
+row group by row group (its training rows), and :func:`columns_from` decides from the merged
+summaries with the same code either way, so a streamed run fits exactly the columns an in-memory
+run fits. What a summary holds grows with a column's distinct values only where the decision
+needs them: the value counts of text and true/false columns (the vocabulary), of numeric columns
+declared categorical or binary, of an ``auto`` numeric column while every value is 0 or 1
+(binary detection), and of numeric values when the fill is their median or most frequent value.
+A ``mean`` fill (the default) keeps a float64 sum.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nnspec.errors import DataError, Problem
+from nnspec.run.columns import Column, Columns, Kind, as_text
+from nnspec.spec.data import DataSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Summary", "summarise", "fit_columns", "columns_from", "needs"]
+
+
+@dataclass
+class Summary:
+    """What the fit needs of one column's training cells (merge with :meth:`add`)."""
+
+    type: Any  # pa.DataType
+    rows: int = 0
+    nulls: int = 0
+    counts: Counter[str] | None = None  # text of present values -> count (see the module doc)
+    low: float | None = None
+    high: float | None = None
+    only01: bool = True  # every present value is 0 or 1 (numbers)
+    total: float = 0.0  # float64 sum of the present values (numbers)
+    numbers: Counter[Any] | None = None  # present numeric values -> count (median, mode)
+    text: bool = field(default=False, repr=False)  # counts kept whatever the values
+
+    def add(self, other: Summary) -> None:
+        """Merge the summary of more cells of the same column."""
+        self.rows, self.nulls = self.rows + other.rows, self.nulls + other.nulls
+        self.total += other.total
+        if other.low is not None:
+            self.low = other.low if self.low is None else min(self.low, other.low)
+            self.high = other.high if self.high is None else max(self.high, other.high)  # type: ignore[type-var]
+        self.only01 = self.only01 and other.only01
+        self.counts = _merged(self.counts, other.counts, keep=self.text or self.only01)
+        self.numbers = _merged(self.numbers, other.numbers, keep=True)
+
+    @property
+    def present(self) -> int:
+        return self.rows - self.nulls
+
+
+def _merged(a: Counter[Any] | None, b: Counter[Any] | None, *, keep: bool) -> Counter[Any] | None:
+    if not keep or b is None:
+        return None if not keep else a
+    if a is None:
+        return Counter(b)
+    a.update(b)
+    return a
+
+
+def _numeric(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+
+def needs(name: str, declared: str, spec: DataSpec, embed: bool) -> tuple[bool, bool]:
+    """(keep text counts whatever the values, keep numeric value counts) for one column."""
+    text = embed or declared in ("categorical", "binary")
+    fill = spec.impute.columns.get(name, spec.impute.numeric)
+    return text, fill in ("median", "most_frequent")
+
+
+def summarise(col: pa.ChunkedArray | pa.Array, *, text: bool, numbers: bool) -> Summary:
+    """The summary of some cells of a column (``text``, ``numbers``: see :func:`needs`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    s = Summary(col.type, len(col), col.null_count, text=text or not _numeric(col.type))
+    if _numeric(col.type) and s.present:
+        low, high = (v.as_py() for v in pc.min_max(col).values())
+        s.low, s.high = float(low), float(high)
+        zero_one = pa.array([0, 1], col.type)
+        s.only01 = low >= 0 and high <= 1 and bool(pc.all(pc.is_in(col, zero_one)).as_py())
+        s.total = float(pc.sum(pc.cast(col, pa.float64())).as_py())
+        if numbers:
+            values, counts = np.unique(pc.drop_null(col).to_numpy(zero_copy_only=False),
+                                       return_counts=True)  # fmt: skip
+            s.numbers = Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+    elif _numeric(col.type):
+        s.numbers = Counter() if numbers else None
+    if not _numeric(col.type) or text or s.only01:
+        counts = pc.value_counts(as_text(col))
+        pairs = zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
+                    strict=True)  # fmt: skip
+        s.counts = Counter({v: n for v, n in pairs if v is not None})
+    return s
+
+
+def fit_columns(
+    table: pa.Table, train: np.ndarray, spec: DataSpec, targets: tuple[str, ...], file: str,
+    embed: frozenset[str] = frozenset(),
+) -> Columns:  # fmt: skip
+    """Type, impute and vocabulary of every feature column, from the training rows only.
+
+    Args:
+        table: every row (features and targets).
+        train: indices of the training rows.
+        spec: ``data.columns``, ``data.features``, ``data.impute``, ``data.max_categories``.
+        targets: the target columns (never features).
+        file: the table's name in messages.
+        embed: categorical columns the model reads as named inputs of category ids (every
+            training value kept, whatever ``max_categories`` is).
+
+    Raises:
+        DataError: every column problem at once (unknown names, a column with no values, an
+            unsupported type, a binary column with more than two values, ...).
+    """
+    import pyarrow as pa
+
+    features = spec.features or tuple(n for n in table.column_names if n not in targets)
+    rows = table.select([n for n in features if n in table.column_names]).take(pa.array(train))
+    summaries = {}
+    for name in rows.column_names:
+        declared = spec.columns.get(name, "auto")
+        if declared != "ignore":
+            text, numbers = needs(name, declared, spec, name in embed)
+            summaries[name] = summarise(rows.column(name), text=text, numbers=numbers)
+    return columns_from(summaries, spec, file, embed)
+
+
+def columns_from(
+    summaries: dict[str, Summary], spec: DataSpec, file: str, embed: frozenset[str] = frozenset()
+) -> Columns:
+    """The fitted columns, in the order of ``summaries`` (see :func:`fit_columns`)."""
+    problems: list[Problem] = []
+    columns = []
+    for name, s in summaries.items():
+        declared = spec.columns.get(name, "auto")
+        kind = _kind(name, s, "categorical" if name in embed else declared, file, problems)
+        if kind is not None:
+            columns.append(_fit(name, s, kind, spec, file, problems, name in embed))
+    if problems:
+        raise DataError(problems, title=f"{file}: {len(problems)} column problem(s)")
+    return Columns(tuple(c for c in columns if c is not None))
+
+
+def _kind(name: str, s: Summary, declared: str, file: str, problems: list[Problem]) -> Kind | None:
+    import pyarrow as pa
+
+    where = ("data", "columns", name)
+    if s.nulls == s.rows:
+        problems.append(
+            Problem(where, f"{file}: column '{name}' has no value in the training split",
+                    fix=f"set data.columns.{name}: ignore")
+        )  # fmt: skip
+        return None
+    t = s.type
+    if not (pa.types.is_string(t) or pa.types.is_boolean(t) or _numeric(t)):
+        problems.append(
+            Problem(where, f"{file}: column '{name}' has a type nnspec cannot encode",
+                    expected="numbers, text or true/false", found=str(t),
+                    fix=f"set data.columns.{name}: ignore, or convert it to numbers or text")
+        )  # fmt: skip
+        return None
+    if declared == "binary" and len(s.counts or ()) > 2:
+        problems.append(
+            Problem(where, f"{file}: column '{name}' is declared binary",
+                    expected="at most two values", found=f"{len(s.counts or ())} values",
+                    fix=f"set data.columns.{name}: categorical")
+        )  # fmt: skip
+        return None
+    if declared != "auto":
+        return declared  # type: ignore[return-value]
+    if pa.types.is_string(t):
+        return "binary" if len(s.counts or ()) == 2 else "categorical"
+    if pa.types.is_boolean(t):
+        return "binary"
+    # numbers: binary only when every value is 0 or 1, and both occur at least at the extremes
+    return "binary" if s.low == 0 and s.high == 1 and s.only01 else "numeric"
+
+
+def _strategy(name: str, kind: Kind, spec: DataSpec, file: str, problems: list[Problem]) -> Any:
+    chosen = spec.impute.columns.get(name)
+    if chosen is None:
+        return spec.impute.numeric if kind == "numeric" else spec.impute.categorical
+    if kind != "numeric" and chosen in ("mean", "median"):
+        problems.append(
+            Problem(("data", "impute", "columns", name),
+                    f"{file}: column '{name}' is {kind}; {chosen} needs numbers",
+                    expected="most_frequent or constant", found=chosen)
+        )  # fmt: skip
+    return chosen
+
+
+def _fit(
+    name: str, s: Summary, kind: Kind, spec: DataSpec, file: str, problems: list[Problem],
+    embed: bool = False,
+) -> Column | None:  # fmt: skip
+    impute = _strategy(name, kind, spec, file, problems)
+    missing = s.nulls
+    indicator = spec.impute.indicator and missing > 0
+    if kind == "numeric":
+        fill = _numeric_fill(s, impute, spec.impute.fill_value)
+        return Column(name, kind, impute, fill, (), missing, 0, indicator)
+    ranked = _ranked(s.counts or Counter())
+    if kind == "binary":
+        pair = tuple(sorted(ranked))
+        pair = pair if len(pair) == 2 else (pair[0], pair[0])
+        fill = float(pair.index(ranked[0])) if impute == "most_frequent" else spec.impute.fill_value
+        return Column(name, kind, impute, fill, pair, missing, len(ranked), indicator)
+    kept = tuple(ranked if embed else ranked[: spec.max_categories])
+    category = ranked[0] if impute == "most_frequent" else None
+    return Column(name, kind, impute, category, kept, missing, len(ranked), indicator and not embed,
+                  embed)  # fmt: skip
+
+
+def _ranked(counts: Counter[str]) -> list[str]:
+    """Distinct non-missing values as text, most frequent first (ties by value)."""
+    return [v for v, _ in sorted(counts.items(), key=lambda p: (-p[1], p[0]))]
+
+
+def _numeric_fill(s: Summary, impute: str, constant: float) -> float:
+    if impute == "constant" or not s.present:
+        return float(constant)
+    if impute == "mean":  # in float64, over the present cells
+        return s.total / s.present
+    values = sorted((s.numbers or Counter()).items())
+    if impute == "median":  # numpy's: the middle value, or the mean of the middle two
+        return _median(values, s.present)
+    return float(max(values, key=lambda p: p[1])[0])  # the first (smallest) of the most frequent
+
+
+def _median(values: Iterable[tuple[Any, int]], n: int) -> float:
+    middle, seen, picked = ((n - 1) // 2, n // 2), 0, list[Any]()
+    for value, count in values:
+        while len(picked) < 2 and middle[len(picked)] < seen + count:
+            picked.append(value)
+        seen += count
+        if len(picked) == 2:
+            break
+    return float(np.median(np.array(picked)))

@@ -1,0 +1,162 @@
+"""A Parquet dataset with text columns and missing cells, streamed by row group: its columns
+are fitted in one pass over the training rows, exactly as a table read whole is fitted, and its
+rows are encoded, standardised, trained on and predicted from like a table in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from runhelp import tiny
+
+from nnspec import load_run, train
+from nnspec.errors import DataError
+from nnspec.run.batches import INPUT, EpochBatches
+from nnspec.run.column_fit import Summary, fit_columns, summarise
+from nnspec.run.data import prepare_data
+from nnspec.run.iterables import IterSplit, holdout_parts, parquet_pieces
+
+CPU = torch.device("cpu")
+N = 1_000
+
+
+def _table(n: int = N, seed: int = 0) -> Any:
+    """Features of every kind, with missing cells; the label depends on x, city and member."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    cities = np.array([f"c{i}" for i in range(12)])[rng.integers(0, 12, n)]
+    member = rng.integers(0, 2, n)
+    label = ((x + (np.char.count(cities.astype(str), "1") > 0) + member) > 1).astype(np.int64)
+    x_cells = [None if i % 17 == 0 else float(v) for i, v in enumerate(x)]
+    return pa.table({
+        "x": pa.array(x_cells, pa.float64()),
+        "income": pa.array([None if i % 5 == 0 else int(v) for i, v in
+                            enumerate(rng.integers(1000, 1050, n))], pa.int64()),
+        "city": pa.array([None if i % 11 == 0 else str(c) for i, c in enumerate(cities)]),
+        "member": pa.array(member, pa.int64()),  # 0/1: binary
+        "vip": pa.array(rng.random(n) > 0.8),  # true/false
+        "zip": pa.array(rng.integers(0, 30, n) * 1000, pa.int64()),  # declared categorical
+        "label": pa.array(label),
+    })  # fmt: skip
+
+
+def _write(folder: Path, table: Any, files: int = 3, row_group: int = 64) -> None:
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    step = -(-table.num_rows // files)
+    for i in range(files):
+        part = table.slice(i * step, step)
+        pq.write_table(part, folder / f"part-{i}.parquet", row_group_size=row_group)
+
+
+def _spec(tmp: Path, folder: Path, **data: Any) -> Any:
+    return tiny(
+        tmp,
+        data={"source": f"parquet:{folder}", "target": "label", "in_memory": "no",
+              "n_samples": None, "max_categories": 8, "columns": {"zip": "categorical"},
+              "impute": {"columns": {"income": "median"}, "indicator": True}, **data},
+        model={"input_shape": "auto", "layers": [{"linear": 16}, {"linear": "auto"}]},
+        train={"epochs": 6},
+    )  # fmt: skip
+
+
+def _holdout_train(n: int, spec: Any) -> np.ndarray:
+    split = spec.data.split
+    return np.flatnonzero(holdout_parts(np.arange(n), split.val, split.test) == 0)
+
+
+def test_streamed_columns_are_the_columns_of_the_table_read_whole(tmp_path: Path) -> None:
+    table = _table()
+    _write(tmp_path / "ds", table)
+    spec = _spec(tmp_path, tmp_path / "ds")
+    pieces = parquet_pieces(tmp_path / "ds", spec.data, ("label",))
+    assert len(pieces) == 3 * 6  # 334 rows a file, row groups of 64
+    streamed = pieces.fitted(spec.data, spec.data.split.val, spec.data.split.test).columns
+    whole = fit_columns(table, _holdout_train(N, spec), spec.data, ("label",), "ds")
+    assert streamed is not None
+    assert [c.name for c in streamed.columns] == ["x", "income", "city", "member", "vip", "zip"]
+    for s, w in zip(streamed.columns, whole.columns, strict=True):
+        fills = (s.fill, w.fill)
+        assert s.__dict__ | {"fill": 0} == w.__dict__ | {"fill": 0}, s.name
+        if isinstance(s.fill, float):
+            assert s.fill == pytest.approx(w.fill, rel=1e-12), s.name
+        else:
+            assert fills[0] == fills[1], s.name
+    kinds = {c.name: c.kind for c in streamed.columns}
+    assert kinds == {"x": "numeric", "income": "numeric", "city": "categorical",
+                     "member": "binary", "vip": "binary", "zip": "categorical"}  # fmt: skip
+    city = streamed.columns[2]
+    assert city.cardinality == 12 and len(city.categories) == 8 and city.missing > 0
+    income = streamed.columns[1]
+    train_income = table.column("income").take(_holdout_train(N, spec)).drop_null()
+    assert income.fill == float(np.median(train_income.to_numpy()))  # exact, from the counts
+
+
+def test_summaries_merge_to_the_summary_of_the_whole_column() -> None:
+    import pyarrow as pa
+
+    col = pa.array([0, 1, 1, 1, 1, 0, 0, 1], pa.int64())
+    parts = [col.slice(0, 3), col.slice(3, 2), col.slice(5, 3)]
+    merged: Summary = summarise(parts[0], text=False, numbers=True)
+    for part in parts[1:]:
+        merged.add(summarise(part, text=False, numbers=True))
+    whole = summarise(col, text=False, numbers=True)
+    assert merged == whole
+    assert merged.counts == {"0": 3, "1": 5} and merged.numbers == {0: 3, 1: 5}
+    wide = pa.array([0, 1, 7], pa.int64())  # no longer 0/1: the text counts are dropped
+    merged.add(summarise(wide, text=False, numbers=False))
+    assert merged.counts is None and not merged.only01
+
+
+def test_streamed_rows_are_encoded_and_standardised_as_in_memory(tmp_path: Path) -> None:
+    table = _table()
+    _write(tmp_path / "ds", table)
+    spec = _spec(tmp_path, tmp_path / "ds")
+    bundle = prepare_data(spec)
+    assert isinstance(bundle.train, IterSplit)
+    columns = bundle.train.data.pieces.columns
+    assert bundle.info.extra["columns"] == columns.to_json()
+    assert bundle.info.feature_names == columns.names
+    encoded = columns.encode(table)[_holdout_train(N, spec)]
+    which = columns.standardised()
+    want_mean = np.where(which, encoded.astype(np.float64).mean(0), 0.0)
+    want_std = np.where(which, encoded.astype(np.float64).std(0), 1.0)
+    torch.testing.assert_close(bundle.info.x_mean, torch.tensor(want_mean, dtype=torch.float32))
+    torch.testing.assert_close(bundle.info.x_std, torch.tensor(want_std, dtype=torch.float32))
+    sampler = EpochBatches(len(bundle.train), 10_000, seed=0, shuffle=False)
+    (batch,) = list(bundle.train.batches(sampler, CPU))  # source order
+    expected = (torch.from_numpy(encoded) - bundle.info.x_mean) / bundle.info.x_std
+    torch.testing.assert_close(batch[INPUT], expected)
+
+
+def test_text_cells_in_a_numeric_column_and_unknown_columns_are_named_at_once(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "ds", _table(200))
+    spec = _spec(tmp_path, tmp_path / "ds", columns={"zip": "categorical", "zipp": "numeric"},
+                 features=["x", "citty"])  # fmt: skip
+    with pytest.raises(DataError) as caught:
+        prepare_data(spec)
+    text = str(caught.value)
+    assert "data.columns.zipp" in text and "data.features.1" in text and "did you mean" in text
+
+
+@pytest.mark.slow
+def test_a_streamed_table_with_text_and_missing_cells_trains_and_predicts(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    _write(tmp_path / "ds", _table(3_000))
+    result = train(_spec(tmp_path, tmp_path / "ds"))
+    assert result.test_metrics["accuracy"] > 0.85
+    rows = pa.table({"x": [0.5, None], "income": [None, 1010], "city": ["never-seen", None],
+                     "member": [1, None], "vip": [None, True], "zip": [5000, 999_000]})  # fmt: skip
+    pacsv.write_csv(rows, tmp_path / "rows.csv")
+    predicted = load_run(result.run_dir).predict(str(tmp_path / "rows.csv"))
+    assert predicted.shape[0] == 2
