@@ -247,8 +247,7 @@ def _parquet(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableDa
     targets = _targets(spec)
     if files and spec.in_memory != "yes":
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        width = len(spec.features or pq.read_schema(files[0]).names) - len(targets)
-        if streams(spec.in_memory, rows * max(width, 1) * 4):
+        if streams(spec.in_memory, rows * _encoded_width(pq.read_schema(files[0]), spec) * 4):
             pieces = parquet_pieces(p, spec, targets).fitted(spec, spec.split.val, spec.split.test)
             names = pieces.columns.names if pieces.columns is not None else ()
             return IterData(pieces, spec.split.val, spec.split.test, names)
@@ -266,6 +265,24 @@ def _parquet(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableDa
     y = np.concatenate([t.y for t in parts])
     table = pa.concat_tables([t.table for t in parts])
     return TableData(table, y, p.name, targets, sum(t.dropped for t in parts))
+
+
+def _encoded_width(schema: Any, spec: DataSpec) -> int:
+    """The most inputs a table's feature columns can encode to (``data.in_memory: auto``
+    decides on it): a number or true/false column one (two with a missing indicator), a text
+    column its ``max_categories`` slots, ``unknown``, ``missing`` and an indicator."""
+    import pyarrow as pa
+
+    targets = _targets(spec)
+    names = spec.features or [n for n in schema.names if n not in targets]
+    width = 0
+    for name in names:
+        if name not in schema.names or spec.columns.get(name) == "ignore":
+            continue
+        t = schema.field(name).type
+        typed = pa.types.is_string(t) or spec.columns.get(name) == "categorical"
+        width += (spec.max_categories + 2 if typed else 1) + spec.impute.indicator
+    return max(width, 1)
 
 
 def table_features(file: Path, names: tuple[str, ...], exclude: tuple[str, ...]) -> np.ndarray:

@@ -160,3 +160,16 @@ def test_a_streamed_table_with_text_and_missing_cells_trains_and_predicts(tmp_pa
     pacsv.write_csv(rows, tmp_path / "rows.csv")
     predicted = load_run(result.run_dir).predict(str(tmp_path / "rows.csv"))
     assert predicted.shape[0] == 2
+
+
+def test_auto_decides_on_the_width_text_columns_can_encode_to(tmp_path: Path) -> None:
+    """3,000 rows: 7 inputs are kept in memory; with 100,000 one-hot slots a text column could
+    take 1.2 GB as float32, so ``in_memory: auto`` streams it."""
+    import pyarrow.parquet as pq
+
+    (tmp_path / "ds").mkdir()
+    pq.write_table(_table(3_000).drop_columns(["zip"]), tmp_path / "ds" / "part-0.parquet")
+    spec = _spec(tmp_path, tmp_path / "ds", in_memory="auto", columns={})
+    assert not isinstance(prepare_data(spec).train, IterSplit)
+    wide = _spec(tmp_path, tmp_path / "ds", in_memory="auto", columns={}, max_categories=100_000)
+    assert isinstance(prepare_data(wide).train, IterSplit)
