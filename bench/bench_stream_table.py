@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_stream import epoch_clock, measure  # noqa: E402
+from bench_stream import epoch_clock, measure
 
 FOLDER = Path("/tmp/nnspec-bench-table")
 NUMBERS, TEXTS = 8, {"shop": 20, "item": 200, "user": 2000}
@@ -51,8 +51,10 @@ def write_table(rows: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if FOLDER.exists():
-        return
+    if FOLDER.exists():  # kept by --keep: reused when it has the rows asked for
+        if sum(pq.ParquetFile(f).metadata.num_rows for f in FOLDER.glob("*.parquet")) == rows:
+            return
+        shutil.rmtree(FOLDER)
     FOLDER.mkdir()
     rng = np.random.default_rng(0)
     per_file = -(-rows // 3)
@@ -119,8 +121,9 @@ def run_hand(args: argparse.Namespace) -> dict[str, float]:
     encoder = ColumnTransformer([
         ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
         ("texts", make_pipeline(SimpleImputer(strategy="constant", fill_value="<missing>"),
-                                OneHotEncoder(max_categories=66, handle_unknown="infrequent_if_exist",
-                                              sparse_output=False, dtype=np.float32)), texts),
+                                OneHotEncoder(max_categories=66, sparse_output=False,
+                                              handle_unknown="infrequent_if_exist",
+                                              dtype=np.float32)), texts),
     ])  # fmt: skip
     encoder.fit(frame[train])
     x = torch.from_numpy(encoder.transform(frame[train]).astype(np.float32))
@@ -157,8 +160,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = (run_hand(args) if args.child == "hand"
-                  else run_nnspec(args, "no" if args.child == "nnspec-stream" else "yes"))  # fmt: skip
+        in_memory = "no" if args.child == "nnspec-stream" else "yes"
+        result = run_hand(args) if args.child == "hand" else run_nnspec(args, in_memory)
         print(json.dumps(result))
         return
     try:

@@ -14,7 +14,6 @@ A ``mean`` fill (the default) keeps a float64 sum.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,36 @@ from nnspec.spec.data import DataSpec
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Summary", "summarise", "fit_columns", "columns_from", "needs"]
+__all__ = ["Summary", "ValueCounts", "summarise", "fit_columns", "columns_from", "needs"]
+
+
+@dataclass(frozen=True, eq=False)
+class ValueCounts:
+    """Distinct numbers, ascending, and how often each occurs: 16 bytes a distinct value."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, cells: np.ndarray) -> ValueCounts:
+        values, counts = np.unique(cells, return_counts=True)
+        return cls(values, counts.astype(np.int64))
+
+    def __add__(self, other: ValueCounts) -> ValueCounts:
+        values, at = np.unique(np.concatenate([self.values, other.values]), return_inverse=True)
+        counts = np.bincount(at, weights=np.concatenate([self.counts, other.counts]))
+        return ValueCounts(values, counts.astype(np.int64))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ValueCounts) and np.array_equal(self.values, other.values)
+                and np.array_equal(self.counts, other.counts))  # fmt: skip
+
+    def median(self) -> float:
+        """numpy's median of the cells: the middle value, or the mean of the middle two."""
+        n = int(self.counts.sum())
+        ends = np.cumsum(self.counts)  # the cell number after each value's last cell
+        middle = np.searchsorted(ends, [(n - 1) // 2, n // 2], side="right")
+        return float(np.median(self.values[middle]))
 
 
 @dataclass
@@ -42,7 +70,7 @@ class Summary:
     high: float | None = None
     only01: bool = True  # every present value is 0 or 1 (numbers)
     total: float = 0.0  # float64 sum of the present values (numbers)
-    numbers: Counter[Any] | None = None  # present numeric values -> count (median, mode)
+    numbers: ValueCounts | None = None  # present numeric values and counts (median, mode)
     text: bool = field(default=False, repr=False)  # counts kept whatever the values
 
     def add(self, other: Summary) -> None:
@@ -54,7 +82,8 @@ class Summary:
             self.high = other.high if self.high is None else max(self.high, other.high)  # type: ignore[type-var]
         self.only01 = self.only01 and other.only01
         self.counts = _merged(self.counts, other.counts, keep=self.text or self.only01)
-        self.numbers = _merged(self.numbers, other.numbers, keep=True)
+        if other.numbers is not None:
+            self.numbers = other.numbers if self.numbers is None else self.numbers + other.numbers
 
     @property
     def present(self) -> int:
@@ -96,11 +125,9 @@ def summarise(col: pa.ChunkedArray | pa.Array, *, text: bool, numbers: bool) -> 
         s.only01 = low >= 0 and high <= 1 and bool(pc.all(pc.is_in(col, zero_one)).as_py())
         s.total = float(pc.sum(pc.cast(col, pa.float64())).as_py())
         if numbers:
-            values, counts = np.unique(pc.drop_null(col).to_numpy(zero_copy_only=False),
-                                       return_counts=True)  # fmt: skip
-            s.numbers = Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
-    elif _numeric(col.type):
-        s.numbers = Counter() if numbers else None
+            s.numbers = ValueCounts.of(pc.drop_null(col).to_numpy(zero_copy_only=False))
+    elif _numeric(col.type) and numbers:
+        s.numbers = ValueCounts.of(np.zeros(0))
     if not _numeric(col.type) or text or s.only01:
         counts = pc.value_counts(as_text(col))
         pairs = zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
@@ -237,18 +264,7 @@ def _numeric_fill(s: Summary, impute: str, constant: float) -> float:
         return float(constant)
     if impute == "mean":  # in float64, over the present cells
         return s.total / s.present
-    values = sorted((s.numbers or Counter()).items())
+    counts = s.numbers if s.numbers is not None else ValueCounts.of(np.zeros(0))
     if impute == "median":  # numpy's: the middle value, or the mean of the middle two
-        return _median(values, s.present)
-    return float(max(values, key=lambda p: p[1])[0])  # the first (smallest) of the most frequent
-
-
-def _median(values: Iterable[tuple[Any, int]], n: int) -> float:
-    middle, seen, picked = ((n - 1) // 2, n // 2), 0, list[Any]()
-    for value, count in values:
-        while len(picked) < 2 and middle[len(picked)] < seen + count:
-            picked.append(value)
-        seen += count
-        if len(picked) == 2:
-            break
-    return float(np.median(np.array(picked)))
+        return counts.median()
+    return float(counts.values[np.argmax(counts.counts)])  # the smallest of the most frequent

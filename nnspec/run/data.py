@@ -26,7 +26,7 @@ classification), the class encoding and the metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ from nnspec.run.streams import (
     streams,
     unit_floor,
 )
+from nnspec.run.table_stream import ParquetPieces
 from nnspec.run.targets import Raw, encode_targets, n_outputs, target_encoder
 from nnspec.run.tokens import input_embeddings, token_array
 from nnspec.spec.experiment import ExperimentSpec
@@ -374,7 +375,6 @@ def _info(
 def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> DataBundle:
     """An iterable source: one pass (targets of each split, training statistics), then splits
     that read it again per epoch (:mod:`nnspec.run.iterables`)."""
-    pieces = raw.pieces
     if spec.data.split.stratify:
         raise DataError(
             Problem(
@@ -384,6 +384,11 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
                 fix="leave split.stratify unset, or pass a map-style Dataset",
             )
         )
+    if isinstance(raw.pieces, ParquetPieces):  # a table: its columns, one pass
+        fitted = raw.pieces.fitted(spec.data, raw.val, raw.test)
+        names = fitted.columns.names if fitted.columns is not None else ()
+        raw = replace(raw, pieces=fitted, feature_names=names)
+    pieces = raw.pieces
     scanned = scan(raw, _stream_check(spec, pieces, {}))
     counts = [len(part) for part in scanned.y]
     if not counts[0]:
@@ -394,7 +399,7 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
     y, names, values = encode_targets(flat, spec.task)
     shape = _check_shape(spec, pieces.sample_shape)
     tokens = bool(input_embeddings(spec.model))
-    columns: Columns | None = getattr(pieces, "columns", None)  # a streamed table's
+    columns = pieces.columns if isinstance(pieces, ParquetPieces) else None
     which = columns.standardised() if columns is not None else None
     x_mean = x_std = y_mean = y_std = None
     if spec.data.standardize and not tokens:

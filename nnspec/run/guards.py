@@ -248,22 +248,29 @@ def stop_on_sigterm() -> Iterator[None]:
     lost with the process. Raised as an exception, the loop's clean-up runs (the pending write is
     finished, workers shut down) before the process ends. A second SIGTERM during that clean-up
     is ignored. Outside the main thread (Python delivers signals there alone) or when SIGTERM
-    already has a handler (the user's, submitit's requeue), nothing is changed.
+    already has a handler (the user's, submitit's requeue), nothing is changed. DataLoader
+    workers, forked while the block runs, put the default back
+    (:func:`~nnspec.run.workers.release_freed_buffers`).
+
+    A process blocked in C code (a rank waiting in a collective for a peer that is gone) runs
+    the handler when that call returns: with gloo's or NCCL's error, or at torchrun's SIGKILL.
     """
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):  # fmt: skip
         yield
         return
-    raised = False
+    state = {"active": True, "raised": False}
 
     def handler(signum: int, frame: object) -> None:
-        nonlocal raised
-        if not raised:
-            raised = True
+        if state["active"] and not state["raised"]:
+            state["raised"] = True
             raise Terminated(signum)
 
+    handler.nnspec_stop = True  # type: ignore[attr-defined]  # see workers.release_freed_buffers
     signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        state["active"] = False  # a SIGTERM from here on, before the restore, is ignored
+        if signal.getsignal(signal.SIGTERM) is handler:  # a callback's own handler stays
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

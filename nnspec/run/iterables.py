@@ -1,6 +1,6 @@
 """Iterable sources: data read front to back in pieces, never by index: a user's
 ``torch.utils.data.IterableDataset`` of ``(x, y)`` samples (one piece) and Parquet datasets (every
-row group of every file is a piece, see :func:`parquet_pieces`).
+row group of every file is a piece, see :mod:`nnspec.run.table_stream`).
 
 **Hold-out rule.** Rows are numbered in source order (``0, 1, ...`` over the pieces in order);
 row ``i`` belongs to the test split when ``i % 100 < round(100 * split.test)``, to validation
@@ -26,10 +26,10 @@ their targets.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 import torch
@@ -46,18 +46,39 @@ from nnspec.run.batches import (
 )
 from nnspec.run.streams import SCAN_ROWS, Moments, Prep
 from nnspec.run.workers import release_freed_buffers, release_heap
-from nnspec.spec.data import DataSpec
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from nnspec.run.column_fit import Summary
-    from nnspec.run.columns import Columns
-
-__all__ = ["HOLDOUT", "IterData", "IterSplit", "UserIterable", "holdout_parts", "scan"]
+__all__ = [
+    "HOLDOUT",
+    "IterData",
+    "IterSplit",
+    "UserIterable",
+    "Chunk",
+    "has_target",
+    "whole_numbers",
+    "holdout_parts",
+    "scan",
+]
 
 HOLDOUT: Final = 100  # rows per hold-out cycle (see the module doc) [nnspec choice]
 Chunk = tuple[int, np.ndarray, np.ndarray]  # first row number, features, raw targets
+
+
+def has_target(y: Any) -> np.ndarray:
+    """Which rows have a target value (not None, not NaN): the others are left out."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        return ~np.isnan(y) if y.ndim == 1 else ~np.isnan(y).any(axis=tuple(range(1, y.ndim)))
+    if y.dtype.kind == "O":
+        return np.array([v is not None for v in y], dtype=bool)
+    return np.ones(len(y), dtype=bool)
+
+
+def whole_numbers(values: np.ndarray) -> np.ndarray:
+    """Float targets that are all whole numbers (class labels) as int64; others as they are."""
+    if values.dtype.kind != "f":
+        return values
+    whole = np.all(np.mod(values, 1) == 0) and np.abs(values).max(initial=0) < 2**53
+    return values.astype(np.int64) if whole else values
 
 
 def holdout_parts(rows: np.ndarray, val: float, test: float) -> np.ndarray:
@@ -80,6 +101,7 @@ class UserIterable:
     sample_shape: tuple[int, ...]
     dtype: np.dtype[Any]
     by_piece: bool = False
+    name = "the IterableDataset"
 
     @classmethod
     def of(cls, dataset: Any) -> UserIterable:
@@ -143,19 +165,27 @@ class Scanned:
 def scan(data: IterData, check: Callable[[np.ndarray, int], None]) -> Scanned:
     """The one pass over every piece in order (see the module doc)."""
     moments, ys = Moments(), ([], [], [])  # type: tuple[Moments, tuple[list[Any], ...]]
+    unlabelled = 0
     for piece in range(len(data.pieces)):
         for start, x, y in data.pieces.read(piece):
             flat = x.reshape(len(x), -1)
             check(flat, start)
-            parts = holdout_parts(start + np.arange(len(x)), data.val, data.test)
+            labelled = has_target(y)
+            unlabelled += len(y) - int(labelled.sum())
+            parts = np.where(labelled, holdout_parts(start + np.arange(len(x)), data.val,
+                                                     data.test), -1)  # fmt: skip
             moments.add(flat[parts == 0])
             for p in range(3):
                 ys[p].append(np.asarray(y)[parts == p])
     release_heap()  # the pass's chunk-sized temporaries (see release_heap)
+    if unlabelled:
+        total = unlabelled + sum(len(part) for p in ys for part in p)
+        warnings.warn(f"{data.pieces.name}: {unlabelled} of {total} rows have no target value "
+                      "and were left out", stacklevel=2)  # fmt: skip
     width = int(np.prod(data.pieces.sample_shape))
     mean, std = moments.result(width)
     empty = np.zeros(0)
-    joined = tuple(np.concatenate(part) if part else empty for part in ys)
+    joined = tuple(whole_numbers(np.concatenate(part)) if part else empty for part in ys)
     return Scanned((joined[0], joined[1], joined[2]), mean, std)
 
 
@@ -179,6 +209,7 @@ class _PartReader(torch.utils.data.IterableDataset[Batch]):
             for start, x, y in pieces.read(piece, epoch):
                 rows = start + np.arange(len(x))
                 keep = holdout_parts(rows, split.data.val, split.data.test) == split.part
+                keep &= has_target(y)
                 if not pieces.by_piece:
                     keep &= rows % count == index
                 if not keep.any():
@@ -284,115 +315,3 @@ class _Rebatched:
         if self.device.type == "cpu":
             return batch
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-
-
-@dataclass(frozen=True)
-class ParquetPieces:
-    """The row groups of a Parquet dataset (one file or a folder of files), each a piece; rows
-    are encoded with the table's :class:`~nnspec.run.columns.Columns` once :meth:`fitted`."""
-
-    groups: tuple[tuple[str, int, int], ...]  # (file, row group, number of its first row)
-    features: tuple[str, ...]  # the feature columns read (``ignore`` ones left out)
-    target: str
-    name: str  # the dataset in messages
-    columns: Columns | None = None
-    by_piece: bool = True
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return (self.columns.width if self.columns is not None else len(self.features),)
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.groups)
-
-    def _table(self, piece: int, names: list[str]) -> pa.Table:
-        import pyarrow.parquet as pq
-
-        file, group, _ = self.groups[piece]
-        return pq.ParquetFile(file).read_row_group(group, columns=names)
-
-    def read(self, piece: int, epoch: int | None = None) -> Iterator[Chunk]:
-        if self.columns is None:
-            raise RuntimeError("ParquetPieces.read before fitted()")  # nnspec's own bug
-        table = self._table(piece, [*self.features, self.target])
-        file, group, first = self.groups[piece]
-        x = self.columns.encode(table, f"{Path(file).name}: row group {group}")
-        yield first, x, table.column(self.target).to_numpy(zero_copy_only=False)
-
-    def fitted(self, spec: DataSpec, val: float, test: float) -> ParquetPieces:
-        """These pieces with their columns fitted on the training rows of the hold-out rule, in
-        one pass over every row group (:mod:`nnspec.run.column_fit`: the same decisions as for
-        a table read whole)."""
-        import pyarrow as pa
-
-        from nnspec.run.column_fit import columns_from, needs, summarise
-
-        summaries: dict[str, Summary] = {}
-        rows = trained = 0
-        for piece, (_, _, first) in enumerate(self.groups):
-            table = self._table(piece, list(self.features))
-            train = holdout_parts(first + np.arange(table.num_rows), val, test) == 0
-            rows, trained = rows + len(train), trained + int(train.sum())
-            table = table.filter(pa.array(train))
-            for name in self.features:
-                text, numbers = needs(name, spec.columns.get(name, "auto"), spec, False)
-                part = summarise(table.column(name), text=text, numbers=numbers)
-                if name in summaries:
-                    summaries[name].add(part)
-                else:
-                    summaries[name] = part
-            del table
-        release_heap()
-        if not trained:
-            raise DataError(Problem(("data", "split"), "the hold-out rule left no training rows",
-                                    found=f"{rows} rows"))  # fmt: skip
-        return replace(self, columns=columns_from(summaries, spec, self.name))
-
-    def where(self, row: int) -> str:
-        starts = [g[2] for g in self.groups]
-        file, group, first = self.groups[int(np.searchsorted(starts, row, side="right")) - 1]
-        return f"{Path(file).name}: row group {group}, row {row - first}"
-
-
-def parquet_files(path: Path) -> list[Path]:
-    """The Parquet files of a dataset folder (recursively, in path order), or the one file."""
-    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
-
-
-def parquet_pieces(path: Path, spec: DataSpec, targets: tuple[str, ...]) -> ParquetPieces:
-    """The row groups of every file of ``path``, from their metadata (no data read); the
-    columns are fitted by :meth:`ParquetPieces.fitted`.
-
-    Raises:
-        DataError: files whose schema differs from the first's, columns the spec names that
-            the files lack, every one named, at once.
-    """
-    import pyarrow.parquet as pq
-
-    from nnspec.run.columns import check_names
-
-    files = parquet_files(path)
-    if not files:
-        raise DataError(Problem(("data", "source"), f"{path}: no .parquet files in this folder"))
-    schema = pq.read_schema(files[0])
-    problems = check_names(list(schema.names), spec, targets, files[0].name)
-    names = tuple(n for n in (spec.features or (n for n in schema.names if n not in targets))
-                  if n in schema.names and spec.columns.get(n) != "ignore")  # fmt: skip
-    groups, first = [], 0
-    for f in files:
-        meta = pq.ParquetFile(f)
-        if not meta.schema_arrow.equals(schema):
-            problems.append(Problem(("data", "source"), f"{f.name}: its columns differ from "
-                                    f"{files[0].name}'s", expected=str(schema.names),
-                                    found=str(meta.schema_arrow.names)))  # fmt: skip
-            continue
-        for g in range(meta.num_row_groups):
-            groups.append((str(f), g, first))
-            first += meta.metadata.row_group(g).num_rows
-    if problems:
-        raise DataError(problems)
-    return ParquetPieces(tuple(groups), names, targets[0], path.name)

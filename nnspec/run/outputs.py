@@ -216,14 +216,21 @@ class RunWriter:
 
     def _wait_pending(self) -> None:
         pending, self._pending = self._pending, []
+        stopped: BaseException | None = None
         for f in pending:
-            try:
-                f.result()  # re-raise a failed background write here, in the training thread
-            except (KeyboardInterrupt, Terminated):
-                # the signal cut the wait short, not the write: finish it, then stop (a second
-                # Ctrl-C ends the wait; a second SIGTERM is ignored, see run.guards)
-                f.result()
-                raise
+            while True:
+                try:
+                    f.result()  # re-raise a failed background write here, in the training thread
+                    break
+                except (KeyboardInterrupt, Terminated) as e:
+                    # the signal cut the wait short, not the write: every pending write is
+                    # finished, then the signal stops the run (a second Ctrl-C ends the wait;
+                    # a second SIGTERM is ignored, see run.guards)
+                    if stopped is not None:
+                        raise
+                    stopped = e
+        if stopped is not None:
+            raise stopped
 
     def flush(self) -> None:
         """Wait for every background write; re-raise the first failure."""

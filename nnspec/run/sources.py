@@ -29,6 +29,7 @@ from nnspec.run.arrays import NamedArrays, RawData, check_finite, load_npz, open
 from nnspec.run.images import ImageFolder, scan_folder
 from nnspec.run.streams import DatasetRows, StreamData, streams
 from nnspec.run.synthetic import SYNTHETIC
+from nnspec.run.table_stream import parquet_files, parquet_pieces, target_values
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.data import SOURCE_NAMES, DataSpec
 
@@ -210,20 +211,9 @@ def split_target(table: Any, targets: tuple[str, ...], name: str) -> TableData:
             stacklevel=4,
         )
         table = table.filter(keep)
-    ys = [_target_values(table.column(t)) for t in targets]
+    ys = [target_values(table.column(t)) for t in targets]
     y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
     return TableData(table.drop_columns(list(targets)), y, name, targets, dropped)
-
-
-def _target_values(col: Any) -> np.ndarray:
-    """A target column as numpy: whole numbers as int64 (class labels), text as str."""
-    import pyarrow as pa
-
-    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
-        values = col.to_numpy(zero_copy_only=False)
-        whole = np.all(np.mod(values, 1) == 0) and np.abs(values).max(initial=0) < 2**53
-        return values.astype(np.int64) if whole else values
-    return np.array([str(v) for v in col.to_pylist()])
 
 
 def _table_loader(fmt: str) -> Loader:
@@ -240,7 +230,7 @@ def _parquet(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableDa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from nnspec.run.iterables import IterData, parquet_files, parquet_pieces
+    from nnspec.run.iterables import IterData
 
     p = data_folder_or_file(path, base)
     files = parquet_files(p)
@@ -248,9 +238,8 @@ def _parquet(path: str, spec: DataSpec, seed: int, base: Path | None) -> TableDa
     if files and spec.in_memory != "yes":
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         if streams(spec.in_memory, rows * _encoded_width(pq.read_schema(files[0]), spec) * 4):
-            pieces = parquet_pieces(p, spec, targets).fitted(spec, spec.split.val, spec.split.test)
-            names = pieces.columns.names if pieces.columns is not None else ()
-            return IterData(pieces, spec.split.val, spec.split.test, names)
+            # the columns are fitted by the data step (nnspec.run.data), one pass
+            return IterData(parquet_pieces(p, spec, targets), spec.split.val, spec.split.test)
     if len(files) == 1:
         return load_table(files[0], "parquet", spec)
     parts = [load_table(f, "parquet", spec) for f in files]

@@ -29,7 +29,15 @@ from nnspec.errors import DataError, Problem
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TABLE_FORMATS", "MAX_FIELD_CHARS", "read_table", "check_table", "first_row"]
+__all__ = [
+    "TABLE_FORMATS",
+    "MAX_FIELD_CHARS",
+    "NUMBER_PATTERN",
+    "NUMERIC_SHARE",
+    "read_table",
+    "check_table",
+    "first_row",
+]
 
 TABLE_FORMATS: Final = ("csv", "parquet", "arrow", "feather")
 # A longer cell is almost always a broken quote that swallowed the rest of the file.
@@ -39,6 +47,7 @@ MAX_FIELD_CHARS: Final = 65_536
 NUMERIC_SHARE: Final = 0.9
 _F32_MAX: Final = float(np.finfo(np.float32).max)
 _NUMBER: Final = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+NUMBER_PATTERN: Final = _NUMBER  # a cell of text that is a number (run.table_stream counts them)
 _SNIFF_BYTES: Final = 1 << 16
 _WHERE: Final = ("data", "source")
 

@@ -7,6 +7,7 @@ any streamed reader's batches travel, for table rows, named items and iterable p
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -56,7 +57,7 @@ def release_heap() -> None:
 
 def release_freed_buffers(worker_id: int) -> None:
     """DataLoader ``worker_init_fn`` of the streamed splits: batch-sized buffers go back to the
-    operating system when freed.
+    operating system when freed, and SIGTERM back to its default.
 
     glibc's malloc raises its mmap threshold to the size of the first large block freed; every
     batch buffer after that comes from the heap, whose freed blocks a worker keeps, so a worker's
@@ -70,6 +71,10 @@ def release_freed_buffers(worker_id: int) -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
+    # the training loop's SIGTERM handler (run.guards.stop_on_sigterm) is for the training
+    # process: a worker that gets SIGTERM ends at once, as before
+    if getattr(signal.getsignal(signal.SIGTERM), "nnspec_stop", False):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def worker_batches(

@@ -24,6 +24,7 @@ from nnspec.io import dump
 from nnspec.run.checkpoint import load_checkpoint
 from nnspec.run.guards import stop_on_sigterm
 from nnspec.run.outputs import RunWriter
+from nnspec.run.workers import release_freed_buffers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,6 +105,41 @@ def test_sigterm_while_the_writer_is_flushed_finishes_the_write_first(
     assert saved["w"].tolist() == [1.0] * 3
 
 
+def test_a_handler_installed_during_the_block_is_kept_and_workers_get_the_default() -> None:
+    def own(signum: int, frame: object) -> None:
+        return None
+
+    with stop_on_sigterm():
+        assert getattr(signal.getsignal(signal.SIGTERM), "nnspec_stop", False)
+        release_freed_buffers(0)  # a DataLoader worker's set-up, run here
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        signal.signal(signal.SIGTERM, own)  # e.g. a callback's pre-emption handler
+    try:
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_every_pending_write_is_finished_before_terminated_leaves_the_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = RunWriter.write_bytes
+
+    def slow(self: RunWriter, rel: str, data: bytes, **kwargs: Any) -> Path:
+        time.sleep(0.6)
+        return real(self, rel, data, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "write_bytes", slow)
+    writer = RunWriter(tmp_path)
+    writer.save_torch_background(["checkpoints/epoch-0001.pt"], {"w": torch.ones(3)})
+    writer.write_metrics([{"epoch": 1, "train_loss": 0.5}], background=True)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    with pytest.raises(Terminated), stop_on_sigterm():
+        writer.flush()
+    assert (tmp_path / "checkpoints" / "epoch-0001.pt").exists()
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == ["epoch,train_loss", "1,0.5"]
+
+
 # The child slows the write of epoch 2's checkpoint down and sends itself SIGTERM as that write
 # starts (on the writer's thread, while the main thread trains epoch 3): the default action would
 # end the process before the file is on disk.
@@ -112,6 +148,7 @@ import os, signal, sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from nnspec.run.outputs import RunWriter
+from nnspec.run.workers import release_freed_buffers
 real = RunWriter.write_bytes
 def slow(self, rel, data, **k):
     if rel == "checkpoints/epoch-0002.pt":

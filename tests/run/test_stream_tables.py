@@ -15,9 +15,11 @@ from runhelp import tiny
 from nnspec import load_run, train
 from nnspec.errors import DataError
 from nnspec.run.batches import INPUT, EpochBatches
-from nnspec.run.column_fit import Summary, fit_columns, summarise
+from nnspec.run.column_fit import Summary, ValueCounts, fit_columns, summarise
 from nnspec.run.data import prepare_data
-from nnspec.run.iterables import IterSplit, holdout_parts, parquet_pieces
+from nnspec.run.iterables import IterSplit, holdout_parts
+from nnspec.run.table_stream import parquet_pieces
+from nnspec.run.tables import check_table
 
 CPU = torch.device("cpu")
 N = 1_000
@@ -41,6 +43,9 @@ def _table(n: int = N, seed: int = 0) -> Any:
         "member": pa.array(member, pa.int64()),  # 0/1: binary
         "vip": pa.array(rng.random(n) > 0.8),  # true/false
         "zip": pa.array(rng.integers(0, 30, n) * 1000, pa.int64()),  # declared categorical
+        "grade": pa.array([str(v) for v in rng.integers(0, 9, n)]),  # numbers stored as text
+        "post": pa.array([f"0{v}" for v in rng.integers(2100, 2200, n)]),  # "02134": a number
+        "big": pa.array(2**53 + rng.integers(0, 1000, n), pa.int64()),  # rounds as float32
         "label": pa.array(label),
     })  # fmt: skip
 
@@ -78,9 +83,12 @@ def test_streamed_columns_are_the_columns_of_the_table_read_whole(tmp_path: Path
     pieces = parquet_pieces(tmp_path / "ds", spec.data, ("label",))
     assert len(pieces) == 3 * 6  # 334 rows a file, row groups of 64
     streamed = pieces.fitted(spec.data, spec.data.split.val, spec.data.split.test).columns
-    whole = fit_columns(table, _holdout_train(N, spec), spec.data, ("label",), "ds")
+    read = check_table(table, "ds")  # the table as read whole (and as predict reads rows)
+    whole = fit_columns(read, _holdout_train(N, spec), spec.data, ("label",), "ds")
     assert streamed is not None
-    assert [c.name for c in streamed.columns] == ["x", "income", "city", "member", "vip", "zip"]
+    assert [c.name for c in streamed.columns] == [
+        "x", "income", "city", "member", "vip", "zip", "grade", "post", "big"
+    ]  # fmt: skip
     for s, w in zip(streamed.columns, whole.columns, strict=True):
         fills = (s.fill, w.fill)
         assert s.__dict__ | {"fill": 0} == w.__dict__ | {"fill": 0}, s.name
@@ -90,7 +98,8 @@ def test_streamed_columns_are_the_columns_of_the_table_read_whole(tmp_path: Path
             assert fills[0] == fills[1], s.name
     kinds = {c.name: c.kind for c in streamed.columns}
     assert kinds == {"x": "numeric", "income": "numeric", "city": "categorical",
-                     "member": "binary", "vip": "binary", "zip": "categorical"}  # fmt: skip
+                     "member": "binary", "vip": "binary", "zip": "categorical",
+                     "grade": "numeric", "post": "numeric", "big": "numeric"}  # fmt: skip
     city = streamed.columns[2]
     assert city.cardinality == 12 and len(city.categories) == 8 and city.missing > 0
     income = streamed.columns[1]
@@ -108,7 +117,9 @@ def test_summaries_merge_to_the_summary_of_the_whole_column() -> None:
         merged.add(summarise(part, text=False, numbers=True))
     whole = summarise(col, text=False, numbers=True)
     assert merged == whole
-    assert merged.counts == {"0": 3, "1": 5} and merged.numbers == {0: 3, 1: 5}
+    assert merged.counts == {"0": 3, "1": 5}
+    assert merged.numbers is not None and merged.numbers.counts.tolist() == [3, 5]
+    assert merged.numbers.median() == 1.0 and ValueCounts.of(np.array([4, 1, 3, 2])).median() == 2.5
     wide = pa.array([0, 1, 7], pa.int64())  # no longer 0/1: the text counts are dropped
     merged.add(summarise(wide, text=False, numbers=False))
     assert merged.counts is None and not merged.only01
@@ -123,10 +134,11 @@ def test_streamed_rows_are_encoded_and_standardised_as_in_memory(tmp_path: Path)
     columns = bundle.train.data.pieces.columns
     assert bundle.info.extra["columns"] == columns.to_json()
     assert bundle.info.feature_names == columns.names
-    encoded = columns.encode(table)[_holdout_train(N, spec)]
+    encoded = columns.encode(check_table(table, "ds"))[_holdout_train(N, spec)]
     which = columns.standardised()
     want_mean = np.where(which, encoded.astype(np.float64).mean(0), 0.0)
-    want_std = np.where(which, encoded.astype(np.float64).std(0), 1.0)
+    std = encoded.astype(np.float64).std(0)
+    want_std = np.where(which & (std > 1e-8), std, 1.0)  # constant inputs ("big") keep 1
     torch.testing.assert_close(bundle.info.x_mean, torch.tensor(want_mean, dtype=torch.float32))
     torch.testing.assert_close(bundle.info.x_std, torch.tensor(want_std, dtype=torch.float32))
     sampler = EpochBatches(len(bundle.train), 10_000, seed=0, shuffle=False)
@@ -135,31 +147,80 @@ def test_streamed_rows_are_encoded_and_standardised_as_in_memory(tmp_path: Path)
     torch.testing.assert_close(batch[INPUT], expected)
 
 
-def test_text_cells_in_a_numeric_column_and_unknown_columns_are_named_at_once(
-    tmp_path: Path,
-) -> None:
-    _write(tmp_path / "ds", _table(200))
+def test_unknown_columns_and_types_nnspec_cannot_encode_are_named_at_once(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = _table(200).append_column("tags", pa.array([[1, 2]] * 200))
+    (tmp_path / "ds").mkdir()
+    pq.write_table(table, tmp_path / "ds" / "part-0.parquet")
     spec = _spec(tmp_path, tmp_path / "ds", columns={"zip": "categorical", "zipp": "numeric"},
-                 features=["x", "citty"])  # fmt: skip
+                 features=["x", "citty", "tags"])  # fmt: skip
+    with pytest.raises(DataError) as caught:
+        prepare_data(spec)  # from the schema, before any row is read
+    text = str(caught.value)
+    assert "data.columns.zipp" in text and "data.features.1" in text and "did you mean" in text
+    assert "data.columns.tags" in text and "type nnspec cannot encode" in text
+
+
+def test_bad_cells_are_named_by_row_group_and_row_all_at_once(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    table = _table(400)
+    x = table.column("x").to_pylist()
+    x[301] = float("nan")
+    grade = table.column("grade").to_pylist()
+    grade[250] = "seven"
+    table = table.set_column(0, "x", pa.array(x)).set_column(
+        table.column_names.index("grade"), "grade", pa.array(grade)
+    )
+    _write(tmp_path / "ds", table, files=1, row_group=100)
+    spec = _spec(tmp_path, tmp_path / "ds", columns={"zip": "categorical", "grade": "numeric"})
     with pytest.raises(DataError) as caught:
         prepare_data(spec)
     text = str(caught.value)
-    assert "data.columns.zipp" in text and "data.features.1" in text and "did you mean" in text
+    assert "part-0.parquet: row group 2, row 50: column 'grade': not a number" in text
+    assert "'seven'" in text and "data.columns.grade: categorical" in text
+    assert "part-0.parquet: row group 3, row 1: column 'x': NaN (1 cell)" in text
+
+
+def test_rows_without_a_target_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    table = _table(400)
+    label = table.column("label").to_pylist()
+    for i in (5, 150, 399):
+        label[i] = None
+    _write(tmp_path / "ds", table.set_column(table.num_columns - 1, "label", pa.array(label)))
+    with pytest.warns(UserWarning, match="3 of 400 rows have no target value"):
+        bundle = prepare_data(_spec(tmp_path, tmp_path / "ds"))
+    assert bundle.info.class_names == ("0", "1")  # no third class for the empty cells
+    n = sum(len(s) for s in (bundle.train, bundle.val, bundle.test))
+    assert n == 397
 
 
 @pytest.mark.slow
 def test_a_streamed_table_with_text_and_missing_cells_trains_and_predicts(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-    _write(tmp_path / "ds", _table(3_000))
+    table = _table(3_000)
+    _write(tmp_path / "ds", table)
     result = train(_spec(tmp_path, tmp_path / "ds"))
     assert result.test_metrics["accuracy"] > 0.85
+    run = load_run(result.run_dir)
+    # predict reads rows whole (read_table): it encodes them as the streamed run did
+    labels = table.column("label").to_numpy()
+    pq.write_table(table.drop_columns(["label"]), tmp_path / "all.parquet")
+    accuracy = float((run.predict(str(tmp_path / "all.parquet")) == labels).mean())
+    assert accuracy > 0.85
     rows = pa.table({"x": [0.5, None], "income": [None, 1010], "city": ["never-seen", None],
-                     "member": [1, None], "vip": [None, True], "zip": [5000, 999_000]})  # fmt: skip
+                     "member": [1, None], "vip": [None, True], "zip": [5000, 999_000],
+                     "grade": ["3", None], "post": ["02150", "09999"],
+                     "big": [2**53, None]})  # fmt: skip
     pacsv.write_csv(rows, tmp_path / "rows.csv")
-    predicted = load_run(result.run_dir).predict(str(tmp_path / "rows.csv"))
-    assert predicted.shape[0] == 2
+    assert run.predict(str(tmp_path / "rows.csv")).shape == (2,)
 
 
 def test_auto_decides_on_the_width_text_columns_can_encode_to(tmp_path: Path) -> None:
