@@ -266,11 +266,11 @@ def test_the_pool_launcher_preloads_what_nnspec_train_preloads(
     assert train(["train.epochs=1", "hydra.run.dir=out"], train_fn=fake) == 0
     launcher = NNSpecPoolLauncher()  # the default: what the app's task imports first
     assert launcher.preload is None
-    from nnspec.hydra.app import _Task
+    from nnspec.hydra.job import JobTask
 
     launcher.setup(
         hydra_context=None,
-        task_function=_Task(None, None, PRELOAD["train"]),  # type: ignore[arg-type]
+        task_function=JobTask(None, None, PRELOAD["train"]),  # type: ignore[arg-type]
         config=None,
     )  # type: ignore[arg-type]
     assert launcher.preload == list(PRELOAD["train"])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from nnspec.cli.common import EXIT_OK, UsageError, warm_start
 
 if TYPE_CHECKING:
-    from nnspec.hydra.app import TrainFn
+    from nnspec.hydra.job import TrainFn
     from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = ["extend"]

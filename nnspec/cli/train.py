@@ -53,7 +53,8 @@ from nnspec.cli.common import EXIT_INVALID, PRELOAD, UsageError, print_error
 from nnspec.errors import NNSpecError
 
 if TYPE_CHECKING:
-    from nnspec.hydra.app import Invocation, TrainFn
+    from nnspec.hydra.app import Invocation
+    from nnspec.hydra.job import TrainFn
 
 __all__ = ["run", "main", "invocation", "register_plugins"]
 
@@ -164,8 +165,8 @@ def run(args: Namespace, *, train_fn: TrainFn | None = None) -> int:
     are printed here like every command's; any other exception of a run is left to
     :func:`nnspec.cli.main.main` (an internal error).
     """
-    from nnspec.hydra.app import USER_ERRORS
     from nnspec.hydra.app import run as run_app
+    from nnspec.hydra.job import USER_ERRORS
 
     inv = None if args.extend else invocation(args)
     register_plugins()

@@ -4,24 +4,20 @@ The command line is parsed by :mod:`nnspec.cli.parser` into an :class:`Invocatio
 sees the arguments, nnspec reads the user's spec with its own loader, checks every ``key=value``
 names a real field (did-you-mean instead of Hydra's "Could not override") and, for a single run,
 validates the composed spec and checks its data file and the run it resumes, so such a mistake
-leaves nothing on disk. Inside a job, a failure never ends the process: in a multirun it is
-recorded in the trial's folder (``trial.json``), the other trials go on and the sweep exits
-non-zero at the end; a single run's failure is raised by :func:`run` once Hydra has returned (the
-caller prints it), after its job folder is removed if it holds only Hydra's own files.
+leaves nothing on disk. What runs inside a job is :mod:`nnspec.hydra.job`'s: a failure there
+never ends the process; a single run's failure is raised by :func:`run` once Hydra has returned
+(the caller prints it), after its job folder is removed if it holds only Hydra's own files.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import shutil
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from nnspec.errors import CheckpointError, DataError, NNSpecError, Problem, SpecError
+from nnspec.errors import NNSpecError, Problem, SpecError
 from nnspec.hydra.compose import (
     _spec_data,
     compose_container,
@@ -30,34 +26,16 @@ from nnspec.hydra.compose import (
     split_overrides,
     validate_container,
 )
-from nnspec.hydra.seeds import seeds_of, train_seeds
+from nnspec.hydra.job import JobTask, TrainFn
 from nnspec.hydra.sources import Sources, session
-from nnspec.hydra.trial import TrialRecord, write_record
 from nnspec.io import attach_source
 from nnspec.spec import ExperimentSpec
 
-if TYPE_CHECKING:
-    from omegaconf import DictConfig
+__all__ = ["Invocation", "run"]
 
-__all__ = ["TrainFn", "Invocation", "run", "JobOutcome", "USER_ERRORS"]
-
-log = logging.getLogger("nnspec")
-# nnspec.workflow.train(spec, *, run_dir=..., base_dir=...) -> RunResult
-TrainFn = Callable[..., Any]
 # Hydra flags after which Hydra prints and exits without running a job.
 _HYDRA_ONLY_FLAGS = ("--cfg", "--hydra-help", "--info")
-# The user's files were wrong (spec, data, checkpoint): exit 2, and a single run leaves no record.
-# Any other nnspec error of a run (the NaN guard's TrainError, ...) is the run failing: exit 1.
-USER_ERRORS = (SpecError, DataError, CheckpointError)
 JOB_NAME = "app"  # Hydra's job name: the log file in a run's folder is app.log
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """What a single run's job hands back to :func:`run` through Hydra's JobReturn."""
-
-    error: Exception | None = None  # raised by `run` once Hydra has returned
-    stray_dir: Path | None = None  # the job dir when it holds only Hydra's bookkeeping
 
 
 @dataclass(frozen=True)
@@ -143,148 +121,6 @@ def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
         resume_dir(resume)
 
 
-def _trainer() -> TrainFn:
-    from nnspec.workflow import train
-
-    return train
-
-
-def _job_overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task)
-
-
-def _parallel_launcher() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-
-    launcher = HydraConfig.get().launcher
-    if "BasicLauncher" in str(launcher.get("_target_", "")):
-        return False
-    if "n_jobs" in launcher:  # joblib and nnspec_pool (null = 1 job); submitit launchers have none
-        n_jobs = launcher.get("n_jobs")
-        from nnspec.hydra.plugins import effective_jobs
-
-        return effective_jobs(n_jobs if isinstance(n_jobs, int) else None) > 1
-    return True
-
-
-def _spec_for_job(cfg: Any, sources: Sources) -> ExperimentSpec:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-    from omegaconf import OmegaConf
-
-    hc = HydraConfig.get()
-    data = OmegaConf.to_container(cfg, resolve=True)
-    choices = OmegaConf.to_container(hc.runtime.choices)
-    keys = split_overrides(_job_overrides()).keys
-    spec = validate_container(data, keys, choices, sources)  # type: ignore[arg-type]
-    if hc.mode == RunMode.MULTIRUN and _parallel_launcher() and spec.train.num_threads is None:
-        # Parallel workers share the cores: one torch thread each unless the user said otherwise.
-        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"num_threads": 1})})
-    return spec
-
-
-@dataclass(frozen=True)
-class _Task:
-    """Hydra's task function: a module-level class, so it pickles to a spawned trial process.
-
-    ``preload`` is what a job imports before it trains; a launcher that starts trials in fresh
-    processes reads it here and imports it once up front.
-    """
-
-    train_fn: TrainFn | None
-    base_dir: Path | None  # the spec file's folder, for relative data paths in any process
-    preload: tuple[str, ...] = ()
-    sources: Sources = field(default_factory=Sources)
-    plugins: tuple[str, ...] = ()  # the user's plugin modules, imported by each job first
-    launcher: int = field(default_factory=os.getpid)  # a worker process dies with it
-
-    def __call__(self, cfg: Any) -> float | JobOutcome | None:
-        from nnspec.hydra.lifeline import follow_launcher
-
-        follow_launcher(self.launcher)
-        return run_job(cfg, self)
-
-
-def run_job(cfg: DictConfig, task: _Task) -> float | JobOutcome | Any | None:
-    """One Hydra job: validate, train into the job dir, record the outcome; never raises.
-
-    ``task.base_dir`` (the spec file's folder, for relative data paths) comes with the task, not
-    from this process's globals: a parallel launcher runs the job in a fresh worker process.
-
-    Returns:
-        In a sweep, the objective (the monitored metric's best value), or ``None`` when the job
-        failed (recorded in its ``trial.json`` and logged); in a single run, a
-        :class:`JobOutcome` that :func:`run` reads back.
-    """
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    t0 = time.perf_counter()
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
-    overrides = _job_overrides()
-    sweep = hc.mode == RunMode.MULTIRUN
-    try:
-        if task.plugins:  # a trial in a fresh process (forkserver, loky, submitit, Ray) needs them
-            from nnspec.run.plugins import load_plugins
-
-            load_plugins(task.plugins)
-        spec = _spec_for_job(cfg, task.sources)
-        if task.train_fn is None:  # the training stack, once per process (nnspec._heap)
-            from nnspec._heap import warm
-
-            warm(task.preload, what="nnspec train")
-        pruning = _prune_callback(hc, spec)
-        extra = {"callbacks": [pruning]} if pruning is not None else {}
-        train, k = task.train_fn or _trainer(), seeds_of(hc.job.env_set)
-        result = train_seeds(train, spec, k, run_dir=run_dir, base_dir=task.base_dir, **extra)
-    except Exception as e:  # a trial's failure is data for the report, never a crash
-        if sweep:
-            write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
-            log.error("trial failed: %s", _one_line(e))
-            return None
-        return _single_run_failed(e, run_dir, overrides, {hc.output_subdir, f"{hc.job.name}.log"})
-    elapsed = time.perf_counter() - t0
-    record = TrialRecord.from_result(overrides, result, elapsed)
-    if pruning is not None and pruning.pruned_at is not None:
-        from nnspec.hydra.pruning import Pruned
-
-        record = replace(record, reason=f"pruned at epoch {pruning.pruned_at}")
-        write_record(run_dir, record)
-        return Pruned(float(result.best_value))
-    write_record(run_dir, record)
-    return float(result.best_value) if sweep else JobOutcome()
-
-
-def _prune_callback(hc: Any, spec: ExperimentSpec) -> Any:
-    """The pruning callback of a trial of a pruned Optuna study (its hidden link), else None."""
-    from nnspec.hydra.pruning import LINK_KEY
-
-    text = (hc.job.env_set or {}).get(LINK_KEY)
-    if not text:
-        return None
-    from nnspec.hydra.pruning import PruneCallback, TrialLink
-
-    return PruneCallback(TrialLink.from_text(str(text)), spec.train.early_stopping.monitor)
-
-
-def _single_run_failed(
-    e: Exception, run_dir: Path, overrides: list[str], bookkeeping: set[str | None]
-) -> JobOutcome:
-    """The error for :func:`run` to raise; a run dir holding only Hydra's files is removed then.
-
-    A run that got somewhere (spec, metrics, checkpoints) and then failed gets its record; a
-    user mistake writes none (a run dir resumed by mistake keeps its own).
-    """
-    if {p.name for p in run_dir.iterdir()} <= bookkeeping:
-        return JobOutcome(e, run_dir)
-    if not isinstance(e, USER_ERRORS):
-        write_record(run_dir, TrialRecord.failed(overrides, _one_line(e)))
-    return JobOutcome(e)
-
-
 def _remove_stray(run_dir: Path) -> None:
     """Remove a failed single run's job dir and the empty folders Hydra made above it."""
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -293,15 +129,6 @@ def _remove_stray(run_dir: Path) -> None:
         if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
             return
         parent.rmdir()
-
-
-def _one_line(e: BaseException) -> str:
-    """``Type: reason`` on one line (every problem of an nnspec error, joined by ``;``)."""
-    if isinstance(e, NNSpecError) and e.problems:
-        parts = [f"{p.where}: {p.message}" if p.path or p.file else p.message for p in e.problems]
-        return f"{type(e).__name__}: " + "; ".join(parts)
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
 def run(
@@ -356,7 +183,7 @@ def _launch(
     train_fn: TrainFn | None, preload: tuple[str, ...], plugins: tuple[str, ...] = (),
 ) -> int:  # fmt: skip
     """Hydra's run, multirun, ``--cfg`` or ``--info`` inside one initialised session."""
-    task = _Task(train_fn, inv.base_dir, tuple(preload), inv.sources, tuple(plugins))
+    task = JobTask(train_fn, inv.base_dir, tuple(preload), inv.sources, tuple(plugins))
     data = _spec_data(spec) if spec is not None else None
     args = split_overrides(overrides)
     plain = [o for o in overrides if not o.lstrip("+").startswith("hydra.searchpath=")]
@@ -370,7 +197,7 @@ def _launch(
         return _hydra_call(inv, hydra, config_name, task, [*plain, *extra])
 
 
-def _hydra_call(inv: Invocation, hydra: Any, config_name: str, task: _Task, ov: list[str]) -> int:
+def _hydra_call(inv: Invocation, hydra: Any, config_name: str, task: JobTask, ov: list[str]) -> int:
     """What Hydra's ``@hydra.main`` does with its flags, called with nnspec's arguments."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException

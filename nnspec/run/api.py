@@ -25,8 +25,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,14 +47,7 @@ from nnspec.run.launch import with_scaled_lr
 from nnspec.run.loop import Trainer
 from nnspec.run.model import build_for_data, save_model
 from nnspec.run.outputs import RunWriter, write_error
-from nnspec.run.plots import (
-    CONFUSION_PNG,
-    CURVES_PNG,
-    LR_PNG,
-    plot_confusion,
-    plot_curves,
-    plot_lr,
-)
+from nnspec.run.plots import plot_run
 from nnspec.run.predict import memory_digest
 from nnspec.run.progress import Progress, make_progress
 from nnspec.run.rundir import resume_dir
@@ -164,39 +156,6 @@ def _write_start(writer: RunWriter, spec: ExperimentSpec) -> None:
     writer.write_text("hash.txt", ck.spec_hash(spec) + "\n")
 
 
-def _plot_all(
-    trainer: Trainer, plan: TrainingPlan, writer: RunWriter, report: dict[str, Any]
-) -> list[str]:
-    """The run's PNG plots. A plot that fails is a warning, listed in ``summary.json`` as
-    ``plot_errors``, never a failed run: the model and the metrics are saved by then."""
-    bundle, state = trainer.bundle, trainer.state
-    metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None
-    plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = []
-    if state.rows:  # none when a callback stopped the run before its first epoch
-        plots.append((CURVES_PNG, plot_curves, (writer, state.rows, metric)))
-        plots.append((LR_PNG, plot_lr, (writer, state.lrs)))
-    if "confusion_matrix" in report:
-        args = (writer, report["confusion_matrix"], bundle.info.class_names)
-        plots.append((CONFUSION_PNG, plot_confusion, args))
-    for name, head in bundle.info.outputs.items():  # several outputs: a report each
-        if "confusion_matrix" in report.get(name, {}):
-            rel = CONFUSION_PNG.replace(".png", f"_{name}.png")
-            args = (writer, report[name]["confusion_matrix"], head.class_names, rel)
-            plots.append((rel, plot_confusion, args))
-    errors = []
-    for rel, draw, draw_args in plots:
-        try:
-            draw(*draw_args)
-        except Exception as e:  # a figure is not worth the run
-            errors.append(f"{rel}: {type(e).__name__}: {e}")
-            warnings.warn(
-                f"{rel} was not written ({type(e).__name__}: {e}); the run's other outputs are "
-                "complete; fix: check matplotlib's installation (import matplotlib.figure)",
-                stacklevel=2,
-            )
-    return errors
-
-
 def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) -> RunResult:
     trainer.restore_best()
     bundle, state = trainer.bundle, trainer.state
@@ -213,7 +172,8 @@ def _finish(trainer: Trainer, plan: TrainingPlan, t0: float, writer: RunWriter) 
     best_row = next((r for r in state.rows if r["epoch"] == stopping.best_epoch), last)
     val_metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val_")}
     save_model(writer, trainer.model, bundle.info, trainer.parallel.full_state(trainer.model))
-    plot_errors = _plot_all(trainer, plan, writer, report) if writer.enabled else []
+    metric = f"val_{plan.metrics[0]}" if bundle.val is not None else None  # beside the losses
+    plot_errors = plot_run(writer, state, report, bundle.info, metric) if writer.enabled else []
     # summary.json last: its wall_time covers the whole run, and its presence marks a run done
     result = RunResult(
         run_dir=writer.run_dir,

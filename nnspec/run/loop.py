@@ -12,7 +12,8 @@ steps. Validation streams a split's batches into mergeable metric states
 (:mod:`nnspec.run.metrics`), reduced across ranks when a process group is set up. The per-epoch
 checkpoint is pickled in the loop (CPU work under the GIL) and written on the writer's thread, as
 are the metric files, so the next epoch does not wait for the disk; ``fit`` flushes them before
-``on_fit_end``.
+``on_fit_end``. The checkpoint, evaluation and end-of-epoch methods are mixed in from
+:mod:`nnspec.run.trainer_checkpoints`, :mod:`nnspec.run.evaluation` and :mod:`nnspec.run.epoch_end`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from nnspec.run.callbacks import (
 )
 from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.distributed import SingleProcess
+from nnspec.run.epoch_end import EpochEnd
 from nnspec.run.evaluation import Evaluation, evaluate_batches, target_stats
 from nnspec.run.guards import LoopState, LossLog, stop_on_sigterm
 from nnspec.run.heads import output_loss
@@ -62,7 +64,6 @@ from nnspec.run.outputs import RunWriter
 from nnspec.run.step import MixedPrecision, to_device, use_channels_last
 from nnspec.run.streams import StreamSplit
 from nnspec.run.trainer_checkpoints import Checkpoints
-from nnspec.spec.metrics import metric_column
 
 # splits read through a batch sampler (positions): a data-parallel rank samples its own rows
 MAP_SPLITS = (Split, StreamSplit, NamedSplit, NamedStreamSplit)
@@ -70,7 +71,7 @@ MAP_SPLITS = (Split, StreamSplit, NamedSplit, NamedStreamSplit)
 __all__ = ["Trainer", "LoopState", "target_stats", "evaluate_batches"]
 
 
-class Trainer(Checkpoints, Evaluation):
+class Trainer(Checkpoints, Evaluation, EpochEnd):
     """Runs the epochs of one experiment; the caller owns setup (seeding, run dir) and teardown.
 
     Args:
@@ -299,20 +300,6 @@ class Trainer(Checkpoints, Evaluation):
         """The training split's model inputs, for SWA's batch-norm statistics."""
         return (model_inputs(data, self.inputs) for data in self.train_batches)
 
-    def _epoch_row(self, epoch: int, train_loss: float, started: float) -> dict[str, Any]:
-        row: dict[str, Any] = {"epoch": epoch, "epochs": self.plan.train.epochs}
-        row["step"] = self.state.step
-        row["lr"] = self.optimizer.param_groups[0]["lr"]
-        row["train_loss"] = train_loss
-        val = self.bundle.val
-        if val is not None:
-            metrics = self.evaluate(self.eval_batches(val), self.metric_set())
-            metrics.sync()  # across ranks, when a process group is set up
-            row[metric_column("val", "loss")] = metrics.compute_loss()
-            row.update({metric_column("val", k): v for k, v in metrics.compute().items()})
-        row["time"] = time.perf_counter() - started
-        return row
-
     def _call(self, hook: str) -> None:
         for method in self.hooks[hook]:
             method(self.fit_state)
@@ -381,45 +368,3 @@ class Trainer(Checkpoints, Evaluation):
             row["loss_scale"] = self.precision.scale()
         # rank 0's row on every rank: early stopping, the schedule and callbacks decide alike
         return self._end_epoch(epoch, self.parallel.broadcast_row(row))
-
-    def _end_epoch(self, epoch: int, row: dict[str, Any]) -> bool:
-        """Callbacks, early stopping, plateau schedule, checkpoints; True = stop."""
-        state, fit_state = self.state, self.fit_state
-        fit_state.metrics = MappingProxyType(row)
-        fit_state._row = row  # FitState.log's target, only during on_validation_end
-        try:
-            self._call("on_validation_end")
-        finally:
-            fit_state._row = None
-        state.epoch = epoch
-        is_best = self.early_stopping.update(row[self.plan.monitor], epoch)
-        if is_best:
-            weights = self._averaged() or self.model
-            self.best_state = {k: v.detach().clone() for k, v in weights.state_dict().items()}
-        self.schedule.step_epoch(row, warmup_done=state.step >= self.warmup)
-        state.rows.append(row)
-        self._call("on_epoch_end")
-        done = self.parallel.any_rank(
-            fit_state.should_stop or self.early_stopping.should_stop
-            or state.step >= self.total_steps
-        )  # fmt: skip
-        self._checkpoint_hooks(self._save(is_best, done or epoch == self.plan.train.epochs))
-        if done:
-            state.stopped = self._stop_reason()
-        return done
-
-    def _stop_between_epochs(self) -> None:
-        """A stop asked for outside an epoch's steps (``on_fit_start``, ``on_epoch_start``,
-        ``on_checkpoint`` of an epoch before the last): no further step runs; the last finished
-        epoch gets its checkpoint when its periodic one was not due, and the reason is
-        recorded."""
-        state = self.state
-        self.fit_state.epoch = state.epoch
-        if state.epoch and state.epoch not in self.saved_epochs:
-            self._checkpoint_hooks(self._save(False, last_epoch=True))
-        state.stopped = self._stop_reason()
-
-    def _stop_reason(self) -> str:
-        if self.fit_state.should_stop:
-            return self.fit_state.stop_reason or "callback"
-        return "early_stopping" if self.early_stopping.should_stop else "max_steps"

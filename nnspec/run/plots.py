@@ -1,14 +1,28 @@
-"""PNG plots of a run, written through the run's writer (see :mod:`nnspec.figures`)."""
+"""PNG plots of a run, written through the run's writer (see :mod:`nnspec.figures`), and
+:func:`plot_run`, which draws a finished run's plots (a plot that fails is a warning)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nnspec.figures import new_figure
 from nnspec.run.outputs import RunWriter
 
-__all__ = ["plot_curves", "plot_lr", "plot_confusion", "CURVES_PNG", "LR_PNG", "CONFUSION_PNG"]
+if TYPE_CHECKING:
+    from nnspec.run.data import DataInfo
+    from nnspec.run.guards import LoopState
+
+__all__ = [
+    "plot_run",
+    "plot_curves",
+    "plot_lr",
+    "plot_confusion",
+    "CURVES_PNG",
+    "LR_PNG",
+    "CONFUSION_PNG",
+]
 
 # where a run's plots go (relative to the run directory)
 CURVES_PNG = "plots/curves.png"
@@ -73,3 +87,40 @@ def plot_confusion(
     ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
     writer.save_figure(rel, fig)
+
+
+def plot_run(
+    writer: RunWriter,
+    state: LoopState,
+    report: Mapping[str, Any],
+    info: DataInfo,
+    metric: str | None,
+) -> list[str]:
+    """The run's PNG plots: curves (``metric``: the validation column drawn beside the losses),
+    LR and, per classification report, a confusion matrix. A plot that fails is a warning, listed
+    in ``summary.json`` as ``plot_errors``, never a failed run: the model and the metrics are saved
+    by then."""
+    plots: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = []
+    if state.rows:  # none when a callback stopped the run before its first epoch
+        plots.append((CURVES_PNG, plot_curves, (writer, state.rows, metric)))
+        plots.append((LR_PNG, plot_lr, (writer, state.lrs)))
+    if "confusion_matrix" in report:
+        args = (writer, report["confusion_matrix"], info.class_names)
+        plots.append((CONFUSION_PNG, plot_confusion, args))
+    for name, head in info.outputs.items():  # several outputs: a report each
+        if "confusion_matrix" in report.get(name, {}):
+            rel = CONFUSION_PNG.replace(".png", f"_{name}.png")
+            args = (writer, report[name]["confusion_matrix"], head.class_names, rel)
+            plots.append((rel, plot_confusion, args))
+    errors = []
+    for rel, draw, draw_args in plots:
+        try:
+            draw(*draw_args)
+        except Exception as e:  # a figure is not worth the run
+            errors.append(f"{rel}: {type(e).__name__}: {e}")
+            warnings.warn(
+                f"{rel} was not written ({type(e).__name__}: {e}); the run's other outputs are "
+                "complete; fix: check matplotlib's installation (import matplotlib.figure)",
+                stacklevel=2,
+            )
+    return errors

@@ -245,7 +245,7 @@ def test_an_internal_error_of_a_run_is_the_clis_internal_error(
 ) -> None:
     from nnspec.cli.main import main as nnspec_main
 
-    monkeypatch.setattr("nnspec.hydra.app._trainer", lambda: _kaput)
+    monkeypatch.setattr("nnspec.hydra.job._trainer", lambda: _kaput)
     monkeypatch.delenv("NNSPEC_DEBUG", raising=False)
     assert nnspec_main(["train", "train.epochs=1"]) == 1
     err = capsys.readouterr().err

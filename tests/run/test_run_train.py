@@ -278,12 +278,12 @@ def test_plots_are_real_pngs_and_pyplot_is_never_imported(tmp_path: Path) -> Non
 def test_a_failing_plot_is_a_warning_not_a_failed_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nnspec.run.api as api
+    import nnspec.run.plots as plots
 
     def broken(*args: object) -> None:
         raise RuntimeError("no font cache")
 
-    monkeypatch.setattr(api, "plot_curves", broken)
+    monkeypatch.setattr(plots, "plot_curves", broken)
     with pytest.warns(UserWarning, match=r"plots/curves.png was not written \(RuntimeError"):
         result = train(tiny(tmp_path))
     summary = json.loads((result.run_dir / "summary.json").read_text())
