@@ -268,17 +268,23 @@ def main() -> None:
         write_table(args.rows)
         print(f"table: {TABLE} {TABLE.stat().st_size / 1e9:.2f} GB; batch {args.batch}, "
               f"{args.workers} workers", flush=True)  # fmt: skip
-        results: dict[str, list[dict[str, Any]]] = {}
-        base = [sys.executable, __file__, *sys.argv[1:]]
-        for _ in range(args.reps):
-            for variant in args.variants.split(","):
-                r = measure([*base, "--child", variant])
-                results.setdefault(variant, []).append(r)
-                print(variant, json.dumps(r), flush=True)
-        report(results)
+        report(interleaved(__file__, args.variants.split(","), args.reps))
     finally:
         if not args.keep:
             TABLE.unlink(missing_ok=True)
+
+
+def interleaved(script: str, variants: list[str], reps: int) -> dict[str, list[dict[str, Any]]]:
+    """``reps`` rounds of every variant, each in a fresh process (``script --child VARIANT``
+    with this process's arguments), measured and printed as they end."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    base = [sys.executable, script, *sys.argv[1:]]
+    for _ in range(reps):
+        for variant in variants:
+            r = measure([*base, "--child", variant])
+            results.setdefault(variant, []).append(r)
+            print(variant, json.dumps(r), flush=True)
+    return results
 
 
 def report(results: dict[str, list[dict[str, Any]]]) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_stream import epoch_clock, measure
+from bench_stream import epoch_clock, interleaved
 
 FOLDER = Path("/tmp/nnspec-bench-table")
 NUMBERS, TEXTS = 8, {"shop": 20, "item": 200, "user": 2000}
@@ -169,14 +169,7 @@ def main() -> None:
         size = sum(f.stat().st_size for f in FOLDER.iterdir()) / 1e6
         print(f"table: {FOLDER} {args.rows:,} rows, {size:.0f} MB of Parquet; batch "
               f"{args.batch}, {args.workers} workers", flush=True)  # fmt: skip
-        results: dict[str, list[dict[str, Any]]] = {}
-        base = [sys.executable, __file__, *sys.argv[1:]]
-        for _ in range(args.reps):
-            for variant in args.variants.split(","):
-                r = measure([*base, "--child", variant])
-                results.setdefault(variant, []).append(r)
-                print(variant, json.dumps(r), flush=True)
-        report(results)
+        report(interleaved(__file__, args.variants.split(","), args.reps))
     finally:
         if not args.keep:
             shutil.rmtree(FOLDER, ignore_errors=True)

@@ -84,18 +84,23 @@ def test_outside_the_main_thread_nothing_is_changed() -> None:
     assert handlers == [signal.SIG_DFL]
 
 
+def _slow_writes(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every file the run writer writes starts ``seconds`` late (a busy disk)."""
+    real = RunWriter.write_bytes
+
+    def slow(self: RunWriter, rel: str, data: bytes, **kwargs: Any) -> Path:
+        time.sleep(seconds)
+        return real(self, rel, data, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "write_bytes", slow)
+
+
 def test_sigterm_while_the_writer_is_flushed_finishes_the_write_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The signal cuts the training thread's wait short, not the write: the file is complete
     when Terminated leaves the flush."""
-    real = RunWriter.write_bytes
-
-    def slow(self: RunWriter, rel: str, data: bytes, **kwargs: Any) -> Path:
-        time.sleep(1.0)
-        return real(self, rel, data, **kwargs)
-
-    monkeypatch.setattr(RunWriter, "write_bytes", slow)
+    _slow_writes(monkeypatch, 1.0)
     writer = RunWriter(tmp_path)
     writer.save_torch_background(["checkpoints/epoch-0001.pt"], {"w": torch.ones(3)})
     threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
@@ -123,13 +128,7 @@ def test_a_handler_installed_during_the_block_is_kept_and_workers_get_the_defaul
 def test_every_pending_write_is_finished_before_terminated_leaves_the_flush(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = RunWriter.write_bytes
-
-    def slow(self: RunWriter, rel: str, data: bytes, **kwargs: Any) -> Path:
-        time.sleep(0.6)
-        return real(self, rel, data, **kwargs)
-
-    monkeypatch.setattr(RunWriter, "write_bytes", slow)
+    _slow_writes(monkeypatch, 0.6)
     writer = RunWriter(tmp_path)
     writer.save_torch_background(["checkpoints/epoch-0001.pt"], {"w": torch.ones(3)})
     writer.write_metrics([{"epoch": 1, "train_loss": 0.5}], background=True)
