@@ -75,6 +75,7 @@ __all__ = [
     "DataInfo",
     "DataBundle",
     "prepare_data",
+    "prepared",
     "epoch_order",
     "IN_MEMORY_BYTES",
     "UserTable",
@@ -257,7 +258,7 @@ def prepare_data(
         targets = torch.from_numpy(y[ix])
         if stream:
             return StreamSplit(rows, ix, targets, prep)
-        return Split(prep(rows.read(ix)), targets)
+        return Split(prepared(rows, ix, prep), targets)
 
     extra: dict[str, Any] = {"base_dir": str(base) if base is not None else None}
     if columns is not None:
@@ -268,6 +269,15 @@ def prepare_data(
     return DataBundle(
         split(tr), split(va) if len(va) else None, split(te) if len(te) else None, info
     )
+
+
+def prepared(rows: Any, ix: np.ndarray, prep: Prep) -> torch.Tensor:
+    """Rows ``ix`` as model inputs, standardised in the copy read for them (a split read into
+    memory is held once, not twice), or into a new tensor when the read is a slice of an
+    in-memory array (the user's own, left as given)."""
+    x = rows.read(ix)
+    source = rows.x if isinstance(rows, ArrayRows) else None
+    return prep(x, in_place=source is None or not np.may_share_memory(x, source))
 
 
 def _named_bundle(spec: ExperimentSpec, raw: Any, base: Path | None) -> DataBundle:

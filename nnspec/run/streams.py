@@ -109,6 +109,8 @@ def read_rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     slice for a run of consecutive rows."""
     if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and bool(np.all(np.diff(idx) == 1)):
         return np.asarray(x[int(idx[0]) : int(idx[-1]) + 1])
+    if not isinstance(x, np.memmap):  # in memory: one gather, no sorted copy to scatter from
+        return x[idx]
     order = np.argsort(idx, kind="stable")
     out = np.empty((len(idx), *x.shape[1:]), dtype=x.dtype)
     out[order] = x[idx[order]]
@@ -280,13 +282,16 @@ class Prep:
     shape: tuple[int, ...]
     tokens: bool = False
 
-    def __call__(self, x: np.ndarray) -> torch.Tensor:
+    def __call__(self, x: np.ndarray, *, in_place: bool = False) -> torch.Tensor:
+        """Model inputs from read features; ``in_place``: ``x`` is the caller's own copy, which
+        may be standardised where it is (a whole split read into memory: no second copy)."""
         flat = torch.from_numpy(np.ascontiguousarray(x)).reshape(len(x), -1)
         if self.tokens:
             return flat.long().reshape(len(x), *self.shape)
+        own = in_place or flat.dtype != torch.float32  # .float() below makes a copy
         flat = flat.float()
         if self.mean is not None and self.std is not None:
-            flat = (flat - self.mean) / self.std
+            flat = flat.sub_(self.mean).div_(self.std) if own else (flat - self.mean) / self.std
         return flat.reshape(len(x), *self.shape)
 
 

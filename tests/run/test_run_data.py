@@ -11,8 +11,9 @@ from runhelp import tiny
 
 from nnspec.errors import DataError
 from nnspec.run.batches import INPUT, TARGET, EpochBatches
-from nnspec.run.data import epoch_order, prepare_data, user_data
+from nnspec.run.data import epoch_order, prepare_data, prepared, user_data
 from nnspec.run.sources import SKLEARN_SETS, SYNTHETIC, RawData, user_dataset
+from nnspec.run.streams import ArrayRows, Prep
 from nnspec.spec.data import DataSpec
 
 
@@ -59,8 +60,32 @@ def test_standardisation_uses_training_statistics_only(tmp_path: Path) -> None:
     assert torch.allclose(a.train.x.std(0, unbiased=False), torch.ones(4), atol=1e-4)
 
 
-def _train_rows(bundle, x: np.ndarray) -> np.ndarray:
-    raw = bundle.train.x.numpy() * bundle.info.x_std.numpy() + bundle.info.x_mean.numpy()
+def test_splits_are_standardised_without_touching_the_users_array(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(5.0, 3.0, size=(200, 4)).astype(np.float32)
+    given = x.copy()
+    spec = tiny(tmp_path, model={"input_shape": [4], "layers": [{"linear": 4}, {"linear": 2}]})
+    bundle = prepare_data(spec, raw=RawData(x, rng.integers(0, 2, 200)))
+    assert np.array_equal(x, given)
+    for split in (bundle.train, bundle.val, bundle.test):
+        raw = split.x * bundle.info.x_std + bundle.info.x_mean
+        assert torch.allclose(raw, torch.from_numpy(x[_train_rows(bundle, x, split)]), atol=1e-4)
+
+
+def test_a_split_that_is_a_slice_of_the_array_is_standardised_into_a_new_tensor() -> None:
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    given = x.copy()
+    prep = Prep(torch.full((4,), 2.0), torch.full((4,), 4.0), (4,))
+    sliced = prepared(ArrayRows(x), np.arange(2, 6), prep)  # consecutive rows: a view
+    gathered = prepared(ArrayRows(x), np.array([7, 1, 3]), prep)  # a copy, scaled in place
+    assert np.array_equal(x, given)
+    assert torch.equal(sliced, (torch.from_numpy(given[2:6]) - 2) / 4)
+    assert torch.equal(gathered, (torch.from_numpy(given[[7, 1, 3]]) - 2) / 4)
+
+
+def _train_rows(bundle, x: np.ndarray, split=None) -> np.ndarray:
+    split = split if split is not None else bundle.train
+    raw = split.x.numpy() * bundle.info.x_std.numpy() + bundle.info.x_mean.numpy()
     return np.array([int(np.abs(x - r).sum(1).argmin()) for r in raw])
 
 
