@@ -108,11 +108,13 @@ def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
         DataError: ``data.source`` names a file that does not exist.
         CheckpointError: ``train.resume`` names no run directory.
     """
-    from nnspec.run.sources import data_file
+    from nnspec.run.sources import data_file, data_folder_or_file
     from nnspec.run.tables import TABLE_FORMATS
 
     prefix, _, path = spec.data.source.partition(":")
-    if prefix in ("npz", "npy", *TABLE_FORMATS):  # the sources whose argument is a file
+    if prefix in ("npy", "parquet"):  # a file, or a folder of shards / of a dataset's files
+        data_folder_or_file(path, base_dir)
+    elif prefix in ("npz", *TABLE_FORMATS):  # the sources whose argument is a file
         data_file(path, base_dir)
     resume = spec.train.resume
     if resume is not None and resume != "auto":

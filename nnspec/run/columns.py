@@ -64,6 +64,7 @@ class Column:
     cardinality: int = 0  # distinct training values (categorical and binary columns)
     indicator: bool = False
     embed: bool = False  # a named int64 input of category ids, not one-hot inputs
+    text: bool = False  # read as text (declared categorical or binary): predict reads it alike
 
     @property
     def vocab_size(self) -> int:
@@ -268,31 +269,36 @@ def check_names(
 
 def encode_rows(rows: object, columns: Columns) -> np.ndarray:
     """Encode prediction rows (see :func:`as_table`) with fitted columns."""
-    return columns.encode(as_table(rows), str(rows) if isinstance(rows, str) else "rows")
+    text = [c.name for c in columns.columns if c.text]
+    return columns.encode(as_table(rows, text), str(rows) if isinstance(rows, str) else "rows")
 
 
-def as_table(rows: object) -> pa.Table:
+def as_table(rows: object, text: list[str] | None = None) -> pa.Table:
     """Rows for prediction as an Arrow table: a table file (by its suffix; ``.feather`` and
-    ``.arrow`` read alike), a pyarrow Table, a pandas DataFrame, or a mapping column -> values.
+    ``.arrow`` read alike), a pyarrow Table, a pandas DataFrame, or a mapping column -> values;
+    ``text``: the columns training read as text (:attr:`Column.text`), read so again.
 
     Raises:
         DataError: anything else, or a file with problems.
     """
     import pyarrow as pa
 
-    from nnspec.run.tables import TABLE_FORMATS, read_table
+    from nnspec.run.tables import TABLE_FORMATS, check_table, read_table
 
     if isinstance(rows, (str, Path)):
         file = Path(rows)
         fmt = file.suffix.lstrip(".").lower()
-        return read_table(file, fmt if fmt in TABLE_FORMATS else "csv")
+        return read_table(file, fmt if fmt in TABLE_FORMATS else "csv", text=text or ())
+    table = None
     if isinstance(rows, pa.Table):
-        return rows
-    if hasattr(rows, "to_numpy") and hasattr(rows, "columns"):  # a pandas DataFrame
-        return pa.Table.from_pandas(rows, preserve_index=False)
-    if isinstance(rows, dict):
-        return pa.table({str(k): list(v) if not hasattr(v, "__array__") else v
-                         for k, v in rows.items()})  # fmt: skip
+        table = rows
+    elif hasattr(rows, "to_numpy") and hasattr(rows, "columns"):  # a pandas DataFrame
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+    elif isinstance(rows, dict):
+        table = pa.table({str(k): list(v) if not hasattr(v, "__array__") else v
+                          for k, v in rows.items()})  # fmt: skip
+    if table is not None:  # checked and typed as training checked its table
+        return check_table(table, "rows", text=text or ())
     raise DataError(
         Problem(
             ("data",),

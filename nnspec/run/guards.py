@@ -22,6 +22,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,15 @@ from torch import nn
 
 from nnspec.errors import Problem, Terminated, TrainError
 
-__all__ = ["LoopState", "LossLog", "nan_error", "check_divergence", "stop_on_sigterm", "SKIP_LIMIT"]
+__all__ = [
+    "LoopState",
+    "LossLog",
+    "nan_error",
+    "check_divergence",
+    "stop_on_sigterm",
+    "Sigterm",
+    "SKIP_LIMIT",
+]
 
 SKIP_LIMIT = 40
 """Consecutive fp16 steps the loss scaler may skip before the NaN guard stops the run: each skip
@@ -238,8 +247,21 @@ def check_divergence(state: LoopState, loss: float, factor: float, steps: int, s
         )
 
 
+@dataclass
+class Sigterm:
+    """What :func:`stop_on_sigterm` saw: whether SIGTERM arrived while its block ran."""
+
+    received: bool = False
+
+    def check(self) -> None:
+        """Raise :class:`~nnspec.errors.Terminated` once SIGTERM has arrived (the loop asks
+        before every batch: the handler's own exception can be lost, see below)."""
+        if self.received:
+            raise Terminated(signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
+def stop_on_sigterm() -> Iterator[Sigterm]:
     """While the block runs, SIGTERM raises :class:`~nnspec.errors.Terminated` in the training
     thread instead of ending the process at once.
 
@@ -249,28 +271,47 @@ def stop_on_sigterm() -> Iterator[None]:
     finished, workers shut down) before the process ends. A second SIGTERM during that clean-up
     is ignored. Outside the main thread (Python delivers signals there alone) or when SIGTERM
     already has a handler (the user's, submitit's requeue), nothing is changed. DataLoader
-    workers, forked while the block runs, put the default back
-    (:func:`~nnspec.run.workers.release_freed_buffers`).
+    workers, forked while the block runs, end on it with status 0
+    (:func:`~nnspec.run.workers.quiet_sigterm`).
+
+    The handler's exception is lost where Python ignores exceptions (a fork's callbacks, a
+    ``__del__``): the loop then stops at its next batch (:meth:`Sigterm.check`), and any other
+    error that leaves the block after SIGTERM arrived (a worker that the signal ended) leaves it
+    as :class:`~nnspec.errors.Terminated`, chained to that error.
 
     A process blocked in C code (a rank waiting in a collective for a peer that is gone) runs
     the handler when that call returns: with gloo's or NCCL's error, or at torchrun's SIGKILL.
     """
+    seen = Sigterm()
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):  # fmt: skip
-        yield
+        yield seen
         return
-    state = {"active": True, "raised": False}
+    state = {"active": True}
 
     def handler(signum: int, frame: object) -> None:
-        if state["active"] and not state["raised"]:
-            state["raised"] = True
+        if state["active"] and not seen.received:
+            seen.received = True
             raise Terminated(signum)
 
-    handler.nnspec_stop = True  # type: ignore[attr-defined]  # see workers.release_freed_buffers
+    previous_hook = sys.unraisablehook
+
+    def lost(unraisable: Any) -> None:  # the lost exception is Sigterm.check's to raise again
+        if not isinstance(unraisable.exc_value, Terminated):
+            previous_hook(unraisable)
+
+    handler.nnspec_stop = True  # type: ignore[attr-defined]  # see workers.quiet_sigterm
     signal.signal(signal.SIGTERM, handler)
+    sys.unraisablehook = lost
     try:
-        yield
+        yield seen
+    except Exception as error:
+        if seen.received:
+            raise Terminated(signal.SIGTERM) from error
+        raise
     finally:
         state["active"] = False  # a SIGTERM from here on, before the restore, is ignored
         if signal.getsignal(signal.SIGTERM) is handler:  # a callback's own handler stays
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if sys.unraisablehook is lost:
+            sys.unraisablehook = previous_hook

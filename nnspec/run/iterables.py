@@ -74,7 +74,10 @@ def has_target(y: Any) -> np.ndarray:
 
 
 def whole_numbers(values: np.ndarray) -> np.ndarray:
-    """Float targets that are all whole numbers (class labels) as int64; others as they are."""
+    """Targets without empty cells in their plain form: floats that are all whole numbers
+    (class labels) as int64, text as str; others as they are."""
+    if values.dtype.kind == "O":
+        return values.astype(str)
     if values.dtype.kind != "f":
         return values
     whole = np.all(np.mod(values, 1) == 0) and np.abs(values).max(initial=0) < 2**53
@@ -214,7 +217,7 @@ class _PartReader(torch.utils.data.IterableDataset[Batch]):
                     keep &= rows % count == index
                 if not keep.any():
                     continue
-                xb, yb = split.prep(x[keep]), split.encode(np.asarray(y)[keep])
+                xb, yb = split.prep(x[keep]), split.encode(whole_numbers(np.asarray(y)[keep]))
                 if sampler.shuffle:
                     perm = torch.randperm(len(yb), generator=gen)
                     xb, yb = xb[perm], yb[perm]

@@ -55,7 +55,7 @@ from nnspec.run.data import DataBundle, DataSplit
 from nnspec.run.distributed import SingleProcess
 from nnspec.run.epoch_end import EpochEnd
 from nnspec.run.evaluation import Evaluation, evaluate_batches, target_stats
-from nnspec.run.guards import LoopState, LossLog, stop_on_sigterm
+from nnspec.run.guards import LoopState, LossLog, Sigterm, stop_on_sigterm
 from nnspec.run.heads import output_loss
 from nnspec.run.metrics import sklearn_metrics
 from nnspec.run.named import NamedSplit
@@ -96,6 +96,7 @@ class Trainer(Checkpoints, Evaluation, EpochEnd):
     ) -> None:
         self.model, self.plan, self.bundle = model, plan, bundle
         self.writer, self.device, self.spec_meta = writer, device, spec_meta
+        self.sigterm = Sigterm()  # fit's (stop_on_sigterm)
         train = plan.train
         # channels_last: 4-D weights in NHWC, before the optimizer sees the parameters
         sample = torch.empty(bundle.info.input_shape, device="meta")
@@ -267,6 +268,7 @@ class Trainer(Checkpoints, Evaluation, EpochEnd):
         else:
             batches = par.shard(self._augmented(epoch))
         for batch, data in enumerate(batches, start=1):
+            self.sigterm.check()  # a SIGTERM whose exception was lost (guards.stop_on_sigterm)
             xb, yb = model_inputs(data, inputs), batch_targets(data, outputs)
             if self.channels_last:  # image inputs in NHWC, copied without waiting
                 xb = to_device(xb, self.device, channels_last=True)  # type: ignore[arg-type]
@@ -319,7 +321,7 @@ class Trainer(Checkpoints, Evaluation, EpochEnd):
         self.before_step_due = next_due(self.before_step_hooks, self.state.step)
         self.step_end_due = next_due(self.step_end_hooks, self.state.step + 1)
         try:
-            with stop_on_sigterm():
+            with stop_on_sigterm() as self.sigterm:
                 self._fit_epochs()
         except BaseException as error:
             for method in self.hooks["on_exception"]:

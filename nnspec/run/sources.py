@@ -162,8 +162,8 @@ def load_table(file: Path, fmt: str, spec: DataSpec, max_rows: int | None = None
     from nnspec.run.tables import read_table
 
     targets = _targets(spec)
-    numeric = [n for n, kind in spec.columns.items() if kind == "numeric"]
-    table = read_table(file, fmt, numeric=numeric, max_rows=max_rows)
+    table = read_table(file, fmt, numeric=declared(spec, "numeric"), text=declared_text(spec),
+                       max_rows=max_rows)  # fmt: skip
     problems = check_names(table.column_names, spec, targets, file.name)
     if problems:
         raise DataError(problems)
@@ -184,8 +184,19 @@ def user_table(table: Any, spec: DataSpec) -> TableData:
     problems = check_names(table.column_names, spec, targets, "data")
     if problems:
         raise DataError(problems)
-    numeric = [n for n, kind in spec.columns.items() if kind == "numeric"]
-    return split_target(check_table(table, "data", numeric=numeric), targets, "data")
+    checked = check_table(table, "data", numeric=declared(spec, "numeric"),
+                          text=declared_text(spec))  # fmt: skip
+    return split_target(checked, targets, "data")
+
+
+def declared(spec: DataSpec, kind: str) -> list[str]:
+    """The columns ``data.columns`` declares of ``kind``."""
+    return [n for n, k in spec.columns.items() if k == kind]
+
+
+def declared_text(spec: DataSpec) -> list[str]:
+    """The columns read as text whatever their cells: those declared categorical or binary."""
+    return [*declared(spec, "categorical"), *declared(spec, "binary")]
 
 
 def split_target(table: Any, targets: tuple[str, ...], name: str) -> TableData:

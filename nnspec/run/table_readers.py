@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -124,7 +124,9 @@ def _unique_names(file: Path, header: list[str], problems: list[Problem]) -> lis
     return names
 
 
-def read_csv(file: Path, problems: list[Problem], max_rows: int | None) -> pa.Table | None:
+def read_csv(
+    file: Path, problems: list[Problem], max_rows: int | None, text: Collection[str] = ()
+) -> pa.Table | None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -142,7 +144,9 @@ def read_csv(file: Path, problems: list[Problem], max_rows: int | None) -> pa.Ta
             column_names=_unique_names(file, header, problems), skip_rows=1
         ),
         "parse_options": pacsv.ParseOptions(invalid_row_handler=on_ragged),
-        "convert_options": pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=True),
+        # ``text`` columns stay text (a zip code keeps its leading zero)
+        "convert_options": pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=True,
+                                                column_types={n: pa.string() for n in text}),
     }
     try:
         if max_rows is None:

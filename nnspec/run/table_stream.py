@@ -13,8 +13,8 @@ missing (null) cells, are a problem here too: a streamed pass cannot leave them 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,16 @@ import numpy as np
 
 from nnspec.errors import DataError, Problem
 from nnspec.run.iterables import Chunk, holdout_parts, whole_numbers
-from nnspec.run.tables import NUMBER_PATTERN, NUMERIC_SHARE
+from nnspec.run.table_readers import plural
+from nnspec.run.tables import (
+    F32_MAX,
+    NUMBER_PATTERN,
+    NUMERIC_SHARE,
+    encodable,
+    numeric_type,
+    plain_text,
+    text_type,
+)
 from nnspec.run.workers import release_heap
 from nnspec.spec.data import DataSpec
 
@@ -35,28 +44,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ParquetPieces",
     "TableCheck",
-    "encodable",
     "normalise",
-    "numeric_type",
     "parquet_files",
     "parquet_pieces",
     "target_values",
 ]
-
-_F32_MAX = float(np.finfo(np.float32).max)
-
-
-def numeric_type(t: Any) -> bool:
-    import pyarrow as pa
-
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
-
-
-def encodable(t: Any) -> bool:
-    """A column type the table columns can encode (numbers, text, true/false)."""
-    import pyarrow as pa
-
-    return bool(pa.types.is_string(t) or pa.types.is_boolean(t) or numeric_type(t))
 
 
 @dataclass
@@ -85,19 +77,19 @@ class TableCheck:
     """The whole-column decisions of ``read_table``, from every row group in turn.
 
     Args:
-        features: the feature columns and their Arrow types.
-        declared: the columns ``data.columns`` declares ``numeric``.
+        types: the columns checked (features and the target) and their Arrow types.
+        numeric: the columns ``data.columns`` declares ``numeric``.
+        text: the columns read as text (declared categorical or binary): never numbers.
         where: a row number -> "file: row group g, row r".
     """
 
-    def __init__(self, features: dict[str, Any], declared: set[str], where: Any) -> None:
-        import pyarrow as pa
-
-        self.where, self.declared = where, declared
-        self.text = {n: _Text() for n, t in features.items() if pa.types.is_string(t)}
+    def __init__(self, types: dict[str, Any], numeric: set[str], text: set[str],
+                 where: Callable[[int], str]) -> None:  # fmt: skip
+        self.types, self.numeric, self.where = types, numeric, where
+        self.text = {n: _Text() for n, t in types.items() if text_type(t) and n not in text}
         kinds = ("NaN", "an infinite value", "a number beyond float32")
-        self.bad = {(n, what): _Cells() for n, t in features.items() if numeric_type(t)
-                    for what in kinds}  # fmt: skip
+        self.bad = {(n, what): _Cells() for n, t in types.items()
+                    if numeric_type(t) and n not in text for what in kinds}  # fmt: skip
 
     def add(self, table: pa.Table, first: int) -> None:
         """Count the cells of a row group whose first row is number ``first``."""
@@ -106,10 +98,10 @@ class TableCheck:
 
         rows = first + np.arange(table.num_rows)
         for name, t in self.text.items():
-            col = table.column(name)
+            col = plain_text(table.column(name))
             is_number = pc.fill_null(pc.match_substring_regex(col, NUMBER_PATTERN), True)
             t.present += len(col) - col.null_count
-            t.numbers += pc.sum(is_number).as_py() - col.null_count
+            t.numbers += (pc.sum(is_number).as_py() or 0) - col.null_count
             not_number = ~np.asarray(is_number.to_numpy(zero_copy_only=False), dtype=bool)
             if not_number.any():
                 t.other = t.other or _Cells()
@@ -122,7 +114,7 @@ class TableCheck:
             elif what == "an infinite value":
                 mask = np.isinf(values)
             else:
-                mask = np.isfinite(values) & (np.abs(values) > _F32_MAX)
+                mask = np.isfinite(values) & (np.abs(values) > F32_MAX)
             cells.add(mask, rows, wide)
 
     def numeric_text(self) -> frozenset[str]:
@@ -131,10 +123,15 @@ class TableCheck:
 
     def problems(self) -> list[Problem]:
         """Every problem found, one per column and kind, each at its first cell."""
-        found = []
+        found = [
+            Problem(("data", "columns", n), f"column '{n}' is declared numeric", found=str(t),
+                    expected="numbers, or text that is numbers")
+            for n, t in self.types.items()
+            if n in self.numeric and not (numeric_type(t) or text_type(t))
+        ]  # fmt: skip
         for name, t in self.text.items():
             share = t.numbers / t.present if t.present else 0.0
-            if t.other is not None and t.other.first and (name in self.declared
+            if t.other is not None and t.other.first and (name in self.numeric
                                                           or share >= NUMERIC_SHARE):  # fmt: skip
                 row, value = t.other.first
                 found.append(Problem(("data", "source"),
@@ -146,23 +143,28 @@ class TableCheck:
             if cells.first is not None:
                 row, value = cells.first
                 found.append(Problem(("data", "source"),
-                    f"{self.where(row)}: column '{name}': {what} ({cells.count} cell"
-                    f"{'s' if cells.count != 1 else ''})", expected="finite numbers within "
-                    f"+-{_F32_MAX:.3g}", found=value,
+                    f"{self.where(row)}: column '{name}': {what} ({plural(cells.count, 'cell')})",
+                    expected=f"finite numbers within +-{F32_MAX:.3g}", found=value,
                     fix="clean the cells, or leave them empty (null) for missing values",
                 ))  # fmt: skip
         return found
 
 
-def normalise(table: pa.Table, numeric_text: frozenset[str]) -> pa.Table:
+def normalise(
+    table: pa.Table, numeric_text: frozenset[str], text: frozenset[str] = frozenset()
+) -> pa.Table:
     """A row group as ``read_table`` gives a table: numbers (and the ``numeric_text`` columns)
-    float32, the rest as they are."""
+    float32, text as ``string``, the ``text`` columns as text whatever their cells."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     columns = {}
     for name in table.column_names:
         col = table.column(name)
+        if name in text and numeric_type(col.type):
+            col = pc.cast(col, pa.string())
+        if text_type(col.type):
+            col = plain_text(col)
         if name in numeric_text:
             col = pc.cast(pc.utf8_trim_whitespace(col), pa.float64())
         if numeric_type(col.type):
@@ -181,8 +183,10 @@ class ParquetPieces:
     features: tuple[str, ...]  # the feature columns read (``ignore`` ones left out)
     target: str
     name: str  # the dataset in messages
+    types: dict[str, Any] = field(default_factory=dict, compare=False)  # features and target
     columns: Columns | None = None
     numeric_text: frozenset[str] = frozenset()
+    text: frozenset[str] = frozenset()  # declared categorical or binary: read as text
     by_piece: bool = True
 
     @property
@@ -205,13 +209,12 @@ class ParquetPieces:
     def read(self, piece: int, epoch: int | None = None) -> Iterator[Chunk]:
         if self.columns is None:
             raise RuntimeError("ParquetPieces.read before fitted()")  # nnspec's own bug
-        table = self._table(piece, [*self.features, self.target])
         file, group, first = self.groups[piece]
-        x = self.columns.encode(normalise(table.drop_columns([self.target]), self.numeric_text),
+        table = normalise(self._table(piece, [*self.features, self.target]), self.numeric_text,
+                          self.text)  # fmt: skip
+        x = self.columns.encode(table.drop_columns([self.target]),
                                 f"{Path(file).name}: row group {group}")  # fmt: skip
-        target = table.column(self.target)  # empty cells: NaN or None, left out by the readers
-        yield first, x, (target_values(target) if not target.null_count
-                         else target.to_numpy(zero_copy_only=False))  # fmt: skip
+        yield first, x, target_values(table.column(self.target))
 
     def fitted(self, spec: DataSpec, val: float, test: float) -> ParquetPieces:
         """These pieces with their columns fitted on the training rows of the hold-out rule, in
@@ -224,34 +227,29 @@ class ParquetPieces:
         """
         from nnspec.run.column_fit import columns_from
 
-        types = self._types()
-        declared = {n for n in self.features if spec.columns.get(n) == "numeric"}
-        check = TableCheck(types, declared, self.where)
-        summaries = _Summaries(self.features, types, spec)
+        text = frozenset(n for n, k in spec.columns.items() if k in ("categorical", "binary"))
+        numeric = {n for n in self.features if spec.columns.get(n) == "numeric"}
+        check = TableCheck(self.types, numeric, set(text), self.where)
+        summaries = _Summaries(self.features, self.types, spec, text)
         rows = trained = 0
         for piece, (_, _, first) in enumerate(self.groups):
-            table = self._table(piece, list(self.features))
+            table = self._table(piece, [*self.features, self.target])
             check.add(table, first)
             train = holdout_parts(first + np.arange(table.num_rows), val, test) == 0
             rows, trained = rows + len(train), trained + int(train.sum())
-            summaries.add(table.filter(train))
+            summaries.add(table.filter(train).drop_columns([self.target]))
             del table
         release_heap()
         problems = check.problems()
         if problems:
-            raise DataError(problems, title=f"{self.name}: {len(problems)} problem(s) in the data")
+            raise DataError(problems, title=f"{self.name}: {plural(len(problems), 'problem')} in "
+                            "the data")  # fmt: skip
         if not trained:
             raise DataError(Problem(("data", "split"), "the hold-out rule left no training rows",
                                     found=f"{rows} rows"))  # fmt: skip
         numeric_text = check.numeric_text()
         columns = columns_from(summaries.result(numeric_text), spec, self.name)
-        return replace(self, columns=columns, numeric_text=numeric_text)
-
-    def _types(self) -> dict[str, Any]:
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(self.groups[0][0]) if self.groups else None
-        return {n: schema.field(n).type for n in self.features} if schema is not None else {}
+        return replace(self, columns=columns, numeric_text=numeric_text, text=text)
 
     def where(self, row: int) -> str:
         starts = [g[2] for g in self.groups]
@@ -264,13 +262,12 @@ class _Summaries:
     summarised both as text and as numbers (where its cells are numbers) until the whole pass
     says which it is (:meth:`TableCheck.numeric_text`)."""
 
-    def __init__(self, features: tuple[str, ...], types: dict[str, Any], spec: DataSpec) -> None:
-        import pyarrow as pa
-
+    def __init__(self, features: tuple[str, ...], types: dict[str, Any], spec: DataSpec,
+                 text: frozenset[str]) -> None:  # fmt: skip
         from nnspec.run.column_fit import needs
 
-        self.features, self.types = features, types
-        self.strings = {n for n in features if pa.types.is_string(types[n])}
+        self.features, self.text_columns = features, text
+        self.strings = {n for n in features if text_type(types[n]) and n not in text}
         self.needs = {n: needs(n, spec.columns.get(n, "auto"), spec, False) for n in features}
         self.text: dict[str, Summary] = {}
         self.numbers: dict[str, Summary | None] = {}
@@ -280,10 +277,10 @@ class _Summaries:
 
         from nnspec.run.column_fit import summarise
 
-        numbers = normalise(table, frozenset())  # number columns float32, text as it is
+        read = normalise(table, frozenset(), self.text_columns)  # numbers float32, text string
         for name in self.features:
             text, counts = self.needs[name]
-            col = numbers.column(name)
+            col = read.column(name)
             _merge(self.text, name, summarise(col, text=text, numbers=counts))
             if name in self.strings and self.numbers.get(name, True) is not None:
                 try:  # the cells as numbers, if they all are
@@ -309,12 +306,17 @@ def _merge(into: dict[str, Any], name: str, part: Summary) -> None:
 
 
 def target_values(col: Any) -> np.ndarray:
-    """A target column as numpy: whole numbers as int64 (class labels), text as str."""
-    import pyarrow as pa
-
-    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+    """A target column as numpy: whole numbers as int64 (class labels), text as str; empty
+    cells as NaN (numbers) or None (text), which the readers leave out (``has_target``)."""
+    if numeric_type(col.type):
         return whole_numbers(col.to_numpy(zero_copy_only=False))
-    return np.array([str(v) for v in col.to_pylist()])
+    if not col.null_count:
+        return np.array([str(v) for v in col.to_pylist()])
+    return np.array([None if v is None else str(v) for v in col.to_pylist()], dtype=object)
+
+
+def _columns(schema: Any) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)
 
 
 def parquet_files(path: Path) -> list[Path]:
@@ -354,12 +356,15 @@ def parquet_pieces(path: Path, spec: DataSpec, targets: tuple[str, ...]) -> Parq
         meta = pq.ParquetFile(f)
         if not meta.schema_arrow.equals(schema):
             problems.append(Problem(("data", "source"), f"{f.name}: its columns differ from "
-                                    f"{files[0].name}'s", expected=str(schema.names),
-                                    found=str(meta.schema_arrow.names)))  # fmt: skip
+                                    f"{files[0].name}'s", expected=_columns(schema),
+                                    found=_columns(meta.schema_arrow)))  # fmt: skip
             continue
         for g in range(meta.num_row_groups):
-            groups.append((str(f), g, first))
-            first += meta.metadata.row_group(g).num_rows
+            n = meta.metadata.row_group(g).num_rows
+            if n:  # an empty part file (Spark, Dask) has a row group of no rows
+                groups.append((str(f), g, first))
+                first += n
     if problems:
         raise DataError(problems)
-    return ParquetPieces(tuple(groups), names, targets[0], path.name)
+    types = {n: schema.field(n).type for n in (*names, targets[0])}
+    return ParquetPieces(tuple(groups), names, targets[0], path.name, types)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -40,6 +40,11 @@ __all__ = [
     "MAX_FIELD_CHARS",
     "NUMBER_PATTERN",
     "NUMERIC_SHARE",
+    "F32_MAX",
+    "numeric_type",
+    "text_type",
+    "encodable",
+    "plain_text",
     "read_table",
     "check_table",
     "first_row",
@@ -51,7 +56,7 @@ MAX_FIELD_CHARS: Final = 65_536
 # A text column whose non-missing cells are at least this share numbers is a numeric column with
 # a few bad cells (reported), not a category column.
 NUMERIC_SHARE: Final = 0.9
-_F32_MAX: Final = float(np.finfo(np.float32).max)
+F32_MAX: Final = float(np.finfo(np.float32).max)
 _NUMBER: Final = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 NUMBER_PATTERN: Final = _NUMBER  # a cell of text that is a number (run.table_stream counts them)
 
@@ -61,6 +66,7 @@ def read_table(
     fmt: str,
     *,
     numeric: Collection[str] = (),
+    text: Collection[str] = (),
     field: tuple[str, ...] = WHERE,
     max_rows: int | None = None,
 ) -> pa.Table:
@@ -70,6 +76,8 @@ def read_table(
         file: the file.
         fmt: one of :data:`TABLE_FORMATS`.
         numeric: columns declared numeric: any cell that is not a number is a problem.
+        text: columns declared categorical or binary: read as text, never as numbers (a zip
+            code keeps its leading zero, a long integer id every digit).
         field: the path of the problems (the spec's ``data.source``, or a command argument).
         max_rows: read only the first rows (a CSV or Parquet file is then not read to its end).
 
@@ -86,7 +94,7 @@ def read_table(
     """
     problems: list[Problem] = []
     if fmt == "csv":
-        table = read_csv(file, problems, max_rows)
+        table = read_csv(file, problems, max_rows, text)
         # pyarrow leaves out blank and ragged lines: a problem's row number counts them back in
         width = table.num_columns if table is not None else 0
         rows = _Rows(lambda: left_out_rows(file, width))
@@ -94,7 +102,7 @@ def read_table(
         table = read_binary(file, fmt, problems, max_rows)
         rows = _Rows(list)
     if table is not None:  # only a file that parsed has columns to name
-        table = _check_columns(file, table, set(numeric), rows, problems)
+        table = _check_columns(file, table, set(numeric), rows, problems, set(text))
     if problems:
         title = f"{file.name}: {plural(len(problems), 'problem')} in the data file"
         raise DataError([replace(p, path=field) for p in problems], title=title)
@@ -102,7 +110,9 @@ def read_table(
     return table
 
 
-def check_table(table: pa.Table, name: str, *, numeric: Collection[str] = ()) -> pa.Table:
+def check_table(
+    table: pa.Table, name: str, *, numeric: Collection[str] = (), text: Collection[str] = ()
+) -> pa.Table:
     """The checks of :func:`read_table` on a table already in memory (a user's pandas or pyarrow
     table): numbers as float32, every problem in one error, located ``name:ROW`` (the first row
     is row 1).
@@ -112,7 +122,7 @@ def check_table(table: pa.Table, name: str, *, numeric: Collection[str] = ()) ->
     """
     problems: list[Problem] = []
     where = Path(name)
-    table = _check_columns(where, table, set(numeric), _Rows(list, first=1), problems)
+    table = _check_columns(where, table, set(numeric), _Rows(list, first=1), problems, set(text))
     if problems:
         title = f"{name}: {plural(len(problems), 'problem')}"
         raise DataError([replace(p, path=()) for p in problems], title=title)
@@ -139,6 +149,38 @@ class _Rows:
         return line
 
 
+def numeric_type(t: Any) -> bool:
+    """An Arrow type of numbers (integers or floats)."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+
+def text_type(t: Any) -> bool:
+    """An Arrow type of text: string, large_string (pandas 3's text columns) or a dictionary of
+    either (pandas' ``category`` columns)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        return text_type(t.value_type)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def encodable(t: Any) -> bool:
+    """A column type the table columns can encode (numbers, text, true/false)."""
+    import pyarrow as pa
+
+    return numeric_type(t) or text_type(t) or bool(pa.types.is_boolean(t))
+
+
+def plain_text(col: Any) -> Any:
+    """A text column as ``string`` (large strings and dictionaries decoded)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+
+
 def first_row(mask: pa.ChunkedArray | pa.Array) -> int:
     """Index of the first true value of a boolean array (nulls count as false)."""
     import pyarrow.compute as pc
@@ -150,16 +192,22 @@ def first_row(mask: pa.ChunkedArray | pa.Array) -> int:
 
 
 def _check_columns(
-    file: Path, table: pa.Table, numeric: set[str], rows: _Rows, problems: list[Problem]
-) -> pa.Table:
+    file: Path, table: pa.Table, numeric: set[str], rows: _Rows, problems: list[Problem],
+    text: set[str] = frozenset(),  # type: ignore[assignment]
+) -> pa.Table:  # fmt: skip
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     columns = {}
     for name in table.column_names:
         col = table.column(name)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            col = _check_text(file, name, col, name in numeric, rows, problems)
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        if name in text and numeric_type(col.type):  # declared categorical: the exact text
+            col = pc.cast(col, pa.string())
+        if text_type(col.type):
+            col = plain_text(col)
+            if name not in text:
+                col = _check_text(file, name, col, name in numeric, rows, problems)
+        if numeric_type(col.type):
             col = _check_numbers(file, name, col, rows, problems)
         elif name in numeric and not pa.types.is_null(col.type):
             problems.append(
@@ -233,7 +281,8 @@ def _not_utf8(value: bytes | None) -> bool:
 def _check_numbers(
     file: Path, name: str, col: pa.ChunkedArray, rows: _Rows, problems: list[Problem]
 ) -> pa.ChunkedArray:
-    """inf cells and numbers float32 cannot hold are problems; the column becomes float32."""
+    """NaN and inf cells and numbers float32 cannot hold are problems (a missing value is an
+    empty cell); the column becomes float32."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -241,8 +290,9 @@ def _check_numbers(
     wide = pc.cast(col, pa.float64(), safe=False)
     magnitude = pc.abs(wide)
     for mask, what in (
+        (pc.is_nan(wide), "NaN"),
         (pc.is_inf(wide), "an infinite value"),
-        (pc.and_(pc.is_finite(wide), pc.greater(magnitude, _F32_MAX)), "a number beyond float32"),
+        (pc.and_(pc.is_finite(wide), pc.greater(magnitude, F32_MAX)), "a number beyond float32"),
     ):
         if pc.any(mask).as_py():
             row = first_row(mask)
@@ -251,7 +301,7 @@ def _check_numbers(
                     file,
                     f"column '{name}': {what} ({plural(pc.sum(mask).as_py(), 'cell')})",
                     rows(row),
-                    expected=f"finite numbers within +-{_F32_MAX:.3g}",
+                    expected=f"finite numbers within +-{F32_MAX:.3g}",
                     found=str(wide[row].as_py()),
                     fix="clean the cells, or leave them empty for missing values",
                 )

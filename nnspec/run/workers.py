@@ -7,6 +7,7 @@ any streamed reader's batches travel, for table rows, named items and iterable p
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -57,7 +58,7 @@ def release_heap() -> None:
 
 def release_freed_buffers(worker_id: int) -> None:
     """DataLoader ``worker_init_fn`` of the streamed splits: batch-sized buffers go back to the
-    operating system when freed, and SIGTERM back to its default.
+    operating system when freed, and SIGTERM quiet (:func:`quiet_sigterm`).
 
     glibc's malloc raises its mmap threshold to the size of the first large block freed; every
     batch buffer after that comes from the heap, whose freed blocks a worker keeps, so a worker's
@@ -71,10 +72,25 @@ def release_freed_buffers(worker_id: int) -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (-3): blocks of 1 MiB and more are mapped
-    # the training loop's SIGTERM handler (run.guards.stop_on_sigterm) is for the training
-    # process: a worker that gets SIGTERM ends at once, as before
+    quiet_sigterm()
+
+
+def quiet_sigterm() -> None:
+    """A DataLoader worker under the training loop's SIGTERM handler
+    (:func:`~nnspec.run.guards.stop_on_sigterm`) ends on SIGTERM at once with exit status 0.
+
+    A signal sent to the whole process group (``scancel``, ``kill -TERM -PGID``) reaches the
+    workers and the training process together. Killed by the signal, a worker makes torch's
+    SIGCHLD handler raise "DataLoader worker killed by signal" in the training process, at any
+    point of its clean-up (while it finishes the pending checkpoint, say); torch reports a
+    worker that exits with status 0 as nothing. Ignoring the signal instead would not do either:
+    torch ends a worker that does not stop in time with SIGTERM (``terminate``)."""
     if getattr(signal.getsignal(signal.SIGTERM), "nnspec_stop", False):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, _exit_quietly)
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    os._exit(0)
 
 
 def worker_batches(
