@@ -277,7 +277,9 @@ def stop_on_sigterm() -> Iterator[Sigterm]:
     The handler's exception is lost where Python ignores exceptions (a fork's callbacks, a
     ``__del__``): the loop then stops at its next batch (:meth:`Sigterm.check`), and any other
     error that leaves the block after SIGTERM arrived (a worker that the signal ended) leaves it
-    as :class:`~nnspec.errors.Terminated`, chained to that error.
+    as :class:`~nnspec.errors.Terminated`, chained to that error. Once SIGTERM has arrived, the
+    errors of finalizers (``sys.unraisablehook``) are not printed until the process ends: they
+    come from objects the signal interrupted half-built.
 
     A process blocked in C code (a rank waiting in a collective for a peer that is gone) runs
     the handler when that call returns: with gloo's or NCCL's error, or at torchrun's SIGKILL.
@@ -296,8 +298,11 @@ def stop_on_sigterm() -> Iterator[Sigterm]:
 
     previous_hook = sys.unraisablehook
 
-    def lost(unraisable: Any) -> None:  # the lost exception is Sigterm.check's to raise again
-        if not isinstance(unraisable.exc_value, Terminated):
+    def lost(unraisable: Any) -> None:
+        # a Terminated dropped by Python is Sigterm.check's to raise again; once SIGTERM has
+        # arrived, finalizers of what it interrupted (a DataLoader iterator stopped while it
+        # started its workers) have nothing to tell, until the process ends
+        if not (seen.received or isinstance(unraisable.exc_value, Terminated)):
             previous_hook(unraisable)
 
     handler.nnspec_stop = True  # type: ignore[attr-defined]  # see workers.quiet_sigterm
@@ -313,5 +318,5 @@ def stop_on_sigterm() -> Iterator[Sigterm]:
         state["active"] = False  # a SIGTERM from here on, before the restore, is ignored
         if signal.getsignal(signal.SIGTERM) is handler:  # a callback's own handler stays
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if sys.unraisablehook is lost:
+        if sys.unraisablehook is lost and not seen.received:
             sys.unraisablehook = previous_hook
