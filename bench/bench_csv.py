@@ -49,7 +49,7 @@ if which == "old":
 else:
     import pyarrow, pyarrow.csv, pyarrow.compute  # noqa: F401  (imports are not the reader's cost)
     from nnspec.run.column_fit import fit_columns
-    from nnspec.run.sources import load_table
+    from nnspec.run.file_sources import load_table
     from nnspec.spec.data import DataSpec
 
     spec = DataSpec(source=f"csv:{path}", target="y")

@@ -74,8 +74,11 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--studies", default="pruning,pareto",
-                    help="pruning (unpruned and median-pruned), pareto (2 objectives), or both")
+    ap.add_argument(
+        "--studies",
+        default="pruning,pareto",
+        help="pruning (unpruned and median-pruned), pareto (2 objectives), or both",
+    )
     ap.add_argument("--out", type=Path, help="keep the sweeps here (default: a temporary folder)")
     args = ap.parse_args()
     studies = set(args.studies.split(","))
@@ -89,8 +92,10 @@ def main() -> None:
             print(f"2-objective study (val_loss, n_params), {args.trials} trials; Pareto front:")
             for p in sorted(front, key=lambda p: p["values"]["n_params"]):
                 v = p["values"]
-                print(f"  trial {p['trial']:>2}: val_loss {v['val_loss']:.4f}, "
-                      f"{v['n_params']:.0f} parameters, {p['params']}")
+                print(
+                    f"  trial {p['trial']:>2}: val_loss {v['val_loss']:.4f}, "
+                    f"{v['n_params']:.0f} parameters, {p['params']}"
+                )
 
 
 def pruning(tmp: Path, args: argparse.Namespace) -> None:
@@ -100,12 +105,19 @@ def pruning(tmp: Path, args: argparse.Namespace) -> None:
                     f"hydra.sweeper.pruner_warmup_epochs={args.warmup}"])  # fmt: skip
     share = pruned["epochs"] / plain["epochs"]
     gap = pruned["best"] / plain["best"] - 1
-    print(f"unpruned: {plain['epochs']:.0f} epochs, best val_loss {plain['best']:.4f}, "
-          f"{plain['wall']:.0f} s")
-    print(f"median pruner: {pruned['epochs']:.0f} epochs ({pruned['pruned']:.0f} trials pruned), "
-          f"best val_loss {pruned['best']:.4f}, {pruned['wall']:.0f} s")
-    print(f"epochs: {share:.0%} of the unpruned study (goal <= 60%); "
-          f"best val_loss {gap:+.1%} (goal within 5%)")
+    print(
+        f"unpruned: {plain['epochs']:.0f} epochs, best val_loss {plain['best']:.4f}, "
+        f"{plain['wall']:.0f} s"
+    )
+    print(
+        f"median pruner: {pruned['epochs']:.0f} epochs ({pruned['pruned']:.0f} trials pruned), "
+        f"best val_loss {pruned['best']:.4f}, {pruned['wall']:.0f} s"
+    )
+    print(
+        f"epochs: {share:.0%} of the unpruned study (goal <= 60%); "
+        f"best val_loss {gap:+.1%} (goal within 5%)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnspec.cli.common import EXIT_OK, UsageError, warm_start
+from nnspec.run.file_sources import data_file
 from nnspec.run.rundir import finished_run
-from nnspec.run.sources import data_file
 
 if TYPE_CHECKING:
     from nnspec.spec.experiment import ExperimentSpec

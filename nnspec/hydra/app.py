@@ -108,7 +108,7 @@ def _check_files(spec: ExperimentSpec, base_dir: Path | None) -> None:
         DataError: ``data.source`` names a file that does not exist.
         CheckpointError: ``train.resume`` names no run directory.
     """
-    from nnspec.run.sources import data_file, data_folder_or_file
+    from nnspec.run.file_sources import data_file, data_folder_or_file
     from nnspec.run.tables import TABLE_FORMATS
 
     prefix, _, path = spec.data.source.partition(":")

@@ -38,20 +38,12 @@ from nnspec.run.arrays import NamedArrays
 from nnspec.run.batches import Split, epoch_order
 from nnspec.run.column_fit import fit_columns
 from nnspec.run.columns import Columns
+from nnspec.run.file_sources import TableData, user_table
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
 from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.named import NamedSplit, is_named, named_data_spec
 from nnspec.run.named_streams import NamedStreamSplit, prepare_named_data
-from nnspec.run.sources import (
-    RawData,
-    TableData,
-    UserDataset,
-    UserTable,
-    load_source,
-    user_data,
-    user_dataset,
-    user_table,
-)
+from nnspec.run.sources import RawData, UserDataset, UserTable, load_source, user_data, user_dataset
 from nnspec.run.splitting import split_indices as _split_indices
 from nnspec.run.splitting import target_moments as _target_moments
 from nnspec.run.streams import (

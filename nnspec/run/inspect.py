@@ -10,16 +10,10 @@ from pathlib import Path
 
 from nnspec.run.columns import Columns
 from nnspec.run.data import DataBundle, prepare_data
+from nnspec.run.file_sources import TableData, data_file, data_folder_or_file, load_table
 from nnspec.run.model import check_output_width, expected_outputs, resolve_sizes
 from nnspec.run.named import named_data_spec
-from nnspec.run.sources import (
-    RawData,
-    TableData,
-    data_file,
-    data_folder_or_file,
-    load_source,
-    load_table,
-)
+from nnspec.run.sources import RawData, load_source
 from nnspec.run.tables import TABLE_FORMATS
 from nnspec.spec.experiment import ExperimentSpec
 

@@ -32,8 +32,8 @@ from nnspec.run.arrays import RawData
 from nnspec.run.batches import INPUT, TARGET, Batch, EpochBatches, target_key
 from nnspec.run.column_fit import fit_columns
 from nnspec.run.columns import Columns
+from nnspec.run.file_sources import TableData
 from nnspec.run.iterables import IterData
-from nnspec.run.sources import TableData
 from nnspec.run.splitting import split_indices, target_moments
 from nnspec.run.streams import unit_floor
 from nnspec.run.targets import encode_targets, n_outputs

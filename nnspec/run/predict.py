@@ -180,7 +180,7 @@ def _floats(flat: np.ndarray) -> np.ndarray:
 def read_csv_features(path: Path, names: tuple[str, ...], spec: ExperimentSpec) -> np.ndarray:
     """Feature columns of a CSV for prediction: the run's feature names in order, or every
     column except the spec's target columns when the run's features were unnamed."""
-    from nnspec.run.sources import data_file, table_features  # one reader for every table
+    from nnspec.run.file_sources import data_file, table_features  # one reader for every table
 
     target = spec.data.target if spec.data.target is not None else ()
     targets = (target,) if isinstance(target, str) else tuple(target)

@@ -145,8 +145,9 @@ def read_csv(
         ),
         "parse_options": pacsv.ParseOptions(invalid_row_handler=on_ragged),
         # ``text`` columns stay text (a zip code keeps its leading zero)
-        "convert_options": pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=True,
-                                                column_types={n: pa.string() for n in text}),
+        "convert_options": pacsv.ConvertOptions(
+            check_utf8=False, strings_can_be_null=True, column_types={n: pa.string() for n in text}
+        ),
     }
     try:
         if max_rows is None:

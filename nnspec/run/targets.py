@@ -11,7 +11,7 @@ import torch
 
 from nnspec.errors import DataError, Problem
 from nnspec.run.arrays import RawData
-from nnspec.run.sources import TableData
+from nnspec.run.file_sources import TableData
 from nnspec.run.streams import StreamData
 
 __all__ = ["Raw", "encode_targets", "n_outputs", "target_encoder"]

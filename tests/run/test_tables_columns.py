@@ -114,7 +114,7 @@ def test_column_problems_are_reported_together() -> None:
 
 
 def test_unknown_column_names_get_a_suggestion(tmp_path: Path) -> None:
-    from nnspec.run.sources import load_table
+    from nnspec.run.file_sources import load_table
 
     f = tmp_path / "t.csv"
     f.write_text("color,size,y\nred,1,a\nblue,2,b\n")
@@ -127,7 +127,7 @@ def test_unknown_column_names_get_a_suggestion(tmp_path: Path) -> None:
 
 
 def test_rows_without_a_target_are_dropped_with_a_warning(tmp_path: Path) -> None:
-    from nnspec.run.sources import load_table
+    from nnspec.run.file_sources import load_table
 
     f = tmp_path / "t.csv"
     f.write_text("x,y\n1,a\n2,\n3,b\n4,NA\n")
@@ -137,7 +137,7 @@ def test_rows_without_a_target_are_dropped_with_a_warning(tmp_path: Path) -> Non
 
 
 def test_integers_beyond_float64_precision_read_as_rounded_floats(tmp_path: Path) -> None:
-    from nnspec.run.sources import load_table
+    from nnspec.run.file_sources import load_table
 
     f = tmp_path / "t.csv"
     f.write_text("x,y\n9007199254740993,1\n2,0\n")  # 2**53 + 1: no float64 holds it exactly
@@ -146,7 +146,7 @@ def test_integers_beyond_float64_precision_read_as_rounded_floats(tmp_path: Path
 
 
 def test_a_table_without_any_target_value_is_a_data_error(tmp_path: Path) -> None:
-    from nnspec.run.sources import load_table
+    from nnspec.run.file_sources import load_table
 
     f = tmp_path / "t.csv"
     f.write_text("x,y\n1,\n2,NA\n")

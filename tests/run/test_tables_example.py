@@ -53,7 +53,8 @@ def _hgb_accuracy(spec_path: Path, seed: int) -> float:
 
     from nnspec.io import load
     from nnspec.run.data import _split_indices
-    from nnspec.run.sources import TableData, load_source
+    from nnspec.run.file_sources import TableData
+    from nnspec.run.sources import load_source
     from nnspec.run.targets import encode_targets
 
     spec = load(spec_path).model_copy(update={"seed": seed})
