@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from nnspec.errors import DataError, Problem, SpecError
+from nnspec.errors import DataError, Problem
 from nnspec.run.arrays import NamedArrays
 from nnspec.run.batches import Split, epoch_order
 from nnspec.run.column_fit import fit_columns
 from nnspec.run.columns import Columns
 from nnspec.run.file_sources import TableData, user_table
 from nnspec.run.images import ImageFolder, channel_moments, image_channels, image_data
+from nnspec.run.input_checks import check_shape, flat_inputs, stream_check
 from nnspec.run.iterables import IterData, IterSplit, scan
 from nnspec.run.named import NamedSplit, is_named, named_data_spec
 from nnspec.run.named_streams import NamedStreamSplit, prepare_named_data
@@ -58,7 +59,7 @@ from nnspec.run.streams import (
 )
 from nnspec.run.table_stream import ParquetPieces
 from nnspec.run.targets import Raw, encode_targets, n_outputs, target_encoder
-from nnspec.run.tokens import input_embeddings, token_array
+from nnspec.run.tokens import input_embeddings
 from nnspec.spec.experiment import ExperimentSpec
 
 __all__ = [
@@ -143,71 +144,6 @@ def _no_check(chunk: np.ndarray, start: int) -> None:
     return None
 
 
-def _check_shape(spec: ExperimentSpec, data_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The model's input shape: the data's per-sample shape for ``auto``, else checked."""
-    if spec.model.input_shape is None or spec.model.outputs is not None:
-        # named inputs and declared outputs go through nnspec.run.named; a list of output names
-        # says nothing of what each output is trained for
-        names = list(spec.model.outputs or ())
-        raise SpecError(
-            Problem(
-                ("model", "outputs"),
-                "a model with several outputs needs each output's task to be trained",
-                expected="outputs as a mapping name -> {task, target, loss, weight, metrics}",
-                found=f"a list of names: {names}",
-                fix="write e.g. outputs: {" + ", ".join(f"{n}: {{task: regression}}" for n in
-                                                         names[:2]) + "}",
-            )
-        )  # fmt: skip
-    if spec.model.input_shape == "auto":
-        return data_shape
-    shape = tuple(spec.model.input_shape)
-    per_sample = int(np.prod(data_shape))
-    if int(np.prod(shape)) != per_sample:
-        # A DataError, not a SpecError: the spec is valid on its own; it is this data (e.g. a
-        # `data=wine` override under the digits CNN) that it does not fit.
-        raise DataError(
-            Problem(
-                ("model", "input_shape"),
-                f"input_shape does not fit the data: {spec.data.source} has {per_sample} values "
-                "per sample",
-                expected=f"{list(data_shape)} (the per-sample shape of the data)",
-                found=f"{list(shape)} = {int(np.prod(shape))} values",
-                fix=f"set model.input_shape: {list(data_shape)} and adapt the layers to it, or "
-                "choose a model made for this data",
-            )
-        )
-    return shape
-
-
-def _inputs(spec: ExperimentSpec, raw: RawData) -> tuple[np.ndarray, bool]:
-    """Flat per-sample inputs: int64 tokens for an input embedding, float32 features otherwise."""
-    embeddings = input_embeddings(spec.model)
-    vocab = raw.meta.get("vocab_size")
-    flat = raw.x.reshape(raw.x.shape[0], -1)
-    if embeddings:
-        return token_array(flat, embeddings, vocab_size=vocab), True
-    if vocab is not None:
-        first = spec.model.layers[0]
-        raise DataError(
-            Problem(
-                ("model", "layers", 0),
-                f"{spec.data.source} produces integer token ids (vocabulary {vocab}); the model "
-                "must read them with an embedding",
-                expected="an embedding first layer",
-                found=f"{getattr(first, 'kind', type(first).__name__)} first",
-                fix=f"start the layers with {{kind: embedding, num_embeddings: {vocab}, "
-                "embedding_dim: 32}",
-            )
-        )
-    try:
-        return flat.astype(np.float32), False
-    except (TypeError, ValueError) as e:
-        raise DataError(
-            Problem(("data",), f"features must be numbers: {e}", found=str(flat.dtype))
-        ) from e
-
-
 def prepare_data(
     spec: ExperimentSpec,
     *,
@@ -233,8 +169,8 @@ def prepare_data(
     y, names, values = encode_targets(raw, spec.task)
     tr, va, te = _split_indices(len(y), y if y.ndim == 1 else y[:, 0], spec)
     rows, tokens, which, columns = _features(spec, raw, tr)
-    shape = _check_shape(spec, rows.sample_shape)
-    check = _stream_check(spec, raw.rows, raw.meta) if isinstance(raw, StreamData) else None
+    shape = check_shape(spec, rows.sample_shape)
+    check = stream_check(spec, raw.rows, raw.meta) if isinstance(raw, StreamData) else None
     on = spec.data.standardize and not tokens  # token ids are categories: never standardised
     channels = image_channels(spec, raw, shape)  # images, augmented inputs: per channel
     if channels and on:
@@ -314,35 +250,9 @@ def _features(
         if rows.dtype.kind not in "iufb":
             raise DataError(Problem(("data",), "features must be numbers", found=str(rows.dtype)))
         return rows, bool(input_embeddings(spec.model)), None, None
-    x, tokens = _inputs(spec, raw)
+    x, tokens = flat_inputs(spec, raw)
     # the data's own per-sample shape (input_shape: auto keeps an image's (C, H, W))
     return ArrayRows(x.reshape(raw.x.shape)), tokens, None, None
-
-
-def _stream_check(spec: ExperimentSpec, rows: Any, meta: dict[str, Any]) -> Any:
-    """What the one pass over a lazily read source checks: token ids against the embeddings,
-    or finite features (named by file and row)."""
-    embeddings = input_embeddings(spec.model)
-    vocab = meta.get("vocab_size")
-
-    def check(chunk: np.ndarray, start: int) -> None:
-        if embeddings:
-            token_array(chunk, embeddings, vocab_size=vocab)
-            return
-        if chunk.dtype.kind != "f":
-            return
-        bad = ~np.isfinite(chunk).all(axis=1)
-        if bad.any():
-            raise DataError(
-                Problem(
-                    ("data", "source"),
-                    f"{rows.where(start + int(np.argmax(bad)))}: NaN or inf features",
-                    expected="finite numbers",
-                    fix="clean or drop that sample",
-                )
-            )
-
-    return check
 
 
 def _info(
@@ -391,7 +301,7 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
         names = fitted.columns.names if fitted.columns is not None else ()
         raw = replace(raw, pieces=fitted, feature_names=names)
     pieces = raw.pieces
-    scanned = scan(raw, _stream_check(spec, pieces, {}))
+    scanned = scan(raw, stream_check(spec, pieces, {}))
     counts = [len(part) for part in scanned.y]
     if not counts[0]:
         raise DataError(Problem(("data", "split"), "the hold-out rule left no training rows",
@@ -399,7 +309,7 @@ def _iterable_bundle(spec: ExperimentSpec, raw: IterData, base: Path | None) -> 
     y_all = np.concatenate(scanned.y)
     flat = RawData(np.empty((len(y_all), 0)), y_all, raw.feature_names, raw.class_names)
     y, names, values = encode_targets(flat, spec.task)
-    shape = _check_shape(spec, pieces.sample_shape)
+    shape = check_shape(spec, pieces.sample_shape)
     tokens = bool(input_embeddings(spec.model))
     columns = pieces.columns if isinstance(pieces, ParquetPieces) else None
     which = columns.standardised() if columns is not None else None
