@@ -299,10 +299,10 @@ def stop_on_sigterm() -> Iterator[Sigterm]:
     previous_hook = sys.unraisablehook
 
     def lost(unraisable: Any) -> None:
-        # a Terminated dropped by Python is Sigterm.check's to raise again; once SIGTERM has
-        # arrived, finalizers of what it interrupted (a DataLoader iterator stopped while it
-        # started its workers) have nothing to tell, until the process ends
-        if not (seen.received or isinstance(unraisable.exc_value, Terminated)):
+        # once SIGTERM has arrived (the handler's own Terminated, dropped, included: Sigterm.check
+        # raises it again), finalizers of what it interrupted (a DataLoader iterator stopped
+        # while it started its workers) have nothing to tell, until the process ends
+        if not seen.received:
             previous_hook(unraisable)
 
     handler.nnspec_stop = True  # type: ignore[attr-defined]  # see workers.quiet_sigterm
